@@ -1,0 +1,202 @@
+# fedmsg-c: a fedmsg-compatible hub and bridge in C.
+#
+#   make            libraries, tools and plugins (release build in build/)
+#   make run        the main job on an embedded default, no broker needed
+#   make test       unit tests under ASan+UBSan, fuzz corpus replay, pytest
+#   make bench      throughput as ratios to baselines measured in the same run
+#   make fuzz       longer libFuzzer runs (FUZZ_SECONDS per target)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Missing Debian packages are installed by .ci/install-deps (as root), so the
+# README's two commands work on a fresh Debian 12 machine.
+
+PREFIX		?= /usr/local
+DESTDIR		?=
+BINDIR		 = $(PREFIX)/bin
+LIBDIR		 = $(PREFIX)/lib
+INCLUDEDIR	 = $(PREFIX)/include
+PLUGINDIR	 = $(LIBDIR)/fedmsg-c
+PKGCONFIGDIR	 = $(LIBDIR)/pkgconfig
+
+VERSION		 = 0.1.0
+SOVERSION	 = 0
+
+CC		?= cc
+CLANG		?= clang
+PYTHON		?= /usr/bin/python3
+B		 = build
+
+PKGS		 = jansson openssl libzmq
+WARN		 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+		   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
+		   -Wno-format-truncation  # error texts are cut to FM_ERRLEN on purpose
+CFLAGS		?= -O2 -g
+BASE_CFLAGS	 = -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Ihub $(WARN) \
+		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LIBS		 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+SAN		 = -fsanitize=address,undefined -fno-omit-frame-pointer \
+		   -fno-sanitize-recover=all
+SAN_CFLAGS	 = -O1 -g $(SAN)
+
+# The core library: everything in hub/ except daemon entry points.
+CORE_SRC	 = $(filter-out hub/fedmsg-%.c,$(wildcard hub/*.c))
+# Command-line tools: tools/fedmsg-*.c are programs; other tools/*.c are
+# shared helpers linked into each of them.
+TOOL_MAINS	 = $(wildcard tools/fedmsg-*.c)
+TOOL_LIB_SRC	 = $(filter-out $(TOOL_MAINS),$(wildcard tools/*.c))
+TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
+UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
+UNIT_TESTS	 = $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
+FUZZ_SRC	 = $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS		 = $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+FUZZ_SECONDS	?= 300
+
+REL_CORE_OBJ	 = $(patsubst %.c,$(B)/rel/%.o,$(CORE_SRC))
+REL_TOOL_OBJ	 = $(patsubst %.c,$(B)/rel/%.o,$(TOOL_LIB_SRC))
+SAN_CORE_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(CORE_SRC))
+SAN_TOOL_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(TOOL_LIB_SRC))
+
+DEPS_STAMP	 = $(B)/.deps-build
+TEST_DEPS_STAMP	 = $(B)/.deps-test
+
+.PHONY: all deps test-deps run test unit fuzz-replay integration fuzz bench \
+	install uninstall clean asan-tools
+.DELETE_ON_ERROR:
+
+all: $(DEPS_STAMP) $(B)/lib/libfedmsg.a $(B)/lib/libfedmsg.so \
+	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/fedmsg-c.pc
+
+# ---- dependencies -----------------------------------------------------------
+
+$(DEPS_STAMP): .ci/install-deps
+	@mkdir -p $(B)
+	sh .ci/install-deps build
+	@touch $@
+
+$(TEST_DEPS_STAMP): .ci/install-deps
+	@mkdir -p $(B)
+	sh .ci/install-deps build test
+	@touch $@
+
+deps: $(DEPS_STAMP)
+test-deps: $(TEST_DEPS_STAMP)
+
+# ---- release build ------------------------------------------------------------
+
+$(B)/rel/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/lib/libfedmsg.a: $(REL_CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/lib/libfedmsg.so: $(REL_CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libfedmsg.so.$(SOVERSION) -o $@.$(SOVERSION) $^ $(LIBS)
+	ln -sf libfedmsg.so.$(SOVERSION) $@
+
+$(B)/bin/%: $(B)/rel/tools/%.o $(REL_TOOL_OBJ) $(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(REL_TOOL_OBJ) $(B)/lib/libfedmsg.a $(LIBS)
+
+$(B)/fedmsg-c.pc: Makefile
+	@mkdir -p $(B)
+	printf '%s\n' "prefix=$(PREFIX)" 'includedir=$${prefix}/include' \
+	    'libdir=$${prefix}/lib' "plugindir=$(PLUGINDIR)" '' \
+	    'Name: fedmsg-c' 'Description: fedmsg-compatible message bus library' \
+	    'Version: $(VERSION)' 'Requires.private: $(PKGS)' \
+	    'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -lfedmsg' > $@
+
+# ---- sanitizer build (what the unit and integration tests run) ------------
+
+$(B)/asan/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/asan/lib/libfedmsg.a: $(SAN_CORE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/asan/bin/%: $(B)/asan/tools/%.o $(SAN_TOOL_OBJ) $(B)/asan/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $< $(SAN_TOOL_OBJ) $(B)/asan/lib/libfedmsg.a $(LIBS)
+
+$(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $(B)/asan/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $< $(B)/asan/lib/libfedmsg.a $(LIBS) -lcmocka
+
+asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS))
+
+# ---- fuzzing (clang libFuzzer) ------------------------------------------------
+
+$(B)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard hub/*.h) | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -Iinclude -Ihub -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) $(LIBS)
+
+# Replays each target's checked-in corpus, then fuzzes it briefly.
+fuzz-replay: $(FUZZERS)
+	@for f in $(FUZZERS); do n=$$(basename $$f); \
+	    echo "fuzz: $$n (corpus replay + 20 s)"; \
+	    mkdir -p $(B)/fuzz/corpus-$$n && \
+	    $$f -max_total_time=20 -timeout=5 -rss_limit_mb=1024 \
+	        $(B)/fuzz/corpus-$$n tests/fuzz/corpus/$$n \
+	        > $(B)/fuzz/$$n.log 2>&1 || { tail -50 $(B)/fuzz/$$n.log; exit 1; }; \
+	    tail -1 $(B)/fuzz/$$n.log; done
+
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do n=$$(basename $$f); \
+	    mkdir -p $(B)/fuzz/corpus-$$n && \
+	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=1024 \
+	        $(B)/fuzz/corpus-$$n tests/fuzz/corpus/$$n || exit 1; done
+
+# ---- tests ----------------------------------------------------------------------
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do \
+	    echo "unit: $$t"; FM_TEST_DATA=tests/data $$t; done
+
+integration: all asan-tools $(TEST_DEPS_STAMP)
+	FM_BIN=$(CURDIR)/$(B)/asan/bin FM_BUILD=$(CURDIR)/$(B) \
+	    $(PYTHON) -m pytest -q tests/integration
+
+test: $(TEST_DEPS_STAMP) all unit fuzz-replay integration
+
+# ---- the main job on the embedded default --------------------------------------
+
+run: all
+	@sh tests/run-demo.sh $(B)
+
+# ---- benchmarks -------------------------------------------------------------------
+
+bench: all $(B)/bench/bench_crypto
+	$(B)/bench/bench_crypto $(B)/dev
+
+$(B)/bench/%: tests/bench/%.c $(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfedmsg.a $(LIBS)
+
+# ---- install ------------------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR)/fedmsg \
+	    $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(DESTDIR)$(BINDIR)/
+	install -m 644 include/fedmsg/*.h $(DESTDIR)$(INCLUDEDIR)/fedmsg/
+	install -m 644 $(B)/lib/libfedmsg.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/lib/libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libfedmsg.so
+	install -m 644 $(B)/fedmsg-c.pc $(DESTDIR)$(PKGCONFIGDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS))
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/fedmsg
+	rm -f $(DESTDIR)$(LIBDIR)/libfedmsg.a $(DESTDIR)$(LIBDIR)/libfedmsg.so*
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/fedmsg-c.pc
+
+clean:
+	rm -rf $(B)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

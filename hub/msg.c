@@ -1,0 +1,366 @@
+/*
+ * The fedmsg envelope: parsing a body frame into an immutable, refcounted
+ * message that keeps its exact bytes, and building new envelopes the way
+ * fedmsg.core.FedMsgContext.publish() does.
+ */
+#include <errno.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fedmsg/message.h>
+
+#include "buf.h"
+#include "canon.h"
+#include "json.h"
+#include "msg.h"
+
+struct fm_msg {
+	atomic_int		 refs;
+	char			*raw;		/* body bytes + NUL */
+	size_t			 raw_len;
+	struct json_doc		*doc;		/* borrows strings from raw */
+	/* NUL-terminated copies of the string fields callers ask for */
+	char			*topic, *msg_id, *username, *crypto;
+};
+
+static char *
+field_cstr(const struct json_value *root, const char *key)
+{
+	const struct json_value *v = json_object_get(root, key);
+
+	if (v == NULL || v->type != JSON_STRING || memchr(v->u.str, 0, v->len))
+		return NULL;
+	return strndup(v->u.str, v->len);
+}
+
+int
+fm_msg_parse(const void *body, size_t len, const struct fm_limits *lim,
+    struct fm_msg **out, char *err)
+{
+	struct json_parse_opts opts = { 0, true };
+	size_t max = lim && lim->max_message_bytes ? lim->max_message_bytes :
+	    FM_DEFAULT_MAX_MESSAGE_BYTES;
+	const struct json_value *root;
+	struct fm_msg *m;
+
+	*out = NULL;
+	if (len > max) {
+		snprintf(err, FM_ERRLEN, "message too large: %zu bytes, "
+		    "limit %zu", len, max);
+		return -1;
+	}
+	if ((m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->raw = malloc(len + 1)) == NULL) {
+		free(m);
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	atomic_init(&m->refs, 1);
+	memcpy(m->raw, body, len);
+	m->raw[len] = '\0';
+	m->raw_len = len;
+	opts.max_depth = lim ? lim->max_json_depth : 0;
+	if ((m->doc = json_parse(m->raw, len, &opts, err)) == NULL)
+		goto fail;
+	root = json_doc_root(m->doc);
+	if (root->type != JSON_OBJECT) {
+		snprintf(err, FM_ERRLEN, "body is not a JSON object");
+		goto fail;
+	}
+	m->topic = field_cstr(root, "topic");
+	m->msg_id = field_cstr(root, "msg_id");
+	m->username = field_cstr(root, "username");
+	m->crypto = field_cstr(root, "crypto");
+	*out = m;
+	return 0;
+fail:
+	fm_msg_unref(m);
+	return -1;
+}
+
+struct fm_msg *
+fm_msg_ref(struct fm_msg *m)
+{
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	return m;
+}
+
+void
+fm_msg_unref(struct fm_msg *m)
+{
+	if (m == NULL ||
+	    atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
+		return;
+	json_doc_free(m->doc);
+	free(m->raw);
+	free(m->topic);
+	free(m->msg_id);
+	free(m->username);
+	free(m->crypto);
+	free(m);
+}
+
+const char *
+fm_msg_body(const struct fm_msg *m, size_t *len)
+{
+	if (len)
+		*len = m->raw_len;
+	return m->raw;
+}
+
+const char *fm_msg_topic(const struct fm_msg *m) { return m->topic; }
+const char *fm_msg_id(const struct fm_msg *m) { return m->msg_id; }
+const char *fm_msg_username(const struct fm_msg *m) { return m->username; }
+const char *fm_msg_crypto(const struct fm_msg *m) { return m->crypto; }
+
+const struct json_value *
+msg_root(const struct fm_msg *m)
+{
+	return json_doc_root(m->doc);
+}
+
+bool
+fm_msg_seq(const struct fm_msg *m, int64_t *i)
+{
+	const struct json_value *v = json_object_get(msg_root(m), "i");
+	char *end;
+	long long n;
+
+	if (v == NULL || v->type != JSON_INT || v->len > 20)
+		return false;
+	{
+		char tmp[24];
+
+		memcpy(tmp, v->u.str, v->len);
+		tmp[v->len] = '\0';
+		errno = 0;
+		n = strtoll(tmp, &end, 10);
+		if (*end != '\0' || errno == ERANGE)
+			return false;
+	}
+	*i = n;
+	return true;
+}
+
+bool
+fm_msg_timestamp(const struct fm_msg *m, double *ts)
+{
+	const struct json_value *v = json_object_get(msg_root(m), "timestamp");
+	char tmp[32];
+
+	if (v == NULL)
+		return false;
+	if (v->type == JSON_FLOAT) {
+		*ts = v->u.num;
+		return true;
+	}
+	if (v->type != JSON_INT || v->len >= sizeof(tmp))
+		return false;
+	memcpy(tmp, v->u.str, v->len);
+	tmp[v->len] = '\0';
+	*ts = strtod(tmp, NULL);
+	return true;
+}
+
+static const char *const credentials[] = { "signature", "certificate", NULL };
+
+char *
+fm_msg_canonical(const struct fm_msg *m, bool unsigned_, size_t *len)
+{
+	struct buf b = BUF_INIT;
+
+	canon_object_with(&b, msg_root(m), unsigned_ ? credentials : NULL,
+	    NULL, 0);
+	return buf_steal(&b, len);
+}
+
+char *
+fm_msg_member_json(const struct fm_msg *m, const char *key, size_t *len)
+{
+	const struct json_value *v = json_object_get(msg_root(m), key);
+	struct buf b = BUF_INIT;
+
+	if (v == NULL)
+		return NULL;
+	canon_value(&b, v);
+	return buf_steal(&b, len);
+}
+
+char *
+fm_topic_build(const char *prefix, const char *env, const char *modname,
+    const char *topic)
+{
+	struct buf b = BUF_INIT;
+
+	if (topic == NULL || *topic == '\0')
+		topic = "unspecified";
+	buf_printf(&b, "%s.%s", modname, topic);
+	if (b.data && strncmp(b.data, prefix, strlen(prefix)) != 0) {
+		buf_free(&b);
+		buf_printf(&b, "%s.%s.%s.%s", prefix, env, modname, topic);
+	}
+	return buf_steal(&b, NULL);
+}
+
+int
+fm_msg_id_new(char out[FM_MSG_ID_LEN + 1])
+{
+	unsigned char u[16];
+	struct tm tm;
+	time_t now = time(NULL);
+
+	if (getrandom(u, sizeof(u), 0) != (ssize_t)sizeof(u))
+		return -1;
+	u[6] = (u[6] & 0x0f) | 0x40;	/* version 4 */
+	u[8] = (u[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	localtime_r(&now, &tm);		/* fedmsg uses the local year */
+	snprintf(out, FM_MSG_ID_LEN + 1, "%04d-%02x%02x%02x%02x-%02x%02x-"
+	    "%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", tm.tm_year + 1900,
+	    u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9],
+	    u[10], u[11], u[12], u[13], u[14], u[15]);
+	return 0;
+}
+
+/* getpass.getuser(): LOGNAME, USER, LNAME, USERNAME, else the passwd entry. */
+static const char *
+current_user(void)
+{
+	static const char *const vars[] = { "LOGNAME", "USER", "LNAME",
+	    "USERNAME" };
+	struct passwd *pw;
+	size_t i;
+
+	for (i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *s = getenv(vars[i]);
+
+		if (s && *s)
+			return s;
+	}
+	pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "unknown";
+}
+
+/* Canonical text of a user-supplied string, refusing invalid UTF-8. */
+static int
+string_text(struct buf *b, const char *what, const char *s, char *err)
+{
+	struct buf q = BUF_INIT;
+	struct json_doc *doc;
+	char perr[FM_ERRLEN];
+
+	/* Validate through the parser: quote it as JSON first. */
+	buf_addc(&q, '"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			buf_addc(&q, '\\');
+		if ((unsigned char)*s < 0x20)
+			buf_printf(&q, "\\u%04x", (unsigned char)*s);
+		else
+			buf_addc(&q, *s);
+	}
+	buf_addc(&q, '"');
+	if (q.oom || (doc = json_parse(q.data, q.len, NULL, perr)) == NULL) {
+		snprintf(err, FM_ERRLEN, "%s: %s", what, q.oom ?
+		    "out of memory" : perr);
+		buf_free(&q);
+		return -1;
+	}
+	canon_value(b, json_doc_root(doc));
+	json_doc_free(doc);
+	buf_free(&q);
+	return 0;
+}
+
+int
+fm_msg_build(const struct fm_msg_fields *f, const struct fm_limits *lim,
+    struct fm_msg **out, char *err)
+{
+	struct json_parse_opts opts = { lim ? lim->max_json_depth : 0, false };
+	struct buf topic = BUF_INIT, payload = BUF_INIT, id = BUF_INIT;
+	struct buf user = BUF_INIT, hdrs = BUF_INIT, body = BUF_INIT;
+	char i_text[24], ts_text[24], gen_id[FM_MSG_ID_LEN + 1];
+	struct canon_extra ex[7];
+	size_t n = 0;
+	int rc = -1;
+
+	*out = NULL;
+	if (f->topic == NULL || *f->topic == '\0') {
+		snprintf(err, FM_ERRLEN, "topic is empty");
+		return -1;
+	}
+	if (string_text(&topic, "topic", f->topic, err) < 0)
+		goto done;
+	if (f->msg_json) {
+		size_t len = f->msg_len ? f->msg_len : strlen(f->msg_json);
+		struct json_doc *doc = json_parse(f->msg_json, len, &opts, err);
+
+		if (doc == NULL)
+			goto done;
+		/* fedmsg sends `msg or dict()` */
+		if (json_is_falsy(json_doc_root(doc)))
+			buf_adds(&payload, "{}");
+		else
+			canon_value(&payload, json_doc_root(doc));
+		json_doc_free(doc);
+	} else {
+		buf_adds(&payload, "{}");
+	}
+	if (f->headers_json) {
+		struct json_doc *doc = json_parse(f->headers_json,
+		    strlen(f->headers_json), &opts, err);
+
+		if (doc == NULL)
+			goto done;
+		if (json_doc_root(doc)->type != JSON_OBJECT) {
+			json_doc_free(doc);
+			snprintf(err, FM_ERRLEN, "headers is not a JSON object");
+			goto done;
+		}
+		canon_value(&hdrs, json_doc_root(doc));
+		json_doc_free(doc);
+	}
+	if (f->msg_id == NULL && fm_msg_id_new(gen_id) < 0) {
+		snprintf(err, FM_ERRLEN, "no randomness for a msg_id");
+		goto done;
+	}
+	if (string_text(&id, "msg_id", f->msg_id ? f->msg_id : gen_id, err) < 0 ||
+	    string_text(&user, "username", f->username ? f->username :
+	    current_user(), err) < 0)
+		goto done;
+	snprintf(i_text, sizeof(i_text), "%lld", (long long)f->i);
+	snprintf(ts_text, sizeof(ts_text), "%lld", (long long)(f->timestamp ?
+	    f->timestamp : (int64_t)time(NULL)));
+
+	ex[n++] = (struct canon_extra){ "topic", topic.data, topic.len };
+	ex[n++] = (struct canon_extra){ "msg", payload.data, payload.len };
+	ex[n++] = (struct canon_extra){ "msg_id", id.data, id.len };
+	ex[n++] = (struct canon_extra){ "i", i_text, strlen(i_text) };
+	ex[n++] = (struct canon_extra){ "timestamp", ts_text, strlen(ts_text) };
+	ex[n++] = (struct canon_extra){ "username", user.data, user.len };
+	if (f->headers_json)
+		ex[n++] = (struct canon_extra){ "headers", hdrs.data, hdrs.len };
+	if (payload.oom || hdrs.oom) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		goto done;
+	}
+	canon_object_with(&body, NULL, NULL, ex, n);
+	if (body.oom) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		goto done;
+	}
+	rc = fm_msg_parse(body.data, body.len, lim, out, err);
+done:
+	buf_free(&topic);
+	buf_free(&payload);
+	buf_free(&id);
+	buf_free(&user);
+	buf_free(&hdrs);
+	buf_free(&body);
+	return rc;
+}

@@ -1,0 +1,273 @@
+/*
+ * fedmsg-verify: check fedmsg envelopes, one JSON document per line, and
+ * say for each why it is valid or not.  The tool admins reach for when
+ * signatures fail.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include <fedmsg/crypto.h>
+#include <fedmsg/message.h>
+
+#include "buf.h"
+#include "config.h"
+#include "lines.h"
+#include "log.h"
+
+static const char usage[] =
+"usage: fedmsg-verify [--config PATH] [--ca FILE] [--crl FILE]\n"
+"                     [--routing-policy FILE.json] [--nitpicky]\n"
+"                     [--canonical] [--now EPOCH] [FILE...]\n"
+"\n"
+"Reads fedmsg envelopes, one JSON document per line, from the FILEs or\n"
+"standard input, and prints one line per message:\n"
+"  valid <msg_id>\n"
+"  invalid <msg_id>: <reason>\n"
+"\n"
+"  --config PATH          fedmsg-c config (file or directory of *.json):\n"
+"                         ca_cert_location, crl_location, routing_policy,\n"
+"                         routing_nitpicky and limits come from it\n"
+"  --ca FILE              trusted CA certificate (PEM; the first one counts)\n"
+"  --crl FILE             CRL to check revocation against; without it (and\n"
+"                         without crl_location) no revocation check is done\n"
+"  --routing-policy FILE  JSON object: topic -> list of allowed signer CNs\n"
+"  --nitpicky             reject topics missing from the routing policy\n"
+"  --canonical            print the exact canonical text that is signed\n"
+"                         (without signature/certificate) instead\n"
+"  --now EPOCH            validate as if the clock said EPOCH (seconds)\n"
+"  -h, --help             this text\n"
+"\n"
+"Exit status: 0 all valid, 1 some invalid, 2 usage or I/O error.\n";
+
+struct opts {
+	const char	*config, *ca, *crl, *policy;
+	bool		 nitpicky, canonical;
+	int64_t		 now;		/* 0: the real clock */
+};
+
+static struct fm_validator *
+make_validator(const struct opts *o, struct fm_config *cfg)
+{
+	struct fm_validator_config vc;
+	struct fm_validator *v;
+	json_t *policy = NULL, *list, *cn;
+	json_error_t jerr;
+	const char *topic;
+	char err[FM_ERRLEN];
+	size_t i;
+
+	memset(&vc, 0, sizeof(vc));
+	vc.allow_x509 = true;
+	if (cfg) {
+		vc.ca_path = cfg->ca_cert_location;
+		vc.crl_path = cfg->crl_location;
+		vc.routing_nitpicky = cfg->routing_nitpicky;
+		vc.max_age = (unsigned)cfg->validate_max_age;
+		vc.max_future = (unsigned)cfg->validate_max_future;
+		policy = json_incref(fm_config_get(cfg, "routing_policy"));
+	}
+	if (o->ca)
+		vc.ca_path = o->ca;
+	if (o->crl)
+		vc.crl_path = o->crl;
+	if (o->nitpicky)
+		vc.routing_nitpicky = true;
+	if (vc.ca_path == NULL) {
+		log_err("no CA: give --ca FILE, or --config with "
+		    "ca_cert_location");
+		json_decref(policy);
+		return NULL;
+	}
+	if (o->policy) {
+		json_decref(policy);
+		if ((policy = json_load_file(o->policy, 0, &jerr)) == NULL) {
+			log_err("%s:%d:%d: %s", o->policy, jerr.line,
+			    jerr.column, jerr.text);
+			return NULL;
+		}
+	}
+	if ((v = fm_validator_new(&vc, err)) == NULL) {
+		log_err("%s", err);
+		json_decref(policy);
+		return NULL;
+	}
+	if (policy && !json_is_object(policy) && !json_is_null(policy))
+		goto bad_policy;
+	json_object_foreach(policy, topic, list) {
+		if (!json_is_array(list))
+			goto bad_policy;
+		if (fm_validator_allow(v, topic, NULL) < 0)
+			goto bad_policy;
+		json_array_foreach(list, i, cn) {
+			if (!json_is_string(cn) ||
+			    fm_validator_allow(v, topic, json_string_value(cn)) < 0)
+				goto bad_policy;
+		}
+	}
+	json_decref(policy);
+	return v;
+bad_policy:
+	log_err("routing policy must be an object of topic -> list of CN "
+	    "strings");
+	json_decref(policy);
+	fm_validator_free(v);
+	return NULL;
+}
+
+/* Handle one line; returns 0 valid, 1 invalid, 2 bad input in --canonical. */
+static int
+one(const struct opts *o, struct fm_validator *v, const struct fm_limits *lim,
+    const char *line, size_t len, bool too_long)
+{
+	char err[FM_ERRLEN];
+	struct fm_msg *m;
+	enum fm_verdict verdict;
+	const char *id;
+
+	if (too_long) {
+		snprintf(err, sizeof(err), "message too large: more than %zu "
+		    "bytes", lim->max_message_bytes);
+		m = NULL;
+	} else if (fm_msg_parse(line, len, lim, &m, err) < 0) {
+		m = NULL;
+	}
+	if (m == NULL) {
+		if (o->canonical) {
+			log_err("not a fedmsg envelope: %s", err);
+			return 2;
+		}
+		printf("invalid -: %s\n", err);
+		return 1;
+	}
+	if (o->canonical) {
+		size_t n;
+		char *text = fm_msg_canonical(m, true, &n);
+
+		if (text)
+			fwrite(text, 1, n, stdout);
+		putchar('\n');
+		free(text);
+		fm_msg_unref(m);
+		return text ? 0 : 2;
+	}
+	id = fm_msg_id(m) ? fm_msg_id(m) : "-";
+	verdict = o->now ? fm_validator_check_at(v, m, o->now, err) :
+	    fm_validator_check(v, m, err);
+	if (verdict == FM_VALID)
+		printf("valid %s\n", id);
+	else
+		printf("invalid %s: %s (%s)\n", id, err, fm_verdict_name(verdict));
+	fm_msg_unref(m);
+	return verdict == FM_VALID ? 0 : 1;
+}
+
+static int
+run_file(const struct opts *o, struct fm_validator *v,
+    const struct fm_limits *lim, FILE *f, const char *name, int *worst)
+{
+	struct buf line = BUF_INIT;
+	bool too_long;
+	int r;
+
+	while ((r = read_line(f, lim->max_message_bytes, &line, &too_long)) > 0) {
+		size_t i;
+		int rc;
+
+		for (i = 0; i < line.len && strchr(" \t\r", line.data[i]); i++)
+			;
+		if (i == line.len && !too_long)
+			continue;	/* blank line */
+		rc = one(o, v, lim, line.data, line.len, too_long);
+		if (rc > *worst)
+			*worst = rc;
+		fflush(stdout);
+	}
+	buf_free(&line);
+	if (r < 0) {
+		log_err("%s: %s", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "ca", required_argument, NULL, 'a' },
+		{ "crl", required_argument, NULL, 'r' },
+		{ "routing-policy", required_argument, NULL, 'p' },
+		{ "nitpicky", no_argument, NULL, 'n' },
+		{ "canonical", no_argument, NULL, 'C' },
+		{ "now", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct opts o;
+	struct fm_config *cfg = NULL;
+	struct fm_validator *v = NULL;
+	struct fm_limits lim = { FM_DEFAULT_MAX_MESSAGE_BYTES, 0 };
+	char err[FM_ERRLEN], *end;
+	int c, worst = 0, status = 2;
+
+	log_init("fedmsg-verify", LOG_WARN);
+	memset(&o, 0, sizeof(o));
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': o.config = optarg; break;
+		case 'a': o.ca = optarg; break;
+		case 'r': o.crl = optarg; break;
+		case 'p': o.policy = optarg; break;
+		case 'n': o.nitpicky = true; break;
+		case 'C': o.canonical = true; break;
+		case 't':
+			o.now = strtoll(optarg, &end, 10);
+			if (*end != '\0' || o.now <= 0) {
+				log_err("--now wants seconds since the epoch");
+				return 2;
+			}
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 0;
+		default:
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (o.config && fm_config_load(o.config, &cfg, err) < 0) {
+		log_err("%s", err);
+		return 2;
+	}
+	if (cfg && cfg->limits.max_message_bytes)
+		lim = cfg->limits;
+	if (!o.canonical && (v = make_validator(&o, cfg)) == NULL)
+		goto out;
+	if (optind == argc) {
+		if (run_file(&o, v, &lim, stdin, "stdin", &worst) < 0)
+			goto out;
+	}
+	for (; optind < argc; optind++) {
+		FILE *f = fopen(argv[optind], "r");
+
+		if (f == NULL) {
+			log_err("%s: %s", argv[optind], strerror(errno));
+			goto out;
+		}
+		c = run_file(&o, v, &lim, f, argv[optind], &worst);
+		fclose(f);
+		if (c < 0)
+			goto out;
+	}
+	status = worst;
+out:
+	fm_validator_free(v);
+	fm_config_free(cfg);
+	return status;
+}
