@@ -256,31 +256,31 @@ canon_string(struct buf *b, const char *str, size_t len)
 }
 
 void
-canon_value(struct buf *b, const struct json_value *v)
+canon_value(struct buf *b, const struct jv *v)
 {
 	char num[PYFLOAT_MAX];
 	uint32_t i;
 
 	switch (v->type) {
-	case JSON_NULL:
+	case JV_NULL:
 		buf_add(b, "null", 4);
 		break;
-	case JSON_FALSE:
+	case JV_FALSE:
 		buf_add(b, "false", 5);
 		break;
-	case JSON_TRUE:
+	case JV_TRUE:
 		buf_add(b, "true", 4);
 		break;
-	case JSON_INT:
+	case JV_INT:
 		buf_add(b, v->u.str, v->len);
 		break;
-	case JSON_FLOAT:
+	case JV_FLOAT:
 		buf_add(b, num, canon_float(v->u.num, num));
 		break;
-	case JSON_STRING:
+	case JV_STRING:
 		canon_string(b, v->u.str, v->len);
 		break;
-	case JSON_ARRAY:
+	case JV_ARRAY:
 		buf_addc(b, '[');
 		for (i = 0; i < v->len; i++) {
 			if (i)
@@ -289,7 +289,7 @@ canon_value(struct buf *b, const struct json_value *v)
 		}
 		buf_addc(b, ']');
 		break;
-	case JSON_OBJECT:
+	case JV_OBJECT:
 		buf_addc(b, '{');
 		for (i = 0; i < v->len; i++) {
 			if (i)
@@ -326,7 +326,7 @@ listed(const char *key, size_t len, const char *const *list)
 #define MAX_EXTRAS 16
 
 void
-canon_object_with(struct buf *b, const struct json_value *obj,
+canon_object_with(struct buf *b, const struct jv *obj,
     const char *const *skip, const struct canon_extra *extras, size_t nextras)
 {
 	const struct canon_extra *ex[MAX_EXTRAS];
@@ -346,7 +346,7 @@ canon_object_with(struct buf *b, const struct json_value *obj,
 	}
 	buf_addc(b, '{');
 	for (j = 0; i < n || j < nextras;) {
-		const struct json_member *m = i < n ? &obj->u.members[i] : NULL;
+		const struct jv_member *m = i < n ? &obj->u.members[i] : NULL;
 		int c = m == NULL ? 1 : j == nextras ? -1 :
 		    keycmp(m->key, m->key_len, ex[j]->key);
 

@@ -18,7 +18,7 @@ size_t canon_float(double x, char out[PYFLOAT_MAX]);
 void canon_string(struct buf *b, const char *s, size_t len);
 
 /* Append the canonical text of v. */
-void canon_value(struct buf *b, const struct json_value *v);
+void canon_value(struct buf *b, const struct jv *v);
 
 /*
  * A top-level member given as ready canonical text, to add to or replace
@@ -35,7 +35,7 @@ struct canon_extra {
  * terminated list, may be NULL) and with the extras merged in key order.
  * An extra replaces a member of the same key.  extras need not be sorted.
  */
-void canon_object_with(struct buf *b, const struct json_value *obj,
+void canon_object_with(struct buf *b, const struct jv *obj,
     const char *const *skip, const struct canon_extra *extras,
     size_t nextras);
 

@@ -25,13 +25,13 @@ struct chunk {
 	max_align_t	 data[];
 };
 
-struct json_doc {
+struct jv_doc {
 	struct chunk		*chunks;
-	struct json_value	 root;
+	struct jv	 root;
 };
 
 static void *
-arena_alloc(struct json_doc *doc, size_t n)
+arena_alloc(struct jv_doc *doc, size_t n)
 {
 	struct chunk *c = doc->chunks;
 	size_t need = (n + 15) & ~(size_t)15;
@@ -55,7 +55,7 @@ arena_alloc(struct json_doc *doc, size_t n)
 }
 
 void
-json_doc_free(struct json_doc *doc)
+jv_doc_free(struct jv_doc *doc)
 {
 	struct chunk *c, *next;
 
@@ -68,8 +68,8 @@ json_doc_free(struct json_doc *doc)
 	free(doc);
 }
 
-const struct json_value *
-json_doc_root(const struct json_doc *doc)
+const struct jv *
+jv_doc_root(const struct jv_doc *doc)
 {
 	return &doc->root;
 }
@@ -78,14 +78,14 @@ json_doc_root(const struct json_doc *doc)
 
 struct parser {
 	const unsigned char	*s, *p, *end;
-	struct json_doc		*doc;
+	struct jv_doc		*doc;
 	size_t			 depth, max_depth;
 	bool			 borrow;
 	char			*err;
 	/* scratch stacks for open containers */
-	struct json_value	*vals;
+	struct jv	*vals;
 	size_t			 nvals, capvals;
-	struct json_member	*mems;
+	struct jv_member	*mems;
 	size_t			 nmems, capmems;
 };
 
@@ -124,7 +124,7 @@ skip_ws(struct parser *ps)
 		ps->p++;
 }
 
-static int parse_value(struct parser *, struct json_value *);
+static int parse_value(struct parser *, struct jv *);
 
 /*
  * Length of a valid UTF-8 sequence at p (2-4), or 0.  Strict like Python's
@@ -288,7 +288,7 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 }
 
 static int
-parse_number(struct parser *ps, struct json_value *v)
+parse_number(struct parser *ps, struct jv *v)
 {
 	const unsigned char *start = ps->p, *p = ps->p, *end = ps->end;
 	const unsigned char *digits;
@@ -338,14 +338,14 @@ parse_number(struct parser *ps, struct json_value *v)
 		v->u.num = strtod(tmp, NULL);
 		if (tmp != small)
 			free(tmp);
-		v->type = JSON_FLOAT;
+		v->type = JV_FLOAT;
 		v->len = 0;
 		return 0;
 	}
 	if ((size_t)(p - digits) > FM_MAX_INT_DIGITS)
 		return fail(ps, start, "integer has %zu digits, more than the "
 		    "limit of %u", (size_t)(p - digits), FM_MAX_INT_DIGITS);
-	v->type = JSON_INT;
+	v->type = JV_INT;
 	if (n == 2 && start[0] == '-' && start[1] == '0') {
 		v->u.str = "0";		/* Python has no integer -0 */
 		v->len = 1;
@@ -378,7 +378,7 @@ match(struct parser *ps, const char *lit)
 }
 
 static int
-push_val(struct parser *ps, const struct json_value *v)
+push_val(struct parser *ps, const struct jv *v)
 {
 	if (ps->nvals == ps->capvals) {
 		size_t cap = ps->capvals ? ps->capvals * 2 : 64;
@@ -394,7 +394,7 @@ push_val(struct parser *ps, const struct json_value *v)
 }
 
 static int
-push_mem(struct parser *ps, const struct json_member *m)
+push_mem(struct parser *ps, const struct jv_member *m)
 {
 	if (ps->nmems == ps->capmems) {
 		size_t cap = ps->capmems ? ps->capmems * 2 : 64;
@@ -410,7 +410,7 @@ push_mem(struct parser *ps, const struct json_member *m)
 }
 
 static int
-keycmp(const struct json_member *a, const struct json_member *b)
+keycmp(const struct jv_member *a, const struct jv_member *b)
 {
 	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
 	int c = memcmp(a->key, b->key, n);
@@ -422,7 +422,7 @@ keycmp(const struct json_member *a, const struct json_member *b)
 
 /* Stable merge sort, so that among equal keys the last one stays last. */
 static void
-sort_members(struct json_member *m, struct json_member *tmp, size_t n)
+sort_members(struct jv_member *m, struct jv_member *tmp, size_t n)
 {
 	size_t mid, i, j, k;
 
@@ -444,7 +444,7 @@ sort_members(struct json_member *m, struct json_member *tmp, size_t n)
 
 /* Sort members by key and drop all but the last of equal keys. */
 static int
-normalize_object(struct parser *ps, struct json_member *m, uint32_t *np)
+normalize_object(struct parser *ps, struct jv_member *m, uint32_t *np)
 {
 	size_t n = *np, i, out;
 	bool sorted = true;
@@ -457,7 +457,7 @@ normalize_object(struct parser *ps, struct json_member *m, uint32_t *np)
 	if (sorted)
 		return 0;
 	{
-		struct json_member *tmp = malloc(n * sizeof(*tmp));
+		struct jv_member *tmp = malloc(n * sizeof(*tmp));
 
 		if (tmp == NULL)
 			return oom(ps);
@@ -474,10 +474,10 @@ normalize_object(struct parser *ps, struct json_member *m, uint32_t *np)
 }
 
 static int
-parse_array(struct parser *ps, struct json_value *v)
+parse_array(struct parser *ps, struct jv *v)
 {
 	size_t base = ps->nvals, n;
-	struct json_value item;
+	struct jv item;
 
 	ps->p++;	/* '[' */
 	skip_ws(ps);
@@ -502,7 +502,7 @@ parse_array(struct parser *ps, struct json_value *v)
 	}
 done:
 	n = ps->nvals - base;
-	v->type = JSON_ARRAY;
+	v->type = JV_ARRAY;
 	v->len = (uint32_t)n;
 	v->u.items = NULL;
 	if (n) {
@@ -515,10 +515,10 @@ done:
 }
 
 static int
-parse_object(struct parser *ps, struct json_value *v)
+parse_object(struct parser *ps, struct jv *v)
 {
 	size_t base = ps->nmems, n;
-	struct json_member m;
+	struct jv_member m;
 
 	ps->p++;	/* '{' */
 	skip_ws(ps);
@@ -553,7 +553,7 @@ parse_object(struct parser *ps, struct json_value *v)
 	}
 done:
 	n = ps->nmems - base;
-	v->type = JSON_OBJECT;
+	v->type = JV_OBJECT;
 	v->u.members = NULL;
 	v->len = (uint32_t)n;
 	if (n) {
@@ -568,7 +568,7 @@ done:
 }
 
 static int
-parse_value(struct parser *ps, struct json_value *v)
+parse_value(struct parser *ps, struct jv *v)
 {
 	int rc;
 
@@ -576,7 +576,7 @@ parse_value(struct parser *ps, struct json_value *v)
 		return fail(ps, ps->p, "Expecting value");
 	switch (*ps->p) {
 	case '"':
-		v->type = JSON_STRING;
+		v->type = JV_STRING;
 		return parse_string(ps, &v->u.str, &v->len);
 	case '{':
 	case '[':
@@ -588,39 +588,39 @@ parse_value(struct parser *ps, struct json_value *v)
 		return rc;
 	case 'n':
 		if (match(ps, "null")) {
-			v->type = JSON_NULL;
+			v->type = JV_NULL;
 			return 0;
 		}
 		break;
 	case 't':
 		if (match(ps, "true")) {
-			v->type = JSON_TRUE;
+			v->type = JV_TRUE;
 			return 0;
 		}
 		break;
 	case 'f':
 		if (match(ps, "false")) {
-			v->type = JSON_FALSE;
+			v->type = JV_FALSE;
 			return 0;
 		}
 		break;
 	case 'N':
 		if (match(ps, "NaN")) {
-			v->type = JSON_FLOAT;
+			v->type = JV_FLOAT;
 			v->u.num = NAN;
 			return 0;
 		}
 		break;
 	case 'I':
 		if (match(ps, "Infinity")) {
-			v->type = JSON_FLOAT;
+			v->type = JV_FLOAT;
 			v->u.num = INFINITY;
 			return 0;
 		}
 		break;
 	case '-':
 		if (match(ps, "-Infinity")) {
-			v->type = JSON_FLOAT;
+			v->type = JV_FLOAT;
 			v->u.num = -INFINITY;
 			return 0;
 		}
@@ -633,12 +633,12 @@ parse_value(struct parser *ps, struct json_value *v)
 	return fail(ps, ps->p, "Expecting value");
 }
 
-struct json_doc *
-json_parse(const char *text, size_t len, const struct json_parse_opts *opts,
+struct jv_doc *
+jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
     char *err)
 {
 	struct parser ps;
-	struct json_doc *doc;
+	struct jv_doc *doc;
 	int rc;
 
 	err[0] = '\0';
@@ -665,19 +665,19 @@ json_parse(const char *text, size_t len, const struct json_parse_opts *opts,
 	free(ps.vals);
 	free(ps.mems);
 	if (rc < 0) {
-		json_doc_free(doc);
+		jv_doc_free(doc);
 		return NULL;
 	}
 	return doc;
 }
 
-const struct json_value *
-json_object_getn(const struct json_value *obj, const char *key, size_t key_len)
+const struct jv *
+jv_getn(const struct jv *obj, const char *key, size_t key_len)
 {
-	struct json_member k;
+	struct jv_member k;
 	size_t lo = 0, hi;
 
-	if (obj == NULL || obj->type != JSON_OBJECT)
+	if (obj == NULL || obj->type != JV_OBJECT)
 		return NULL;
 	k.key = key;
 	k.key_len = (uint32_t)key_len;
@@ -696,26 +696,26 @@ json_object_getn(const struct json_value *obj, const char *key, size_t key_len)
 	return NULL;
 }
 
-const struct json_value *
-json_object_get(const struct json_value *obj, const char *key)
+const struct jv *
+jv_get(const struct jv *obj, const char *key)
 {
-	return json_object_getn(obj, key, strlen(key));
+	return jv_getn(obj, key, strlen(key));
 }
 
 bool
-json_is_falsy(const struct json_value *v)
+jv_is_falsy(const struct jv *v)
 {
 	switch (v->type) {
-	case JSON_NULL:
-	case JSON_FALSE:
+	case JV_NULL:
+	case JV_FALSE:
 		return true;
-	case JSON_INT:
+	case JV_INT:
 		return v->len == 1 && v->u.str[0] == '0';
-	case JSON_FLOAT:
+	case JV_FLOAT:
 		return v->u.num == 0.0;
-	case JSON_STRING:
-	case JSON_ARRAY:
-	case JSON_OBJECT:
+	case JV_STRING:
+	case JV_ARRAY:
+	case JV_OBJECT:
 		return v->len == 0;
 	default:
 		return false;

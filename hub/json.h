@@ -2,9 +2,10 @@
  * JSON values as Python's json module sees them, which is what fedmsg
  * signs.  jansson cannot be used for this: it loses integers beyond 64
  * bits, refuses lone surrogates, NUL in keys and NaN/Infinity (see
- * README.md, "Canonical JSON").
+ * README.md, "Canonical JSON").  Names use the prefix jv_ because jansson,
+ * linked into the same programs, owns json_.
  *
- * A parsed document lives in one arena (struct json_doc); every value and
+ * A parsed document lives in one arena (struct jv_doc); every value and
  * string in it is owned by the doc and freed with it.  Strings are WTF-8:
  * UTF-8 where lone surrogates (kept by Python) use their 3-byte form, so
  * memcmp order is code-point order.  Strings may contain NUL bytes.
@@ -18,39 +19,39 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-enum json_type {
-	JSON_NULL,
-	JSON_FALSE,
-	JSON_TRUE,
-	JSON_INT,	/* arbitrary size; canonical decimal text in str */
-	JSON_FLOAT,	/* double in num (may be inf/nan) */
-	JSON_STRING,
-	JSON_ARRAY,
-	JSON_OBJECT,
+enum jv_type {
+	JV_NULL,
+	JV_FALSE,
+	JV_TRUE,
+	JV_INT,	/* arbitrary size; canonical decimal text in str */
+	JV_FLOAT,	/* double in num (may be inf/nan) */
+	JV_STRING,
+	JV_ARRAY,
+	JV_OBJECT,
 };
 
-struct json_member;
+struct jv_member;
 
-struct json_value {
-	enum json_type	 type;
+struct jv {
+	enum jv_type	 type;
 	uint32_t	 len;	/* bytes (INT, STRING), count (ARRAY, OBJECT) */
 	union {
 		double			 num;
 		const char		*str;
-		struct json_value	*items;
-		struct json_member	*members;
+		struct jv	*items;
+		struct jv_member	*members;
 	} u;
 };
 
-struct json_member {
+struct jv_member {
 	const char		*key;
 	uint32_t		 key_len;
-	struct json_value	 value;
+	struct jv	 value;
 };
 
-struct json_doc;
+struct jv_doc;
 
-struct json_parse_opts {
+struct jv_parse_opts {
 	size_t	max_depth;	/* nesting limit; 0 = FM_DEFAULT_MAX_JSON_DEPTH */
 	/*
 	 * Strings without escapes point into the input instead of being copied;
@@ -66,19 +67,19 @@ struct json_parse_opts {
  * int vs float.  Returns the doc, or NULL with a reason (and byte offset)
  * in err[FM_ERRLEN].
  */
-struct json_doc *json_parse(const char *text, size_t len,
-    const struct json_parse_opts *opts, char *err);
+struct jv_doc *jv_parse(const char *text, size_t len,
+    const struct jv_parse_opts *opts, char *err);
 
-const struct json_value *json_doc_root(const struct json_doc *doc);
-void json_doc_free(struct json_doc *doc);
+const struct jv *jv_doc_root(const struct jv_doc *doc);
+void jv_doc_free(struct jv_doc *doc);
 
 /* Member lookup by key bytes (binary search); NULL when absent. */
-const struct json_value *json_object_getn(const struct json_value *obj,
+const struct jv *jv_getn(const struct jv *obj,
     const char *key, size_t key_len);
-const struct json_value *json_object_get(const struct json_value *obj,
+const struct jv *jv_get(const struct jv *obj,
     const char *key);
 
 /* True for what Python treats as false: null, false, 0, 0.0, "", [], {}. */
-bool json_is_falsy(const struct json_value *v);
+bool jv_is_falsy(const struct jv *v);
 
 #endif

@@ -24,17 +24,17 @@ struct fm_msg {
 	atomic_int		 refs;
 	char			*raw;		/* body bytes + NUL */
 	size_t			 raw_len;
-	struct json_doc		*doc;		/* borrows strings from raw */
+	struct jv_doc		*doc;		/* borrows strings from raw */
 	/* NUL-terminated copies of the string fields callers ask for */
 	char			*topic, *msg_id, *username, *crypto;
 };
 
 static char *
-field_cstr(const struct json_value *root, const char *key)
+field_cstr(const struct jv *root, const char *key)
 {
-	const struct json_value *v = json_object_get(root, key);
+	const struct jv *v = jv_get(root, key);
 
-	if (v == NULL || v->type != JSON_STRING || memchr(v->u.str, 0, v->len))
+	if (v == NULL || v->type != JV_STRING || memchr(v->u.str, 0, v->len))
 		return NULL;
 	return strndup(v->u.str, v->len);
 }
@@ -43,10 +43,10 @@ int
 fm_msg_parse(const void *body, size_t len, const struct fm_limits *lim,
     struct fm_msg **out, char *err)
 {
-	struct json_parse_opts opts = { 0, true };
+	struct jv_parse_opts opts = { 0, true };
 	size_t max = lim && lim->max_message_bytes ? lim->max_message_bytes :
 	    FM_DEFAULT_MAX_MESSAGE_BYTES;
-	const struct json_value *root;
+	const struct jv *root;
 	struct fm_msg *m;
 
 	*out = NULL;
@@ -66,10 +66,10 @@ fm_msg_parse(const void *body, size_t len, const struct fm_limits *lim,
 	m->raw[len] = '\0';
 	m->raw_len = len;
 	opts.max_depth = lim ? lim->max_json_depth : 0;
-	if ((m->doc = json_parse(m->raw, len, &opts, err)) == NULL)
+	if ((m->doc = jv_parse(m->raw, len, &opts, err)) == NULL)
 		goto fail;
-	root = json_doc_root(m->doc);
-	if (root->type != JSON_OBJECT) {
+	root = jv_doc_root(m->doc);
+	if (root->type != JV_OBJECT) {
 		snprintf(err, FM_ERRLEN, "body is not a JSON object");
 		goto fail;
 	}
@@ -97,7 +97,7 @@ fm_msg_unref(struct fm_msg *m)
 	if (m == NULL ||
 	    atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
 		return;
-	json_doc_free(m->doc);
+	jv_doc_free(m->doc);
 	free(m->raw);
 	free(m->topic);
 	free(m->msg_id);
@@ -119,20 +119,20 @@ const char *fm_msg_id(const struct fm_msg *m) { return m->msg_id; }
 const char *fm_msg_username(const struct fm_msg *m) { return m->username; }
 const char *fm_msg_crypto(const struct fm_msg *m) { return m->crypto; }
 
-const struct json_value *
+const struct jv *
 msg_root(const struct fm_msg *m)
 {
-	return json_doc_root(m->doc);
+	return jv_doc_root(m->doc);
 }
 
 bool
 fm_msg_seq(const struct fm_msg *m, int64_t *i)
 {
-	const struct json_value *v = json_object_get(msg_root(m), "i");
+	const struct jv *v = jv_get(msg_root(m), "i");
 	char *end;
 	long long n;
 
-	if (v == NULL || v->type != JSON_INT || v->len > 20)
+	if (v == NULL || v->type != JV_INT || v->len > 20)
 		return false;
 	{
 		char tmp[24];
@@ -151,16 +151,16 @@ fm_msg_seq(const struct fm_msg *m, int64_t *i)
 bool
 fm_msg_timestamp(const struct fm_msg *m, double *ts)
 {
-	const struct json_value *v = json_object_get(msg_root(m), "timestamp");
+	const struct jv *v = jv_get(msg_root(m), "timestamp");
 	char tmp[32];
 
 	if (v == NULL)
 		return false;
-	if (v->type == JSON_FLOAT) {
+	if (v->type == JV_FLOAT) {
 		*ts = v->u.num;
 		return true;
 	}
-	if (v->type != JSON_INT || v->len >= sizeof(tmp))
+	if (v->type != JV_INT || v->len >= sizeof(tmp))
 		return false;
 	memcpy(tmp, v->u.str, v->len);
 	tmp[v->len] = '\0';
@@ -183,7 +183,7 @@ fm_msg_canonical(const struct fm_msg *m, bool unsigned_, size_t *len)
 char *
 fm_msg_member_json(const struct fm_msg *m, const char *key, size_t *len)
 {
-	const struct json_value *v = json_object_get(msg_root(m), key);
+	const struct jv *v = jv_get(msg_root(m), key);
 	struct buf b = BUF_INIT;
 
 	if (v == NULL)
@@ -251,7 +251,7 @@ static int
 string_text(struct buf *b, const char *what, const char *s, char *err)
 {
 	struct buf q = BUF_INIT;
-	struct json_doc *doc;
+	struct jv_doc *doc;
 	char perr[FM_ERRLEN];
 
 	/* Validate through the parser: quote it as JSON first. */
@@ -265,14 +265,14 @@ string_text(struct buf *b, const char *what, const char *s, char *err)
 			buf_addc(&q, *s);
 	}
 	buf_addc(&q, '"');
-	if (q.oom || (doc = json_parse(q.data, q.len, NULL, perr)) == NULL) {
+	if (q.oom || (doc = jv_parse(q.data, q.len, NULL, perr)) == NULL) {
 		snprintf(err, FM_ERRLEN, "%s: %s", what, q.oom ?
 		    "out of memory" : perr);
 		buf_free(&q);
 		return -1;
 	}
-	canon_value(b, json_doc_root(doc));
-	json_doc_free(doc);
+	canon_value(b, jv_doc_root(doc));
+	jv_doc_free(doc);
 	buf_free(&q);
 	return 0;
 }
@@ -281,7 +281,7 @@ int
 fm_msg_build(const struct fm_msg_fields *f, const struct fm_limits *lim,
     struct fm_msg **out, char *err)
 {
-	struct json_parse_opts opts = { lim ? lim->max_json_depth : 0, false };
+	struct jv_parse_opts opts = { lim ? lim->max_json_depth : 0, false };
 	struct buf topic = BUF_INIT, payload = BUF_INIT, id = BUF_INIT;
 	struct buf user = BUF_INIT, hdrs = BUF_INIT, body = BUF_INIT;
 	char i_text[24], ts_text[24], gen_id[FM_MSG_ID_LEN + 1];
@@ -298,32 +298,32 @@ fm_msg_build(const struct fm_msg_fields *f, const struct fm_limits *lim,
 		goto done;
 	if (f->msg_json) {
 		size_t len = f->msg_len ? f->msg_len : strlen(f->msg_json);
-		struct json_doc *doc = json_parse(f->msg_json, len, &opts, err);
+		struct jv_doc *doc = jv_parse(f->msg_json, len, &opts, err);
 
 		if (doc == NULL)
 			goto done;
 		/* fedmsg sends `msg or dict()` */
-		if (json_is_falsy(json_doc_root(doc)))
+		if (jv_is_falsy(jv_doc_root(doc)))
 			buf_adds(&payload, "{}");
 		else
-			canon_value(&payload, json_doc_root(doc));
-		json_doc_free(doc);
+			canon_value(&payload, jv_doc_root(doc));
+		jv_doc_free(doc);
 	} else {
 		buf_adds(&payload, "{}");
 	}
 	if (f->headers_json) {
-		struct json_doc *doc = json_parse(f->headers_json,
+		struct jv_doc *doc = jv_parse(f->headers_json,
 		    strlen(f->headers_json), &opts, err);
 
 		if (doc == NULL)
 			goto done;
-		if (json_doc_root(doc)->type != JSON_OBJECT) {
-			json_doc_free(doc);
+		if (jv_doc_root(doc)->type != JV_OBJECT) {
+			jv_doc_free(doc);
 			snprintf(err, FM_ERRLEN, "headers is not a JSON object");
 			goto done;
 		}
-		canon_value(&hdrs, json_doc_root(doc));
-		json_doc_free(doc);
+		canon_value(&hdrs, jv_doc_root(doc));
+		jv_doc_free(doc);
 	}
 	if (f->msg_id == NULL && fm_msg_id_new(gen_id) < 0) {
 		snprintf(err, FM_ERRLEN, "no randomness for a msg_id");

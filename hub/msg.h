@@ -7,6 +7,6 @@
 #include "json.h"
 
 /* The envelope object; owned by the message, valid while it is. */
-const struct json_value *msg_root(const struct fm_msg *m);
+const struct jv *msg_root(const struct fm_msg *m);
 
 #endif

@@ -500,10 +500,10 @@ check_cert(struct fm_validator *v, const unsigned char *pem, size_t len,
 
 /* Decode one base64 credential field (a JSON string). */
 static unsigned char *
-credential(const struct json_value *root, const char *key, size_t *len,
+credential(const struct jv *root, const char *key, size_t *len,
     enum fm_verdict *why, char *reason)
 {
-	const struct json_value *f = json_object_get(root, key);
+	const struct jv *f = jv_get(root, key);
 	char err[FM_ERRLEN];
 	unsigned char *out;
 
@@ -512,7 +512,7 @@ credential(const struct json_value *root, const char *key, size_t *len,
 		REASON("no '%s' field", key);
 		return NULL;
 	}
-	if (f->type != JSON_STRING) {
+	if (f->type != JV_STRING) {
 		*why = FM_INVALID_FIELD;
 		REASON("'%s' is not a string", key);
 		return NULL;
@@ -549,8 +549,8 @@ enum fm_verdict
 fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
     int64_t now, char *reason)
 {
-	const struct json_value *root = msg_root(msg);
-	const struct json_value *crypto = json_object_get(root, "crypto");
+	const struct jv *root = msg_root(msg);
+	const struct jv *crypto = jv_get(root, "crypto");
 	unsigned char *sig = NULL, *cert = NULL;
 	size_t siglen = 0, certlen = 0, canon_len;
 	enum fm_verdict verdict = FM_VALID;
@@ -562,18 +562,18 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	REASON("ok");
 	/* Which backend, as fedmsg.crypto.validate() decides it. */
 	if (crypto == NULL) {
-		if (json_object_get(root, "certificate") == NULL) {
-			verdict = json_object_get(root, "signature") ?
+		if (jv_get(root, "certificate") == NULL) {
+			verdict = jv_get(root, "signature") ?
 			    FM_INVALID_BACKEND : FM_INVALID_UNSIGNED;
 			REASON(verdict == FM_INVALID_UNSIGNED ? "unsigned: no "
 			    "crypto, certificate or signature field" :
 			    "gpg signatures are not supported");
 			return verdict;
 		}
-	} else if (crypto->type != JSON_STRING || crypto->len != 4 ||
+	} else if (crypto->type != JV_STRING || crypto->len != 4 ||
 	    memcmp(crypto->u.str, "x509", 4) != 0) {
 		REASON("crypto backend %s is not allowed", crypto->type ==
-		    JSON_STRING && crypto->len == 3 &&
+		    JV_STRING && crypto->len == 3 &&
 		    memcmp(crypto->u.str, "gpg", 3) == 0 ? "'gpg'" :
 		    "unknown");
 		return FM_INVALID_BACKEND;
