@@ -171,8 +171,10 @@ run: all
 
 # ---- benchmarks -------------------------------------------------------------------
 
+# tests/bench/run.sh makes $(B)/dev with certs/mkcerts.sh if needed, runs
+# openssl speed and bench_crypto, prints the table and $(B)/bench/crypto.txt.
 bench: all $(B)/bench/bench_crypto
-	$(B)/bench/bench_crypto $(B)/dev
+	sh tests/bench/run.sh $(B)
 
 $(B)/bench/%: tests/bench/%.c $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)

@@ -758,9 +758,6 @@ fm_config_validator(const struct fm_config *cfg, char *err)
 {
 	struct fm_validator_config vc;
 	struct fm_validator *v;
-	const char *topic;
-	json_t *policy, *cns, *cn;
-	size_t i;
 
 	if (cfg->ca_cert_location == NULL || *cfg->ca_cert_location == '\0') {
 		fail(err, "config: %s: validate_signatures needs "
@@ -785,22 +782,43 @@ fm_config_validator(const struct fm_config *cfg, char *err)
 	if ((v = fm_validator_new(&vc, err)) == NULL)
 		return NULL;
 
-	policy = value(cfg, "routing_policy");
+	if (fm_validator_allow_policy(v, value(cfg, "routing_policy"), err) < 0) {
+		fm_validator_free(v);
+		return NULL;
+	}
+	return v;
+}
+
+int
+fm_validator_allow_policy(struct fm_validator *v, json_t *policy, char *err)
+{
+	const char *topic;
+	json_t *cns, *cn;
+	size_t i;
+
+	if (policy == NULL || json_is_null(policy))
+		return 0;
+	if (!json_is_object(policy))
+		return fail(err, "routing_policy must be an object of topic -> "
+		    "list of CNs");
 	json_object_foreach(policy, topic, cns) {
+		if (!json_is_array(cns))
+			return fail(err, "routing_policy: '%s' must be a list of "
+			    "CNs", topic);
 		/* An empty list (cn NULL) lets nobody publish on the topic. */
 		if (json_array_size(cns) == 0 &&
 		    fm_validator_allow(v, topic, NULL) != 0)
-			goto oom;
-		json_array_foreach(cns, i, cn)
+			return fail(err, "routing_policy: out of memory");
+		json_array_foreach(cns, i, cn) {
+			if (!json_is_string(cn))
+				return fail(err, "routing_policy: '%s' must be a "
+				    "list of CN strings", topic);
 			if (fm_validator_allow(v, topic,
 			    json_string_value(cn)) != 0)
-				goto oom;
+				return fail(err, "routing_policy: out of memory");
+		}
 	}
-	return v;
-oom:
-	fm_validator_free(v);
-	fail(err, "config: routing_policy: out of memory");
-	return NULL;
+	return 0;
 }
 
 struct fm_signer *

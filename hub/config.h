@@ -95,6 +95,14 @@ struct fm_validator *fm_config_validator(const struct fm_config *cfg,
     char *err);
 
 /*
+ * Add a routing policy (object: topic -> list of allowed CNs; an empty
+ * list lets nobody publish on the topic) to v.  Returns 0, or -1 with
+ * err[FM_ERRLEN] when the shape is wrong or memory runs out.
+ */
+int fm_validator_allow_policy(struct fm_validator *v, json_t *policy,
+    char *err);
+
+/*
  * A signer for certnames[key]: <ssldir>/<certname>.crt and .key.  Returns
  * NULL with err[FM_ERRLEN] naming the key or file on error.
  */

@@ -396,20 +396,31 @@ cache_slot(struct fm_validator *v, const unsigned char *fp)
 	}
 }
 
-/* Parse and chain-check a certificate; fills a fresh cache entry. */
+/*
+ * Decode, parse and chain-check a certificate field (base64 of PEM text);
+ * fills a fresh cache entry.
+ */
 static void
-judge_cert(struct fm_validator *v, struct cert_entry *e,
-    const unsigned char *pem, size_t len, int64_t now)
+judge_cert(struct fm_validator *v, struct cert_entry *e, const char *b64,
+    size_t b64len, int64_t now)
 {
 	X509 *cert = NULL;
 	X509_STORE_CTX *ctx = NULL;
-	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	BIO *bio = NULL;
+	unsigned char *pem;
+	size_t len;
+	char err[FM_ERRLEN];
 	int64_t lo, hi;
 
 	e->reason[0] = '\0';
 	e->lo = now;
 	e->hi = now + NEGATIVE_TTL;
-	if (bio == NULL || len > INT32_MAX ||
+	if ((pem = b64_decode_lenient(b64, b64len, &len, err)) == NULL) {
+		e->verdict = FM_INVALID_BASE64;
+		snprintf(e->reason, sizeof(e->reason), "certificate: %s", err);
+		return;
+	}
+	if (len > INT32_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
 	    (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
 		e->verdict = FM_INVALID_CERT;
 		snprintf(e->reason, sizeof(e->reason), "certificate field is "
@@ -448,22 +459,25 @@ done:
 	X509_STORE_CTX_free(ctx);
 	X509_free(cert);
 	BIO_free(bio);
+	free(pem);
 	ERR_clear_error();
 }
 
 /*
- * Look up (or judge and cache) the certificate.  On FM_VALID returns a
- * reference to its key and a copy of its CN for the caller to free.
+ * Look up (or judge and cache) the certificate field.  The cache key is the
+ * SHA-256 of the field's text, so a known signer costs no base64 decoding
+ * and no parsing.  On FM_VALID returns a reference to its key and a copy of
+ * its CN for the caller to free.
  */
 static enum fm_verdict
-check_cert(struct fm_validator *v, const unsigned char *pem, size_t len,
-    int64_t now, EVP_PKEY **pkey, char **cn, char *reason)
+check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
+    EVP_PKEY **pkey, char **cn, char *reason)
 {
 	unsigned char fp[SHA256_DIGEST_LENGTH];
 	struct cert_entry *e;
 	enum fm_verdict verdict;
 
-	SHA256(pem, len, fp);
+	SHA256((const unsigned char *)b64, len, fp);
 	pthread_mutex_lock(&v->lock);
 	maybe_reload(v);
 	e = cache_slot(v, fp);
@@ -473,7 +487,7 @@ check_cert(struct fm_validator *v, const unsigned char *pem, size_t len,
 		free(e->cn);
 		e->pkey = NULL;
 		e->cn = NULL;
-		judge_cert(v, e, pem, len, now);
+		judge_cert(v, e, b64, len, now);
 	} else if (!e->used) {
 		if (v->cache_count >= v->cfg.cert_cache_size) {
 			cache_flush(v);		/* bounded: start over */
@@ -482,7 +496,7 @@ check_cert(struct fm_validator *v, const unsigned char *pem, size_t len,
 		memcpy(e->fp, fp, sizeof(fp));
 		e->used = true;
 		v->cache_count++;
-		judge_cert(v, e, pem, len, now);
+		judge_cert(v, e, b64, len, now);
 	}
 	verdict = e->verdict;
 	if (reason)
@@ -498,14 +512,12 @@ check_cert(struct fm_validator *v, const unsigned char *pem, size_t len,
 
 #define REASON(...) do { if (reason) snprintf(reason, FM_ERRLEN, __VA_ARGS__); } while (0)
 
-/* Decode one base64 credential field (a JSON string). */
-static unsigned char *
-credential(const struct jv *root, const char *key, size_t *len,
-    enum fm_verdict *why, char *reason)
+/* A credential field: present and a string, or a verdict. */
+static const struct jv *
+credential(const struct jv *root, const char *key, enum fm_verdict *why,
+    char *reason)
 {
 	const struct jv *f = jv_get(root, key);
-	char err[FM_ERRLEN];
-	unsigned char *out;
 
 	if (f == NULL) {
 		*why = FM_INVALID_FIELD;
@@ -517,11 +529,7 @@ credential(const struct jv *root, const char *key, size_t *len,
 		REASON("'%s' is not a string", key);
 		return NULL;
 	}
-	if ((out = b64_decode_lenient(f->u.str, f->len, len, err)) == NULL) {
-		*why = FM_INVALID_BASE64;
-		REASON("%s: %s", key, err);
-	}
-	return out;
+	return f;
 }
 
 static enum fm_verdict
@@ -551,12 +559,13 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 {
 	const struct jv *root = msg_root(msg);
 	const struct jv *crypto = jv_get(root, "crypto");
-	unsigned char *sig = NULL, *cert = NULL;
-	size_t siglen = 0, certlen = 0, canon_len;
+	const struct jv *sigf, *certf;
+	unsigned char *sig = NULL;
+	size_t siglen = 0, canon_len;
 	enum fm_verdict verdict = FM_VALID;
 	EVP_PKEY *pkey = NULL;
 	EVP_MD_CTX *ctx = NULL;
-	char *canonical = NULL, *cn = NULL;
+	char *canonical = NULL, *cn = NULL, err[FM_ERRLEN];
 	double ts;
 
 	REASON("ok");
@@ -583,13 +592,17 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 		    "crypto_validate_backends");
 		return FM_INVALID_BACKEND;
 	}
-	if ((sig = credential(root, "signature", &siglen, &verdict,
-	    reason)) == NULL ||
-	    (cert = credential(root, "certificate", &certlen, &verdict,
-	    reason)) == NULL)
+	if ((sigf = credential(root, "signature", &verdict, reason)) == NULL ||
+	    (certf = credential(root, "certificate", &verdict, reason)) == NULL)
 		goto done;
-
-	verdict = check_cert(v, cert, certlen, now, &pkey, &cn, reason);
+	if ((sig = b64_decode_lenient(sigf->u.str, sigf->len, &siglen,
+	    err)) == NULL) {
+		verdict = FM_INVALID_BASE64;
+		REASON("signature: %s", err);
+		goto done;
+	}
+	verdict = check_cert(v, certf->u.str, certf->len, now, &pkey, &cn,
+	    reason);
 	if (verdict != FM_VALID)
 		goto done;
 
@@ -642,7 +655,6 @@ done:
 	free(canonical);
 	free(cn);
 	free(sig);
-	free(cert);
 	return verdict;
 }
 

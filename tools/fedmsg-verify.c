@@ -55,11 +55,9 @@ make_validator(const struct opts *o, struct fm_config *cfg)
 {
 	struct fm_validator_config vc;
 	struct fm_validator *v;
-	json_t *policy = NULL, *list, *cn;
+	json_t *policy = NULL;
 	json_error_t jerr;
-	const char *topic;
 	char err[FM_ERRLEN];
-	size_t i;
 
 	memset(&vc, 0, sizeof(vc));
 	vc.allow_x509 = true;
@@ -96,27 +94,13 @@ make_validator(const struct opts *o, struct fm_config *cfg)
 		json_decref(policy);
 		return NULL;
 	}
-	if (policy && !json_is_object(policy) && !json_is_null(policy))
-		goto bad_policy;
-	json_object_foreach(policy, topic, list) {
-		if (!json_is_array(list))
-			goto bad_policy;
-		if (fm_validator_allow(v, topic, NULL) < 0)
-			goto bad_policy;
-		json_array_foreach(list, i, cn) {
-			if (!json_is_string(cn) ||
-			    fm_validator_allow(v, topic, json_string_value(cn)) < 0)
-				goto bad_policy;
-		}
+	if (fm_validator_allow_policy(v, policy, err) < 0) {
+		log_err("%s", err);
+		fm_validator_free(v);
+		v = NULL;
 	}
 	json_decref(policy);
 	return v;
-bad_policy:
-	log_err("routing policy must be an object of topic -> list of CN "
-	    "strings");
-	json_decref(policy);
-	fm_validator_free(v);
-	return NULL;
 }
 
 /* Handle one line; returns 0 valid, 1 invalid, 2 bad input in --canonical. */

@@ -1,0 +1,505 @@
+/*
+ * bench_crypto: throughput of fedmsg-c's signing and validation paths.
+ *
+ *   bench_crypto [-s SECONDS] [-b SECONDS] DIR [CERTNAME]
+ *
+ * DIR holds a development PKI (certs/mkcerts.sh): ca.crt, optionally
+ * crl.pem, and CERTNAME.crt/.key (default shell-localhost).  A realistic
+ * envelope (a git.receive message, about 1 KB unsigned) is built with
+ * fm_msg_build() and signed with fm_signer_sign(); then each workload runs
+ * in a loop for a time of CLOCK_MONOTONIC: -s (default 3 s) for verify and
+ * sign, -b (default 2 s) for the breakdown rows:
+ *
+ *   parse             fm_msg_parse of the signed body
+ *   parse_canon       + fm_msg_canonical(unsigned): the text that is signed
+ *   parse_canon_sha1  + SHA-1 of that text
+ *   rsa_verify        bare RSA-2048 PKCS#1 verify of a SHA-1 digest with
+ *                     the signer's key, context reused (as openssl speed)
+ *   evp_verify        EVP_DigestVerifyInit + EVP_DigestVerify (SHA-1) of
+ *                     the canonical text with a fresh EVP_MD_CTX: the
+ *                     OpenSSL part of what fm_validator_check does
+ *   verify            fm_msg_parse + fm_validator_check (chain verdict
+ *                     cached, so: parse, canonical, SHA-1, RSA verify);
+ *                     then the same on 2 threads sharing one validator
+ *   rsa_sign          bare RSA-2048 PKCS#1 sign of a SHA-1 digest
+ *   sign              fm_signer_sign of the unsigned envelope
+ *
+ * The bare RSA rows are timed next to the fedmsg paths so that their
+ * ratio holds on a machine shared with other work.  It only reports.
+ * Output, one line per result, for tests/bench/run.sh:
+ *
+ *   envelope UNSIGNED_BYTES SIGNED_BYTES
+ *   result NAME THREADS WALL_SECONDS CPU_SECONDS OPS OPS_PER_SECOND
+ *
+ * CPU_SECONDS is the process CPU time spent meanwhile (at most THREADS
+ * times WALL_SECONDS); less means the machine was busy with other work.
+ *
+ * Exit status: 0 measured, 1 a workload failed (e.g. a verdict other than
+ * valid), 2 usage or setup error.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <fedmsg/crypto.h>
+#include <fedmsg/message.h>
+
+#define MAX_THREADS	8
+
+/* A git.receive payload in the shape Fedora's pagure/dist-git sends. */
+static const char payload[] =
+"{\"commit\":{"
+"\"agent\":\"zbyszek\","
+"\"branch\":\"rawhide\","
+"\"email\":\"zbyszek@in.waw.pl\","
+"\"message\":\"Version 256.7\\n\\nCherry-picked fixes from upstream:\\n"
+"- journald: don't crash on a truncated entry (#34122)\\n"
+"- networkd: handle IPv6 RA with zero lifetime\\n"
+"- udev: r\\u00e9\\u00e9valuer les r\\u00e8gles apr\\u00e8s un "
+"changement\\n\\nResolves: rhbz#2312345\\n\","
+"\"name\":\"Zbigniew J\\u0119drzejewski-Szmek\","
+"\"namespace\":\"rpms\","
+"\"path\":\"/srv/git/repositories/rpms/systemd.git\","
+"\"repo\":\"systemd\","
+"\"rev\":\"3f1c0a9e7b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e\","
+"\"seen\":false,"
+"\"stats\":{\"files\":{"
+"\"systemd.spec\":{\"additions\":12,\"deletions\":3,\"lines\":15},"
+"\"sources\":{\"additions\":1,\"deletions\":1,\"lines\":2},"
+"\"0001-journald-truncated-entry.patch\":"
+"{\"additions\":48,\"deletions\":0,\"lines\":48}},"
+"\"total\":{\"additions\":61,\"deletions\":4,\"files\":3,\"lines\":65}},"
+"\"summary\":\"Version 256.7\","
+"\"username\":\"zbyszek\"},"
+"\"agent\":\"zbyszek\","
+"\"ratio\":0.125,"
+"\"refs\":[\"refs/heads/rawhide\",\"refs/tags/v256.7-1\"]}";
+
+enum work {
+	W_PARSE,
+	W_PARSE_CANON,
+	W_PARSE_CANON_SHA1,
+	W_VERIFY,
+	W_SIGN,
+	W_RSA_VERIFY,
+	W_RSA_SIGN,
+	W_EVP_VERIFY
+};
+
+struct bench {
+	struct fm_validator	*val;
+	struct fm_signer	*signer;
+	struct fm_msg		*unsigned_msg;
+	const char		*signed_body;
+	size_t			 signed_len;
+	struct fm_limits	 lim;
+	/* bare RSA, single-threaded: contexts reused as openssl speed does */
+	EVP_PKEY		*pub, *priv;
+	EVP_PKEY_CTX		*rsa_vctx, *rsa_sctx;
+	unsigned char		 digest[20];
+	unsigned char		 rsa_sig[512];
+	size_t			 rsa_siglen;
+	/* evp_verify: the canonical text and its signature */
+	char			*canon;
+	size_t			 canon_len;
+	unsigned char		 canon_sig[512];
+	size_t			 canon_siglen;
+};
+
+struct job {
+	const struct bench	*b;
+	enum work		 w;
+	double			 seconds;
+	pthread_barrier_t	*start;
+	unsigned long		 ops;
+	double			 t0, t1;	/* CLOCK_MONOTONIC, seconds */
+	int			 failed;
+	char			 err[FM_ERRLEN];
+};
+
+static double
+clock_sec(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
+now_sec(void)
+{
+	return clock_sec(CLOCK_MONOTONIC);
+}
+
+/* One operation of workload w; returns 0, or -1 with a reason in err. */
+static int
+run_once(const struct bench *b, enum work w, char *err)
+{
+	struct fm_msg *m = NULL, *out = NULL;
+	EVP_MD_CTX *mctx;
+	enum fm_verdict v;
+	unsigned char md[EVP_MAX_MD_SIZE], sig[512];
+	char *canon, why[FM_ERRLEN];
+	size_t clen, slen;
+	int rc = 0;
+
+	if (w == W_RSA_VERIFY) {
+		if (EVP_PKEY_verify(b->rsa_vctx, b->rsa_sig, b->rsa_siglen,
+		    b->digest, sizeof(b->digest)) != 1) {
+			snprintf(err, FM_ERRLEN, "EVP_PKEY_verify failed");
+			return -1;
+		}
+		return 0;
+	}
+	if (w == W_RSA_SIGN) {
+		slen = sizeof(sig);
+		if (EVP_PKEY_sign(b->rsa_sctx, sig, &slen, b->digest,
+		    sizeof(b->digest)) != 1) {
+			snprintf(err, FM_ERRLEN, "EVP_PKEY_sign failed");
+			return -1;
+		}
+		return 0;
+	}
+	if (w == W_EVP_VERIFY) {
+		if ((mctx = EVP_MD_CTX_new()) == NULL ||
+		    EVP_DigestVerifyInit(mctx, NULL, EVP_sha1(), NULL,
+		    b->pub) != 1 ||
+		    EVP_DigestVerify(mctx, b->canon_sig, b->canon_siglen,
+		    (const unsigned char *)b->canon, b->canon_len) != 1) {
+			snprintf(err, FM_ERRLEN, "EVP_DigestVerify failed");
+			rc = -1;
+		}
+		EVP_MD_CTX_free(mctx);
+		return rc;
+	}
+	if (w == W_SIGN) {
+		if (fm_signer_sign(b->signer, b->unsigned_msg, &out, err) < 0)
+			return -1;
+		fm_msg_unref(out);
+		return 0;
+	}
+	if (fm_msg_parse(b->signed_body, b->signed_len, &b->lim, &m, err) < 0)
+		return -1;
+	switch (w) {
+	case W_PARSE:
+		break;
+	case W_PARSE_CANON:
+	case W_PARSE_CANON_SHA1:
+		if ((canon = fm_msg_canonical(m, true, &clen)) == NULL) {
+			snprintf(err, FM_ERRLEN, "fm_msg_canonical: out of "
+			    "memory");
+			rc = -1;
+			break;
+		}
+		if (w == W_PARSE_CANON_SHA1 && EVP_Digest(canon, clen, md,
+		    NULL, EVP_sha1(), NULL) != 1) {
+			snprintf(err, FM_ERRLEN, "SHA-1 digest failed");
+			rc = -1;
+		}
+		free(canon);
+		break;
+	case W_VERIFY:
+		if ((v = fm_validator_check(b->val, m, why)) != FM_VALID) {
+			snprintf(err, FM_ERRLEN, "verdict %s: %.200s",
+			    fm_verdict_name(v), why);
+			rc = -1;
+		}
+		break;
+	case W_SIGN:
+	case W_RSA_VERIFY:
+	case W_RSA_SIGN:
+	case W_EVP_VERIFY:
+		break;
+	}
+	fm_msg_unref(m);
+	return rc;
+}
+
+static void *
+worker(void *arg)
+{
+	struct job *j = arg;
+	double end;
+
+	pthread_barrier_wait(j->start);
+	j->t0 = j->t1 = now_sec();
+	end = j->t0 + j->seconds;
+	while (j->t1 < end) {
+		if (run_once(j->b, j->w, j->err) < 0) {
+			j->failed = 1;
+			break;
+		}
+		j->ops++;
+		j->t1 = now_sec();
+	}
+	return NULL;
+}
+
+/*
+ * Run workload w on nthreads threads for about seconds; print a result
+ * line.  Returns 0, or -1 if an operation failed.
+ */
+static int
+measure(const struct bench *b, const char *name, enum work w, int nthreads,
+    double seconds)
+{
+	struct job jobs[MAX_THREADS];
+	pthread_t tid[MAX_THREADS];
+	pthread_barrier_t start;
+	unsigned long ops = 0;
+	double t0 = 0, t1 = 0, c0, c1;
+	int i, rc = 0;
+
+	/* Warm up (caches the certificate verdict, faults in the code). */
+	for (i = 0; i < 50; i++) {
+		char err[FM_ERRLEN];
+
+		if (run_once(b, w, err) < 0) {
+			fprintf(stderr, "bench_crypto: %s: %s\n", name, err);
+			return -1;
+		}
+	}
+	pthread_barrier_init(&start, NULL, (unsigned)nthreads + 1);
+	for (i = 0; i < nthreads; i++) {
+		jobs[i] = (struct job){ .b = b, .w = w, .seconds = seconds,
+		    .start = &start };
+		if ((errno = pthread_create(&tid[i], NULL, worker,
+		    &jobs[i])) != 0) {
+			perror("bench_crypto: pthread_create");
+			exit(2);
+		}
+	}
+	c0 = clock_sec(CLOCK_PROCESS_CPUTIME_ID);
+	pthread_barrier_wait(&start);
+	/* Wall time: from the first thread's start to the last one's end. */
+	for (i = 0; i < nthreads; i++) {
+		pthread_join(tid[i], NULL);
+		ops += jobs[i].ops;
+		if (i == 0 || jobs[i].t0 < t0)
+			t0 = jobs[i].t0;
+		if (i == 0 || jobs[i].t1 > t1)
+			t1 = jobs[i].t1;
+		if (jobs[i].failed) {
+			fprintf(stderr, "bench_crypto: %s: %s\n", name,
+			    jobs[i].err);
+			rc = -1;
+		}
+	}
+	c1 = clock_sec(CLOCK_PROCESS_CPUTIME_ID);
+	pthread_barrier_destroy(&start);
+	if (rc == 0)
+		printf("result %s %d %.3f %.3f %lu %.1f\n", name, nthreads,
+		    t1 - t0, c1 - c0, ops, (double)ops / (t1 - t0));
+	fflush(stdout);
+	return rc;
+}
+
+static char *
+path_join(const char *dir, const char *name, const char *ext)
+{
+	size_t n = strlen(dir) + strlen(name) + strlen(ext) + 2;
+	char *p = malloc(n);
+
+	if (p == NULL) {
+		perror("bench_crypto");
+		exit(2);
+	}
+	snprintf(p, n, "%s/%s%s", dir, name, ext);
+	return p;
+}
+
+/*
+ * Contexts for the bare RSA rows: the signer's key pair, PKCS#1 v1.5 over
+ * a SHA-1 digest, as fedmsg signs.  Returns 0, or -1 with a message.
+ */
+static int
+rsa_setup(struct bench *b, const char *cert_path, const char *key_path)
+{
+	EVP_PKEY *priv = NULL, *pub = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	X509 *x = NULL;
+	FILE *fp;
+	int rc = -1;
+
+	if ((fp = fopen(key_path, "r")) != NULL) {
+		priv = PEM_read_PrivateKey(fp, NULL, NULL, NULL);
+		fclose(fp);
+	}
+	if ((fp = fopen(cert_path, "r")) != NULL) {
+		x = PEM_read_X509(fp, NULL, NULL, NULL);
+		fclose(fp);
+	}
+	if (priv == NULL || x == NULL || (pub = X509_get_pubkey(x)) == NULL) {
+		fprintf(stderr, "bench_crypto: cannot read %s or %s\n",
+		    key_path, cert_path);
+		goto done;
+	}
+	b->rsa_siglen = sizeof(b->rsa_sig);
+	b->canon_siglen = sizeof(b->canon_sig);
+	if (EVP_Digest("fedmsg", 6, b->digest, NULL, EVP_sha1(), NULL) != 1 ||
+	    (b->rsa_sctx = EVP_PKEY_CTX_new(priv, NULL)) == NULL ||
+	    EVP_PKEY_sign_init(b->rsa_sctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(b->rsa_sctx, RSA_PKCS1_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(b->rsa_sctx, EVP_sha1()) != 1 ||
+	    EVP_PKEY_sign(b->rsa_sctx, b->rsa_sig, &b->rsa_siglen, b->digest,
+	    sizeof(b->digest)) != 1 ||
+	    (b->rsa_vctx = EVP_PKEY_CTX_new(pub, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(b->rsa_vctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(b->rsa_vctx, RSA_PKCS1_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(b->rsa_vctx, EVP_sha1()) != 1 ||
+	    (mctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestSignInit(mctx, NULL, EVP_sha1(), NULL, priv) != 1 ||
+	    EVP_DigestSign(mctx, b->canon_sig, &b->canon_siglen,
+	    (const unsigned char *)b->canon, b->canon_len) != 1) {
+		fprintf(stderr, "bench_crypto: bare RSA/SHA-1 setup failed\n");
+		goto done;
+	}
+	b->pub = pub;
+	b->priv = priv;
+	pub = priv = NULL;
+	rc = 0;
+done:
+	EVP_MD_CTX_free(mctx);
+	EVP_PKEY_free(priv);
+	EVP_PKEY_free(pub);
+	X509_free(x);
+	return rc;
+}
+
+static double
+seconds_arg(const char *s)
+{
+	char *end;
+	double d = strtod(s, &end);
+
+	if (*end != '\0' || !(d > 0 && d < 3600)) {
+		fprintf(stderr, "bench_crypto: bad duration '%s'\n", s);
+		exit(2);
+	}
+	return d;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: bench_crypto [-s SECONDS] [-b SECONDS] DIR "
+	    "[CERTNAME]\n"
+	    "  -s  time per verify/sign workload (default 3)\n"
+	    "  -b  time per breakdown row: parse, canonical, bare RSA "
+	    "(default 2)\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct bench b = { .lim = { FM_DEFAULT_MAX_MESSAGE_BYTES, 0 } };
+	struct fm_validator_config vc = { .allow_x509 = true };
+	struct fm_msg_fields f = { 0 };
+	struct fm_msg *signed_msg = NULL;
+	const char *dir, *certname = "shell-localhost", *body;
+	char *cert, *key, *ca, *crl, *topic = NULL;
+	char err[FM_ERRLEN];
+	double secs = 3, bsecs = 2;
+	size_t ulen;
+	int c, status = 2;
+
+	while ((c = getopt(argc, argv, "s:b:")) != -1) {
+		switch (c) {
+		case 's':
+			secs = seconds_arg(optarg);
+			break;
+		case 'b':
+			bsecs = seconds_arg(optarg);
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1 || argc > 2)
+		usage();
+	dir = argv[0];
+	if (argc == 2)
+		certname = argv[1];
+	cert = path_join(dir, certname, ".crt");
+	key = path_join(dir, certname, ".key");
+	ca = path_join(dir, "ca", ".crt");
+	crl = path_join(dir, "crl", ".pem");
+
+	if ((b.signer = fm_signer_load(cert, key, err)) == NULL) {
+		fprintf(stderr, "bench_crypto: %s\n", err);
+		goto out;
+	}
+	vc.ca_path = ca;
+	vc.crl_path = access(crl, R_OK) == 0 ? crl : NULL;
+	if ((b.val = fm_validator_new(&vc, err)) == NULL) {
+		fprintf(stderr, "bench_crypto: %s\n", err);
+		goto out;
+	}
+	topic = fm_topic_build("org.fedoraproject", "prod", "git", "receive");
+	f.topic = topic;
+	f.msg_json = payload;
+	f.i = 1;
+	f.timestamp = (int64_t)time(NULL);
+	f.username = "apache";
+	if (topic == NULL ||
+	    fm_msg_build(&f, &b.lim, &b.unsigned_msg, err) < 0 ||
+	    fm_signer_sign(b.signer, b.unsigned_msg, &signed_msg, err) < 0) {
+		fprintf(stderr, "bench_crypto: building the envelope: %s\n",
+		    topic ? err : "out of memory");
+		goto out;
+	}
+	fm_msg_body(b.unsigned_msg, &ulen);
+	body = fm_msg_body(signed_msg, &b.signed_len);
+	b.signed_body = body;
+	if ((b.canon = fm_msg_canonical(signed_msg, true, &b.canon_len)) ==
+	    NULL || rsa_setup(&b, cert, key) < 0)
+		goto out;
+	printf("# bench_crypto: %s signed by %s, CA %s%s%s\n", topic,
+	    fm_signer_cn(b.signer), ca, vc.crl_path ? ", CRL " : "",
+	    vc.crl_path ? crl : "");
+	printf("envelope %zu %zu\n", ulen, b.signed_len);
+	fflush(stdout);
+
+	/* measure() checks each workload once before timing it. */
+	status = 1;
+	if (measure(&b, "parse", W_PARSE, 1, bsecs) == 0 &&
+	    measure(&b, "parse_canon", W_PARSE_CANON, 1, bsecs) == 0 &&
+	    measure(&b, "parse_canon_sha1", W_PARSE_CANON_SHA1, 1,
+	    bsecs) == 0 &&
+	    measure(&b, "rsa_verify", W_RSA_VERIFY, 1, bsecs) == 0 &&
+	    measure(&b, "evp_verify", W_EVP_VERIFY, 1, bsecs) == 0 &&
+	    measure(&b, "verify", W_VERIFY, 1, secs) == 0 &&
+	    measure(&b, "verify", W_VERIFY, 2, secs) == 0 &&
+	    measure(&b, "rsa_sign", W_RSA_SIGN, 1, bsecs) == 0 &&
+	    measure(&b, "sign", W_SIGN, 1, secs) == 0)
+		status = 0;
+out:
+	EVP_PKEY_CTX_free(b.rsa_vctx);
+	EVP_PKEY_CTX_free(b.rsa_sctx);
+	EVP_PKEY_free(b.pub);
+	EVP_PKEY_free(b.priv);
+	free(b.canon);
+	fm_msg_unref(signed_msg);
+	fm_msg_unref(b.unsigned_msg);
+	fm_validator_free(b.val);
+	fm_signer_free(b.signer);
+	free(topic);
+	free(cert);
+	free(key);
+	free(ca);
+	free(crl);
+	return status;
+}

@@ -1,0 +1,205 @@
+#!/bin/sh
+# run.sh BUILD_DIR -- what `make bench` shows: fedmsg-c's signing and
+# validation throughput as ratios to OpenSSL's own RSA-2048 figures,
+# measured in the same run.  Prints a table and writes it to
+# BUILD_DIR/bench/crypto.txt.  It only reports; nothing here fails on a
+# slow figure.
+#
+#   BENCH_SECONDS    time per verify/sign workload (default 3)
+#   BENCH_BREAKDOWN  time per breakdown row (default 2)
+#   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
+#
+# Needs BUILD_DIR/bench/bench_crypto (tests/bench/bench_crypto.c), openssl
+# and awk.  Signs with BUILD_DIR/dev/shell-localhost.{crt,key} (made by
+# certs/mkcerts.sh if missing); without mkcerts.sh it makes a self-signed
+# certificate in a temporary directory instead.
+set -eu
+
+if [ $# -ne 1 ]; then
+	echo "usage: $0 BUILD_DIR" >&2
+	exit 2
+fi
+build=$1
+top=$(cd "$(dirname "$0")/../.." && pwd)
+bench=$build/bench/bench_crypto
+out=$build/bench
+secs=${BENCH_SECONDS:-3}
+bsecs=${BENCH_BREAKDOWN:-2}
+osecs=${OPENSSL_SECONDS:-3}
+
+if [ ! -x "$bench" ]; then
+	echo "bench: $bench is missing; run 'make bench'" >&2
+	exit 1
+fi
+command -v openssl >/dev/null 2>&1 || {
+	echo "bench: openssl not found (apt-get install openssl)" >&2
+	exit 1
+}
+mkdir -p "$out"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fedmsg-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 1' HUP INT PIPE TERM
+
+# ---- a signer ------------------------------------------------------------
+dev=$build/dev
+if [ -f "$top/certs/mkcerts.sh" ] &&
+    sh "$top/certs/mkcerts.sh" "$dev" >"$tmp/mkcerts.log" 2>&1 &&
+    [ -r "$dev/shell-localhost.key" ]; then
+	pki="development PKI in $dev (certs/mkcerts.sh)"
+else
+	[ -f "$top/certs/mkcerts.sh" ] && cat "$tmp/mkcerts.log" >&2
+	echo "bench: no development PKI; using a self-signed certificate" >&2
+	dev=$tmp/pki
+	mkdir -p "$dev"
+	openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 \
+	    -subj /CN=shell-localhost -keyout "$dev/shell-localhost.key" \
+	    -out "$dev/shell-localhost.crt" >"$tmp/req.log" 2>&1 || {
+		cat "$tmp/req.log" >&2
+		exit 1
+	}
+	cp "$dev/shell-localhost.crt" "$dev/ca.crt"
+	pki="self-signed certificate (certs/mkcerts.sh unavailable)"
+fi
+
+# ---- OpenSSL's own figures -------------------------------------------------
+# Prints "SIGN_PER_S VERIFY_PER_S" from the rsa table: the data row has
+# three more fields ("rsa 2048 bits") before the columns the header names.
+# $1: -multi N; $2: a tag for the log file.
+speed() {
+	log=$out/openssl-speed-$2.txt
+	openssl speed -seconds "$osecs" -multi "$1" rsa2048 >"$log" 2>&1 || {
+		cat "$log" >&2
+		echo "bench: openssl speed failed" >&2
+		exit 1
+	}
+	awk '
+	/sign\/s/ && /verify\/s/ {
+		for (i = 1; i <= NF; i++) {
+			if ($i == "sign/s") s = i + 3
+			if ($i == "verify/s") v = i + 3
+		}
+		next
+	}
+	s && $1 == "rsa" && $2 == 2048 { print $s, $v; found = 1 }
+	END { if (!found) exit 1 }' "$log" || {
+		echo "bench: no rsa 2048 row in openssl speed's output" \
+		    "($log)" >&2
+		exit 1
+	}
+}
+
+load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+# The 1-process baseline runs before and after bench_crypto; the report
+# takes the better of the two, as other work on the machine only slows.
+echo "bench: openssl speed -multi 1 rsa2048 (${osecs} s sign," \
+    "${osecs} s verify)" >&2
+o1a=$(speed 1 multi1-before)
+echo "bench: bench_crypto ($secs s per workload, $bsecs s per" \
+    "breakdown row)" >&2
+"$bench" -s "$secs" -b "$bsecs" "$dev" >"$out/bench_crypto.out" || {
+	cat "$out/bench_crypto.out" >&2
+	echo "bench: bench_crypto failed" >&2
+	exit 1
+}
+echo "bench: openssl speed -multi 2 rsa2048, for the 2-thread scaling" >&2
+o2=$(speed 2 multi2)
+echo "bench: openssl speed -multi 1 rsa2048 again" >&2
+o1b=$(speed 1 multi1-after)
+load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+
+cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo \
+    2>/dev/null || true)
+ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
+osslver=$(openssl version | cut -d' ' -f1-2)
+when=$(date -u '+%Y-%m-%d %H:%M UTC')
+
+# ---- the report ------------------------------------------------------------
+awk -v o1a="$o1a" -v o1b="$o1b" -v o2="$o2" -v pki="$pki" \
+    -v cpu="${cpu:-unknown CPU}" -v ncpu="$ncpu" -v ossl="$osslver" \
+    -v lb="$load_before" -v la="$load_after" -v when="$when" '
+function row(label, key, thr,   r, busy) {
+	r = rate[key, thr]
+	busy = 100 * cpus[key, thr] / (wall[key, thr] * thr)
+	printf "  %-44s %2d %11.0f %8.2f %5.0f%%\n", label, thr, r,
+	    (r > 0 ? 1e6 / r : 0), busy
+}
+function us(key, thr) { return rate[key, thr] > 0 ? 1e6 / rate[key, thr] : 0 }
+function ratio(a, b) { return b > 0 ? a / b : 0 }
+$1 == "envelope" { ubytes = $2; sbytes = $3 }
+$1 == "result" {
+	wall[$2, $3] = $4; cpus[$2, $3] = $5; rate[$2, $3] = $7
+}
+END {
+	split(o1a, a1, " "); split(o1b, b1, " "); split(o2, a2, " ")
+	sign1 = a1[1] > b1[1] ? a1[1] : b1[1]
+	ver1 = a1[2] > b1[2] ? a1[2] : b1[2]
+	sign2 = a2[1]; ver2 = a2[2]
+	v1 = rate["verify", 1]; v2 = rate["verify", 2]; sg = rate["sign", 1]
+
+	printf "fedmsg-c crypto benchmark, %s\n", when
+	printf "  %s, %s CPUs, %s; load average %s before, %s after\n",
+	    cpu, ncpu, ossl, lb, la
+	printf "  envelope: org.fedoraproject.prod.git.receive, %d bytes " \
+	    "unsigned, %d signed\n", ubytes, sbytes
+	printf "  (the signed body carries the base64 certificate and " \
+	    "signature); signer: %s\n\n", pki
+
+	printf "  %-44s %2s %11s %8s %6s\n", "workload", "th", "msgs/s",
+	    "us/msg", "CPU"
+	row("parse (signed envelope)", "parse", 1)
+	row("parse + canonical (text that is signed)", "parse_canon", 1)
+	row("parse + canonical + SHA-1", "parse_canon_sha1", 1)
+	row("bare RSA-2048 verify, reused ctx", "rsa_verify", 1)
+	row("EVP_DigestVerifyInit+Verify, fresh ctx", "evp_verify", 1)
+	row("VERIFY PATH: fm_msg_parse + validator_check", "verify", 1)
+	row("VERIFY PATH, 2 threads, 1 validator (sum)", "verify", 2)
+	row("bare RSA-2048 sign, reused ctx", "rsa_sign", 1)
+	row("SIGN PATH: fm_signer_sign", "sign", 1)
+	printf "  (CPU: process CPU time / (wall time x threads); below " \
+	    "~95%% other work took\n  the CPUs.  Other work can also slow " \
+	    "a CPU it shares a core with, unseen here;\n  the bare RSA rows, " \
+	    "timed next to the paths, give the most stable ratios.)\n\n"
+
+	printf "  openssl speed rsa2048 -multi 1: %9.1f sign/s %9.1f " \
+	    "verify/s  (better of %.1f/%.1f, %.1f/%.1f)\n", sign1, ver1,
+	    a1[1], b1[1], a1[2], b1[2]
+	printf "  openssl speed rsa2048 -multi 2: %9.1f sign/s %9.1f " \
+	    "verify/s\n\n", sign2, ver2
+
+	printf "  ratios\n"
+	printf "  %-58s %6.3f\n", "verify path (1 thread) / openssl " \
+	    "verify/s (-multi 1)", ratio(v1, ver1)
+	printf "  %-58s %6.3f\n", "verify path (2 threads) / openssl " \
+	    "verify/s (-multi 2)", ratio(v2, ver2)
+	printf "  %-58s %6.3f\n", "sign path / openssl sign/s (-multi 1)",
+	    ratio(sg, sign1)
+	printf "  %-58s %6.3f\n", "verify path / bare RSA verify (same " \
+	    "process)", ratio(v1, rate["rsa_verify", 1])
+	printf "  %-58s %6.3f\n", "sign path / bare RSA sign (same process)",
+	    ratio(sg, rate["rsa_sign", 1])
+	printf "  %-58s %6.3f\n", "verify scaling, 2 threads / 1 thread",
+	    ratio(v2, v1)
+	printf "  %-58s %6.3f\n\n", "openssl scaling, -multi 2 / -multi 1 " \
+	    "(this machine)", ratio(ver2, ver1)
+
+	t_parse = us("parse", 1)
+	t_canon = us("parse_canon", 1) - t_parse
+	t_sha1 = us("parse_canon_sha1", 1) - us("parse_canon", 1)
+	t_rsa = us("rsa_verify", 1)
+	t_evp = us("evp_verify", 1) - t_rsa - t_sha1
+	t_rest = us("verify", 1) - t_parse - t_canon - t_sha1 - t_rsa - t_evp
+	printf "  where one verify goes (us; differences of separate runs, " \
+	    "so approximate)\n"
+	printf "    %-50s %7.2f\n", "parse", t_parse
+	printf "    %-50s %7.2f\n", "canonical JSON", t_canon
+	printf "    %-50s %7.2f\n", "SHA-1 of the canonical text", t_sha1
+	printf "    %-50s %7.2f\n", "RSA-2048 public-key operation", t_rsa
+	printf "    %-50s %7.2f\n", "OpenSSL per-call setup (MD ctx, fetch, " \
+	    "pkey ctx)", t_evp
+	printf "    %-50s %7.2f\n", "the rest (base64 decode, cert cache, " \
+	    "routing)", t_rest
+	printf "    %-50s %7.2f\n", "total (verify path, 1 thread)",
+	    us("verify", 1)
+}' "$out/bench_crypto.out" >"$out/crypto.txt"
+cat "$out/crypto.txt"
+echo "bench: written to $out/crypto.txt" >&2
