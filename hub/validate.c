@@ -629,7 +629,7 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	    FM_VALID)
 		goto done;
 	if (v->cfg.max_age || v->cfg.max_future) {
-		if (!fm_msg_timestamp(msg, &ts)) {
+		if (!fm_msg_timestamp(msg, &ts) || ts != ts) {	/* NaN */
 			verdict = FM_INVALID_STALE;
 			REASON("no numeric timestamp to check freshness");
 		} else if (v->cfg.max_age && (double)now - ts >

@@ -103,6 +103,33 @@ make_validator(const struct opts *o, struct fm_config *cfg)
 	return v;
 }
 
+/*
+ * Text from a sender (msg_id, and topics or CNs inside reasons) made safe
+ * for one output line: control characters, and spaces too when
+ * word is true, are shown as \xNN (they could forge result lines), and
+ * very long texts are cut.
+ */
+static const char *
+printable(const char *id, bool word, char *out, size_t len)
+{
+	size_t o = 0;
+
+	if (id == NULL || *id == '\0')
+		return "-";
+	for (; *id && o + 5 < len; id++) {
+		unsigned char c = (unsigned char)*id;
+
+		if (c < 0x20 || (word && c == ' ') || c == 0x7f || c == '\\')
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (*id)
+		o += (size_t)snprintf(out + o, len - o, "...");
+	out[o < len ? o : len - 1] = '\0';
+	return out;
+}
+
 /* Handle one line; returns 0 valid, 1 invalid, 2 bad input in --canonical. */
 static int
 one(const struct opts *o, struct fm_validator *v, const struct fm_limits *lim,
@@ -111,6 +138,7 @@ one(const struct opts *o, struct fm_validator *v, const struct fm_limits *lim,
 	char err[FM_ERRLEN];
 	struct fm_msg *m;
 	enum fm_verdict verdict;
+	char idbuf[128], why[FM_ERRLEN + 64];
 	const char *id;
 
 	if (too_long) {
@@ -125,7 +153,7 @@ one(const struct opts *o, struct fm_validator *v, const struct fm_limits *lim,
 			log_err("not a fedmsg envelope: %s", err);
 			return 2;
 		}
-		printf("invalid -: %s\n", err);
+		printf("invalid -: %s\n", printable(err, false, why, sizeof(why)));
 		return 1;
 	}
 	if (o->canonical) {
@@ -139,13 +167,14 @@ one(const struct opts *o, struct fm_validator *v, const struct fm_limits *lim,
 		fm_msg_unref(m);
 		return text ? 0 : 2;
 	}
-	id = fm_msg_id(m) ? fm_msg_id(m) : "-";
+	id = printable(fm_msg_id(m), true, idbuf, sizeof(idbuf));
 	verdict = o->now ? fm_validator_check_at(v, m, o->now, err) :
 	    fm_validator_check(v, m, err);
 	if (verdict == FM_VALID)
 		printf("valid %s\n", id);
 	else
-		printf("invalid %s: %s (%s)\n", id, err, fm_verdict_name(verdict));
+		printf("invalid %s: %s (%s)\n", id, printable(err, false, why,
+		    sizeof(why)), fm_verdict_name(verdict));
 	fm_msg_unref(m);
 	return verdict == FM_VALID ? 0 : 1;
 }
@@ -162,7 +191,8 @@ run_file(const struct opts *o, struct fm_validator *v,
 		size_t i;
 		int rc;
 
-		for (i = 0; i < line.len && strchr(" \t\r", line.data[i]); i++)
+		for (i = 0; i < line.len && line.data[i] != '\0' &&
+		    strchr(" \t\r", line.data[i]); i++)
 			;
 		if (i == line.len && !too_long)
 			continue;	/* blank line */
