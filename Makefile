@@ -32,7 +32,8 @@ WARN		 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 		   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
 		   -Wno-format-truncation  # error texts are cut to FM_ERRLEN on purpose
 CFLAGS		?= -O2 -g
-BASE_CFLAGS	 = -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Ihub $(WARN) \
+BASE_CFLAGS	 = -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Ihub -Ihub/runtime \
+		   -DFM_PLUGIN_DIR='"$(PLUGINDIR)"' $(WARN) \
 		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS		 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 SAN		 = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -41,11 +42,20 @@ SAN_CFLAGS	 = -O1 -g $(SAN)
 
 # The core library: everything in hub/ except daemon entry points.
 CORE_SRC	 = $(filter-out hub/fedmsg-%.c,$(wildcard hub/*.c))
+# The hub daemon: hub/runtime/*.c on top of the core library.
+HUB_RT_SRC	 = $(filter-out hub/runtime/fedmsg-%.c,$(wildcard hub/runtime/*.c))
+HUB_LIBS	 = -lmicrohttpd -lsystemd -ldl
+REL_HUB_OBJ	 = $(patsubst %.c,$(B)/rel/%.o,$(HUB_RT_SRC))
+SAN_HUB_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(HUB_RT_SRC))
 # Command-line tools: tools/fedmsg-*.c are programs; other tools/*.c are
 # shared helpers linked into each of them.
 TOOL_MAINS	 = $(wildcard tools/fedmsg-*.c)
 TOOL_LIB_SRC	 = $(filter-out $(TOOL_MAINS),$(wildcard tools/*.c))
 TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
+# Consumer plugins: consumers/<name>/*.c -> <name>.so, built against
+# include/fedmsg/plugin.h only (they link nothing of ours).
+PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
+PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
 UNIT_TESTS	 = $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 FUZZ_SRC	 = $(wildcard tests/fuzz/fuzz_*.c)
@@ -65,7 +75,8 @@ TEST_DEPS_STAMP	 = $(B)/.deps-test
 .DELETE_ON_ERROR:
 
 all: $(DEPS_STAMP) $(B)/lib/libfedmsg.a $(B)/lib/libfedmsg.so \
-	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/fedmsg-c.pc
+	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub $(PLUGINS) \
+	$(B)/fedmsg-c.pc
 
 # ---- dependencies -----------------------------------------------------------
 
@@ -101,6 +112,19 @@ $(B)/bin/%: $(B)/rel/tools/%.o $(REL_TOOL_OBJ) $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(REL_TOOL_OBJ) $(B)/lib/libfedmsg.a $(LIBS)
 
+$(B)/bin/fedmsg-hub: $(B)/rel/hub/runtime/fedmsg-hub.o $(REL_HUB_OBJ) \
+		$(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(HUB_LIBS)
+
+# -fvisibility=hidden: the entry symbol is the only one a plugin exports.
+.SECONDEXPANSION:
+$(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
+		include/fedmsg/plugin.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC \
+	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
+
 $(B)/fedmsg-c.pc: Makefile
 	@mkdir -p $(B)
 	printf '%s\n' "prefix=$(PREFIX)" 'includedir=$${prefix}/include' \
@@ -127,7 +151,12 @@ $(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $< $(B)/asan/lib/libfedmsg.a $(LIBS) -lcmocka
 
-asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS))
+$(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/runtime/fedmsg-hub.o $(SAN_HUB_OBJ) \
+		$(B)/asan/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS)
+
+asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub
 
 # ---- fuzzing (clang libFuzzer) ------------------------------------------------
 
@@ -185,18 +214,21 @@ $(B)/bench/%: tests/bench/%.c $(B)/lib/libfedmsg.a
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR)/fedmsg \
 	    $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(PKGCONFIGDIR)
-	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
+	    $(DESTDIR)$(BINDIR)/
 	install -m 644 include/fedmsg/*.h $(DESTDIR)$(INCLUDEDIR)/fedmsg/
 	install -m 644 $(B)/lib/libfedmsg.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(B)/lib/libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libfedmsg.so
 	install -m 644 $(B)/fedmsg-c.pc $(DESTDIR)$(PKGCONFIGDIR)/
+	$(if $(PLUGINS),install -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS))
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS) fedmsg-hub)
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/fedmsg
 	rm -f $(DESTDIR)$(LIBDIR)/libfedmsg.a $(DESTDIR)$(LIBDIR)/libfedmsg.so*
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/fedmsg-c.pc
+	rm -rf $(DESTDIR)$(PLUGINDIR)
 
 clean:
 	rm -rf $(B)

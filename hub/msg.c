@@ -27,6 +27,7 @@ struct fm_msg {
 	struct jv_doc		*doc;		/* borrows strings from raw */
 	/* NUL-terminated copies of the string fields callers ask for */
 	char			*topic, *msg_id, *username, *crypto;
+	_Atomic(char *)		 signer;	/* set once by a validator */
 };
 
 static char *
@@ -62,6 +63,7 @@ fm_msg_parse(const void *body, size_t len, const struct fm_limits *lim,
 		return -1;
 	}
 	atomic_init(&m->refs, 1);
+	atomic_init(&m->signer, NULL);
 	memcpy(m->raw, body, len);
 	m->raw[len] = '\0';
 	m->raw_len = len;
@@ -103,7 +105,27 @@ fm_msg_unref(struct fm_msg *m)
 	free(m->msg_id);
 	free(m->username);
 	free(m->crypto);
+	free(atomic_load(&m->signer));
 	free(m);
+}
+
+const char *
+fm_msg_signer(const struct fm_msg *m)
+{
+	return atomic_load(&((struct fm_msg *)m)->signer);
+}
+
+void
+msg_set_signer(const struct fm_msg *cm, const char *cn)
+{
+	struct fm_msg *m = (struct fm_msg *)cm;	/* an annotation, not content */
+	char *expected = NULL, *dup;
+
+	if (cn == NULL || atomic_load(&m->signer) != NULL ||
+	    (dup = strdup(cn)) == NULL)
+		return;
+	if (!atomic_compare_exchange_strong(&m->signer, &expected, dup))
+		free(dup);
 }
 
 const char *

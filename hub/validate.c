@@ -646,8 +646,10 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 			    v->cfg.max_future);
 		}
 	}
-	if (verdict == FM_VALID)
+	if (verdict == FM_VALID) {
 		REASON("signed by %s", cn);
+		msg_set_signer(msg, cn);
+	}
 done:
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pkey);

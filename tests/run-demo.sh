@@ -1,9 +1,11 @@
 #!/bin/sh
-# run-demo.sh BUILD_DIR -- what `make run` shows: sign a fedmsg envelope
-# with a development certificate, print the text that is signed, verify the
-# signature, then show that a tampered copy is rejected.  Needs no broker and
-# no network.  Exits 0 only if the signed message verifies as valid and the
-# tampered one as invalid.
+# run-demo.sh BUILD_DIR -- what `make run` shows, on loopback, with no broker:
+#  1. the main job: fedmsg-relay running, fedmsg-tail subscribed to it with
+#     signature validation on, and fedmsg-logger publishing signed messages
+#     (as a dist-git hook or cron job would) that tail shows arriving;
+#  2. under the hood: an envelope signed with fedmsg-sign, the exact text
+#     that is signed, fedmsg-verify accepting it and rejecting a tampered copy.
+# Exits 0 only if every step gave the expected result.
 set -eu
 
 if [ $# -ne 1 ]; then
@@ -15,7 +17,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$build/bin
 dev=$build/dev
 
-for t in fedmsg-sign fedmsg-verify; do
+for t in fedmsg-sign fedmsg-verify fedmsg-relay fedmsg-tail fedmsg-logger; do
 	if [ ! -x "$bin/$t" ]; then
 		echo "run-demo: $bin/$t is missing; run 'make' first" >&2
 		exit 1
@@ -30,8 +32,79 @@ heading "Development certificates in $dev"
 sh "$top/certs/mkcerts.sh" "$dev"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fedmsg-demo.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+pids=""
+cleanup() {
+	rc=$?
+	for p in $pids; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$tmp"
+	exit $rc
+}
+trap cleanup EXIT
 trap 'exit 1' HUP INT PIPE TERM
+ok=1
+
+# ---- 1. the main job -------------------------------------------------------
+host=$(uname -n | cut -d. -f1)
+base=$((20000 + $$ % 20000))
+inbound="tcp://127.0.0.1:$base"
+outbound="tcp://127.0.0.1:$((base + 1))"
+mkdir -p "$tmp/fedmsg.d"
+cat > "$tmp/fedmsg.d/10-demo.json" <<EOF
+{
+  "topic_prefix": "org.fedoraproject",
+  "environment": "dev",
+  "relay_inbound": "$inbound",
+  "endpoints": {"relay_outbound": ["$outbound"]},
+  "sign_messages": true,
+  "validate_signatures": true,
+  "ssldir": "$dev",
+  "certnames": {"shell.$host": "shell-localhost"},
+  "ca_cert_location": "$dev/ca.crt",
+  "crl_location": "$dev/crl.pem",
+  "post_init_sleep": 0.2
+}
+EOF
+export FEDMSG_CONFIG="$tmp/fedmsg.d"
+
+heading "Config $FEDMSG_CONFIG/10-demo.json"
+cat "$FEDMSG_CONFIG/10-demo.json"
+
+heading "fedmsg-relay: active publishers -> $inbound, subscribers <- $outbound"
+"$bin/fedmsg-relay" 2> "$tmp/relay.log" &
+pids="$pids $!"
+"$bin/fedmsg-tail" --terse --validate --count 3 --timeout 10 \
+    > "$tmp/tail.out" 2> "$tmp/tail.log" &
+tailpid=$!
+pids="$pids $tailpid"
+"$bin/fedmsg-tail" --json --validate --count 3 --timeout 10 \
+    > "$tmp/tail.json" 2> "$tmp/tail2.log" &
+tail2pid=$!
+pids="$pids $tail2pid"
+sleep 1		# let both tails' subscriptions reach the relay
+
+heading "fedmsg-logger: three lines from a \"post-receive hook\", signed as shell.$host"
+printf '%s\n' "rpms/bash: alice pushed 1 commit to f40" \
+    "rpms/kernel: bob pushed 3 commits to rawhide" \
+    "it's fine: quotes ' and \" and \$(rm -rf /) travel safely" |
+    "$bin/fedmsg-logger" --modname git --topic receive || {
+	echo "UNEXPECTED: fedmsg-logger failed"; ok=0; }
+
+heading "fedmsg-tail --terse --validate (what an admin watches)"
+wait "$tailpid" || { echo "UNEXPECTED: fedmsg-tail failed"; ok=0; }
+wait "$tail2pid" || true
+cat "$tmp/tail.out"
+if [ "$(wc -l < "$tmp/tail.out")" -ne 3 ]; then
+	echo "UNEXPECTED: wanted 3 messages"; cat "$tmp/tail.log" "$tmp/relay.log"
+	ok=0
+fi
+
+heading "The same messages as received (fedmsg-tail --json | fedmsg-verify)"
+"$bin/fedmsg-verify" --ca "$dev/ca.crt" --crl "$dev/crl.pem" "$tmp/tail.json" ||
+    { echo "UNEXPECTED: not all valid"; ok=0; }
+
+# ---- 2. under the hood ---------------------------------------------------------
+unset FEDMSG_CONFIG
 
 # A msg_id as fedmsg makes it: "<year>-<uuid4>".
 if [ -r /proc/sys/kernel/random/uuid ]; then
@@ -59,7 +132,6 @@ cat "$tmp/signed.json"
 heading "The exact text that was signed (fedmsg-verify --canonical)"
 "$bin/fedmsg-verify" --canonical "$tmp/signed.json"
 
-ok=1
 heading "Verified against the CA and CRL (fedmsg-verify)"
 rc=0
 "$bin/fedmsg-verify" --ca "$dev/ca.crt" --crl "$dev/crl.pem" \

@@ -64,6 +64,13 @@ const char *fm_msg_id(const struct fm_msg *msg);
 const char *fm_msg_username(const struct fm_msg *msg);
 const char *fm_msg_crypto(const struct fm_msg *msg);
 
+/*
+ * The CN of the certificate that signed the message, recorded by the first
+ * validator that accepted it (fm_validator_check); NULL before that, or
+ * when the message was never validated.
+ */
+const char *fm_msg_signer(const struct fm_msg *msg);
+
 /* "i" as an integer; returns false when absent or not an int64. */
 bool fm_msg_seq(const struct fm_msg *msg, int64_t *i);
 /* "timestamp" (int or float) as seconds; false when absent/not a number. */
