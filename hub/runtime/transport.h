@@ -1,0 +1,87 @@
+/*
+ * The hub's bus, behind one interface: ZeroMQ (transport_zmq.c, the
+ * default, no broker) today; the AMQP 1.0 and STOMP backends of bridge/
+ * implement the same operations.
+ *
+ * Everything here runs on the hub's main thread.  A transport shows the
+ * main loop what to wait for (poll_items: ZeroMQ sockets or plain fds),
+ * hands over received messages one at a time, and settles each delivery
+ * once the hub knows its verdict.  Brokers get real settlement (accept,
+ * release for redelivery, reject) and flow control (pause stops granting
+ * credit, so the broker keeps the messages); ZeroMQ has neither.
+ */
+#ifndef FM_TRANSPORT_H
+#define FM_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+#include <fedmsg/message.h>
+
+struct fm_config;
+
+enum settle {
+	SETTLE_ACCEPT,		/* done with it */
+	SETTLE_RELEASE,		/* redeliver later (AMQP modified/failed, STOMP NACK) */
+	SETTLE_REJECT,		/* never redeliver (dead-letter) */
+};
+
+/* A received message's delivery, owned by the transport; NULL for ZeroMQ. */
+struct delivery;
+
+/* Counters a transport keeps about what it refused before the hub saw it. */
+struct transport_stats {
+	uint64_t	 received;
+	uint64_t	 bad_frames;
+	uint64_t	 bad_json;
+	uint64_t	 topic_mismatch;
+	uint64_t	 published;
+	uint64_t	 publish_failed;
+};
+
+struct transport;
+
+struct transport_ops {
+	const char	*name;
+	/* Start receiving on these topic prefixes ("" = everything). */
+	int	(*subscribe)(struct transport *t, const char *const *prefixes,
+		    char *err);
+	/* Fill up to max poll items; returns how many. */
+	int	(*poll_items)(struct transport *t, zmq_pollitem_t *items, int max);
+	/*
+	 * Take one received message if there is one: returns 1 with a new
+	 * reference in *msg and the delivery in *d, 0 when nothing waits, -1
+	 * on a fatal error (err set).
+	 */
+	int	(*receive)(struct transport *t, struct fm_msg **msg,
+		    struct delivery **d, char *err);
+	/* Settle a delivery; a no-op for NULL. */
+	void	(*settle)(struct transport *t, struct delivery *d,
+		    enum settle how);
+	/* Stop (true) or resume (false) taking messages from the bus. */
+	void	(*pause)(struct transport *t, bool paused);
+	/* Send a ready (signed) message; 0 or -1 with err. */
+	int	(*publish)(struct transport *t, const struct fm_msg *msg,
+		    char *err);
+	/* Periodic work; returns the ms until it wants to run again (-1: never). */
+	int	(*tick)(struct transport *t, int64_t now_ms);
+	void	(*stats)(const struct transport *t, struct transport_stats *st);
+	void	(*free)(struct transport *t);
+};
+
+struct transport {
+	const struct transport_ops *ops;
+};
+
+/*
+ * The ZeroMQ transport: SUB sockets on every endpoints URL (except
+ * relay_inbound), and a publisher (bound on endpoints[pub_name], or
+ * connected to relay_inbound when active) for what consumers publish.
+ * pub_name NULL: no publishing.  Returns NULL with err[FM_ERRLEN].
+ */
+struct transport *transport_zmq_new(const struct fm_config *cfg,
+    const char *pub_name, bool active, const char *cert_prefix, char *err);
+
+#endif
