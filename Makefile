@@ -222,6 +222,9 @@ install: all
 	ln -sf libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libfedmsg.so
 	install -m 644 $(B)/fedmsg-c.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	$(if $(PLUGINS),install -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
+	install -d $(DESTDIR)$(LIBDIR)/systemd/system
+	sed 's|/usr/local/bin|$(BINDIR)|' hub/runtime/fedmsg-hub.service \
+	    > $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS) fedmsg-hub)
@@ -229,6 +232,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libfedmsg.a $(DESTDIR)$(LIBDIR)/libfedmsg.so*
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/fedmsg-c.pc
 	rm -rf $(DESTDIR)$(PLUGINDIR)
+	rm -f $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
 
 clean:
 	rm -rf $(B)

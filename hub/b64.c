@@ -73,6 +73,12 @@ b64_decode_lenient(const char *s, size_t n, size_t *outlen, char *err)
 		unsigned char c = (unsigned char)s[i];
 		int v;
 
+		if (c >= 0x80) {	/* Python: str.encode('ascii') fails first */
+			snprintf(err, FM_ERRLEN, "invalid base64: string argument "
+			    "should contain only ASCII characters");
+			free(out);
+			return NULL;
+		}
 		if (c == '=') {
 			if (quad_pos >= 2 && quad_pos + ++pads >= 4)
 				goto done;	/* a full pad sequence ends the input */

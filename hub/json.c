@@ -221,6 +221,8 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 			break;
 		if (*p == '\\') {
 			escapes = true;
+			if (end - p < 2)
+				return fail(ps, start, "Unterminated string");
 			p += 2;
 			continue;
 		}
@@ -647,6 +649,8 @@ jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
 		return NULL;
 	}
 	memset(&ps, 0, sizeof(ps));
+	if (text == NULL)
+		text = "";
 	ps.s = ps.p = (const unsigned char *)text;
 	ps.end = ps.s + len;
 	ps.doc = doc;

@@ -64,7 +64,8 @@ fm_msg_parse(const void *body, size_t len, const struct fm_limits *lim,
 	}
 	atomic_init(&m->refs, 1);
 	atomic_init(&m->signer, NULL);
-	memcpy(m->raw, body, len);
+	if (len)
+		memcpy(m->raw, body, len);
 	m->raw[len] = '\0';
 	m->raw_len = len;
 	opts.max_depth = lim ? lim->max_json_depth : 0;

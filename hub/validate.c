@@ -67,7 +67,8 @@ struct fm_validator {
 	pthread_mutex_t	 lock;		/* guards everything below */
 	X509_STORE	*store;
 	int64_t		 trust_lo, trust_hi;
-	struct file_id	 ca_id, crl_id, failed_id;
+	struct file_id	 ca_id, crl_id;
+	bool		 reload_failing;	/* warned about a bad reload */
 	int64_t		 last_stat, loaded_at;	/* monotonic seconds */
 	bool		 force_reload;
 	struct cert_entry *cache;
@@ -234,25 +235,31 @@ maybe_reload(struct fm_validator *v)
 	    (int64_t)v->cfg.reload_check_interval)
 		return;
 	v->last_stat = now;
+	memset(&ca, 0, sizeof(ca));
 	memset(&crl, 0, sizeof(crl));
-	changed = v->force_reload || file_id(v->ca_path, &ca) < 0 ||
-	    !same_file(&ca, &v->ca_id) || (v->crl_path &&
-	    (file_id(v->crl_path, &crl) < 0 || !same_file(&crl, &v->crl_id))) ||
-	    (v->cfg.reload_max_age &&
-	    now - v->loaded_at >= (int64_t)v->cfg.reload_max_age);
+	changed = file_id(v->ca_path, &ca) < 0 || !same_file(&ca, &v->ca_id);
+	if (v->crl_path &&
+	    (file_id(v->crl_path, &crl) < 0 || !same_file(&crl, &v->crl_id)))
+		changed = true;
+	if (v->force_reload || (v->cfg.reload_max_age &&
+	    now - v->loaded_at >= (int64_t)v->cfg.reload_max_age))
+		changed = true;
 	if (!changed)
 		return;
 	v->force_reload = false;
 	if (load_trust(v, err) == 0) {
+		v->reload_failing = false;
 		log_info("reloaded CA %s%s%s", v->ca_path,
 		    v->crl_path ? " and CRL " : "", v->crl_path ? v->crl_path : "");
 		return;
 	}
-	/* Keep the last good CA/CRL; say so once per broken file state. */
-	if (!same_file(&crl, &v->failed_id)) {
+	/* Keep the last good CA/CRL; say so once per failing stretch. */
+	if (!v->reload_failing)
 		log_warn("%s; keeping the previously loaded CA/CRL", err);
-		v->failed_id = crl;
-	}
+	v->reload_failing = true;
+	/* Try again at the next check, not at every message. */
+	v->ca_id = ca;
+	v->crl_id = crl;
 }
 
 struct fm_validator *

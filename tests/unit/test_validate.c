@@ -1,0 +1,1492 @@
+/*
+ * fedmsg "x509" signing and validation: every fm_verdict with the vector
+ * PKI in tests/data/vectors/certs, CA/CRL loading and reloading, the
+ * certificate cache, threads, and the 54 vectors of signed.jsonl (verdicts
+ * and signature bytes).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fedmsg/crypto.h>
+#include <fedmsg/message.h>
+
+#include "b64.h"
+#include "buf.h"
+#include "canon.h"
+#include "json.h"
+#include "log.h"
+#include "msg.h"
+#include "testutil.h"
+
+#define ALPHA_CN	"alpha-app01.vectors.example.org"
+#define BETA_CN		"beta-pkgs02.vectors.example.org"
+#define TOPIC		"org.fedoraproject.dev.test.thing"
+/* 2044-06-01: after crl.pem's nextUpdate (2043-12-27) */
+#define IN_2044		INT64_C(2348352000)
+/* 2046-06-01: inside notyet-app05's validity (2045..2048) */
+#define IN_2046		INT64_C(2411424000)
+
+enum { ALPHA, BETA, REVOKED, EXPIRED, NOTYET, NOCN, UNTRUSTED, NSIGNERS };
+
+static const char *const signer_names[NSIGNERS] = {
+	"alpha-app01.vectors.example.org", "beta-pkgs02.vectors.example.org",
+	"revoked-app03.vectors.example.org", "expired-app04.vectors.example.org",
+	"notyet-app05.vectors.example.org", "no-common-name", "untrusted-signed",
+};
+
+static struct fm_signer *signers[NSIGNERS];
+static char tmpdir[64];
+
+/* "<data>/vectors/certs/<name><ext>", in one of two rotating buffers. */
+static const char *
+cert_path(const char *name, const char *ext)
+{
+	static char paths[2][4096];
+	static int k;
+
+	k ^= 1;
+	snprintf(paths[k], sizeof(paths[k]), "%s/vectors/certs/%s%s",
+	    tu_data_dir(), name, ext);
+	return paths[k];
+}
+
+static const char *
+tmp_path(const char *name)
+{
+	static char paths[2][256];
+	static int k;
+
+	k ^= 1;
+	snprintf(paths[k], sizeof(paths[k]), "%s/%s", tmpdir, name);
+	return paths[k];
+}
+
+static void
+write_file(const char *path, const void *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(p, 1, n, f), n);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Replace dst atomically with a copy of src (a new inode, as tools do). */
+static void
+install_file(const char *src, const char *dst)
+{
+	char tmp[300];
+	size_t n;
+	char *data = tu_read_file(src, &n);
+
+	snprintf(tmp, sizeof(tmp), "%s.new", dst);
+	write_file(tmp, data, n);
+	assert_int_equal(rename(tmp, dst), 0);
+	free(data);
+}
+
+static int
+group_setup(void **state)
+{
+	char err[FM_ERRLEN], cmd[2048];
+	int i;
+
+	(void)state;
+	for (i = 0; i < NSIGNERS; i++) {
+		signers[i] = fm_signer_load(cert_path(signer_names[i], ".crt"),
+		    cert_path(signer_names[i], ".key"), err);
+		if (signers[i] == NULL) {
+			fprintf(stderr, "fm_signer_load %s: %s\n",
+			    signer_names[i], err);
+			return -1;
+		}
+	}
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/fm-test-validate.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return -1;
+	/*
+	 * A CRL of the vector CA that revokes nothing, made now with the
+	 * openssl CLI (crl.pem revokes revoked-app03).
+	 */
+	{
+		FILE *f = fopen(tmp_path("ca.cnf"), "w");
+
+		if (f == NULL)
+			return -1;
+		fprintf(f, "[ ca ]\ndefault_ca = d\n[ d ]\n"
+		    "database = %s/index.txt\ncrlnumber = %s/crlnumber\n"
+		    "default_md = sha256\ndefault_crl_days = 3650\n",
+		    tmpdir, tmpdir);
+		fclose(f);
+		write_file(tmp_path("index.txt"), "", 0);
+		write_file(tmp_path("crlnumber"), "01\n", 3);
+	}
+	snprintf(cmd, sizeof(cmd), "openssl ca -batch -gencrl -config %s/ca.cnf "
+	    "-keyfile '%s' -cert '%s' -out %s/crl-empty.pem >/dev/null 2>&1",
+	    tmpdir, cert_path("ca", ".key"), cert_path("ca", ".crt"), tmpdir);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "cannot make a CRL: %s\n", cmd);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	static const char *const files[] = { "ca.cnf", "index.txt",
+	    "crlnumber", "crlnumber.old", "index.txt.attr", "crl-empty.pem",
+	    "crl.pem", "ca.pem", "junk" };
+	size_t i;
+	int k;
+
+	(void)state;
+	for (k = 0; k < NSIGNERS; k++)
+		fm_signer_free(signers[k]);
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		unlink(tmp_path(files[i]));
+	rmdir(tmpdir);
+	return 0;
+}
+
+/* ---- building messages -------------------------------------------------- */
+
+static struct fm_msg *
+parse_text(const char *text, size_t len)
+{
+	struct fm_msg *m = NULL;
+	char err[FM_ERRLEN];
+
+	if (fm_msg_parse(text, len, NULL, &m, err) != 0)
+		fail_msg("fm_msg_parse: %s", err);
+	return m;
+}
+
+static struct fm_msg *
+unsigned_msg(const char *topic, int64_t ts)
+{
+	struct fm_msg_fields f = { .topic = topic, .msg_json =
+	    "{\"x\":1,\"note\":\"caf\\u00e9\"}", .msg_id =
+	    "2026-0e6f0f4a-5a4e-4e8a-9d0b-3c1a2b3c4d5e", .i = 1,
+	    .timestamp = ts, .username = "tester" };
+	struct fm_msg *m = NULL;
+	char err[FM_ERRLEN];
+
+	if (fm_msg_build(&f, NULL, &m, err) != 0)
+		fail_msg("fm_msg_build: %s", err);
+	return m;
+}
+
+static struct fm_msg *
+sign(int who, const struct fm_msg *in)
+{
+	struct fm_msg *out = NULL;
+	char err[FM_ERRLEN];
+
+	if (fm_signer_sign(signers[who], in, &out, err) != 0)
+		fail_msg("fm_signer_sign: %s", err);
+	return out;
+}
+
+/* A message signed by who on topic at time ts. */
+static struct fm_msg *
+signed_msg(int who, const char *topic, int64_t ts)
+{
+	struct fm_msg *u = unsigned_msg(topic, ts), *s = sign(who, u);
+
+	fm_msg_unref(u);
+	return s;
+}
+
+/* A copy of m without the keys in skip and with extras set. */
+static struct fm_msg *
+edit(const struct fm_msg *m, const char *const *skip,
+    const struct canon_extra *ex, size_t nex)
+{
+	struct buf b = BUF_INIT;
+	struct fm_msg *out;
+
+	canon_object_with(&b, msg_root(m), skip, ex, nex);
+	assert_false(b.oom);
+	out = parse_text(b.data, b.len);
+	buf_free(&b);
+	return out;
+}
+
+#define EX(k, t) { (k), (t), sizeof(t) - 1 }
+
+static struct fm_validator *
+validator(const char *crl, bool allow_x509, unsigned max_age,
+    unsigned max_future)
+{
+	struct fm_validator_config cfg = { 0 };
+	struct fm_validator *v;
+	char err[FM_ERRLEN];
+	char ca[4096], crlp[4096];
+
+	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	if (crl)
+		snprintf(crlp, sizeof(crlp), "%s", crl[0] == '/' ? crl :
+		    cert_path(crl, ".pem"));
+	cfg.ca_path = ca;
+	cfg.crl_path = crl ? crlp : NULL;
+	cfg.allow_x509 = allow_x509;
+	cfg.max_age = max_age;
+	cfg.max_future = max_future;
+	if ((v = fm_validator_new(&cfg, err)) == NULL)
+		fail_msg("fm_validator_new: %s", err);
+	return v;
+}
+
+/* Check a verdict and that the reason contains want_reason. */
+static void
+expect(struct fm_validator *v, const struct fm_msg *m, enum fm_verdict want,
+    const char *want_reason)
+{
+	char reason[FM_ERRLEN];
+	enum fm_verdict got = fm_validator_check(v, m, reason);
+
+	if (got != want)
+		fail_msg("verdict %s (%s), want %s", fm_verdict_name(got),
+		    reason, fm_verdict_name(want));
+	if (want_reason && strstr(reason, want_reason) == NULL)
+		fail_msg("reason '%s' lacks '%s'", reason, want_reason);
+}
+
+static void
+expect_at(struct fm_validator *v, const struct fm_msg *m, int64_t now,
+    enum fm_verdict want, const char *want_reason)
+{
+	char reason[FM_ERRLEN];
+	enum fm_verdict got = fm_validator_check_at(v, m, now, reason);
+
+	if (got != want)
+		fail_msg("at %lld: verdict %s (%s), want %s", (long long)now,
+		    fm_verdict_name(got), reason, fm_verdict_name(want));
+	if (want_reason && strstr(reason, want_reason) == NULL)
+		fail_msg("reason '%s' lacks '%s'", reason, want_reason);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void
+test_verdict_names(void **state)
+{
+	static const char *const want[FM_VERDICT_COUNT] = {
+		"valid", "unsigned", "bad_field", "bad_backend", "bad_base64",
+		"bad_certificate", "untrusted_certificate", "bad_signature",
+		"no_common_name", "routing_policy", "stale", "future",
+	};
+	int i, j;
+
+	(void)state;
+	assert_int_equal(FM_VALID, 0);
+	for (i = 0; i < FM_VERDICT_COUNT; i++) {
+		assert_non_null(fm_verdict_name((enum fm_verdict)i));
+		assert_string_equal(fm_verdict_name((enum fm_verdict)i), want[i]);
+		for (j = 0; j < i; j++)
+			assert_string_not_equal(fm_verdict_name(
+			    (enum fm_verdict)i), fm_verdict_name(
+			    (enum fm_verdict)j));
+	}
+	assert_string_equal(fm_verdict_name(FM_VERDICT_COUNT), "unknown");
+	assert_string_equal(fm_verdict_name((enum fm_verdict)-1), "unknown");
+}
+
+static void
+test_validator_new_errors(void **state)
+{
+	struct fm_validator_config cfg = { 0 };
+	char err[FM_ERRLEN], ca[4096];
+
+	(void)state;
+	/* no CA: never a download fallback */
+	cfg.allow_x509 = true;
+	assert_null(fm_validator_new(&cfg, err));
+	assert_non_null(strstr(err, "no CA configured"));
+	cfg.ca_path = "";
+	assert_null(fm_validator_new(&cfg, err));
+	assert_non_null(strstr(err, "no CA configured"));
+	/* a missing CA file, with its path */
+	cfg.ca_path = "/nonexistent/fedmsg/ca.crt";
+	assert_null(fm_validator_new(&cfg, err));
+	assert_non_null(strstr(err, "/nonexistent/fedmsg/ca.crt"));
+	assert_non_null(strstr(err, "No such file"));
+	/* a CA file without a certificate */
+	cfg.ca_path = cert_path("crl", ".pem");
+	assert_null(fm_validator_new(&cfg, err));
+	assert_non_null(strstr(err, "no PEM certificate"));
+	/* a missing CRL, and a CRL file without a CRL */
+	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	cfg.ca_path = ca;
+	cfg.crl_path = "/nonexistent/crl.pem";
+	assert_null(fm_validator_new(&cfg, err));
+	assert_non_null(strstr(err, "/nonexistent/crl.pem"));
+	cfg.crl_path = cert_path("ca", ".crt");
+	assert_null(fm_validator_new(&cfg, err));
+	assert_non_null(strstr(err, "no PEM CRL"));
+	/* an empty CRL path means no CRL */
+	cfg.crl_path = "";
+	fm_validator_free(fm_validator_new(&cfg, err));
+	fm_validator_free(NULL);
+}
+
+static void
+test_valid(void **state)
+{
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, 1700000000);
+	struct fm_msg *b = signed_msg(BETA, TOPIC, 1700000000);
+
+	(void)state;
+	assert_string_equal(fm_signer_cn(signers[ALPHA]), ALPHA_CN);
+	assert_string_equal(fm_signer_cn(signers[BETA]), BETA_CN);
+	assert_string_equal(fm_msg_crypto(a), "x509");
+	expect(v, a, FM_VALID, "signed by " ALPHA_CN);
+	expect(v, b, FM_VALID, "signed by " BETA_CN);
+	expect(v, a, FM_VALID, NULL);		/* cached */
+	/* reason may be NULL */
+	assert_int_equal(fm_validator_check(v, a, NULL), FM_VALID);
+	fm_msg_unref(a);
+	fm_msg_unref(b);
+	fm_validator_free(v);
+}
+
+static void
+test_unsigned(void **state)
+{
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *m = unsigned_msg(TOPIC, 1700000000);
+
+	(void)state;
+	expect(v, m, FM_INVALID_UNSIGNED, "unsigned");
+	fm_msg_unref(m);
+	m = parse_text("{}", 2);
+	expect(v, m, FM_INVALID_UNSIGNED, NULL);
+	fm_msg_unref(m);
+	fm_validator_free(v);
+}
+
+static void
+test_missing_fields(void **state)
+{
+	static const char *const no_sig[] = { "signature", NULL };
+	static const char *const no_cert[] = { "certificate", NULL };
+	static const char *const no_crypto_sig[] = { "crypto", "signature",
+	    NULL };
+	static const char *const no_crypto_cert[] = { "crypto", "certificate",
+	    NULL };
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m;
+
+	(void)state;
+	m = edit(s, no_sig, NULL, 0);
+	expect(v, m, FM_INVALID_FIELD, "no 'signature' field");
+	fm_msg_unref(m);
+	m = edit(s, no_cert, NULL, 0);
+	expect(v, m, FM_INVALID_FIELD, "no 'certificate' field");
+	fm_msg_unref(m);
+	/* no crypto: a certificate means x509 ... */
+	m = edit(s, no_crypto_sig, NULL, 0);
+	expect(v, m, FM_INVALID_FIELD, "no 'signature' field");
+	fm_msg_unref(m);
+	/* ... a lone signature means gpg */
+	m = edit(s, no_crypto_cert, NULL, 0);
+	expect(v, m, FM_INVALID_BACKEND, "gpg");
+	fm_msg_unref(m);
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+static void
+test_field_types(void **state)
+{
+	static const struct canon_extra bad[][1] = {
+		{ EX("signature", "123") }, { EX("signature", "null") },
+		{ EX("signature", "[\"QUJD\"]") },
+		{ EX("certificate", "{}") }, { EX("certificate", "true") },
+	};
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m = edit(s, NULL, bad[i], 1);
+		expect(v, m, FM_INVALID_FIELD, "is not a string");
+		fm_msg_unref(m);
+	}
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+static void
+test_backends(void **state)
+{
+	static const struct {
+		struct canon_extra	 ex;
+		const char		*reason;
+	} cases[] = {
+		{ EX("crypto", "\"gpg\""), "'gpg'" },
+		{ EX("crypto", "\"x509_ng\""), "unknown" },
+		{ EX("crypto", "\"X509\""), "unknown" },
+		{ EX("crypto", "\"\""), "unknown" },
+		{ EX("crypto", "\"x509\\u0000\""), "unknown" },
+		{ EX("crypto", "509"), "unknown" },
+		{ EX("crypto", "null"), "unknown" },
+		{ EX("crypto", "[\"x509\"]"), "unknown" },
+	};
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m = edit(s, NULL, &cases[i].ex, 1);
+		expect(v, m, FM_INVALID_BACKEND, cases[i].reason);
+		fm_msg_unref(m);
+	}
+	/* a gpg-only message (signature, no certificate, crypto gpg) */
+	{
+		static const char gpg[] = "{\"crypto\":\"gpg\",\"signature\":"
+		    "\"QUJD\",\"msg\":{}}";
+
+		m = parse_text(gpg, sizeof(gpg) - 1);
+	}
+	expect(v, m, FM_INVALID_BACKEND, "'gpg'");
+	fm_msg_unref(m);
+	fm_validator_free(v);
+
+	/* x509 itself disallowed */
+	v = validator("crl", false, 0, 0);
+	expect(v, s, FM_INVALID_BACKEND, "crypto_validate_backends");
+	m = unsigned_msg(TOPIC, 1);
+	expect(v, m, FM_INVALID_UNSIGNED, NULL);	/* still unsigned first */
+	fm_msg_unref(m);
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+static void
+test_bad_base64(void **state)
+{
+	static const struct {
+		struct canon_extra	 ex;
+		const char		*reason;
+	} cases[] = {
+		{ EX("signature", "\"QUJDRA\""), "signature: invalid base64: "
+		  "incorrect padding" },
+		{ EX("signature", "\"QUJDR\\n\""), "1 more than a multiple" },
+		{ EX("certificate", "\"QUJDRA=\""), "certificate: invalid "
+		  "base64" },
+		{ EX("certificate", "\"Q\""), "certificate: invalid base64" },
+	};
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		m = edit(s, NULL, &cases[i].ex, 1);
+		expect(v, m, FM_INVALID_BASE64, cases[i].reason);
+		fm_msg_unref(m);
+	}
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+/* The certificate field with the base64 of text. */
+static struct fm_msg *
+with_certificate_text(const struct fm_msg *s, const char *text, size_t n)
+{
+	struct buf b64 = BUF_INIT, json = BUF_INIT;
+	struct canon_extra ex;
+	struct fm_msg *m;
+
+	b64_encode_wrapped(&b64, text, n);
+	canon_string(&json, b64.data ? b64.data : "", b64.len);
+	ex = (struct canon_extra){ "certificate", json.data, json.len };
+	m = edit(s, NULL, &ex, 1);
+	buf_free(&b64);
+	buf_free(&json);
+	return m;
+}
+
+static void
+test_bad_certificate(void **state)
+{
+	static const char junk_pem[] = "-----BEGIN CERTIFICATE-----\n"
+	    "SGVsbG8sIHdvcmxkIQ==\n-----END CERTIFICATE-----\n";
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m;
+	char *crl;
+	size_t n;
+
+	(void)state;
+	m = with_certificate_text(s, "hello", 5);
+	expect(v, m, FM_INVALID_CERT, "not a PEM X.509 certificate");
+	fm_msg_unref(m);
+	m = with_certificate_text(s, "", 0);
+	expect(v, m, FM_INVALID_CERT, NULL);
+	fm_msg_unref(m);
+	m = with_certificate_text(s, junk_pem, sizeof(junk_pem) - 1);
+	expect(v, m, FM_INVALID_CERT, NULL);
+	fm_msg_unref(m);
+	/* a PEM CRL is not a certificate either */
+	crl = tu_read_file(cert_path("crl", ".pem"), &n);
+	m = with_certificate_text(s, crl, n);
+	expect(v, m, FM_INVALID_CERT, NULL);
+	fm_msg_unref(m);
+	free(crl);
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+static void
+test_chain_failures(void **state)
+{
+	static const struct {
+		int		 who;
+		const char	*crl;
+		const char	*reason;
+	} cases[] = {
+		{ REVOKED, "crl", "certificate revoked" },
+		{ EXPIRED, "crl", "certificate has expired" },
+		{ NOTYET, "crl", "certificate is not yet valid" },
+		{ UNTRUSTED, "crl", "unable to get local issuer certificate" },
+		{ ALPHA, "crl-stale", "CRL has expired" },
+		{ BETA, "crl-stale", "CRL has expired" },
+		{ EXPIRED, NULL, "certificate has expired" },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct fm_validator *v = validator(cases[i].crl, true, 0, 0);
+		struct fm_msg *m = signed_msg(cases[i].who, TOPIC, 1700000000);
+
+		expect(v, m, FM_INVALID_CHAIN, cases[i].reason);
+		/* a cached negative verdict says the same */
+		expect(v, m, FM_INVALID_CHAIN, cases[i].reason);
+		fm_msg_unref(m);
+		fm_validator_free(v);
+	}
+	/* without a CRL a revoked certificate passes, as in fedmsg */
+	{
+		struct fm_validator *v = validator(NULL, true, 0, 0);
+		struct fm_msg *m = signed_msg(REVOKED, TOPIC, 1700000000);
+
+		expect(v, m, FM_VALID, NULL);
+		fm_msg_unref(m);
+		fm_validator_free(v);
+	}
+}
+
+static void
+test_tampered(void **state)
+{
+	const struct canon_extra changes[] = {
+		EX("i", "2"), EX("timestamp", "1700000000.0"),
+		EX("topic", "\"org.fedoraproject.dev.test.other\""),
+		EX("extra", "1"), EX("msg", "{\"x\":1,\"note\":\"cafe\"}"),
+		EX("username", "\"mallory\""),
+	};
+	static const char *const no_crypto[] = { "crypto", NULL };
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *b, *m;
+	const struct jv *sig, *cert;
+	struct buf q = BUF_INIT;
+	struct canon_extra ex;
+	size_t i;
+	char *t;
+
+	(void)state;
+	for (i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+		m = edit(s, NULL, &changes[i], 1);
+		expect(v, m, FM_INVALID_SIGNATURE, "does not match");
+		fm_msg_unref(m);
+	}
+	/* crypto removed: still x509 by the certificate, but signed over */
+	m = edit(s, no_crypto, NULL, 0);
+	expect(v, m, FM_INVALID_SIGNATURE, NULL);
+	fm_msg_unref(m);
+
+	/* one base64 character of the signature changed */
+	sig = jv_get(msg_root(s), "signature");
+	t = malloc(sig->len + 1);
+	memcpy(t, sig->u.str, sig->len);
+	t[10] = t[10] == 'A' ? 'B' : 'A';
+	canon_string(&q, t, sig->len);
+	ex = (struct canon_extra){ "signature", q.data, q.len };
+	m = edit(s, NULL, &ex, 1);
+	expect(v, m, FM_INVALID_SIGNATURE, NULL);
+	fm_msg_unref(m);
+	buf_free(&q);
+	free(t);
+
+	/* another trusted signer's certificate with alpha's signature */
+	b = signed_msg(BETA, TOPIC, 1700000000);
+	cert = jv_get(msg_root(b), "certificate");
+	canon_string(&q, cert->u.str, cert->len);
+	ex = (struct canon_extra){ "certificate", q.data, q.len };
+	m = edit(s, NULL, &ex, 1);
+	expect(v, m, FM_INVALID_SIGNATURE, NULL);
+	fm_msg_unref(m);
+	buf_free(&q);
+	fm_msg_unref(b);
+
+	/* re-spacing and re-spelling do not matter */
+	{
+		size_t len;
+		const char *body = fm_msg_body(s, &len);
+		struct buf sp = BUF_INIT;
+
+		for (i = 0; i < len; i++) {
+			buf_addc(&sp, body[i]);
+			if (body[i] == ',' || body[i] == ':')
+				buf_adds(&sp, " \n\t");
+		}
+		m = parse_text(sp.data, sp.len);
+		expect(v, m, FM_VALID, NULL);
+		fm_msg_unref(m);
+		buf_free(&sp);
+	}
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+static void
+test_no_common_name(void **state)
+{
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *m = signed_msg(NOCN, TOPIC, 1700000000);
+
+	(void)state;
+	assert_null(fm_signer_cn(signers[NOCN]));
+	expect(v, m, FM_INVALID_NO_CN, "no commonName");
+	fm_validator_allow(v, TOPIC, ALPHA_CN);
+	expect(v, m, FM_INVALID_NO_CN, NULL);
+	fm_msg_unref(m);
+	fm_validator_free(v);
+}
+
+static struct fm_validator *
+routing_validator(bool nitpicky)
+{
+	struct fm_validator_config cfg = { 0 };
+	struct fm_validator *v;
+	char err[FM_ERRLEN], ca[4096], crl[4096];
+
+	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(crl, sizeof(crl), "%s", cert_path("crl", ".pem"));
+	cfg.ca_path = ca;
+	cfg.crl_path = crl;
+	cfg.allow_x509 = true;
+	cfg.routing_nitpicky = nitpicky;
+	v = fm_validator_new(&cfg, err);
+	assert_non_null(v);
+	return v;
+}
+
+static void
+test_routing(void **state)
+{
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, 1700000000);
+	struct fm_msg *other = signed_msg(ALPHA,
+	    "org.fedoraproject.dev.test.other", 1700000000);
+	struct fm_msg *notopic, *numtopic, *tmp;
+	static const char *const skip_topic[] = { "topic", NULL };
+	const struct canon_extra num = EX("topic", "42");
+	struct fm_validator *v;
+
+	(void)state;
+	tmp = edit(a, skip_topic, NULL, 0);
+	notopic = sign(ALPHA, tmp);
+	fm_msg_unref(tmp);
+	tmp = edit(a, NULL, &num, 1);
+	numtopic = sign(ALPHA, tmp);
+	fm_msg_unref(tmp);
+	assert_null(fm_msg_topic(notopic));
+	assert_null(fm_msg_topic(numtopic));
+
+	/* allowed */
+	v = routing_validator(false);
+	assert_int_equal(fm_validator_allow(v, TOPIC, BETA_CN), 0);
+	assert_int_equal(fm_validator_allow(v, TOPIC, ALPHA_CN), 0);
+	expect(v, a, FM_VALID, NULL);
+	/* a topic not in the policy, not nitpicky: allowed */
+	expect(v, other, FM_VALID, NULL);
+	expect(v, notopic, FM_VALID, NULL);
+	expect(v, numtopic, FM_VALID, NULL);
+	fm_validator_free(v);
+
+	/* violation: only beta may send */
+	v = routing_validator(false);
+	assert_int_equal(fm_validator_allow(v, TOPIC, BETA_CN), 0);
+	expect(v, a, FM_INVALID_ROUTING, ALPHA_CN);
+	expect(v, other, FM_VALID, NULL);
+	fm_validator_free(v);
+
+	/* a CN substring is not enough; neither is a prefix or case */
+	v = routing_validator(false);
+	assert_int_equal(fm_validator_allow(v, TOPIC, "alpha-app01"), 0);
+	assert_int_equal(fm_validator_allow(v, TOPIC, ALPHA_CN "x"), 0);
+	assert_int_equal(fm_validator_allow(v, TOPIC,
+	    "ALPHA-APP01.vectors.example.org"), 0);
+	expect(v, a, FM_INVALID_ROUTING, NULL);
+	fm_validator_free(v);
+
+	/* a topic nobody may send on */
+	v = routing_validator(false);
+	assert_int_equal(fm_validator_allow(v, TOPIC, NULL), 0);
+	expect(v, a, FM_INVALID_ROUTING, NULL);
+	fm_validator_free(v);
+
+	/* nitpicky: a topic missing from the policy is refused */
+	v = routing_validator(true);
+	assert_int_equal(fm_validator_allow(v, TOPIC, ALPHA_CN), 0);
+	expect(v, a, FM_VALID, NULL);
+	expect(v, other, FM_INVALID_ROUTING, "not in routing_policy");
+	expect(v, notopic, FM_INVALID_ROUTING, NULL);
+	expect(v, numtopic, FM_INVALID_ROUTING, NULL);
+	fm_validator_free(v);
+	/* nitpicky with an empty policy refuses everything */
+	v = routing_validator(true);
+	expect(v, a, FM_INVALID_ROUTING, NULL);
+	fm_validator_free(v);
+
+	/* many topics, added in any order, are all found */
+	v = routing_validator(true);
+	{
+		char t[64];
+		int i;
+
+		for (i = 50; i >= 0; i--) {
+			snprintf(t, sizeof(t), "org.fedoraproject.dev.t%02d", i);
+			assert_int_equal(fm_validator_allow(v, t, BETA_CN), 0);
+		}
+		assert_int_equal(fm_validator_allow(v, TOPIC, BETA_CN), 0);
+		assert_int_equal(fm_validator_allow(v, TOPIC, ALPHA_CN), 0);
+		for (i = 0; i <= 50; i += 7) {
+			snprintf(t, sizeof(t), "org.fedoraproject.dev.t%02d", i);
+			assert_int_equal(fm_validator_allow(v, t, ALPHA_CN), 0);
+		}
+	}
+	expect(v, a, FM_VALID, NULL);
+	fm_validator_free(v);
+
+	fm_msg_unref(a);
+	fm_msg_unref(other);
+	fm_msg_unref(notopic);
+	fm_msg_unref(numtopic);
+}
+
+static void
+test_freshness(void **state)
+{
+	int64_t now = (int64_t)time(NULL);
+	struct fm_validator *v;
+	struct fm_msg *old = signed_msg(ALPHA, TOPIC, now - 600);
+	struct fm_msg *fresh = signed_msg(ALPHA, TOPIC, now);
+	struct fm_msg *future = signed_msg(ALPHA, TOPIC, now + 600);
+	struct fm_msg *ancient = signed_msg(ALPHA, TOPIC, 1);
+	static const char *const skip_ts[] = { "timestamp", NULL };
+	const struct canon_extra fts = EX("timestamp", "\"1700000000\"");
+	struct fm_msg *nots, *strts, *tmp;
+
+	(void)state;
+	nots = sign(ALPHA, (tmp = edit(fresh, skip_ts, NULL, 0)));
+	fm_msg_unref(tmp);
+	strts = sign(ALPHA, (tmp = edit(fresh, NULL, &fts, 1)));
+	fm_msg_unref(tmp);
+
+	/* off by default (fedmsg's behaviour) */
+	v = validator("crl", true, 0, 0);
+	expect(v, old, FM_VALID, NULL);
+	expect(v, future, FM_VALID, NULL);
+	expect(v, ancient, FM_VALID, NULL);
+	expect(v, nots, FM_VALID, NULL);
+	expect(v, strts, FM_VALID, NULL);
+	fm_validator_free(v);
+
+	/* max_age only */
+	v = validator("crl", true, 300, 0);
+	expect(v, fresh, FM_VALID, NULL);
+	expect(v, old, FM_INVALID_STALE, "validate_max_age 300");
+	expect(v, ancient, FM_INVALID_STALE, NULL);
+	expect(v, future, FM_VALID, NULL);
+	expect(v, nots, FM_INVALID_STALE, "no numeric timestamp");
+	expect(v, strts, FM_INVALID_STALE, "no numeric timestamp");
+	/* the window edges, with the clock given */
+	expect_at(v, old, now - 600 + 300, FM_VALID, NULL);
+	expect_at(v, old, now - 600 + 301, FM_INVALID_STALE, NULL);
+	fm_validator_free(v);
+
+	/* max_future only */
+	v = validator("crl", true, 0, 300);
+	expect(v, fresh, FM_VALID, NULL);
+	expect(v, future, FM_INVALID_FUTURE, "validate_max_future 300");
+	expect(v, old, FM_VALID, NULL);
+	expect_at(v, future, now + 600 - 300, FM_VALID, NULL);
+	expect_at(v, future, now + 600 - 301, FM_INVALID_FUTURE, NULL);
+	fm_validator_free(v);
+
+	/* both; and the signature is checked before freshness */
+	v = validator("crl", true, 300, 300);
+	expect(v, old, FM_INVALID_STALE, NULL);
+	expect(v, future, FM_INVALID_FUTURE, NULL);
+	tmp = edit(old, NULL, &fts, 1);
+	expect(v, tmp, FM_INVALID_SIGNATURE, NULL);
+	fm_msg_unref(tmp);
+	fm_validator_free(v);
+
+	fm_msg_unref(old);
+	fm_msg_unref(fresh);
+	fm_msg_unref(future);
+	fm_msg_unref(ancient);
+	fm_msg_unref(nots);
+	fm_msg_unref(strts);
+}
+
+/* Non-finite timestamps never pass an enabled freshness check. */
+static void
+test_freshness_nonfinite(void **state)
+{
+	static const char *const lits[] = { "NaN", "Infinity", "-Infinity",
+	    "1e400" };
+	struct fm_validator *v = validator("crl", true, 300, 300);
+	struct fm_validator *off = validator("crl", true, 0, 0);
+	struct fm_msg *fresh = signed_msg(ALPHA, TOPIC, (int64_t)time(NULL));
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(lits) / sizeof(lits[0]); i++) {
+		struct canon_extra ex = { "timestamp", lits[i],
+		    strlen(lits[i]) };
+		struct fm_msg *u = edit(fresh, NULL, &ex, 1), *m = sign(ALPHA, u);
+		char reason[FM_ERRLEN];
+		enum fm_verdict got = fm_validator_check(v, m, reason);
+
+		if (got != FM_INVALID_STALE && got != FM_INVALID_FUTURE)
+			fail_msg("timestamp %s: %s (%s)", lits[i],
+			    fm_verdict_name(got), reason);
+		expect(off, m, FM_VALID, NULL);
+		fm_msg_unref(u);
+		fm_msg_unref(m);
+	}
+	fm_msg_unref(fresh);
+	fm_validator_free(v);
+	fm_validator_free(off);
+}
+
+static void
+test_check_at(void **state)
+{
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, 1700000000);
+	struct fm_msg *n = signed_msg(NOTYET, TOPIC, 1700000000);
+	struct fm_msg *e = signed_msg(EXPIRED, TOPIC, 1700000000);
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	expect_at(v, a, now, FM_VALID, NULL);
+	/* in 2044 crl.pem is past its nextUpdate */
+	expect_at(v, a, IN_2044, FM_INVALID_CHAIN, "CRL has expired");
+	/* and back: the cached verdicts follow the clock */
+	expect_at(v, a, now, FM_VALID, NULL);
+	expect_at(v, a, IN_2044, FM_INVALID_CHAIN, "CRL has expired");
+	/* before the CRL was issued */
+	expect_at(v, a, INT64_C(1600000000), FM_INVALID_CHAIN, NULL);
+	/* 2020-06-01: the expired cert was valid then, but not the CRL */
+	expect_at(v, e, INT64_C(1590969600), FM_INVALID_CHAIN, NULL);
+	fm_validator_free(v);
+
+	/* without a CRL, dates are those of the certificates only */
+	v = validator(NULL, true, 0, 0);
+	expect_at(v, a, IN_2044, FM_VALID, NULL);
+	expect_at(v, n, IN_2046, FM_VALID, NULL);	/* 2045..2048 */
+	expect_at(v, n, IN_2044, FM_INVALID_CHAIN, "not yet valid");
+	expect_at(v, n, now, FM_INVALID_CHAIN, "not yet valid");
+	expect_at(v, e, now, FM_INVALID_CHAIN, "expired");
+	/* in 2020 the leaf was valid but the CA (2024..) was not */
+	expect_at(v, e, INT64_C(1590969600), FM_INVALID_CHAIN, "not yet valid");
+	fm_validator_free(v);
+	fm_msg_unref(a);
+	fm_msg_unref(n);
+	fm_msg_unref(e);
+}
+
+static struct fm_validator *
+tmp_crl_validator(unsigned interval)
+{
+	struct fm_validator_config cfg = { 0 };
+	struct fm_validator *v;
+	char err[FM_ERRLEN], ca[4096], crl[256];
+
+	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(crl, sizeof(crl), "%s", tmp_path("crl.pem"));
+	cfg.ca_path = ca;
+	cfg.crl_path = crl;
+	cfg.allow_x509 = true;
+	cfg.reload_check_interval = interval;
+	if ((v = fm_validator_new(&cfg, err)) == NULL)
+		fail_msg("%s", err);
+	return v;
+}
+
+static void
+test_crl_reload(void **state)
+{
+	struct fm_msg *r = signed_msg(REVOKED, TOPIC, 1700000000);
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, 1700000000);
+	struct fm_validator *v;
+
+	(void)state;
+	install_file(cert_path("crl", ".pem"), tmp_path("crl.pem"));
+	v = tmp_crl_validator(3600);
+	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
+	expect(v, a, FM_VALID, NULL);
+	/* a CRL without the revocation: not seen until a reload */
+	install_file(tmp_path("crl-empty.pem"), tmp_path("crl.pem"));
+	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
+	fm_validator_reload(v);
+	expect(v, r, FM_VALID, NULL);
+	expect(v, a, FM_VALID, NULL);
+	/* and back: revoked again, valid verdicts dropped too */
+	install_file(cert_path("crl", ".pem"), tmp_path("crl.pem"));
+	fm_validator_reload(v);
+	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
+	/* a stale CRL after a reload fails everybody */
+	install_file(cert_path("crl-stale", ".pem"), tmp_path("crl.pem"));
+	fm_validator_reload(v);
+	expect(v, a, FM_INVALID_CHAIN, "CRL has expired");
+	/* a broken file keeps the last good CRL (with a warning) */
+	write_file(tmp_path("crl.pem"), "junk\n", 5);
+	fm_validator_reload(v);
+	expect(v, a, FM_INVALID_CHAIN, "CRL has expired");
+	install_file(tmp_path("crl-empty.pem"), tmp_path("crl.pem"));
+	fm_validator_reload(v);
+	expect(v, a, FM_VALID, NULL);
+	/* a vanished file too */
+	unlink(tmp_path("crl.pem"));
+	fm_validator_reload(v);
+	expect(v, r, FM_VALID, NULL);
+	fm_validator_free(v);
+	fm_msg_unref(r);
+	fm_msg_unref(a);
+}
+
+/* With the default stat interval (1 s) a changed CRL is noticed by itself. */
+static void
+test_crl_reload_auto(void **state)
+{
+	struct fm_msg *r = signed_msg(REVOKED, TOPIC, 1700000000);
+	struct fm_validator *v;
+	struct timespec ts = { 1, 100000000 };
+
+	(void)state;
+	install_file(tmp_path("crl-empty.pem"), tmp_path("crl.pem"));
+	v = tmp_crl_validator(0);
+	expect(v, r, FM_VALID, NULL);
+	install_file(cert_path("crl", ".pem"), tmp_path("crl.pem"));
+	nanosleep(&ts, NULL);
+	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
+	fm_validator_free(v);
+	fm_msg_unref(r);
+}
+
+/* The CA file is watched as well. */
+static void
+test_ca_reload(void **state)
+{
+	struct fm_validator_config cfg = { 0 };
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, 1700000000);
+	struct fm_msg *u = signed_msg(UNTRUSTED, TOPIC, 1700000000);
+	struct fm_validator *v;
+	char err[FM_ERRLEN], ca[256];
+
+	(void)state;
+	install_file(cert_path("ca", ".crt"), tmp_path("ca.pem"));
+	snprintf(ca, sizeof(ca), "%s", tmp_path("ca.pem"));
+	cfg.ca_path = ca;
+	cfg.allow_x509 = true;
+	cfg.reload_check_interval = 3600;
+	v = fm_validator_new(&cfg, err);
+	assert_non_null(v);
+	expect(v, a, FM_VALID, NULL);
+	expect(v, u, FM_INVALID_CHAIN, NULL);
+	install_file(cert_path("untrusted-ca", ".crt"), tmp_path("ca.pem"));
+	fm_validator_reload(v);
+	expect(v, a, FM_INVALID_CHAIN, NULL);
+	expect(v, u, FM_VALID, "signed by " ALPHA_CN);	/* the impostor */
+	fm_validator_free(v);
+	fm_msg_unref(a);
+	fm_msg_unref(u);
+}
+
+static void
+test_cache(void **state)
+{
+	struct fm_validator_config cfg = { 0 };
+	struct fm_msg *m[4];
+	static const enum fm_verdict want[4] = { FM_VALID, FM_VALID,
+	    FM_INVALID_CHAIN, FM_INVALID_SIGNATURE };
+	const struct canon_extra ch = EX("i", "99");
+	struct fm_validator *v;
+	char err[FM_ERRLEN], ca[4096], crl[4096];
+	int round, k;
+
+	(void)state;
+	m[0] = signed_msg(ALPHA, TOPIC, 1700000000);
+	m[1] = signed_msg(BETA, TOPIC, 1700000000);
+	m[2] = signed_msg(REVOKED, TOPIC, 1700000000);
+	m[3] = edit(m[0], NULL, &ch, 1);	/* alpha's cert, bad signature */
+	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(crl, sizeof(crl), "%s", cert_path("crl", ".pem"));
+	cfg.ca_path = ca;
+	cfg.crl_path = crl;
+	cfg.allow_x509 = true;
+	for (cfg.cert_cache_size = 1; cfg.cert_cache_size <= 3;
+	    cfg.cert_cache_size++) {
+		v = fm_validator_new(&cfg, err);
+		assert_non_null(v);
+		for (round = 0; round < 6; round++)
+			for (k = 0; k < 4; k++)
+				expect(v, m[(k + round) % 4], want[(k + round) %
+				    4], NULL);
+		fm_validator_free(v);
+	}
+	for (k = 0; k < 4; k++)
+		fm_msg_unref(m[k]);
+}
+
+struct thread_arg {
+	struct fm_validator	*v;
+	struct fm_msg		*m[4];
+	enum fm_verdict		 want[4];
+	int			 offset, errors;
+};
+
+static void *
+thread_main(void *p)
+{
+	struct thread_arg *t = p;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		int k = (i + t->offset) % 4;
+		char reason[FM_ERRLEN];
+
+		if (fm_validator_check(t->v, t->m[k], reason) != t->want[k])
+			t->errors++;
+		if (i == 100 && t->offset == 0)
+			fm_validator_reload(t->v);
+	}
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct thread_arg args[2];
+	pthread_t th[2];
+	struct fm_msg *m[4];
+	const struct canon_extra ch = EX("i", "99");
+	struct fm_validator *v;
+	int i, k;
+
+	(void)state;
+	m[0] = signed_msg(ALPHA, TOPIC, 1700000000);
+	m[1] = signed_msg(REVOKED, TOPIC, 1700000000);
+	m[2] = edit(m[0], NULL, &ch, 1);
+	m[3] = signed_msg(EXPIRED, TOPIC, 1700000000);
+	v = validator("crl", true, 0, 0);
+	for (i = 0; i < 2; i++) {
+		for (k = 0; k < 4; k++)
+			args[i].m[k] = m[k];
+		args[i].want[0] = FM_VALID;
+		args[i].want[1] = FM_INVALID_CHAIN;
+		args[i].want[2] = FM_INVALID_SIGNATURE;
+		args[i].want[3] = FM_INVALID_CHAIN;
+		args[i].v = v;
+		args[i].offset = i;
+		args[i].errors = 0;
+		assert_int_equal(pthread_create(&th[i], NULL, thread_main,
+		    &args[i]), 0);
+	}
+	for (i = 0; i < 2; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(args[i].errors, 0);
+	}
+	fm_validator_free(v);
+	for (k = 0; k < 4; k++)
+		fm_msg_unref(m[k]);
+}
+
+/* ---- signing ------------------------------------------------------------ */
+
+static void
+test_signer_load_errors(void **state)
+{
+	char err[FM_ERRLEN];
+
+	(void)state;
+	assert_null(fm_signer_load("/nonexistent.crt", cert_path(
+	    signer_names[ALPHA], ".key"), err));
+	assert_non_null(strstr(err, "/nonexistent.crt"));
+	assert_null(fm_signer_load(cert_path(signer_names[ALPHA], ".crt"),
+	    "/nonexistent.key", err));
+	assert_non_null(strstr(err, "/nonexistent.key"));
+	/* a key that is not the certificate's */
+	assert_null(fm_signer_load(cert_path(signer_names[ALPHA], ".crt"),
+	    cert_path(signer_names[BETA], ".key"), err));
+	assert_non_null(strstr(err, "does not belong"));
+	/* files swapped */
+	assert_null(fm_signer_load(cert_path(signer_names[ALPHA], ".key"),
+	    cert_path(signer_names[ALPHA], ".crt"), err));
+	assert_non_null(strstr(err, "not a PEM certificate"));
+	fm_signer_free(NULL);
+}
+
+static void
+test_signer_sign(void **state)
+{
+	struct fm_msg *u = unsigned_msg(TOPIC, 1700000000), *s1, *s2, *s3;
+	const struct jv *sig, *cert;
+	const char *body;
+	size_t len, i, lines = 0;
+
+	(void)state;
+	s1 = sign(ALPHA, u);
+	s2 = sign(ALPHA, u);
+	/* deterministic, canonical, in fedmsg's key order */
+	assert_string_equal(fm_msg_body(s1, NULL), fm_msg_body(s2, NULL));
+	body = fm_msg_body(s1, &len);
+	{
+		char *c = fm_msg_canonical(s1, false, NULL);
+
+		assert_string_equal(c, body);
+		free(c);
+	}
+	assert_memory_equal(body, "{\"certificate\":\"LS0tLS1CRUdJTi", 30);
+	assert_non_null(strstr(body, "\",\"crypto\":\"x509\",\"i\":1,\"msg\":"));
+	assert_non_null(strstr(body, "},\"msg_id\":\"2026-"));
+	assert_non_null(strstr(body, "\",\"signature\":\""));
+	assert_non_null(strstr(body, ",\"timestamp\":1700000000,\"topic\":"));
+	/* 76-column base64 with a final newline: 344 chars in 5 lines */
+	sig = jv_get(msg_root(s1), "signature");
+	assert_int_equal(sig->len, 344 + 5);
+	for (i = 0; i < sig->len; i++)
+		lines += sig->u.str[i] == '\n';
+	assert_int_equal(lines, 5);
+	assert_int_equal(sig->u.str[76], '\n');
+	assert_int_equal(sig->u.str[sig->len - 1], '\n');
+	cert = jv_get(msg_root(s1), "certificate");
+	assert_int_equal(cert->u.str[76], '\n');
+	assert_int_equal(cert->u.str[cert->len - 1], '\n');
+	/* re-signing a signed message replaces its credentials */
+	s3 = sign(ALPHA, s1);
+	assert_string_equal(fm_msg_body(s3, NULL), body);
+	fm_msg_unref(s3);
+	s3 = sign(BETA, s1);
+	{
+		struct fm_validator *v = validator("crl", true, 0, 0);
+
+		expect(v, s3, FM_VALID, "signed by " BETA_CN);
+		fm_validator_free(v);
+	}
+	sig = jv_get(msg_root(s3), "signature");
+	assert_int_equal(sig->len, 684 + 9);	/* RSA-4096 */
+	fm_msg_unref(s3);
+	fm_msg_unref(s1);
+	fm_msg_unref(s2);
+	fm_msg_unref(u);
+}
+
+/* ---- the vectors -------------------------------------------------------- */
+
+static const struct {
+	const char	*name;
+	enum fm_verdict	 verdict;
+} vector_verdicts[] = {
+	{ "tamper_body_value_changed", FM_INVALID_SIGNATURE },
+	{ "tamper_topic_changed", FM_INVALID_SIGNATURE },
+	{ "tamper_i_changed", FM_INVALID_SIGNATURE },
+	{ "tamper_timestamp_int_to_float", FM_INVALID_SIGNATURE },
+	{ "tamper_crypto_field_removed", FM_INVALID_SIGNATURE },
+	{ "tamper_crypto_field_gpg", FM_INVALID_BACKEND },
+	{ "tamper_crypto_field_unknown", FM_INVALID_BACKEND },
+	{ "tamper_extra_top_level_field", FM_INVALID_SIGNATURE },
+	{ "tamper_signature_one_char", FM_INVALID_SIGNATURE },
+	{ "missing_signature", FM_INVALID_FIELD },
+	{ "missing_certificate", FM_INVALID_FIELD },
+	{ "tamper_certificate_swapped", FM_INVALID_SIGNATURE },
+	{ "datagrepper_mutated", FM_INVALID_SIGNATURE },
+	{ "cert_revoked_in_crl", FM_INVALID_CHAIN },
+	{ "cert_expired", FM_INVALID_CHAIN },
+	{ "cert_not_yet_valid", FM_INVALID_CHAIN },
+	{ "cert_from_untrusted_ca", FM_INVALID_CHAIN },
+	{ "cert_without_common_name", FM_INVALID_NO_CN },
+	{ "crl_stale_rejects_good_cert", FM_INVALID_CHAIN },
+	{ "routing_policy_violation", FM_INVALID_ROUTING },
+	{ "routing_nitpicky_topic_not_in_policy", FM_INVALID_ROUTING },
+	{ "routing_policy_cn_substring_not_enough", FM_INVALID_ROUTING },
+	{ "python_int_keys_unverifiable", FM_INVALID_SIGNATURE },
+	{ "persistent_store_seq_id_breaks_signature", FM_INVALID_SIGNATURE },
+};
+
+static char *
+rec_str(const struct jv *rec, const char *key, size_t *len)
+{
+	const struct jv *v = jv_get(rec, key);
+	char *s;
+
+	if (v == NULL || v->type != JV_STRING)
+		return NULL;
+	s = malloc(v->len + 1);
+	assert_non_null(s);
+	memcpy(s, v->u.str, v->len);
+	s[v->len] = '\0';
+	if (len)
+		*len = v->len;
+	return s;
+}
+
+static struct fm_validator *
+vector_validator(const struct jv *rec)
+{
+	struct fm_validator_config cfg = { 0 };
+	const struct jv *policy = jv_get(rec, "routing_policy");
+	const struct jv *nitpicky = jv_get(rec, "routing_nitpicky");
+	char *ca = rec_str(rec, "ca_cert", NULL), *crl = rec_str(rec, "crl",
+	    NULL);
+	char ca_path[4096], crl_path[4096], err[FM_ERRLEN];
+	struct fm_validator *v;
+	uint32_t i, j;
+
+	assert_non_null(ca);
+	snprintf(ca_path, sizeof(ca_path), "%s/vectors/%s", tu_data_dir(), ca);
+	cfg.ca_path = ca_path;
+	if (crl) {
+		snprintf(crl_path, sizeof(crl_path), "%s/vectors/%s",
+		    tu_data_dir(), crl);
+		cfg.crl_path = crl_path;
+	}
+	cfg.allow_x509 = true;
+	cfg.routing_nitpicky = nitpicky && nitpicky->type == JV_TRUE;
+	v = fm_validator_new(&cfg, err);
+	if (v == NULL)
+		fail_msg("%s", err);
+	for (i = 0; policy && policy->type == JV_OBJECT && i < policy->len;
+	    i++) {
+		const struct jv_member *t = &policy->u.members[i];
+		char *topic = strndup(t->key, t->key_len);
+
+		assert_int_equal(t->value.type, JV_ARRAY);
+		if (t->value.len == 0)
+			fm_validator_allow(v, topic, NULL);
+		for (j = 0; j < t->value.len; j++) {
+			const struct jv *cn = &t->value.u.items[j];
+			char *c = strndup(cn->u.str, cn->len);
+
+			assert_int_equal(fm_validator_allow(v, topic, c), 0);
+			free(c);
+		}
+		free(topic);
+	}
+	free(ca);
+	free(crl);
+	return v;
+}
+
+/* Each vector judged as fedmsg judged it, for the expected reason. */
+static void
+test_vectors(void **state)
+{
+	char *data = tu_read_file(tu_data_path("vectors/signed.jsonl"), NULL);
+	char *line, *save = NULL, err[FM_ERRLEN];
+	size_t n = 0, nvalid = 0, k;
+
+	(void)state;
+	for (line = strtok_r(data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		struct jv_doc *doc = jv_parse(line, strlen(line), NULL, err);
+		const struct jv *rec, *valid;
+		struct fm_validator *v;
+		struct fm_msg *m;
+		char *name, *body, reason[FM_ERRLEN];
+		enum fm_verdict got;
+		size_t len;
+
+		assert_non_null(doc);
+		rec = jv_doc_root(doc);
+		name = rec_str(rec, "name", NULL);
+		body = rec_str(rec, "wire_body", &len);
+		valid = jv_get(rec, "valid");
+		m = parse_text(body, len);
+		v = vector_validator(rec);
+		got = fm_validator_check(v, m, reason);
+		if ((got == FM_VALID) != (valid->type == JV_TRUE))
+			fail_msg("vector %s: %s (%s), fedmsg said %s", name,
+			    fm_verdict_name(got), reason, valid->type ==
+			    JV_TRUE ? "valid" : "invalid");
+		if (got == FM_VALID)
+			nvalid++;
+		for (k = 0; k < sizeof(vector_verdicts) /
+		    sizeof(vector_verdicts[0]); k++)
+			if (strcmp(vector_verdicts[k].name, name) == 0 &&
+			    vector_verdicts[k].verdict != got)
+				fail_msg("vector %s: %s (%s), want %s", name,
+				    fm_verdict_name(got), reason,
+				    fm_verdict_name(vector_verdicts[k].verdict));
+		fm_validator_free(v);
+		fm_msg_unref(m);
+		free(name);
+		free(body);
+		jv_doc_free(doc);
+		n++;
+	}
+	free(data);
+	assert_int_equal(n, 54);
+	assert_int_equal(nvalid, 54 - sizeof(vector_verdicts) /
+	    sizeof(vector_verdicts[0]));
+}
+
+/* Decoded base64 of a string member of m. */
+static unsigned char *
+decoded(const struct fm_msg *m, const char *key, size_t *len)
+{
+	const struct jv *f = jv_get(msg_root(m), key);
+	char err[FM_ERRLEN];
+	unsigned char *p;
+
+	assert_non_null(f);
+	p = b64_decode_lenient(f->u.str, f->len, len, err);
+	assert_non_null(p);
+	return p;
+}
+
+/*
+ * Re-signing each valid vector with its key gives fedmsg's signature and
+ * certificate bytes, and for a canonical wire body the same body.
+ */
+static void
+test_vectors_resign(void **state)
+{
+	static const char *const creds[] = { "signature", "certificate", NULL };
+	char *data = tu_read_file(tu_data_path("vectors/signed.jsonl"), NULL);
+	char *line, *save = NULL, err[FM_ERRLEN];
+	size_t n = 0, same_body = 0;
+
+	(void)state;
+	for (line = strtok_r(data, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		struct jv_doc *doc = jv_parse(line, strlen(line), NULL, err);
+		const struct jv *rec = jv_doc_root(doc);
+		char *name, *body, *key, crt[4096], keyp[4096], *canon;
+		unsigned char *a, *b;
+		size_t len, alen, blen;
+		struct fm_signer *s;
+		struct fm_msg *m, *u, *r;
+
+		if (jv_get(rec, "valid")->type != JV_TRUE) {
+			jv_doc_free(doc);
+			continue;
+		}
+		name = rec_str(rec, "name", NULL);
+		body = rec_str(rec, "wire_body", &len);
+		key = rec_str(rec, "signed_with", NULL);
+		snprintf(keyp, sizeof(keyp), "%s/vectors/%s", tu_data_dir(), key);
+		snprintf(crt, sizeof(crt), "%s", keyp);
+		assert_non_null(strstr(crt, ".key"));
+		memcpy(strstr(crt, ".key"), ".crt", 4);
+		s = fm_signer_load(crt, keyp, err);
+		if (s == NULL)
+			fail_msg("%s: %s", name, err);
+		m = parse_text(body, len);
+		u = edit(m, creds, NULL, 0);
+		if (fm_signer_sign(s, u, &r, err) != 0)
+			fail_msg("%s: %s", name, err);
+		a = decoded(m, "signature", &alen);
+		b = decoded(r, "signature", &blen);
+		if (alen != blen || memcmp(a, b, alen) != 0)
+			fail_msg("vector %s: signature differs", name);
+		free(a);
+		free(b);
+		a = decoded(m, "certificate", &alen);
+		b = decoded(r, "certificate", &blen);
+		if (alen != blen || memcmp(a, b, alen) != 0)
+			fail_msg("vector %s: certificate differs", name);
+		free(a);
+		free(b);
+		canon = fm_msg_canonical(m, false, NULL);
+		/* (the rewrapped one has fedmsg's bytes in another layout) */
+		if (strcmp(canon, body) == 0 &&
+		    strcmp(name, "valid_signature_rewrapped") != 0) {
+			if (strcmp(fm_msg_body(r, NULL), body) != 0)
+				fail_msg("vector %s: re-signed body differs:"
+				    "\n%s\n%s", name, fm_msg_body(r, NULL), body);
+			same_body++;
+		}
+		free(canon);
+		fm_msg_unref(r);
+		fm_msg_unref(u);
+		fm_msg_unref(m);
+		fm_signer_free(s);
+		free(name);
+		free(body);
+		free(key);
+		jv_doc_free(doc);
+		n++;
+	}
+	free(data);
+	assert_int_equal(n, 30);
+	assert_true(same_body >= 25);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_verdict_names),
+		cmocka_unit_test(test_validator_new_errors),
+		cmocka_unit_test(test_valid),
+		cmocka_unit_test(test_unsigned),
+		cmocka_unit_test(test_missing_fields),
+		cmocka_unit_test(test_field_types),
+		cmocka_unit_test(test_backends),
+		cmocka_unit_test(test_bad_base64),
+		cmocka_unit_test(test_bad_certificate),
+		cmocka_unit_test(test_chain_failures),
+		cmocka_unit_test(test_tampered),
+		cmocka_unit_test(test_no_common_name),
+		cmocka_unit_test(test_routing),
+		cmocka_unit_test(test_freshness),
+		cmocka_unit_test(test_freshness_nonfinite),
+		cmocka_unit_test(test_check_at),
+		cmocka_unit_test(test_crl_reload),
+		cmocka_unit_test(test_crl_reload_auto),
+		cmocka_unit_test(test_ca_reload),
+		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_signer_load_errors),
+		cmocka_unit_test(test_signer_sign),
+		cmocka_unit_test(test_vectors),
+		cmocka_unit_test(test_vectors_resign),
+	};
+
+	log_init("test_validate", LOG_WARN);	/* no "reloaded" chatter */
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
