@@ -208,6 +208,8 @@ fm_publisher_open(const struct fm_bus_opts *o, char *err)
 		if (json_is_string(url)) {
 			p->store = replay_store_new(REPLAY_MAX_MSGS,
 			    REPLAY_MAX_BYTES);
+			if (p->store == NULL)
+				snprintf(err, FM_ERRLEN, "out of memory");
 			p->replay = p->store ? replay_server_start(p->cfg,
 			    json_string_value(url), p->store, err) : NULL;
 			if (p->replay == NULL)

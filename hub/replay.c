@@ -50,14 +50,14 @@
 
 static const char no_match[] = "There was no match for the given query";
 
-/* ---- store ----------------------------------------------------------------- */
+/* ---- store ------------------------------------------------------------ */
 
 struct entry {
 	struct fm_msg	*msg;
-	struct entry	*newer;		/* FIFO: the next one added */
+	struct entry	*newer;		/* FIFO: the next added */
 	struct entry	*id_next;	/* msg_id hash chain */
 	uint64_t	 arrival;	/* order of addition, from 1 */
-	uint64_t	 mark;		/* query generation that took it */
+	uint64_t	 mark;		/* query generation taking it */
 	int64_t		 seq;		/* "i", when has_seq */
 	double		 ts;		/* timestamp, when has_ts */
 	size_t		 bytes;		/* body length */
@@ -81,7 +81,7 @@ struct replay_store {
 	uint64_t	 arrivals;
 	uint64_t	 gen;
 	struct sidx	 by_seq, by_ts;
-	struct entry	**ids;		/* hash buckets, nids a power of 2 */
+	struct entry	**ids;		/* buckets; nids a power of 2 */
 	size_t		 nids, nid_entries;
 };
 
@@ -218,7 +218,7 @@ ids_insert(struct replay_store *st, struct entry *e)
 			st->ids = t;
 			st->nids = n;
 		} else if (st->nids == 0) {
-			return;		/* not indexed; found by nothing */
+			return;	/* not indexed; found by nothing */
 		}
 	}
 	b = e->id_hash & (st->nids - 1);
@@ -345,7 +345,7 @@ replay_store_free(struct replay_store *st)
 	free(st);
 }
 
-/* ---- queries --------------------------------------------------------------- */
+/* ---- queries ---------------------------------------------------------- */
 
 /*
  * A JSON integer as int64, saturating; *exact is false when it was out of
@@ -432,7 +432,8 @@ query_check(const struct jv *q, char *err)
 		/* Show the key readably: no control bytes, whole characters. */
 		n = m->key_len < sizeof(key) - 1 ? m->key_len : sizeof(key) - 1;
 		if (n < m->key_len)
-			while (n > 0 && ((unsigned char)m->key[n] & 0xc0) == 0x80)
+			while (n > 0 &&
+			    ((unsigned char)m->key[n] & 0xc0) == 0x80)
 				n--;
 		for (j = 0; j < n; j++) {
 			unsigned char c = (unsigned char)m->key[j];
@@ -597,7 +598,7 @@ replay_store_query(struct replay_store *st, const char *query, size_t len,
 	struct jv_doc *doc;
 	const struct jv *q;
 	struct hits h = { NULL, 0, 0, false };
-	struct fm_msg **res;
+	struct fm_msg **res = NULL;
 	char perr[FM_ERRLEN];
 	uint32_t k, j;
 	size_t i;
@@ -667,7 +668,7 @@ replay_store_query(struct replay_store *st, const char *query, size_t len,
 	return (ssize_t)h.n;
 }
 
-/* ---- server ------------------------------------------------------------------ */
+/* ---- server ----------------------------------------------------------- */
 
 struct replay_server {
 	pthread_t		 thread;
@@ -708,10 +709,11 @@ send_messages(struct replay_server *srv, struct fm_msg **msgs, size_t n)
 
 		if (zmq_msg_init_data(&m, (void *)body, len, unref_frame,
 		    msgs[i]) < 0) {
-			log_warn("replay %s: %s", srv->url, zmq_strerror(errno));
+			log_warn("replay %s: %s", srv->url,
+			    zmq_strerror(errno));
 			break;
 		}
-		msgs[i] = NULL;		/* the frame owns the reference */
+		msgs[i] = NULL;	/* the frame owns the reference */
 		if (zmq_msg_send(&m, srv->sock, i + 1 < n ? ZMQ_SNDMORE : 0)
 		    < 0) {
 			log_warn("replay %s: send: %s", srv->url,
@@ -861,12 +863,12 @@ replay_server_stop(struct replay_server *srv)
 	free(srv);
 }
 
-/* ---- gap tracker ------------------------------------------------------------- */
+/* ---- gap tracker ------------------------------------------------------ */
 
 struct tracked {
 	char		*name;
-	char		*url;		/* as configured, for messages */
-	char		*connect;	/* with a "*" host made 127.0.0.1 */
+	char		*url;		/* as configured, for logs */
+	char		*connect;	/* a "*" host made 127.0.0.1 */
 	int64_t		 last;
 	bool		 known;
 };
@@ -972,38 +974,34 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int
-seq_cmp(const void *a, const void *b)
-{
-	int64_t x, y;
-
-	fm_msg_seq(*(struct fm_msg *const *)a, &x);
-	fm_msg_seq(*(struct fm_msg *const *)b, &y);
-	return x < y ? -1 : x > y;
-}
-
 /*
- * Ask t's replay endpoint for [first, last] and keep the messages of that
- * range, sorted by "i", one per "i".  Returns their count or -1 (logged).
+ * Ask t's replay endpoint for [first, last] (at most GAP_MAX_REQUEST) and
+ * keep the messages of that range, in "i" order, one per "i" (the first
+ * the server sent).  Returns their count or -1 (logged).
  */
 static ssize_t
 fetch(struct gap_tracker *gt, struct tracked *t, int64_t first, int64_t last,
     int timeout_ms, struct fm_msg ***out)
 {
-	char query[80], why[FM_ERRLEN] = "";
-	struct fm_msg **got = NULL;
-	size_t ngot = 0, frame = 0, k, w;
+	char query[80], why[FM_ERRLEN] = "", skip1[FM_ERRLEN] = "";
+	size_t span = (size_t)((uint64_t)last - (uint64_t)first) + 1;
+	struct fm_msg **slot;
+	size_t frames = 0, skipped = 0, k, w;
 	int linger = 0;
 	int64_t maxmsg = (int64_t)(gt->lim.max_message_bytes ?
 	    gt->lim.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES);
 	int64_t deadline = now_ms() + timeout_ms;
-	void *sock;
+	void *sock = NULL;
 	bool more = true;
 	int n, rc;
 
+	if ((slot = calloc(span, sizeof(*slot))) == NULL) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto fail;
+	}
 	if (gt->ctx == NULL || (sock = zmq_socket(gt->ctx, ZMQ_REQ)) == NULL) {
 		snprintf(why, sizeof(why), "socket: %s", zmq_strerror(errno));
-		goto fail_nosock;
+		goto fail;
 	}
 	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
@@ -1055,8 +1053,8 @@ fetch(struct gap_tracker *gt, struct tracked *t, int64_t first, int64_t last,
 		more = zmq_msg_more(&m);
 		data = zmq_msg_data(&m);
 		len = zmq_msg_size(&m);
-		frame++;
-		if (frame == 1 && !more && len >= 7 &&
+		frames++;
+		if (frames == 1 && !more && len >= 7 &&
 		    memcmp(data, "error: ", 7) == 0) {
 			snprintf(why, sizeof(why), "%.*s", (int)(len > 200 ?
 			    200 : len), data);
@@ -1065,62 +1063,43 @@ fetch(struct gap_tracker *gt, struct tracked *t, int64_t first, int64_t last,
 		}
 		rc = fm_msg_parse(data, len, &gt->lim, &msg, perr);
 		zmq_msg_close(&m);
-		if (rc < 0) {
-			log_warn("replay from %s (%s): reply frame %zu "
-			    "skipped: %s", t->name, t->url, frame, perr);
-			continue;
-		}
-		if (!fm_msg_seq(msg, &i) || i < first || i > last) {
-			log_warn("replay from %s (%s): reply frame %zu is "
-			    "not in [%" PRId64 ", %" PRId64 "]; skipped",
-			    t->name, t->url, frame, first, last);
-			fm_msg_unref(msg);
-			continue;
-		}
-		if ((ngot & (ngot - 1)) == 0) {	/* 0, 1, 2, 4, ... */
-			struct fm_msg **g = realloc(got,
-			    (ngot ? ngot * 2 : 1) * sizeof(*g));
-
-			if (g == NULL) {
-				fm_msg_unref(msg);
-				snprintf(why, sizeof(why), "out of memory");
-				goto fail;
+		if (rc == 0 && fm_msg_seq(msg, &i) && i >= first && i <= last) {
+			k = (size_t)((uint64_t)i - (uint64_t)first);
+			if (slot[k] == NULL) {
+				slot[k] = msg;
+				continue;
 			}
-			got = g;
+			snprintf(perr, sizeof(perr), "a second message %"
+			    PRId64, i);
+		} else if (rc == 0) {
+			snprintf(perr, sizeof(perr), "not in [%" PRId64 ", %"
+			    PRId64 "]", first, last);
 		}
-		got[ngot++] = msg;
+		fm_msg_unref(msg);
+		if (skipped++ == 0)
+			snprintf(skip1, sizeof(skip1), "frame %zu: %s", frames,
+			    perr);
 	}
 	zmq_close(sock);
-	if (ngot == 0) {
-		free(got);
-		*out = NULL;
-		return 0;
+	if (skipped > 0)
+		log_warn("replay from %s (%s): %zu of %zu reply frame(s) "
+		    "skipped; first: %s", t->name, t->url, skipped, frames,
+		    skip1);
+	for (k = 0, w = 0; k < span; k++)
+		if (slot[k] != NULL)
+			slot[w++] = slot[k];
+	if (w == 0) {
+		free(slot);
+		slot = NULL;
 	}
-	/* In "i" order, one message per "i" (the first the server sent). */
-	for (k = 1; k < ngot; k++) {	/* stable insertion sort, */
-		struct fm_msg *x = got[k];	/* usually already sorted */
-		size_t j = k;
-
-		while (j > 0 && seq_cmp(&got[j - 1], &x) > 0) {
-			got[j] = got[j - 1];
-			j--;
-		}
-		got[j] = x;
-	}
-	for (k = 1, w = 1; k < ngot; k++) {
-		if (seq_cmp(&got[w - 1], &got[k]) == 0)
-			fm_msg_unref(got[k]);
-		else
-			got[w++] = got[k];
-	}
-	*out = got;
+	*out = slot;
 	return (ssize_t)w;
 fail:
-	zmq_close(sock);
-fail_nosock:
-	for (k = 0; k < ngot; k++)
-		fm_msg_unref(got[k]);
-	free(got);
+	if (sock != NULL)
+		zmq_close(sock);
+	for (k = 0; slot != NULL && k < span; k++)
+		fm_msg_unref(slot[k]);
+	free(slot);
 	log_warn("replay from %s (%s) failed: %s", t->name, t->url, why);
 	return -1;
 }
