@@ -1,0 +1,1647 @@
+/*
+ * The consumer plugins (consumers/): the config reader they share
+ * (consumers/common.h, tested directly), then exec, archive and example
+ * loaded with dlopen() from build/plugins/<name>.so ($FM_TEST_PLUGIN_DIR
+ * overrides) and driven through a mock host whose message accessors are
+ * the real library's.  The plugins must have been built first: the unit
+ * target depends on them.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fedmsg/message.h>
+#include <fedmsg/plugin.h>
+
+#include "testutil.h"
+#include "../../consumers/common.h"
+
+/* ---- the mock host ------------------------------------------------------ */
+
+#define MAXPUB	8
+#define MAXTIMER 4
+
+struct mock {
+	pthread_mutex_t	 lock;
+	const char	*config;
+	char		 logs[65536];
+	size_t		 loglen;
+	int		 npub;
+	char		 pub_modname[MAXPUB][32];
+	char		 pub_topic[MAXPUB][32];
+	char		*pub_json[MAXPUB];
+	int		 ntimer;
+	unsigned	 interval[MAXTIMER];
+	void		(*timer_fn[MAXTIMER])(void *);
+	void		*timer_arg[MAXTIMER];
+};
+
+static struct mock M = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static const char *mock_signer = "hub.example.org";
+
+static void mock_log(void *, enum fm_log_level, const char *, ...)
+    FM_PRINTF(3, 4);
+
+static void
+mock_log(void *hctx, enum fm_log_level lvl, const char *fmt, ...)
+{
+	static const char lv[] = "EWID";
+	struct mock *m = hctx;
+	char line[1024];
+	va_list ap;
+	int n;
+
+	assert_ptr_equal(m, &M);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (getenv("FM_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "  plugin log %c: %s\n", lv[lvl], line);
+	pthread_mutex_lock(&m->lock);
+	n = snprintf(m->logs + m->loglen, sizeof(m->logs) - m->loglen,
+	    "%c: %s\n", lv[lvl], line);
+	if (n > 0 && (size_t)n < sizeof(m->logs) - m->loglen)
+		m->loglen += (size_t)n;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static int
+mock_publish(void *hctx, const char *modname, const char *topic,
+    const char *json, size_t len)
+{
+	struct mock *m = hctx;
+
+	assert_ptr_equal(m, &M);
+	assert_true(m->npub < MAXPUB);
+	snprintf(m->pub_modname[m->npub], 32, "%s", modname);
+	snprintf(m->pub_topic[m->npub], 32, "%s", topic);
+	if (len == 0)
+		len = strlen(json);
+	m->pub_json[m->npub] = strndup(json, len);
+	m->npub++;
+	return 0;
+}
+
+static const char *
+mock_config_json(void *hctx)
+{
+	assert_ptr_equal(hctx, &M);
+	return M.config;
+}
+
+static struct fm_msg *
+mock_ref(struct fm_msg *msg)
+{
+	return fm_msg_ref(msg);
+}
+
+static void
+mock_unref(struct fm_msg *msg)
+{
+	fm_msg_unref(msg);
+}
+
+static const char *
+mock_topic(const struct fm_msg *msg)
+{
+	return fm_msg_topic(msg);
+}
+
+static const char *
+mock_id(const struct fm_msg *msg)
+{
+	return fm_msg_id(msg);
+}
+
+static const char *
+mock_body(const struct fm_msg *msg, size_t *len)
+{
+	return fm_msg_body(msg, len);
+}
+
+static double
+mock_timestamp(const struct fm_msg *msg)
+{
+	double ts;
+
+	return fm_msg_timestamp(msg, &ts) ? ts : 0;
+}
+
+static const char *
+mock_signer_fn(const struct fm_msg *msg)
+{
+	(void)msg;
+	return mock_signer;
+}
+
+static unsigned
+mock_attempt(const struct fm_msg *msg)
+{
+	(void)msg;
+	return 1;
+}
+
+static int
+mock_timer_add(void *hctx, unsigned interval_ms, void (*fn)(void *),
+    void *arg)
+{
+	struct mock *m = hctx;
+
+	assert_ptr_equal(m, &M);
+	if (m->ntimer == MAXTIMER)
+		return -1;
+	m->interval[m->ntimer] = interval_ms;
+	m->timer_fn[m->ntimer] = fn;
+	m->timer_arg[m->ntimer] = arg;
+	return m->ntimer++;
+}
+
+static const struct fm_host host = {
+	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_host),
+	mock_log, mock_publish, mock_config_json,
+	mock_ref, mock_unref, mock_topic, mock_id, mock_body, mock_timestamp,
+	mock_signer_fn, mock_attempt, mock_timer_add,
+};
+
+static void
+mock_reset(void)
+{
+	int i;
+
+	for (i = 0; i < M.npub; i++)
+		free(M.pub_json[i]);
+	M.npub = 0;
+	M.ntimer = 0;
+	M.loglen = 0;
+	M.logs[0] = '\0';
+	M.config = "{}";
+}
+
+static bool
+logged(const char *needle)
+{
+	return strstr(M.logs, needle) != NULL;
+}
+
+#define assert_logged(s) do {						\
+	if (!logged(s))							\
+		fail_msg("expected log '%s'; got:\n%s", (s), M.logs);	\
+} while (0)
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* A JSON string literal for s (one of 8 rotating static buffers). */
+static const char *
+jstr(const char *s)
+{
+	static char bufs[8][8192];
+	static int k;
+	char *b = bufs[k++ % 8], *o = b;
+
+	*o++ = '"';
+	for (; *s != '\0'; s++) {
+		assert_true(o - b < 8000);
+		if (*s == '"' || *s == '\\')
+			o += sprintf(o, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			o += sprintf(o, "\\u%04x", (unsigned)*s);
+		else
+			*o++ = *s;
+	}
+	*o++ = '"';
+	*o = '\0';
+	return b;
+}
+
+static const char *cfgf(const char *, ...) FM_PRINTF(1, 2);
+
+/* printf into one of 8 rotating static buffers. */
+static const char *
+cfgf(const char *fmt, ...)
+{
+	static char bufs[8][16384];
+	static int k;
+	char *b = bufs[k++ % 8];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(b, sizeof(bufs[0]), fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+static char tmpdir[64];
+
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *f)
+{
+	(void)sb;
+	(void)flag;
+	(void)f;
+	return remove(path);
+}
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	umask(022);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/fm-test-consumers.XXXXXX");
+	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	mock_reset();
+	if (getenv("FM_TEST_KEEP") == NULL)
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+/* "<tmpdir>/<name>" (one of 32 rotating static buffers). */
+static const char *
+tpath(const char *fmt, ...) FM_PRINTF(1, 2);
+
+static const char *
+tpath(const char *fmt, ...)
+{
+	static char bufs[32][512];
+	static int k;
+	char *b = bufs[k++ % 32];
+	int n;
+	va_list ap;
+
+	n = snprintf(b, 512, "%s/", tmpdir);
+	va_start(ap, fmt);
+	vsnprintf(b + n, 512 - (size_t)n, fmt, ap);
+	va_end(ap);
+	return b;
+}
+
+static bool
+exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Whether pid runs (a zombie does not: PID 1 may be slow to reap). */
+static bool
+proc_alive(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	if ((p = strrchr(buf, ')')) == NULL || p[1] == '\0')
+		return false;
+	return p[2] != 'Z' && p[2] != 'X';
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void
+today_utc(char day[16])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(day, 16, "%Y-%m-%d", &tm);
+}
+
+static struct fm_msg *
+mkmsg(const char *topic, const char *msg_json, const char *id)
+{
+	struct fm_msg_fields f;
+	struct fm_msg *m = NULL;
+	char err[FM_ERRLEN];
+
+	memset(&f, 0, sizeof(f));
+	f.topic = topic;
+	f.msg_json = msg_json;
+	f.msg_id = id;
+	f.i = 1;
+	f.timestamp = 1700000000;
+	f.username = "tester";
+	if (fm_msg_build(&f, NULL, &m, err) != 0)
+		fail_msg("fm_msg_build: %s", err);
+	return m;
+}
+
+static const char *
+body_of(struct fm_msg *m, size_t *len)
+{
+	return fm_msg_body(m, len);
+}
+
+/* A loaded plugin. */
+struct plug {
+	void			*dl;
+	const struct fm_plugin	*p;
+	void			*state;
+};
+
+static void
+plug_load(struct plug *pl, const char *name)
+{
+	const char *dir = getenv("FM_TEST_PLUGIN_DIR");
+	char path[1024];
+	fm_plugin_entry_fn entry;
+	void *sym;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "build/plugins";
+	snprintf(path, sizeof(path), "%s/%s.so", dir, name);
+	if (!exists(path))
+		fail_msg("%s is missing: run `make %s` (the unit target must "
+		    "depend on $(PLUGINS))", path, path);
+	memset(pl, 0, sizeof(*pl));
+	if ((pl->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL)
+		fail_msg("dlopen %s: %s", path, dlerror());
+	if ((sym = dlsym(pl->dl, FM_PLUGIN_ENTRY_NAME)) == NULL)
+		fail_msg("dlsym %s: %s", FM_PLUGIN_ENTRY_NAME, dlerror());
+	entry = (fm_plugin_entry_fn)sym;
+	pl->p = entry();
+	assert_non_null(pl->p);
+	mock_reset();
+}
+
+/* init with config text; returns init's result. */
+static int
+plug_init(struct plug *pl, const char *config)
+{
+	mock_reset();
+	M.config = config;
+	pl->state = NULL;
+	return pl->p->init(&host, &M, &pl->state);
+}
+
+static void
+plug_init_ok(struct plug *pl, const char *config)
+{
+	if (plug_init(pl, config) != 0)
+		fail_msg("init(%s) failed:\n%s", config, M.logs);
+	assert_non_null(pl->state);
+}
+
+static void
+plug_fini(struct plug *pl)
+{
+	if (pl->state != NULL)
+		pl->p->fini(pl->state);
+	pl->state = NULL;
+}
+
+static void
+plug_unload(struct plug *pl)
+{
+	plug_fini(pl);
+	dlclose(pl->dl);
+	mock_reset();
+}
+
+static int
+consume_one(struct plug *pl, struct fm_msg *m)
+{
+	int rc = pl->p->consume(pl->state, m);
+
+	fm_msg_unref(m);
+	return rc;
+}
+
+/* ---- the config reader (consumers/common.h) ----------------------------- */
+
+static void
+test_cfg_values(void **state)
+{
+	static const char text[] = " {\"s\": \"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t"
+	    "\\u00e9\\ud83d\\ude00\\u20AC\xc3\xa9\", \"i\": -42, \"big\": "
+	    "9223372036854775807, \"b\": true, \"f\": false, \"arr\": "
+	    "[\"x\", \"\", \"\\u0041\"], \"o\": {\"k\": \"v\", \"n\": [1, "
+	    "{\"deep\": null}]}, \"n\": null, \"ints\": [1, -2, 255], "
+	    "\"fl\": 1.5e3, \"e\": [], \"u\": 1 } ";
+	struct cfg c, sub;
+	char *s = NULL, **v = NULL;
+	long long i = 7, *iv = NULL;
+	bool b = false;
+	size_t n = 0;
+
+	(void)state;
+	assert_int_equal(cfg_parse(&c, text), 0);
+	assert_int_equal(c.n, 12);
+	assert_int_equal(cfg_get_string(&c, "s", &s), 0);
+	assert_string_equal(s, "a\"b\\c/d\b\f\n\r\t\xc3\xa9\xf0\x9f\x98\x80"
+	    "\xe2\x82\xac\xc3\xa9");
+	free(s);
+	assert_int_equal(cfg_get_int(&c, "i", -100, 100, &i), 0);
+	assert_int_equal(i, -42);
+	assert_int_equal(cfg_get_int(&c, "big", 0, INT64_MAX, &i), 0);
+	assert_true(i == INT64_MAX);
+	assert_int_equal(cfg_get_bool(&c, "b", &b), 0);
+	assert_true(b);
+	assert_int_equal(cfg_get_bool(&c, "f", &b), 0);
+	assert_false(b);
+	assert_int_equal(cfg_get_strings(&c, "arr", &v, &n), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0], "x");
+	assert_string_equal(v[1], "");
+	assert_string_equal(v[2], "A");
+	assert_null(v[3]);
+	cfg_strv_free(v);
+	assert_int_equal(cfg_get_strings(&c, "e", &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(v[0]);
+	cfg_strv_free(v);
+	assert_int_equal(cfg_get_ints(&c, "ints", 0, 255, &iv, &n), -1);
+	assert_string_equal(c.err, "'ints[1]' must be between 0 and 255");
+	assert_int_equal(cfg_get_ints(&c, "ints", -255, 255, &iv, &n), 0);
+	assert_int_equal(n, 3);
+	assert_true(iv[0] == 1 && iv[1] == -2 && iv[2] == 255);
+	free(iv);
+	assert_int_equal(cfg_get_object(&c, "o", &sub), 0);
+	assert_int_equal(sub.n, 2);
+	assert_int_equal(cfg_get_string(&sub, "k", &s), 0);
+	assert_string_equal(s, "v");
+	free(s);
+
+	/* Absent: 1 and the output untouched. */
+	i = 7;
+	assert_int_equal(cfg_get_int(&c, "absent", 0, 10, &i), 1);
+	assert_int_equal(i, 7);
+	s = (char *)"keep";
+	assert_int_equal(cfg_get_string(&c, "absent", &s), 1);
+	assert_string_equal(s, "keep");
+
+	/* Wrong types and ranges: -1 with a clear reason. */
+	assert_int_equal(cfg_get_int(&c, "s", 0, 10, &i), -1);
+	assert_string_equal(c.err, "'s' must be an integer, not a string");
+	assert_int_equal(cfg_get_int(&c, "fl", 0, 10000, &i), -1);
+	assert_string_equal(c.err, "'fl' must be an integer, not 1.5e3");
+	assert_int_equal(cfg_get_int(&c, "i", 0, 10, &i), -1);
+	assert_string_equal(c.err, "'i' must be between 0 and 10");
+	assert_int_equal(cfg_get_int(&c, "n", 0, 10, &i), -1);
+	assert_string_equal(c.err, "'n' must be an integer, not null");
+	assert_int_equal(cfg_get_bool(&c, "i", &b), -1);
+	assert_string_equal(c.err, "'i' must be a boolean, not a number");
+	assert_int_equal(cfg_get_string(&c, "arr", &s), -1);
+	assert_string_equal(c.err, "'arr' must be a string, not an array");
+	assert_int_equal(cfg_get_strings(&c, "ints", &v, &n), -1);
+	assert_string_equal(c.err, "'ints[0]' must be a string, not a number");
+	assert_int_equal(cfg_get_strings(&c, "s", &v, &n), -1);
+	assert_string_equal(c.err, "'s' must be an array of strings, not a "
+	    "string");
+	assert_int_equal(cfg_get_object(&c, "arr", &sub), -1);
+	assert_string_equal(c.err, "'arr' must be an object, not an array");
+	assert_int_equal(cfg_get_ints(&c, "arr", 0, 1, &iv, &n), -1);
+	assert_string_equal(c.err, "'arr[0]' must be an integer, not a string");
+
+	/* Everything was asked for except "u". */
+	mock_reset();
+	assert_int_equal(cfg_warn_unknown(&c, &host, &M), 1);
+	assert_string_equal(M.logs, "W: unknown config key 'u'\n");
+}
+
+static void
+test_cfg_errors(void **state)
+{
+	static const char *const bad[] = {
+		"", "   ", "[]", "\"x\"", "null", "{", "}", "{]",
+		"{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}", "{\"a\":1 \"b\":2}",
+		"{\"a\":[1,]}", "{\"a\":[1 2]}", "{a:1}", "{'a':1}",
+		"{\"a\":01}", "{\"a\":-}", "{\"a\":1.}", "{\"a\":.5}",
+		"{\"a\":1e}", "{\"a\":+1}", "{\"a\":NaN}", "{\"a\":Infinity}",
+		"{\"a\":tru}", "{\"a\":True}", "{\"a\":nul}",
+		"{\"a\":\"x}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}",
+		"{\"a\":\"\\u12G4\"}", "{\"a\":\"\\ud800\"}",
+		"{\"a\":\"\\ud800x\"}", "{\"a\":\"\\ud800\\u0041\"}",
+		"{\"a\":\"\\udc00\"}", "{\"a\":\"\\u0000\"}",
+		"{\"a\":\"tab\there\"}", "{\"a\":\"nl\nhere\"}",
+		"{\"a\":\"\xff\"}", "{\"a\":\"\xc0\xaf\"}",
+		"{\"a\":\"\xed\xa0\x80\"}", "{\"a\":\"\xf4\x90\x80\x80\"}",
+		"{\"a\":\"\xe2\x82\"}", "{\"\xc3\":1}",
+		"{\"a\":1}x", "{\"a\":1}{}", "\xef\xbb\xbf{}",
+		"{\"a\":1,\"a\":2}",
+	};
+	struct cfg c;
+	char text[4096], *o;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (cfg_parse(&c, bad[i]) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_int_equal(c.n, 0);
+		assert_true(c.err[0] != '\0');
+	}
+	assert_int_equal(cfg_parse(&c, "{\"a\":1,\"a\":2}"), -1);
+	assert_string_equal(c.err, "duplicate key 'a'");
+	assert_int_equal(cfg_parse(&c, "{\"a\":\"\\ud800\"}"), -1);
+	assert_string_equal(c.err, "invalid JSON at byte 6: lone high "
+	    "surrogate");
+	/* A NUL byte ends a C string: what follows is not seen. */
+	assert_int_equal(cfg_parse_len(&c, "{\"a\":\"\0\"}", 9), -1);
+	/* NULL text from a host without config: {} */
+	assert_int_equal(cfg_parse(&c, NULL), 0);
+	assert_int_equal(c.n, 0);
+	assert_int_equal(cfg_parse(&c, " {\n}\t"), 0);
+
+	/* Depth: CFG_MAX_DEPTH levels in all. */
+	o = text;
+	o += sprintf(o, "{\"a\":");
+	for (i = 0; i < CFG_MAX_DEPTH - 1; i++)
+		*o++ = '[';
+	for (i = 0; i < CFG_MAX_DEPTH - 1; i++)
+		*o++ = ']';
+	strcpy(o, "}");
+	assert_int_equal(cfg_parse(&c, text), 0);
+	o = text;
+	o += sprintf(o, "{\"a\":");
+	for (i = 0; i < CFG_MAX_DEPTH; i++)
+		*o++ = '[';
+	for (i = 0; i < CFG_MAX_DEPTH; i++)
+		*o++ = ']';
+	strcpy(o, "}");
+	assert_int_equal(cfg_parse(&c, text), -1);
+	assert_non_null(strstr(c.err, "nested too deeply"));
+
+	/* Members: at most CFG_MAX_MEMBERS; keys shorter than CFG_MAX_KEY. */
+	o = text;
+	*o++ = '{';
+	for (i = 0; i < CFG_MAX_MEMBERS; i++)
+		o += sprintf(o, "%s\"k%zu\":%zu", i ? "," : "", i, i);
+	strcpy(o, "}");
+	assert_int_equal(cfg_parse(&c, text), 0);
+	assert_int_equal(c.n, CFG_MAX_MEMBERS);
+	strcpy(o, ",\"one_more\":1}");
+	assert_int_equal(cfg_parse(&c, text), -1);
+	assert_non_null(strstr(c.err, "too many members"));
+	memset(text, 'k', sizeof(text));
+	text[0] = '{';
+	text[1] = '"';
+	strcpy(text + 2 + CFG_MAX_KEY - 1, "\":1}");
+	assert_int_equal(cfg_parse(&c, text), 0);
+	text[2 + CFG_MAX_KEY - 1] = 'k';
+	strcpy(text + 2 + CFG_MAX_KEY, "\":1}");
+	assert_int_equal(cfg_parse(&c, text), -1);
+	assert_non_null(strstr(c.err, "key too long"));
+}
+
+/* ---- descriptors -------------------------------------------------------- */
+
+static void
+test_descriptors(void **state)
+{
+	static const char *const names[] = { "exec", "archive", "example" };
+	struct plug pl;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 3; i++) {
+		plug_load(&pl, names[i]);
+		assert_int_equal(pl.p->abi_major, FM_PLUGIN_ABI_MAJOR);
+		assert_int_equal(pl.p->abi_minor, FM_PLUGIN_ABI_MINOR);
+		assert_int_equal(pl.p->size, sizeof(struct fm_plugin));
+		assert_string_equal(pl.p->name, names[i]);
+		assert_string_equal(pl.p->version, "0.1.0");
+		assert_null(pl.p->config_key);
+		assert_non_null(pl.p->topics);
+		assert_string_equal(pl.p->topics[0], "");
+		assert_null(pl.p->topics[1]);
+		assert_non_null(pl.p->init);
+		assert_non_null(pl.p->consume);
+		assert_non_null(pl.p->fini);
+		/* Only the entry symbol is exported. */
+		assert_null(dlsym(pl.dl, "cfg_parse"));
+		assert_null(dlsym(pl.dl, "plugin"));
+		plug_unload(&pl);
+	}
+}
+
+/* ---- exec --------------------------------------------------------------- */
+
+/* An exec config running /bin/sh -c script with extra arguments. */
+static const char *
+sh_config(const char *script, const char *args, const char *extra)
+{
+	return cfgf("{\"argv\": [\"/bin/sh\", \"-c\", %s%s%s]%s%s}",
+	    jstr(script), args[0] ? ", " : "", args, extra[0] ? ", " : "",
+	    extra);
+}
+
+static void
+test_exec_stdin_and_placeholders(void **state)
+{
+	static const char topic[] = "org.example.prod.it's.$(touch pwned1)."
+	    "`touch pwned2`";
+	char payload[1024], args[2048], *got, *want, out[512], argsf[512];
+	struct fm_msg *m;
+	struct plug pl;
+	size_t len, glen;
+	const char *body;
+
+	(void)state;
+	snprintf(out, sizeof(out), "%s", tpath("exec-stdin"));
+	snprintf(argsf, sizeof(argsf), "%s", tpath("exec-args"));
+	plug_load(&pl, "exec");
+	snprintf(args, sizeof(args), "%s, %s, %s, %s, %s, %s, %s, %s",
+	    jstr(out), jstr(argsf), jstr("{topic}"), jstr("id={msg_id}!"),
+	    jstr("{signer}"), jstr("{timestamp}"), jstr("{unknown}"),
+	    jstr("{topic}{{msg_id}}"));
+	plug_init_ok(&pl, sh_config("cd \"$(dirname \"$0\")\" && "
+	    "cat > \"$0\" && f=$1 && shift && "
+	    "printf '%s\\n' \"$@\" > \"$f\"; exit 0", args, "\"timeout\": 10"));
+	assert_logged("W: argv[9]: '{unknown}' is not a placeholder");
+	assert_false(logged("argv[10]"));
+
+	snprintf(payload, sizeof(payload), "{\"text\": \"it's $(touch %s) "
+	    "`touch %s` \\\"q\\\" ; touch %s '\\n' \\u00e9\"}",
+	    tpath("pwned3"), tpath("pwned4"), tpath("pwned5"));
+	m = mkmsg(topic, payload, "2024-abc");
+	body = body_of(m, &len);
+	want = strndup(body, len);
+	assert_int_equal(consume_one(&pl, m), FM_CONSUME_OK);
+	got = tu_read_file(out, &glen);
+	assert_int_equal(glen, len);
+	assert_memory_equal(got, want, len);
+	free(got);
+	free(want);
+	got = tu_read_file(argsf, &glen);
+	assert_string_equal(got, "org.example.prod.it's.$(touch pwned1)."
+	    "`touch pwned2`\nid=2024-abc!\nhub.example.org\n1700000000\n"
+	    "{unknown}\norg.example.prod.it's.$(touch pwned1).`touch pwned2`"
+	    "{2024-abc}\n");
+	free(got);
+	assert_false(exists(tpath("pwned1")));
+	assert_false(exists(tpath("pwned2")));
+	assert_false(exists(tpath("pwned3")));
+	assert_false(exists(tpath("pwned4")));
+	assert_false(exists(tpath("pwned5")));
+
+	/* Absent values: "" (and the host's 0 timestamp). */
+	mock_signer = NULL;
+	m = NULL;
+	{
+		char err[FM_ERRLEN];
+		static const char b[] = "{\"msg\": {}}";
+
+		assert_int_equal(fm_msg_parse(b, sizeof(b) - 1, NULL, &m,
+		    err), 0);
+	}
+	assert_int_equal(consume_one(&pl, m), FM_CONSUME_OK);
+	mock_signer = "hub.example.org";
+	got = tu_read_file(argsf, &glen);
+	assert_string_equal(got, "\nid=!\n\n0\n{unknown}\n{}\n");
+	free(got);
+	got = tu_read_file(out, &glen);
+	assert_string_equal(got, "{\"msg\": {}}");
+	free(got);
+	plug_unload(&pl);
+}
+
+static void
+test_exec_exit_codes(void **state)
+{
+	static const struct {
+		const char	*code;
+		int		 custom;	/* with the lists below */
+		int		 dflt;		/* with the defaults */
+	} cases[] = {
+		{ "0", FM_CONSUME_OK, FM_CONSUME_OK },
+		{ "75", FM_CONSUME_RETRY, FM_CONSUME_RETRY },
+		{ "76", FM_CONSUME_RETRY, FM_CONSUME_DROP },
+		{ "65", FM_CONSUME_DROP, FM_CONSUME_DROP },
+		{ "3", FM_CONSUME_DROP, FM_CONSUME_DROP },
+		{ "255", FM_CONSUME_DROP, FM_CONSUME_DROP },
+	};
+	const char *script = "cat > /dev/null; exit \"$0\"";
+	sigset_t usr1, oldmask;
+	void (*oldterm)(int);
+	struct plug pl;
+	size_t i;
+	int pass, rc;
+
+	(void)state;
+	plug_load(&pl, "exec");
+	for (pass = 0; pass < 2; pass++) {
+		plug_init_ok(&pl, sh_config(script, "\"{msg_id}\"", pass == 0 ?
+		    "\"retry_exit_codes\": [75, 76], \"drop_exit_codes\": [65]"
+		    : ""));
+		for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			rc = consume_one(&pl, mkmsg("org.example.t", "{}",
+			    cases[i].code));
+			if (rc != (pass == 0 ? cases[i].custom : cases[i].dflt))
+				fail_msg("exit %s (pass %d): verdict %d",
+				    cases[i].code, pass, rc);
+		}
+		assert_logged("exit status 3 (drop)");
+		assert_logged("message 75: exit status 75 (retry)");
+		plug_fini(&pl);
+	}
+	/*
+	 * Killed by a signal we did not send: DROP.  And the child has
+	 * default dispositions and an empty mask whatever the hub's are: a
+	 * shell keeps an inherited SIG_IGN, and would not die here.
+	 */
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, &oldmask);
+	oldterm = signal(SIGTERM, SIG_IGN);
+	plug_init_ok(&pl, sh_config("kill -USR1 $$; exit 0", "", ""));
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.t", "{}", "x")),
+	    FM_CONSUME_DROP);
+	assert_logged("message x: killed by signal 10 (drop)");
+	plug_fini(&pl);
+	plug_init_ok(&pl, sh_config("kill -TERM $$; exit 0", "", ""));
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.t", "{}", "y")),
+	    FM_CONSUME_DROP);
+	assert_logged("message y: killed by signal 15 (drop)");
+	signal(SIGTERM, oldterm);
+	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
+	plug_unload(&pl);
+}
+
+static void
+test_exec_timeout(void **state)
+{
+	const char *pidf = tpath("exec-bgpid");
+	struct plug pl;
+	double t0, dt;
+	char *txt;
+	pid_t bg;
+	int i;
+
+	(void)state;
+	plug_load(&pl, "exec");
+
+	/* SIGTERM to the whole process group after the timeout. */
+	plug_init_ok(&pl, sh_config("sleep 5 & echo $! > \"$0\"; wait",
+	    jstr(pidf), "\"timeout\": 1"));
+	t0 = now_s();
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.t", "{}", "t1")),
+	    FM_CONSUME_RETRY);
+	dt = now_s() - t0;
+	if (dt < 0.9 || dt > 3.0)
+		fail_msg("timeout took %.2f s", dt);
+	assert_logged("message t1: timed out after 1s, killed (retry)");
+	txt = tu_read_file(pidf, NULL);
+	bg = (pid_t)atoi(txt);
+	free(txt);
+	assert_true(bg > 0);
+	for (i = 0; i < 100 && proc_alive(bg); i++)
+		usleep(10000);
+	assert_false(proc_alive(bg));
+	plug_fini(&pl);
+
+	/* A program ignoring SIGTERM gets SIGKILL 2 s later. */
+	plug_init_ok(&pl, sh_config("trap '' TERM; sleep 10; exit 0", "",
+	    "\"timeout\": 1"));
+	t0 = now_s();
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.t", "{}", "t2")),
+	    FM_CONSUME_RETRY);
+	dt = now_s() - t0;
+	if (dt < 2.9 || dt > 5.0)
+		fail_msg("SIGKILL escalation took %.2f s", dt);
+	plug_unload(&pl);
+}
+
+/* A payload of about n bytes. */
+static char *
+big_payload(size_t n)
+{
+	char *p = malloc(n + 32), *o = p;
+	size_t i;
+
+	assert_non_null(p);
+	o += sprintf(o, "{\"blob\": \"");
+	for (i = 0; i < n; i++)
+		*o++ = (char)('a' + i % 26);
+	strcpy(o, "\"}");
+	return p;
+}
+
+static void
+test_exec_big_bodies(void **state)
+{
+	const char *out = tpath("exec-big");
+	char *payload = big_payload(1 << 20), *got, *want;
+	const char *body;
+	struct fm_msg *m;
+	struct plug pl;
+	sigset_t pending;
+	size_t len, glen;
+	double t0, dt;
+
+	(void)state;
+	plug_load(&pl, "exec");
+
+	/* 1 MiB, much more than a pipe holds, read entirely. */
+	plug_init_ok(&pl, sh_config("cat > \"$0\"", jstr(out), ""));
+	m = mkmsg("org.example.big", payload, "big1");
+	body = body_of(m, &len);
+	want = strndup(body, len);
+	assert_int_equal(consume_one(&pl, m), FM_CONSUME_OK);
+	got = tu_read_file(out, &glen);
+	assert_int_equal(glen, len);
+	assert_memory_equal(got, want, len);
+	free(got);
+	free(want);
+	plug_fini(&pl);
+
+	/* Not read at all: EPIPE, no SIGPIPE (it would kill this test). */
+	plug_init_ok(&pl, sh_config("exit 0", "", ""));
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.big", payload,
+	    "big2")), FM_CONSUME_OK);
+	sigpending(&pending);
+	assert_false(sigismember(&pending, SIGPIPE));
+	plug_fini(&pl);
+
+	/* Not read and not exiting: the write itself times out. */
+	plug_init_ok(&pl, sh_config("sleep 5", "", "\"timeout\": 1"));
+	t0 = now_s();
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.big", payload,
+	    "big3")), FM_CONSUME_RETRY);
+	dt = now_s() - t0;
+	if (dt < 0.9 || dt > 3.0)
+		fail_msg("timeout while writing took %.2f s", dt);
+	plug_unload(&pl);
+	free(payload);
+}
+
+static void
+test_exec_env_and_fds(void **state)
+{
+	const char *out = tpath("exec-env");
+	char *got;
+	struct plug pl;
+	int fd;
+
+	(void)state;
+	setenv("FM_TEST_INHERITED", "yes", 1);
+	setenv("FM_TEST_REPLACED", "old", 1);
+	fd = open("/dev/null", O_RDONLY);	/* not close-on-exec */
+	assert_true(fd > 2);
+	plug_load(&pl, "exec");
+	plug_init_ok(&pl, sh_config("printf '%s|%s|%s|' \"$FM_TEST_VAR\" "
+	    "\"$FM_TEST_INHERITED\" \"$FM_TEST_REPLACED\" > \"$0\"; "
+	    "[ -e /proc/self/fd/$1 ] && echo open >> \"$0\" || "
+	    "echo closed >> \"$0\"", cfgf("%s, \"%d\"", jstr(out), fd),
+	    "\"env\": {\"FM_TEST_VAR\": \"a b 'c' $(d)\", "
+	    "\"FM_TEST_REPLACED\": \"new\"}"));
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.t", "{}", "e")),
+	    FM_CONSUME_OK);
+	got = tu_read_file(out, NULL);
+	assert_string_equal(got, "a b 'c' $(d)|yes|new|closed\n");
+	free(got);
+	close(fd);
+	plug_unload(&pl);
+}
+
+static void
+test_exec_topics_filter(void **state)
+{
+	const char *out = tpath("exec-topics");
+	struct plug pl;
+
+	(void)state;
+	plug_load(&pl, "exec");
+	plug_init_ok(&pl, sh_config("cat > /dev/null; echo \"$1\" >> \"$0\"",
+	    cfgf("%s, \"{topic}\"", jstr(out)),
+	    "\"topics\": [\"org.example.*.keep\", \"exact.topic\"]"));
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.prod.keep", "{}",
+	    "1")), FM_CONSUME_OK);
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.prod.skip", "{}",
+	    "2")), FM_CONSUME_OK);
+	assert_int_equal(consume_one(&pl, mkmsg("exact.topic", "{}", "3")),
+	    FM_CONSUME_OK);
+	assert_int_equal(consume_one(&pl, mkmsg("exact.topic.more", "{}",
+	    "4")), FM_CONSUME_OK);
+	{
+		char *got = tu_read_file(out, NULL);
+
+		assert_string_equal(got, "org.example.prod.keep\n"
+		    "exact.topic\n");
+		free(got);
+	}
+	plug_unload(&pl);
+}
+
+static void
+test_exec_bad_configs(void **state)
+{
+	static const struct {
+		const char	*config;
+		const char	*log;
+	} cases[] = {
+		{ "{}", "E: config: 'argv' is required" },
+		{ "{\"argv\": []}", "'argv' is required" },
+		{ "{\"argv\": \"/bin/true\"}", "E: config: 'argv' must be an "
+		    "array of strings, not a string" },
+		{ "{\"argv\": [\"/bin/true\", 1]}", "'argv[1]' must be a "
+		    "string, not a number" },
+		{ "{\"argv\": [\"true\"]}", "argv[0] 'true' must be an "
+		    "absolute path" },
+		{ "{\"argv\": [\"/nonexistent/prog\"]}", "argv[0] "
+		    "'/nonexistent/prog': No such file or directory" },
+		{ "{\"argv\": [\"/etc/passwd\"]}", "Permission denied" },
+		{ "{\"argv\": [\"/bin/true\"], \"timeout\": \"30\"}",
+		    "'timeout' must be an integer, not a string" },
+		{ "{\"argv\": [\"/bin/true\"], \"timeout\": 0}",
+		    "'timeout' must be between 1 and 86400" },
+		{ "{\"argv\": [\"/bin/true\"], \"timeout\": 1.5}",
+		    "'timeout' must be an integer, not 1.5" },
+		{ "{\"argv\": [\"/bin/true\"], \"topics\": \"a.b\"}",
+		    "'topics' must be an array of strings" },
+		{ "{\"argv\": [\"/bin/true\"], \"env\": [\"A=B\"]}",
+		    "'env' must be an object, not an array" },
+		{ "{\"argv\": [\"/bin/true\"], \"env\": {\"A\": 1}}",
+		    "'env': 'A' must be a string, not a number" },
+		{ "{\"argv\": [\"/bin/true\"], \"env\": {\"A=B\": \"x\"}}",
+		    "'env': bad variable name 'A=B'" },
+		{ "{\"argv\": [\"/bin/true\"], \"env\": {\"\": \"x\"}}",
+		    "'env': bad variable name ''" },
+		{ "{\"argv\": [\"/bin/true\"], \"retry_exit_codes\": [256]}",
+		    "'retry_exit_codes[0]' must be between 1 and 255" },
+		{ "{\"argv\": [\"/bin/true\"], \"retry_exit_codes\": 75}",
+		    "'retry_exit_codes' must be an array of integers" },
+		{ "{\"argv\": [\"/bin/true\"], \"drop_exit_codes\": [\"65\"]}",
+		    "'drop_exit_codes[0]' must be an integer, not a string" },
+		{ "{\"argv\": [\"/bin/true\"], \"retry_exit_codes\": [75, 3], "
+		    "\"drop_exit_codes\": [3]}", "exit code 3 is in both" },
+		{ "{\"argv\": [\"/bin/true\"], \"drop_exit_codes\": [75]}",
+		    "exit code 75 is in both" },
+		{ "{\"argv\": [\"/bin/true\"],}", "invalid JSON at byte 23" },
+		{ "[\"/bin/true\"]", "the config must be an object" },
+		{ "{\"argv\": [\"/bin/true\"], \"argv\": [\"/bin/false\"]}",
+		    "duplicate key 'argv'" },
+	};
+	struct plug pl;
+	size_t i;
+
+	(void)state;
+	plug_load(&pl, "exec");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (plug_init(&pl, cases[i].config) == 0)
+			fail_msg("init accepted %s", cases[i].config);
+		assert_null(pl.state);
+		if (!logged(cases[i].log))
+			fail_msg("%s: expected '%s' in:\n%s", cases[i].config,
+			    cases[i].log, M.logs);
+	}
+	plug_unload(&pl);
+}
+
+static void
+test_exec_unknown_keys_and_reload(void **state)
+{
+	const char *a = tpath("exec-reload-a"), *b = tpath("exec-reload-b");
+	const char *script = "cat > /dev/null; echo \"$1\" >> \"$0\"";
+	const char *prog = tpath("exec-prog");
+	char cfg1[4096], cfg2[4096];
+	struct plug pl;
+	char *got;
+
+	(void)state;
+	plug_load(&pl, "exec");
+	snprintf(cfg1, sizeof(cfg1), "%s", sh_config(script,
+	    cfgf("%s, \"{msg_id}\"", jstr(a)), "\"bogus\": 1, \"comand\": "
+	    "\"x\", \"timeout\": 5"));
+	plug_init_ok(&pl, cfg1);
+	assert_logged("W: unknown config key 'bogus'\n");
+	assert_logged("W: unknown config key 'comand'\n");
+	assert_false(logged("'timeout'"));
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "m1")),
+	    FM_CONSUME_OK);
+
+	/* reload: the new config is used; a bad one keeps the old. */
+	snprintf(cfg2, sizeof(cfg2), "%s", sh_config(script,
+	    cfgf("%s, \"{msg_id}\"", jstr(b)), ""));
+	M.config = cfg2;
+	assert_int_equal(pl.p->reload(pl.state), 0);
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "m2")),
+	    FM_CONSUME_OK);
+	M.config = "{\"argv\": 1}";
+	assert_int_not_equal(pl.p->reload(pl.state), 0);
+	assert_logged("reload failed; keeping the previous config");
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "m3")),
+	    FM_CONSUME_OK);
+	got = tu_read_file(a, NULL);
+	assert_string_equal(got, "m1\n");
+	free(got);
+	got = tu_read_file(b, NULL);
+	assert_string_equal(got, "m2\nm3\n");
+	free(got);
+	plug_fini(&pl);
+
+	/* A program that cannot be started at run time: RETRY. */
+	write_file(prog, "#!/bin/sh\ncat > /dev/null\n");
+	assert_int_equal(chmod(prog, 0755), 0);
+	plug_init_ok(&pl, cfgf("{\"argv\": [%s]}", jstr(prog)));
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "r1")),
+	    FM_CONSUME_OK);
+	assert_int_equal(chmod(prog, 0644), 0);
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "r2")),
+	    FM_CONSUME_RETRY);
+	assert_logged("cannot start: Permission denied (retry)");
+	unlink(prog);
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "r3")),
+	    FM_CONSUME_RETRY);
+	assert_logged("cannot start: No such file or directory (retry)");
+	plug_unload(&pl);
+}
+
+/* Several consume() at once (a consumer with "threads" > 1). */
+struct par {
+	struct plug	*pl;
+	int		 id;
+	int		 bad;
+};
+
+static void *
+exec_par_thread(void *arg)
+{
+	struct par *p = arg;
+	char id[32];
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		snprintf(id, sizeof(id), "%d-%d", p->id, i);
+		if (consume_one(p->pl, mkmsg("t", "{}", id)) != FM_CONSUME_OK)
+			p->bad++;
+	}
+	return NULL;
+}
+
+static void
+test_exec_concurrent(void **state)
+{
+	const char *out = tpath("exec-par");
+	struct par par[4];
+	pthread_t th[4];
+	struct plug pl;
+	char *got, *l;
+	int i, n = 0;
+
+	(void)state;
+	plug_load(&pl, "exec");
+	plug_init_ok(&pl, sh_config("cat > /dev/null; echo \"$1\" >> \"$0\"",
+	    cfgf("%s, \"{msg_id}\"", jstr(out)), ""));
+	for (i = 0; i < 4; i++) {
+		par[i].pl = &pl;
+		par[i].id = i;
+		par[i].bad = 0;
+		assert_int_equal(pthread_create(&th[i], NULL, exec_par_thread,
+		    &par[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(par[i].bad, 0);
+	}
+	got = tu_read_file(out, NULL);
+	for (l = got; (l = strchr(l, '\n')) != NULL; l++)
+		n++;
+	assert_int_equal(n, 40);
+	free(got);
+	plug_unload(&pl);
+}
+
+/* ---- archive ------------------------------------------------------------ */
+
+static char *
+archive_file(const char *dir, const char *name)
+{
+	char path[1024];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return tu_read_file(path, NULL);
+}
+
+static void
+test_archive_exact_bytes(void **state)
+{
+	const char *dir = tpath("arch1/sub/dir");
+	char day[16], name[1024], *want, *got;
+	struct fm_msg *m1, *m2;
+	const char *b1, *b2;
+	struct plug pl;
+	size_t l1, l2;
+	struct stat sb;
+
+	(void)state;
+	today_utc(day);
+	plug_load(&pl, "archive");
+	plug_init_ok(&pl, cfgf("{\"dir\": %s}", jstr(dir)));
+	assert_logged("I: appending to ");
+	assert_int_equal(stat(dir, &sb), 0);
+	assert_true(S_ISDIR(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0750);
+
+	m1 = mkmsg("org.example.prod.a", "{\"text\": \"it's \\u00e9 \\\"x\\\""
+	    "\\n\"}", "id-1");
+	m2 = mkmsg("org.example.prod.b", "{\"n\": 1.5}", "id-2");
+	b1 = body_of(m1, &l1);
+	b2 = body_of(m2, &l2);
+	want = malloc(l1 + l2 + 3);
+	memcpy(want, b1, l1);
+	want[l1] = '\n';
+	memcpy(want + l1 + 1, b2, l2);
+	strcpy(want + l1 + 1 + l2, "\n");
+	assert_int_equal(pl.p->consume(pl.state, m1), FM_CONSUME_OK);
+	assert_int_equal(pl.p->consume(pl.state, m2), FM_CONSUME_OK);
+	fm_msg_unref(m1);
+	fm_msg_unref(m2);
+	snprintf(name, sizeof(name), "fedmsg-%s.jsonl", day);
+	got = archive_file(dir, name);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	snprintf(name, sizeof(name), "%s/fedmsg-%s.jsonl", dir, day);
+	assert_int_equal(stat(name, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0640);
+	plug_unload(&pl);
+}
+
+static void
+test_archive_newlines(void **state)
+{
+	static const char body[] = "\r\n{\"topic\" :\n\"a.b\",\r\n\"msg\":"
+	    "{\"z\":\"line\\nbreak\"}}\n";
+	const char *dir = tpath("arch-nl");
+	struct fm_msg *m = NULL;
+	char err[FM_ERRLEN], *got, *want;
+	struct plug pl;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(fm_msg_parse(body, sizeof(body) - 1, NULL, &m, err),
+	    0);
+	plug_load(&pl, "archive");
+	plug_init_ok(&pl, cfgf("{\"dir\": %s, \"rotate_daily\": false}",
+	    jstr(dir)));
+	assert_int_equal(consume_one(&pl, m), FM_CONSUME_OK);
+	got = archive_file(dir, "fedmsg.jsonl");
+	want = strdup(body);
+	for (i = 0; want[i] != '\0'; i++)
+		if (want[i] == '\n' || want[i] == '\r')
+			want[i] = ' ';
+	assert_int_equal(strlen(got), sizeof(body));
+	assert_memory_equal(got, want, sizeof(body) - 1);
+	assert_int_equal(got[sizeof(body) - 1], '\n');
+	/* Still the same message. */
+	assert_int_equal(fm_msg_parse(got, sizeof(body) - 1, NULL, &m, err),
+	    0);
+	assert_string_equal(fm_msg_topic(m), "a.b");
+	fm_msg_unref(m);
+	free(got);
+	free(want);
+	plug_unload(&pl);
+}
+
+static void
+test_archive_rotation(void **state)
+{
+	const char *dir = tpath("arch-rot");
+	char id[16], *got, *big;
+	struct fm_msg *m;
+	struct plug pl;
+	size_t len, i;
+
+	(void)state;
+	m = mkmsg("org.example.rot", "{}", "id-0");
+	(void)body_of(m, &len);
+	fm_msg_unref(m);
+	plug_load(&pl, "archive");
+	/* Room for two lines (and a bit) per file. */
+	plug_init_ok(&pl, cfgf("{\"dir\": %s, \"prefix\": \"rot\", "
+	    "\"rotate_daily\": false, \"max_bytes\": %zu}", jstr(dir),
+	    2 * (len + 1) + 3));
+	for (i = 0; i < 5; i++) {
+		snprintf(id, sizeof(id), "id-%zu", i);
+		assert_int_equal(consume_one(&pl, mkmsg("org.example.rot",
+		    "{}", id)), FM_CONSUME_OK);
+	}
+	got = archive_file(dir, "rot.jsonl");
+	assert_int_equal(strlen(got), 2 * (len + 1));
+	assert_non_null(strstr(got, "\"id-0\""));
+	assert_non_null(strstr(got, "\"id-1\""));
+	free(got);
+	got = archive_file(dir, "rot.1.jsonl");
+	assert_int_equal(strlen(got), 2 * (len + 1));
+	assert_non_null(strstr(got, "\"id-2\""));
+	assert_non_null(strstr(got, "\"id-3\""));
+	free(got);
+	got = archive_file(dir, "rot.2.jsonl");
+	assert_int_equal(strlen(got), len + 1);
+	assert_non_null(strstr(got, "\"id-4\""));
+	free(got);
+
+	/* Larger than max_bytes alone: a file of its own. */
+	big = big_payload(1000);
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.rot", big,
+	    "big")), FM_CONSUME_OK);
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.rot", "{}",
+	    "id-5")), FM_CONSUME_OK);
+	free(big);
+	got = archive_file(dir, "rot.3.jsonl");
+	assert_true(strlen(got) > 1000);
+	assert_non_null(strstr(got, "\"big\""));
+	free(got);
+	got = archive_file(dir, "rot.4.jsonl");
+	assert_non_null(strstr(got, "\"id-5\""));
+	free(got);
+	plug_fini(&pl);
+
+	/* Restart: continues the latest file. */
+	plug_init_ok(&pl, cfgf("{\"dir\": %s, \"prefix\": \"rot\", "
+	    "\"rotate_daily\": false, \"max_bytes\": %zu}", jstr(dir),
+	    2 * (len + 1) + 3));
+	assert_logged("rot.4.jsonl");
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.rot", "{}",
+	    "id-6")), FM_CONSUME_OK);
+	got = archive_file(dir, "rot.4.jsonl");
+	assert_int_equal(strlen(got), 2 * (len + 1));
+	free(got);
+	assert_false(exists(cfgf("%s/rot.5.jsonl", dir)));
+	plug_unload(&pl);
+}
+
+static void
+test_archive_continue_today(void **state)
+{
+	const char *dir = tpath("arch-cont");
+	char day[16], *got, *want;
+	struct fm_msg *m;
+	const char *b;
+	struct plug pl;
+	size_t len;
+
+	(void)state;
+	today_utc(day);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	write_file(cfgf("%s/fedmsg-%s.jsonl", dir, day), "old0\n");
+	write_file(cfgf("%s/fedmsg-%s.2.jsonl", dir, day), "old2\n");
+	write_file(cfgf("%s/fedmsg-%s.10x.jsonl", dir, day), "junk\n");
+	write_file(cfgf("%s/fedmsg-%s.03.jsonl", dir, day), "junk\n");
+	write_file(cfgf("%s/fedmsg-2001-01-01.7.jsonl", dir), "other day\n");
+	write_file(cfgf("%s/other-%s.9.jsonl", dir, day), "other prefix\n");
+	plug_load(&pl, "archive");
+	plug_init_ok(&pl, cfgf("{\"dir\": %s}", jstr(dir)));
+	m = mkmsg("org.example.c", "{}", "cont");
+	b = body_of(m, &len);
+	want = malloc(len + 8);
+	memcpy(want, "old2\n", 5);
+	memcpy(want + 5, b, len);
+	strcpy(want + 5 + len, "\n");
+	assert_int_equal(consume_one(&pl, m), FM_CONSUME_OK);
+	got = tu_read_file(cfgf("%s/fedmsg-%s.2.jsonl", dir, day), NULL);
+	assert_string_equal(got, want);
+	free(got);
+	free(want);
+	got = tu_read_file(cfgf("%s/fedmsg-%s.jsonl", dir, day), NULL);
+	assert_string_equal(got, "old0\n");
+	free(got);
+	plug_unload(&pl);
+}
+
+struct apar {
+	struct plug	*pl;
+	struct fm_msg	**msgs;
+	int		 n;
+	int		 bad;
+};
+
+static void *
+archive_par_thread(void *arg)
+{
+	struct apar *p = arg;
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		if (p->pl->p->consume(p->pl->state, p->msgs[i]) !=
+		    FM_CONSUME_OK)
+			p->bad++;
+	return NULL;
+}
+
+static void
+test_archive_concurrent(void **state)
+{
+	enum { NT = 4, NM = 250 };
+	const char *dir = tpath("arch-par");
+	struct fm_msg *msgs[NT][NM];
+	struct apar par[NT];
+	pthread_t th[NT];
+	struct plug pl;
+	char id[32], *got, *l, *nl;
+	size_t len, n = 0;
+	int t, i;
+
+	(void)state;
+	for (t = 0; t < NT; t++)
+		for (i = 0; i < NM; i++) {
+			snprintf(id, sizeof(id), "thread-%d-msg-%03d", t, i);
+			msgs[t][i] = mkmsg("org.example.par", "{\"k\": "
+			    "\"some text to make lines longer\"}", id);
+		}
+	(void)body_of(msgs[0][0], &len);
+	plug_load(&pl, "archive");
+	plug_init_ok(&pl, cfgf("{\"dir\": %s, \"rotate_daily\": false, "
+	    "\"max_bytes\": 0, \"fsync\": true}", jstr(dir)));
+	for (t = 0; t < NT; t++) {
+		par[t].pl = &pl;
+		par[t].msgs = msgs[t];
+		par[t].n = NM;
+		par[t].bad = 0;
+		assert_int_equal(pthread_create(&th[t], NULL,
+		    archive_par_thread, &par[t]), 0);
+	}
+	for (t = 0; t < NT; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(par[t].bad, 0);
+	}
+	got = archive_file(dir, "fedmsg.jsonl");
+	for (l = got; (nl = strchr(l, '\n')) != NULL; l = nl + 1) {
+		assert_int_equal((size_t)(nl - l), len);
+		assert_memory_equal(l, "{\"i\":1,\"msg\":", 13);
+		n++;
+	}
+	assert_int_equal(*l, '\0');
+	assert_int_equal(n, NT * NM);
+	free(got);
+	for (t = 0; t < NT; t++)
+		for (i = 0; i < NM; i++)
+			fm_msg_unref(msgs[t][i]);
+	plug_unload(&pl);
+}
+
+static void
+test_archive_write_errors(void **state)
+{
+	const char *dir = tpath("arch-err");
+	struct rlimit old, lim;
+	struct fm_msg *m1, *m2;
+	struct plug pl;
+	size_t l1, l2;
+	struct stat sb;
+	char path[1024];
+	void (*oldh)(int);
+	char *got;
+
+	(void)state;
+	m1 = mkmsg("org.example.err", "{}", "err-1");
+	m2 = mkmsg("org.example.err", "{}", "err-2");
+	(void)body_of(m1, &l1);
+	(void)body_of(m2, &l2);
+	plug_load(&pl, "archive");
+	plug_init_ok(&pl, cfgf("{\"dir\": %s, \"rotate_daily\": false}",
+	    jstr(dir)));
+	snprintf(path, sizeof(path), "%s/fedmsg.jsonl", dir);
+	assert_int_equal(pl.p->consume(pl.state, m1), FM_CONSUME_OK);
+
+	/* A file size limit: the write is cut short, then refused. */
+	oldh = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = l1 + 1 + 10;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(pl.p->consume(pl.state, m2), FM_CONSUME_RETRY);
+	lim.rlim_cur = l1 + 1;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_size, l1 + 1);	/* the partial line undone */
+	assert_int_equal(pl.p->consume(pl.state, m2), FM_CONSUME_RETRY);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, oldh);
+	assert_logged("short write (10 of ");
+	assert_logged("write: File too large (retry err-2)");
+
+	/* The retry works. */
+	assert_int_equal(pl.p->consume(pl.state, m2), FM_CONSUME_OK);
+	got = tu_read_file(path, NULL);
+	assert_int_equal(strlen(got), l1 + l2 + 2);
+	assert_non_null(strstr(got, "\"err-1\""));
+	assert_non_null(strstr(got, "\"err-2\""));
+	free(got);
+	fm_msg_unref(m1);
+	fm_msg_unref(m2);
+	plug_unload(&pl);
+}
+
+static void
+test_archive_configs(void **state)
+{
+	const char *file = tpath("arch-a-file"), *dir = tpath("arch-cfg");
+	const struct {
+		const char	*config;
+		const char	*log;
+	} cases[] = {
+		{ "{\"dir\": \"relative/dir\"}", "'dir' must be an absolute "
+		    "path, not 'relative/dir'" },
+		{ "{\"dir\": 5}", "'dir' must be a string, not a number" },
+		{ cfgf("{\"dir\": %s, \"prefix\": \"a/b\"}", jstr(dir)),
+		    "'prefix' 'a/b' must be" },
+		{ "{\"dir\": \"/tmp\", \"prefix\": \".hidden\"}",
+		    "'prefix' '.hidden' must be" },
+		{ "{\"dir\": \"/tmp\", \"prefix\": \"\"}", "'prefix' '' must" },
+		{ "{\"dir\": \"/tmp\", \"max_bytes\": \"big\"}",
+		    "'max_bytes' must be an integer, not a string" },
+		{ "{\"dir\": \"/tmp\", \"max_bytes\": -1}",
+		    "'max_bytes' must be between 0 and" },
+		{ "{\"dir\": \"/tmp\", \"rotate_daily\": \"yes\"}",
+		    "'rotate_daily' must be a boolean, not a string" },
+		{ "{\"dir\": \"/tmp\", \"fsync\": 1}",
+		    "'fsync' must be a boolean, not a number" },
+		{ cfgf("{\"dir\": %s}", jstr(cfgf("%s/sub", file))),
+		    "cannot create" },
+	};
+	struct plug pl;
+	size_t i;
+	char *c[sizeof(cases) / sizeof(cases[0])];
+
+	(void)state;
+	write_file(file, "x");
+	plug_load(&pl, "archive");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		c[i] = strdup(cases[i].config);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (plug_init(&pl, c[i]) == 0)
+			fail_msg("init accepted %s", c[i]);
+		if (!logged(cases[i].log))
+			fail_msg("%s: expected '%s' in:\n%s", c[i],
+			    cases[i].log, M.logs);
+		free(c[i]);
+	}
+
+	/* Unknown keys warn; reload switches files. */
+	plug_init_ok(&pl, cfgf("{\"dir\": %s, \"max_size\": 5, \"rotate_"
+	    "daily\": false}", jstr(dir)));
+	assert_logged("W: unknown config key 'max_size'\n");
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "r1")),
+	    FM_CONSUME_OK);
+	M.config = cfgf("{\"dir\": %s, \"prefix\": \"second\", "
+	    "\"rotate_daily\": false}", jstr(dir));
+	assert_int_equal(pl.p->reload(pl.state), 0);
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "r2")),
+	    FM_CONSUME_OK);
+	M.config = "{\"dir\": \"nope\"}";
+	assert_int_not_equal(pl.p->reload(pl.state), 0);
+	assert_logged("reload failed; keeping ");
+	assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "r3")),
+	    FM_CONSUME_OK);
+	{
+		char *a = archive_file(dir, "fedmsg.jsonl");
+		char *b = archive_file(dir, "second.jsonl");
+
+		assert_non_null(strstr(a, "\"r1\""));
+		assert_null(strstr(a, "\"r2\""));
+		assert_non_null(strstr(b, "\"r2\""));
+		assert_non_null(strstr(b, "\"r3\""));
+		free(a);
+		free(b);
+	}
+	plug_unload(&pl);
+}
+
+/* ---- example ------------------------------------------------------------ */
+
+static void
+test_example(void **state)
+{
+	static const char *const topics[] = {
+		"org.fedoraproject.prod.buildsys.tag",
+		"org.fedoraproject.prod.buildsys.untag",
+		"org.fedoraproject.prod.git.receive",
+		"a.\"q\\.c.d.e.f",
+		"short",
+	};
+	struct fm_msg *m = NULL;
+	struct plug pl;
+	char err[FM_ERRLEN], t[32];
+	size_t i;
+
+	(void)state;
+	plug_load(&pl, "example");
+	plug_init_ok(&pl, "{\"count_every\": 2, \"interval_ms\": 1000}");
+	assert_int_equal(M.ntimer, 1);
+	assert_int_equal(M.interval[0], 1000);
+	assert_ptr_equal(M.timer_arg[0], pl.state);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(consume_one(&pl, mkmsg(topics[i], "{}",
+		    "x")), FM_CONSUME_OK);
+	assert_logged("I: 2 messages, last org.fedoraproject.prod.buildsys."
+	    "untag\n");
+	assert_logged("I: 4 messages, last a.\"q\\.c.d.e.f\n");
+	assert_false(logged("5 messages"));
+	/* No topic: DROP. */
+	assert_int_equal(fm_msg_parse("{}", 2, NULL, &m, err), 0);
+	assert_int_equal(consume_one(&pl, m), FM_CONSUME_DROP);
+
+	M.timer_fn[0](M.timer_arg[0]);
+	assert_int_equal(M.npub, 1);
+	assert_string_equal(M.pub_modname[0], "example");
+	assert_string_equal(M.pub_topic[0], "summary");
+	assert_string_equal(M.pub_json[0], "{\"total\":5,\"other\":0,"
+	    "\"prefixes\":{\"org.fedoraproject.prod.buildsys\":2,"
+	    "\"org.fedoraproject.prod.git\":1,\"a.\\u0022q\\u005c.c.d\":1,"
+	    "\"short\":1}}");
+	/* It is JSON the library accepts as a payload. */
+	m = mkmsg("t", M.pub_json[0], "y");
+	fm_msg_unref(m);
+
+	/* Counts restart; more prefixes than kept go to "other". */
+	for (i = 0; i < 20; i++) {
+		snprintf(t, sizeof(t), "p.%zu.x.y.z", i);
+		assert_int_equal(consume_one(&pl, mkmsg(t, "{}", "x")),
+		    FM_CONSUME_OK);
+	}
+	M.timer_fn[0](M.timer_arg[0]);
+	assert_int_equal(M.npub, 2);
+	assert_non_null(strstr(M.pub_json[1], "{\"total\":20,\"other\":4,"));
+	assert_non_null(strstr(M.pub_json[1], "\"p.15.x.y\":1}}"));
+	M.timer_fn[0](M.timer_arg[0]);
+	assert_string_equal(M.pub_json[2], "{\"total\":0,\"other\":0,"
+	    "\"prefixes\":{}}");
+	plug_fini(&pl);
+
+	/* Defaults, unknown keys, bad values. */
+	plug_init_ok(&pl, "{\"count_evry\": 3}");
+	assert_logged("W: unknown config key 'count_evry'\n");
+	assert_int_equal(M.interval[0], 60000);
+	plug_fini(&pl);
+	assert_int_not_equal(plug_init(&pl, "{\"count_every\": 0}"), 0);
+	assert_logged("E: config: 'count_every' must be between 1 and");
+	assert_int_not_equal(plug_init(&pl, "{\"interval_ms\": true}"), 0);
+	assert_logged("'interval_ms' must be an integer, not a boolean");
+	assert_int_equal(M.ntimer, 0);
+	plug_unload(&pl);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cfg_values),
+		cmocka_unit_test(test_cfg_errors),
+		cmocka_unit_test(test_descriptors),
+		cmocka_unit_test(test_exec_stdin_and_placeholders),
+		cmocka_unit_test(test_exec_exit_codes),
+		cmocka_unit_test(test_exec_timeout),
+		cmocka_unit_test(test_exec_big_bodies),
+		cmocka_unit_test(test_exec_env_and_fds),
+		cmocka_unit_test(test_exec_topics_filter),
+		cmocka_unit_test(test_exec_bad_configs),
+		cmocka_unit_test(test_exec_unknown_keys_and_reload),
+		cmocka_unit_test(test_exec_concurrent),
+		cmocka_unit_test(test_archive_exact_bytes),
+		cmocka_unit_test(test_archive_newlines),
+		cmocka_unit_test(test_archive_rotation),
+		cmocka_unit_test(test_archive_continue_today),
+		cmocka_unit_test(test_archive_concurrent),
+		cmocka_unit_test(test_archive_write_errors),
+		cmocka_unit_test(test_archive_configs),
+		cmocka_unit_test(test_example),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
