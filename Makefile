@@ -33,7 +33,7 @@ WARN		 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 		   -Wno-format-truncation  # error texts are cut to FM_ERRLEN on purpose
 CFLAGS		?= -O2 -g
 BASE_CFLAGS	 = -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Ihub -Ihub/runtime \
-		   -DFM_PLUGIN_DIR='"$(PLUGINDIR)"' $(WARN) \
+		   -Ibridge -DFM_PLUGIN_DIR='"$(PLUGINDIR)"' $(WARN) \
 		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS		 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 SAN		 = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -42,6 +42,12 @@ SAN_CFLAGS	 = -O1 -g $(SAN)
 
 # The core library: everything in hub/ except daemon entry points.
 CORE_SRC	 = $(filter-out hub/fedmsg-%.c,$(wildcard hub/*.c))
+# Broker links and bridges: bridge/*.c (libfmbridge.a, with qpid-proton),
+# used by fedmsg-bridge and fedmsg-hub; bridge/fedmsg-*.c are programs.
+BRIDGE_SRC	 = $(filter-out bridge/fedmsg-%.c,$(wildcard bridge/*.c))
+REL_BRIDGE_OBJ	 = $(patsubst %.c,$(B)/rel/%.o,$(BRIDGE_SRC))
+SAN_BRIDGE_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(BRIDGE_SRC))
+BRIDGE_LIBS	 = $(shell pkg-config --libs libqpid-proton 2>/dev/null || echo -lqpid-proton)
 # The hub daemon: hub/runtime/*.c on top of the core library.
 HUB_RT_SRC	 = $(filter-out hub/runtime/fedmsg-%.c,$(wildcard hub/runtime/*.c))
 HUB_LIBS	 = -lmicrohttpd -lsystemd -ldl
@@ -55,6 +61,7 @@ TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
 # Consumer plugins: consumers/<name>/*.c -> <name>.so, built against
 # include/fedmsg/plugin.h only (they link nothing of ours).
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
+# (consumers/common.h is a header shared by the plugins, not a plugin)
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
 UNIT_TESTS	 = $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
@@ -112,17 +119,26 @@ $(B)/bin/%: $(B)/rel/tools/%.o $(REL_TOOL_OBJ) $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(REL_TOOL_OBJ) $(B)/lib/libfedmsg.a $(LIBS)
 
-$(B)/bin/fedmsg-hub: $(B)/rel/hub/runtime/fedmsg-hub.o $(REL_HUB_OBJ) \
-		$(B)/lib/libfedmsg.a
+$(B)/lib/libfmbridge.a: $(REL_BRIDGE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(HUB_LIBS)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/fedmsg-bridge: $(B)/rel/bridge/fedmsg-bridge.o \
+		$(B)/lib/libfmbridge.a $(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(BRIDGE_LIBS)
+
+$(B)/bin/fedmsg-hub: $(B)/rel/hub/runtime/fedmsg-hub.o $(REL_HUB_OBJ) \
+		$(B)/lib/libfmbridge.a $(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BRIDGE_LIBS)
 
 # -fvisibility=hidden: the entry symbol is the only one a plugin exports.
 .SECONDEXPANSION:
 $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
-		include/fedmsg/plugin.h | $(DEPS_STAMP)
+		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC \
+	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC -pthread \
 	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
 
 $(B)/fedmsg-c.pc: Makefile
@@ -147,23 +163,36 @@ $(B)/asan/bin/%: $(B)/asan/tools/%.o $(SAN_TOOL_OBJ) $(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $< $(SAN_TOOL_OBJ) $(B)/asan/lib/libfedmsg.a $(LIBS)
 
-$(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $(B)/asan/lib/libfedmsg.a
-	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $< $(B)/asan/lib/libfedmsg.a $(LIBS) -lcmocka
-
-$(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/runtime/fedmsg-hub.o $(SAN_HUB_OBJ) \
+$(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $(B)/asan/lib/libfmbridge.a \
 		$(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS)
+	$(CC) $(SAN) -o $@ $< $(B)/asan/lib/libfmbridge.a \
+	    $(B)/asan/lib/libfedmsg.a $(LIBS) $(BRIDGE_LIBS) -lcmocka
+
+$(B)/asan/lib/libfmbridge.a: $(SAN_BRIDGE_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/asan/bin/fedmsg-bridge: $(B)/asan/bridge/fedmsg-bridge.o \
+		$(B)/asan/lib/libfmbridge.a $(B)/asan/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(BRIDGE_LIBS)
+
+$(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/runtime/fedmsg-hub.o $(SAN_HUB_OBJ) \
+		$(B)/asan/lib/libfmbridge.a $(B)/asan/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BRIDGE_LIBS)
 
 asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub
 
 # ---- fuzzing (clang libFuzzer) ------------------------------------------------
 
-$(B)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(wildcard hub/*.h) | $(DEPS_STAMP)
+$(B)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(BRIDGE_SRC) $(wildcard hub/*.h) \
+		$(wildcard bridge/*.h) | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -Iinclude -Ihub -g -O1 \
-	    -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) $(LIBS)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -Iinclude -Ihub -Ihub/runtime -Ibridge \
+	    -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) \
+	    $(BRIDGE_SRC) $(LIBS) $(BRIDGE_LIBS)
 
 # Replays each target's checked-in corpus, then fuzzes it briefly.
 fuzz-replay: $(FUZZERS)
@@ -183,7 +212,7 @@ fuzz: $(FUZZERS)
 
 # ---- tests ----------------------------------------------------------------------
 
-unit: $(UNIT_TESTS)
+unit: $(UNIT_TESTS) $(PLUGINS)
 	@set -e; for t in $(UNIT_TESTS); do \
 	    echo "unit: $$t"; FM_TEST_DATA=tests/data $$t; done
 
@@ -201,13 +230,30 @@ run: all
 # ---- benchmarks -------------------------------------------------------------------
 
 # tests/bench/run.sh makes $(B)/dev with certs/mkcerts.sh if needed, runs
-# openssl speed and bench_crypto, prints the table and $(B)/bench/crypto.txt.
-bench: all $(B)/bench/bench_crypto
+# openssl speed and bench_crypto, prints the table and $(B)/bench/crypto.txt;
+# then tests/bench/run_bus.sh: fedmsg-relay and fedmsg-hub against a raw
+# ZeroMQ hop (bench_zmq, noop_consumer.so, bench_plugin), printed and
+# written to $(B)/bench/relay.txt and $(B)/bench/hub.txt.
+BENCH_PROGS	 = $(addprefix $(B)/bench/,bench_crypto bench_zmq bench_plugin \
+		   noop_consumer.so)
+
+bench: all $(BENCH_PROGS)
 	sh tests/bench/run.sh $(B)
 
 $(B)/bench/%: tests/bench/%.c $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfedmsg.a $(LIBS)
+
+# bench_plugin includes noop_consumer.c and dlopen()s its .so.
+$(B)/bench/bench_plugin: tests/bench/noop_consumer.c include/fedmsg/plugin.h
+$(B)/bench/bench_plugin: LIBS += -ldl
+
+# Built like a consumers/<name>/ plugin, against include/fedmsg/plugin.h only.
+$(B)/bench/noop_consumer.so: tests/bench/noop_consumer.c \
+		include/fedmsg/plugin.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC \
+	    -fvisibility=hidden -shared -o $@ $<
 
 # ---- install ------------------------------------------------------------------------
 

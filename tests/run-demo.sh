@@ -3,6 +3,8 @@
 #  1. the main job: fedmsg-relay running, fedmsg-tail subscribed to it with
 #     signature validation on, and fedmsg-logger publishing signed messages
 #     (as a dist-git hook or cron job would) that tail shows arriving;
+#     fedmsg-hub runs the archive and example consumer plugins on the same
+#     messages: the archive file and fedmsg-check show them consumed;
 #  2. under the hood: an envelope signed with fedmsg-sign, the exact text
 #     that is signed, fedmsg-verify accepting it and rejecting a tampered copy.
 # Exits 0 only if every step gave the expected result.
@@ -12,12 +14,13 @@ if [ $# -ne 1 ]; then
 	echo "usage: $0 BUILD_DIR" >&2
 	exit 2
 fi
-build=$1
+build=$(cd "$1" && pwd)
 top=$(cd "$(dirname "$0")/.." && pwd)
 bin=$build/bin
 dev=$build/dev
 
-for t in fedmsg-sign fedmsg-verify fedmsg-relay fedmsg-tail fedmsg-logger; do
+for t in fedmsg-sign fedmsg-verify fedmsg-relay fedmsg-tail fedmsg-logger \
+    fedmsg-hub fedmsg-check; do
 	if [ ! -x "$bin/$t" ]; then
 		echo "run-demo: $bin/$t is missing; run 'make' first" >&2
 		exit 1
@@ -62,7 +65,14 @@ cat > "$tmp/fedmsg.d/10-demo.json" <<EOF
   "certnames": {"shell.$host": "shell-localhost"},
   "ca_cert_location": "$dev/ca.crt",
   "crl_location": "$dev/crl.pem",
-  "post_init_sleep": 0.2
+  "post_init_sleep": 0.2,
+  "plugin_dir": "$build/plugins",
+  "moksha.monitoring.socket": "ipc://$tmp/monitor.sock",
+  "consumers": {
+    "archive": {"config": {"dir": "$tmp/archive"}},
+    "example": {"topics": ["org.fedoraproject.dev.git.*"],
+                "config": {"count_every": 1, "interval_ms": 60000}}
+  }
 }
 EOF
 export FEDMSG_CONFIG="$tmp/fedmsg.d"
@@ -81,7 +91,10 @@ pids="$pids $tailpid"
     > "$tmp/tail.json" 2> "$tmp/tail2.log" &
 tail2pid=$!
 pids="$pids $tail2pid"
-sleep 1		# let both tails' subscriptions reach the relay
+"$bin/fedmsg-hub" 2> "$tmp/hub.log" &
+hubpid=$!
+pids="$pids $hubpid"
+sleep 1		# let the tails' and the hub's subscriptions reach the relay
 
 heading "fedmsg-logger: three lines from a \"post-receive hook\", signed as shell.$host"
 printf '%s\n' "rpms/bash: alice pushed 1 commit to f40" \
@@ -102,6 +115,19 @@ fi
 heading "The same messages as received (fedmsg-tail --json | fedmsg-verify)"
 "$bin/fedmsg-verify" --ca "$dev/ca.crt" --crl "$dev/crl.pem" "$tmp/tail.json" ||
     { echo "UNEXPECTED: not all valid"; ok=0; }
+
+heading "fedmsg-hub: the archive consumer's file (exact signed bytes, one per line)"
+sleep 0.5
+cat "$tmp"/archive/*.jsonl | cut -c1-150 | sed 's/$/.../'
+if [ "$(cat "$tmp"/archive/*.jsonl | wc -l)" -ne 3 ]; then
+	echo "UNEXPECTED: wanted 3 archived messages"; cat "$tmp/hub.log"
+	ok=0
+fi
+
+heading "fedmsg-check -c archive -c example (the hub's own status report)"
+"$bin/fedmsg-check" -c archive -c example --timeout 10 ||
+    { echo "UNEXPECTED: fedmsg-check failed"; cat "$tmp/hub.log"; ok=0; }
+grep 'consumer example' "$tmp/hub.log" | tail -3
 
 # ---- 2. under the hood ---------------------------------------------------------
 unset FEDMSG_CONFIG

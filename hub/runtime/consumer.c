@@ -92,6 +92,15 @@ now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void
 set_error(struct consumer *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -606,7 +615,7 @@ worker(void *p)
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		struct item it;
-		int64_t wait_until, start;
+		int64_t wait_until, start, t0;
 		bool requeue;
 		enum settle how;
 		int rc;
@@ -651,9 +660,10 @@ worker(void *p)
 		}
 		current_msg = it.msg;
 		current_attempt = it.attempt;
+		t0 = now_us();
 		rc = c->pl->consume(c->state, it.msg);
 		current_msg = NULL;
-		record_latency(c, (now_ms() - start) * 1000);
+		record_latency(c, now_us() - t0);
 		how = verdict_settle(c, &it, rc, &requeue);
 
 		pthread_mutex_lock(&c->mu);

@@ -266,13 +266,18 @@ dispatch(struct hub *h, struct fm_msg *m, struct delivery *d)
 	}
 }
 
-/* Withhold broker credit while a queue is nearly full (hysteresis). */
+/*
+ * Withhold broker credit while a queue is nearly full (hysteresis).  Not
+ * on ZeroMQ: it cannot hold messages back, the queues drop instead.
+ */
 static void
 flow_control(struct hub *h)
 {
 	bool high = false, low = true;
 	int i;
 
+	if (strcmp(h->bus->ops->name, "zmq") == 0)
+		return;
 	for (i = 0; i < h->ncons; i++) {
 		size_t b = consumer_backlog(h->cons[i]);
 		size_t cap = consumer_queue_size(h->cons[i]);
@@ -475,7 +480,8 @@ monitor_report(struct hub *h)
 
 static const char *const hub_keys[] = { "name", "active", "cert",
     "metrics", "heartbeat_interval", "drain_timeout",
-    "skip_broken_consumers", NULL };
+    "skip_broken_consumers", "bus", "source", "address", "user",
+    "password_file", "vhost", "tls", "credit", NULL };
 static const char *const consumer_keys[] = { "plugin", "enabled",
     "config_key", "topics", "threads", "queue_size", "queue_full",
     "timeout", "max_attempts", "backoff", "max_backoff", "dedup_window",
@@ -583,8 +589,8 @@ make_spec(const char *name, json_t *e, char *err)
 
 		if (c && !json_is_object(c))
 			bad = true;
-		s->config_json = json_dumps(c ? c : json_object(),
-		    JSON_COMPACT | JSON_ENCODE_ANY);
+		s->config_json = c ? json_dumps(c, JSON_COMPACT |
+		    JSON_ENCODE_ANY) : strdup("{}");
 	}
 	if (bad || (plugin && !json_is_string(plugin)) ||
 	    (ck && !json_is_string(ck)) || s->name == NULL ||
@@ -736,7 +742,8 @@ setup(struct hub *h, char *err)
 	if (!h->cfg->validate_signatures)
 		log_warn("validate_signatures is false: consumers will see "
 		    "unauthenticated messages");
-	if (h->cfg->sign_messages && (name || active)) {
+	if (h->cfg->sign_messages && (name || active ||
+	    json_object_get(hubcfg, "bus"))) {
 		char key[300];
 
 		if (cert)
@@ -752,8 +759,12 @@ setup(struct hub *h, char *err)
 		return -1;
 	if (h->ncons == 0)
 		log_warn("no consumer is enabled");
-	if ((h->bus = transport_zmq_new(h->cfg, json_string_value(name), active,
-	    NULL, err)) == NULL)
+	if (json_object_get(hubcfg, "bus"))
+		h->bus = transport_broker_new(h->cfg, hubcfg, err);
+	else
+		h->bus = transport_zmq_new(h->cfg, json_string_value(name),
+		    active, NULL, err);
+	if (h->bus == NULL)
 		return -1;
 	if ((subs = subscriptions(h)) == NULL) {
 		snprintf(err, FM_ERRLEN, "out of memory");
@@ -816,7 +827,7 @@ reload(struct hub *h)
 		json_t *e = json_object_get(fm_config_get(cfg, "consumers"),
 		    consumer_name(h->cons[i]));
 		json_t *c = json_object_get(e, "config");
-		char *text = json_dumps(c ? c : json_object(), JSON_COMPACT);
+		char *text = c ? json_dumps(c, JSON_COMPACT) : strdup("{}");
 
 		consumer_reload(h->cons[i], text);
 		free(text);
@@ -876,21 +887,24 @@ hub_run(const struct hub_opts *o)
 
 	while (!*o->stop) {
 		zmq_pollitem_t items[260];
-		int n, k, timeout = 1000, halted = 0;
+		int n, k, timeout, halted = 0;
 		int64_t now;
 
 		items[0] = (zmq_pollitem_t){ NULL, h->wake, ZMQ_POLLIN, 0 };
-		n = 1 + (h->paused ? 0 : h->bus->ops->poll_items(h->bus,
-		    items + 1, 259));
+		n = 1 + h->bus->ops->poll_items(h->bus, items + 1, 259);
+		timeout = h->bus->ops->tick(h->bus, now_ms());
+		if (timeout < 0 || timeout > 1000)
+			timeout = 1000;
 		if (zmq_poll(items, n, timeout) < 0 && errno != EINTR) {
 			log_err("poll: %s", zmq_strerror(errno));
 			break;
 		}
+		h->bus->ops->io(h->bus, items + 1, n - 1, now_ms());
 		if (*o->reload) {
 			*o->reload = 0;
 			reload(h);
 		}
-		for (k = 0; k < BATCH && !h->paused; k++) {
+		for (k = 0; k < BATCH; k++) {
 			struct fm_msg *m;
 			struct delivery *d;
 			int rc = h->bus->ops->receive(h->bus, &m, &d, err);
@@ -909,7 +923,6 @@ hub_run(const struct hub_opts *o)
 		drain_queues(h);
 		flow_control(h);
 		now = now_ms();
-		h->bus->ops->tick(h->bus, now);
 		for (k = 0; k < h->ncons; k++) {
 			consumer_tick(h->cons[k], now);
 			halted += consumer_halted(h->cons[k]);

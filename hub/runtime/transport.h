@@ -20,13 +20,9 @@
 
 #include <fedmsg/message.h>
 
-struct fm_config;
+#include "broker.h"		/* enum settle */
 
-enum settle {
-	SETTLE_ACCEPT,		/* done with it */
-	SETTLE_RELEASE,		/* redeliver later (AMQP modified/failed, STOMP NACK) */
-	SETTLE_REJECT,		/* never redeliver (dead-letter) */
-};
+struct fm_config;
 
 /* A received message's delivery, owned by the transport; NULL for ZeroMQ. */
 struct delivery;
@@ -51,6 +47,12 @@ struct transport_ops {
 	/* Fill up to max poll items; returns how many. */
 	int	(*poll_items)(struct transport *t, zmq_pollitem_t *items, int max);
 	/*
+	 * After the poll: the same items with their revents (n as returned by
+	 * poll_items), for transports that do their own I/O.
+	 */
+	void	(*io)(struct transport *t, const zmq_pollitem_t *items, int n,
+		    int64_t now_ms);
+	/*
 	 * Take one received message if there is one: returns 1 with a new
 	 * reference in *msg and the delivery in *d, 0 when nothing waits, -1
 	 * on a fatal error (err set).
@@ -74,6 +76,17 @@ struct transport_ops {
 struct transport {
 	const struct transport_ops *ops;
 };
+
+/*
+ * A broker transport (AMQP 1.0 or STOMP, per the URL scheme): receives
+ * from `source` with credit, settles with the consumers' verdicts, and
+ * publishes to `address` ("{topic}" replaced).  Configured by the "hub"
+ * object's keys bus, source, address, user, password_file, vhost, tls,
+ * credit.  Returns NULL with err[FM_ERRLEN].
+ */
+struct json_t;
+struct transport *transport_broker_new(const struct fm_config *cfg,
+    struct json_t *hubcfg, char *err);
 
 /*
  * The ZeroMQ transport: SUB sockets on every endpoints URL (except

@@ -45,6 +45,12 @@ z_poll_items(struct transport *t, zmq_pollitem_t *items, int max)
 	return z->sub ? bus_subscriber_poll_items(z->sub, items, max) : 0;
 }
 
+static void
+z_io(struct transport *t, const zmq_pollitem_t *items, int n, int64_t now_ms)
+{
+	(void)t; (void)items; (void)n; (void)now_ms;	/* receive() reads */
+}
+
 static int
 z_receive(struct transport *t, struct fm_msg **msg, struct delivery **d,
     char *err)
@@ -130,7 +136,7 @@ z_free(struct transport *t)
 }
 
 static const struct transport_ops zmq_ops = {
-	"zmq", z_subscribe, z_poll_items, z_receive, z_settle, z_pause,
+	"zmq", z_subscribe, z_poll_items, z_io, z_receive, z_settle, z_pause,
 	z_publish, z_tick, z_stats, z_free,
 };
 

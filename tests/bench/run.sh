@@ -2,12 +2,16 @@
 # run.sh BUILD_DIR -- what `make bench` shows: fedmsg-c's signing and
 # validation throughput as ratios to OpenSSL's own RSA-2048 figures,
 # measured in the same run.  Prints a table and writes it to
-# BUILD_DIR/bench/crypto.txt.  It only reports; nothing here fails on a
-# slow figure.
+# BUILD_DIR/bench/crypto.txt.  Then tests/bench/run_bus.sh: relay and hub
+# throughput and latency against a raw ZeroMQ hop (BUILD_DIR/bench/
+# relay.txt and hub.txt; its knobs are described there).  It only
+# reports; nothing here fails on a slow figure.
 #
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
 #   BENCH_BREAKDOWN  time per breakdown row (default 2)
 #   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
+#   BENCH_PARTS      which halves to run: "crypto bus" (default), "crypto"
+#                    or "bus"
 #
 # Needs BUILD_DIR/bench/bench_crypto (tests/bench/bench_crypto.c), openssl
 # and awk.  Signs with BUILD_DIR/dev/shell-localhost.{crt,key} (made by
@@ -26,6 +30,7 @@ out=$build/bench
 secs=${BENCH_SECONDS:-3}
 bsecs=${BENCH_BREAKDOWN:-2}
 osecs=${OPENSSL_SECONDS:-3}
+parts=${BENCH_PARTS:-crypto bus}
 
 if [ ! -x "$bench" ]; then
 	echo "bench: $bench is missing; run 'make bench'" >&2
@@ -60,6 +65,13 @@ else
 	cp "$dev/shell-localhost.crt" "$dev/ca.crt"
 	pki="self-signed certificate (certs/mkcerts.sh unavailable)"
 fi
+
+case " $parts " in
+*" crypto "*) ;;
+*)	# the bus half only
+	sh "$top/tests/bench/run_bus.sh" "$build" "$dev"
+	exit 0 ;;
+esac
 
 # ---- OpenSSL's own figures -------------------------------------------------
 # Prints "SIGN_PER_S VERIFY_PER_S" from the rsa table: the data row has
@@ -203,3 +215,9 @@ END {
 }' "$out/bench_crypto.out" >"$out/crypto.txt"
 cat "$out/crypto.txt"
 echo "bench: written to $out/crypto.txt" >&2
+
+case " $parts " in
+*" bus "*)
+	echo
+	sh "$top/tests/bench/run_bus.sh" "$build" "$dev" ;;
+esac

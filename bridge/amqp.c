@@ -1,0 +1,985 @@
+/*
+ * AMQP 1.0 broker link (broker.h) on qpid-proton's connection driver.
+ *
+ * Event model: proton's "bring your own I/O" connection driver over a
+ * non-blocking socket of ours, so the connection lives in the owner's
+ * single poll loop next to the ZeroMQ sockets (no proactor thread, no
+ * locks, no wake-up channel).  We move bytes between the socket and the
+ * driver's buffers, then handle proton's events; pn_transport_tick() gives
+ * the idle-timeout (heartbeat) deadline that becomes our poll timeout.
+ *
+ * Delivery: sends stay unsettled until the broker settles them; accepted
+ * means done, anything else (or a dropped connection) means the owner
+ * keeps the message and sends it again.  Receivers get explicit credit,
+ * replenished one for one as the owner settles, unless paused.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <proton/codec.h>
+#include <proton/condition.h>
+#include <proton/connection.h>
+#include <proton/connection_driver.h>
+#include <proton/delivery.h>
+#include <proton/disposition.h>
+#include <proton/event.h>
+#include <proton/link.h>
+#include <proton/message.h>
+#include <proton/sasl.h>
+#include <proton/session.h>
+#include <proton/ssl.h>
+#include <proton/terminus.h>
+#include <proton/transport.h>
+
+#include <fedmsg/message.h>
+
+#include "broker.h"
+#include "log.h"
+
+#define MAX_LINKS	64
+#define MAX_PROPS	64
+#define MAX_INCOMING	(64u * 1024 * 1024)	/* one message, bytes */
+#define BACKOFF_MIN_MS	500
+#define BACKOFF_MAX_MS	30000
+
+enum state { IDLE, CONNECTING, UP };
+
+/* A received delivery the owner has not settled yet. */
+struct broker_delivery {
+	pn_delivery_t		*pd;	/* NULL once the connection is gone */
+	struct broker_delivery	*prev, *next;
+};
+
+struct link {
+	char		*address;
+	pn_link_t	*pl;		/* NULL while disconnected */
+};
+
+struct amqp {
+	struct broker		 b;
+	struct broker_opts	 o;
+	char			**urls;
+	struct broker_callbacks	 cb;
+
+	enum state		 state;
+	int			 fd;
+	size_t			 url_next;
+	char			 host[256], port[16];
+	bool			 tls;
+	int64_t			 retry_at, backoff_ms, tick_at;
+	pn_connection_driver_t	 driver;
+	bool			 driver_live;
+	pn_session_t		*session;
+	struct link		 senders[MAX_LINKS], receivers[MAX_LINKS];
+	int			 nsenders, nreceivers;
+	unsigned		 in_flight;
+	bool			 paused;
+	struct broker_delivery	*unsettled;	/* list, for disconnects */
+	pn_message_t		*msg;
+	pn_rwbytes_t		 encoded;
+	char			*inbuf;
+	size_t			 incap;
+	char			 why[256];
+};
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* "amqp[s]://[user[:pass]@]host[:port][/...]" -> host, port, tls. */
+static int
+parse_url(struct amqp *a, const char *url, char *err)
+{
+	const char *p, *at, *end, *colon;
+	size_t hl;
+
+	if (strncmp(url, "amqps://", 8) == 0) {
+		a->tls = true;
+		p = url + 8;
+	} else if (strncmp(url, "amqp://", 7) == 0) {
+		a->tls = false;
+		p = url + 7;
+	} else {
+		snprintf(err, FM_ERRLEN, "%s: not an amqp:// or amqps:// URL",
+		    url);
+		return -1;
+	}
+	end = p + strcspn(p, "/");
+	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL)
+		p = at + 1;	/* credentials come from the config, not URLs */
+	colon = memchr(p, ':', (size_t)(end - p));
+	hl = (size_t)((colon ? colon : end) - p);
+	if (hl == 0 || hl >= sizeof(a->host)) {
+		snprintf(err, FM_ERRLEN, "%s: no host", url);
+		return -1;
+	}
+	memcpy(a->host, p, hl);
+	a->host[hl] = '\0';
+	if (colon)
+		snprintf(a->port, sizeof(a->port), "%.*s",
+		    (int)(end - colon - 1), colon + 1);
+	else
+		snprintf(a->port, sizeof(a->port), "%s", a->tls ? "5671" :
+		    "5672");
+	return 0;
+}
+
+static void
+forget_links(struct amqp *a)
+{
+	int i;
+
+	for (i = 0; i < a->nsenders; i++)
+		a->senders[i].pl = NULL;
+	for (i = 0; i < a->nreceivers; i++)
+		a->receivers[i].pl = NULL;
+	a->session = NULL;
+}
+
+/* The connection is gone: report in-flight sends lost, schedule a retry. */
+static void
+disconnect(struct amqp *a, const char *why)
+{
+	struct broker_delivery *u;
+	bool was_up = a->state == UP;
+
+	if (a->driver_live) {
+		pn_connection_t *c = a->driver.connection;
+		pn_delivery_t *d;
+		pn_link_t *l;
+
+		/* Every unsettled send of ours is lost with the connection. */
+		for (l = pn_link_head(c, 0); l; l = pn_link_next(l, 0)) {
+			if (!pn_link_is_sender(l))
+				continue;
+			for (d = pn_unsettled_head(l); d; d = pn_unsettled_next(d)) {
+				pn_delivery_tag_t tag = pn_delivery_tag(d);
+				uint64_t token = 0;
+
+				if (tag.size == sizeof(token))
+					memcpy(&token, tag.start, sizeof(token));
+				a->cb.on_sent(a->cb.ctx, token, BROKER_LOST, why);
+			}
+		}
+		for (u = a->unsettled; u; u = u->next)
+			u->pd = NULL;	/* the broker will redeliver them */
+		pn_connection_driver_destroy(&a->driver);
+		a->driver_live = false;
+	}
+	forget_links(a);
+	if (a->fd >= 0)
+		close(a->fd);
+	a->fd = -1;
+	a->in_flight = 0;
+	a->state = IDLE;
+	a->retry_at = mono_ms() + a->backoff_ms + rand() % (a->backoff_ms / 4 + 1);
+	a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
+	    a->backoff_ms * 2;
+	snprintf(a->why, sizeof(a->why), "%s", why);
+	log_warn("amqp %s: %s:%s: %s; retrying in %lld ms", a->o.name, a->host,
+	    a->port, why, (long long)(a->retry_at - mono_ms()));
+	if (was_up && a->cb.on_down)
+		a->cb.on_down(a->cb.ctx, why);
+}
+
+static void
+open_receiver(struct amqp *a, struct link *l)
+{
+	char name[300];
+
+	snprintf(name, sizeof(name), "%s-recv-%s", a->o.name, l->address);
+	l->pl = pn_receiver(a->session, name);
+	pn_terminus_set_address(pn_link_source(l->pl), l->address);
+	pn_link_set_rcv_settle_mode(l->pl, PN_RCV_FIRST);
+	pn_link_open(l->pl);
+	if (!a->paused)
+		pn_link_flow(l->pl, (int)(a->o.credit ? a->o.credit : 100));
+}
+
+static void
+open_sender(struct amqp *a, struct link *l)
+{
+	char name[300];
+
+	snprintf(name, sizeof(name), "%s-send-%s", a->o.name, l->address);
+	l->pl = pn_sender(a->session, name);
+	pn_terminus_set_address(pn_link_target(l->pl), l->address);
+	pn_link_set_snd_settle_mode(l->pl, PN_SND_UNSETTLED);
+	pn_link_open(l->pl);
+}
+
+/* TCP is connected: set up SASL, TLS and the AMQP connection. */
+static int
+start_amqp(struct amqp *a, char *err)
+{
+	pn_connection_t *c;
+	pn_transport_t *t;
+	pn_sasl_t *sasl;
+	char container[300];
+	int i;
+
+	if (pn_connection_driver_init(&a->driver, NULL, NULL) != 0) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	a->driver_live = true;
+	c = a->driver.connection;
+	t = a->driver.transport;
+	snprintf(container, sizeof(container), "fedmsg-c-%s-%d", a->o.name,
+	    (int)getpid());
+	pn_connection_set_container(c, container);
+	pn_connection_set_hostname(c, a->o.vhost ? a->o.vhost : a->host);
+	sasl = pn_sasl(t);
+	if (a->o.user) {
+		pn_connection_set_user(c, a->o.user);
+		pn_connection_set_password(c, a->o.password ? a->o.password : "");
+		pn_sasl_allowed_mechs(sasl, "PLAIN");
+		/* PLAIN over plain TCP is the user's explicit choice. */
+		pn_sasl_set_allow_insecure_mechs(sasl, true);
+	} else if (a->o.tls.cert) {
+		pn_sasl_allowed_mechs(sasl, "EXTERNAL");
+	} else {
+		pn_sasl_allowed_mechs(sasl, "ANONYMOUS");
+	}
+	if (a->tls) {
+		pn_ssl_domain_t *dom = pn_ssl_domain(PN_SSL_MODE_CLIENT);
+		pn_ssl_t *ssl;
+		int rc = dom ? 0 : -1;
+
+		if (rc == 0 && a->o.tls.ca)
+			rc = pn_ssl_domain_set_trusted_ca_db(dom, a->o.tls.ca);
+		if (rc == 0)
+			rc = pn_ssl_domain_set_peer_authentication(dom,
+			    PN_SSL_VERIFY_PEER_NAME, NULL);
+		if (rc == 0 && a->o.tls.cert)
+			rc = pn_ssl_domain_set_credentials(dom, a->o.tls.cert,
+			    a->o.tls.key ? a->o.tls.key : a->o.tls.cert, NULL);
+		if (rc == 0 && ((ssl = pn_ssl(t)) == NULL ||
+		    pn_ssl_init(ssl, dom, NULL) != 0 ||
+		    pn_ssl_set_peer_hostname(ssl, a->o.tls.hostname ?
+		    a->o.tls.hostname : a->host) != 0))
+			rc = -1;
+		if (dom)
+			pn_ssl_domain_free(dom);
+		if (rc != 0) {
+			snprintf(err, FM_ERRLEN, "TLS setup failed (CA %s, cert "
+			    "%s): check the files", a->o.tls.ca ? a->o.tls.ca :
+			    "-", a->o.tls.cert ? a->o.tls.cert : "-");
+			return -1;
+		}
+	}
+	pn_transport_set_idle_timeout(t, a->o.heartbeat_ms ?
+	    a->o.heartbeat_ms : 60000);
+	pn_connection_open(c);
+	a->session = pn_session(c);
+	pn_session_open(a->session);
+	for (i = 0; i < a->nreceivers; i++)
+		open_receiver(a, &a->receivers[i]);
+	for (i = 0; i < a->nsenders; i++)
+		open_sender(a, &a->senders[i]);
+	return 0;
+}
+
+static void
+try_connect(struct amqp *a)
+{
+	struct addrinfo hints, *res = NULL;
+	const char *url = a->urls[a->url_next];
+	char err[FM_ERRLEN];
+	int fd = -1, rc, one = 1;
+
+	a->url_next = (a->url_next + 1) % a->o.nurls;
+	if (parse_url(a, url, err) < 0) {
+		disconnect(a, err);
+		return;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if ((rc = getaddrinfo(a->host, a->port, &hints, &res)) != 0) {
+		snprintf(err, FM_ERRLEN, "cannot resolve: %s", gai_strerror(rc));
+		disconnect(a, err);
+		return;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) < 0 &&
+	    errno != EINPROGRESS)) {
+		snprintf(err, FM_ERRLEN, "connect: %s", strerror(errno));
+		freeaddrinfo(res);
+		if (fd >= 0)
+			close(fd);
+		disconnect(a, err);
+		return;
+	}
+	freeaddrinfo(res);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	a->fd = fd;
+	a->state = CONNECTING;
+	a->retry_at = mono_ms() + 10000;	/* connect timeout */
+}
+
+static void
+report_condition(struct amqp *a, pn_condition_t *cond, const char *what)
+{
+	if (cond && pn_condition_is_set(cond))
+		snprintf(a->why, sizeof(a->why), "%s: %s: %s", what,
+		    pn_condition_get_name(cond),
+		    pn_condition_get_description(cond) ?
+		    pn_condition_get_description(cond) : "");
+}
+
+/* Text form of an AMQP scalar, or false for types we do not carry. */
+static bool
+scalar_text(pn_data_t *d, char *out, size_t len)
+{
+	pn_bytes_t b;
+
+	switch (pn_data_type(d)) {
+	case PN_STRING:
+	case PN_SYMBOL:
+		b = pn_data_type(d) == PN_STRING ? pn_data_get_string(d) :
+		    pn_data_get_symbol(d);
+		if (memchr(b.start, 0, b.size))
+			return false;
+		snprintf(out, len, "%.*s", (int)b.size, b.start);
+		return true;
+	case PN_BOOL:
+		snprintf(out, len, "%s", pn_data_get_bool(d) ? "true" : "false");
+		return true;
+	case PN_LONG: snprintf(out, len, "%lld", (long long)pn_data_get_long(d)); return true;
+	case PN_INT: snprintf(out, len, "%d", pn_data_get_int(d)); return true;
+	case PN_ULONG: snprintf(out, len, "%llu", (unsigned long long)pn_data_get_ulong(d)); return true;
+	case PN_UINT: snprintf(out, len, "%u", pn_data_get_uint(d)); return true;
+	case PN_SHORT: snprintf(out, len, "%d", pn_data_get_short(d)); return true;
+	case PN_USHORT: snprintf(out, len, "%u", pn_data_get_ushort(d)); return true;
+	case PN_BYTE: snprintf(out, len, "%d", pn_data_get_byte(d)); return true;
+	case PN_UBYTE: snprintf(out, len, "%u", pn_data_get_ubyte(d)); return true;
+	case PN_DOUBLE: snprintf(out, len, "%.17g", pn_data_get_double(d)); return true;
+	case PN_TIMESTAMP: snprintf(out, len, "%lld", (long long)pn_data_get_timestamp(d)); return true;
+	default:
+		return false;
+	}
+}
+
+static void
+msgid_text(pn_atom_t id, char *out, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)id.u.as_uuid.bytes;
+
+	switch (id.type) {
+	case PN_STRING:
+	case PN_SYMBOL:
+	case PN_BINARY:
+		snprintf(out, len, "%.*s", (int)id.u.as_bytes.size,
+		    id.u.as_bytes.start);
+		break;
+	case PN_ULONG:
+		snprintf(out, len, "%llu", (unsigned long long)id.u.as_ulong);
+		break;
+	case PN_UUID:
+		snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+		    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
+		    u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
+		    u[14], u[15]);
+		break;
+	default:
+		out[0] = '\0';
+	}
+}
+
+static void
+incoming(struct amqp *a, pn_delivery_t *pd)
+{
+	pn_link_t *l = pn_delivery_link(pd);
+	size_t size = pn_delivery_pending(pd);
+	struct broker_prop props[MAX_PROPS];
+	char names[MAX_PROPS][128], values[MAX_PROPS][512];
+	char id[256], subject[1024], to[1024];
+	struct broker_delivery *bd;
+	struct broker_in in;
+	pn_data_t *body, *pr;
+	pn_bytes_t bb;
+	ssize_t n;
+	size_t np = 0;
+
+	if (!pn_delivery_readable(pd) || pn_delivery_partial(pd)) {
+		if (size > MAX_INCOMING) {	/* refuse before buffering it */
+			log_warn("amqp %s: refusing a message of more than %u "
+			    "bytes", a->o.name, MAX_INCOMING);
+			pn_delivery_update(pd, PN_REJECTED);
+			pn_delivery_settle(pd);
+			pn_link_flow(l, 1);
+		}
+		return;
+	}
+	if (size > MAX_INCOMING) {
+		pn_delivery_update(pd, PN_REJECTED);
+		pn_delivery_settle(pd);
+		pn_link_flow(l, 1);
+		return;
+	}
+	if (size + 1 > a->incap) {
+		char *p = realloc(a->inbuf, size + 1);
+
+		if (p == NULL) {
+			pn_delivery_update(pd, PN_RELEASED);
+			pn_delivery_settle(pd);
+			return;
+		}
+		a->inbuf = p;
+		a->incap = size + 1;
+	}
+	n = pn_link_recv(l, a->inbuf, size);
+	pn_link_advance(l);
+	if (n < 0 || pn_message_decode(a->msg, a->inbuf, (size_t)n) != 0) {
+		log_warn("amqp %s: undecodable message rejected", a->o.name);
+		pn_delivery_update(pd, PN_REJECTED);
+		pn_delivery_settle(pd);
+		if (!a->paused)
+			pn_link_flow(l, 1);
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	body = pn_message_body(a->msg);
+	pn_data_rewind(body);
+	if (pn_data_next(body) && (pn_data_type(body) == PN_BINARY ||
+	    pn_data_type(body) == PN_STRING)) {
+		bb = pn_data_type(body) == PN_BINARY ? pn_data_get_binary(body) :
+		    pn_data_get_string(body);
+		in.body = bb.start;
+		in.len = bb.size;
+	} else {
+		in.body = "";
+		in.len = 0;
+	}
+	msgid_text(pn_message_get_id(a->msg), id, sizeof(id));
+	snprintf(subject, sizeof(subject), "%s",
+	    pn_message_get_subject(a->msg) ? pn_message_get_subject(a->msg) : "");
+	snprintf(to, sizeof(to), "%s", pn_message_get_address(a->msg) ?
+	    pn_message_get_address(a->msg) : "");
+	pr = pn_message_properties(a->msg);
+	pn_data_rewind(pr);
+	if (pn_data_next(pr) && pn_data_type(pr) == PN_MAP) {
+		pn_data_enter(pr);
+		while (np < MAX_PROPS && pn_data_next(pr)) {
+			bool ok = scalar_text(pr, names[np], sizeof(names[np]));
+
+			if (!pn_data_next(pr))
+				break;
+			if (ok && scalar_text(pr, values[np], sizeof(values[np]))) {
+				props[np].name = names[np];
+				props[np].value = values[np];
+				np++;
+			}
+		}
+		pn_data_exit(pr);
+	}
+	in.source = pn_terminus_get_address(pn_link_source(l));
+	in.destination = to;
+	in.message_id = id;
+	in.subject = subject;
+	in.props = props;
+	in.nprops = np;
+	if ((bd = calloc(1, sizeof(*bd))) == NULL) {
+		pn_delivery_update(pd, PN_RELEASED);
+		pn_delivery_settle(pd);
+		return;
+	}
+	bd->pd = pd;
+	bd->next = a->unsettled;
+	if (a->unsettled)
+		a->unsettled->prev = bd;
+	a->unsettled = bd;
+	a->cb.on_message(a->cb.ctx, &in, bd);
+}
+
+static void
+sent(struct amqp *a, pn_delivery_t *pd)
+{
+	pn_delivery_tag_t tag = pn_delivery_tag(pd);
+	uint64_t state = pn_delivery_remote_state(pd), token = 0;
+	char why[128];
+
+	if (!pn_delivery_updated(pd) || state == 0)
+		return;
+	if (tag.size == sizeof(token))
+		memcpy(&token, tag.start, sizeof(token));
+	snprintf(why, sizeof(why), "%s", state == PN_REJECTED ? "rejected" :
+	    state == PN_RELEASED ? "released" : state == PN_MODIFIED ?
+	    "modified" : "not accepted");
+	pn_delivery_settle(pd);
+	if (a->in_flight)
+		a->in_flight--;
+	a->cb.on_sent(a->cb.ctx, token, state == PN_ACCEPTED ?
+	    BROKER_ACCEPTED : BROKER_REFUSED, why);
+}
+
+static void
+events(struct amqp *a)
+{
+	pn_event_t *e;
+
+	while (a->driver_live &&
+	    (e = pn_connection_driver_next_event(&a->driver)) != NULL) {
+		switch (pn_event_type(e)) {
+		case PN_CONNECTION_REMOTE_OPEN:
+			a->state = UP;
+			a->backoff_ms = BACKOFF_MIN_MS;
+			a->why[0] = '\0';
+			log_info("amqp %s: connected to %s:%s%s", a->o.name,
+			    a->host, a->port, a->tls ? " (TLS)" : "");
+			if (a->cb.on_up)
+				a->cb.on_up(a->cb.ctx);
+			break;
+		case PN_CONNECTION_REMOTE_CLOSE:
+			report_condition(a, pn_connection_remote_condition(
+			    pn_event_connection(e)), "connection closed");
+			pn_connection_close(pn_event_connection(e));
+			break;
+		case PN_LINK_REMOTE_CLOSE:
+			report_condition(a, pn_link_remote_condition(
+			    pn_event_link(e)), "link closed by the broker");
+			log_warn("amqp %s: %s", a->o.name, a->why);
+			pn_connection_close(a->driver.connection);
+			break;
+		case PN_TRANSPORT_ERROR:
+			report_condition(a, pn_transport_condition(
+			    pn_event_transport(e)), "transport error");
+			break;
+		case PN_DELIVERY: {
+			pn_delivery_t *pd = pn_event_delivery(e);
+
+			if (pn_link_is_sender(pn_delivery_link(pd)))
+				sent(a, pd);
+			else
+				incoming(a, pd);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+}
+
+/* Move bytes between the socket and the driver. */
+static void
+pump(struct amqp *a, short revents)
+{
+	if (revents & ZMQ_POLLIN) {
+		pn_rwbytes_t rb = pn_connection_driver_read_buffer(&a->driver);
+
+		if (rb.size) {
+			ssize_t n = read(a->fd, rb.start, rb.size);
+
+			if (n > 0)
+				pn_connection_driver_read_done(&a->driver,
+				    (size_t)n);
+			else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				if (!a->why[0])
+					snprintf(a->why, sizeof(a->why), "%s",
+					    n == 0 ? "the broker closed the "
+					    "connection" : strerror(errno));
+				pn_connection_driver_read_close(&a->driver);
+			}
+		}
+	}
+	events(a);
+	for (;;) {
+		pn_bytes_t wb = pn_connection_driver_write_buffer(&a->driver);
+		ssize_t n;
+
+		if (wb.size == 0)
+			break;
+		n = write(a->fd, wb.start, wb.size);
+		if (n > 0) {
+			pn_connection_driver_write_done(&a->driver, (size_t)n);
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (!a->why[0])
+			snprintf(a->why, sizeof(a->why), "write: %s",
+			    strerror(errno));
+		pn_connection_driver_write_close(&a->driver);
+		break;
+	}
+	events(a);
+}
+
+static void
+a_handle(struct broker *b, short revents, int64_t now)
+{
+	struct amqp *a = (struct amqp *)b;
+
+	if (a->state == IDLE) {
+		if (now >= a->retry_at)
+			try_connect(a);
+		return;
+	}
+	if (a->state == CONNECTING && !a->driver_live) {
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		char err[FM_ERRLEN];
+
+		if (!(revents & (ZMQ_POLLOUT | ZMQ_POLLERR))) {
+			if (now >= a->retry_at)
+				disconnect(a, "connect timed out");
+			return;
+		}
+		getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+		if (soerr) {
+			snprintf(err, FM_ERRLEN, "connect: %s", strerror(soerr));
+			disconnect(a, err);
+			return;
+		}
+		if (start_amqp(a, err) < 0) {
+			disconnect(a, err);
+			return;
+		}
+		a->tick_at = 0;
+	}
+	if (now >= a->tick_at) {
+		int64_t next = pn_transport_tick(a->driver.transport, now);
+
+		a->tick_at = next ? next : now + 1000;
+	}
+	pump(a, revents);
+	if (pn_connection_driver_finished(&a->driver))
+		disconnect(a, a->why[0] ? a->why : "connection closed");
+	else if (a->state == CONNECTING && now >= a->retry_at)
+		disconnect(a, "no AMQP open from the broker in time (wrong "
+		    "port, TLS mismatch or authentication stalled)");
+}
+
+static void
+a_poll_item(struct broker *b, zmq_pollitem_t *it)
+{
+	struct amqp *a = (struct amqp *)b;
+
+	it->socket = NULL;
+	it->fd = a->fd;
+	it->events = 0;
+	it->revents = 0;
+	if (a->fd < 0)
+		return;
+	if (!a->driver_live) {
+		it->events = ZMQ_POLLOUT;	/* waiting for connect() */
+		return;
+	}
+	if (pn_connection_driver_read_buffer(&a->driver).size)
+		it->events |= ZMQ_POLLIN;
+	if (pn_connection_driver_write_buffer(&a->driver).size)
+		it->events |= ZMQ_POLLOUT;
+}
+
+static int
+a_timeout_ms(struct broker *b, int64_t now)
+{
+	struct amqp *a = (struct amqp *)b;
+	int64_t at = a->state == IDLE || !a->driver_live ? a->retry_at :
+	    a->tick_at;
+
+	if (a->state == CONNECTING && a->retry_at < at)
+		at = a->retry_at;
+	if (at <= now)
+		return 0;
+	return at - now > 1000 ? 1000 : (int)(at - now);
+}
+
+static struct link *
+find(struct link *ls, int n, const char *address)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(ls[i].address, address) == 0)
+			return &ls[i];
+	return NULL;
+}
+
+static struct link *
+sender_for(struct amqp *a, const char *address)
+{
+	struct link *l = find(a->senders, a->nsenders, address);
+
+	if (l == NULL) {
+		if (a->nsenders == MAX_LINKS) {
+			/* many topics: reuse the oldest sender's slot */
+			if (a->senders[0].pl)
+				pn_link_close(a->senders[0].pl);
+			free(a->senders[0].address);
+			memmove(a->senders, a->senders + 1,
+			    (MAX_LINKS - 1) * sizeof(*l));
+			a->nsenders--;
+		}
+		l = &a->senders[a->nsenders];
+		if ((l->address = strdup(address)) == NULL)
+			return NULL;
+		l->pl = NULL;
+		a->nsenders++;
+	}
+	if (l->pl == NULL && a->state == UP)
+		open_sender(a, l);
+	return l;
+}
+
+static bool
+a_can_send(struct broker *b, const char *address)
+{
+	struct amqp *a = (struct amqp *)b;
+	struct link *l;
+
+	if (a->state != UP || a->in_flight >= (a->o.max_in_flight ?
+	    a->o.max_in_flight : 1000))
+		return false;
+	l = sender_for(a, address);
+	return l && l->pl && pn_link_credit(l->pl) > 0;
+}
+
+static int
+a_send(struct broker *b, const struct broker_out *m, uint64_t token)
+{
+	struct amqp *a = (struct amqp *)b;
+	struct link *l;
+	pn_data_t *props, *body;
+	pn_delivery_t *pd;
+	ssize_t n;
+	size_t i;
+
+	if (!a_can_send(b, m->address) ||
+	    (l = sender_for(a, m->address)) == NULL)
+		return -1;
+	pn_message_clear(a->msg);
+	if (m->message_id) {
+		pn_atom_t id;
+
+		id.type = PN_STRING;
+		id.u.as_bytes = pn_bytes(strlen(m->message_id), m->message_id);
+		pn_message_set_id(a->msg, id);
+	}
+	if (m->subject)
+		pn_message_set_subject(a->msg, m->subject);
+	if (m->creation_ms)
+		pn_message_set_creation_time(a->msg, m->creation_ms);
+	pn_message_set_address(a->msg, m->address);
+	pn_message_set_content_type(a->msg, "application/json");
+	pn_message_set_durable(a->msg, true);
+	/* A data section, so RabbitMQ and ActiveMQ pass the JSON through. */
+	pn_message_set_inferred(a->msg, true);
+	body = pn_message_body(a->msg);
+	pn_data_put_binary(body, pn_bytes(m->len, m->body));
+	props = pn_message_properties(a->msg);
+	pn_data_put_map(props);
+	pn_data_enter(props);
+	for (i = 0; i < m->nprops; i++) {
+		pn_data_put_string(props, pn_bytes(strlen(m->props[i].name),
+		    m->props[i].name));
+		pn_data_put_string(props, pn_bytes(strlen(m->props[i].value),
+		    m->props[i].value));
+	}
+	pn_data_exit(props);
+	pd = pn_delivery(l->pl, pn_dtag((const char *)&token, sizeof(token)));
+	n = pn_message_send(a->msg, l->pl, &a->encoded);
+	if (n < 0) {
+		log_warn("amqp %s: cannot encode a message: %s", a->o.name,
+		    pn_error_text(pn_message_error(a->msg)));
+		pn_delivery_abort(pd);
+		return -1;
+	}
+	a->in_flight++;
+	pump(a, 0);		/* write it out now if the socket takes it */
+	return 0;
+}
+
+static int
+a_subscribe(struct broker *b, const char *source)
+{
+	struct amqp *a = (struct amqp *)b;
+	struct link *l;
+
+	if (find(a->receivers, a->nreceivers, source))
+		return 0;
+	if (a->nreceivers == MAX_LINKS)
+		return -1;
+	l = &a->receivers[a->nreceivers];
+	if ((l->address = strdup(source)) == NULL)
+		return -1;
+	l->pl = NULL;
+	a->nreceivers++;
+	if (a->state == UP)
+		open_receiver(a, l);
+	return 0;
+}
+
+static void
+a_settle(struct broker *b, struct broker_delivery *bd, enum settle how)
+{
+	struct amqp *a = (struct amqp *)b;
+
+	if (bd->prev)
+		bd->prev->next = bd->next;
+	else
+		a->unsettled = bd->next;
+	if (bd->next)
+		bd->next->prev = bd->prev;
+	if (bd->pd) {
+		pn_link_t *l = pn_delivery_link(bd->pd);
+
+		if (how == SETTLE_RELEASE) {
+			/* modified + delivery-failed: redeliver, count it */
+			pn_disposition_set_failed(pn_delivery_local(bd->pd), true);
+			pn_delivery_update(bd->pd, PN_MODIFIED);
+		} else {
+			pn_delivery_update(bd->pd, how == SETTLE_ACCEPT ?
+			    PN_ACCEPTED : PN_REJECTED);
+		}
+		pn_delivery_settle(bd->pd);
+		if (!a->paused)
+			pn_link_flow(l, 1);
+		pump(a, 0);
+	}
+	free(bd);
+}
+
+static void
+a_pause(struct broker *b, bool paused)
+{
+	struct amqp *a = (struct amqp *)b;
+	int i;
+
+	if (a->paused == paused)
+		return;
+	a->paused = paused;
+	if (paused || a->state != UP)
+		return;
+	for (i = 0; i < a->nreceivers; i++) {
+		pn_link_t *l = a->receivers[i].pl;
+		int want = (int)(a->o.credit ? a->o.credit : 100);
+
+		if (l && pn_link_credit(l) < want)
+			pn_link_flow(l, want - pn_link_credit(l));
+	}
+	pump(a, 0);
+}
+
+static bool
+a_is_up(struct broker *b)
+{
+	return ((struct amqp *)b)->state == UP;
+}
+
+static void
+a_free(struct broker *b)
+{
+	struct amqp *a = (struct amqp *)b;
+	size_t i;
+	int k;
+
+	if (a == NULL)
+		return;
+	if (a->driver_live) {
+		struct broker_delivery *u, *next;
+
+		for (u = a->unsettled; u; u = next) {
+			next = u->next;
+			free(u);
+		}
+		a->unsettled = NULL;
+		pn_connection_driver_destroy(&a->driver);
+	}
+	if (a->fd >= 0)
+		close(a->fd);
+	for (k = 0; k < a->nsenders; k++)
+		free(a->senders[k].address);
+	for (k = 0; k < a->nreceivers; k++)
+		free(a->receivers[k].address);
+	for (i = 0; i < a->o.nurls; i++)
+		free(a->urls[i]);
+	free(a->urls);
+	free((char *)a->o.user);
+	free((char *)a->o.password);
+	free((char *)a->o.vhost);
+	free((char *)a->o.name);
+	free((char *)a->o.tls.ca);
+	free((char *)a->o.tls.cert);
+	free((char *)a->o.tls.key);
+	free((char *)a->o.tls.hostname);
+	if (a->msg)
+		pn_message_free(a->msg);
+	free(a->encoded.start);
+	free(a->inbuf);
+	free(a);
+}
+
+static const struct broker_ops amqp_ops = {
+	"amqp", a_poll_item, a_handle, a_timeout_ms, a_can_send, a_send,
+	a_subscribe, a_settle, a_pause, a_is_up, a_free,
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+struct broker *
+amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
+    char *err)
+{
+	struct amqp *a;
+	size_t i;
+
+	if (o->nurls == 0) {
+		snprintf(err, FM_ERRLEN, "no broker URL");
+		return NULL;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->urls = calloc(o->nurls, sizeof(*a->urls))) == NULL) {
+		free(a);
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return NULL;
+	}
+	a->b.ops = &amqp_ops;
+	a->fd = -1;
+	a->o = *o;
+	a->o.urls = NULL;
+	for (i = 0; i < o->nurls; i++) {
+		a->urls[i] = strdup(o->urls[i]);
+		if (parse_url(a, o->urls[i], err) < 0) {
+			a->o.nurls = i + 1;
+			a_free(&a->b);
+			return NULL;
+		}
+	}
+	a->o.user = dup_or_null(o->user);
+	a->o.password = dup_or_null(o->password);
+	a->o.vhost = dup_or_null(o->vhost);
+	a->o.name = strdup(o->name ? o->name : "bridge");
+	a->o.tls.ca = dup_or_null(o->tls.ca);
+	a->o.tls.cert = dup_or_null(o->tls.cert);
+	a->o.tls.key = dup_or_null(o->tls.key);
+	a->o.tls.hostname = dup_or_null(o->tls.hostname);
+	a->cb = *cb;
+	a->backoff_ms = BACKOFF_MIN_MS;
+	a->retry_at = 0;		/* connect at the first handle() */
+	if ((a->msg = pn_message()) == NULL) {
+		a_free(&a->b);
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return NULL;
+	}
+	return &a->b;
+}

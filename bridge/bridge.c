@@ -1,0 +1,925 @@
+/*
+ * The bridges (bridge.h): configuration, the two directions, loop
+ * prevention and the shared poll loop.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include <fedmsg/bus.h>
+#include <fedmsg/crypto.h>
+
+#include "bridge.h"
+#include "broker.h"
+#include "bus_internal.h"
+#include "config.h"
+#include "log.h"
+#include "spool.h"
+#include "zep.h"
+
+#define MAX_BRIDGES	32
+#define MAX_TOPICS	64
+#define MAX_MAP		32
+#define MAX_PROPS	40	/* topic, origin and up to 38 copied fields */
+#define SEEN_WINDOW	100000	/* msg_ids remembered against loops */
+#define SPOOL_DEFAULT_MAX (1024ull * 1024 * 1024)
+#define ORIGIN_PROP	"fedmsg_c_bridge"
+
+struct map_entry {
+	char	*from, *to;
+};
+
+/* The msg_ids forwarded lately, in two generations (bounded). */
+struct seen {
+	uint64_t	*gen[2];
+	size_t		 cap, count;
+	int		 cur;
+};
+
+struct bridge {
+	char			*name;
+	char			 origin[300];	/* value of ORIGIN_PROP */
+	bool			 to_broker;	/* zmq -> broker, else broker -> zmq */
+	char			*topics[MAX_TOPICS + 1];
+	struct map_entry	 map[MAX_MAP];
+	int			 nmap;
+	char			*address;	/* destination template */
+	char			*source;	/* broker -> zmq */
+	struct broker		*broker;
+	struct fm_subscriber	*sub;		/* zmq -> broker */
+	struct spool		*spool;
+	unsigned		 in_flight;
+	bool			 rewind;	/* resend once in_flight drains */
+	int64_t			 retry_at;
+	void			*pub;		/* broker -> zmq PUB/XPUB */
+	struct fm_validator	*validator;
+	struct fm_signer	*signer;
+	int64_t			 seq;
+	struct bridge_stats	 st;
+};
+
+static struct seen seen;
+static struct bridge *all[MAX_BRIDGES];
+static int nall;
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- loop prevention ------------------------------------------------------------ */
+
+static uint64_t
+hash_id(const char *id)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *id; id++)
+		h = (h ^ (unsigned char)*id) * 1099511628211ull;
+	return h | 1;
+}
+
+static bool
+seen_has(uint64_t h)
+{
+	int g;
+
+	for (g = 0; g < 2; g++) {
+		size_t cap = seen.cap * 2, i;
+
+		for (i = h % cap; seen.gen[g][i]; i = (i + 1) % cap)
+			if (seen.gen[g][i] == h)
+				return true;
+	}
+	return false;
+}
+
+static void
+seen_add(const char *id)
+{
+	uint64_t h;
+	size_t i, cap = seen.cap * 2;
+
+	if (id == NULL || seen.gen[0] == NULL || seen_has(h = hash_id(id)))
+		return;
+	if (seen.count == seen.cap) {
+		seen.cur ^= 1;
+		memset(seen.gen[seen.cur], 0, cap * sizeof(uint64_t));
+		seen.count = 0;
+	}
+	for (i = h % cap; seen.gen[seen.cur][i]; i = (i + 1) % cap)
+		;
+	seen.gen[seen.cur][i] = h;
+	seen.count++;
+}
+
+static bool
+seen_id(const char *id)
+{
+	return id && seen.gen[0] && seen_has(hash_id(id));
+}
+
+/* ---- topics and addresses ----------------------------------------------------- */
+
+/* A topic filter: prefix, with '*' or '#' meaning "anything from here". */
+static bool
+wanted(const struct bridge *br, const char *topic)
+{
+	char *const *t;
+
+	if (br->topics[0] == NULL)
+		return true;
+	for (t = br->topics; *t; t++) {
+		size_t n = strcspn(*t, "*#>");
+
+		if ((*t)[n] == '\0' ? strncmp(topic, *t, n) == 0 :
+		    (strncmp(topic, *t, n) == 0 &&
+		    ((*t)[n + 1] == '\0' || fnmatch(*t, topic, 0) == 0)))
+			return true;
+	}
+	return false;
+}
+
+/* Apply the first topic_map prefix rewrite that matches (malloc'ed). */
+static char *
+map_topic(const struct bridge *br, const char *topic, bool reverse)
+{
+	int i;
+
+	for (i = 0; i < br->nmap; i++) {
+		const char *from = reverse ? br->map[i].to : br->map[i].from;
+		const char *to = reverse ? br->map[i].from : br->map[i].to;
+		size_t n = strlen(from);
+		char *out;
+
+		if (strncmp(topic, from, n) == 0 &&
+		    asprintf(&out, "%s%s", to, topic + n) >= 0)
+			return out;
+	}
+	return strdup(topic);
+}
+
+/* "/topic/{topic}" with {topic} replaced. */
+static char *
+address_for(const struct bridge *br, const char *topic)
+{
+	const char *p = strstr(br->address, "{topic}");
+	char *mapped = map_topic(br, topic, false), *out = NULL;
+
+	if (mapped == NULL)
+		return NULL;
+	if (p == NULL)
+		out = strdup(br->address);
+	else if (asprintf(&out, "%.*s%s%s", (int)(p - br->address),
+	    br->address, mapped, p + 7) < 0)
+		out = NULL;
+	free(mapped);
+	return out;
+}
+
+/* A broker destination back to a fedmsg topic: drop address prefixes. */
+static char *
+topic_from(const struct bridge *br, const char *dest)
+{
+	static const char *const prefixes[] = { "topic://", "queue://",
+	    "/topic/", "/queue/", "/exchange/amq.topic/", NULL };
+	const char *const *p;
+	const char *vt;
+
+	for (p = prefixes; *p; p++)
+		if (strncmp(dest, *p, strlen(*p)) == 0) {
+			dest += strlen(*p);
+			break;
+		}
+	/* UMB consumer queues: Consumer.<sa>.<name>.VirtualTopic.<...> */
+	if (strncmp(dest, "Consumer.", 9) == 0 &&
+	    (vt = strstr(dest, ".VirtualTopic.")) != NULL)
+		dest = vt + 1;
+	return map_topic(br, dest, true);
+}
+
+/* ---- ZeroMQ -> broker ------------------------------------------------------------ */
+
+/* Spool record: topic, NUL, then the exact body bytes. */
+static void
+take_from_zmq(struct bridge *br)
+{
+	char err[FM_ERRLEN];
+	struct fm_received r;
+	int k, rc;
+
+	for (k = 0; k < 256; k++) {
+		const char *topic, *body;
+		size_t tl, bl;
+		uint64_t id;
+		char *rec;
+
+		if ((rc = fm_subscriber_recv(br->sub, 0, &r, err)) <= 0)
+			return;
+		topic = fm_msg_topic(r.msg);
+		if (topic == NULL || !wanted(br, topic)) {
+			br->st.filtered++;
+			fm_msg_unref(r.msg);
+			continue;
+		}
+		if (seen_id(fm_msg_id(r.msg))) {
+			br->st.looped++;	/* a broker -> zmq bridge sent it */
+			fm_msg_unref(r.msg);
+			continue;
+		}
+		br->st.in++;
+		body = fm_msg_body(r.msg, &bl);
+		tl = strlen(topic);
+		if ((rec = malloc(tl + 1 + bl)) == NULL) {
+			br->st.dropped++;
+			fm_msg_unref(r.msg);
+			continue;
+		}
+		memcpy(rec, topic, tl + 1);
+		memcpy(rec + tl + 1, body, bl);
+		rc = spool_append(br->spool, rec, tl + 1 + bl, &id, err);
+		if (rc != 0) {
+			br->st.dropped++;
+			if (rc < 0)
+				log_err("bridge %s: spool: %s", br->name, err);
+		}
+		free(rec);
+		fm_msg_unref(r.msg);
+	}
+}
+
+/* Copy the payload's top-level scalars as properties, as UMB producers do. */
+static size_t
+copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
+    char (*vals)[257], char (*keys)[65])
+{
+	char *text = fm_msg_member_json(m, "msg", NULL);
+	json_t *msg = text ? json_loads(text, JSON_DECODE_ANY |
+	    JSON_DECODE_INT_AS_REAL, NULL) : NULL;
+	const char *key;
+	json_t *v;
+	size_t n = 0;
+
+	free(text);
+	json_object_foreach(msg, key, v) {
+		if (n == max)
+			break;
+		if (strlen(key) > 64 || strchr(key, '\n'))
+			continue;
+		if (json_is_string(v) && json_string_length(v) <= 256 &&
+		    strlen(json_string_value(v)) == json_string_length(v))
+			snprintf(vals[n], 257, "%s", json_string_value(v));
+		else if (json_is_boolean(v))
+			snprintf(vals[n], 257, "%s", json_is_true(v) ? "true" :
+			    "false");
+		else if (json_is_number(v))
+			snprintf(vals[n], 257, "%.17g", json_number_value(v));
+		else
+			continue;
+		snprintf(keys[n], 65, "%s", key);
+		props[n].name = keys[n];
+		props[n].value = vals[n];
+		n++;
+	}
+	json_decref(msg);
+	return n;
+}
+
+static void
+send_spooled(struct bridge *br)
+{
+	char err[FM_ERRLEN];
+
+	if (br->rewind) {
+		if (br->in_flight || now_ms() < br->retry_at)
+			return;
+		spool_rewind(br->spool);
+		br->rewind = false;
+	}
+	while (br->broker->ops->is_up(br->broker)) {
+		struct broker_prop props[MAX_PROPS];
+		char vals[MAX_PROPS][257], keys[MAX_PROPS][65];
+		const void *data;
+		const char *topic, *body;
+		struct broker_out out;
+		struct fm_msg *m;
+		size_t len, bl;
+		uint64_t id;
+		double ts;
+		char *address;
+		int rc;
+
+		/* Peek by taking; a record that cannot go yet is resent later. */
+		rc = spool_next(br->spool, &id, &data, &len, err);
+		if (rc <= 0) {
+			if (rc < 0)
+				log_err("bridge %s: spool: %s", br->name, err);
+			return;
+		}
+		topic = data;
+		body = memchr(data, '\0', len);
+		if (body == NULL || fm_msg_parse(body + 1, len -
+		    (size_t)(body + 1 - topic), NULL, &m, err) < 0) {
+			log_err("bridge %s: unreadable spool record %llu "
+			    "dropped", br->name, (unsigned long long)id);
+			spool_ack(br->spool, id, err);
+			continue;
+		}
+		body++;
+		bl = len - (size_t)(body - topic);
+		if ((address = address_for(br, topic)) == NULL) {
+			fm_msg_unref(m);
+			return;
+		}
+		memset(&out, 0, sizeof(out));
+		out.address = address;
+		out.body = body;
+		out.len = bl;
+		out.message_id = fm_msg_id(m);
+		out.subject = topic;
+		out.creation_ms = fm_msg_timestamp(m, &ts) ? (int64_t)(ts * 1000) : 0;
+		props[0] = (struct broker_prop){ "topic", topic };
+		props[1] = (struct broker_prop){ ORIGIN_PROP, br->origin };
+		out.props = props;
+		out.nprops = 2 + copy_props(m, props + 2, MAX_PROPS - 2,
+		    vals, keys);
+		if (!br->broker->ops->can_send(br->broker, address) ||
+		    br->broker->ops->send(br->broker, &out, id) < 0) {
+			/* no credit yet: hand this record out again later */
+			br->rewind = true;
+			br->retry_at = now_ms() + 50;
+			free(address);
+			fm_msg_unref(m);
+			return;
+		}
+		seen_add(fm_msg_id(m));
+		br->in_flight++;
+		free(address);
+		fm_msg_unref(m);
+	}
+}
+
+/* ---- broker -> ZeroMQ -------------------------------------------------------------- */
+
+static bool
+from_us(const struct broker_in *in)
+{
+	size_t i;
+	int k;
+
+	for (i = 0; i < in->nprops; i++)
+		if (strcmp(in->props[i].name, ORIGIN_PROP) == 0)
+			for (k = 0; k < nall; k++)
+				if (strcmp(all[k]->origin, in->props[i].value) == 0)
+					return true;
+	return false;
+}
+
+/* Wrap a plain JSON body (Brew's protonmsg, dist-git on UMB) and sign it. */
+static struct fm_msg *
+wrap(struct bridge *br, const struct broker_in *in, char *err)
+{
+	struct fm_msg_fields f;
+	struct fm_msg *m = NULL, *s = NULL;
+	json_t *headers = json_object();
+	char *topic, *htext;
+	size_t i;
+
+	for (i = 0; i < in->nprops; i++)
+		json_object_set_new(headers, in->props[i].name,
+		    json_string(in->props[i].value));
+	topic = topic_from(br, in->destination && *in->destination ?
+	    in->destination : in->subject && *in->subject ? in->subject :
+	    in->source);
+	htext = json_dumps(headers, JSON_COMPACT);
+	json_decref(headers);
+	memset(&f, 0, sizeof(f));
+	f.topic = topic;
+	f.msg_json = in->body;
+	f.msg_len = in->len;
+	f.headers_json = htext;
+	/* keep a fedmsg-shaped id ("YYYY-uuid"), else make one */
+	if (in->message_id && strlen(in->message_id) == FM_MSG_ID_LEN &&
+	    in->message_id[4] == '-')
+		f.msg_id = in->message_id;
+	f.i = ++br->seq;
+	f.username = "fedmsg-bridge";
+	if (topic && htext && fm_msg_build(&f, NULL, &m, err) == 0 &&
+	    br->signer && fm_signer_sign(br->signer, m, &s, err) == 0) {
+		fm_msg_unref(m);
+		m = s;
+	} else if (br->signer && m) {
+		fm_msg_unref(m);
+		m = NULL;
+	}
+	free(topic);
+	free(htext);
+	return m;
+}
+
+static void
+b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
+{
+	struct bridge *br = ctx;
+	char err[FM_ERRLEN];
+	struct fm_msg *m = NULL;
+	enum settle how = SETTLE_ACCEPT;
+
+	br->st.in++;
+	if (from_us(in)) {
+		br->st.looped++;
+		goto done;
+	}
+	if (fm_msg_parse(in->body, in->len, NULL, &m, err) < 0) {
+		br->st.not_json++;
+		log_warn("bridge %s: rejected a body that is not a JSON object: "
+		    "%s", br->name, err);
+		how = SETTLE_REJECT;
+		goto done;
+	}
+	if (seen_id(fm_msg_id(m))) {
+		br->st.looped++;
+		goto done;
+	}
+	if (fm_msg_crypto(m) || fm_msg_topic(m) == NULL) {
+		/* a fedmsg envelope: forward its signed bytes unchanged */
+		if (br->validator && fm_validator_check(br->validator, m, err) !=
+		    FM_VALID) {
+			br->st.invalid++;
+			log_warn("bridge %s: rejected invalid message %s: %s",
+			    br->name, fm_msg_id(m) ? fm_msg_id(m) : "-", err);
+			how = SETTLE_REJECT;
+			goto done;
+		}
+		if (fm_msg_topic(m) == NULL) {
+			struct fm_msg *w = wrap(br, in, err);
+
+			fm_msg_unref(m);
+			if ((m = w) == NULL) {
+				log_warn("bridge %s: cannot wrap: %s", br->name,
+				    err);
+				how = SETTLE_RELEASE;
+				goto done;
+			}
+			br->st.wrapped++;
+		}
+	} else {
+		struct fm_msg *w = wrap(br, in, err);
+
+		fm_msg_unref(m);
+		if ((m = w) == NULL) {
+			log_warn("bridge %s: cannot wrap: %s", br->name, err);
+			how = SETTLE_RELEASE;
+			goto done;
+		}
+		br->st.wrapped++;
+	}
+	if (!wanted(br, fm_msg_topic(m))) {
+		br->st.filtered++;
+		goto done;
+	}
+	/* Accepted only once ZeroMQ has it. */
+	if (zep_send_msg(br->pub, m) < 0) {
+		log_warn("bridge %s: ZeroMQ refused %s: %s", br->name,
+		    fm_msg_id(m) ? fm_msg_id(m) : "-", zmq_strerror(errno));
+		how = SETTLE_RELEASE;
+		br->st.retried++;
+		goto done;
+	}
+	seen_add(fm_msg_id(m));
+	br->st.out++;
+done:
+	fm_msg_unref(m);
+	br->broker->ops->settle(br->broker, d, how);
+}
+
+/* ---- broker callbacks --------------------------------------------------------------- */
+
+static void
+b_on_up(void *ctx)
+{
+	struct bridge *br = ctx;
+
+	log_info("bridge %s: broker connected", br->name);
+}
+
+static void
+b_on_down(void *ctx, const char *why)
+{
+	struct bridge *br = ctx;
+
+	log_warn("bridge %s: broker connection lost: %s", br->name, why);
+}
+
+static void
+b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
+{
+	struct bridge *br = ctx;
+	char err[FM_ERRLEN];
+
+	if (br->in_flight)
+		br->in_flight--;
+	if (o == BROKER_ACCEPTED) {
+		br->st.out++;
+		if (spool_ack(br->spool, token, err) < 0)
+			log_err("bridge %s: spool: %s", br->name, err);
+		return;
+	}
+	/* Not taken: everything from the oldest unacked goes out again. */
+	br->st.retried++;
+	if (!br->rewind)
+		log_warn("bridge %s: broker did not take record %llu (%s): "
+		    "resending", br->name, (unsigned long long)token, why);
+	br->rewind = true;
+	br->retry_at = now_ms() + (o == BROKER_REFUSED ? 1000 : 0);
+}
+
+/* ---- configuration -------------------------------------------------------------- */
+
+static const char *const bridge_keys[] = { "from", "to", "topics",
+    "endpoints", "address", "source", "topic_map", "tls", "user",
+    "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
+    "cert", "active", NULL };
+
+static char *
+read_secret(const char *path, char *err)
+{
+	FILE *f = fopen(path, "r");
+	char buf[1024];
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, FM_ERRLEN, "password_file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return strdup(buf);
+}
+
+static int
+urls_of(json_t *v, const char **out, size_t max, size_t *n)
+{
+	size_t i;
+	json_t *u;
+
+	*n = 0;
+	if (json_is_string(v)) {
+		out[(*n)++] = json_string_value(v);
+		return 0;
+	}
+	if (!json_is_array(v))
+		return -1;
+	json_array_foreach(v, i, u) {
+		if (!json_is_string(u) || *n == max)
+			return -1;
+		out[(*n)++] = json_string_value(u);
+	}
+	return *n ? 0 : -1;
+}
+
+static const char *
+str(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static struct bridge *
+bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
+    char *err)
+{
+	const char *urls[16];
+	struct broker_callbacks cb = { NULL, b_on_up, b_on_down, b_on_sent,
+	    b_on_message };
+	struct broker_opts bo;
+	json_t *from = json_object_get(e, "from"), *to = json_object_get(e, "to");
+	json_t *topics = json_object_get(e, "topics"), *map, *v, *sp, *tls;
+	struct bridge *br;
+	bool zmq_from, zmq_to;
+	const char *key;
+	char *password = NULL;
+	size_t nurls, i;
+
+	if ((br = calloc(1, sizeof(*br))) == NULL)
+		goto oom;
+	br->name = strdup(name);
+	snprintf(br->origin, sizeof(br->origin), "%s/%s", fm_short_hostname(),
+	    name);
+	json_object_foreach(e, key, v) {
+		const char *const *k;
+
+		for (k = bridge_keys; *k && strcmp(*k, key); k++)
+			;
+		if (*k == NULL)
+			log_warn("bridges.%s: unknown key '%s'", name, key);
+	}
+	zmq_from = json_is_string(from) && strcmp(json_string_value(from),
+	    "zmq") == 0;
+	zmq_to = json_is_string(to) && strcmp(json_string_value(to), "zmq") == 0;
+	if (zmq_from == zmq_to) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: exactly one of \"from\" "
+		    "and \"to\" must be \"zmq\"", name);
+		goto fail;
+	}
+	br->to_broker = zmq_from;
+	if (urls_of(zmq_from ? to : from, urls, 16, &nurls) < 0) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: \"%s\" must be a broker URL "
+		    "or a list of them", name, zmq_from ? "to" : "from");
+		goto fail;
+	}
+	if (topics && !json_is_array(topics)) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: topics must be a list",
+		    name);
+		goto fail;
+	}
+	json_array_foreach(topics, i, v) {
+		if (i == MAX_TOPICS || !json_is_string(v)) {
+			snprintf(err, FM_ERRLEN, "bridges.%s: topics: at most %d "
+			    "strings", name, MAX_TOPICS);
+			goto fail;
+		}
+		br->topics[i] = strdup(json_string_value(v));
+	}
+	map = json_object_get(e, "topic_map");
+	json_object_foreach(map, key, v) {
+		if (br->nmap == MAX_MAP || !json_is_string(v)) {
+			snprintf(err, FM_ERRLEN, "bridges.%s: topic_map: at most "
+			    "%d prefix -> prefix strings", name, MAX_MAP);
+			goto fail;
+		}
+		br->map[br->nmap].from = strdup(key);
+		br->map[br->nmap].to = strdup(json_string_value(v));
+		br->nmap++;
+	}
+	memset(&bo, 0, sizeof(bo));
+	bo.urls = urls;
+	bo.nurls = nurls;
+	bo.user = str(e, "user");
+	bo.vhost = str(e, "vhost");
+	bo.name = name;
+	tls = json_object_get(e, "tls");
+	bo.tls.ca = str(tls, "ca");
+	bo.tls.cert = str(tls, "cert");
+	bo.tls.key = str(tls, "key");
+	bo.tls.hostname = str(tls, "hostname");
+	bo.heartbeat_ms = (unsigned)(json_number_value(json_object_get(e,
+	    "heartbeat")) * 1000);
+	bo.credit = (unsigned)json_integer_value(json_object_get(e, "credit"));
+	if (str(e, "password_file") &&
+	    (password = read_secret(str(e, "password_file"), err)) == NULL)
+		goto fail;
+	bo.password = password;
+	cb.ctx = br;
+	if (strncmp(urls[0], "amqp", 4) == 0) {
+		br->broker = amqp_broker_new(&bo, &cb, err);
+	} else if (strncmp(urls[0], "stomp", 5) == 0) {
+		br->broker = stomp_broker_new(&bo, &cb, err);
+	} else {
+		snprintf(err, FM_ERRLEN, "bridges.%s: %s: want amqp://, amqps://, "
+		    "stomp:// or stomp+ssl://", name, urls[0]);
+		goto fail;
+	}
+	free(password);
+	password = NULL;
+	if (br->broker == NULL)
+		goto fail;
+	v = json_object_get(e, "validate");
+	if ((v ? json_is_true(v) : cfg->validate_signatures) &&
+	    (br->validator = fm_config_validator(cfg, err)) == NULL)
+		goto fail;
+
+	if (br->to_broker) {
+		struct fm_bus_opts o = FM_BUS_OPTS_INIT;
+		const char *names[17];
+		json_t *eps = json_object_get(e, "endpoints");
+
+		br->address = strdup(str(e, "address") ? str(e, "address") :
+		    "/topic/{topic}");
+		sp = json_object_get(e, "spool");
+		if (str(sp, "dir") == NULL) {
+			snprintf(err, FM_ERRLEN, "bridges.%s: spool.dir is required "
+			    "(where accepted messages wait for the broker)", name);
+			goto fail;
+		}
+		br->spool = spool_open(str(sp, "dir"), json_is_integer(
+		    json_object_get(sp, "max_bytes")) ? (uint64_t)
+		    json_integer_value(json_object_get(sp, "max_bytes")) :
+		    SPOOL_DEFAULT_MAX, str(sp, "full") &&
+		    strcmp(str(sp, "full"), "drop_new") == 0 ? SPOOL_DROP_NEW :
+		    SPOOL_DROP_OLDEST, json_is_true(json_object_get(sp, "fsync")),
+		    err);
+		if (br->spool == NULL)
+			goto fail;
+		if (urls_of(eps, names, 16, &nurls) == 0)
+			names[nurls] = NULL;
+		o.config = cfg;
+		/* our own validator judges; the subscriber only frames */
+		br->sub = fm_subscriber_open(&o, eps ? names : NULL,
+		    (const char *const *)br->topics, 0, err);
+		if (br->sub == NULL)
+			goto fail;
+	} else {
+		const char *bind = str(e, "endpoints");
+		bool active = json_is_true(json_object_get(e, "active"));
+		char certkey[300];
+
+		if (str(e, "source") == NULL) {
+			snprintf(err, FM_ERRLEN, "bridges.%s: \"source\" (the "
+			    "address to receive from) is required", name);
+			goto fail;
+		}
+		br->source = strdup(str(e, "source"));
+		if (br->broker->ops->subscribe(br->broker, br->source) < 0) {
+			snprintf(err, FM_ERRLEN, "bridges.%s: cannot subscribe",
+			    name);
+			goto fail;
+		}
+		snprintf(certkey, sizeof(certkey), "%s", str(e, "cert") ?
+		    str(e, "cert") : "bridge");
+		if (cfg->sign_messages && fm_config_certname(cfg, certkey) &&
+		    (br->signer = fm_config_signer(cfg, certkey, err)) == NULL)
+			goto fail;
+		br->pub = zmq_socket(zep_context(cfg), ZMQ_PUB);
+		if (br->pub == NULL || bind == NULL ||
+		    (active ? zmq_connect(br->pub, bind) :
+		    zmq_bind(br->pub, bind)) < 0) {
+			snprintf(err, FM_ERRLEN, "bridges.%s: endpoints must be "
+			    "the ZeroMQ URL to %s: %s", name, active ? "connect" :
+			    "bind", bind ? zmq_strerror(errno) : "missing");
+			goto fail;
+		}
+		zep_apply_options(br->pub, cfg, false);
+	}
+	return br;
+oom:
+	snprintf(err, FM_ERRLEN, "out of memory");
+fail:
+	free(password);
+	if (br) {
+		if (br->broker)
+			br->broker->ops->free(br->broker);
+		fm_subscriber_close(br->sub);
+		spool_close(br->spool);
+		if (br->pub) {
+			zmq_setsockopt(br->pub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
+			zmq_close(br->pub);
+		}
+		fm_validator_free(br->validator);
+		fm_signer_free(br->signer);
+		for (i = 0; i < MAX_TOPICS && br->topics[i]; i++)
+			free(br->topics[i]);
+		for (i = 0; i < (size_t)br->nmap; i++) {
+			free(br->map[i].from);
+			free(br->map[i].to);
+		}
+		free(br->address);
+		free(br->source);
+		free(br->name);
+		free(br);
+	}
+	return NULL;
+}
+
+static void
+bridge_free(struct bridge *br)
+{
+	int i;
+
+	log_info("bridge %s: in %llu, out %llu, invalid %llu, not JSON %llu, "
+	    "looped %llu, wrapped %llu, retried %llu, dropped %llu, filtered "
+	    "%llu", br->name, (unsigned long long)br->st.in,
+	    (unsigned long long)br->st.out, (unsigned long long)br->st.invalid,
+	    (unsigned long long)br->st.not_json,
+	    (unsigned long long)br->st.looped,
+	    (unsigned long long)br->st.wrapped,
+	    (unsigned long long)br->st.retried,
+	    (unsigned long long)br->st.dropped,
+	    (unsigned long long)br->st.filtered);
+	br->broker->ops->free(br->broker);
+	fm_subscriber_close(br->sub);
+	spool_close(br->spool);
+	if (br->pub) {
+		int linger = 1000;
+
+		zmq_setsockopt(br->pub, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(br->pub);
+	}
+	fm_validator_free(br->validator);
+	fm_signer_free(br->signer);
+	for (i = 0; i < MAX_TOPICS && br->topics[i]; i++)
+		free(br->topics[i]);
+	for (i = 0; i < br->nmap; i++) {
+		free(br->map[i].from);
+		free(br->map[i].to);
+	}
+	free(br->address);
+	free(br->source);
+	free(br->name);
+	free(br);
+}
+
+int
+bridges_run(const struct fm_config *cfg, const char *const *only,
+    volatile sig_atomic_t *stop)
+{
+	json_t *bridges = fm_config_get(cfg, "bridges"), *e;
+	const char *name;
+	char err[FM_ERRLEN];
+	int status = 0, i;
+
+	if (!json_is_object(bridges) || json_object_size(bridges) == 0) {
+		log_err("config: \"bridges\" must be an object of named bridges");
+		return 2;
+	}
+	seen.cap = SEEN_WINDOW / 2;
+	seen.gen[0] = calloc(seen.cap * 2, sizeof(uint64_t));
+	seen.gen[1] = calloc(seen.cap * 2, sizeof(uint64_t));
+	if (seen.gen[0] == NULL || seen.gen[1] == NULL) {
+		log_err("out of memory");
+		status = 1;
+		goto out;
+	}
+	json_object_foreach(bridges, name, e) {
+		const char *const *o;
+
+		for (o = only; o && *o && strcmp(*o, name); o++)
+			;
+		if (only && *o == NULL)
+			continue;
+		if (!json_is_object(e) || nall == MAX_BRIDGES) {
+			log_err("bridges.%s: must be an object (at most %d "
+			    "bridges)", name, MAX_BRIDGES);
+			status = 2;
+			goto out;
+		}
+		if ((all[nall] = bridge_new(cfg, name, e, err)) == NULL) {
+			log_err("%s", err);
+			status = 2;
+			goto out;
+		}
+		log_info("bridge %s: %s -> %s", name,
+		    all[nall]->to_broker ? "zmq" : all[nall]->broker->ops->proto,
+		    all[nall]->to_broker ? all[nall]->broker->ops->proto : "zmq");
+		nall++;
+	}
+	while (!*stop) {
+		zmq_pollitem_t items[MAX_BRIDGES * 20];
+		int n = 0, timeout = 1000, t, at[MAX_BRIDGES];
+		int64_t now;
+
+		for (i = 0; i < nall; i++) {
+			struct bridge *br = all[i];
+
+			at[i] = -1;
+			br->broker->ops->poll_item(br->broker, &items[n]);
+			if (items[n].fd >= 0)
+				at[i] = n++;
+			if (br->sub)
+				n += bus_subscriber_poll_items(br->sub, items + n,
+				    16);
+			t = br->broker->ops->timeout_ms(br->broker, now_ms());
+			if (t >= 0 && t < timeout)
+				timeout = t;
+			if (br->rewind && timeout > 50)
+				timeout = 50;
+		}
+		if (zmq_poll(items, n, timeout) < 0 && errno != EINTR) {
+			log_err("poll: %s", zmq_strerror(errno));
+			status = 1;
+			break;
+		}
+		now = now_ms();
+		for (i = 0; i < nall; i++) {
+			struct bridge *br = all[i];
+
+			br->broker->ops->handle(br->broker, at[i] >= 0 ?
+			    items[at[i]].revents : 0, now);
+			if (br->sub) {
+				take_from_zmq(br);
+				send_spooled(br);
+			}
+		}
+	}
+out:
+	for (i = 0; i < nall; i++)
+		bridge_free(all[i]);
+	nall = 0;
+	free(seen.gen[0]);
+	free(seen.gen[1]);
+	zep_shutdown();
+	return status;
+}

@@ -1,0 +1,133 @@
+/*
+ * A connection to a message broker, whatever the protocol: AMQP 1.0
+ * (amqp.c, qpid-proton) or STOMP (stomp_link.c).  The bridge and the
+ * hub's broker transport are written against this interface only.
+ *
+ * Everything runs on one thread: the owner polls broker_poll_item() (a
+ * file descriptor) with its other sockets, calls broker_handle() when it
+ * is ready or its timeout (broker_timeout_ms) passes, and gets events back
+ * through the callbacks.  Sending is asynchronous: a message is the
+ * owner's (in its spool) until on_sent() reports the broker's verdict.
+ */
+#ifndef FM_BROKER_H
+#define FM_BROKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <zmq.h>
+
+/* What to do with a received message once its consumers are done. */
+enum settle {
+	SETTLE_ACCEPT,		/* done with it */
+	SETTLE_RELEASE,		/* redeliver later (AMQP modified/failed, STOMP NACK) */
+	SETTLE_REJECT,		/* never redeliver (dead-letter) */
+};
+
+/* One name/value property (AMQP application property, STOMP header). */
+struct broker_prop {
+	const char	*name;
+	const char	*value;		/* NUL-terminated text */
+};
+
+/* What to send. */
+struct broker_out {
+	const char		*address;	/* destination */
+	const char		*body;		/* JSON text */
+	size_t			 len;
+	const char		*message_id;	/* msg_id, or NULL */
+	const char		*subject;	/* fedmsg topic, or NULL */
+	int64_t			 creation_ms;	/* 0: none */
+	const struct broker_prop *props;
+	size_t			 nprops;
+};
+
+/* What arrived.  Pointers are valid during on_message() only. */
+struct broker_in {
+	const char		*source;	/* the subscription it came from */
+	const char		*destination;	/* where it was sent (topic) */
+	const char		*body;
+	size_t			 len;
+	const char		*message_id;
+	const char		*subject;
+	const struct broker_prop *props;	/* text-valued properties */
+	size_t			 nprops;
+};
+
+/* The broker's verdict on something we sent. */
+enum broker_outcome {
+	BROKER_ACCEPTED,	/* it has it: drop it from the spool */
+	BROKER_REFUSED,		/* rejected/released/modified: retry later */
+	BROKER_LOST,		/* the connection dropped before a verdict */
+};
+
+struct broker_delivery;		/* a received message awaiting settlement */
+
+struct broker_callbacks {
+	void	*ctx;
+	void	(*on_up)(void *ctx);
+	void	(*on_down)(void *ctx, const char *why);
+	void	(*on_sent)(void *ctx, uint64_t token, enum broker_outcome o,
+		    const char *why);
+	void	(*on_message)(void *ctx, const struct broker_in *in,
+		    struct broker_delivery *d);
+};
+
+struct broker_tls {
+	const char	*ca;		/* trusted CA file; NULL: system default */
+	const char	*cert, *key;	/* client certificate (EXTERNAL auth) */
+	const char	*hostname;	/* name to verify; NULL: the URL's host */
+};
+
+struct broker_opts {
+	const char *const *urls;	/* failover list, tried in turn */
+	size_t		 nurls;
+	const char	*user;		/* NULL: anonymous or certificate */
+	const char	*password;	/* secret text (read from a file) */
+	const char	*vhost;		/* AMQP open hostname / STOMP host */
+	struct broker_tls tls;
+	unsigned	 heartbeat_ms;	/* idle timeout / heart-beat; 0: 60000 */
+	unsigned	 credit;	/* prefetch for receiving; 0: 100 */
+	unsigned	 max_in_flight;	/* unsettled sends; 0: 1000 */
+	const char	*name;		/* for logs and the container id */
+};
+
+struct broker;
+
+struct broker_ops {
+	const char	*proto;
+	/* The fd to poll and its events (ZMQ_POLLIN/OUT); fd -1 when idle. */
+	void	(*poll_item)(struct broker *b, zmq_pollitem_t *item);
+	/* Do I/O and timers; revents from the poll (0 on timeout). */
+	void	(*handle)(struct broker *b, short revents, int64_t now_ms);
+	/* ms until handle() must run anyway (-1: no timer). */
+	int	(*timeout_ms)(struct broker *b, int64_t now_ms);
+	/* Can a message to this address be sent now (connected, credit)? */
+	bool	(*can_send)(struct broker *b, const char *address);
+	/* Queue a message; on_sent(token) follows.  -1 when not now. */
+	int	(*send)(struct broker *b, const struct broker_out *m,
+		    uint64_t token);
+	/* Receive from source (kept across reconnects). */
+	int	(*subscribe)(struct broker *b, const char *source);
+	void	(*settle)(struct broker *b, struct broker_delivery *d,
+		    enum settle how);
+	/* Withhold (true) or grant (false) credit on receivers. */
+	void	(*pause)(struct broker *b, bool paused);
+	bool	(*is_up)(struct broker *b);
+	void	(*free)(struct broker *b);
+};
+
+struct broker {
+	const struct broker_ops *ops;
+};
+
+/* amqp://, amqps:// URLs (amqp.c). */
+struct broker *amqp_broker_new(const struct broker_opts *o,
+    const struct broker_callbacks *cb, char *err);
+
+/* stomp://, stomp+ssl:// URLs (stomp_link.c). */
+struct broker *stomp_broker_new(const struct broker_opts *o,
+    const struct broker_callbacks *cb, char *err);
+
+#endif

@@ -1,0 +1,371 @@
+/*
+ * STOMP broker link (broker.h) over the STOMP session of stomp.h.
+ *
+ * Sends carry a receipt; the RECEIPT is the broker's "accepted".  Receiving
+ * uses client-individual acks with a prefetch window (ActiveMQ
+ * activemq.prefetchSize, RabbitMQ prefetch-count), which is STOMP's credit:
+ * the broker never has more than that many unacknowledged messages out to
+ * us.  STOMP has no "release": both a retry and a rejection are a NACK,
+ * and the broker's redelivery policy decides (ActiveMQ: redelivery, then
+ * ActiveMQ.DLQ; RabbitMQ: requeue).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fedmsg/message.h>
+
+#include "broker.h"
+#include "log.h"
+#include "stomp.h"
+
+#define MAX_SUBS	32
+#define MAX_PROPS	64
+
+struct broker_delivery {
+	char	*ack;		/* ack token; NULL for ack:auto */
+};
+
+struct slink {
+	struct broker		 b;
+	struct stomp		*s;
+	struct broker_callbacks	 cb;
+	char			*name;
+	bool			 up;
+	unsigned		 credit;
+	/* tokens sent and not yet receipted, oldest first */
+	uint64_t		*flight;
+	size_t			 fhead, flen, fcap;
+	char			*subs[MAX_SUBS];
+	int			 nsubs;
+};
+
+static void
+forget_flight(struct slink *l, uint64_t token)
+{
+	size_t i;
+
+	for (i = 0; i < l->flen; i++) {
+		size_t k = (l->fhead + i) % l->fcap;
+
+		if (l->flight[k] != token)
+			continue;
+		/* receipts come in order: this is almost always the head */
+		for (; i > 0; i--) {
+			size_t to = (l->fhead + i) % l->fcap;
+			size_t from = (l->fhead + i - 1) % l->fcap;
+
+			l->flight[to] = l->flight[from];
+		}
+		l->fhead = (l->fhead + 1) % l->fcap;
+		l->flen--;
+		return;
+	}
+}
+
+static void
+s_on_connected(void *arg, const struct stomp_frame *f)
+{
+	struct slink *l = arg;
+
+	(void)f;
+	l->up = true;
+	log_info("stomp %s: connected to %s (STOMP %s)", l->name,
+	    stomp_url(l->s), stomp_version(l->s));
+	if (l->cb.on_up)
+		l->cb.on_up(l->cb.ctx);
+}
+
+static void
+s_on_disconnected(void *arg, const char *reason)
+{
+	struct slink *l = arg;
+
+	l->up = false;
+	/* receipts of that session will never come: the owner resends */
+	while (l->flen) {
+		uint64_t t = l->flight[l->fhead];
+
+		l->fhead = (l->fhead + 1) % l->fcap;
+		l->flen--;
+		l->cb.on_sent(l->cb.ctx, t, BROKER_LOST, reason);
+	}
+	if (l->cb.on_down)
+		l->cb.on_down(l->cb.ctx, reason);
+}
+
+static void
+s_on_error(void *arg, const char *text)
+{
+	struct slink *l = arg;
+
+	log_warn("stomp %s: %s", l->name, text);
+}
+
+static void
+s_on_receipt(void *arg, const char *id)
+{
+	struct slink *l = arg;
+	uint64_t token = strtoull(id, NULL, 10);
+
+	forget_flight(l, token);
+	l->cb.on_sent(l->cb.ctx, token, BROKER_ACCEPTED, "receipt");
+}
+
+static bool
+transport_header(const char *name)
+{
+	static const char *const skip[] = { "content-length", "ack",
+	    "receipt", NULL };
+	const char *const *p;
+
+	for (p = skip; *p; p++)
+		if (strcmp(*p, name) == 0)
+			return true;
+	return false;
+}
+
+static void
+s_on_message(void *arg, const struct stomp_frame *f, const char *ack)
+{
+	struct slink *l = arg;
+	struct broker_prop props[MAX_PROPS];
+	struct broker_delivery *d;
+	struct broker_in in;
+	const char *orig = stomp_frame_value(f, "original-destination");
+	size_t i, np = 0;
+
+	memset(&in, 0, sizeof(in));
+	in.source = stomp_frame_value(f, "subscription");
+	/* ActiveMQ: a virtual topic's consumer queue keeps the topic here */
+	in.destination = orig ? orig : stomp_frame_value(f, "destination");
+	in.body = f->body;
+	in.len = f->body_len;
+	in.message_id = stomp_frame_value(f, "fedmsg_msg_id");
+	in.subject = stomp_frame_value(f, "topic");
+	for (i = 0; i < f->nheaders && np < MAX_PROPS; i++) {
+		const struct stomp_header *h = &f->headers[i];
+
+		/* binary values (RabbitMQ's AMQP 1.0 properties) are skipped */
+		if (strlen(h->name) != h->name_len ||
+		    strlen(h->value) != h->value_len ||
+		    transport_header(h->name))
+			continue;
+		if (stomp_frame_header(f, h->name) != h)
+			continue;	/* a repeat: the first counts */
+		props[np].name = h->name;
+		props[np].value = h->value;
+		np++;
+	}
+	in.props = props;
+	in.nprops = np;
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    (ack && (d->ack = strdup(ack)) == NULL)) {
+		free(d);
+		if (ack)
+			stomp_nack(l->s, ack);
+		return;
+	}
+	l->cb.on_message(l->cb.ctx, &in, d);
+}
+
+static void
+l_poll_item(struct broker *b, zmq_pollitem_t *it)
+{
+	struct slink *l = (struct slink *)b;
+	short ev = stomp_events(l->s);
+
+	it->socket = NULL;
+	it->fd = stomp_fd(l->s);
+	it->events = (short)(((ev & POLLIN) ? ZMQ_POLLIN : 0) |
+	    ((ev & POLLOUT) ? ZMQ_POLLOUT : 0));
+	it->revents = 0;
+}
+
+static void
+l_handle(struct broker *b, short revents, int64_t now)
+{
+	struct slink *l = (struct slink *)b;
+	short ev = (short)(((revents & ZMQ_POLLIN) ? POLLIN : 0) |
+	    ((revents & ZMQ_POLLOUT) ? POLLOUT : 0) |
+	    ((revents & ZMQ_POLLERR) ? POLLERR : 0));
+
+	(void)now;		/* stomp.c keeps its own monotonic clock */
+	stomp_handle(l->s, ev, stomp_now_ms());
+}
+
+static int
+l_timeout_ms(struct broker *b, int64_t now)
+{
+	struct slink *l = (struct slink *)b;
+
+	(void)now;
+	return stomp_timeout_ms(l->s, stomp_now_ms());
+}
+
+static bool
+l_can_send(struct broker *b, const char *address)
+{
+	struct slink *l = (struct slink *)b;
+
+	(void)address;
+	return l->up && l->flen < l->fcap;
+}
+
+static int
+l_send(struct broker *b, const struct broker_out *m, uint64_t token)
+{
+	struct slink *l = (struct slink *)b;
+	const char *hdrs[2 * (MAX_PROPS + 4) + 1];
+	char receipt[32];
+	size_t i, n = 0;
+
+	if (!l_can_send(b, m->address))
+		return -1;
+	hdrs[n++] = "content-type";
+	hdrs[n++] = "application/json;charset=utf-8";
+	hdrs[n++] = "persistent";
+	hdrs[n++] = "true";
+	if (m->message_id) {
+		hdrs[n++] = "fedmsg_msg_id";
+		hdrs[n++] = m->message_id;
+	}
+	for (i = 0; i < m->nprops && i < MAX_PROPS; i++) {
+		hdrs[n++] = m->props[i].name;
+		hdrs[n++] = m->props[i].value;
+	}
+	hdrs[n] = NULL;
+	snprintf(receipt, sizeof(receipt), "%llu", (unsigned long long)token);
+	if (stomp_send(l->s, m->address, hdrs, m->body, m->len, receipt) < 0)
+		return -1;
+	l->flight[(l->fhead + l->flen) % l->fcap] = token;
+	l->flen++;
+	return 0;
+}
+
+static int
+l_subscribe(struct broker *b, const char *source)
+{
+	struct slink *l = (struct slink *)b;
+	char credit[16], id[32];
+	const char *hdrs[5];
+
+	if (l->nsubs == MAX_SUBS)
+		return -1;
+	snprintf(credit, sizeof(credit), "%u", l->credit);
+	snprintf(id, sizeof(id), "sub-%d", l->nsubs);
+	hdrs[0] = "activemq.prefetchSize";	/* ActiveMQ */
+	hdrs[1] = credit;
+	hdrs[2] = "prefetch-count";		/* RabbitMQ */
+	hdrs[3] = credit;
+	hdrs[4] = NULL;
+	if (stomp_subscribe(l->s, source, id, "client-individual", hdrs) < 0)
+		return -1;
+	l->subs[l->nsubs++] = strdup(source);
+	return 0;
+}
+
+static void
+l_settle(struct broker *b, struct broker_delivery *d, enum settle how)
+{
+	struct slink *l = (struct slink *)b;
+
+	if (d->ack) {
+		/* a stale token (older connection) is redelivered anyway */
+		if (how == SETTLE_ACCEPT)
+			stomp_ack(l->s, d->ack);
+		else
+			stomp_nack(l->s, d->ack);
+	}
+	free(d->ack);
+	free(d);
+}
+
+static void
+l_pause(struct broker *b, bool paused)
+{
+	/* The prefetch window already bounds what is unacknowledged. */
+	(void)b;
+	(void)paused;
+}
+
+static bool
+l_is_up(struct broker *b)
+{
+	return ((struct slink *)b)->up;
+}
+
+static void
+l_free(struct broker *b)
+{
+	struct slink *l = (struct slink *)b;
+	int i;
+
+	if (l == NULL)
+		return;
+	stomp_free(l->s);
+	for (i = 0; i < l->nsubs; i++)
+		free(l->subs[i]);
+	free(l->flight);
+	free(l->name);
+	free(l);
+}
+
+static const struct broker_ops stomp_ops = {
+	"stomp", l_poll_item, l_handle, l_timeout_ms, l_can_send, l_send,
+	l_subscribe, l_settle, l_pause, l_is_up, l_free,
+};
+
+struct broker *
+stomp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
+    char *err)
+{
+	struct stomp_opts so;
+	struct slink *l;
+	const char **urls;
+	size_t i;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (urls = calloc(o->nurls + 1, sizeof(*urls))) == NULL) {
+		free(l);
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return NULL;
+	}
+	l->b.ops = &stomp_ops;
+	l->cb = *cb;
+	l->name = strdup(o->name ? o->name : "bridge");
+	l->credit = o->credit ? o->credit : 100;
+	l->fcap = o->max_in_flight ? o->max_in_flight : 1000;
+	l->flight = calloc(l->fcap, sizeof(*l->flight));
+	for (i = 0; i < o->nurls; i++)
+		urls[i] = o->urls[i];
+	memset(&so, 0, sizeof(so));
+	so.urls = urls;
+	so.login = o->user;
+	so.passcode = o->password;
+	so.vhost = o->vhost;
+	so.ca_file = o->tls.ca;
+	so.cert_file = o->tls.cert;
+	so.key_file = o->tls.key;
+	so.tls_verify_name = o->tls.hostname;
+	so.hb_send_ms = so.hb_recv_ms = o->heartbeat_ms ? o->heartbeat_ms :
+	    10000;
+	so.max_inflight = l->fcap;
+	so.cb.on_connected = s_on_connected;
+	so.cb.on_message = s_on_message;
+	so.cb.on_receipt = s_on_receipt;
+	so.cb.on_error = s_on_error;
+	so.cb.on_disconnected = s_on_disconnected;
+	so.arg = l;
+	if (l->name == NULL || l->flight == NULL ||
+	    (l->s = stomp_new(&so, err)) == NULL) {
+		free(urls);
+		l_free(&l->b);
+		return NULL;
+	}
+	free(urls);
+	stomp_start(l->s, stomp_now_ms());
+	return &l->b;
+}
