@@ -82,8 +82,8 @@ TEST_DEPS_STAMP	 = $(B)/.deps-test
 .DELETE_ON_ERROR:
 
 all: $(DEPS_STAMP) $(B)/lib/libfedmsg.a $(B)/lib/libfedmsg.so \
-	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub $(PLUGINS) \
-	$(B)/fedmsg-c.pc
+	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
+	$(B)/bin/fedmsg-bridge $(PLUGINS) $(B)/fedmsg-c.pc
 
 # ---- dependencies -----------------------------------------------------------
 
@@ -183,7 +183,8 @@ $(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/runtime/fedmsg-hub.o $(SAN_HUB_OBJ) \
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BRIDGE_LIBS)
 
-asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub
+asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub \
+	$(B)/asan/bin/fedmsg-bridge
 
 # ---- fuzzing (clang libFuzzer) ------------------------------------------------
 
@@ -261,7 +262,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR)/fedmsg \
 	    $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
-	    $(DESTDIR)$(BINDIR)/
+	    $(B)/bin/fedmsg-bridge $(DESTDIR)$(BINDIR)/
 	install -m 644 include/fedmsg/*.h $(DESTDIR)$(INCLUDEDIR)/fedmsg/
 	install -m 644 $(B)/lib/libfedmsg.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(B)/lib/libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
@@ -273,7 +274,7 @@ install: all
 	    > $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS) fedmsg-hub)
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS) fedmsg-hub fedmsg-bridge)
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/fedmsg
 	rm -f $(DESTDIR)$(LIBDIR)/libfedmsg.a $(DESTDIR)$(LIBDIR)/libfedmsg.so*
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/fedmsg-c.pc

@@ -17,8 +17,10 @@
 #include "bridge.h"
 #include "broker.h"
 #include "bus_internal.h"
+#include "canon.h"
 #include "config.h"
 #include "log.h"
+#include "msg.h"
 #include "spool.h"
 #include "zep.h"
 
@@ -149,15 +151,18 @@ wanted(const struct bridge *br, const char *topic)
 	return false;
 }
 
-/* Apply the first topic_map prefix rewrite that matches (malloc'ed). */
+/*
+ * Apply the first topic_map prefix rewrite that matches (malloc'ed).  The
+ * map goes from the source's naming to the destination's, whichever way
+ * the bridge runs.
+ */
 static char *
-map_topic(const struct bridge *br, const char *topic, bool reverse)
+map_topic(const struct bridge *br, const char *topic)
 {
 	int i;
 
 	for (i = 0; i < br->nmap; i++) {
-		const char *from = reverse ? br->map[i].to : br->map[i].from;
-		const char *to = reverse ? br->map[i].from : br->map[i].to;
+		const char *from = br->map[i].from, *to = br->map[i].to;
 		size_t n = strlen(from);
 		char *out;
 
@@ -173,7 +178,7 @@ static char *
 address_for(const struct bridge *br, const char *topic)
 {
 	const char *p = strstr(br->address, "{topic}");
-	char *mapped = map_topic(br, topic, false), *out = NULL;
+	char *mapped = map_topic(br, topic), *out = NULL;
 
 	if (mapped == NULL)
 		return NULL;
@@ -204,7 +209,7 @@ topic_from(const struct bridge *br, const char *dest)
 	if (strncmp(dest, "Consumer.", 9) == 0 &&
 	    (vt = strstr(dest, ".VirtualTopic.")) != NULL)
 		dest = vt + 1;
-	return map_topic(br, dest, true);
+	return map_topic(br, dest);
 }
 
 /* ---- ZeroMQ -> broker ------------------------------------------------------------ */
@@ -257,40 +262,53 @@ take_from_zmq(struct bridge *br)
 	}
 }
 
-/* Copy the payload's top-level scalars as properties, as UMB producers do. */
+/*
+ * Copy the payload's top-level scalars as properties, as UMB producers do
+ * (numbers in fedmsg's own spelling).
+ */
 static size_t
 copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
     char (*vals)[257], char (*keys)[65])
 {
-	char *text = fm_msg_member_json(m, "msg", NULL);
-	json_t *msg = text ? json_loads(text, JSON_DECODE_ANY |
-	    JSON_DECODE_INT_AS_REAL, NULL) : NULL;
-	const char *key;
-	json_t *v;
+	const struct jv *msg = jv_get(msg_root(m), "msg");
+	uint32_t i;
 	size_t n = 0;
 
-	free(text);
-	json_object_foreach(msg, key, v) {
-		if (n == max)
+	if (msg == NULL || msg->type != JV_OBJECT)
+		return 0;
+	for (i = 0; i < msg->len && n < max; i++) {
+		const struct jv_member *mb = &msg->u.members[i];
+		const struct jv *v = &mb->value;
+
+		if (mb->key_len > 64 || memchr(mb->key, 0, mb->key_len))
+			continue;
+		switch (v->type) {
+		case JV_STRING:
+			if (v->len > 256 || memchr(v->u.str, 0, v->len))
+				continue;
+			snprintf(vals[n], 257, "%.*s", (int)v->len, v->u.str);
 			break;
-		if (strlen(key) > 64 || strchr(key, '\n'))
-			continue;
-		if (json_is_string(v) && json_string_length(v) <= 256 &&
-		    strlen(json_string_value(v)) == json_string_length(v))
-			snprintf(vals[n], 257, "%s", json_string_value(v));
-		else if (json_is_boolean(v))
-			snprintf(vals[n], 257, "%s", json_is_true(v) ? "true" :
+		case JV_TRUE:
+		case JV_FALSE:
+			snprintf(vals[n], 257, "%s", v->type == JV_TRUE ? "true" :
 			    "false");
-		else if (json_is_number(v))
-			snprintf(vals[n], 257, "%.17g", json_number_value(v));
-		else
+			break;
+		case JV_INT:
+			if (v->len > 256)
+				continue;
+			snprintf(vals[n], 257, "%.*s", (int)v->len, v->u.str);
+			break;
+		case JV_FLOAT:
+			canon_float(v->u.num, vals[n]);
+			break;
+		default:
 			continue;
-		snprintf(keys[n], 65, "%s", key);
+		}
+		snprintf(keys[n], 65, "%.*s", (int)mb->key_len, mb->key);
 		props[n].name = keys[n];
 		props[n].value = vals[n];
 		n++;
 	}
-	json_decref(msg);
 	return n;
 }
 
@@ -450,8 +468,11 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		br->st.looped++;
 		goto done;
 	}
-	if (fm_msg_crypto(m) || fm_msg_topic(m) == NULL) {
-		/* a fedmsg envelope: forward its signed bytes unchanged */
+	if (fm_msg_topic(m)) {
+		/*
+		 * A fedmsg envelope (moksha's test: an object with a topic):
+		 * forward its signed bytes unchanged, once validated.
+		 */
 		if (br->validator && fm_validator_check(br->validator, m, err) !=
 		    FM_VALID) {
 			br->st.invalid++;
@@ -460,19 +481,8 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 			how = SETTLE_REJECT;
 			goto done;
 		}
-		if (fm_msg_topic(m) == NULL) {
-			struct fm_msg *w = wrap(br, in, err);
-
-			fm_msg_unref(m);
-			if ((m = w) == NULL) {
-				log_warn("bridge %s: cannot wrap: %s", br->name,
-				    err);
-				how = SETTLE_RELEASE;
-				goto done;
-			}
-			br->st.wrapped++;
-		}
 	} else {
+		/* A plain JSON body (Brew, dist-git on UMB): wrap and sign. */
 		struct fm_msg *w = wrap(br, in, err);
 
 		fm_msg_unref(m);
