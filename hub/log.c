@@ -18,21 +18,29 @@ log_init(const char *progname, enum log_level max)
 void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	char line[1024];
+	char text[1024], line[4200];
 	va_list ap;
-	int n, m;
+	size_t i, n;
 
 	if (lvl > max_level)
 		return;
-	n = snprintf(line, sizeof(line), "%s: %s: ", prog, names[lvl]);
 	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	if (m < 0)
-		m = 0;
-	n += m;
-	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	n = (size_t)snprintf(line, sizeof(line), "%s: %s: ", prog, names[lvl]);
+	/*
+	 * Log lines often quote what peers sent (topics, msg_ids): escape
+	 * control characters so nobody can forge lines or drive a terminal.
+	 */
+	for (i = 0; text[i] && n + 6 < sizeof(line); i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c < 0x20 || c == 0x7f)
+			n += (size_t)snprintf(line + n, sizeof(line) - n,
+			    "\\x%02x", c);
+		else
+			line[n++] = (char)c;
+	}
 	line[n++] = '\n';
-	(void)!write(STDERR_FILENO, line, (size_t)n);
+	(void)!write(STDERR_FILENO, line, n);
 }

@@ -196,3 +196,1430 @@ def sign(run):
         return r, json.loads(r.out)
 
     return _sign
+
+
+# ===========================================================================
+# ZeroMQ helpers for test_zmq_*.py: long-running tools against real pyzmq
+# peers on 127.0.0.1.  Everything below is additive; zmq and cryptography
+# are imported lazily so the CLI tests above never depend on them.
+# ===========================================================================
+
+import signal as _signal
+import socket as _socket
+import uuid as _uuid
+
+HOST = _socket.gethostname().split(".")[0]
+VECTOR_CA = VECTOR_CERTS / "ca.crt"
+VECTOR_CRL = VECTOR_CERTS / "crl.pem"
+ALPHA_CRT = VECTOR_CERTS / "alpha-app01.vectors.example.org.crt"
+ALPHA_KEY = VECTOR_CERTS / "alpha-app01.vectors.example.org.key"
+PROBE_PREFIX = "org.fedoraproject.dev.zz_probe"
+ZMQ_TEST_LIMIT = 15          # seconds, per test (the brief's bound)
+
+RELAY_STATS_RE = re.compile(
+    r"forwarded (\d+); dropped: (\d+) bad frames, (\d+) not JSON objects, "
+    r"(\d+) topic mismatches, (\d+) invalid, (\d+) unsignable, "
+    r"(\d+) unsendable")
+
+
+def zmq_module():
+    try:
+        import zmq
+    except ImportError:
+        pytest.fail("python3-zmq (pyzmq) is needed: apt-get install "
+                    "python3-zmq; run the tests with /usr/bin/python3",
+                    pytrace=False)
+    return zmq
+
+
+def free_ports(n=1):
+    """n distinct free TCP ports on 127.0.0.1 (bound together, then
+    released; a small race with other processes remains)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def tcp(port):
+    return "tcp://127.0.0.1:%d" % port
+
+
+def write_config(directory, cfg, name="fedmsg.json"):
+    """Write cfg as JSON to directory/name and return the path."""
+    p = Path(directory) / name
+    p.write_text(json.dumps(cfg, indent=1) + "\n")
+    return p
+
+
+def bus_config(**extra):
+    """A fedmsg-c config: fedmsg's defaults made explicit, no signing, no
+    validation, no post_init_sleep (tests synchronise with probes)."""
+    cfg = {"topic_prefix": "org.fedoraproject", "environment": "dev",
+           "sign_messages": False, "validate_signatures": False,
+           "post_init_sleep": 0}
+    cfg.update(extra)
+    return cfg
+
+
+def vector_validation(**extra):
+    """Config keys that validate against the vectors' CA and CRL."""
+    cfg = dict(validate_signatures=True, ca_cert_location=str(VECTOR_CA),
+               crl_location=str(VECTOR_CRL))
+    cfg.update(extra)
+    return cfg
+
+
+def make_envelope(topic, msg, i=None, msg_id=None, username="pytest",
+                  timestamp=None):
+    """An unsigned fedmsg envelope (fedmsg.core.publish's fields)."""
+    env = {"topic": topic, "msg": msg,
+           "msg_id": msg_id or "%d-%s" % (time.gmtime().tm_year,
+                                          _uuid.uuid4()),
+           "timestamp": int(time.time()) if timestamp is None else timestamp,
+           "username": username}
+    if i is not None:
+        env["i"] = i
+    return env
+
+
+def wire(env):
+    """The two frames fedmsg puts on the wire for an envelope."""
+    return [env["topic"].encode("utf-8"), canonical(env).encode("utf-8")]
+
+
+def vector_frames(rec):
+    return [rec["wire_topic"].encode("utf-8"),
+            rec["wire_body"].encode("utf-8")]
+
+
+def frame_matches_body(rec):
+    """Does the vector's topic frame equal the body's topic (as Unicode
+    text: the frame is UTF-8, the body may spell it with \\u escapes)?"""
+    body = json.loads(rec["wire_body"])
+    return isinstance(body, dict) and \
+        rec["wire_topic"].encode("utf-8").decode("utf-8") == body.get("topic")
+
+
+def py_sign(env, crt=ALPHA_CRT, key=ALPHA_KEY):
+    """fedmsg.crypto.x509_ng.sign, written with python3-cryptography."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    env = dict(unsigned(env), crypto="x509")
+    pkey = serialization.load_pem_private_key(Path(key).read_bytes(), None)
+    sig = pkey.sign(canonical(env).encode("utf-8"), padding.PKCS1v15(),
+                    hashes.SHA1())
+    cert = x509.load_pem_x509_certificate(Path(crt).read_bytes())
+    pem = cert.public_bytes(serialization.Encoding.PEM)
+    return dict(env, signature=wrap76(sig), certificate=wrap76(pem))
+
+
+def py_validate(env, ca=VECTOR_CA, crl=VECTOR_CRL, now=None):
+    """An independent x509 validator (fedmsg-protocol.md 3.5, 4.1-4.3 with
+    no routing policy) using only python3-cryptography and Python's json.
+    Returns (ok, reason, signer_cn)."""
+    import base64 as b64
+    import binascii
+    import datetime
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.x509.oid import NameOID
+
+    now = now or datetime.datetime.utcnow()
+    if not isinstance(env, dict):
+        return False, "not an object", None
+    crypto = env.get("crypto", "x509" if "certificate" in env else None)
+    if crypto != "x509":
+        return False, "backend %r" % (crypto,), None
+    if "signature" not in env or "certificate" not in env:
+        return False, "unsigned", None
+    try:
+        sig = b64.b64decode(env["signature"])
+        pem = b64.b64decode(env["certificate"])
+        cert = x509.load_pem_x509_certificate(pem)
+    except (binascii.Error, ValueError, TypeError) as e:
+        return False, "decode: %s" % e, None
+    cacert = x509.load_pem_x509_certificate(Path(ca).read_bytes())
+    if cert.issuer != cacert.subject:
+        return False, "unknown issuer", None
+    try:
+        cacert.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
+                                   padding.PKCS1v15(),
+                                   cert.signature_hash_algorithm)
+    except InvalidSignature:
+        return False, "certificate not signed by the CA", None
+    for c in (cert, cacert):
+        if not c.not_valid_before <= now <= c.not_valid_after:
+            return False, "certificate outside its validity", None
+    if crl:
+        rl = x509.load_pem_x509_crl(Path(crl).read_bytes())
+        if not rl.is_signature_valid(cacert.public_key()):
+            return False, "bad CRL signature", None
+        if rl.next_update is not None and rl.next_update < now:
+            return False, "CRL has expired", None
+        if rl.get_revoked_certificate_by_serial_number(
+                cert.serial_number) is not None:
+            return False, "certificate revoked", None
+    try:
+        cert.public_key().verify(sig, canonical(unsigned(env)).encode(
+            "utf-8"), padding.PKCS1v15(), hashes.SHA1())
+    except InvalidSignature:
+        return False, "bad signature", None
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not cns:
+        return False, "no CN", None
+    return True, "", cns[0].value
+
+
+def is_default_config(rec):
+    """Was the vector judged under the default validation config?"""
+    return rec["crl"] == "certs/crl.pem" and rec["routing_policy"] is None \
+        and not rec["routing_nitpicky"]
+
+
+def valid_by_default(rec):
+    """The vector's verdict with ca.crt, crl.pem and no routing policy:
+    fedmsg's own where it was judged that way, else python3-cryptography's
+    (test_zmq_relay checks that the two agree on every default vector)."""
+    if is_default_config(rec):
+        return rec["valid"]
+    return py_validate(json.loads(rec["wire_body"]))[0]
+
+
+def relay_stats(text):
+    """The last relay counter line in a log, as a dict."""
+    found = RELAY_STATS_RE.findall(text)
+    assert found, "no relay counter line in:\n%s" % text[-3000:]
+    keys = ("forwarded", "bad_frames", "bad_json", "topic_mismatch",
+            "invalid", "sign_failed", "send_failed")
+    return dict(zip(keys, map(int, found[-1])))
+
+
+class Daemon:
+    """A tool started in the background, stdout and stderr in files."""
+
+    def __init__(self, name, args, workdir, env, stdin=None):
+        self.name = name
+        self.argv = [tool(name)] + [str(a) for a in args]
+        stem = "%s-%s" % (name, _uuid.uuid4().hex[:8])
+        self.out_path = Path(workdir) / (stem + ".out")
+        self.err_path = Path(workdir) / (stem + ".err")
+        with open(self.out_path, "wb") as out, \
+                open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=err, env=env,
+                stdin=subprocess.PIPE if stdin == "pipe"
+                else subprocess.DEVNULL)
+        self.rc = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stdout(self):
+        return self.out_path.read_bytes()
+
+    def stderr(self):
+        return self.err_path.read_bytes().decode("utf-8", "replace")
+
+    def lines(self):
+        return self.stdout().decode("utf-8").splitlines()
+
+    def describe(self):
+        return "%s (pid %d, exit %s)\n--- stderr:\n%s" % (
+            " ".join(self.argv), self.pid, self.proc.returncode,
+            self.stderr()[-4000:])
+
+    def wait_for(self, pred, timeout=10.0, what="condition"):
+        """Poll pred() until true; fail if the tool exits or time runs out."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if pred():
+                return
+            if not self.running():
+                if pred():
+                    return
+                pytest.fail("%s exited while waiting for %s: %s" % (
+                    self.name, what, self.describe()), pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail("timeout (%.1f s) waiting for %s: %s" % (
+                    timeout, what, self.describe()), pytrace=False)
+            time.sleep(0.02)
+
+    def wait_stderr(self, needle, timeout=10.0):
+        self.wait_for(lambda: needle in self.stderr(), timeout,
+                      "%r on stderr" % needle)
+
+    def wait_stdout(self, needle, timeout=10.0):
+        if isinstance(needle, str):
+            needle = needle.encode("utf-8")
+        self.wait_for(lambda: needle in self.stdout(), timeout,
+                      "%r on stdout" % needle)
+
+    def check(self):
+        assert_no_sanitizer(self.stderr(), self.describe())
+        # also LeakSanitizer's own failures ("LeakSanitizer has encountered
+        # a fatal error"), which SANITIZER_RE does not cover
+        assert "LeakSanitizer" not in self.stderr(), self.describe()
+
+    def wait(self, timeout=10.0):
+        """Wait for a tool that exits by itself; returns its status."""
+        try:
+            self.rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail("%s did not exit within %.1f s: %s" % (
+                self.name, timeout, self.describe()), pytrace=False)
+        self.check()
+        assert self.rc >= 0, "%s killed by signal %d: %s" % (
+            self.name, -self.rc, self.describe())
+        return self.rc
+
+    def stop(self, sig=_signal.SIGTERM, timeout=10.0):
+        """Signal the tool (by its PID) and wait; returns its status."""
+        if self.running():
+            self.proc.send_signal(sig)
+        return self.wait(timeout)
+
+    def kill(self):
+        if self.running():
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def cleanup(self):
+        """Teardown: SIGTERM (so LeakSanitizer runs), then SIGKILL."""
+        if self.proc.stdin:
+            try:
+                self.proc.stdin.close()
+            except OSError:
+                pass
+        if self.running():
+            self.proc.send_signal(_signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        text = self.stderr()
+        return SANITIZER_RE.search(text) is not None or \
+            "LeakSanitizer" in text
+
+
+@pytest.fixture
+def daemons(tmp_path):
+    """start(tool, args, config=PATH, stdin=None|"pipe") -> Daemon.
+
+    Every process is stopped in teardown (SIGTERM, then SIGKILL after 5 s,
+    by PID), and a sanitizer report in any stderr fails the test."""
+    started = []
+
+    def start(name, args=(), config=None, stdin=None, env=None):
+        e = dict(os.environ)
+        if config:
+            e["FEDMSG_CONFIG"] = str(config)
+        e.setdefault("ASAN_OPTIONS", "")
+        e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        if env:
+            e.update(env)
+        d = Daemon(name, args, tmp_path, e, stdin)
+        started.append(d)
+        return d
+
+    yield start
+    bad = [d for d in started if d.cleanup()]
+    if bad:
+        pytest.fail("sanitizer report(s):\n%s" % "\n".join(
+            d.describe() for d in bad), pytrace=False)
+
+
+def start_relay(daemons, config, *args, prog="fedmsg-relay"):
+    """Start fedmsg-relay (or fedmsg-signing-relay) and wait until both
+    its sockets are bound."""
+    d = daemons(prog, ["--config", config] + list(args), config=config)
+    d.wait_stderr("outbound (PUB) bound on")
+    return d
+
+
+@pytest.fixture
+def zctx():
+    """A pyzmq context; every socket on it is closed at teardown."""
+    zmq = zmq_module()
+    ctx = zmq.Context()
+    yield ctx
+    ctx.destroy(linger=0)
+
+
+def zsocket(ctx, kind, connect=None, bind=None, subscribe=b""):
+    zmq = zmq_module()
+    s = ctx.socket(kind)
+    s.setsockopt(zmq.LINGER, 0)
+    if kind in (zmq.SUB, zmq.XSUB, zmq.PUB, zmq.XPUB):
+        s.setsockopt(zmq.SNDHWM, 100000)
+        s.setsockopt(zmq.RCVHWM, 100000)
+    if kind == zmq.SUB and subscribe is not None:
+        for t in [subscribe] if isinstance(subscribe, bytes) else subscribe:
+            s.setsockopt(zmq.SUBSCRIBE, t)
+    if bind:
+        s.bind(bind)
+    if connect:
+        s.connect(connect)
+    return s
+
+
+def active_publisher(ctx, url, timeout=10.0):
+    """An XPUB connected to a relay's inbound URL, returned once the
+    relay's subscribe-all has arrived: what fedmsg-c's own active
+    publisher does (same frames as fedmsg's PUB), so no message is lost
+    to the slow joiner on this hop."""
+    zmq = zmq_module()
+    s = zsocket(ctx, zmq.XPUB, connect=url)
+    if not s.poll(int(timeout * 1000)):
+        pytest.fail("no subscription from the relay on %s within %.1f s"
+                    % (url, timeout), pytrace=False)
+    assert s.recv() == b"\x01"
+    return s
+
+
+class Probes:
+    """Probe envelopes with unique topics PREFIX.<kind><n> and msg_ids
+    probe-...: sent until a receiver shows one (the slow joiner), and as
+    end markers (everything sent before one has been handled once it
+    comes out, on an ordered path)."""
+
+    def __init__(self, prefix=PROBE_PREFIX, sign=False):
+        self.prefix = prefix
+        self.sign = sign
+        self.tag = _uuid.uuid4().hex[:8]
+        self.n = 0
+        self.sent = []          # envelopes, in order
+
+    def make(self, kind="sync"):
+        self.n += 1
+        env = make_envelope("%s.%s%d" % (self.prefix, kind, self.n),
+                            {"probe": self.n},
+                            msg_id="probe-%s-%d" % (self.tag, self.n))
+        if self.sign:
+            env = py_sign(env)
+        self.sent.append(env)
+        return env
+
+    @staticmethod
+    def is_probe(env_or_body):
+        env = env_or_body
+        if isinstance(env, (bytes, str)):
+            try:
+                env = json.loads(env)
+            except ValueError:
+                return False
+        return isinstance(env, dict) and \
+            str(env.get("msg_id", "")).startswith("probe-")
+
+
+class Sub:
+    """A pyzmq SUB that keeps what it receives, probes apart."""
+
+    def __init__(self, ctx, url, subscribe=b""):
+        zmq = zmq_module()
+        self.sock = zsocket(ctx, zmq.SUB, connect=url, subscribe=subscribe)
+        self.msgs = []          # [topic bytes, body bytes], not probes
+        self.probe_ids = []     # msg_ids of probes received
+
+    def pump(self, timeout_ms=0):
+        """Receive what is there, waiting up to timeout_ms for the first."""
+        got = 0
+        while self.sock.poll(timeout_ms if got == 0 else 0):
+            frames = self.sock.recv_multipart()
+            got += 1
+            if len(frames) == 2 and Probes.is_probe(frames[1]):
+                self.probe_ids.append(json.loads(frames[1])["msg_id"])
+            else:
+                self.msgs.append(frames)
+        return got
+
+    def sync(self, send, probes, timeout=10.0):
+        """Send probes with send(frames) until one arrives here."""
+        deadline = time.monotonic() + timeout
+        while True:
+            env = probes.make("sync")
+            send(wire(env))
+            self.pump(50)
+            if self.probe_ids:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail("no probe came through within %.1f s" % timeout,
+                            pytrace=False)
+
+    def wait_probe(self, msg_id, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while msg_id not in self.probe_ids:
+            if time.monotonic() > deadline:
+                pytest.fail("end marker %s did not arrive within %.1f s "
+                            "(got %d messages)" % (msg_id, timeout,
+                                                   len(self.msgs)),
+                            pytrace=False)
+            self.pump(50)
+
+    def finish(self, send, probes, timeout=10.0):
+        """Send one end marker and receive until it arrives."""
+        env = probes.make("end")
+        send(wire(env))
+        self.wait_probe(env["msg_id"], timeout)
+
+    def wait_count(self, n, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while len(self.msgs) < n and time.monotonic() < deadline:
+            self.pump(50)
+        return self.msgs
+
+
+def sync_tail(tail, send, probes, timeout=10.0):
+    """Send probes until fedmsg-tail prints one (found by its topic, which
+    every output format shows)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        env = probes.make("sync")
+        send(wire(env))
+        time.sleep(0.05)
+        if probes.prefix.encode() in tail.stdout():
+            return
+        if not tail.running():
+            pytest.fail("fedmsg-tail exited: %s" % tail.describe(),
+                        pytrace=False)
+        if time.monotonic() > deadline:
+            pytest.fail("fedmsg-tail printed no probe within %.1f s: %s"
+                        % (timeout, tail.describe()), pytrace=False)
+
+
+def finish_tail(tail, send, probes, timeout=10.0):
+    env = probes.make("end")
+    send(wire(env))
+    tail.wait_stdout(env["topic"], timeout)
+
+
+@pytest.fixture
+def zmq_time_limit(daemons, zctx):
+    """Fail a test that runs longer than ZMQ_TEST_LIMIT seconds (SIGALRM in
+    the main thread).  It depends on daemons and zctx so that it is torn
+    down first: the alarm never fires during their cleanup."""
+    def expired(signum, frame):
+        pytest.fail("test exceeded %d s" % ZMQ_TEST_LIMIT, pytrace=False)
+
+    old = _signal.signal(_signal.SIGALRM, expired)
+    _signal.alarm(ZMQ_TEST_LIMIT)
+    yield
+    _signal.alarm(0)
+    _signal.signal(_signal.SIGALRM, old)
+
+
+# ===========================================================================
+# fedmsg-hub helpers for test_hub_*.py: the hub binary (ASan in `make
+# integration`), the test plugins of tests/abi/ built per session, the
+# project's plugins, the /metrics and /status pages, and a launcher that
+# kills every hub by PID in teardown and fails on sanitizer reports.
+# Additive, like the ZeroMQ helpers above.
+# ===========================================================================
+
+import http.client as _http_client
+
+ABI_DIR = REPO / "tests" / "abi"
+FM_BUILD = Path(os.environ.get("FM_BUILD") or REPO / "build")
+FM_PLUGINS = FM_BUILD / "plugins"
+HUB_TEST_LIMIT = 20          # seconds, per test (the brief's bound)
+ABI_CFLAGS = ["-shared", "-fPIC", "-fvisibility=hidden", "-std=c11",
+              "-Wall", "-Wextra", "-Werror"]
+
+METRIC_LINE_RE = re.compile(
+    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+METRIC_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+@pytest.fixture(scope="session")
+def abi_plugins(tmp_path_factory):
+    """Every tests/abi/*.c built as a plugin, the way a third party would
+    (include/fedmsg/plugin.h only): {name: path of name.so}."""
+    out = tmp_path_factory.mktemp("abi")
+    cc = os.environ.get("CC") or "cc"
+    built = {}
+    for src in sorted(ABI_DIR.glob("*.c")):
+        so = out / (src.stem + ".so")
+        argv = [cc] + ABI_CFLAGS + ["-I%s" % (REPO / "include"),
+                                    "-o", str(so), str(src)]
+        p = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=120)
+        assert p.returncode == 0, "cannot build %s:\n%s\n%s" % (
+            src.name, " ".join(argv), p.stderr.decode())
+        built[src.stem] = so
+    return built
+
+
+def project_plugin(name):
+    """A plugin of consumers/<name>/ as `make` built it."""
+    p = FM_PLUGINS / (name + ".so")
+    if not p.is_file():
+        pytest.fail("%s not found: run `make` (or set FM_BUILD)" % p,
+                    pytrace=False)
+    return p
+
+
+def parse_metrics(text):
+    """Prometheus text -> {(name, ((label, value), ...)): float}."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = METRIC_LINE_RE.match(line)
+        assert m, "bad metrics line: %r" % line
+        labels = tuple(sorted(METRIC_LABEL_RE.findall(m.group(2) or "")))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+class Metrics:
+    def __init__(self, text):
+        self.text = text
+        self.values = parse_metrics(text)
+
+    def get(self, name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        if key not in self.values:
+            pytest.fail("no metric %s%s in:\n%s" % (name, labels, self.text),
+                        pytrace=False)
+        return self.values[key]
+
+    def __call__(self, name, **labels):
+        return self.get(name, **labels)
+
+
+def http_get(port, path, timeout=3.0):
+    """GET http://127.0.0.1:port/path (no proxies) -> (status, body str)."""
+    c = _http_client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read().decode("utf-8")
+    finally:
+        c.close()
+
+
+class Hub(Daemon):
+    """A running fedmsg-hub (FM_BIN's, or the exe given)."""
+
+    def __init__(self, args, workdir, env, exe=None, metrics_port=None):
+        self.name = "fedmsg-hub"
+        self.argv = [str(exe) if exe else tool("fedmsg-hub")] + \
+            [str(a) for a in args]
+        stem = "fedmsg-hub-%s" % _uuid.uuid4().hex[:8]
+        self.out_path = Path(workdir) / (stem + ".out")
+        self.err_path = Path(workdir) / (stem + ".err")
+        self.metrics_port = metrics_port
+        with open(self.out_path, "wb") as out, \
+                open(self.err_path, "wb") as err:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=err,
+                                         env=env, stdin=subprocess.DEVNULL)
+        self.rc = None
+
+    def ready(self, timeout=10.0):
+        self.wait_stderr("running with", timeout)
+        return self
+
+    def metrics(self):
+        st, body = http_get(self.metrics_port, "/metrics")
+        assert st == 200, (st, body)
+        return Metrics(body)
+
+    def status(self):
+        st, body = http_get(self.metrics_port, "/status")
+        assert st == 200, (st, body)
+        return json.loads(body)
+
+    def idle(self, timeout=10.0):
+        """Wait until no consumer has a message queued, waiting for a
+        retry or in consume(); returns the metrics then."""
+        return self.wait_metric(lambda m: all(
+            v == 0 for (name, _), v in m.values.items()
+            if name == "fedmsg_consumer_queue_depth"), timeout,
+            "idle consumers")
+
+    def wait_metric(self, pred, timeout=10.0, what="metrics"):
+        """Poll /metrics until pred(Metrics) is true; returns them."""
+        got = []
+
+        def ok():
+            m = self.metrics()
+            got[:] = [m]
+            return pred(m)
+        try:
+            self.wait_for(ok, timeout, what)
+        except BaseException:
+            if got:
+                print(got[0].text)
+            raise
+        return got[0]
+
+
+@pytest.fixture
+def hubs(tmp_path):
+    """start(config, args=(), exe=None, metrics_port=None) -> Hub.
+
+    Teardown: SIGTERM, SIGKILL after 5 s, by PID; a sanitizer report in
+    any hub's stderr fails the test."""
+    started = []
+
+    def start(config, args=(), exe=None, metrics_port=None, env=None):
+        e = dict(os.environ)
+        e["FEDMSG_CONFIG"] = str(config)
+        e.setdefault("ASAN_OPTIONS", "")
+        e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
+        if env:
+            e.update(env)
+        h = Hub(["--config", config] + list(args), tmp_path, e, exe,
+                metrics_port)
+        started.append(h)
+        return h
+
+    yield start
+    bad = [h for h in started if h.cleanup()]
+    if bad:
+        pytest.fail("sanitizer report(s):\n%s" % "\n".join(
+            h.describe() for h in bad), pytrace=False)
+
+
+@pytest.fixture
+def hub_time_limit(hubs, zctx):
+    """Fail a test that runs longer than HUB_TEST_LIMIT s (torn down
+    before hubs and zctx, so the alarm never fires in their cleanup)."""
+    def expired(signum, frame):
+        pytest.fail("test exceeded %d s" % HUB_TEST_LIMIT, pytrace=False)
+
+    old = _signal.signal(_signal.SIGALRM, expired)
+    _signal.alarm(HUB_TEST_LIMIT)
+    yield
+    _signal.alarm(0)
+    _signal.signal(_signal.SIGALRM, old)
+
+
+def hub_config(src_port, metrics_port, consumers, hub=None, **extra):
+    """A hub config: a passive source "src" on src_port, validation with
+    the vectors' CA/CRL, metrics on 127.0.0.1:metrics_port, and a short
+    drain_timeout so a stuck teardown stays short."""
+    h = {"metrics": "127.0.0.1:%d" % metrics_port, "drain_timeout": 3}
+    h.update(hub or {})
+    cfg = bus_config(**vector_validation())
+    cfg.update(endpoints={"src": [tcp(src_port)]}, consumers=consumers,
+               hub=h, zmq_linger=0)
+    cfg.update(extra)
+    return cfg
+
+
+_SIGNING_KEYS = {}
+
+
+def fast_sign(env, crt=ALPHA_CRT, key=ALPHA_KEY):
+    """py_sign with the key and certificate loaded once per path (loading
+    an RSA key checks it, ~90 ms; signing takes ~1 ms)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    k = (str(crt), str(key))
+    if k not in _SIGNING_KEYS:
+        cert = x509.load_pem_x509_certificate(Path(crt).read_bytes())
+        _SIGNING_KEYS[k] = (
+            serialization.load_pem_private_key(Path(key).read_bytes(), None),
+            wrap76(cert.public_bytes(serialization.Encoding.PEM)))
+    pkey, pem = _SIGNING_KEYS[k]
+    env = dict(unsigned(env), crypto="x509")
+    sig = pkey.sign(canonical(env).encode("utf-8"), padding.PKCS1v15(),
+                    hashes.SHA1())
+    return dict(env, signature=wrap76(sig), certificate=pem)
+
+
+class HubProbes(Probes):
+    """Probes signed by the alpha certificate, with fast_sign."""
+
+    def __init__(self, prefix=PROBE_PREFIX):
+        super().__init__(prefix, sign=False)
+
+    def make(self, kind="sync"):
+        env = super().make(kind)
+        self.sent[-1] = env = fast_sign(env)
+        return env
+
+
+def signed(topic_tail, msg, msg_id=None, signer=None):
+    """An envelope on org.fedoraproject.dev.<topic_tail>, signed by the
+    vectors' alpha certificate (valid under ca.crt and crl.pem) or by
+    signer = (crt, key)."""
+    env = make_envelope("org.fedoraproject.dev." + topic_tail, msg,
+                        msg_id=msg_id)
+    return fast_sign(env, *(signer or ()))
+
+
+def recorded(path):
+    """The "<msg_id> <attempt> [...]" lines a verdicts/slow plugin wrote:
+    [(msg_id, attempt, rest...)]."""
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in text.splitlines():
+        f = line.split(" ")
+        out.append((f[0], int(f[1])) + tuple(int(x) for x in f[2:]))
+    return out
+
+
+def recorded_ids(path, probes=False):
+    """msg_ids recorded in path, in order; probes left out unless asked."""
+    return [r[0] for r in recorded(path)
+            if probes or not r[0].startswith("probe-")]
+
+
+def hub_sync(send, probes, seen, hub=None, timeout=10.0):
+    """Beat the slow joiner: send signed probes until seen() (a set or
+    list of consumed msg_ids) shows one, then one end marker and wait for
+    it, so that every probe in flight has been consumed.  Returns the
+    marker's msg_id."""
+    deadline = time.monotonic() + timeout
+    sent = []
+    while True:
+        env = probes.make("sync")
+        sent.append(env["msg_id"])
+        send(wire(env))
+        t = time.monotonic() + 0.1
+        while time.monotonic() < t:
+            if set(sent) & set(seen()):
+                break
+            time.sleep(0.01)
+        else:
+            if hub is not None and not hub.running():
+                pytest.fail("the hub exited: %s" % hub.describe(),
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail("no probe reached a consumer within %.1f s%s" % (
+                    timeout, ": " + hub.describe() if hub else ""),
+                    pytrace=False)
+            continue
+        break
+    return hub_mark(send, probes, seen, hub, timeout)
+
+
+def hub_mark(send, probes, seen, hub=None, timeout=10.0):
+    """Send one signed end marker and wait until seen() shows it."""
+    env = probes.make("end")
+    send(wire(env))
+    deadline = time.monotonic() + timeout
+    while env["msg_id"] not in seen():
+        if hub is not None and not hub.running():
+            pytest.fail("the hub exited: %s" % hub.describe(), pytrace=False)
+        if time.monotonic() > deadline:
+            pytest.fail("end marker %s not consumed within %.1f s%s" % (
+                env["msg_id"], timeout,
+                ": " + hub.describe() if hub else ""), pytrace=False)
+        time.sleep(0.01)
+    return env["msg_id"]
+
+
+def wait_until(pred, timeout=10.0, what="condition", hub=None):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > deadline:
+            pytest.fail("timeout (%.1f s) waiting for %s%s" % (
+                timeout, what, ": " + hub.describe() if hub else ""),
+                pytrace=False)
+        time.sleep(0.02)
+
+
+# ===========================================================================
+# Real brokers for test_bridge_*.py and test_hub_broker.py: RabbitMQ 3.10
+# (AMQP 1.0 + STOMP) and ActiveMQ 5.17 (STOMP) run by our own harness,
+# tests/brokers/broker.sh, as plain background processes on 127.0.0.1
+# with all state under the session's temporary directory.  A broker is
+# started once per session, and only when a selected test needs it (the
+# "rabbitmq" / "activemq" fixtures); every broker the selection needs is
+# started in parallel the first time one is asked for, and all are stopped
+# by PID at the end of the session (timings printed).  Nothing here runs
+# unless such a test is selected.  Additive, like the helpers above.
+# ===========================================================================
+
+import threading as _threading
+
+BROKERS_DIR = REPO / "tests" / "brokers"
+BROKER_SH = BROKERS_DIR / "broker.sh"
+BROKER_START_TIMEOUT = 180   # s; RabbitMQ's first boot is slow on 2 cores
+BROKER_TEST_LIMIT = 60       # s per test unless marked broker_limit(N)
+RMQ_AMQP_PORT = int(os.environ.get("FM_RMQ_AMQP_PORT", 5672))
+RMQ_AMQPS_PORT = int(os.environ.get("FM_RMQ_AMQPS_PORT", 5671))
+RMQ_STOMP_PORT = int(os.environ.get("FM_RMQ_STOMP_PORT", 61623))
+RMQ_STOMPS_PORT = int(os.environ.get("FM_RMQ_STOMPS_PORT", 61624))
+AMQ_STOMP_PORT = int(os.environ.get("FM_AMQ_STOMP_PORT", 61613))
+AMQ_STOMPS_PORT = int(os.environ.get("FM_AMQ_STOMPS_PORT", 61612))
+AMQ_STOMPS_NOAUTH_PORT = int(os.environ.get("FM_AMQ_STOMPS_NOAUTH_PORT",
+                                            61611))
+BROKER_FIXTURES = ("rabbitmq", "activemq")
+BRIDGE_STATS_RE = re.compile(
+    r"bridge (\S+): in (\d+), out (\d+), invalid (\d+), not JSON (\d+), "
+    r"looped (\d+), wrapped (\d+), retried (\d+), dropped (\d+), "
+    r"filtered (\d+)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "broker_limit(seconds): time limit of a broker test "
+        "(default %d s)" % BROKER_TEST_LIMIT)
+
+
+class Broker:
+    """One broker run by tests/brokers/broker.sh in its own directory."""
+
+    def __init__(self, kind, directory):
+        self.kind = kind
+        self.dir = Path(directory)
+        self.tls = self.dir / "tls"
+        self.proc = None            # a `broker.sh start` in progress
+        self.out = b""
+        self.timings = []           # (what, seconds)
+        self.keep = False           # reused (FM_BROKER_DIR): never stopped
+
+    # -- lifecycle ------------------------------------------------------
+    def _sh(self, *args, timeout=BROKER_START_TIMEOUT):
+        return subprocess.run(["bash", str(BROKER_SH)] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=timeout)
+
+    def launch(self):
+        """Begin `broker.sh start` in the background."""
+        if self.proc is None:
+            self.t0 = time.monotonic()
+            self.proc = subprocess.Popen(
+                ["bash", str(BROKER_SH), "start", self.kind, str(self.dir)],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL)
+
+    def wait_started(self):
+        if self.proc is None:
+            self.launch()
+        try:
+            self.out, _ = self.proc.communicate(timeout=BROKER_START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.out = b"(timed out)"
+        rc, self.proc = self.proc.returncode, None
+        self.timings.append(("start", time.monotonic() - self.t0))
+        if rc != 0:
+            self.stop()
+            pytest.fail("%s did not start:\n%s" % (
+                self.kind, self.out.decode("utf-8", "replace")[-6000:]),
+                pytrace=False)
+        return self
+
+    def start(self):
+        self.launch()
+        return self.wait_started()
+
+    def stop(self):
+        t0 = time.monotonic()
+        p = self._sh("stop", self.kind, str(self.dir), timeout=90)
+        self.timings.append(("stop", time.monotonic() - t0))
+        return p.returncode == 0
+
+    def pids(self):
+        out = []
+        for f in self.dir.glob("*.pid"):
+            try:
+                out.append(int(f.read_text().strip()))
+            except ValueError:
+                pass
+        return out
+
+    def running(self):
+        main = {"rabbitmq": "rabbit.pid", "activemq": "activemq.pid"}
+        f = self.dir / main[self.kind]
+        try:
+            pid = int(f.read_text().strip())
+        except (OSError, ValueError):
+            return False
+        st = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)],
+                            stdout=subprocess.PIPE).stdout.strip()
+        return bool(st) and not st.startswith(b"Z")
+
+    def ensure(self):
+        """Running (a previous test may have stopped it and failed)."""
+        if not self.running():
+            self.stop()
+            self.start()
+        return self
+
+    def ctl(self, *args):
+        """rabbitmqctl ARGS against this node -> stdout text."""
+        p = self._sh("ctl", self.kind, str(self.dir), *args, timeout=60)
+        assert p.returncode == 0, p.stdout.decode("utf-8", "replace")
+        return p.stdout.decode("utf-8", "replace")
+
+    def queues(self):
+        """{queue name: (messages ready, unacknowledged, consumers)}."""
+        out = {}
+        text = self.ctl("list_queues", "-q", "--no-table-headers", "name",
+                        "messages_ready", "messages_unacknowledged",
+                        "consumers")
+        for line in text.splitlines():
+            f = line.split()
+            if len(f) == 4 and f[1].isdigit():
+                out[f[0]] = tuple(int(x) for x in f[1:])
+        return out
+
+    def log_text(self):
+        parts = []
+        for p in sorted(self.dir.glob("*.log")) + \
+                sorted(self.dir.glob("log/*.log")):
+            try:
+                parts.append(p.read_text(errors="replace"))
+            except OSError:
+                pass
+        return "\n".join(parts)
+
+    # -- addresses -------------------------------------------------------
+    @property
+    def ca(self):
+        return str(self.tls / "ca.pem")
+
+    @property
+    def other_ca(self):
+        return str(self.tls / "other-ca.pem")
+
+    def client(self, other=False):
+        """(cert, key) of the test CA's client, or of the other CA's."""
+        stem = "other-client" if other else "client"
+        return str(self.tls / (stem + ".pem")), str(self.tls / (stem + ".key"))
+
+
+class BrokerPool:
+    """The session's brokers, started on first use."""
+
+    def __init__(self, base, items):
+        self.base = Path(base)
+        self.brokers = {}
+        # every broker some selected test needs, to start them together
+        self.needed = [k for k in BROKER_FIXTURES
+                       if any(k in getattr(i, "fixturenames", ())
+                              for i in items)]
+
+    def get(self, kind):
+        if kind not in self.brokers:
+            for k in set(self.needed + [kind]) - set(self.brokers):
+                b = self.brokers[k] = Broker(k, self.base / k)
+                if b.running():
+                    b.keep = True   # FM_BROKER_DIR: someone else's, reused
+                else:
+                    b.launch()
+        b = self.brokers[kind]
+        if b.proc is not None:
+            b.wait_started()
+        return b.ensure()
+
+    def close(self):
+        lines = []
+        for k, b in sorted(self.brokers.items()):
+            if b.proc is not None:
+                b.wait_started()
+            if b.keep:
+                lines.append("%s: reused from %s, left running" % (k, b.dir))
+                continue
+            b.stop()
+            left = [p for p in b.pids()]
+            lines.append("%s: %s%s" % (k, ", ".join(
+                "%s %.1f s" % t for t in b.timings),
+                " (PIDs left: %s)" % left if left else ""))
+        return lines
+
+
+def _broker_tools_present():
+    missing = [p for p in ("/usr/lib/rabbitmq/bin/rabbitmq-server",
+                           "/usr/share/activemq/bin/activemq.jar")
+               if not os.path.exists(p)]
+    for mod in ("proton", "stomp"):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append("python3 module " + mod)
+    return missing
+
+
+@pytest.fixture(scope="session")
+def broker_pool(request, tmp_path_factory):
+    missing = _broker_tools_present()
+    if missing:
+        pytest.fail("broker tests need the Debian packages of "
+                    "`.ci/install-deps brokers` (and /usr/bin/python3); "
+                    "missing: %s" % ", ".join(missing), pytrace=False)
+    # FM_BROKER_DIR=DIR: keep the brokers' state there instead, and reuse
+    # (never stop) brokers already running from it, e.g. started by hand
+    # with tests/brokers/broker.sh start KIND DIR/KIND, to iterate fast.
+    base = os.environ.get("FM_BROKER_DIR") or \
+        tmp_path_factory.mktemp("brokers")
+    pool = BrokerPool(base, request.session.items)
+    yield pool
+    lines = pool.close()
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    for line in lines:
+        if tr is not None:
+            tr.write_line("brokers: " + line)
+
+
+@pytest.fixture
+def rabbitmq(broker_pool):
+    """The session's RabbitMQ (a Broker), running."""
+    return broker_pool.get("rabbitmq")
+
+
+@pytest.fixture
+def activemq(broker_pool):
+    """The session's ActiveMQ (a Broker), running."""
+    return broker_pool.get("activemq")
+
+
+@pytest.fixture
+def broker_time_limit(request, daemons, zctx):
+    """Fail a broker test that runs longer than its broker_limit (SIGALRM;
+    torn down before daemons and zctx, so never during their cleanup)."""
+    m = request.node.get_closest_marker("broker_limit")
+    limit = int(m.args[0]) if m else BROKER_TEST_LIMIT
+
+    def expired(signum, frame):
+        pytest.fail("test exceeded %d s" % limit, pytrace=False)
+
+    old = _signal.signal(_signal.SIGALRM, expired)
+    _signal.alarm(limit)
+    yield
+    _signal.alarm(0)
+    _signal.signal(_signal.SIGALRM, old)
+
+
+def unique(stem="t"):
+    """A name no other test (or earlier run) uses: fresh addresses."""
+    return "%s%s" % (stem, _uuid.uuid4().hex[:10])
+
+
+def bridge_stats(text, name=None):
+    """The counter line fedmsg-bridge logs for a bridge when it stops."""
+    found = [m for m in BRIDGE_STATS_RE.findall(text)
+             if name is None or m[0] == name]
+    assert found, "no bridge counter line%s in:\n%s" % (
+        " for %s" % name if name else "", text[-3000:])
+    keys = ("in", "out", "invalid", "not_json", "looped", "wrapped",
+            "retried", "dropped", "filtered")
+    return dict(zip(keys, map(int, found[-1][1:])))
+
+
+def password_file(directory, secret="guest", name="password"):
+    p = Path(directory) / name
+    p.write_text(secret + "\n")
+    p.chmod(0o600)
+    return str(p)
+
+
+# -- AMQP 1.0 peers (python3-qpid-proton) -------------------------------------
+
+def amqp_connection(url=None, ca=None, hostname=None, user=None,
+                    password=None, timeout=10):
+    """A BlockingConnection to RabbitMQ (ANONYMOUS unless user given)."""
+    from proton import SSLDomain
+    from proton.utils import BlockingConnection
+
+    url = url or "amqp://127.0.0.1:%d" % RMQ_AMQP_PORT
+    kw = {}
+    if url.startswith("amqps"):
+        d = SSLDomain(SSLDomain.MODE_CLIENT)
+        d.set_trusted_ca_db(ca)
+        d.set_peer_authentication(SSLDomain.VERIFY_PEER_NAME)
+        kw["ssl_domain"] = d
+    if user:
+        kw.update(user=user, password=password, allowed_mechs="PLAIN")
+    else:
+        kw["allowed_mechs"] = "ANONYMOUS"
+    return BlockingConnection(url, timeout=timeout, **kw)
+
+
+def amqp_message(body, subject=None, props=None, msg_id=None, address=None,
+                 value=False):
+    """A proton Message with body as a data section (bytes), or as an
+    amqp-value string (value=True: what Koji's protonmsg sends)."""
+    from proton import Message
+
+    if isinstance(body, str) and not value:
+        body = body.encode("utf-8")
+    m = Message(body=body, inferred=not value, subject=subject,
+                properties=props, id=msg_id, address=address,
+                content_type="application/json", durable=True)
+    return m
+
+
+class AmqpReceiver:
+    """A receiver on one address, keeping every message (accepted)."""
+
+    def __init__(self, address, durable=False, credit=500, **conn):
+        from proton.reactor import DurableSubscription
+
+        self.address = address
+        self.conn = amqp_connection(**conn)
+        opts = DurableSubscription() if durable else None
+        self.rcv = self.conn.create_receiver(address, credit=credit,
+                                             options=opts)
+        self.msgs = []
+
+    def pump(self, timeout=0.05):
+        """Take what is there, waiting up to timeout for the first."""
+        from proton import Timeout
+
+        got = 0
+        while True:
+            try:
+                m = self.rcv.receive(timeout=timeout if got == 0 else 0.001)
+            except Timeout:
+                return got
+            self.rcv.accept()
+            self.msgs.append(m)
+            got += 1
+
+    def bodies(self):
+        return [bytes(m.body) if not isinstance(m.body, str)
+                else m.body.encode("utf-8") for m in self.msgs]
+
+    def wait_count(self, n, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while len(self.msgs) < n and time.monotonic() < deadline:
+            self.pump(0.1)
+        return self.msgs
+
+    def quiet(self, seconds):
+        """Keep receiving for `seconds` (to count what else arrives)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self.pump(0.1)
+        return self.msgs
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - already gone is fine
+            pass
+
+
+class AmqpSender:
+    """A sender on one address; send() waits for the broker's verdict."""
+
+    def __init__(self, address, **conn):
+        self.conn = amqp_connection(**conn)
+        self.snd = self.conn.create_sender(address)
+
+    def send(self, body, **kw):
+        self.snd.send(amqp_message(body, **kw), timeout=10)
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+@pytest.fixture
+def amqp_peers():
+    """receiver(address, ...) / sender(address, ...): proton peers closed
+    at teardown."""
+    made = []
+
+    class Peers:
+        @staticmethod
+        def receiver(address, **kw):
+            r = AmqpReceiver(address, **kw)
+            made.append(r)
+            return r
+
+        @staticmethod
+        def sender(address, **kw):
+            s = AmqpSender(address, **kw)
+            made.append(s)
+            return s
+
+    yield Peers
+    for p in made:
+        p.close()
+
+
+# -- STOMP peers (python3-stomp) ------------------------------------------------
+
+class StompPeer:
+    """A STOMP 1.2 connection (stomp.py) that keeps every MESSAGE frame
+    (headers, body bytes) per subscription."""
+
+    def __init__(self, port, vhost=None, ca=None, cert=None, key=None,
+                 user=None, password=None, timeout=10):
+        import ssl
+        import stomp
+
+        self.msgs = []              # (subscription id, headers, body bytes)
+        self.errors = []
+        self.receipts = set()
+        self.lock = _threading.Lock()
+        peer = self
+
+        class L(stomp.ConnectionListener):
+            def on_message(self, frame):
+                body = frame.body
+                if isinstance(body, str):
+                    body = body.encode("utf-8")
+                with peer.lock:
+                    peer.msgs.append((frame.headers.get("subscription"),
+                                      dict(frame.headers), body))
+
+            def on_error(self, frame):
+                peer.errors.append((frame.headers, frame.body))
+
+            def on_receipt(self, frame):
+                peer.receipts.add(frame.headers.get("receipt-id"))
+
+        self.conn = stomp.Connection12([("127.0.0.1", port)],
+                                       vhost=vhost, heartbeats=(0, 0),
+                                       auto_decode=False)
+        if ca:
+            self.conn.set_ssl(for_hosts=[("127.0.0.1", port)], ca_certs=ca,
+                              cert_file=cert, key_file=key,
+                              ssl_version=ssl.PROTOCOL_TLS_CLIENT)
+        self.conn.set_listener("", L())
+        self.conn.connect(user, password, wait=True)
+        self.n = 0
+
+    def _receipt(self, what, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while what not in self.receipts:
+            if self.errors:
+                pytest.fail("STOMP ERROR: %r" % (self.errors,), pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail("no STOMP RECEIPT %s" % what, pytrace=False)
+            time.sleep(0.01)
+
+    def subscribe(self, destination, ack="auto", headers=None):
+        """Subscribe and wait for the broker's RECEIPT; returns the id."""
+        self.n += 1
+        sid = "s%d" % self.n
+        self.conn.subscribe(destination=destination, id=sid, ack=ack,
+                            receipt="sub-" + sid, headers=headers or {})
+        self._receipt("sub-" + sid)
+        return sid
+
+    def send(self, destination, body, headers=None, receipt=True):
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        self.n += 1
+        h = dict(headers or {})
+        r = "send-%d" % self.n
+        self.conn.send(destination=destination, body=body,
+                       content_type=h.pop("content-type", "application/json"),
+                       headers=h, receipt=r if receipt else None)
+        if receipt:
+            self._receipt(r)
+
+    def of(self, sid):
+        with self.lock:
+            return [(h, b) for s, h, b in self.msgs if s == sid]
+
+    def wait_count(self, sid, n, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while len(self.of(sid)) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.of(sid)
+
+    def close(self):
+        try:
+            self.conn.disconnect()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+@pytest.fixture
+def stomp_peers():
+    """peer(port, ...) -> StompPeer, disconnected at teardown."""
+    made = []
+
+    def peer(port, **kw):
+        p = StompPeer(port, **kw)
+        made.append(p)
+        return p
+
+    yield peer
+    for p in made:
+        p.close()
+
+
+# -- the ZeroMQ side of a bridge ---------------------------------------------
+
+class BridgeSource:
+    """A fedmsg endpoint for a ZeroMQ -> broker bridge: an XPUB bound on
+    127.0.0.1 (same frames as fedmsg's PUB) that sees each subscription,
+    so the test knows when a (re)started bridge is connected and nothing
+    is lost to the slow joiner."""
+
+    def __init__(self, ctx):
+        zmq = zmq_module()
+        self.port = free_ports(1)[0]
+        self.url = tcp(self.port)
+        self.sock = zsocket(ctx, zmq.XPUB, bind=self.url)
+        self.sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+
+    def wait_subscriber(self, timeout=15.0, daemon=None):
+        """Wait for the next subscribe message (a bridge connected)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.sock.poll(100):
+                if self.sock.recv()[:1] == b"\x01":
+                    return
+                continue
+            if daemon is not None and not daemon.running():
+                pytest.fail("the bridge exited: %s" % daemon.describe(),
+                            pytrace=False)
+            if time.monotonic() > deadline:
+                pytest.fail("no subscription from the bridge within %.1f s%s"
+                            % (timeout, ": " + daemon.describe()
+                               if daemon else ""), pytrace=False)
+
+    def send(self, env_or_frames):
+        frames = wire(env_or_frames) if isinstance(env_or_frames, dict) \
+            else env_or_frames
+        self.sock.send_multipart(frames)
+
+
+def start_bridge(daemons, config, *args, wait="broker connected",
+                 timeout=20.0):
+    """fedmsg-bridge --config CONFIG; waits for `wait` on stderr (None:
+    do not wait)."""
+    d = daemons("fedmsg-bridge", ["--config", config] + list(args),
+                config=config)
+    if wait:
+        d.wait_stderr(wait, timeout)
+    return d
+
+
+def bridge_config(bridges, endpoints=None, **extra):
+    """A fedmsg-c config with these bridges (fedmsg defaults, no signing,
+    no validation unless asked)."""
+    cfg = bus_config(**extra)
+    cfg["endpoints"] = endpoints or {}
+    cfg["bridges"] = bridges
+    cfg.setdefault("zmq_linger", 0)
+    return cfg
