@@ -94,7 +94,7 @@ $(DEPS_STAMP): .ci/install-deps
 
 $(TEST_DEPS_STAMP): .ci/install-deps
 	@mkdir -p $(B)
-	sh .ci/install-deps build test
+	sh .ci/install-deps build test brokers
 	@touch $@
 
 deps: $(DEPS_STAMP)
