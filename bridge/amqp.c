@@ -798,7 +798,7 @@ a_send(struct broker *b, const struct broker_out *m, uint64_t token)
 		log_warn("amqp %s: cannot encode a message: %s", a->o.name,
 		    pn_error_text(pn_message_error(a->msg)));
 		pn_delivery_abort(pd);
-		return -1;
+		return -2;
 	}
 	a->in_flight++;
 	pump(a, 0);		/* write it out now if the socket takes it */

@@ -284,7 +284,10 @@ copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
 			continue;
 		switch (v->type) {
 		case JV_STRING:
-			if (v->len > 256 || memchr(v->u.str, 0, v->len))
+			/* header-safe text only (STOMP 1.1 has no \r escape) */
+			if (v->len > 256 || memchr(v->u.str, 0, v->len) ||
+			    memchr(v->u.str, '\r', v->len) ||
+			    memchr(v->u.str, '\n', v->len))
 				continue;
 			snprintf(vals[n], 257, "%.*s", (int)v->len, v->u.str);
 			break;
@@ -370,8 +373,19 @@ send_spooled(struct bridge *br)
 		out.props = props;
 		out.nprops = 2 + copy_props(m, props + 2, MAX_PROPS - 2,
 		    vals, keys);
-		if (!br->broker->ops->can_send(br->broker, address) ||
-		    br->broker->ops->send(br->broker, &out, id) < 0) {
+		rc = br->broker->ops->can_send(br->broker, address) ?
+		    br->broker->ops->send(br->broker, &out, id) : -1;
+		if (rc == -2) {
+			/* can never be sent this way: drop it, say so */
+			br->st.dropped++;
+			log_err("bridge %s: %s cannot be sent to %s: dropped",
+			    br->name, fm_msg_id(m) ? fm_msg_id(m) : "-", address);
+			spool_ack(br->spool, id, err);
+			free(address);
+			fm_msg_unref(m);
+			continue;
+		}
+		if (rc < 0) {
 			/* no credit yet: hand this record out again later */
 			br->rewind = true;
 			br->retry_at = now_ms() + 50;

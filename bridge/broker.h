@@ -105,7 +105,10 @@ struct broker_ops {
 	int	(*timeout_ms)(struct broker *b, int64_t now_ms);
 	/* Can a message to this address be sent now (connected, credit)? */
 	bool	(*can_send)(struct broker *b, const char *address);
-	/* Queue a message; on_sent(token) follows.  -1 when not now. */
+	/*
+	 * Queue a message; on_sent(token) follows.  -1: not now (keep it and
+	 * try later); -2: never (it cannot be encoded for this broker).
+	 */
 	int	(*send)(struct broker *b, const struct broker_out *m,
 		    uint64_t token);
 	/* Receive from source (kept across reconnects). */

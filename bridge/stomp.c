@@ -88,7 +88,7 @@ struct stomp {
 	bool		 hs_want_write;	/* handshake waits for POLLOUT */
 	bool		 rd_want_write;	/* SSL_read waits for POLLOUT */
 	bool		 wr_want_read;	/* SSL_write waits for POLLIN */
-	size_t		 tls_wlen;	/* SSL_write to retry with this length */
+	size_t		 tls_wlen;	/* SSL_write to retry with this size */
 	struct stomp_parser *parser;
 	uint64_t	 hb_seen;
 	struct buf	 out;
@@ -418,8 +418,8 @@ nosig_create(BIO *b)
 static void
 nosig_init(void)
 {
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK |
-	    BIO_TYPE_DESCRIPTOR, "stomp socket");
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() |
+	    BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR, "stomp socket");
 
 	if (m == NULL)
 		return;
@@ -481,7 +481,8 @@ tls_ctx_new(const struct stomp_opts *o, char *err)
 	if (o->cert_file) {
 		const char *key = o->key_file ? o->key_file : o->cert_file;
 
-		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
+		if (SSL_CTX_use_certificate_chain_file(ctx,
+		    o->cert_file) != 1) {
 			ssl_errtext(e, sizeof(e));
 			snprintf(err, FM_ERRLEN, "cannot load TLS client "
 			    "certificate %s: %s", o->cert_file, e);
@@ -595,8 +596,10 @@ stomp_new(const struct stomp_opts *o, char *err)
 	s->cx = o->hb_send_ms;
 	s->cy = o->hb_recv_ms;
 #define DEF(v, d) ((v) ? (v) : (d))
-	s->connect_to = DEF(o->connect_timeout_ms, STOMP_DEFAULT_CONNECT_TIMEOUT);
-	s->receipt_to = DEF(o->receipt_timeout_ms, STOMP_DEFAULT_RECEIPT_TIMEOUT);
+	s->connect_to = DEF(o->connect_timeout_ms,
+	    STOMP_DEFAULT_CONNECT_TIMEOUT);
+	s->receipt_to = DEF(o->receipt_timeout_ms,
+	    STOMP_DEFAULT_RECEIPT_TIMEOUT);
 	s->frame_to = DEF(o->frame_timeout_ms, STOMP_DEFAULT_FRAME_TIMEOUT);
 	s->rmin = DEF(o->reconnect_min_ms, STOMP_DEFAULT_RECONNECT_MIN);
 	s->rmax = DEF(o->reconnect_max_ms, STOMP_DEFAULT_RECONNECT_MAX);
@@ -714,6 +717,8 @@ close_conn(struct stomp *s, int64_t now, const char *reason)
 			s->attempt = 0;
 		s->reconnect_at = now + backoff(s);
 		s->cur = (s->cur + 1) % s->nurls;
+		log_debug("stomp: next attempt: %s in %lld ms",
+		    s->urls[s->cur].text, (long long)(s->reconnect_at - now));
 	} else
 		s->reconnect_at = 0;
 	s->connected_at = 0;
@@ -742,7 +747,7 @@ fail(struct stomp *s, int64_t now, const char *fmt, ...)
 		close_conn(s, now, s->err);
 }
 
-/* ---- output ---------------------------------------------------------------- */
+/* ---- output -------------------------------------------------------------- */
 
 /* Make room: drop what was written from the front of the buffer. */
 static void
@@ -851,7 +856,7 @@ do_write(struct stomp *s, int64_t now)
 	}
 }
 
-/* ---- connecting ------------------------------------------------------------ */
+/* ---- connecting ---------------------------------------------------------- */
 
 static void send_connect(struct stomp *, int64_t);
 static void tls_handshake(struct stomp *, int64_t);
@@ -935,8 +940,8 @@ tls_handshake(struct stomp *s, int64_t now)
 	}
 	if ((vr = SSL_get_verify_result(s->ssl)) != X509_V_OK) {
 		ERR_clear_error();
-		fail(s, now, "TLS certificate verification failed for %s: %s%s%s%s",
-		    u->text, X509_verify_cert_error_string(vr),
+		fail(s, now, "TLS certificate verification failed for %s: "
+		    "%s%s%s%s", u->text, X509_verify_cert_error_string(vr),
 		    vr == X509_V_ERR_HOSTNAME_MISMATCH ||
 		    vr == X509_V_ERR_IP_ADDRESS_MISMATCH ?
 		    " (expected '" : "",
@@ -1283,10 +1288,15 @@ dispatch(struct stomp *s, const struct stomp_frame *f, int64_t now)
 
 	s->stats.frames_in++;
 	if (strcmp(f->command, "ERROR") == 0) {
+		const char *rid = stomp_frame_value(f, "receipt-id");
+
 		error_text(f, text, sizeof(text));
 		if (s->st == STOMP_ST_STOMP_CONNECTING)
 			fail(s, now, "%s refused the connection: %s",
 			    s->urls[s->cur].text, text);
+		else if (rid)
+			fail(s, now, "ERROR from %s (answering receipt "
+			    "'%.40s'): %s", s->urls[s->cur].text, rid, text);
 		else
 			fail(s, now, "ERROR from %s: %s",
 			    s->urls[s->cur].text, text);
@@ -1318,7 +1328,7 @@ dispatch(struct stomp *s, const struct stomp_frame *f, int64_t now)
 		    f->command, s->urls[s->cur].text);
 }
 
-/* ---- input ------------------------------------------------------------------- */
+/* ---- input --------------------------------------------------------------- */
 
 /* Returns >0 read, 0 would block, -1 EOF, -2 error (s->ioerr set). */
 static ssize_t
@@ -1444,7 +1454,7 @@ do_read(struct stomp *s, int64_t now)
 	}
 }
 
-/* ---- the loop interface ------------------------------------------------------ */
+/* ---- the loop interface -------------------------------------------------- */
 
 void
 stomp_start(struct stomp *s, int64_t now_ms)
@@ -1515,7 +1525,8 @@ stomp_timeout_ms(const struct stomp *s, int64_t now_ms)
 	if (s->st == STOMP_ST_CONNECTED || s->st == STOMP_ST_DISCONNECTING) {
 		if (s->hb_rx)
 			min_at(&at, s->last_rx + 2 * (int64_t)s->hb_rx);
-		if (s->hb_tx)
+		/* a beat is only due on an idle output */
+		if (s->hb_tx && out_pending(s) == 0)
 			min_at(&at, s->last_tx + s->hb_tx / 2);
 		if (s->rc_len)
 			min_at(&at, s->rc[s->rc_head].deadline ?
@@ -1631,11 +1642,12 @@ stomp_handle(struct stomp *s, short revents, int64_t now_ms)
 		return;
 	}
 	/* write what the callbacks and timers queued, without a poll round */
-	if (s->gen == gen && in_session(s) && out_pending(s) && !s->wr_want_read)
+	if (s->gen == gen && in_session(s) && out_pending(s) &&
+	    !s->wr_want_read)
 		do_write(s, now_ms);
 }
 
-/* ---- the caller's requests ---------------------------------------------------- */
+/* ---- the caller's requests ----------------------------------------------- */
 
 int
 stomp_subscribe(struct stomp *s, const char *destination, const char *id,
@@ -1750,8 +1762,16 @@ stomp_send(struct stomp *s, const char *destination,
 		errno = ENOBUFS;
 		return -1;
 	}
-	while (headers && headers[extra])
-		extra++;
+	while (headers && headers[extra]) {
+		/* STOMP 1.1 has no escape for CR */
+		if (strcmp(s->version, "1.1") == 0 &&
+		    (strchr(headers[extra], '\r') ||
+		    (headers[extra + 1] && strchr(headers[extra + 1], '\r')))) {
+			errno = EINVAL;
+			return -1;
+		}
+		extra += 2;
+	}
 	if ((h = calloc(extra + 5, sizeof(*h))) == NULL) {
 		errno = ENOMEM;
 		return -1;
@@ -1772,7 +1792,7 @@ stomp_send(struct stomp *s, const char *destination,
 	free(h);
 	if (r < 0) {
 		if (s->out.oom) {
-			/* the buffer is lost with what was queued: start over */
+			/* the queue is lost: start over */
 			fail(s, stomp_now_ms(), "out of memory queueing SEND");
 			errno = ENOMEM;
 			return -1;

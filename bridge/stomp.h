@@ -35,6 +35,9 @@
  * on_connected()), and every ack token of that session is stale (the broker
  * redelivers those messages).
  *
+ * Messages that arrive after stomp_disconnect() are dropped unacknowledged
+ * (the broker redelivers them to a client-ack subscription).
+ *
  * Callbacks run inside stomp_handle().  They may call stomp_send(),
  * stomp_ack(), stomp_nack(), stomp_subscribe(), stomp_unsubscribe() and
  * stomp_disconnect(), but not stomp_free().  Single-threaded.
@@ -50,7 +53,7 @@
 
 /* Defaults for the zero fields of struct stomp_opts. */
 #define STOMP_DEFAULT_PORT		61613	/* stomp:// */
-#define STOMP_DEFAULT_TLS_PORT		61612	/* stomp+ssl:// (ActiveMQ, UMB) */
+#define STOMP_DEFAULT_TLS_PORT		61612	/* stomp+ssl:// (ActiveMQ) */
 #define STOMP_DEFAULT_CONNECT_TIMEOUT	15000	/* TCP + TLS + CONNECTED */
 #define STOMP_DEFAULT_RECEIPT_TIMEOUT	30000
 #define STOMP_DEFAULT_FRAME_TIMEOUT	60000	/* one incomplete frame */
@@ -60,7 +63,7 @@
 #define STOMP_DEFAULT_MAX_INFLIGHT	1000
 
 enum stomp_state {
-	STOMP_ST_DISCONNECTED,	/* no socket: waiting to reconnect, or stopped */
+	STOMP_ST_DISCONNECTED,	/* no socket: reconnect pending, or stopped */
 	STOMP_ST_CONNECTING,	/* TCP connect in progress */
 	STOMP_ST_TLS_HANDSHAKE,
 	STOMP_ST_STOMP_CONNECTING, /* CONNECT sent, waiting for CONNECTED */
@@ -94,7 +97,7 @@ struct stomp_opts {
 	 * or ActiveMQ's "failover:(url,url,...)" form.  Tried round robin.
 	 */
 	const char *const *urls;
-	const char	*login;		/* NULL: not sent (UMB uses certificates) */
+	const char	*login;		/* NULL: not sent (UMB: certificates) */
 	const char	*passcode;
 	const char	*vhost;		/* "host" header; NULL = the URL's host
 					   (RabbitMQ wants "/") */
@@ -173,7 +176,11 @@ int stomp_unsubscribe(struct stomp *s, const char *id);
 
 /*
  * Queue a SEND with content-length (plus the headers given: name, value,
- * ..., NULL; a content-length among them is replaced).  With receipt_id
+ * ..., NULL, a NULL value leaving that header out; a content-length among
+ * them is replaced).  Note: ActiveMQ makes a JMS BytesMessage of a SEND
+ * with content-length (AMQP 1.0 consumers then get a binary body); pass
+ * "amq-msg-type", "text" for a TextMessage.  STOMP 1.1 cannot carry a CR
+ * in a header (EINVAL).  With receipt_id
  * (not NULL) the broker confirms through on_receipt(receipt_id).
  * Returns 0, or -1 with errno: ENOTCONN (not connected: keep it in the
  * spool and send it after on_connected()), ENOBUFS (output buffer or

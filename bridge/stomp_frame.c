@@ -380,7 +380,7 @@ st_eol(struct stomp_parser *p)
 				return STOMP_NEED_MORE;
 			if (d[p->pos + 1] != '\n')
 				return perr(p, STOMP_E_BAD_EOL, p->pos,
-				    "CR not followed by LF between STOMP frames");
+				    "CR without LF between STOMP frames");
 			p->heartbeats++;
 			p->pos += 2;
 		} else {

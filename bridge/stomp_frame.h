@@ -70,7 +70,7 @@ struct stomp_frame {
 	const char		*command;	/* e.g. "MESSAGE" */
 	const struct stomp_header *headers;	/* in wire order */
 	size_t			 nheaders;
-	const char		*body;		/* NUL-terminated; may contain NULs */
+	const char		*body;	/* NUL-terminated; may contain NULs */
 	size_t			 body_len;
 };
 
@@ -83,7 +83,7 @@ enum stomp_result {
 enum stomp_perr {
 	STOMP_E_NONE = 0,
 	STOMP_E_NOMEM,
-	STOMP_E_BAD_EOL,		/* CR not followed by LF between frames */
+	STOMP_E_BAD_EOL,		/* CR without LF between frames */
 	STOMP_E_BAD_COMMAND,		/* empty, or not A-Z */
 	STOMP_E_COMMAND_TOO_LONG,
 	STOMP_E_LINE_TOO_LONG,
@@ -91,8 +91,8 @@ enum stomp_perr {
 	STOMP_E_BAD_HEADER,		/* no ':', or empty name */
 	STOMP_E_BAD_ESCAPE,
 	STOMP_E_BAD_CONTENT_LENGTH,	/* not 1-19 decimal digits */
-	STOMP_E_FRAME_TOO_LARGE,	/* including a too large content-length */
-	STOMP_E_NO_NUL,			/* content-length octets not followed by NUL */
+	STOMP_E_FRAME_TOO_LARGE,	/* also a too large content-length */
+	STOMP_E_NO_NUL,			/* no NUL after content-length octets */
 };
 
 struct stomp_parser;
@@ -147,7 +147,7 @@ const char *stomp_frame_value(const struct stomp_frame *f, const char *name);
 bool stomp_command_is_raw(const char *command);
 
 /* stomp_frame_write() flags */
-#define STOMP_W_CONTENT_LENGTH	0x1	/* add content-length (drop any given) */
+#define STOMP_W_CONTENT_LENGTH	0x1	/* add content-length, drop any given */
 #define STOMP_W_NO_ESCAPE	0x2	/* STOMP 1.0 peer: never escape */
 
 /*

@@ -101,7 +101,8 @@ s_on_error(void *arg, const char *text)
 {
 	struct slink *l = arg;
 
-	log_warn("stomp %s: %s", l->name, text);
+	/* stomp.c has logged it already */
+	log_debug("stomp %s: %s", l->name, text);
 }
 
 static void
@@ -218,7 +219,7 @@ static int
 l_send(struct broker *b, const struct broker_out *m, uint64_t token)
 {
 	struct slink *l = (struct slink *)b;
-	const char *hdrs[2 * (MAX_PROPS + 4) + 1];
+	const char *hdrs[2 * (MAX_PROPS + 5) + 1];
 	char receipt[32];
 	size_t i, n = 0;
 
@@ -228,6 +229,9 @@ l_send(struct broker *b, const struct broker_out *m, uint64_t token)
 	hdrs[n++] = "application/json;charset=utf-8";
 	hdrs[n++] = "persistent";
 	hdrs[n++] = "true";
+	/* ActiveMQ: a text message, not a BytesMessage, for AMQP/JMS readers */
+	hdrs[n++] = "amq-msg-type";
+	hdrs[n++] = "text";
 	if (m->message_id) {
 		hdrs[n++] = "fedmsg_msg_id";
 		hdrs[n++] = m->message_id;
@@ -239,7 +243,7 @@ l_send(struct broker *b, const struct broker_out *m, uint64_t token)
 	hdrs[n] = NULL;
 	snprintf(receipt, sizeof(receipt), "%llu", (unsigned long long)token);
 	if (stomp_send(l->s, m->address, hdrs, m->body, m->len, receipt) < 0)
-		return -1;
+		return errno == EINVAL || errno == EMSGSIZE ? -2 : -1;
 	l->flight[(l->fhead + l->flen) % l->fcap] = token;
 	l->flen++;
 	return 0;
