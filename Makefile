@@ -77,7 +77,7 @@ SAN_TOOL_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(TOOL_LIB_SRC))
 DEPS_STAMP	 = $(B)/.deps-build
 TEST_DEPS_STAMP	 = $(B)/.deps-test
 
-.PHONY: all deps test-deps run test unit fuzz-replay integration fuzz bench \
+.PHONY: all deps test-deps run test unit fuzz-replay integration fuzz bench FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
 
@@ -141,7 +141,14 @@ $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC -pthread \
 	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
 
-$(B)/fedmsg-c.pc: Makefile
+# Things that embed PREFIX are rebuilt when it changes.
+$(B)/.prefix: FORCE
+	@mkdir -p $(B)
+	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
+$(B)/rel/hub/runtime/hub.o $(B)/asan/hub/runtime/hub.o: $(B)/.prefix
+FORCE:
+
+$(B)/fedmsg-c.pc: Makefile $(B)/.prefix
 	@mkdir -p $(B)
 	printf '%s\n' "prefix=$(PREFIX)" 'includedir=$${prefix}/include' \
 	    'libdir=$${prefix}/lib' "plugindir=$(PLUGINDIR)" '' \

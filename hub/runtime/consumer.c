@@ -71,6 +71,7 @@ struct consumer {
 	size_t			 ndelayed;
 	unsigned		 busy;
 	bool			 stopping, halted;
+	bool			 reloading;	/* workers wait while reload() runs */
 	pthread_t		*threads;
 	unsigned		 nthreads;
 	int64_t			*started_ms;	/* per worker, 0 when idle */
@@ -370,7 +371,15 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 	c->hub = hub;
 	c->spec = spec;
 	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
+	{
+		/* deadlines are CLOCK_MONOTONIC (retries must not spin) */
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&c->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (strchr(spec->plugin, '/'))
 		snprintf(path, sizeof(path), "%s", spec->plugin);
 	else
@@ -620,13 +629,14 @@ worker(void *p)
 		enum settle how;
 		int rc;
 
-		if (c->halted && !c->stopping) {
+		/* once stopping, finish only the item in hand: drain is bounded */
+		if (c->stopping)
+			break;
+		if (c->halted || c->reloading) {
 			pthread_cond_wait(&c->cv, &c->mu);
 			continue;
 		}
 		if (!take(c, &it, &wait_until)) {
-			if (c->stopping)
-				break;
 			if (wait_until == INT64_MAX) {
 				pthread_cond_wait(&c->cv, &c->mu);
 			} else {
@@ -656,6 +666,7 @@ worker(void *p)
 			c->timers[it.timer].queued = false;
 			c->busy--;
 			c->started_ms[me] = 0;
+			pthread_cond_broadcast(&c->cv);	/* reload/stop wait on busy */
 			continue;
 		}
 		current_msg = it.msg;
@@ -669,6 +680,7 @@ worker(void *p)
 		pthread_mutex_lock(&c->mu);
 		c->busy--;
 		c->started_ms[me] = 0;
+		pthread_cond_broadcast(&c->cv);	/* reload/stop wait on busy */
 		if (rc == FM_CONSUME_HALT)
 			c->halted = true;
 		if (requeue && !c->stopping && c->ndelayed < c->cap) {
@@ -811,18 +823,34 @@ consumer_last_error(struct consumer *c, char *out, size_t len)
 void
 consumer_reload(struct consumer *c, const char *config_json)
 {
-	char *dup = config_json ? strdup(config_json) : NULL;
+	char *dup = config_json ? strdup(config_json) : NULL, *old;
+	int rc = 0;
 
-	/* Plugin callbacks other than consume() run with no consume() active. */
+	/*
+	 * reload() runs while no consume() does (plugin.h), without our lock
+	 * held: the plugin may log, which takes it.
+	 */
 	pthread_mutex_lock(&c->mu);
+	c->reloading = true;
 	while (c->busy)
 		pthread_cond_wait(&c->cv, &c->mu);
-	free(c->spec->config_json);
+	old = c->spec->config_json;
 	c->spec->config_json = dup;
-	if (c->pl->reload && c->pl->reload(c->state) != 0)
-		log_warn("consumer %s: reload() failed; it keeps running",
-		    c->spec->name);
 	pthread_mutex_unlock(&c->mu);
+	if (c->pl->reload)
+		rc = c->pl->reload(c->state);
+	pthread_mutex_lock(&c->mu);
+	if (rc != 0) {
+		/* the plugin keeps its old config: so does config_json() */
+		c->spec->config_json = old;
+		old = dup;
+		log_warn("consumer %s: reload() refused the new config; it keeps "
+		    "running with the old one", c->spec->name);
+	}
+	c->reloading = false;
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	free(old);
 }
 
 void

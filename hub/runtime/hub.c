@@ -860,9 +860,13 @@ hub_run(const struct hub_opts *o)
 		status = 2;
 		goto out;
 	}
-	if ((h->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
-	    setup(h, err) < 0) {
-		log_err("%s", h->wake < 0 ? strerror(errno) : err);
+	if ((h->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+		log_err("eventfd: %s", strerror(errno));
+		goto out;
+	}
+	if (setup(h, err) < 0) {
+		log_err("%s", err);
+		status = 2;	/* configuration, plugins, certificates */
 		goto out;
 	}
 	if (o->check_only) {

@@ -1121,7 +1121,9 @@ class Broker:
             self.proc.wait()
             self.out = b"(timed out)"
         rc, self.proc = self.proc.returncode, None
-        self.timings.append(("start", time.monotonic() - self.t0))
+        m = re.search(rb"ready in (\d+) ms", self.out)
+        self.timings.append(("start", int(m.group(1)) / 1000 if m else
+                             time.monotonic() - self.t0))
         if rc != 0:
             self.stop()
             pytest.fail("%s did not start:\n%s" % (

@@ -1,0 +1,190 @@
+"""A consumer's bounded queue on ZeroMQ (no flow control on PUB/SUB):
+a slow consumer loses messages by its queue_full policy, counted, while
+the hub stays responsive; SIGTERM drains what is queued.
+
+tests/abi/slow.c sleeps msg.sleep_ms in consume(), then records
+"<msg_id> <attempt>".
+"""
+
+import signal
+import time
+
+import pytest
+
+from conftest import (HubProbes, free_ports, http_get, hub_config, hub_sync,
+                      recorded_ids, signed, tcp, wait_until, wire,
+                      write_config, zmq_module, zsocket)
+
+pytestmark = pytest.mark.usefixtures("hub_time_limit")
+
+
+@pytest.fixture
+def bus(zctx):
+    zmq = zmq_module()
+    src, mport = free_ports(2)
+    return zsocket(zctx, zmq.PUB, bind=tcp(src)), src, mport
+
+
+@pytest.mark.parametrize("policy", ["drop_oldest", "drop_new"])
+def test_queue_full(tmp_path, hubs, bus, abi_plugins, policy):
+    pub, src, mport = bus
+    rec = tmp_path / "slow.txt"
+    cfg = write_config(tmp_path, hub_config(src, mport, {
+        "slow": {"plugin": str(abi_plugins["slow"]), "queue_size": 5,
+                 "threads": 1, "queue_full": policy,
+                 "config": {"file": str(rec)}}}))
+    hub = hubs(cfg, metrics_port=mport).ready()
+    probes = HubProbes()
+    seen = lambda: recorded_ids(rec, probes=True)      # noqa: E731
+    hub_sync(pub.send_multipart, probes, seen, hub)
+    base = hub.idle()
+
+    # The first message keeps consume() busy for 1.5 s; the other 49
+    # arrive meanwhile, 10 ms apart, and queue behind it.
+    burst = [signed("slow.burst", {"n": i, "sleep_ms": 1500 if i == 0
+                                   else 50}) for i in range(50)]
+    ids = [e["msg_id"] for e in burst]
+    for env in burst:
+        pub.send_multipart(wire(env))
+        time.sleep(0.01)
+    # ZeroMQ cannot hold messages back (transport_zmq.c, consumer.c):
+    # the hub keeps reading the bus and the full queue drops by policy.
+    # While the consumer sleeps, the hub takes all 50 and answers at once.
+    for path in ("/live", "/metrics", "/status"):
+        t = time.monotonic()
+        code, _ = http_get(mport, path)
+        assert code == 200 and time.monotonic() - t < 1.0, path
+    deadline = time.monotonic() + 0.5
+    while True:
+        m = hub.metrics()
+        n = m("fedmsg_hub_received_total") - \
+            base("fedmsg_hub_received_total")
+        if n == 50 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert n == 50, (
+        "the hub stopped reading the bus while consumer 'slow' was full: "
+        "it took %d of the 50 messages (consumed so far: %d, "
+        "queue_full drops: %d); on ZeroMQ a full queue should drop by "
+        "queue_full=%s, not pause the bus" % (
+            n, len(recorded_ids(rec)),
+            m("fedmsg_consumer_dropped_total", consumer="slow",
+              reason="queue_full"), policy))
+    m = hub.wait_metric(lambda m: m("fedmsg_consumer_queue_depth",
+                                    consumer="slow") == 0, 5,
+                        "the slow consumer's queue to empty")
+    got = recorded_ids(rec)
+    dropped = m("fedmsg_consumer_dropped_total", consumer="slow",
+                reason="queue_full") - base(
+        "fedmsg_consumer_dropped_total", consumer="slow",
+        reason="queue_full")
+    queued = m("fedmsg_consumer_in_total", consumer="slow") - \
+        base("fedmsg_consumer_in_total", consumer="slow")
+    assert dropped > 0
+    # every message is either consumed or counted as dropped: the one in
+    # consume() and a full queue (5) get through
+    assert len(got) + dropped == 50
+    if policy == "drop_oldest":
+        assert got == ids[:1] + ids[-5:], "drop_oldest keeps the newest"
+        # queued and later pushed out: counted in "in" and as dropped
+        assert queued - dropped == len(got)
+    else:
+        assert got == ids[:6], "drop_new keeps the oldest"
+        assert queued == len(got)
+    assert hub.running()
+    assert hub.stop() == 0
+
+
+def test_slow_consumer_stalls_only_its_own_queue(tmp_path, hubs, bus,
+                                                 abi_plugins):
+    """consumer.h: "A slow or stuck consumer stalls only its own queue."
+    A fast consumer next to a full slow one gets every message at once."""
+    pub, src, mport = bus
+    rec_s, rec_f = tmp_path / "slow.txt", tmp_path / "fast.txt"
+    cfg = write_config(tmp_path, hub_config(src, mport, {
+        "slow": {"plugin": str(abi_plugins["slow"]), "queue_size": 5,
+                 "config": {"file": str(rec_s)}},
+        "fast": {"plugin": str(abi_plugins["verdicts"]),
+                 "config": {"file": str(rec_f)}}}))
+    hub = hubs(cfg, metrics_port=mport).ready()
+    probes = HubProbes()
+    hub_sync(pub.send_multipart, probes,
+             lambda: recorded_ids(rec_f, probes=True), hub)
+    wait_until(lambda: len(recorded_ids(rec_s, probes=True)) >= 1, 5,
+               "the slow consumer's probes", hub)
+    burst = [signed("slow.burst", {"n": i, "sleep_ms": 500})
+             for i in range(40)]
+    t0 = time.monotonic()
+    for env in burst:                   # 0.8 s of traffic
+        pub.send_multipart(wire(env))
+        time.sleep(0.02)
+    want = [e["msg_id"] for e in burst]
+    deadline = time.monotonic() + 1.0
+    while recorded_ids(rec_f) != want and time.monotonic() < deadline:
+        time.sleep(0.02)
+    got = recorded_ids(rec_f)
+    assert got == want, (
+        "the fast consumer got %d of 40 messages in %.1f s while the slow "
+        "one (queue_size 5, 500 ms each) was full" % (
+            len(got), time.monotonic() - t0))
+    assert hub.stop() == 0
+
+
+def test_sigterm_drains_the_queue(tmp_path, hubs, bus, abi_plugins):
+    pub, src, mport = bus
+    rec = tmp_path / "slow.txt"
+    cfg = write_config(tmp_path, hub_config(src, mport, {
+        "slow": {"plugin": str(abi_plugins["slow"]), "threads": 1,
+                 "config": {"file": str(rec)}}},
+        hub={"drain_timeout": 8}))
+    hub = hubs(cfg, metrics_port=mport).ready()
+    probes = HubProbes()
+    seen = lambda: recorded_ids(rec, probes=True)      # noqa: E731
+    hub_sync(pub.send_multipart, probes, seen, hub)
+
+    msgs = [signed("slow.drain", {"n": i, "sleep_ms": 100})
+            for i in range(10)]
+    for env in msgs:
+        pub.send_multipart(wire(env))
+    hub.wait_metric(lambda m: m("fedmsg_consumer_in_total",
+                                consumer="slow") >= len(seen()) + 9, 5,
+                    "10 messages queued")
+    assert len(recorded_ids(rec)) < 10
+    t0 = time.monotonic()
+    hub.proc.send_signal(signal.SIGTERM)
+    assert hub.wait(10) == 0
+    took = time.monotonic() - t0
+    assert recorded_ids(rec) == [e["msg_id"] for e in msgs]
+    assert took < 8, took
+    assert "draining consumer queues" in hub.stderr()
+
+
+def test_drain_timeout_bounds_the_exit(tmp_path, hubs, bus, abi_plugins):
+    """What does not fit in drain_timeout is released, not waited for."""
+    pub, src, mport = bus
+    rec = tmp_path / "slow.txt"
+    cfg = write_config(tmp_path, hub_config(src, mport, {
+        "slow": {"plugin": str(abi_plugins["slow"]), "threads": 1,
+                 "config": {"file": str(rec)}}},
+        hub={"drain_timeout": 1}))
+    hub = hubs(cfg, metrics_port=mport).ready()
+    probes = HubProbes()
+    seen = lambda: recorded_ids(rec, probes=True)      # noqa: E731
+    hub_sync(pub.send_multipart, probes, seen, hub)
+    msgs = [signed("slow.drain", {"n": i, "sleep_ms": 300})
+            for i in range(20)]
+    for env in msgs:
+        pub.send_multipart(wire(env))
+    wait_until(lambda: len(recorded_ids(rec)) >= 1, 5, "first message",
+               hub)
+    t0 = time.monotonic()
+    hub.proc.send_signal(signal.SIGTERM)
+    assert hub.wait(10) == 0
+    took = time.monotonic() - t0
+    got = recorded_ids(rec)
+    assert got == [e["msg_id"] for e in msgs[:len(got)]]
+    # 1 s of drain, then the message in consume() finishes (<= 0.3 s)
+    assert len(got) < 20 and took < 1 + 0.3 + 1.5, (
+        "drain_timeout 1 s not honoured: exit took %.1f s, %d of 20 "
+        "messages (300 ms each) were consumed after SIGTERM" % (
+            took, len(got)))
