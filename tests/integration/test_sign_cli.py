@@ -12,6 +12,7 @@ Exit 0; 1 on bad input; 2 on usage or I/O errors.
 import base64
 import json
 import os
+from pathlib import Path
 import re
 import subprocess
 
@@ -423,6 +424,9 @@ def test_run_demo(tmp_path):
     build = tmp_path / "build"
     build.mkdir()
     (build / "bin").symlink_to(FM_BIN)
+    # the hub part of the demo loads the consumer plugins
+    plugins = Path(os.environ.get("FM_BUILD", REPO / "build")) / "plugins"
+    (build / "plugins").symlink_to(plugins)
     p = subprocess.run(["sh", str(REPO / "tests" / "run-demo.sh"),
                         str(build)], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=120)
