@@ -42,6 +42,7 @@
 
 #include <fedmsg/message.h>
 
+#include "clock.h"
 #include "broker.h"
 #include "log.h"
 
@@ -90,15 +91,6 @@ struct amqp {
 	size_t			 incap;
 	char			 why[256];
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "amqp[s]://[user[:pass]@]host[:port][/...]" -> host, port, tls. */
 static int
@@ -186,12 +178,12 @@ disconnect(struct amqp *a, const char *why)
 	a->fd = -1;
 	a->in_flight = 0;
 	a->state = IDLE;
-	a->retry_at = mono_ms() + a->backoff_ms + rand() % (a->backoff_ms / 4 + 1);
+	a->retry_at = clock_ms() + a->backoff_ms + rand() % (a->backoff_ms / 4 + 1);
 	a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 	    a->backoff_ms * 2;
 	snprintf(a->why, sizeof(a->why), "%s", why);
 	log_warn("amqp %s: %s:%s: %s; retrying in %lld ms", a->o.name, a->host,
-	    a->port, why, (long long)(a->retry_at - mono_ms()));
+	    a->port, why, (long long)(a->retry_at - clock_ms()));
 	if (was_up && a->cb.on_down)
 		a->cb.on_down(a->cb.ctx, why);
 }
@@ -329,7 +321,7 @@ try_connect(struct amqp *a)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	a->fd = fd;
 	a->state = CONNECTING;
-	a->retry_at = mono_ms() + 10000;	/* connect timeout */
+	a->retry_at = clock_ms() + 10000;	/* connect timeout */
 }
 
 static void

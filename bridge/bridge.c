@@ -14,6 +14,7 @@
 #include <fedmsg/bus.h>
 #include <fedmsg/crypto.h>
 
+#include "clock.h"
 #include "bridge.h"
 #include "broker.h"
 #include "bus_internal.h"
@@ -68,15 +69,6 @@ struct bridge {
 static struct seen seen;
 static struct bridge *all[MAX_BRIDGES];
 static int nall;
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- loop prevention ------------------------------------------------------------ */
 
@@ -321,7 +313,7 @@ send_spooled(struct bridge *br)
 	char err[FM_ERRLEN];
 
 	if (br->rewind) {
-		if (br->in_flight || now_ms() < br->retry_at)
+		if (br->in_flight || clock_ms() < br->retry_at)
 			return;
 		spool_rewind(br->spool);
 		br->rewind = false;
@@ -388,7 +380,7 @@ send_spooled(struct bridge *br)
 		if (rc < 0) {
 			/* no credit yet: hand this record out again later */
 			br->rewind = true;
-			br->retry_at = now_ms() + 50;
+			br->retry_at = clock_ms() + 50;
 			free(address);
 			fm_msg_unref(m);
 			return;
@@ -564,7 +556,7 @@ b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 		log_warn("bridge %s: broker did not take record %llu (%s): "
 		    "resending", br->name, (unsigned long long)token, why);
 	br->rewind = true;
-	br->retry_at = now_ms() + (o == BROKER_REFUSED ? 1000 : 0);
+	br->retry_at = clock_ms() + (o == BROKER_REFUSED ? 1000 : 0);
 }
 
 /* ---- configuration -------------------------------------------------------------- */
@@ -573,25 +565,6 @@ static const char *const bridge_keys[] = { "from", "to", "topics",
     "endpoints", "address", "source", "topic_map", "tls", "user",
     "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
     "cert", "active", NULL };
-
-static char *
-read_secret(const char *path, char *err)
-{
-	FILE *f = fopen(path, "r");
-	char buf[1024];
-	size_t n;
-
-	if (f == NULL) {
-		snprintf(err, FM_ERRLEN, "password_file %s: %s", path,
-		    strerror(errno));
-		return NULL;
-	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return strdup(buf);
-}
 
 static int
 urls_of(json_t *v, const char **out, size_t max, size_t *n)
@@ -622,6 +595,53 @@ str(json_t *obj, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* Free a bridge, complete or half built.  NULL is fine. */
+static void
+bridge_free(struct bridge *br)
+{
+	int i;
+
+	if (br == NULL)
+		return;
+	if (br->broker)
+		br->broker->ops->free(br->broker);
+	fm_subscriber_close(br->sub);
+	spool_close(br->spool);
+	if (br->pub) {
+		int linger = 1000;	/* let forwarded messages leave */
+
+		zmq_setsockopt(br->pub, ZMQ_LINGER, &linger, sizeof(linger));
+		zmq_close(br->pub);
+	}
+	fm_validator_free(br->validator);
+	fm_signer_free(br->signer);
+	for (i = 0; i < MAX_TOPICS && br->topics[i]; i++)
+		free(br->topics[i]);
+	for (i = 0; i < br->nmap; i++) {
+		free(br->map[i].from);
+		free(br->map[i].to);
+	}
+	free(br->address);
+	free(br->source);
+	free(br->name);
+	free(br);
+}
+
+static void
+log_stats(const struct bridge *br)
+{
+	log_info("bridge %s: in %llu, out %llu, invalid %llu, not JSON %llu, "
+	    "looped %llu, wrapped %llu, retried %llu, dropped %llu, filtered "
+	    "%llu", br->name, (unsigned long long)br->st.in,
+	    (unsigned long long)br->st.out, (unsigned long long)br->st.invalid,
+	    (unsigned long long)br->st.not_json,
+	    (unsigned long long)br->st.looped,
+	    (unsigned long long)br->st.wrapped,
+	    (unsigned long long)br->st.retried,
+	    (unsigned long long)br->st.dropped,
+	    (unsigned long long)br->st.filtered);
+}
+
 static struct bridge *
 bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
     char *err)
@@ -631,7 +651,7 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	    b_on_message };
 	struct broker_opts bo;
 	json_t *from = json_object_get(e, "from"), *to = json_object_get(e, "to");
-	json_t *topics = json_object_get(e, "topics"), *map, *v, *sp, *tls;
+	json_t *topics = json_object_get(e, "topics"), *map, *v, *sp;
 	struct bridge *br;
 	bool zmq_from, zmq_to;
 	const char *key;
@@ -692,31 +712,11 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	memset(&bo, 0, sizeof(bo));
 	bo.urls = urls;
 	bo.nurls = nurls;
-	bo.user = str(e, "user");
-	bo.vhost = str(e, "vhost");
 	bo.name = name;
-	tls = json_object_get(e, "tls");
-	bo.tls.ca = str(tls, "ca");
-	bo.tls.cert = str(tls, "cert");
-	bo.tls.key = str(tls, "key");
-	bo.tls.hostname = str(tls, "hostname");
-	bo.heartbeat_ms = (unsigned)(json_number_value(json_object_get(e,
-	    "heartbeat")) * 1000);
-	bo.credit = (unsigned)json_integer_value(json_object_get(e, "credit"));
-	if (str(e, "password_file") &&
-	    (password = read_secret(str(e, "password_file"), err)) == NULL)
+	if (broker_opts_from_json(e, &bo, &password, err) < 0)
 		goto fail;
-	bo.password = password;
 	cb.ctx = br;
-	if (strncmp(urls[0], "amqp", 4) == 0) {
-		br->broker = amqp_broker_new(&bo, &cb, err);
-	} else if (strncmp(urls[0], "stomp", 5) == 0) {
-		br->broker = stomp_broker_new(&bo, &cb, err);
-	} else {
-		snprintf(err, FM_ERRLEN, "bridges.%s: %s: want amqp://, amqps://, "
-		    "stomp:// or stomp+ssl://", name, urls[0]);
-		goto fail;
-	}
+	br->broker = broker_new(&bo, &cb, err);
 	free(password);
 	password = NULL;
 	if (br->broker == NULL)
@@ -793,67 +793,8 @@ oom:
 	snprintf(err, FM_ERRLEN, "out of memory");
 fail:
 	free(password);
-	if (br) {
-		if (br->broker)
-			br->broker->ops->free(br->broker);
-		fm_subscriber_close(br->sub);
-		spool_close(br->spool);
-		if (br->pub) {
-			zmq_setsockopt(br->pub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
-			zmq_close(br->pub);
-		}
-		fm_validator_free(br->validator);
-		fm_signer_free(br->signer);
-		for (i = 0; i < MAX_TOPICS && br->topics[i]; i++)
-			free(br->topics[i]);
-		for (i = 0; i < (size_t)br->nmap; i++) {
-			free(br->map[i].from);
-			free(br->map[i].to);
-		}
-		free(br->address);
-		free(br->source);
-		free(br->name);
-		free(br);
-	}
+	bridge_free(br);
 	return NULL;
-}
-
-static void
-bridge_free(struct bridge *br)
-{
-	int i;
-
-	log_info("bridge %s: in %llu, out %llu, invalid %llu, not JSON %llu, "
-	    "looped %llu, wrapped %llu, retried %llu, dropped %llu, filtered "
-	    "%llu", br->name, (unsigned long long)br->st.in,
-	    (unsigned long long)br->st.out, (unsigned long long)br->st.invalid,
-	    (unsigned long long)br->st.not_json,
-	    (unsigned long long)br->st.looped,
-	    (unsigned long long)br->st.wrapped,
-	    (unsigned long long)br->st.retried,
-	    (unsigned long long)br->st.dropped,
-	    (unsigned long long)br->st.filtered);
-	br->broker->ops->free(br->broker);
-	fm_subscriber_close(br->sub);
-	spool_close(br->spool);
-	if (br->pub) {
-		int linger = 1000;
-
-		zmq_setsockopt(br->pub, ZMQ_LINGER, &linger, sizeof(linger));
-		zmq_close(br->pub);
-	}
-	fm_validator_free(br->validator);
-	fm_signer_free(br->signer);
-	for (i = 0; i < MAX_TOPICS && br->topics[i]; i++)
-		free(br->topics[i]);
-	for (i = 0; i < br->nmap; i++) {
-		free(br->map[i].from);
-		free(br->map[i].to);
-	}
-	free(br->address);
-	free(br->source);
-	free(br->name);
-	free(br);
 }
 
 int
@@ -915,7 +856,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 			if (br->sub)
 				n += bus_subscriber_poll_items(br->sub, items + n,
 				    16);
-			t = br->broker->ops->timeout_ms(br->broker, now_ms());
+			t = br->broker->ops->timeout_ms(br->broker, clock_ms());
 			if (t >= 0 && t < timeout)
 				timeout = t;
 			if (br->rewind && timeout > 50)
@@ -926,7 +867,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 			status = 1;
 			break;
 		}
-		now = now_ms();
+		now = clock_ms();
 		for (i = 0; i < nall; i++) {
 			struct bridge *br = all[i];
 
@@ -939,8 +880,10 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 		}
 	}
 out:
-	for (i = 0; i < nall; i++)
+	for (i = 0; i < nall; i++) {
+		log_stats(all[i]);
 		bridge_free(all[i]);
+	}
 	nall = 0;
 	free(seen.gen[0]);
 	free(seen.gen[1]);

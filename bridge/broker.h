@@ -125,6 +125,22 @@ struct broker {
 	const struct broker_ops *ops;
 };
 
+/*
+ * A link for bo->urls[0]'s scheme (amqp, amqps, stomp, stomp+ssl).
+ * Returns NULL with err[FM_ERRLEN].  Strings in bo are copied.
+ */
+struct broker *broker_new(const struct broker_opts *bo,
+    const struct broker_callbacks *cb, char *err);
+
+/*
+ * Fill bo's user, password (from password_file, into *secret, which the
+ * caller frees), vhost, tls {ca, cert, key, hostname}, heartbeat (s) and
+ * credit from a config object.  Strings point into obj.  Returns 0 or -1.
+ */
+struct json_t;
+int broker_opts_from_json(struct json_t *obj, struct broker_opts *bo,
+    char **secret, char *err);
+
 /* amqp://, amqps:// URLs (amqp.c). */
 struct broker *amqp_broker_new(const struct broker_opts *o,
     const struct broker_callbacks *cb, char *err);

@@ -31,6 +31,7 @@
 #include <jansson.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "config.h"
 #include "json.h"
 #include "log.h"
@@ -965,15 +966,6 @@ gap_stats(const struct gap_tracker *gt, uint64_t *missed, uint64_t *recovered)
 		*recovered = gt ? atomic_load(&gt->recovered) : 0;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Ask t's replay endpoint for [first, last] (at most GAP_MAX_REQUEST) and
  * keep the messages of that range, in "i" order, one per "i" (the first
@@ -990,7 +982,7 @@ fetch(struct gap_tracker *gt, struct tracked *t, int64_t first, int64_t last,
 	int linger = 0;
 	int64_t maxmsg = (int64_t)(gt->lim.max_message_bytes ?
 	    gt->lim.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES);
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_ms() + timeout_ms;
 	void *sock = NULL;
 	bool more = true;
 	int n, rc;
@@ -1018,7 +1010,7 @@ fetch(struct gap_tracker *gt, struct tracked *t, int64_t first, int64_t last,
 	}
 	for (;;) {
 		zmq_pollitem_t pi = { sock, 0, ZMQ_POLLIN, 0 };
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - clock_ms();
 
 		rc = zmq_poll(&pi, 1, left > 0 ? (long)left : 0);
 		if (rc > 0)

@@ -15,6 +15,7 @@
 
 #include <fedmsg/message.h>
 
+#include "clock.h"
 #include "consumer.h"
 #include "log.h"
 
@@ -83,24 +84,6 @@ struct consumer {
 
 	struct consumer_stats	 st;
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void
 set_error(struct consumer *c, const char *fmt, ...)
@@ -197,7 +180,7 @@ h_timer_add(void *hctx, unsigned interval_ms, void (*fn)(void *), void *arg)
 		return -1;
 	t = &c->timers[c->ntimers];
 	t->interval_ms = interval_ms;
-	t->next_ms = now_ms() + interval_ms;
+	t->next_ms = clock_ms() + interval_ms;
 	t->fn = fn;
 	t->arg = arg;
 	t->queued = false;
@@ -531,7 +514,7 @@ static bool
 take(struct consumer *c, struct item *out, int64_t *wait_until)
 {
 	size_t i, best = SIZE_MAX;
-	int64_t now = now_ms();
+	int64_t now = clock_ms();
 
 	*wait_until = INT64_MAX;
 	for (i = 0; i < c->ndelayed; i++) {
@@ -643,7 +626,7 @@ worker(void *p)
 				struct timespec ts;
 
 				clock_gettime(CLOCK_MONOTONIC, &ts);
-				wait_until -= now_ms();
+				wait_until -= clock_ms();
 				ts.tv_sec += wait_until / 1000;
 				ts.tv_nsec += (wait_until % 1000) * 1000000;
 				if (ts.tv_nsec >= 1000000000) {
@@ -655,7 +638,7 @@ worker(void *p)
 			continue;
 		}
 		c->busy++;
-		start = now_ms();
+		start = clock_ms();
 		c->started_ms[me] = start;
 		c->overrun_told[me] = false;
 		pthread_mutex_unlock(&c->mu);
@@ -671,10 +654,10 @@ worker(void *p)
 		}
 		current_msg = it.msg;
 		current_attempt = it.attempt;
-		t0 = now_us();
+		t0 = clock_us();
 		rc = c->pl->consume(c->state, it.msg);
 		current_msg = NULL;
-		record_latency(c, now_us() - t0);
+		record_latency(c, clock_us() - t0);
 		how = verdict_settle(c, &it, rc, &requeue);
 
 		pthread_mutex_lock(&c->mu);
@@ -690,7 +673,7 @@ worker(void *p)
 			if (delay > (int64_t)c->spec->max_backoff_ms)
 				delay = c->spec->max_backoff_ms;
 			it.attempt++;
-			it.due_ms = now_ms() + delay;
+			it.due_ms = clock_ms() + delay;
 			c->delayed[c->ndelayed++] = it;
 			continue;
 		}
@@ -860,7 +843,7 @@ consumer_stop(struct consumer *c, bool drain, int64_t deadline_ms)
 
 	pthread_mutex_lock(&c->mu);
 	while (drain && !c->halted && (c->len || c->ndelayed || c->busy) &&
-	    now_ms() < deadline_ms) {
+	    clock_ms() < deadline_ms) {
 		pthread_mutex_unlock(&c->mu);
 		struct timespec ts = { 0, 20 * 1000000 };
 		nanosleep(&ts, NULL);

@@ -16,6 +16,7 @@
 
 #include <fedmsg/crypto.h>
 
+#include "clock.h"
 #include "buf.h"
 #include "config.h"
 #include "consumer.h"
@@ -69,15 +70,6 @@ struct hub {
 	uint64_t		 last_in[MAX_CONSUMERS], last_ok[MAX_CONSUMERS];
 	uint64_t		 last_err[MAX_CONSUMERS];
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 wake(struct hub *h)
@@ -886,8 +878,8 @@ hub_run(const struct hub_opts *o)
 		h->watchdog_us = 0;
 	sd_notifyf(0, "READY=1\nSTATUS=running %d consumer(s)", h->ncons);
 	log_info("running with %d consumer(s)", h->ncons);
-	h->next_monitor = now_ms() + MONITOR_MS;
-	h->next_heartbeat = now_ms() + h->heartbeat_ms;
+	h->next_monitor = clock_ms() + MONITOR_MS;
+	h->next_heartbeat = clock_ms() + h->heartbeat_ms;
 
 	while (!*o->stop) {
 		zmq_pollitem_t items[260];
@@ -896,14 +888,14 @@ hub_run(const struct hub_opts *o)
 
 		items[0] = (zmq_pollitem_t){ NULL, h->wake, ZMQ_POLLIN, 0 };
 		n = 1 + h->bus->ops->poll_items(h->bus, items + 1, 259);
-		timeout = h->bus->ops->tick(h->bus, now_ms());
+		timeout = h->bus->ops->tick(h->bus, clock_ms());
 		if (timeout < 0 || timeout > 1000)
 			timeout = 1000;
 		if (zmq_poll(items, n, timeout) < 0 && errno != EINTR) {
 			log_err("poll: %s", zmq_strerror(errno));
 			break;
 		}
-		h->bus->ops->io(h->bus, items + 1, n - 1, now_ms());
+		h->bus->ops->io(h->bus, items + 1, n - 1, clock_ms());
 		if (*o->reload) {
 			*o->reload = 0;
 			reload(h);
@@ -926,7 +918,7 @@ hub_run(const struct hub_opts *o)
 		}
 		drain_queues(h);
 		flow_control(h);
-		now = now_ms();
+		now = clock_ms();
 		for (k = 0; k < h->ncons; k++) {
 			consumer_tick(h->cons[k], now);
 			halted += consumer_halted(h->cons[k]);
@@ -958,7 +950,7 @@ drain:
 	    h->drain_ms);
 	h->bus->ops->pause(h->bus, true);
 	for (i = 0; i < h->ncons; i++)
-		consumer_stop(h->cons[i], true, now_ms() + h->drain_ms);
+		consumer_stop(h->cons[i], true, clock_ms() + h->drain_ms);
 	drain_queues(h);
 out:
 	metrics_stop(h->metrics);

@@ -249,7 +249,7 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	    bt_on_message };
 	struct broker_transport *bt;
 	struct broker_opts bo;
-	json_t *bus = json_object_get(h, "bus"), *v, *tls;
+	json_t *bus = json_object_get(h, "bus"), *v;
 	const char *urls[16];
 	char *password = NULL;
 	size_t i, n = 0;
@@ -277,39 +277,13 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	bt->source = strdup(s(h, "source"));
 	bt->address = strdup(s(h, "address") ? s(h, "address") :
 	    "/topic/{topic}");
-	if (s(h, "password_file")) {
-		FILE *f = fopen(s(h, "password_file"), "r");
-		char buf[512];
-		size_t got;
-
-		if (f == NULL) {
-			snprintf(err, FM_ERRLEN, "hub.password_file %s: %s",
-			    s(h, "password_file"), strerror(errno));
-			bt_free(&bt->t);
-			return NULL;
-		}
-		got = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[got] = '\0';
-		buf[strcspn(buf, "\r\n")] = '\0';
-		password = strdup(buf);
-	}
 	memset(&bo, 0, sizeof(bo));
 	bo.urls = urls;
 	bo.nurls = n;
-	bo.user = s(h, "user");
-	bo.password = password;
-	bo.vhost = s(h, "vhost");
-	tls = json_object_get(h, "tls");
-	bo.tls.ca = s(tls, "ca");
-	bo.tls.cert = s(tls, "cert");
-	bo.tls.key = s(tls, "key");
-	bo.tls.hostname = s(tls, "hostname");
-	bo.credit = (unsigned)json_integer_value(json_object_get(h, "credit"));
 	bo.name = "hub";
 	cb.ctx = bt;
-	bt->b = strncmp(urls[0], "stomp", 5) == 0 ?
-	    stomp_broker_new(&bo, &cb, err) : amqp_broker_new(&bo, &cb, err);
+	if (broker_opts_from_json(h, &bo, &password, err) == 0)
+		bt->b = broker_new(&bo, &cb, err);
 	free(password);
 	if (bt->b == NULL) {
 		bt_free(&bt->t);
