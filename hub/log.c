@@ -1,4 +1,6 @@
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -7,12 +9,17 @@
 static const char *prog = "fedmsg-c";
 static enum log_level max_level = LOG_INFO;
 static const char *const names[] = { "error", "warning", "info", "debug" };
+/* syslog priorities, which journald reads from a "<N>" line prefix */
+static const int priorities[] = { 3, 4, 6, 7 };
+static bool journal;
 
 void
 log_init(const char *progname, enum log_level max)
 {
 	prog = progname;
 	max_level = max;
+	/* systemd sets JOURNAL_STREAM when stderr goes to the journal */
+	journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
 void
@@ -27,7 +34,9 @@ log_msg(enum log_level lvl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	n = (size_t)snprintf(line, sizeof(line), "%s: %s: ", prog, names[lvl]);
+	n = journal ? (size_t)snprintf(line, sizeof(line), "<%d>%s: ",
+	    priorities[lvl], names[lvl]) :
+	    (size_t)snprintf(line, sizeof(line), "%s: %s: ", prog, names[lvl]);
 	/*
 	 * Log lines often quote what peers sent (topics, msg_ids): escape
 	 * control characters so nobody can forge lines or drive a terminal.

@@ -1,6 +1,8 @@
 /*
  * Logging to stderr, one line per event: "<program>: <level>: <text>".
- * Thread-safe (one write(2) per line).
+ * Under systemd (JOURNAL_STREAM set) lines start with "<N>", the syslog
+ * priority, so journald files each line at its level.  Control characters
+ * in the text are escaped.  Thread-safe (one write(2) per line).
  */
 #ifndef FM_LOG_H
 #define FM_LOG_H
