@@ -92,7 +92,7 @@ $(DEPS_STAMP): .ci/install-deps
 	sh .ci/install-deps build
 	@touch $@
 
-$(TEST_DEPS_STAMP): .ci/install-deps
+$(TEST_DEPS_STAMP): .ci/install-deps Makefile
 	@mkdir -p $(B)
 	sh .ci/install-deps build test brokers
 	@touch $@
@@ -241,9 +241,12 @@ run: all
 # openssl speed and bench_crypto, prints the table and $(B)/bench/crypto.txt;
 # then tests/bench/run_bus.sh: fedmsg-relay and fedmsg-hub against a raw
 # ZeroMQ hop (bench_zmq, noop_consumer.so, bench_plugin), printed and
-# written to $(B)/bench/relay.txt and $(B)/bench/hub.txt.
+# written to $(B)/bench/relay.txt and $(B)/bench/hub.txt; then (unless
+# BENCH_BROKERS=0) tests/bench/run_brokers.sh: fedmsg-bridge through
+# RabbitMQ (AMQP 1.0) and ActiveMQ (STOMP) against direct clients
+# (bench_broker, tests/bench/bench_stomp.py): $(B)/bench/brokers.txt.
 BENCH_PROGS	 = $(addprefix $(B)/bench/,bench_crypto bench_zmq bench_plugin \
-		   noop_consumer.so)
+		   noop_consumer.so bench_broker)
 
 bench: all $(BENCH_PROGS)
 	sh tests/bench/run.sh $(B)
@@ -251,6 +254,13 @@ bench: all $(BENCH_PROGS)
 $(B)/bench/%: tests/bench/%.c $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfedmsg.a $(LIBS)
+
+# bench_broker: qpid-proton for AMQP 1.0, bridge/stomp.h for STOMP.
+$(B)/bench/bench_broker: tests/bench/bench_broker.c $(B)/lib/libfmbridge.a \
+		$(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfmbridge.a \
+	    $(B)/lib/libfedmsg.a $(LIBS) $(BRIDGE_LIBS)
 
 # bench_plugin includes noop_consumer.c and dlopen()s its .so.
 $(B)/bench/bench_plugin: tests/bench/noop_consumer.c include/fedmsg/plugin.h

@@ -181,7 +181,8 @@ disconnect(struct amqp *a, const char *why)
 	a->retry_at = clock_ms() + a->backoff_ms + rand() % (a->backoff_ms / 4 + 1);
 	a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
 	    a->backoff_ms * 2;
-	snprintf(a->why, sizeof(a->why), "%s", why);
+	if (why != a->why)
+		snprintf(a->why, sizeof(a->why), "%s", why);
 	log_warn("amqp %s: %s:%s: %s; retrying in %lld ms", a->o.name, a->host,
 	    a->port, why, (long long)(a->retry_at - clock_ms()));
 	if (was_up && a->cb.on_down)
@@ -548,6 +549,13 @@ events(struct amqp *a)
 			log_warn("amqp %s: %s", a->o.name, a->why);
 			pn_connection_close(a->driver.connection);
 			break;
+		case PN_SESSION_REMOTE_CLOSE:
+			/* e.g. RabbitMQ's precondition-failed: start over */
+			report_condition(a, pn_session_remote_condition(
+			    pn_event_session(e)), "session ended by the broker");
+			log_warn("amqp %s: %s", a->o.name, a->why);
+			pn_connection_close(a->driver.connection);
+			break;
 		case PN_TRANSPORT_ERROR:
 			report_condition(a, pn_transport_condition(
 			    pn_event_transport(e)), "transport error");
@@ -832,9 +840,12 @@ a_settle(struct broker *b, struct broker_delivery *bd, enum settle how)
 		pn_link_t *l = pn_delivery_link(bd->pd);
 
 		if (how == SETTLE_RELEASE) {
-			/* modified + delivery-failed: redeliver, count it */
-			pn_disposition_set_failed(pn_delivery_local(bd->pd), true);
-			pn_delivery_update(bd->pd, PN_MODIFIED);
+			/*
+			 * released: redeliver.  (modified/delivery-failed would
+			 * count the attempt, but RabbitMQ 3.x ends the session
+			 * on it.)
+			 */
+			pn_delivery_update(bd->pd, PN_RELEASED);
 		} else {
 			pn_delivery_update(bd->pd, how == SETTLE_ACCEPT ?
 			    PN_ACCEPTED : PN_REJECTED);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <jansson.h>
@@ -255,8 +256,34 @@ take_from_zmq(struct bridge *br)
 }
 
 /*
+ * Names a broker interprets itself (STOMP/JMS headers, ActiveMQ and
+ * RabbitMQ extensions): a payload field called "timestamp" or "priority"
+ * must not become one, or ActiveMQ drops the connection.
+ */
+static bool
+reserved_name(const char *k, size_t n)
+{
+	static const char *const names[] = { "ack", "content-length",
+	    "content-type", "correlation-id", "destination", "expires", "id",
+	    "message-id", "persistent", "priority", "receipt", "redelivered",
+	    "reply-to", "subscription", "timestamp", "transaction",
+	    "transformation", "type", "topic", ORIGIN_PROP, NULL };
+	const char *const *p;
+
+	if ((n >= 3 && strncasecmp(k, "JMS", 3) == 0) ||
+	    (n >= 4 && strncmp(k, "amq-", 4) == 0) ||
+	    (n >= 9 && strncmp(k, "activemq.", 9) == 0) ||
+	    (n >= 2 && strncmp(k, "x-", 2) == 0))
+		return true;
+	for (p = names; *p; p++)
+		if (strlen(*p) == n && strncasecmp(*p, k, n) == 0)
+			return true;
+	return false;
+}
+
+/*
  * Copy the payload's top-level scalars as properties, as UMB producers do
- * (numbers in fedmsg's own spelling).
+ * (numbers in fedmsg's own spelling), except names brokers reserve.
  */
 static size_t
 copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
@@ -272,7 +299,9 @@ copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
 		const struct jv_member *mb = &msg->u.members[i];
 		const struct jv *v = &mb->value;
 
-		if (mb->key_len > 64 || memchr(mb->key, 0, mb->key_len))
+		if (mb->key_len > 64 || memchr(mb->key, 0, mb->key_len) ||
+		    memchr(mb->key, ':', mb->key_len) ||
+		    reserved_name(mb->key, mb->key_len))
 			continue;
 		switch (v->type) {
 		case JV_STRING:

@@ -1820,7 +1820,8 @@ stomp_send(struct stomp *s, const char *destination,
 }
 
 static int
-ack_frame(struct stomp *s, const char *command, const char *token)
+ack_frame(struct stomp *s, const char *command, const char *token,
+    bool requeue)
 {
 	unsigned long long gen;
 	char *e, *mid = NULL;
@@ -1848,7 +1849,9 @@ ack_frame(struct stomp *s, const char *command, const char *token)
 	}
 	p = e + 3;
 	if (e[1] == '2') {
-		const char *h[] = { "id", p, NULL };
+		/* RabbitMQ reads requeue:false; ActiveMQ its redelivery policy */
+		const char *h[] = { "id", p, requeue ? NULL : "requeue", "false",
+		    NULL };
 
 		return queue(s, command, h, 0);
 	}
@@ -1860,7 +1863,8 @@ ack_frame(struct stomp *s, const char *command, const char *token)
 	}
 	{
 		const char *h[] = {
-			"message-id", mid, "subscription", e + 1 + ml, NULL,
+			"message-id", mid, "subscription", e + 1 + ml,
+			requeue ? NULL : "requeue", "false", NULL,
 		};
 
 		r = queue(s, command, h, 0);
@@ -1872,13 +1876,19 @@ ack_frame(struct stomp *s, const char *command, const char *token)
 int
 stomp_ack(struct stomp *s, const char *ack_token)
 {
-	return ack_frame(s, "ACK", ack_token);
+	return ack_frame(s, "ACK", ack_token, true);
 }
 
 int
 stomp_nack(struct stomp *s, const char *ack_token)
 {
-	return ack_frame(s, "NACK", ack_token);
+	return ack_frame(s, "NACK", ack_token, true);
+}
+
+int
+stomp_reject(struct stomp *s, const char *ack_token)
+{
+	return ack_frame(s, "NACK", ack_token, false);
 }
 
 void

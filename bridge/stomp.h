@@ -199,6 +199,9 @@ int stomp_send(struct stomp *s, const char *destination,
  */
 int stomp_ack(struct stomp *s, const char *ack_token);
 int stomp_nack(struct stomp *s, const char *ack_token);
+/* A NACK with requeue:false: "never again" where the broker honours it
+ * (RabbitMQ); ActiveMQ applies its redelivery policy and DLQ. */
+int stomp_reject(struct stomp *s, const char *ack_token);
 
 /*
  * Graceful close: DISCONNECT with a receipt after what is queued, wait for

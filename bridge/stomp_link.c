@@ -5,9 +5,9 @@
  * uses client-individual acks with a prefetch window (ActiveMQ
  * activemq.prefetchSize, RabbitMQ prefetch-count), which is STOMP's credit:
  * the broker never has more than that many unacknowledged messages out to
- * us.  STOMP has no "release": both a retry and a rejection are a NACK,
- * and the broker's redelivery policy decides (ActiveMQ: redelivery, then
- * ActiveMQ.DLQ; RabbitMQ: requeue).
+ * us.  A retry is a NACK (redelivered); a rejection is a NACK with
+ * requeue:false, which RabbitMQ drops or dead-letters; ActiveMQ applies
+ * its redelivery policy, then ActiveMQ.DLQ.
  */
 #include <errno.h>
 #include <poll.h>
@@ -280,6 +280,8 @@ l_settle(struct broker *b, struct broker_delivery *d, enum settle how)
 		/* a stale token (older connection) is redelivered anyway */
 		if (how == SETTLE_ACCEPT)
 			stomp_ack(l->s, d->ack);
+		else if (how == SETTLE_REJECT)
+			stomp_reject(l->s, d->ack);
 		else
 			stomp_nack(l->s, d->ack);
 	}

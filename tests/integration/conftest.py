@@ -1277,11 +1277,17 @@ def broker_pool(request, tmp_path_factory):
         tmp_path_factory.mktemp("brokers")
     pool = BrokerPool(base, request.session.items)
     yield pool
-    lines = pool.close()
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        if tr is not None:
-            tr.write_line("brokers: " + line)
+    _BROKER_SUMMARY.extend(pool.close())
+
+
+_BROKER_SUMMARY = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The brokers' start/stop timings (session fixtures are torn down
+    before the summary, with output captured)."""
+    for line in _BROKER_SUMMARY:
+        terminalreporter.write_line("brokers: " + line)
 
 
 @pytest.fixture
@@ -1462,6 +1468,13 @@ def amqp_peers():
     yield Peers
     for p in made:
         p.close()
+    # drop proton's objects now, not at interpreter exit (where their
+    # __del__ fails noisily with "sys.meta_path is None")
+    for p in made:
+        p.__dict__.clear()
+    made.clear()
+    import gc
+    gc.collect()
 
 
 # -- STOMP peers (python3-stomp) ------------------------------------------------
