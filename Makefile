@@ -80,6 +80,8 @@ TEST_DEPS_STAMP	 = $(B)/.deps-test
 .PHONY: all deps test-deps run test unit fuzz-replay integration fuzz bench FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
+# Keep intermediate objects (tools/*.o): no relinking on every make.
+.SECONDARY:
 
 all: $(DEPS_STAMP) $(B)/lib/libfedmsg.a $(B)/lib/libfedmsg.so \
 	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
