@@ -84,6 +84,7 @@ struct amqp {
 	int			 nsenders, nreceivers;
 	unsigned		 in_flight;
 	bool			 paused;
+	bool			 pumping;	/* inside pump() */
 	struct broker_delivery	*unsettled;	/* list, for disconnects */
 	pn_message_t		*msg;
 	pn_rwbytes_t		 encoded;
@@ -575,10 +576,17 @@ events(struct amqp *a)
 	}
 }
 
-/* Move bytes between the socket and the driver. */
+/*
+ * Move bytes between the socket and the driver.  Not re-entered: a settle
+ * from inside an event callback only queues its disposition, and the
+ * write loop below sends it (no recursion per delivery).
+ */
 static void
 pump(struct amqp *a, short revents)
 {
+	if (a->pumping)
+		return;
+	a->pumping = true;
 	if (revents & ZMQ_POLLIN) {
 		pn_rwbytes_t rb = pn_connection_driver_read_buffer(&a->driver);
 
@@ -618,6 +626,7 @@ pump(struct amqp *a, short revents)
 		break;
 	}
 	events(a);
+	a->pumping = false;
 }
 
 static void

@@ -235,6 +235,15 @@ take_from_zmq(struct bridge *br)
 			continue;
 		}
 		br->st.in++;
+		if (br->validator &&
+		    fm_validator_check(br->validator, r.msg, err) != FM_VALID) {
+			br->st.invalid++;
+			log_warn("bridge %s: dropped invalid message %s: %s",
+			    br->name, fm_msg_id(r.msg) ? fm_msg_id(r.msg) : "-",
+			    err);
+			fm_msg_unref(r.msg);
+			continue;
+		}
 		body = fm_msg_body(r.msg, &bl);
 		tl = strlen(topic);
 		if ((rec = malloc(tl + 1 + bl)) == NULL) {

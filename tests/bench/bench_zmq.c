@@ -29,6 +29,14 @@
  *	read from its /metrics (HOST:PORT) every ~2 ms over a keep-alive
  *	HTTP/1.1 connection: fedmsg_consumer_ok_total.
  *
+ *   bench_zmq envelopes N NPROBES DEVDIR FILE
+ *	write N signed git.receive envelopes with "bench_seq": 0..N-1 and
+ *	distinct msg_ids, then NPROBES signed probes (each its own msg_id),
+ *	to FILE, one a line: "m TOPIC BODY" or "p TOPIC BODY"; signed on
+ *	two threads.  For tests/bench/run_brokers.sh: fedmsg-bridge drops a
+ *	msg_id it has forwarded before (loop prevention), so a bridge run
+ *	cannot cycle through the POOL messages of the other commands.
+ *
  * Messages: a pool of POOL envelopes, each the git.receive payload of
  * bench_crypto (about 1 KB unsigned) plus "bench_seq": k, built with
  * fm_msg_build and signed with fm_signer_sign as DEVDIR/shell-localhost;
@@ -48,6 +56,7 @@
  *   tput NAME SENT RECEIVED SECONDS MSGS_PER_S SERVER_CPU_S CLIENT_CPU_S
  *   lat NAME RATE SENT RECEIVED P50_US P90_US P99_US MAX_US SERVER_CPU_S
  *   hub NAME SENT CONSUMED DROPPED INVALID SECONDS MSGS_PER_S SERVER_CPU_S
+ * (envelopes prints nothing on stdout.)
  * SERVER_CPU_S is the user+system time of PID (-p) meanwhile, from
  * /proc; -1 without -p.  It only reports; exit status 1 means a run
  * could not be made (no connection, nothing received), 2 usage.
@@ -964,6 +973,112 @@ cmd_hub(const struct opts *o, const char *pub_url, const char *maddr,
 	return 0;
 }
 
+/* ---- envelopes: signed messages for the broker benchmarks ---------------- */
+
+struct env_job {
+	struct fm_signer	*sg;
+	const char		*topic, *ptopic;
+	char			**line;		/* [n + nprobes] */
+	unsigned long		 n, nprobes, first, step;
+	size_t			 unsigned_len;
+};
+
+static void *
+env_main(void *arg)
+{
+	struct env_job *j = arg;
+	size_t jcap = sizeof(payload_rest) + 64;
+	char *json = malloc(jcap);
+	unsigned long k;
+
+	if (json == NULL) {
+		fprintf(stderr, "bench_zmq: envelopes: out of memory\n");
+		exit(1);
+	}
+	for (k = j->first; k < j->n + j->nprobes; k += j->step) {
+		struct fm_msg *m;
+		const char *body, *topic = k < j->n ? j->topic : j->ptopic;
+		size_t blen;
+
+		if (k < j->n)
+			snprintf(json, jcap, "{" SEQ_KEY "%lu,%s", k,
+			    payload_rest);
+		else
+			snprintf(json, jcap, "{\"probe\":%lu}", k - j->n);
+		m = build_signed(j->sg, topic, json, (int64_t)k + 1,
+		    k == 0 ? &j->unsigned_len : NULL);
+		body = fm_msg_body(m, &blen);
+		if (memchr(body, '\n', blen) != NULL ||
+		    asprintf(&j->line[k], "%c %s %.*s\n", k < j->n ? 'm' : 'p',
+		    topic, (int)blen, body) < 0) {
+			fprintf(stderr, "bench_zmq: envelopes: a body with a "
+			    "newline, or out of memory\n");
+			exit(1);
+		}
+		fm_msg_unref(m);
+	}
+	free(json);
+	return NULL;
+}
+
+static int
+cmd_envelopes(unsigned long n, unsigned long nprobes, const char *dir,
+    const char *path)
+{
+	struct env_job j[2];
+	struct pool *p = malloc(sizeof(*p));
+	char cert[4096], key[4096], tmp[4096], err[FM_ERRLEN];
+	pthread_t tid;
+	unsigned long k;
+	FILE *f;
+	int t;
+
+	if (p == NULL)
+		return 1;
+	/* the pool only checks that the CA accepts this signer's messages */
+	pool_make(p, dir);
+	memset(j, 0, sizeof(j));
+	snprintf(cert, sizeof(cert), "%s/shell-localhost.crt", dir);
+	snprintf(key, sizeof(key), "%s/shell-localhost.key", dir);
+	if ((j[0].sg = fm_signer_load(cert, key, err)) == NULL) {
+		fprintf(stderr, "bench_zmq: %s\n", err);
+		return 1;
+	}
+	j[0].topic = p->topic;
+	j[0].ptopic = p->probe_topic;
+	j[0].n = n;
+	j[0].nprobes = nprobes;
+	j[0].step = 2;
+	if ((j[0].line = calloc(n + nprobes, sizeof(char *))) == NULL)
+		return 1;
+	j[1] = j[0];
+	j[1].first = 1;
+	if (pthread_create(&tid, NULL, env_main, &j[1]) != 0)
+		return 1;
+	env_main(&j[0]);
+	pthread_join(tid, NULL);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL) {
+		perror(tmp);
+		return 1;
+	}
+	for (k = 0; k < n + nprobes; k++) {
+		fputs(j[0].line[k], f);
+		free(j[0].line[k]);
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		perror(path);
+		return 1;
+	}
+	for (t = 0; t < POOL; t++)
+		fm_msg_unref(p->msg[t]);
+	fm_msg_unref(p->probe);
+	fm_signer_free(j[0].sg);
+	free(j[0].line);
+	free(p);
+	return 0;
+}
+
 /* ---- main ----------------------------------------------------------------- */
 
 static void
@@ -976,7 +1091,8 @@ usage(void)
 	    "[-L SECS]] [-p PID]\n"
 	    "                 NAME IN_URL OUT_URL DEVDIR\n"
 	    "       bench_zmq hub [-d SECS] [-n MAX] [-w WINDOW] [-p PID]\n"
-	    "                 NAME PUB_URL METRICS_HOST:PORT DEVDIR\n");
+	    "                 NAME PUB_URL METRICS_HOST:PORT DEVDIR\n"
+	    "       bench_zmq envelopes N NPROBES DEVDIR FILE\n");
 	exit(2);
 }
 
@@ -994,6 +1110,9 @@ main(int argc, char **argv)
 		return cmd_ports((int)num_arg(argv[2], 1, 64));
 	if (strcmp(cmd, "forward") == 0 && argc == 4)
 		return cmd_forward(argv[2], argv[3]);
+	if (strcmp(cmd, "envelopes") == 0 && argc == 6)
+		return cmd_envelopes((unsigned long)num_arg(argv[2], 1, 1e7),
+		    (unsigned long)num_arg(argv[3], 0, 1e6), argv[4], argv[5]);
 	if (strcmp(cmd, "relay") != 0 && strcmp(cmd, "hub") != 0)
 		usage();
 	argc--;

@@ -4,14 +4,19 @@
 # measured in the same run.  Prints a table and writes it to
 # BUILD_DIR/bench/crypto.txt.  Then tests/bench/run_bus.sh: relay and hub
 # throughput and latency against a raw ZeroMQ hop (BUILD_DIR/bench/
-# relay.txt and hub.txt; its knobs are described there).  It only
+# relay.txt and hub.txt; its knobs are described there).  Then
+# tests/bench/run_brokers.sh: fedmsg-bridge through RabbitMQ (AMQP 1.0)
+# and ActiveMQ (STOMP), brokers started and stopped there, against direct
+# clients (BUILD_DIR/bench/brokers.txt; knobs described there).  It only
 # reports; nothing here fails on a slow figure.
 #
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
 #   BENCH_BREAKDOWN  time per breakdown row (default 2)
 #   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
-#   BENCH_PARTS      which halves to run: "crypto bus" (default), "crypto"
-#                    or "bus"
+#   BENCH_PARTS      which parts to run, any of "crypto bus brokers"
+#                    (default: all three)
+#   BENCH_BROKERS    0: skip the broker part (about 2 minutes with the
+#                    brokers' start and stop)
 #
 # Needs BUILD_DIR/bench/bench_crypto (tests/bench/bench_crypto.c), openssl
 # and awk.  Signs with BUILD_DIR/dev/shell-localhost.{crt,key} (made by
@@ -30,7 +35,10 @@ out=$build/bench
 secs=${BENCH_SECONDS:-3}
 bsecs=${BENCH_BREAKDOWN:-2}
 osecs=${OPENSSL_SECONDS:-3}
-parts=${BENCH_PARTS:-crypto bus}
+parts=${BENCH_PARTS:-crypto bus brokers}
+if [ "${BENCH_BROKERS:-1}" = 0 ]; then
+	parts=$(echo " $parts " | sed 's/ brokers / /g')
+fi
 
 if [ ! -x "$bench" ]; then
 	echo "bench: $bench is missing; run 'make bench'" >&2
@@ -66,10 +74,25 @@ else
 	pki="self-signed certificate (certs/mkcerts.sh unavailable)"
 fi
 
+# the bus and broker parts, as BENCH_PARTS asks
+rest() {
+	sep=$1
+	case " $parts " in
+	*" bus "*)
+		[ -n "$sep" ] && echo
+		sh "$top/tests/bench/run_bus.sh" "$build" "$dev"
+		sep=1 ;;
+	esac
+	case " $parts " in
+	*" brokers "*)
+		[ -n "$sep" ] && echo
+		sh "$top/tests/bench/run_brokers.sh" "$build" "$dev" ;;
+	esac
+}
+
 case " $parts " in
 *" crypto "*) ;;
-*)	# the bus half only
-	sh "$top/tests/bench/run_bus.sh" "$build" "$dev"
+*)	rest ""
 	exit 0 ;;
 esac
 
@@ -216,8 +239,4 @@ END {
 cat "$out/crypto.txt"
 echo "bench: written to $out/crypto.txt" >&2
 
-case " $parts " in
-*" bus "*)
-	echo
-	sh "$top/tests/bench/run_bus.sh" "$build" "$dev" ;;
-esac
+rest 1

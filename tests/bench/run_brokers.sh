@@ -1,0 +1,440 @@
+#!/bin/sh
+# run_brokers.sh BUILD_DIR PKI_DIR -- the broker half of `make bench`
+# (tests/bench/run.sh calls it after the bus half; BENCH_BROKERS=0 skips
+# it): fedmsg-bridge's throughput between ZeroMQ and a real broker, as
+# ratios to direct clients of the same broker measured in the same run.
+# Prints a table and writes it to BUILD_DIR/bench/brokers.txt (raw result
+# lines: BUILD_DIR/bench/brokers.out).  It only reports; nothing here
+# fails on a slow figure, only when a run cannot be made at all.
+#
+#  1. AMQP 1.0 through RabbitMQ 3.10: ZeroMQ -> AMQP (bench_broker's PUB
+#     -> fedmsg-bridge -> /queue/X -> a proton receiver) and AMQP -> ZeroMQ
+#     (a proton sender -> /queue/X -> fedmsg-bridge, validation off and
+#     on -> a ZeroMQ SUB), against a proton sender -> /queue/X -> a proton
+#     receiver (bench_broker: qpid-proton's proactor, written like its C
+#     examples send.c/receive.c, which cannot send a given body).
+#  2. STOMP through ActiveMQ 5.17: ZeroMQ -> STOMP and STOMP -> ZeroMQ
+#     (validation off and on) against (i) the broker's ceiling with the
+#     fastest client here, fedmsg-c's own STOMP client (bridge/stomp.h) in
+#     bench_broker, sending without receipts to an ack:auto subscriber,
+#     and the same client with the bridge's guarantees (a receipt per
+#     SEND, client-individual acks, prefetch 100); (ii) stomp.py
+#     (tests/bench/bench_stomp.py), what a Python user would have.
+#
+# Every run: the same N signed 3 KB envelopes (bench_zmq envelopes; each
+# its own msg_id, as the bridge drops a msg_id it forwarded before),
+# probes until the path is up, then at most BENCH_BROKER_WINDOW messages
+# sent and not yet received, end to end; msgs/s = distinct messages
+# received / (last arrival - first send); a fresh queue and a fresh bridge
+# per run.  Each broker first gets untimed runs of its direct clients
+# (RabbitMQ two: a fresh node ran its first 40 000 messages some 15 %
+# slower; ActiveMQ four: its JIT compiler needs some 80 000 messages
+# before it reaches its pace, and slowed the first runs 3x);
+# then the runs of a section are interleaved, and the best of
+# BENCH_BROKER_REPS counts.
+#
+#   BENCH_BROKER_N       messages per run (default 20000)
+#   BENCH_BROKER_WINDOW  in flight at most (default 1000)
+#   BENCH_BROKER_REPS    runs per path (default 2)
+#
+# The brokers are our own (tests/brokers/broker.sh), started here on free
+# ports of 127.0.0.1 (so a test run's brokers on the usual ports are never
+# touched and never in the way), with state in a temporary directory, and
+# stopped by the PIDs broker.sh recorded; the test PKI broker.sh makes is
+# kept in BUILD_DIR/bench/broker-tls to save its 2-3 s next time.  The
+# signed envelopes are kept in BUILD_DIR/bench/broker-envelopes.txt for
+# the same certificate and N.  Without the broker packages (sh
+# .ci/install-deps brokers) this half is skipped with a message.
+set -eu
+
+if [ $# -ne 2 ]; then
+	echo "usage: $0 BUILD_DIR PKI_DIR" >&2
+	exit 2
+fi
+build=$1
+dev=$(cd "$2" && pwd)
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=$build/bench
+bb=$out/bench_broker
+bz=$out/bench_zmq
+bridge=$build/bin/fedmsg-bridge
+brokersh=$top/tests/brokers/broker.sh
+pystomp=$top/tests/bench/bench_stomp.py
+PY=/usr/bin/python3
+n=${BENCH_BROKER_N:-20000}
+window=${BENCH_BROKER_WINDOW:-1000}
+reps=${BENCH_BROKER_REPS:-2}
+
+for f in "$bb" "$bz" "$bridge"; do
+	if [ ! -x "$f" ]; then
+		echo "bench: $f is missing; run 'make bench'" >&2
+		exit 1
+	fi
+done
+missing=""
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || missing="$missing rabbitmq-server"
+[ -r /usr/share/activemq/bin/activemq.jar ] || missing="$missing activemq"
+"$PY" -c 'import stomp' 2>/dev/null || missing="$missing python3-stomp"
+"$PY" -c 'import proton' 2>/dev/null ||
+    missing="$missing python3-qpid-proton"	# broker.sh's round trip
+command -v keytool >/dev/null 2>&1 || missing="$missing default-jre-headless"
+if [ -n "$missing" ]; then
+	echo "bench: broker benchmarks skipped: missing$missing (install" \
+	    "them with 'sh .ci/install-deps brokers', as root)" >&2
+	exit 0
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/fedmsg-brokerbench.XXXXXX")
+rdir=$tmp/rabbitmq
+adir=$tmp/activemq
+spid=""		# the bridge now running
+started=""	# brokers broker.sh started for us
+stop_bridge() {
+	[ -n "$spid" ] || return 0
+	kill "$spid" 2>/dev/null || true
+	k=0
+	while [ $k -lt 100 ] && [ -r "/proc/$spid/stat" ] &&
+	    [ "$(sed 's/.*) //' "/proc/$spid/stat" | cut -c1)" != Z ]; do
+		sleep 0.1
+		k=$((k + 1))
+	done
+	if [ $k -ge 100 ]; then
+		echo "bench: fedmsg-bridge $spid ignored SIGTERM for 10 s;" \
+		    "SIGKILL" >&2
+		kill -9 "$spid" 2>/dev/null || true
+	fi
+	wait "$spid" 2>/dev/null || true
+	spid=""
+}
+# stop_broker KIND DIR: by the PIDs broker.sh wrote in DIR (ours only)
+stop_broker() {
+	case " $started " in *" $1 "*) ;; *) return 0 ;; esac
+	bash "$brokersh" stop "$1" "$2" >>"$tmp/brokers.log" 2>&1 || true
+	started=$(echo " $started " | sed "s/ $1 / /")
+}
+cleanup() {
+	rc=$?
+	stop_bridge
+	[ -n "${rstart:-}" ] && wait "$rstart" 2>/dev/null
+	[ -n "${astart:-}" ] && wait "$astart" 2>/dev/null
+	stop_broker rabbitmq "$rdir"
+	stop_broker activemq "$adir"
+	rm -rf "$tmp"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT PIPE TERM
+
+: >"$tmp/brokers.out"
+: >"$tmp/client.log"
+: >"$tmp/brokers.log"
+t_begin=$(date +%s)
+load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+others=$(ps -eo comm= 2>/dev/null | grep -c -E '^(beam\.smp|java)$' || true)
+
+# ---- the brokers, on free ports; the envelopes meanwhile ---------------------
+# shellcheck disable=SC2046
+set -- $("$bz" ports 9)
+export FM_RMQ_AMQP_PORT=$1 FM_RMQ_AMQPS_PORT=$2 FM_RMQ_STOMP_PORT=$3 \
+    FM_RMQ_STOMPS_PORT=$4 FM_RMQ_DIST_PORT=$5 FM_RMQ_EPMD_PORT=$6 \
+    FM_AMQ_STOMP_PORT=$7 FM_AMQ_STOMPS_PORT=$8 FM_AMQ_STOMPS_NOAUTH_PORT=$9
+amqp_port=$1
+stomp_port=$7
+mkdir -p "$rdir" "$adir"
+if [ -f "$out/broker-tls/done" ]; then
+	cp -R "$out/broker-tls" "$rdir/tls"
+	cp -R "$out/broker-tls" "$adir/tls"
+fi
+echo "bench: brokers: starting RabbitMQ and ActiveMQ (tests/brokers/" \
+    "broker.sh, free ports); $n messages per run, $reps runs per path" >&2
+started="rabbitmq activemq"
+bash "$brokersh" start rabbitmq "$rdir" >"$tmp/rabbitmq-start.log" 2>&1 &
+rstart=$!
+bash "$brokersh" start activemq "$adir" >"$tmp/activemq-start.log" 2>&1 &
+astart=$!
+
+envs=$out/broker-envelopes.txt
+key="$n 200 $(cat "$dev/shell-localhost.crt" "$dev/shell-localhost.key" |
+    cksum)"
+if [ -r "$envs" ] && [ "$(cat "$envs.key" 2>/dev/null)" = "$key" ]; then
+	echo "bench: brokers: signed envelopes from $envs" >&2
+else
+	rm -f "$envs.key"
+	"$bz" envelopes "$n" 200 "$dev" "$envs" || {
+		echo "bench: bench_zmq envelopes failed" >&2
+		exit 1
+	}
+	echo "$key" >"$envs.key"
+fi
+rc=0
+wait "$rstart" || rc=$?
+rstart=""
+wait "$astart" || rc=$((rc + $?))
+astart=""
+if [ $rc -ne 0 ]; then
+	cat "$tmp/rabbitmq-start.log" "$tmp/activemq-start.log" >&2
+	echo "bench: a broker did not start" >&2
+	exit 1
+fi
+rready=$(sed -n 's/.*ready in \([0-9]*\) ms.*/\1/p' "$tmp/rabbitmq-start.log")
+aready=$(sed -n 's/.*ready in \([0-9]*\) ms.*/\1/p' "$tmp/activemq-start.log")
+if [ ! -f "$out/broker-tls/done" ] && [ -f "$rdir/tls/done" ]; then
+	rm -rf "$out/broker-tls"
+	cp -R "$rdir/tls" "$out/broker-tls"
+fi
+rpid=$(cat "$rdir/rabbit.pid")
+apid=$(cat "$adir/activemq.pid")
+echo "bench: brokers: RabbitMQ ready in ${rready:-?} ms, ActiveMQ in" \
+    "${aready:-?} ms" >&2
+
+printf 'guest\n' >"$tmp/password"
+chmod 600 "$tmp/password"
+crl=""
+[ -r "$dev/crl.pem" ] && crl="\"crl_location\": \"$dev/crl.pem\","
+
+# bridge_conf NAME ENTRY: a config with one bridge "bench" (ENTRY: its JSON
+# members) and the ZeroMQ endpoint "src" on $zport
+bridge_conf() {
+	cat >"$tmp/$1.json" <<EOF
+{
+  "endpoints": {"src": ["tcp://127.0.0.1:$zport"]},
+  "validate_signatures": false,
+  "sign_messages": false,
+  "ca_cert_location": "$dev/ca.crt", $crl
+  "high_water_mark": 10000,
+  "zmq_linger": 0,
+  "bridges": {"bench": {$2}}
+}
+EOF
+}
+
+failed=""
+# run NAME CMD...: one client run; its result line goes to brokers.out
+run() {
+	name=$1
+	shift
+	if "$@" >>"$tmp/brokers.out" 2>>"$tmp/client.log"; then
+		return 0
+	fi
+	echo "bench: brokers: run $name failed" >&2
+	tail -5 "$tmp/client.log" >&2
+	[ -n "$spid" ] && [ -s "$tmp/bridge-$name.log" ] &&
+	    tail -5 "$tmp/bridge-$name.log" >&2
+	failed="$failed $name"
+}
+
+# warmup NAME CLIENT_ARGS...: an untimed run (its figures are dropped)
+warmup() {
+	name=$1
+	shift
+	"$@" >/dev/null 2>>"$tmp/client.log" ||
+	    echo "bench: brokers: warm-up run $name failed" >&2
+}
+
+# bridged NAME ENTRY CLIENT_ARGS...: start fedmsg-bridge, run, stop it
+bridged() {
+	name=$1
+	entry=$2
+	shift 2
+	bridge_conf "$name" "$entry"
+	"$bridge" --config "$tmp/$name.json" >"$tmp/bridge-$name.log" 2>&1 &
+	spid=$!
+	run "$name" "$bb" -n "$n" -w "$window" -p "$spid" "$@"
+	stop_bridge
+}
+
+# ---- 1. AMQP 1.0 through RabbitMQ ---------------------------------------------
+amqp=amqp://127.0.0.1:$amqp_port
+auth="\"user\": \"guest\", \"password_file\": \"$tmp/password\""
+echo "bench: brokers: AMQP 1.0 through RabbitMQ" >&2
+for w in 1 2; do
+	warmup amqp_warmup "$bb" -n "$n" -w "$window" amqp_warmup \
+	    "$amqp/queue/fedmsg-bench-$$-warmup$w" \
+	    "$amqp/queue/fedmsg-bench-$$-warmup$w" "$envs"
+done
+r=1
+while [ "$r" -le "$reps" ]; do
+	q=/queue/fedmsg-bench-$$-$r
+	run amqp_base "$bb" -n "$n" -w "$window" -b "$rpid" amqp_base \
+	    "$amqp$q-base" "$amqp$q-base" "$envs"
+	zport=$("$bz" ports 1)
+	bridged zmq_amqp "\"from\": \"zmq\", \"to\": \"$amqp\",
+	    \"endpoints\": [\"src\"], \"address\": \"$q-z2a\", $auth,
+	    \"spool\": {\"dir\": \"$tmp/spool-$r\"}" -b "$rpid" zmq_amqp \
+	    "zmq-bind:tcp://127.0.0.1:$zport" "$amqp$q-z2a" "$envs"
+	for v in off on; do
+		zport=$("$bz" ports 1)
+		[ $v = on ] && val=true || val=false
+		bridged "amqp_zmq_$v" "\"from\": \"$amqp\", \"to\": \"zmq\",
+		    \"source\": \"$q-a2z-$v\", $auth, \"validate\": $val,
+		    \"endpoints\": \"tcp://127.0.0.1:$zport\"" -b "$rpid" \
+		    "amqp_zmq_$v" "$amqp$q-a2z-$v" "zmq:tcp://127.0.0.1:$zport" \
+		    "$envs"
+	done
+	r=$((r + 1))
+done
+stop_broker rabbitmq "$rdir"
+
+# ---- 2. STOMP through ActiveMQ -------------------------------------------------
+stomp=stomp://127.0.0.1:$stomp_port
+echo "bench: brokers: STOMP through ActiveMQ" >&2
+# ActiveMQ reaches its pace after some 80 000 messages (JIT): 4 runs,
+# with and without receipts and acks
+for w in 1 2 3 4; do
+	[ $((w % 2)) -eq 0 ] && acked="-r -a client-individual -c 100" ||
+	    acked=""
+	# shellcheck disable=SC2086
+	warmup stomp_warmup "$bb" -n "$n" -w "$window" $acked stomp_warmup \
+	    "$stomp/queue/fedmsg-bench-$$-warmup$w" \
+	    "$stomp/queue/fedmsg-bench-$$-warmup$w" "$envs"
+done
+r=1
+while [ "$r" -le "$reps" ]; do
+	q=/queue/fedmsg-bench-$$-$r
+	run stomp_c "$bb" -n "$n" -w "$window" -b "$apid" stomp_c \
+	    "$stomp$q-c" "$stomp$q-c" "$envs"
+	run stomp_c_acked "$bb" -n "$n" -w "$window" -b "$apid" -r \
+	    -a client-individual -c 100 stomp_c_acked "$stomp$q-cr" \
+	    "$stomp$q-cr" "$envs"
+	run stomp_py "$PY" "$pystomp" -n "$n" -w "$window" -b "$apid" \
+	    stomp_py 127.0.0.1 "$stomp_port" "$q-py" "$envs"
+	zport=$("$bz" ports 1)
+	bridged zmq_stomp "\"from\": \"zmq\", \"to\": \"$stomp\",
+	    \"endpoints\": [\"src\"], \"address\": \"$q-z2s\",
+	    \"spool\": {\"dir\": \"$tmp/spool-s$r\"}" -b "$apid" zmq_stomp \
+	    "zmq-bind:tcp://127.0.0.1:$zport" "$stomp$q-z2s" "$envs"
+	for v in off on; do
+		zport=$("$bz" ports 1)
+		[ $v = on ] && val=true || val=false
+		bridged "stomp_zmq_$v" "\"from\": \"$stomp\", \"to\": \"zmq\",
+		    \"source\": \"$q-s2z-$v\", \"validate\": $val,
+		    \"endpoints\": \"tcp://127.0.0.1:$zport\"" -b "$apid" \
+		    "stomp_zmq_$v" "$stomp$q-s2z-$v" \
+		    "zmq:tcp://127.0.0.1:$zport" "$envs"
+	done
+	r=$((r + 1))
+done
+stop_broker activemq "$adir"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+t_total=$(( $(date +%s) - t_begin ))
+cp "$tmp/brokers.out" "$out/brokers.out"
+
+# ---- the report ------------------------------------------------------------------
+cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo \
+    2>/dev/null || true)
+ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo "?")
+ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null | sed 's/-[^-]*$//' ||
+    echo "?"; }
+when=$(date -u '+%Y-%m-%d %H:%M UTC')
+sbytes=$(awk '$1 == "m" { print length($0) - length($1 " " $2 " "); exit }' \
+    "$envs")
+tbytes=$(awk '$1 == "m" { print length($2); exit }' "$envs")
+
+cat >"$tmp/brokers.awk" <<'EOF'
+function ratio(a, b) { return b > 0 ? a / b : 0 }
+function us(c, k) { return recv[k] > 0 && c >= 0 ? 1e6 * c / recv[k] : -1 }
+function cell(v) { return v < 0 ? sprintf("%7s", "-") : sprintf("%7.1f", v) }
+# broker NAME SENT RECEIVED DUPS SECONDS RATE BRIDGE_CPU BROKER_CPU CLIENT_CPU
+$1 == "broker" {
+	runs[$2]++
+	if ($7 > rate[$2]) {
+		rate[$2] = $7; sent[$2] = $3; recv[$2] = $4; dups[$2] = $5
+		bcpu[$2] = $8; kcpu[$2] = $9
+	}
+}
+function row(label, k, b1, b2) {
+	if (!(k in rate)) {
+		printf "  %-44s %8s   (no result)\n", label, "-"
+		return
+	}
+	printf "  %-44s %8.0f %6.1f %6.3f", label, rate[k],
+	    rate[k] * sbytes / 1e6, ratio(rate[k], rate[b1])
+	if (b2 != "")
+		printf " %6.3f", ratio(rate[k], rate[b2])
+	printf " %s %s %5d %4d\n", cell(us(bcpu[k], k)), cell(us(kcpu[k], k)),
+	    sent[k] - recv[k], dups[k]
+}
+END {
+	printf "fedmsg-c bus benchmark: brokers, %s\n", when
+	printf "  %s, %s CPUs; RabbitMQ %s, ActiveMQ %s, qpid-proton %s, " \
+	    "python3-stomp %s\n", cpu, ncpu, rmq, amq, pn, pst
+	printf "  load average %s before, %s after", lb, la
+	if (others > 0)
+		printf "; %d other broker process(es) (beam.smp/java) were " \
+		    "running", others
+	printf "\n  message: org.fedoraproject.prod.git.receive, %d bytes " \
+	    "signed (as in relay.txt), each\n", sbytes
+	printf "  with its own msg_id; %d per run, at most %d sent and not " \
+	    "yet received (end to end);\n", n, win
+	printf "  msgs/s = distinct messages received / (last arrival - " \
+	    "first send), best of %d runs\n", reps
+	printf "  (interleaved), after untimed warm-up runs (RabbitMQ 2, " \
+	    "ActiveMQ 4: its JIT).\n"
+	printf "  Brokers: our own on 127.0.0.1 (tests/brokers/broker.sh, " \
+	    "non-persistent ActiveMQ),\n  ready in %s ms (RabbitMQ) and %s " \
+	    "ms (ActiveMQ), started in parallel; this half took %d s.\n",
+	    rready, aready, total
+	printf "  fedmsg-bridge: one per run, defaults (AMQP/STOMP credit " \
+	    "100, 1000 unsettled sends,\n  a disk spool without fsync for " \
+	    "ZeroMQ -> broker); a fresh queue per run.\n\n"
+
+	printf "  1. AMQP 1.0 through RabbitMQ.  Baseline: a proton sender " \
+	    "-> /queue/X -> a proton\n"
+	printf "     receiver (bench_broker, qpid-proton proactor like its " \
+	    "C examples: data section,\n"
+	printf "     unsettled sends, 1000 credit, accept each); ZeroMQ: " \
+	    "bench_broker's PUB or SUB.\n"
+	printf "  %-44s %8s %6s %6s %7s %7s %5s %4s\n", "path", "msgs/s",
+	    "MB/s", "ratio", "bridge", "broker", "lost", "dups"
+	row("proton send -> RabbitMQ -> proton receive", "amqp_base",
+	    "amqp_base", "")
+	row("ZeroMQ -> fedmsg-bridge -> AMQP", "zmq_amqp", "amqp_base", "")
+	row("AMQP -> fedmsg-bridge -> ZeroMQ", "amqp_zmq_off", "amqp_base",
+	    "")
+	row("AMQP -> fedmsg-bridge -> ZeroMQ, validating", "amqp_zmq_on",
+	    "amqp_base", "")
+	printf "  (ratio: msgs/s / the baseline's.  bridge, broker: CPU " \
+	    "time of fedmsg-bridge and of\n  RabbitMQ's beam.smp per " \
+	    "message received, us.  lost: sent - received.)\n\n"
+
+	printf "  2. STOMP through ActiveMQ.  /C: ratio to the broker's " \
+	    "ceiling, fedmsg-c's STOMP\n"
+	printf "     client (bridge/stomp.h) sending without receipts to an " \
+	    "ack:auto subscriber;\n"
+	printf "     /py: ratio to stomp.py (bench_stomp.py: send(), an " \
+	    "ack:auto listener).\n"
+	printf "  %-44s %8s %6s %6s %6s %7s %7s %5s %4s\n", "path", "msgs/s",
+	    "MB/s", "/C", "/py", "bridge", "broker", "lost", "dups"
+	row("C client -> ActiveMQ -> C client (ceiling)", "stomp_c",
+	    "stomp_c", "stomp_py")
+	row("C client, receipts + acks, prefetch 100", "stomp_c_acked",
+	    "stomp_c", "stomp_py")
+	row("stomp.py -> ActiveMQ -> stomp.py", "stomp_py", "stomp_c",
+	    "stomp_py")
+	row("ZeroMQ -> fedmsg-bridge -> STOMP", "zmq_stomp", "stomp_c",
+	    "stomp_py")
+	row("STOMP -> fedmsg-bridge -> ZeroMQ", "stomp_zmq_off", "stomp_c",
+	    "stomp_py")
+	row("STOMP -> fedmsg-bridge -> ZeroMQ, validating", "stomp_zmq_on",
+	    "stomp_c", "stomp_py")
+	printf "  (the bridge sends with a receipt per message and receives " \
+	    "with client-individual\n  acks, prefetch 100: the second row " \
+	    "is the ceiling with those guarantees.  The\n  bridge runs feed " \
+	    "or drain the queue with the C client, fastest settings.  broker:\n" \
+	    "  ActiveMQ's java process.)\n"
+	if (failed != "")
+		printf "\n  runs that could not be made:%s (see the messages " \
+		    "above)\n", failed
+}
+EOF
+awk -v when="$when" -v cpu="${cpu:-unknown CPU}" -v ncpu="$ncpu" \
+    -v rmq="$(ver rabbitmq-server)" -v amq="$(ver activemq)" \
+    -v pn="$(ver libqpid-proton11)" -v pst="$(ver python3-stomp)" \
+    -v lb="$load_before" -v la="$load_after" -v n="$n" -v win="$window" \
+    -v reps="$reps" -v sbytes="$sbytes" -v tbytes="$tbytes" \
+    -v rready="${rready:-?}" -v aready="${aready:-?}" -v total="$t_total" \
+    -v others="$others" -v failed="$failed" \
+    -f "$tmp/brokers.awk" "$tmp/brokers.out" >"$out/brokers.txt"
+cat "$out/brokers.txt"
+echo "bench: written to $out/brokers.txt" >&2
+[ -z "$failed" ]
