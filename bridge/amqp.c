@@ -48,7 +48,9 @@
 
 #define MAX_LINKS	64
 #define MAX_PROPS	64
-#define MAX_INCOMING	(64u * 1024 * 1024)	/* one message, bytes */
+#define MAX_INCOMING	(64u * 1024 * 1024)	/* default message limit */
+#define MAX_FRAME	(1u << 20)	/* big messages come in pieces */
+#define KEEP_BUFFER	(1u << 20)	/* scratch kept between messages */
 #define BACKOFF_MIN_MS	500
 #define BACKOFF_MAX_MS	30000
 
@@ -85,6 +87,7 @@ struct amqp {
 	unsigned		 in_flight;
 	bool			 paused;
 	bool			 pumping;	/* inside pump() */
+	size_t			 max_message;
 	struct broker_delivery	*unsettled;	/* list, for disconnects */
 	pn_message_t		*msg;
 	pn_rwbytes_t		 encoded;
@@ -278,6 +281,8 @@ start_amqp(struct amqp *a, char *err)
 	}
 	pn_transport_set_idle_timeout(t, a->o.heartbeat_ms ?
 	    a->o.heartbeat_ms : 60000);
+	/* frames of at most 1 MiB: no whole big message in one read buffer */
+	pn_transport_set_max_frame(t, MAX_FRAME);
 	pn_connection_open(c);
 	a->session = pn_session(c);
 	pn_session_open(a->session);
@@ -411,16 +416,19 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	size_t np = 0;
 
 	if (!pn_delivery_readable(pd) || pn_delivery_partial(pd)) {
-		if (size > MAX_INCOMING) {	/* refuse before buffering it */
-			log_warn("amqp %s: refusing a message of more than %u "
-			    "bytes", a->o.name, MAX_INCOMING);
+		if (size > a->max_message) {	/* refuse before buffering it */
+			log_warn("amqp %s: refusing a message of more than %zu "
+			    "bytes (max_message_bytes)", a->o.name,
+			    a->max_message);
 			pn_delivery_update(pd, PN_REJECTED);
 			pn_delivery_settle(pd);
 			pn_link_flow(l, 1);
 		}
 		return;
 	}
-	if (size > MAX_INCOMING) {
+	if (size > a->max_message) {
+		log_warn("amqp %s: refusing a message of %zu bytes, more than "
+		    "%zu (max_message_bytes)", a->o.name, size, a->max_message);
 		pn_delivery_update(pd, PN_REJECTED);
 		pn_delivery_settle(pd);
 		pn_link_flow(l, 1);
@@ -499,6 +507,13 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 		a->unsettled->prev = bd;
 	a->unsettled = bd;
 	a->cb.on_message(a->cb.ctx, &in, bd);
+	if (a->incap > KEEP_BUFFER) {	/* do not keep a big message's memory */
+		free(a->inbuf);
+		a->inbuf = NULL;
+		a->incap = 0;
+		pn_message_free(a->msg);
+		a->msg = pn_message();
+	}
 }
 
 static void
@@ -988,6 +1003,7 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	a->cb = *cb;
 	a->backoff_ms = BACKOFF_MIN_MS;
 	a->retry_at = 0;		/* connect at the first handle() */
+	a->max_message = o->max_message ? o->max_message : MAX_INCOMING;
 	if ((a->msg = pn_message()) == NULL) {
 		a_free(&a->b);
 		snprintf(err, FM_ERRLEN, "out of memory");

@@ -63,6 +63,7 @@ struct bridge {
 	void			*pub;		/* broker -> zmq PUB/XPUB */
 	struct fm_validator	*validator;
 	struct fm_signer	*signer;
+	const struct fm_limits	*lim;		/* the config's */
 	int64_t			 seq;
 	struct bridge_stats	 st;
 };
@@ -379,7 +380,7 @@ send_spooled(struct bridge *br)
 		topic = data;
 		body = memchr(data, '\0', len);
 		if (body == NULL || fm_msg_parse(body + 1, len -
-		    (size_t)(body + 1 - topic), NULL, &m, err) < 0) {
+		    (size_t)(body + 1 - topic), br->lim, &m, err) < 0) {
 			log_err("bridge %s: unreadable spool record %llu "
 			    "dropped", br->name, (unsigned long long)id);
 			spool_ack(br->spool, id, err);
@@ -475,7 +476,7 @@ wrap(struct bridge *br, const struct broker_in *in, char *err)
 		f.msg_id = in->message_id;
 	f.i = ++br->seq;
 	f.username = "fedmsg-bridge";
-	if (topic && htext && fm_msg_build(&f, NULL, &m, err) == 0 &&
+	if (topic && htext && fm_msg_build(&f, br->lim, &m, err) == 0 &&
 	    br->signer && fm_signer_sign(br->signer, m, &s, err) == 0) {
 		fm_msg_unref(m);
 		m = s;
@@ -501,7 +502,7 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		br->st.looped++;
 		goto done;
 	}
-	if (fm_msg_parse(in->body, in->len, NULL, &m, err) < 0) {
+	if (fm_msg_parse(in->body, in->len, br->lim, &m, err) < 0) {
 		br->st.not_json++;
 		log_warn("bridge %s: rejected a body that is not a JSON object: "
 		    "%s", br->name, err);
@@ -699,6 +700,7 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	if ((br = calloc(1, sizeof(*br))) == NULL)
 		goto oom;
 	br->name = strdup(name);
+	br->lim = &cfg->limits;
 	snprintf(br->origin, sizeof(br->origin), "%s/%s", fm_short_hostname(),
 	    name);
 	json_object_foreach(e, key, v) {
@@ -751,6 +753,8 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	bo.urls = urls;
 	bo.nurls = nurls;
 	bo.name = name;
+	bo.max_message = cfg->limits.max_message_bytes ?
+	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES;
 	if (broker_opts_from_json(e, &bo, &password, err) < 0)
 		goto fail;
 	cb.ctx = br;

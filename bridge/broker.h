@@ -90,6 +90,8 @@ struct broker_opts {
 	unsigned	 heartbeat_ms;	/* idle timeout / heart-beat; 0: 60000 */
 	unsigned	 credit;	/* prefetch for receiving; 0: 100 */
 	unsigned	 max_in_flight;	/* unsettled sends; 0: 1000 */
+	size_t		 max_message;	/* bigger deliveries are refused early;
+					   0: 64 MiB */
 	const char	*name;		/* for logs and the container id */
 };
 

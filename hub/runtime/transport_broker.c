@@ -281,6 +281,8 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	bo.urls = urls;
 	bo.nurls = n;
 	bo.name = "hub";
+	bo.max_message = cfg->limits.max_message_bytes ?
+	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES;
 	cb.ctx = bt;
 	if (broker_opts_from_json(h, &bo, &password, err) == 0)
 		bt->b = broker_new(&bo, &cb, err);
