@@ -253,12 +253,13 @@ BENCH_PROGS	 = $(addprefix $(B)/bench/,bench_crypto bench_zmq bench_plugin \
 bench: all $(BENCH_PROGS)
 	sh tests/bench/run.sh $(B)
 
-$(B)/bench/%: tests/bench/%.c $(B)/lib/libfedmsg.a
+$(B)/bench/%: tests/bench/%.c tests/bench/bench_util.h $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfedmsg.a $(LIBS)
 
 # bench_broker: qpid-proton for AMQP 1.0, bridge/stomp.h for STOMP.
-$(B)/bench/bench_broker: tests/bench/bench_broker.c $(B)/lib/libfmbridge.a \
+$(B)/bench/bench_broker: tests/bench/bench_broker.c tests/bench/bench_util.h \
+		$(B)/lib/libfmbridge.a \
 		$(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfmbridge.a \

@@ -78,6 +78,8 @@
 
 #include <fedmsg/message.h>
 
+#include "bench_util.h"
+
 #include "stomp.h"
 
 #define SEQ_KEY		"\"bench_seq\":"
@@ -90,48 +92,6 @@
 #define AMQP_CREDIT	1000
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static double
-cpu_self(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* User+system CPU seconds of pid (from /proc), or -1. */
-static double
-cpu_of(long pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	FILE *fp;
-	size_t n;
-
-	if (pid <= 0)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	if ((fp = fopen(path, "r")) == NULL)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	if ((p = strrchr(buf, ')')) == NULL ||
-	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-	    "%llu %llu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
 
 static void
 sleep_ms(int ms)
