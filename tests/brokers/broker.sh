@@ -37,7 +37,8 @@
 # signed by the CA), and a second, unrelated CA other-ca.pem with
 # other-client.pem/.key (for "wrong CA" and "untrusted client cert" tests).
 #
-# Credentials: RabbitMQ guest/guest (PLAIN; ANONYMOUS maps to guest);
+# Credentials: RabbitMQ guest/guest (PLAIN; ANONYMOUS maps to guest), and
+# SASL EXTERNAL over TLS with client.pem (user fedmsg-bridge, its CN);
 # ActiveMQ anonymous, or fedmsg/fedmsg-secret (any other login is refused).
 #
 # RabbitMQ 3.10's AMQP 1.0 plugin gives every receiver on /topic/.. or
@@ -181,7 +182,7 @@ ports() {
 
 start_rabbitmq() {
 	mkdir -p "$D/mnesia" "$D/log" "$D/home"
-	echo '[rabbitmq_stomp,rabbitmq_amqp1_0].' > "$D/enabled_plugins"
+	echo '[rabbitmq_stomp,rabbitmq_amqp1_0,rabbitmq_auth_mechanism_ssl].' > "$D/enabled_plugins"
 	sed -e "s|@DIR@|$D|g" -e "s|@AMQP_PORT@|$RMQ_AMQP|g" \
 	    -e "s|@AMQPS_PORT@|$RMQ_AMQPS|g" -e "s|@STOMP_PORT@|$RMQ_STOMP|g" \
 	    -e "s|@STOMPS_PORT@|$RMQ_STOMPS|g" \
@@ -202,6 +203,14 @@ start_rabbitmq() {
 	rmqctl set_policy --apply-to queues amqp10-gc '^amq\.gen-' \
 	    '{"expires":5000}' > "$D/policy.log" 2>&1 ||
 		{ echo "broker.sh: set_policy failed:" >&2; cat "$D/policy.log" >&2; return 1; }
+	# the user SASL EXTERNAL maps client.pem to (its CN); its password
+	# is random and never used
+	{ rmqctl list_users -q | grep -q '^fedmsg-bridge[[:space:]]' ||
+	  rmqctl add_user fedmsg-bridge "$(openssl rand -hex 16)"; } \
+	    > "$D/users.log" 2>&1 &&
+	rmqctl set_permissions -p / fedmsg-bridge '.*' '.*' '.*' \
+	    >> "$D/users.log" 2>&1 ||
+		{ echo "broker.sh: adding user fedmsg-bridge failed:" >&2; cat "$D/users.log" >&2; return 1; }
 }
 
 start_activemq() {

@@ -497,17 +497,26 @@ def test_broker_down_at_start_then_delivered(tmp_path, rabbitmq, daemons,
     stop_bridge(bridge)
 
 
-@pytest.mark.broker_limit(240)
+OUTAGE_S = 30        # RabbitMQ stays down this long while messages flow
+FLOW_MSGS = 5000
+
+
+@pytest.mark.broker_limit(300)
 def test_outage_and_kill9_during_flow(tmp_path, rabbitmq, daemons, zctx,
                                       amqp_peers):
-    """2000 messages ZeroMQ -> AMQP while the bridge is killed with
+    """5000 messages ZeroMQ -> AMQP while the bridge is killed with
     SIGKILL twice (restarted on the same spool) and RabbitMQ is down for
-    about 10 s: every msg_id arrives.
+    30 s: every msg_id arrives.
+
+    The flow: 600 messages at full speed with RabbitMQ up; kill 1; 200
+    more; RabbitMQ stopped; then batches of 100 every ~0.9 s for the 30 s
+    of the outage, with kill 2 about 10 s into it (everything since the
+    outage is only in the spool then); RabbitMQ started again while the
+    last batches are sent.
 
     Kill 1 comes while the bridge is busy sending (RabbitMQ up): just
     after the receiver got the last message of a burst, i.e. while its
-    confirmations are being processed.  Kill 2 comes during the outage,
-    with everything since the outage only in the spool.
+    confirmations are being processed.
 
     Duplicates are allowed and counted (printed): delivery is
     at-least-once.  A record leaves the spool only when the broker's
@@ -534,7 +543,7 @@ def test_outage_and_kill9_during_flow(tmp_path, rabbitmq, daemons, zctx,
                         spool={"dir": str(spool)})},
         endpoints={"src": [src.url]}))
     sent = [make_envelope("org.fedoraproject.dev.flow.x", {"n": i})
-            for i in range(2000)]
+            for i in range(FLOW_MSGS)]
     batches = [sent[i:i + 100] for i in range(0, len(sent), 100)]
     live = amqp_peers.receiver("/amq/queue/" + q, credit=1000)
     ids = []
@@ -580,16 +589,22 @@ def test_outage_and_kill9_during_flow(tmp_path, rabbitmq, daemons, zctx,
     live.close()
     rabbitmq.stop()
     t_down = time.monotonic()
+    during, after = batches[8:-6], batches[-6:]
     try:
-        for b in batches[8:11]:
+        for i, b in enumerate(during):
+            # spread over the outage: batch i goes out at i * step
+            step = (OUTAGE_S - 3.0) / len(during)
+            time.sleep(max(0.0, t_down + i * step - time.monotonic()))
             send(b, receive=False)
-        time.sleep(0.5)
-        restart()                           # kill 2: broker down
-        for b in batches[11:14]:
-            send(b, receive=False)
-        time.sleep(max(0.0, 10.0 - (time.monotonic() - t_down)))
+            if i == len(during) // 3:
+                time.sleep(0.5)
+                restart()                   # kill 2: broker down
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - t_down)))
+        print("RabbitMQ down for %.1f s, %d messages sent meanwhile" % (
+            time.monotonic() - t_down, sum(len(b) for b in during)))
+        assert bridge.running(), bridge.describe()
         rabbitmq.launch()                   # comes up while we send
-        for b in batches[14:]:
+        for b in after:
             send(b, receive=False)
     finally:
         rabbitmq.wait_started()
@@ -693,16 +708,15 @@ def test_tls_with_the_right_ca(tmp_path, rabbitmq, daemons, zctx, amqp_peers,
     assert plain_connections(rabbitmq) == plain
 
 
-def test_tls_with_a_wrong_ca_is_refused(tmp_path, rabbitmq, daemons, zctx,
-                                        amqp_peers):
-    prefix = "org.fedoraproject.dev." + unique("badca")
+def tls_refused(tmp_path, rabbitmq, daemons, zctx, amqp_peers, prefix,
+                bridge_entry):
+    """Start a bridge whose TLS must fail: it retries with a TLS reason,
+    never delivers and never falls back to plain AMQP."""
     src = BridgeSource(zctx)
     rcv = amqp_peers.receiver("/topic/%s.#" % prefix, url=AMQPS_URL,
                               ca=rabbitmq.ca)
     cfg = write_config(tmp_path, bridge_config(
-        {"out": to_amqp(tmp_path, src, to=AMQPS_URL,
-                        tls={"ca": rabbitmq.other_ca})},
-        endpoints={"src": [src.url]}))
+        {"out": bridge_entry(src)}, endpoints={"src": [src.url]}))
     plain = plain_connections(rabbitmq)
     bridge = start_bridge(daemons, cfg, wait=None)
     src.wait_subscriber(daemon=bridge)
@@ -714,9 +728,77 @@ def test_tls_with_a_wrong_ca_is_refused(tmp_path, rabbitmq, daemons, zctx,
     assert rcv.msgs == []
     err = bridge.stderr()
     fails = [line for line in err.splitlines() if "retrying in" in line]
-    assert all(re.search(r"(?i)certificate|verify|tls|ssl", line)
-               for line in fails), fails
     assert "broker connected" not in err
     assert bridge.running()
     stop_bridge(bridge)
     assert plain_connections(rabbitmq) == plain     # never fell back
+    return fails
+
+
+@pytest.mark.parametrize("case", ["wrong_ca", "wrong_host_name"])
+def test_tls_with_a_wrong_ca_or_host_name_is_refused(tmp_path, rabbitmq,
+                                                     daemons, zctx,
+                                                     amqp_peers, case):
+    """The broker's certificate is checked against the configured CA and
+    against the host name (the URL's, or tls.hostname): the right CA with
+    a name the certificate does not carry is refused just the same."""
+    if case == "wrong_ca":
+        tls = {"ca": rabbitmq.other_ca}
+    else:
+        tls = {"ca": rabbitmq.ca, "hostname": "broker.example.org"}
+    fails = tls_refused(
+        tmp_path, rabbitmq, daemons, zctx, amqp_peers,
+        "org.fedoraproject.dev." + unique("badtls"),
+        lambda src: to_amqp(tmp_path, src, to=AMQPS_URL, tls=tls))
+    assert all(re.search(r"(?i)certificate|verify|tls|ssl", line)
+               for line in fails), fails
+
+
+# ---- (g) SASL EXTERNAL: the client certificate is the login ------------------
+
+def external_entry(tmp_path, src, rabbitmq, other=False):
+    """A ZeroMQ -> AMQPS bridge with a client certificate (the test CA's,
+    or with other=True another CA's) and no user: the bridge offers SASL
+    EXTERNAL only."""
+    cert, key = rabbitmq.client(other=other)
+    b = to_amqp(tmp_path, src, to=AMQPS_URL,
+                tls={"ca": rabbitmq.ca, "cert": cert, "key": key})
+    del b["user"], b["password_file"]
+    return b
+
+
+def test_sasl_external_logs_in_as_the_certificate(tmp_path, rabbitmq,
+                                                  daemons, zctx, amqp_peers):
+    """RabbitMQ (rabbitmq_auth_mechanism_ssl) maps the certificate's CN,
+    fedmsg-bridge, to its user of that name: the connection is that user's,
+    not guest's, and messages flow."""
+    prefix = "org.fedoraproject.dev." + unique("ext")
+    src = BridgeSource(zctx)
+    rcv = amqp_peers.receiver("/topic/%s.#" % prefix, url=AMQPS_URL,
+                              ca=rabbitmq.ca)
+    cfg = write_config(tmp_path, bridge_config(
+        {"out": external_entry(tmp_path, src, rabbitmq)},
+        endpoints={"src": [src.url]}))
+    before = rabbitmq.log_text().count("user 'fedmsg-bridge' authenticated")
+    bridge = start_bridge(daemons, cfg)
+    src.wait_subscriber(daemon=bridge)
+    sync_amqp(src, rcv, prefix, bridge)
+    env = py_sign(make_envelope(prefix + ".x", {"auth": "external"}))
+    src.send(env)
+    rcv.wait_count(len(rcv.msgs) + 1)
+    assert bytes(non_probes(rcv)[-1].body) == canonical(env).encode()
+    assert rabbitmq.log_text().count(
+        "user 'fedmsg-bridge' authenticated") > before
+    stop_bridge(bridge)
+
+
+def test_sasl_external_with_an_untrusted_certificate_is_refused(
+        tmp_path, rabbitmq, daemons, zctx, amqp_peers):
+    """A client certificate from another CA: the broker ends the TLS
+    handshake; the bridge says so and keeps retrying."""
+    fails = tls_refused(
+        tmp_path, rabbitmq, daemons, zctx, amqp_peers,
+        "org.fedoraproject.dev." + unique("extbad"),
+        lambda src: external_entry(tmp_path, src, rabbitmq, other=True))
+    assert all(re.search(r"(?i)certificate|tls|ssl|handshake|auth|sasl",
+                         line) for line in fails), fails
