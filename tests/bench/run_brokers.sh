@@ -12,7 +12,9 @@
 #     (a proton sender -> /queue/X -> fedmsg-bridge, validation off and
 #     on -> a ZeroMQ SUB), against a proton sender -> /queue/X -> a proton
 #     receiver (bench_broker: qpid-proton's proactor, written like its C
-#     examples send.c/receive.c, which cannot send a given body).
+#     examples send.c/receive.c, which cannot send a given body), and
+#     against those examples themselves, unchanged (Debian's
+#     libqpid-proton11-dev-examples, built by the Makefile).
 #  2. STOMP through ActiveMQ 5.17: ZeroMQ -> STOMP and STOMP -> ZeroMQ
 #     (validation off and on) against (i) the broker's ceiling with the
 #     fastest client here, fedmsg-c's own STOMP client (bridge/stomp.h) in
@@ -56,6 +58,7 @@ dev=$(cd "$2" && pwd)
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=$build/bench
 bb=$out/bench_broker
+pex=$out		# proton-send, proton-receive (Makefile: PROTON_EXAMPLES)
 bz=$out/bench_zmq
 bridge=$build/bin/fedmsg-bridge
 brokersh=$top/tests/brokers/broker.sh
@@ -231,6 +234,40 @@ warmup() {
 	    echo "bench: brokers: warm-up run $name failed" >&2
 }
 
+# cpu_ticks PID: user+system CPU time of PID so far, in clock ticks
+cpu_ticks() {
+	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null |
+	    awk '{ print $12 + $13 }' || echo 0
+}
+
+# examples NAME ADDRESS: qpid-proton's C example receive.c then send.c
+# (their own small map body), timed from send's start to the exit of
+# both; a result line like bench_broker's (no bridge, no client CPU)
+examples() {
+	[ -x "$pex/proton-send" ] || return 0
+	"$pex/proton-receive" 127.0.0.1 "$amqp_port" "$2" "$n" \
+	    >/dev/null 2>>"$tmp/client.log" &
+	xr=$!
+	sleep 0.5	# attached (the queue is there either way)
+	k0=$(cpu_ticks "$rpid")
+	t0=$(date +%s%N)
+	"$pex/proton-send" 127.0.0.1 "$amqp_port" "$2" "$n" \
+	    >/dev/null 2>>"$tmp/client.log" || xs=$?
+	if wait "$xr" && [ -z "${xs:-}" ]; then
+		awk -v name="$1" -v n="$n" -v t0="$t0" -v t1="$(date +%s%N)" \
+		    -v k="$(( $(cpu_ticks "$rpid") - k0 ))" \
+		    -v hz="$(getconf CLK_TCK)" 'BEGIN {
+			s = (t1 - t0) / 1e9
+			printf "broker %s %d %d 0 %.3f %.0f -1 %.6f -1\n",
+			    name, n, n, s, n / s, k / hz
+		}' >>"$tmp/brokers.out"
+	else
+		echo "bench: brokers: run $1 failed" >&2
+		failed="$failed $1"
+	fi
+	xs=""
+}
+
 # bridged NAME ENTRY CLIENT_ARGS...: start fedmsg-bridge, run, stop it
 bridged() {
 	name=$1
@@ -257,6 +294,7 @@ while [ "$r" -le "$reps" ]; do
 	q=/queue/fedmsg-bench-$$-$r
 	run amqp_base "$bb" -n "$n" -w "$window" -b "$rpid" amqp_base \
 	    "$amqp$q-base" "$amqp$q-base" "$envs"
+	examples amqp_examples "$q-examples"
 	zport=$("$bz" ports 1)
 	bridged zmq_amqp "\"from\": \"zmq\", \"to\": \"$amqp\",
 	    \"endpoints\": [\"src\"], \"address\": \"$q-z2a\", $auth,
@@ -347,8 +385,10 @@ function row(label, k, b1, b2) {
 		printf "  %-44s %8s   (no result)\n", label, "-"
 		return
 	}
-	printf "  %-44s %8.0f %6.1f %6.3f", label, rate[k],
-	    rate[k] * sbytes / 1e6, ratio(rate[k], rate[b1])
+	# (the examples send their own small body: no MB/s of ours)
+	printf "  %-44s %8.0f %6s %6.3f", label, rate[k],
+	    k == "amqp_examples" ? "-" : sprintf("%.1f", rate[k] * sbytes / 1e6),
+	    ratio(rate[k], rate[b1])
 	if (b2 != "")
 		printf " %6.3f", ratio(rate[k], rate[b2])
 	printf " %s %s %5d %4d\n", cell(us(bcpu[k], k)), cell(us(kcpu[k], k)),
@@ -378,25 +418,31 @@ END {
 	    "100, 1000 unsettled sends,\n  a disk spool without fsync for " \
 	    "ZeroMQ -> broker); a fresh queue per run.\n\n"
 
-	printf "  1. AMQP 1.0 through RabbitMQ.  Baseline: a proton sender " \
-	    "-> /queue/X -> a proton\n"
-	printf "     receiver (bench_broker, qpid-proton proactor like its " \
-	    "C examples: data section,\n"
-	printf "     unsettled sends, 1000 credit, accept each); ZeroMQ: " \
-	    "bench_broker's PUB or SUB.\n"
-	printf "  %-44s %8s %6s %6s %7s %7s %5s %4s\n", "path", "msgs/s",
-	    "MB/s", "ratio", "bridge", "broker", "lost", "dups"
+	printf "  1. AMQP 1.0 through RabbitMQ.  /base: ratio to a proton " \
+	    "sender -> /queue/X -> a\n"
+	printf "     proton receiver with our envelopes (bench_broker, " \
+	    "qpid-proton's proactor like\n"
+	printf "     its C examples: data section, unsettled sends, 1000 " \
+	    "credit, accept each);\n"
+	printf "     /ex: ratio to qpid-proton's own C examples send.c -> " \
+	    "receive.c, unchanged\n"
+	printf "     (their body: a small map {\"sequence\": N}, not our " \
+	    "%d bytes).  ZeroMQ:\n     bench_broker's PUB or SUB.\n", sbytes
+	printf "  %-44s %8s %6s %6s %6s %7s %7s %5s %4s\n", "path", "msgs/s",
+	    "MB/s", "/base", "/ex", "bridge", "broker", "lost", "dups"
+	row("proton examples send.c -> receive.c", "amqp_examples",
+	    "amqp_base", "amqp_examples")
 	row("proton send -> RabbitMQ -> proton receive", "amqp_base",
-	    "amqp_base", "")
-	row("ZeroMQ -> fedmsg-bridge -> AMQP", "zmq_amqp", "amqp_base", "")
+	    "amqp_base", "amqp_examples")
+	row("ZeroMQ -> fedmsg-bridge -> AMQP", "zmq_amqp", "amqp_base",
+	    "amqp_examples")
 	row("AMQP -> fedmsg-bridge -> ZeroMQ", "amqp_zmq_off", "amqp_base",
-	    "")
+	    "amqp_examples")
 	row("AMQP -> fedmsg-bridge -> ZeroMQ, validating", "amqp_zmq_on",
-	    "amqp_base", "")
-	printf "  (ratio: msgs/s / the baseline's.  bridge, broker: CPU " \
-	    "time of fedmsg-bridge and of\n  RabbitMQ's beam.smp per " \
-	    "message received, us.  lost: sent - received.)\n\n"
-
+	    "amqp_base", "amqp_examples")
+	printf "  (bridge, broker: CPU time of fedmsg-bridge and of " \
+	    "RabbitMQ's beam.smp per message\n  received, us.  lost: " \
+	    "sent - received.)\n\n"
 	printf "  2. STOMP through ActiveMQ.  /C: ratio to the broker's " \
 	    "ceiling, fedmsg-c's STOMP\n"
 	printf "     client (bridge/stomp.h) sending without receipts to an " \
