@@ -79,12 +79,12 @@
 #include <fedmsg/message.h>
 
 #include "bench_util.h"
+#include "bench_zsock.h"
 
 #include "stomp.h"
 
 #define SEQ_KEY		"\"bench_seq\":"
 #define PROBE_MARK	".bench.probe"
-#define HWM		10000
 #define PROBE_EVERY_NS	100000000LL
 #define PROBE_FOR_NS	15000000000LL
 #define QUIET_NS	300000000LL
@@ -374,27 +374,10 @@ struct opts {
 
 /* ---- ZeroMQ ----------------------------------------------------------------- */
 
-static void *
-zsock(void *ctx, int type)
-{
-	void *s = zmq_socket(ctx, type);
-	int hwm = HWM, zero = 0;
-
-	if (s == NULL) {
-		fprintf(stderr, "bench_broker: zmq_socket: %s\n",
-		    zmq_strerror(errno));
-		exit(1);
-	}
-	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	return s;
-}
-
 static void
 zmq_sender(struct drv *d, const struct opts *o, void *ctx)
 {
-	void *pub = zsock(ctx, ZMQ_XPUB);
+	void *pub = bench_zsock(ctx, ZMQ_XPUB, "bench_broker");
 	zmq_pollitem_t it = { pub, 0, ZMQ_POLLIN, 0 };
 	char sub[256];
 	int linger = 2000;
@@ -439,7 +422,7 @@ zmq_sender(struct drv *d, const struct opts *o, void *ctx)
 static void
 zmq_receiver(struct drv *d, const struct opts *o, void *ctx)
 {
-	void *sub = zsock(ctx, ZMQ_SUB);
+	void *sub = bench_zsock(ctx, ZMQ_SUB, "bench_broker");
 	int timeout = 10;
 
 	zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);

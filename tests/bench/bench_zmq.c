@@ -82,40 +82,15 @@
 #include <fedmsg/crypto.h>
 #include <fedmsg/message.h>
 
+#include "bench_payload.h"
 #include "bench_util.h"
+#include "bench_zsock.h"
 
 #define POOL		1024
-#define HWM		10000	/* as high_water_mark in run_bus.sh's configs */
 #define SEQ_KEY		"\"bench_seq\":"
 
-/* The git.receive payload of bench_crypto.c, after "bench_seq". */
-static const char payload_rest[] =
-"\"commit\":{"
-"\"agent\":\"zbyszek\","
-"\"branch\":\"rawhide\","
-"\"email\":\"zbyszek@in.waw.pl\","
-"\"message\":\"Version 256.7\\n\\nCherry-picked fixes from upstream:\\n"
-"- journald: don't crash on a truncated entry (#34122)\\n"
-"- networkd: handle IPv6 RA with zero lifetime\\n"
-"- udev: r\\u00e9\\u00e9valuer les r\\u00e8gles apr\\u00e8s un "
-"changement\\n\\nResolves: rhbz#2312345\\n\","
-"\"name\":\"Zbigniew J\\u0119drzejewski-Szmek\","
-"\"namespace\":\"rpms\","
-"\"path\":\"/srv/git/repositories/rpms/systemd.git\","
-"\"repo\":\"systemd\","
-"\"rev\":\"3f1c0a9e7b2d4c6e8f0a1b3c5d7e9f1a2b4c6d8e\","
-"\"seen\":false,"
-"\"stats\":{\"files\":{"
-"\"systemd.spec\":{\"additions\":12,\"deletions\":3,\"lines\":15},"
-"\"sources\":{\"additions\":1,\"deletions\":1,\"lines\":2},"
-"\"0001-journald-truncated-entry.patch\":"
-"{\"additions\":48,\"deletions\":0,\"lines\":48}},"
-"\"total\":{\"additions\":61,\"deletions\":4,\"files\":3,\"lines\":65}},"
-"\"summary\":\"Version 256.7\","
-"\"username\":\"zbyszek\"},"
-"\"agent\":\"zbyszek\","
-"\"ratio\":0.125,"
-"\"refs\":[\"refs/heads/rawhide\",\"refs/tags/v256.7-1\"]}";
+/* The sample payload's members, after "bench_seq". */
+static const char payload_rest[] = BENCH_GIT_RECEIVE_MEMBERS;
 
 struct pool {
 	struct fm_msg	*msg[POOL];
@@ -146,23 +121,6 @@ sleep_ns(int64_t ns)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
-}
-
-static void *
-new_socket(void *ctx, int type)
-{
-	void *s = zmq_socket(ctx, type);
-	int hwm = HWM, zero = 0;
-
-	if (s == NULL) {
-		fprintf(stderr, "bench_zmq: zmq_socket: %s\n",
-		    zmq_strerror(errno));
-		exit(1);
-	}
-	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
-	zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-	return s;
 }
 
 static int
@@ -342,8 +300,8 @@ cmd_forward(const char *in_url, const char *out_url)
 	sa.sa_handler = on_stop;	/* no SA_RESTART: wake zmq_msg_recv */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
-	in = new_socket(ctx, ZMQ_XSUB);
-	out = new_socket(ctx, ZMQ_PUB);
+	in = bench_zsock(ctx, ZMQ_XSUB, "bench_zmq");
+	out = bench_zsock(ctx, ZMQ_PUB, "bench_zmq");
 	if (zmq_bind(in, in_url) < 0 || zmq_bind(out, out_url) < 0) {
 		fprintf(stderr, "bench_zmq forward: bind: %s\n",
 		    zmq_strerror(errno));
@@ -625,8 +583,8 @@ cmd_relay(const struct opts *o, const char *in_url, const char *out_url,
 		return 1;
 	pool_make(p, dir);
 	printf("envelope %zu %zu %zu\n", p->unsigned_len, p->blen[0], p->tlen);
-	pub = new_socket(ctx, ZMQ_PUB);
-	sub = new_socket(ctx, ZMQ_SUB);
+	pub = bench_zsock(ctx, ZMQ_PUB, "bench_zmq");
+	sub = bench_zsock(ctx, ZMQ_SUB, "bench_zmq");
 	zmq_setsockopt(sub, ZMQ_SUBSCRIBE, "", 0);
 	if (zmq_connect(pub, in_url) < 0 || zmq_connect(sub, out_url) < 0) {
 		fprintf(stderr, "bench_zmq: connect: %s\n", zmq_strerror(errno));
@@ -840,7 +798,7 @@ cmd_hub(const struct opts *o, const char *pub_url, const char *maddr,
 	}
 	pool_make(p, dir);
 	printf("envelope %zu %zu %zu\n", p->unsigned_len, p->blen[0], p->tlen);
-	pub = new_socket(ctx, ZMQ_PUB);
+	pub = bench_zsock(ctx, ZMQ_PUB, "bench_zmq");
 	if (zmq_bind(pub, pub_url) < 0) {
 		fprintf(stderr, "bench_zmq: bind %s: %s\n", pub_url,
 		    zmq_strerror(errno));
