@@ -603,7 +603,7 @@ b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 static const char *const bridge_keys[] = { "from", "to", "topics",
     "endpoints", "address", "source", "topic_map", "tls", "user",
     "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
-    "cert", "active", NULL };
+    "cert", "active", "receipt_timeout", NULL };
 
 static int
 urls_of(json_t *v, const char **out, size_t max, size_t *n)
@@ -681,10 +681,63 @@ log_stats(const struct bridge *br)
 	    (unsigned long long)br->st.filtered);
 }
 
+struct spool_settings {
+	const char	*dir;
+	uint64_t	 max_bytes;
+	enum spool_full	 full;
+	bool		 fsync;
+};
+
+/* A bridge's "spool" object, checked key by key. */
+static int
+spool_settings(const char *name, json_t *sp, struct spool_settings *out,
+    char *err)
+{
+	json_t *max = json_object_get(sp, "max_bytes");
+	json_t *fs = json_object_get(sp, "fsync");
+	const char *full = str(sp, "full"), *key;
+	json_t *v;
+
+	if ((out->dir = str(sp, "dir")) == NULL) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: spool.dir is required "
+		    "(where accepted messages wait for the broker)", name);
+		return -1;
+	}
+	if (max && (!json_is_integer(max) || json_integer_value(max) <= 0)) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: spool.max_bytes must be "
+		    "a positive integer", name);
+		return -1;
+	}
+	out->max_bytes = max ? (uint64_t)json_integer_value(max) :
+	    SPOOL_DEFAULT_MAX;
+	if (json_object_get(sp, "full") && (full == NULL ||
+	    (strcmp(full, "drop_oldest") && strcmp(full, "drop_new")))) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: spool.full must be "
+		    "\"drop_oldest\" or \"drop_new\"", name);
+		return -1;
+	}
+	out->full = full && strcmp(full, "drop_new") == 0 ? SPOOL_DROP_NEW :
+	    SPOOL_DROP_OLDEST;
+	if (fs && !json_is_boolean(fs)) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: spool.fsync must be true "
+		    "or false", name);
+		return -1;
+	}
+	out->fsync = json_is_true(fs);
+	json_object_foreach(sp, key, v) {
+		if (strcmp(key, "dir") && strcmp(key, "max_bytes") &&
+		    strcmp(key, "full") && strcmp(key, "fsync"))
+			log_warn("bridges.%s.spool: unknown key '%s'", name,
+			    key);
+	}
+	return 0;
+}
+
 static struct bridge *
 bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
     char *err)
 {
+	struct spool_settings sps;
 	const char *urls[16];
 	struct broker_callbacks cb = { NULL, b_on_up, b_on_down, b_on_sent,
 	    b_on_message };
@@ -694,7 +747,7 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	struct bridge *br;
 	bool zmq_from, zmq_to;
 	const char *key;
-	char *password = NULL;
+	char *password = NULL, why[FM_ERRLEN];
 	size_t nurls, i;
 
 	if ((br = calloc(1, sizeof(*br))) == NULL)
@@ -755,15 +808,24 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	bo.name = name;
 	bo.max_message = cfg->limits.max_message_bytes ?
 	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES;
-	if (broker_opts_from_json(e, &bo, &password, err) < 0)
+	if (broker_opts_from_json(e, &bo, &password, why) < 0) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: %s", name, why);
 		goto fail;
+	}
 	cb.ctx = br;
-	br->broker = broker_new(&bo, &cb, err);
+	br->broker = broker_new(&bo, &cb, why);
 	free(password);
 	password = NULL;
-	if (br->broker == NULL)
+	if (br->broker == NULL) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: %s", name, why);
 		goto fail;
+	}
 	v = json_object_get(e, "validate");
+	if (v && !json_is_boolean(v)) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: validate must be true or "
+		    "false", name);
+		goto fail;
+	}
 	if ((v ? json_is_true(v) : cfg->validate_signatures) &&
 	    (br->validator = fm_config_validator(cfg, err)) == NULL)
 		goto fail;
@@ -776,28 +838,25 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		br->address = strdup(str(e, "address") ? str(e, "address") :
 		    "/topic/{topic}");
 		sp = json_object_get(e, "spool");
-		if (str(sp, "dir") == NULL) {
-			snprintf(err, FM_ERRLEN, "bridges.%s: spool.dir is required "
-			    "(where accepted messages wait for the broker)", name);
+		if (spool_settings(name, sp, &sps, err) < 0)
+			goto fail;
+		br->spool = spool_open(sps.dir, sps.max_bytes, sps.full,
+		    sps.fsync, why);
+		if (br->spool == NULL) {
+			snprintf(err, FM_ERRLEN, "bridges.%s: spool: %s", name,
+			    why);
 			goto fail;
 		}
-		br->spool = spool_open(str(sp, "dir"), json_is_integer(
-		    json_object_get(sp, "max_bytes")) ? (uint64_t)
-		    json_integer_value(json_object_get(sp, "max_bytes")) :
-		    SPOOL_DEFAULT_MAX, str(sp, "full") &&
-		    strcmp(str(sp, "full"), "drop_new") == 0 ? SPOOL_DROP_NEW :
-		    SPOOL_DROP_OLDEST, json_is_true(json_object_get(sp, "fsync")),
-		    err);
-		if (br->spool == NULL)
-			goto fail;
 		if (urls_of(eps, names, 16, &nurls) == 0)
 			names[nurls] = NULL;
 		o.config = cfg;
 		/* our own validator judges; the subscriber only frames */
 		br->sub = fm_subscriber_open(&o, eps ? names : NULL,
-		    (const char *const *)br->topics, 0, err);
-		if (br->sub == NULL)
+		    (const char *const *)br->topics, 0, why);
+		if (br->sub == NULL) {
+			snprintf(err, FM_ERRLEN, "bridges.%s: %s", name, why);
 			goto fail;
+		}
 	} else {
 		const char *bind = str(e, "endpoints");
 		bool active = json_is_true(json_object_get(e, "active"));

@@ -251,7 +251,7 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	struct broker_opts bo;
 	json_t *bus = json_object_get(h, "bus"), *v;
 	const char *urls[16];
-	char *password = NULL;
+	char *password = NULL, why[FM_ERRLEN];
 	size_t i, n = 0;
 
 	if (json_is_string(bus)) {
@@ -284,10 +284,11 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	bo.max_message = cfg->limits.max_message_bytes ?
 	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES;
 	cb.ctx = bt;
-	if (broker_opts_from_json(h, &bo, &password, err) == 0)
-		bt->b = broker_new(&bo, &cb, err);
+	if (broker_opts_from_json(h, &bo, &password, why) == 0)
+		bt->b = broker_new(&bo, &cb, why);
 	free(password);
 	if (bt->b == NULL) {
+		snprintf(err, FM_ERRLEN, "hub: %s", why);
 		bt_free(&bt->t);
 		return NULL;
 	}
