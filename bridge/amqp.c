@@ -18,6 +18,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,7 @@
 #define KEEP_BUFFER	(1u << 20)	/* scratch kept between messages */
 #define BACKOFF_MIN_MS	500
 #define BACKOFF_MAX_MS	30000
+#define CLOSE_WAIT_MS	1000	/* for the broker's close at shutdown */
 
 enum state { IDLE, CONNECTING, UP };
 
@@ -87,6 +89,9 @@ struct amqp {
 	unsigned		 in_flight;
 	bool			 paused;
 	bool			 pumping;	/* inside pump() */
+	bool			 modified_ok;	/* peer takes "modified" */
+	bool			 closing;	/* a_free() is closing it */
+	char			 peer[64];	/* its product and version */
 	size_t			 max_message;
 	struct broker_delivery	*unsettled;	/* list, for disconnects */
 	pn_message_t		*msg;
@@ -217,6 +222,49 @@ open_sender(struct amqp *a, struct link *l)
 	pn_terminus_set_address(pn_link_target(l->pl), l->address);
 	pn_link_set_snd_settle_mode(l->pl, PN_SND_UNSETTLED);
 	pn_link_open(l->pl);
+}
+
+/*
+ * Who the peer is, from its open frame's properties ("product" and
+ * "version", as RabbitMQ, Qpid and ActiveMQ Artemis send them), and
+ * whether it takes the "modified" outcome: RabbitMQ before 4.0 ends the
+ * session on it ("Unrecognised state"), so there a failed delivery is
+ * settled as "released" instead.
+ */
+static void
+learn_peer(struct amqp *a, pn_connection_t *c)
+{
+	pn_data_t *p = pn_connection_remote_properties(c);
+	char product[32] = "", version[32] = "";
+	size_t i, n;
+
+	pn_data_rewind(p);
+	if (pn_data_next(p) && pn_data_type(p) == PN_MAP) {
+		n = pn_data_get_map(p) / 2;
+		pn_data_enter(p);
+		for (i = 0; i < n && pn_data_next(p); i++) {
+			pn_bytes_t k = pn_data_get_symbol(p);
+			pn_bytes_t v = { 0, NULL };
+			char *dst = NULL;
+
+			if (!pn_data_next(p))
+				break;
+			if (pn_data_type(p) == PN_STRING)
+				v = pn_data_get_string(p);
+			if (k.size == 7 && memcmp(k.start, "product", 7) == 0)
+				dst = product;
+			else if (k.size == 7 && memcmp(k.start, "version", 7) == 0)
+				dst = version;
+			if (dst && v.start)
+				snprintf(dst, 32, "%.*s", (int)(v.size < 31 ?
+				    v.size : 31), v.start);
+		}
+		pn_data_exit(p);
+	}
+	a->modified_ok = !(strcmp(product, "RabbitMQ") == 0 &&
+	    atoi(version) < 4);
+	snprintf(a->peer, sizeof(a->peer), "%s%s%s", product[0] ? product :
+	    "unknown broker", version[0] ? " " : "", version);
 }
 
 /* TCP is connected: set up SASL, TLS and the AMQP connection. */
@@ -549,8 +597,9 @@ events(struct amqp *a)
 			a->state = UP;
 			a->backoff_ms = BACKOFF_MIN_MS;
 			a->why[0] = '\0';
-			log_info("amqp %s: connected to %s:%s%s", a->o.name,
-			    a->host, a->port, a->tls ? " (TLS)" : "");
+			learn_peer(a, pn_event_connection(e));
+			log_info("amqp %s: connected to %s:%s%s (%s)", a->o.name,
+			    a->host, a->port, a->tls ? " (TLS)" : "", a->peer);
 			if (a->cb.on_up)
 				a->cb.on_up(a->cb.ctx);
 			break;
@@ -560,12 +609,16 @@ events(struct amqp *a)
 			pn_connection_close(pn_event_connection(e));
 			break;
 		case PN_LINK_REMOTE_CLOSE:
+			if (a->closing)
+				break;
 			report_condition(a, pn_link_remote_condition(
 			    pn_event_link(e)), "link closed by the broker");
 			log_warn("amqp %s: %s", a->o.name, a->why);
 			pn_connection_close(a->driver.connection);
 			break;
 		case PN_SESSION_REMOTE_CLOSE:
+			if (a->closing)
+				break;
 			/* e.g. RabbitMQ's precondition-failed: start over */
 			report_condition(a, pn_session_remote_condition(
 			    pn_event_session(e)), "session ended by the broker");
@@ -863,12 +916,12 @@ a_settle(struct broker *b, struct broker_delivery *bd, enum settle how)
 	if (bd->pd) {
 		pn_link_t *l = pn_delivery_link(bd->pd);
 
-		if (how == SETTLE_RELEASE) {
-			/*
-			 * released: redeliver.  (modified/delivery-failed would
-			 * count the attempt, but RabbitMQ 3.x ends the session
-			 * on it.)
-			 */
+		if (how == SETTLE_FAILED && a->modified_ok) {
+			/* redeliver, counting the attempt (delivery-count) */
+			pn_disposition_set_failed(pn_delivery_local(bd->pd),
+			    true);
+			pn_delivery_update(bd->pd, PN_MODIFIED);
+		} else if (how == SETTLE_RELEASE || how == SETTLE_FAILED) {
 			pn_delivery_update(bd->pd, PN_RELEASED);
 		} else {
 			pn_delivery_update(bd->pd, how == SETTLE_ACCEPT ?
@@ -909,6 +962,55 @@ a_is_up(struct broker *b)
 	return ((struct amqp *)b)->state == UP;
 }
 
+static void nop_up(void *ctx) { (void)ctx; }
+static void nop_down(void *ctx, const char *why) { (void)ctx; (void)why; }
+
+static void
+nop_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
+{
+	(void)ctx; (void)token; (void)o; (void)why;
+}
+
+static void
+nop_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
+{
+	(void)ctx; (void)in; (void)d;	/* left unsettled: the broker keeps it */
+}
+
+/*
+ * Shutdown: send AMQP close after the dispositions already queued and
+ * wait (CLOSE_WAIT_MS at most) for the broker's close, so that it sees a
+ * clean close and not an aborted connection.  The owner is going away:
+ * nothing is reported to it any more.
+ */
+static void
+close_gracefully(struct amqp *a)
+{
+	int64_t end = clock_ms() + CLOSE_WAIT_MS, left;
+
+	a->cb.on_up = nop_up;
+	a->cb.on_down = nop_down;
+	a->cb.on_sent = nop_sent;
+	a->cb.on_message = nop_message;
+	a->closing = true;
+	pn_connection_close(a->driver.connection);
+	while (!pn_connection_driver_finished(&a->driver) &&
+	    (left = end - clock_ms()) > 0) {
+		struct pollfd p = { a->fd, 0, 0 };
+
+		if (pn_connection_driver_read_buffer(&a->driver).size)
+			p.events |= POLLIN;
+		if (pn_connection_driver_write_buffer(&a->driver).size)
+			p.events |= POLLOUT;
+		if (p.events == 0)
+			break;
+		if (poll(&p, 1, (int)left) < 0 && errno != EINTR)
+			break;
+		pump(a, p.revents & (POLLIN | POLLHUP | POLLERR) ?
+		    ZMQ_POLLIN : 0);
+	}
+}
+
 static void
 a_free(struct broker *b)
 {
@@ -918,6 +1020,8 @@ a_free(struct broker *b)
 
 	if (a == NULL)
 		return;
+	if (a->driver_live && a->state == UP && a->fd >= 0)
+		close_gracefully(a);
 	if (a->driver_live) {
 		struct broker_delivery *u, *next;
 

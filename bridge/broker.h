@@ -21,7 +21,11 @@
 /* What to do with a received message once its consumers are done. */
 enum settle {
 	SETTLE_ACCEPT,		/* done with it */
-	SETTLE_RELEASE,		/* redeliver later (AMQP modified/failed, STOMP NACK) */
+	SETTLE_RELEASE,		/* not processed: redeliver (AMQP released,
+				   STOMP NACK) */
+	SETTLE_FAILED,		/* processing failed: redeliver, counting the
+				   attempt (AMQP modified with delivery-failed,
+				   released on RabbitMQ 3.x; STOMP NACK) */
 	SETTLE_REJECT,		/* never redeliver (dead-letter) */
 };
 

@@ -564,7 +564,7 @@ verdict_settle(struct consumer *c, struct item *it, int rc, bool *requeue)
 		if (it->attempt < c->spec->max_attempts) {
 			atomic_fetch_add(&c->st.retried, 1);
 			*requeue = true;
-			return SETTLE_RELEASE;
+			return SETTLE_FAILED;
 		}
 		atomic_fetch_add(&c->st.dropped[DROP_RETRIES], 1);
 		log_warn("consumer %s: giving up on %s after %u attempts",
@@ -677,10 +677,8 @@ worker(void *p)
 			c->delayed[c->ndelayed++] = it;
 			continue;
 		}
-		if (requeue) {		/* stopping, or no room to wait */
+		if (requeue)		/* stopping, or no room to wait */
 			atomic_fetch_add(&c->st.dropped[DROP_RETRIES], 1);
-			how = SETTLE_RELEASE;
-		}
 		pthread_mutex_unlock(&c->mu);
 		finish(c, &it, how);
 		pthread_mutex_lock(&c->mu);
@@ -865,10 +863,10 @@ consumer_stop(struct consumer *c, bool drain, int64_t deadline_ms)
 			atomic_fetch_add(&c->st.dropped[DROP_HALTED], 1);
 		finish(c, &it, SETTLE_RELEASE);
 	}
-	while (c->ndelayed) {
+	while (c->ndelayed) {	/* waiting to retry: they failed before */
 		struct item it = c->delayed[--c->ndelayed];
 
-		finish(c, &it, SETTLE_RELEASE);
+		finish(c, &it, SETTLE_FAILED);
 	}
 	if (c->initialized && c->pl->fini)
 		c->pl->fini(c->state);
@@ -910,7 +908,7 @@ dispatch_done(struct hub *hub, struct dispatch *dsp, enum settle how)
 {
 	int cur = atomic_load(&dsp->worst);
 
-	/* The worst verdict wins: reject > release > accept. */
+	/* The worst verdict wins: reject > failed > release > accept. */
 	while ((int)how > cur &&
 	    !atomic_compare_exchange_weak(&dsp->worst, &cur, (int)how))
 		;

@@ -4,8 +4,9 @@
  * Consumer.<sa>.hub.VirtualTopic.eng.>), so several hub processes share
  * the work as competing consumers; credit bounds what is in flight, and
  * withholding it (pause) leaves the rest with the broker.  Deliveries are
- * settled with the consumers' verdicts: accepted, modified/failed (retry
- * later) or rejected.
+ * settled with the consumers' verdicts: accepted, released (not
+ * processed), failed (a retry still waiting at shutdown: AMQP modified
+ * with delivery-failed) or rejected.
  */
 #include <errno.h>
 #include <stdio.h>
