@@ -3,6 +3,7 @@
 #   make            libraries, tools and plugins (release build in build/)
 #   make run        the main job on an embedded default, no broker needed
 #   make test       unit tests under ASan+UBSan, fuzz corpus replay, pytest
+#                   (ASan+UBSan tools; then a subset under valgrind)
 #   make bench      throughput as ratios to baselines measured in the same run
 #   make fuzz       longer libFuzzer runs (FUZZ_SECONDS per target)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -77,7 +78,7 @@ SAN_TOOL_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(TOOL_LIB_SRC))
 DEPS_STAMP	 = $(B)/.deps-build
 TEST_DEPS_STAMP	 = $(B)/.deps-test
 
-.PHONY: all deps test-deps run test unit fuzz-replay integration fuzz bench FORCE \
+.PHONY: all deps test-deps run test unit fuzz-replay integration valgrind fuzz bench FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
 # Keep intermediate objects (tools/*.o): no relinking on every make.
@@ -230,7 +231,24 @@ integration: all asan-tools $(TEST_DEPS_STAMP)
 	FM_BIN=$(CURDIR)/$(B)/asan/bin FM_BUILD=$(CURDIR)/$(B) \
 	    $(PYTHON) -m pytest -q tests/integration
 
-test: $(TEST_DEPS_STAMP) all unit fuzz-replay integration
+# The integration path again, the release binaries under valgrind (any
+# error report fails the test, as a sanitizer's does: conftest FM_WRAP):
+# the relay, the hub and its consumers, the bridges and the hub on
+# RabbitMQ and ActiveMQ.  Left out: the long fault runs (outages, kill -9,
+# bursts), whose timing valgrind's 20x slowdown would change.
+VALGRIND	 = valgrind -q --error-exitcode=99 --leak-check=full \
+		   --show-leak-kinds=definite --errors-for-leak-kinds=definite
+VALGRIND_TESTS	 = $(addprefix tests/integration/,test_zmq_relay.py \
+		   test_hub_consumers.py test_hub_amqp_outcomes.py \
+		   test_bridge_config.py test_bridge_amqp.py test_hub_broker.py \
+		   test_bridge_stomp.py)
+
+valgrind: all $(TEST_DEPS_STAMP)
+	FM_BIN=$(CURDIR)/$(B)/bin FM_BUILD=$(CURDIR)/$(B) FM_WRAP="$(VALGRIND)" \
+	    $(PYTHON) -m pytest -q -k "not (outage or burst or restart or kill)" \
+	    $(VALGRIND_TESTS)
+
+test: $(TEST_DEPS_STAMP) all unit fuzz-replay integration valgrind
 
 # ---- the main job on the embedded default --------------------------------------
 

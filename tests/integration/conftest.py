@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -27,10 +28,16 @@ FM_BIN = Path(os.environ.get("FM_BIN") or REPO / "build" / "bin")
 
 TIMEOUT = 30
 
+# FM_WRAP: a command line every daemon runs under, e.g. `make valgrind`'s
+# "valgrind -q --error-exitcode=99 ...": with -q, any "==PID== ..." line
+# but a warning is an error report, and fails the test like a sanitizer's.
+FM_WRAP = shlex.split(os.environ.get("FM_WRAP", ""))
+
 SANITIZER_RE = re.compile(
     r"ERROR: (Address|Leak|Memory|Thread|UndefinedBehavior)Sanitizer"
     r"|runtime error:"
-    r"|SUMMARY: \w+Sanitizer")
+    r"|SUMMARY: \w+Sanitizer"
+    r"|^==\d+== (?!Warning)\S", re.M)
 
 
 def load_vectors():
@@ -128,7 +135,7 @@ def run(empty_config):
         e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         if env:
             e.update(env)
-        argv = [exe] + [str(a) for a in args]
+        argv = FM_WRAP + [exe] + [str(a) for a in args]
         t0 = time.monotonic()
         try:
             p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
@@ -410,7 +417,7 @@ class Daemon:
 
     def __init__(self, name, args, workdir, env, stdin=None):
         self.name = name
-        self.argv = [tool(name)] + [str(a) for a in args]
+        self.argv = FM_WRAP + [tool(name)] + [str(a) for a in args]
         stem = "%s-%s" % (name, _uuid.uuid4().hex[:8])
         self.out_path = Path(workdir) / (stem + ".out")
         self.err_path = Path(workdir) / (stem + ".err")
@@ -821,7 +828,7 @@ class Hub(Daemon):
 
     def __init__(self, args, workdir, env, exe=None, metrics_port=None):
         self.name = "fedmsg-hub"
-        self.argv = [str(exe) if exe else tool("fedmsg-hub")] + \
+        self.argv = FM_WRAP + [str(exe) if exe else tool("fedmsg-hub")] + \
             [str(a) for a in args]
         stem = "fedmsg-hub-%s" % _uuid.uuid4().hex[:8]
         self.out_path = Path(workdir) / (stem + ".out")
