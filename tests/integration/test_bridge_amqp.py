@@ -678,24 +678,16 @@ def plain_connections(rabbitmq):
                           % RMQ_AMQP_PORT, rabbitmq.log_text()))
 
 
-@pytest.mark.parametrize("url,hostname", [
-    (AMQPS_URL, None),
-    # proton cannot verify an IP against the certificate: name the host
-    ("amqps://127.0.0.1:%d" % RMQ_AMQPS_PORT, "localhost"),
-])
-def test_tls_with_the_right_ca(tmp_path, rabbitmq, daemons, zctx, amqp_peers,
-                               url, hostname):
-    prefix = "org.fedoraproject.dev." + unique("tls")
+def tls_delivers(tmp_path, rabbitmq, daemons, zctx, amqp_peers, prefix,
+                 bridge_entry):
+    """Start a bridge over TLS (bridge_entry(src) -> its config entry)
+    and check that a signed envelope reaches a TLS receiver unchanged;
+    returns the running bridge."""
     src = BridgeSource(zctx)
     rcv = amqp_peers.receiver("/topic/%s.#" % prefix, url=AMQPS_URL,
                               ca=rabbitmq.ca)
-    tls = {"ca": rabbitmq.ca}
-    if hostname:
-        tls["hostname"] = hostname
     cfg = write_config(tmp_path, bridge_config(
-        {"out": to_amqp(tmp_path, src, to=url, tls=tls)},
-        endpoints={"src": [src.url]}))
-    plain = plain_connections(rabbitmq)
+        {"out": bridge_entry(src)}, endpoints={"src": [src.url]}))
     bridge = start_bridge(daemons, cfg)
     assert "(TLS)" in bridge.stderr()
     src.wait_subscriber(daemon=bridge)
@@ -704,6 +696,24 @@ def test_tls_with_the_right_ca(tmp_path, rabbitmq, daemons, zctx, amqp_peers,
     src.send(env)
     rcv.wait_count(len(rcv.msgs) + 1)
     assert bytes(non_probes(rcv)[-1].body) == canonical(env).encode()
+    return bridge
+
+
+@pytest.mark.parametrize("url,hostname", [
+    (AMQPS_URL, None),
+    # proton cannot verify an IP against the certificate: name the host
+    ("amqps://127.0.0.1:%d" % RMQ_AMQPS_PORT, "localhost"),
+])
+def test_tls_with_the_right_ca(tmp_path, rabbitmq, daemons, zctx, amqp_peers,
+                               url, hostname):
+    tls = {"ca": rabbitmq.ca}
+    if hostname:
+        tls["hostname"] = hostname
+    plain = plain_connections(rabbitmq)
+    bridge = tls_delivers(
+        tmp_path, rabbitmq, daemons, zctx, amqp_peers,
+        "org.fedoraproject.dev." + unique("tls"),
+        lambda src: to_amqp(tmp_path, src, to=url, tls=tls))
     stop_bridge(bridge)
     assert plain_connections(rabbitmq) == plain
 
@@ -772,21 +782,11 @@ def test_sasl_external_logs_in_as_the_certificate(tmp_path, rabbitmq,
     """RabbitMQ (rabbitmq_auth_mechanism_ssl) maps the certificate's CN,
     fedmsg-bridge, to its user of that name: the connection is that user's,
     not guest's, and messages flow."""
-    prefix = "org.fedoraproject.dev." + unique("ext")
-    src = BridgeSource(zctx)
-    rcv = amqp_peers.receiver("/topic/%s.#" % prefix, url=AMQPS_URL,
-                              ca=rabbitmq.ca)
-    cfg = write_config(tmp_path, bridge_config(
-        {"out": external_entry(tmp_path, src, rabbitmq)},
-        endpoints={"src": [src.url]}))
     before = rabbitmq.log_text().count("user 'fedmsg-bridge' authenticated")
-    bridge = start_bridge(daemons, cfg)
-    src.wait_subscriber(daemon=bridge)
-    sync_amqp(src, rcv, prefix, bridge)
-    env = py_sign(make_envelope(prefix + ".x", {"auth": "external"}))
-    src.send(env)
-    rcv.wait_count(len(rcv.msgs) + 1)
-    assert bytes(non_probes(rcv)[-1].body) == canonical(env).encode()
+    bridge = tls_delivers(
+        tmp_path, rabbitmq, daemons, zctx, amqp_peers,
+        "org.fedoraproject.dev." + unique("ext"),
+        lambda src: external_entry(tmp_path, src, rabbitmq))
     assert rabbitmq.log_text().count(
         "user 'fedmsg-bridge' authenticated") > before
     stop_bridge(bridge)
