@@ -87,10 +87,15 @@ struct amqp {
 	struct link		 senders[MAX_LINKS], receivers[MAX_LINKS];
 	int			 nsenders, nreceivers;
 	unsigned		 in_flight;
+	int64_t			 confirm_at;	/* last settlement, or the
+						   first send since none was
+						   outstanding */
 	bool			 paused;
 	bool			 pumping;	/* inside pump() */
 	bool			 modified_ok;	/* peer takes "modified" */
 	bool			 closing;	/* a_free() is closing it */
+	int64_t			 give_up_at;	/* we sent close: drop the
+						   socket then at the latest */
 	char			 peer[64];	/* its product and version */
 	size_t			 max_message;
 	struct broker_delivery	*unsettled;	/* list, for disconnects */
@@ -185,6 +190,7 @@ disconnect(struct amqp *a, const char *why)
 	if (a->fd >= 0)
 		close(a->fd);
 	a->fd = -1;
+	a->give_up_at = 0;
 	a->in_flight = 0;
 	a->state = IDLE;
 	a->retry_at = clock_ms() + a->backoff_ms + rand() % (a->backoff_ms / 4 + 1);
@@ -581,6 +587,7 @@ sent(struct amqp *a, pn_delivery_t *pd)
 	pn_delivery_settle(pd);
 	if (a->in_flight)
 		a->in_flight--;
+	a->confirm_at = clock_ms();
 	a->cb.on_sent(a->cb.ctx, token, state == PN_ACCEPTED ?
 	    BROKER_ACCEPTED : BROKER_REFUSED, why);
 }
@@ -697,6 +704,12 @@ pump(struct amqp *a, short revents)
 	a->pumping = false;
 }
 
+static unsigned
+confirm_ms(const struct amqp *a)
+{
+	return a->o.confirm_timeout_ms ? a->o.confirm_timeout_ms : 30000;
+}
+
 static void
 a_handle(struct broker *b, short revents, int64_t now)
 {
@@ -735,11 +748,30 @@ a_handle(struct broker *b, short revents, int64_t now)
 		a->tick_at = next ? next : now + 1000;
 	}
 	pump(a, revents);
-	if (pn_connection_driver_finished(&a->driver))
+	if (pn_connection_driver_finished(&a->driver)) {
 		disconnect(a, a->why[0] ? a->why : "connection closed");
-	else if (a->state == CONNECTING && now >= a->retry_at)
+	} else if (a->give_up_at && now >= a->give_up_at) {
+		disconnect(a, a->why);
+	} else if (a->state == UP && a->in_flight && !a->give_up_at &&
+	    now - a->confirm_at >= (int64_t)confirm_ms(a)) {
+		/*
+		 * Alive (heart-beats flow) but settling nothing: close with
+		 * the reason, so the broker knows it, and start over.
+		 */
+		pn_condition_t *cond = pn_connection_condition(
+		    a->driver.connection);
+
+		snprintf(a->why, sizeof(a->why), "%u sends and no settlement "
+		    "for %u ms (confirm_timeout)", a->in_flight, confirm_ms(a));
+		pn_condition_set_name(cond, "amqp:resource-limit-exceeded");
+		pn_condition_set_description(cond, a->why);
+		pn_connection_close(a->driver.connection);
+		a->give_up_at = now + CLOSE_WAIT_MS;
+		pump(a, 0);
+	} else if (a->state == CONNECTING && now >= a->retry_at) {
 		disconnect(a, "no AMQP open from the broker in time (wrong "
 		    "port, TLS mismatch or authentication stalled)");
+	}
 }
 
 static void
@@ -877,6 +909,8 @@ a_send(struct broker *b, const struct broker_out *m, uint64_t token)
 		pn_delivery_abort(pd);
 		return -2;
 	}
+	if (a->in_flight == 0)
+		a->confirm_at = clock_ms();
 	a->in_flight++;
 	pump(a, 0);		/* write it out now if the socket takes it */
 	return 0;

@@ -93,9 +93,10 @@ struct broker_opts {
 	struct broker_tls tls;
 	unsigned	 heartbeat_ms;	/* idle timeout / heart-beat; 0: 60000 */
 	unsigned	 credit;	/* prefetch for receiving; 0: 100 */
-	unsigned	 receipt_timeout_ms; /* STOMP: a RECEIPT overdue this
-					   long ends the connection; 0: the
-					   client's default (30 s) */
+	unsigned	 confirm_timeout_ms; /* a send unconfirmed this long
+					   (STOMP RECEIPT; AMQP: no settlement
+					   while some are due) ends the
+					   connection; 0: 30 s */
 	unsigned	 max_in_flight;	/* unsettled sends; 0: 1000 */
 	size_t		 max_message;	/* bigger deliveries are refused early;
 					   0: 64 MiB */
@@ -144,7 +145,8 @@ struct broker *broker_new(const struct broker_opts *bo,
 /*
  * Fill bo's user, password (from password_file, into *secret, which the
  * caller frees), vhost, tls {ca, cert, key, hostname}, heartbeat (s),
- * credit and receipt_timeout (s) from a config object.  Strings point into obj.  Returns 0 or -1.
+ * credit and confirm_timeout (s) from a config object.  Strings point
+ * into obj.  Returns 0 or -1.
  */
 struct json_t;
 int broker_opts_from_json(struct json_t *obj, struct broker_opts *bo,

@@ -49,7 +49,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	json_t *tls = json_object_get(obj, "tls");
 	json_t *hb = json_object_get(obj, "heartbeat");
 	json_t *credit = json_object_get(obj, "credit");
-	json_t *rto = json_object_get(obj, "receipt_timeout");
+	json_t *rto = json_object_get(obj, "confirm_timeout");
 
 	*secret = NULL;
 	if ((tls && !json_is_object(tls)) || (hb && !json_is_number(hb)) ||
@@ -60,7 +60,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	}
 	if (rto && (!json_is_number(rto) || json_number_value(rto) < 0.1 ||
 	    json_number_value(rto) > 3600)) {
-		snprintf(err, FM_ERRLEN, "receipt_timeout must be a number of "
+		snprintf(err, FM_ERRLEN, "confirm_timeout must be a number of "
 		    "seconds from 0.1 to 3600");
 		return -1;
 	}
@@ -72,7 +72,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	bo->tls.hostname = str(tls, "hostname");
 	bo->heartbeat_ms = (unsigned)(json_number_value(hb) * 1000);
 	bo->credit = (unsigned)json_integer_value(credit);
-	bo->receipt_timeout_ms = (unsigned)(json_number_value(rto) * 1000);
+	bo->confirm_timeout_ms = (unsigned)(json_number_value(rto) * 1000);
 	if (str(obj, "password_file") &&
 	    (*secret = read_secret(str(obj, "password_file"), err)) == NULL)
 		return -1;

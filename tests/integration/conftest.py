@@ -1385,6 +1385,70 @@ def amqp_message(body, subject=None, props=None, msg_id=None, address=None,
     return m
 
 
+class ProtonListener:
+    """A python3-qpid-proton Container LISTENING on 127.0.0.1:port in a
+    thread of its own: an AMQP 1.0 peer the program under test connects
+    to as to a broker (ANONYMOUS).  handler: a proton MessagingHandler;
+    its events run on the thread, so share state with the test under a
+    lock.  stop() closes the listener and ends the thread; error is the
+    first transport error (e.g. "connection aborted": no AMQP close)."""
+
+    def __init__(self, port, handler):
+        from proton.reactor import Container
+
+        listener = self
+        self.port = port
+        self.stopping = False
+        self.error = None
+
+        class Control:          # listens and stops; no message handling
+            def on_reactor_init(self, event):
+                self.acceptor = event.container.listen(
+                    "127.0.0.1:%d" % listener.port)
+                event.container.schedule(0.1, self)
+
+            def on_timer_task(self, event):
+                if listener.stopping:
+                    self.acceptor.close()
+                    event.container.stop()
+                else:
+                    event.container.schedule(0.1, self)
+
+        self.control = Control()
+        self.handler = handler
+        orig = getattr(handler, "on_transport_error", None)
+
+        def on_transport_error(event):
+            cond = event.transport.condition
+            if cond and not listener.stopping and listener.error is None:
+                listener.error = "%s: %s" % (cond.name, cond.description)
+            if orig:
+                orig(event)
+        handler.on_transport_error = on_transport_error
+        self.container = Container(self.control, handler)
+        self.thread = _threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.container.run()
+        except Exception as e:  # noqa: BLE001 - reported through error
+            self.error = repr(e)
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+
+
+def answer_link(event):
+    """Open a link the remote opened, with the address it asked for."""
+    link = event.link
+    if link.is_sender:
+        link.source.address = link.remote_source.address
+    else:
+        link.target.address = link.remote_target.address
+
+
 class AmqpReceiver:
     """A receiver on one address, keeping every message (accepted)."""
 

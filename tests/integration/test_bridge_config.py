@@ -52,8 +52,8 @@ CASES = {
                  "validate must be true or false"),
     "heartbeat": (lambda t: amqp_to_zmq(heartbeat="10s"),
                   "heartbeat a number of seconds"),
-    "receipt_timeout": (lambda t: amqp_to_zmq(receipt_timeout=0),
-                        "receipt_timeout must be a number of seconds"),
+    "confirm_timeout": (lambda t: amqp_to_zmq(confirm_timeout=0),
+                        "confirm_timeout must be a number of seconds"),
     "password_file": (lambda t: amqp_to_zmq(
         user="guest", password_file=str(t / "missing-password")),
         "missing-password: No such file or directory"),

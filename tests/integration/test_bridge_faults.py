@@ -16,7 +16,9 @@ test_bridge_stomp.py:
   5. a STOMP ERROR frame mid-stream (a fake broker): logged, reconnected,
      the unreceipted messages sent again;
   6. a STOMP RECEIPT that never comes: the receipt timeout (the bridge's
-     receipt_timeout key, 3 s here) fires.
+     confirm_timeout key, 3 s here) fires;
+  7. an AMQP peer that takes messages and never settles them (a listening
+     python3-qpid-proton peer): confirm_timeout fires the same way.
 
 Peers: RabbitMQ and ActiveMQ from conftest's broker fixtures, pyzmq
 (conftest.BridgeSource / Sub), python3-qpid-proton, python3-stomp, and,
@@ -37,10 +39,10 @@ import time
 
 import pytest
 
-from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, BridgeSource, Sub,
-                      amqp_message, bridge_config, bridge_stats, canonical,
-                      free_ports, make_envelope, start_bridge, tcp, unique,
-                      write_config)
+from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, BridgeSource,
+                      ProtonListener, Sub, amqp_message, answer_link,
+                      bridge_config, bridge_stats, canonical, free_ports,
+                      make_envelope, start_bridge, tcp, unique, write_config)
 from test_bridge_amqp import (from_amqp, non_probes as amqp_non_probes,
                               stop_bridge, sync_amqp, sync_zmq, to_amqp)
 from test_bridge_stomp import Target, to_stomp
@@ -830,21 +832,21 @@ def test_stomp_error_frame_mid_stream(tmp_path, daemons, zctx, fake_stomp):
     assert st["out"] == len(sent) and st["retried"] >= 1, st
 
 
-RECEIPT_TIMEOUT_S = 3       # the bridge's receipt_timeout (default 30)
+RECEIPT_TIMEOUT_S = 3       # the bridge's confirm_timeout (default 30)
 
 
 @pytest.mark.broker_limit(RECEIPT_TIMEOUT_S + 30)
 def test_stomp_receipt_never_comes(tmp_path, daemons, zctx, fake_stomp):
     """The fake broker never answers the 2nd SEND of its first
     connection (it receipts all others).  After the bridge's
-    receipt_timeout the bridge gives the connection up, reconnects and
+    confirm_timeout the bridge gives the connection up, reconnects and
     sends that message again - and only that one: the others were
     receipted."""
     fake = fake_stomp(lambda cno, n, h: "silent" if cno == 1 and n == 2
                       else "receipt")
     src = BridgeSource(zctx)
     bridge = start_bridge(daemons, fake_bridge(
-        tmp_path, fake.port, src, receipt_timeout=RECEIPT_TIMEOUT_S))
+        tmp_path, fake.port, src, confirm_timeout=RECEIPT_TIMEOUT_S))
     src.wait_subscriber(daemon=bridge)
     sent = [make_envelope("org.fedoraproject.dev.norcpt.x", {"n": i})
             for i in range(5)]
@@ -869,3 +871,84 @@ def test_stomp_receipt_never_comes(tmp_path, daemons, zctx, fake_stomp):
     st = bridge_stats(stop_bridge(bridge), "out")
     assert st["out"] == len(sent), st
 
+
+
+# ---- 7. an AMQP peer that never settles ----------------------------------------
+
+class NeverSettleFirst:
+    """A receiving AMQP peer: on its first connection it takes every
+    message and never settles one (while proton answers heart-beats, so
+    the connection looks alive); later connections accept."""
+
+    def __init__(self):
+        from proton.handlers import MessagingHandler
+
+        peer = self
+        self.lock = threading.Lock()
+        self.got = []                   # (connection number, msg_id)
+        self.nconns = 0
+
+        class Handler(MessagingHandler):
+            def __init__(self):
+                super().__init__(auto_accept=False)
+
+            on_link_opening = staticmethod(answer_link)
+
+            def on_connection_opening(self, event):
+                # (proton keeps attributes set on its wrapper objects)
+                with peer.lock:
+                    peer.nconns += 1
+                    event.connection.cno = peer.nconns
+
+            def on_message(self, event):
+                cno = event.connection.cno
+                msg_id = json.loads(bytes(event.message.body))["msg_id"]
+                with peer.lock:
+                    peer.got.append((cno, msg_id))
+                if cno > 1:
+                    self.accept(event.delivery)
+
+        self.handler = Handler()
+
+    def ids(self, cno):
+        with self.lock:
+            return [m for c, m in self.got if c == cno]
+
+
+CONFIRM_TIMEOUT_S = 2
+
+
+def test_amqp_peer_that_never_settles(tmp_path, daemons, zctx):
+    """After confirm_timeout without a settlement the bridge gives the
+    connection up, reconnects and sends the unsettled messages again, in
+    order; the second connection accepts them, and nothing is lost."""
+    peer = NeverSettleFirst()
+    listener = ProtonListener(free_ports(1)[0], peer.handler)
+    try:
+        src = BridgeSource(zctx)
+        cfg = write_config(tmp_path, bridge_config(
+            {"out": {"from": "zmq", "to": "amqp://127.0.0.1:%d" %
+                     listener.port, "endpoints": ["src"],
+                     "address": "/queue/never",
+                     "confirm_timeout": CONFIRM_TIMEOUT_S,
+                     "spool": {"dir": str(tmp_path / "spool")}}},
+            endpoints={"src": [src.url]}))
+        bridge = start_bridge(daemons, cfg)
+        src.wait_subscriber(daemon=bridge)
+        sent = [make_envelope("org.fedoraproject.dev.never.x", {"n": i})
+                for i in range(5)]
+        for env in sent:
+            src.send(env)
+        want = [e["msg_id"] for e in sent]
+        bridge.wait_for(lambda: peer.ids(2) == want, 15,
+                        "the 5 messages again on a second connection "
+                        "(peer: %s)" % listener.error)
+        assert peer.ids(1) == want
+        err = bridge.stderr()
+        print([x for x in err.splitlines() if "confirm_timeout" in x])
+        assert "5 sends and no settlement for %d ms (confirm_timeout)" % (
+            CONFIRM_TIMEOUT_S * 1000) in err, err
+        st = bridge_stats(stop_bridge(bridge), "out")
+        assert st["out"] == len(sent), st
+    finally:
+        listener.stop()

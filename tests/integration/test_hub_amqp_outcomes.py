@@ -16,35 +16,32 @@ here can say it is RabbitMQ 3.10 in its open frame's properties, as
 RabbitMQ does, and then gets "released".  (test_hub_broker.py runs the
 same verdicts against a real RabbitMQ.)
 
-A proton Container in a thread; everything it does happens on its own
-thread, and the test reads what it recorded under a lock."""
+The peer runs in conftest.ProtonListener's thread; the test reads what
+it recorded under a lock."""
 
 import threading
 
 import pytest
 
-from conftest import (bus_config, canonical, free_ports, signed,
-                      vector_validation, wait_until, write_config)
+from conftest import (ProtonListener, answer_link, bus_config, canonical,
+                      free_ports, signed, vector_validation, wait_until,
+                      write_config)
 
 pytestmark = pytest.mark.usefixtures("hub_time_limit")
 
 
 class OutcomePeer:
-    """A listening AMQP 1.0 peer; outcomes[msg_id] = (state name,
-    delivery-failed, undeliverable-here)."""
+    """Sends envelopes on the link the hub receives on; outcomes[msg_id] =
+    (state name, delivery-failed, undeliverable-here)."""
 
-    def __init__(self, port, envelopes, properties=None):
+    def __init__(self, envelopes, properties=None):
         from proton import symbol
         from proton.handlers import MessagingHandler
-        from proton.reactor import Container
 
         peer = self
-        self.port = port
         self.todo = list(envelopes)
         self.outcomes = {}
         self.lock = threading.Lock()
-        self.stopping = False
-        self.error = None
         props = {symbol(k): v for k, v in (properties or {}).items()}
 
         class Handler(MessagingHandler):
@@ -52,27 +49,10 @@ class OutcomePeer:
                 super().__init__(auto_accept=False, auto_settle=True)
                 self.tags = {}
 
-            def on_start(self, event):
-                self.acceptor = event.container.listen(
-                    "127.0.0.1:%d" % peer.port)
-                event.container.schedule(0.1, self)
-
-            def on_timer_task(self, event):
-                if peer.stopping:
-                    self.acceptor.close()
-                    event.container.stop()
-                else:
-                    event.container.schedule(0.1, self)
-
             def on_connection_opening(self, event):
                 event.connection.properties = props
 
-            def on_link_opening(self, event):
-                link = event.link
-                if link.is_sender:
-                    link.source.address = link.remote_source.address
-                else:
-                    link.target.address = link.remote_target.address
+            on_link_opening = staticmethod(answer_link)
 
             def on_sendable(self, event):
                 from proton import Message
@@ -99,28 +79,19 @@ class OutcomePeer:
 
             on_accepted = on_rejected = on_released = record
 
-            def on_transport_error(self, event):
-                cond = event.transport.condition
-                if cond and not peer.stopping:
-                    peer.error = "%s: %s" % (cond.name, cond.description)
+        self.listener = ProtonListener(free_ports(1)[0], Handler())
+        self.port = self.listener.port
 
-        self.container = Container(Handler())
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        try:
-            self.container.run()
-        except Exception as e:  # noqa: BLE001 - reported by the test
-            self.error = repr(e)
+    @property
+    def error(self):
+        return self.listener.error
 
     def outcome(self, msg_id):
         with self.lock:
             return self.outcomes.get(msg_id)
 
     def stop(self):
-        self.stopping = True
-        self.thread.join(5)
+        self.listener.stop()
 
 
 @pytest.fixture
@@ -128,7 +99,7 @@ def outcome_peer():
     peers = []
 
     def make(envelopes, properties=None):
-        p = OutcomePeer(free_ports(1)[0], envelopes, properties)
+        p = OutcomePeer(envelopes, properties)
         peers.append(p)
         return p
     yield make
