@@ -55,6 +55,7 @@
 #define BACKOFF_MIN_MS	500
 #define BACKOFF_MAX_MS	30000
 #define CLOSE_WAIT_MS	1000	/* for the broker's close at shutdown */
+#define PEER_TEXT	32	/* broker product / version kept */
 
 enum state { IDLE, CONNECTING, UP };
 
@@ -241,7 +242,7 @@ static void
 learn_peer(struct amqp *a, pn_connection_t *c)
 {
 	pn_data_t *p = pn_connection_remote_properties(c);
-	char product[32] = "", version[32] = "";
+	char product[PEER_TEXT] = "", version[PEER_TEXT] = "";
 	size_t i, n;
 
 	pn_data_rewind(p);
@@ -262,8 +263,9 @@ learn_peer(struct amqp *a, pn_connection_t *c)
 			else if (k.size == 7 && memcmp(k.start, "version", 7) == 0)
 				dst = version;
 			if (dst && v.start)
-				snprintf(dst, 32, "%.*s", (int)(v.size < 31 ?
-				    v.size : 31), v.start);
+				snprintf(dst, PEER_TEXT, "%.*s", (int)(v.size <
+				    PEER_TEXT - 1 ? v.size : PEER_TEXT - 1),
+				    v.start);
 		}
 		pn_data_exit(p);
 	}

@@ -1391,7 +1391,8 @@ class ProtonListener:
     to as to a broker (ANONYMOUS).  handler: a proton MessagingHandler;
     its events run on the thread, so share state with the test under a
     lock.  stop() closes the listener and ends the thread; error is the
-    first transport error (e.g. "connection aborted": no AMQP close)."""
+    first transport error (e.g. "connection aborted": no AMQP close) or
+    exception raised by the handler."""
 
     def __init__(self, port, handler):
         from proton.reactor import Container
@@ -1408,6 +1409,10 @@ class ProtonListener:
                 event.container.schedule(0.1, self)
 
             def on_timer_task(self, event):
+                # proton keeps what a handler raised and goes on: show it
+                errors = event.container.errors
+                if errors and listener.error is None:
+                    listener.error = "handler raised %r" % (errors[0][1],)
                 if listener.stopping:
                     self.acceptor.close()
                     event.container.stop()
