@@ -81,8 +81,12 @@ TEST_DEPS_STAMP	 = $(B)/.deps-test
 .PHONY: all deps test-deps run test unit fuzz-replay integration valgrind fuzz bench FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
-# Keep intermediate objects (tools/*.o): no relinking on every make.
-.SECONDARY:
+# Keep the objects that pattern chains would make intermediate (tools,
+# unit tests): no relinking on every make.  Named one by one: a bare
+# `.SECONDARY:` would also make the package stamps secondary, and make
+# then skips installing packages that are missing.
+.SECONDARY: $(patsubst %.c,$(B)/rel/%.o,$(TOOL_MAINS)) \
+	$(patsubst %.c,$(B)/asan/%.o,$(TOOL_MAINS) $(UNIT_SRC))
 
 all: $(DEPS_STAMP) $(B)/lib/libfedmsg.a $(B)/lib/libfedmsg.so \
 	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
@@ -97,7 +101,7 @@ $(DEPS_STAMP): .ci/install-deps
 
 $(TEST_DEPS_STAMP): .ci/install-deps Makefile
 	@mkdir -p $(B)
-	sh .ci/install-deps build test brokers
+	sh .ci/install-deps build test brokers peers
 	@touch $@
 
 deps: $(DEPS_STAMP)
@@ -165,6 +169,11 @@ $(B)/asan/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
+# Unit tests need cmocka (the test packages): installed before any compile.
+$(B)/asan/tests/%.o: tests/%.c | $(TEST_DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+
 $(B)/asan/lib/libfedmsg.a: $(SAN_CORE_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -199,14 +208,14 @@ asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub \
 # ---- fuzzing (clang libFuzzer) ------------------------------------------------
 
 $(B)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(BRIDGE_SRC) $(wildcard hub/*.h) \
-		$(wildcard bridge/*.h) | $(DEPS_STAMP)
+		$(wildcard bridge/*.h) | $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=c11 -D_GNU_SOURCE -Iinclude -Ihub -Ihub/runtime -Ibridge \
 	    -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) \
 	    $(BRIDGE_SRC) $(LIBS) $(BRIDGE_LIBS)
 
 # Replays each target's checked-in corpus, then fuzzes it briefly.
-fuzz-replay: $(FUZZERS)
+fuzz-replay: $(TEST_DEPS_STAMP) $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); \
 	    echo "fuzz: $$n (corpus replay + 20 s)"; \
 	    mkdir -p $(B)/fuzz/corpus-$$n && \
@@ -215,7 +224,7 @@ fuzz-replay: $(FUZZERS)
 	        > $(B)/fuzz/$$n.log 2>&1 || { tail -50 $(B)/fuzz/$$n.log; exit 1; }; \
 	    tail -1 $(B)/fuzz/$$n.log; done
 
-fuzz: $(FUZZERS)
+fuzz: $(TEST_DEPS_STAMP) $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); \
 	    mkdir -p $(B)/fuzz/corpus-$$n && \
 	    $$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=1024 \
@@ -223,7 +232,7 @@ fuzz: $(FUZZERS)
 
 # ---- tests ----------------------------------------------------------------------
 
-unit: $(UNIT_TESTS) $(PLUGINS)
+unit: $(TEST_DEPS_STAMP) $(UNIT_TESTS) $(PLUGINS)
 	@set -e; for t in $(UNIT_TESTS); do \
 	    echo "unit: $$t"; FM_TEST_DATA=tests/data $$t; done
 
