@@ -78,7 +78,8 @@ SAN_TOOL_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(TOOL_LIB_SRC))
 DEPS_STAMP	 = $(B)/.deps-build
 TEST_DEPS_STAMP	 = $(B)/.deps-test
 
-.PHONY: all deps test-deps run test unit fuzz-replay integration valgrind fuzz bench FORCE \
+
+.PHONY: check-install-order all deps test-deps run test unit fuzz-replay integration valgrind fuzz bench FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
 # Keep the objects that pattern chains would make intermediate (tools,
@@ -257,7 +258,12 @@ valgrind: all $(TEST_DEPS_STAMP)
 	    $(PYTHON) -m pytest -q -k "not (outage or burst or restart or kill)" \
 	    $(VALGRIND_TESTS)
 
-test: $(TEST_DEPS_STAMP) all unit fuzz-replay integration valgrind
+# A clean copy of the tree must install the test packages before it
+# compiles a test: what a fresh machine's `make test` relies on.
+check-install-order:
+	sh tests/build/check-install-order.sh .
+
+test: $(TEST_DEPS_STAMP) check-install-order all unit fuzz-replay integration valgrind
 
 # ---- the main job on the embedded default --------------------------------------
 
