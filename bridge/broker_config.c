@@ -50,6 +50,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	json_t *hb = json_object_get(obj, "heartbeat");
 	json_t *credit = json_object_get(obj, "credit");
 	json_t *rto = json_object_get(obj, "confirm_timeout");
+	json_t *cto = json_object_get(obj, "connect_timeout");
 
 	*secret = NULL;
 	if ((tls && !json_is_object(tls)) || (hb && !json_is_number(hb)) ||
@@ -64,6 +65,12 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 		    "seconds from 0.1 to 3600");
 		return -1;
 	}
+	if (cto && (!json_is_number(cto) || json_number_value(cto) < 0.1 ||
+	    json_number_value(cto) > 3600)) {
+		snprintf(err, FM_ERRLEN, "connect_timeout must be a number of "
+		    "seconds from 0.1 to 3600");
+		return -1;
+	}
 	bo->user = str(obj, "user");
 	bo->vhost = str(obj, "vhost");
 	bo->tls.ca = str(tls, "ca");
@@ -73,6 +80,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	bo->heartbeat_ms = (unsigned)(json_number_value(hb) * 1000);
 	bo->credit = (unsigned)json_integer_value(credit);
 	bo->confirm_timeout_ms = (unsigned)(json_number_value(rto) * 1000);
+	bo->connect_timeout_ms = (unsigned)(json_number_value(cto) * 1000);
 	if (str(obj, "password_file") &&
 	    (*secret = read_secret(str(obj, "password_file"), err)) == NULL)
 		return -1;
