@@ -327,24 +327,33 @@ enum net_result
 net_conn_start(struct net_conn *c, const char *host, const char *port,
     const char *label, unsigned timeout_ms, int64_t now)
 {
-	struct addrinfo hints, *a;
+	struct addrinfo hints, *ai;
 	int r;
 
-	net_conn_close(c);
-	c->label = label;
-	c->deadline = now + timeout_ms;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV;
-	if ((r = getaddrinfo(host, port, &hints, &c->ai)) != 0) {
-		c->ai = NULL;
+	if ((r = getaddrinfo(host, port, &hints, &ai)) != 0) {
+		net_conn_close(c);
 		snprintf(c->err, sizeof(c->err), "cannot resolve %s: %s", host,
 		    r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
 		return NET_FAILED;
 	}
-	c->next = c->ai;
-	for (a = c->ai; a; a = a->ai_next)
+	return net_conn_start_ai(c, ai, label, timeout_ms, now);
+}
+
+enum net_result
+net_conn_start_ai(struct net_conn *c, struct addrinfo *ai, const char *label,
+    unsigned timeout_ms, int64_t now)
+{
+	struct addrinfo *a;
+
+	net_conn_close(c);
+	c->label = label;
+	c->deadline = now + timeout_ms;
+	c->ai = c->next = ai;
+	for (a = ai; a; a = a->ai_next)
 		c->left++;
 	snprintf(c->err, sizeof(c->err), "cannot connect to %s: no address",
 	    label);

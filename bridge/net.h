@@ -98,6 +98,9 @@ void net_conn_init(struct net_conn *c);
  */
 enum net_result net_conn_start(struct net_conn *c, const char *host,
     const char *port, const char *label, unsigned timeout_ms, int64_t now);
+/* The same with addresses resolved already (freed with freeaddrinfo). */
+enum net_result net_conn_start_ai(struct net_conn *c, struct addrinfo *ai,
+    const char *label, unsigned timeout_ms, int64_t now);
 /* After a poll (revents 0: timers only). */
 enum net_result net_conn_handle(struct net_conn *c, short revents,
     int64_t now);
