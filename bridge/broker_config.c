@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -94,6 +95,12 @@ broker_new(const struct broker_opts *bo, const struct broker_callbacks *cb,
 {
 	const char *url = bo->nurls ? bo->urls[0] : "";
 
+	/* the scheme of the first URL in "failover:(url,...)" */
+	if (strncasecmp(url, "failover:", 9) == 0) {
+		const char *p = strchr(url, ':') + 1;
+
+		url = p + strspn(p, "( \t");
+	}
 	if (strncmp(url, "amqp://", 7) == 0 || strncmp(url, "amqps://", 8) == 0)
 		return amqp_broker_new(bo, cb, err);
 	if (strncmp(url, "stomp", 5) == 0)
