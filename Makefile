@@ -5,6 +5,7 @@
 #   make test       unit tests under ASan+UBSan, fuzz corpus replay, pytest
 #                   (ASan+UBSan tools; then a subset under valgrind)
 #   make bench      throughput as ratios to baselines measured in the same run
+#   make bench-spool  the disk spool against LMDB (needs liblmdb-dev)
 #   make fuzz       longer libFuzzer runs (FUZZ_SECONDS per target)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -78,8 +79,8 @@ SAN_TOOL_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(TOOL_LIB_SRC))
 DEPS_STAMP	 = $(B)/.deps-build
 TEST_DEPS_STAMP	 = $(B)/.deps-test
 
-
-.PHONY: check-install-order all deps test-deps run test unit fuzz-replay integration valgrind fuzz bench FORCE \
+.PHONY: check-install-order all deps test-deps run test unit fuzz-replay \
+	integration valgrind fuzz bench bench-spool FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
 # Keep the objects that pattern chains would make intermediate (tools,
@@ -307,6 +308,19 @@ $(B)/bench/bench_broker: tests/bench/bench_broker.c $(BENCH_HEADERS) \
 	@mkdir -p $(dir $@)
 	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfmbridge.a \
 	    $(B)/lib/libfedmsg.a $(LIBS) $(BRIDGE_LIBS)
+
+# bench_spool_lmdb: our spool against LMDB on the same append/ack workload
+# (tests/bench/README); built only where liblmdb-dev is installed, never
+# required.
+bench-spool: $(if $(wildcard /usr/include/lmdb.h),$(B)/bench/bench_spool_lmdb)
+	@test -f /usr/include/lmdb.h || { echo "bench-spool needs liblmdb-dev"; exit 1; }
+	$(B)/bench/bench_spool_lmdb
+
+$(B)/bench/bench_spool_lmdb: tests/bench/bench_spool_lmdb.c \
+		$(B)/lib/libfmbridge.a $(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfmbridge.a \
+	    $(B)/lib/libfedmsg.a $(LIBS) -llmdb
 
 $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

@@ -14,10 +14,6 @@
  * replenished one for one as the owner settles, unless paused.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +42,7 @@
 #include "clock.h"
 #include "broker.h"
 #include "log.h"
+#include "net.h"
 
 #define MAX_LINKS	64
 #define MAX_PROPS	64
@@ -54,6 +51,7 @@
 #define KEEP_BUFFER	(1u << 20)	/* scratch kept between messages */
 #define BACKOFF_MIN_MS	500
 #define BACKOFF_MAX_MS	30000
+#define CONNECT_TIMEOUT_MS 10000	/* TCP up to the broker's open */
 #define CLOSE_WAIT_MS	1000	/* for the broker's close at shutdown */
 #define PEER_TEXT	32	/* broker product / version kept */
 
@@ -73,15 +71,16 @@ struct link {
 struct amqp {
 	struct broker		 b;
 	struct broker_opts	 o;
-	char			**urls;
+	struct net_url		*urls;
+	size_t			 nurls, url_next;
+	const struct net_url	*u;		/* the one in use */
 	struct broker_callbacks	 cb;
 
 	enum state		 state;
-	int			 fd;
-	size_t			 url_next;
-	char			 host[256], port[16];
-	bool			 tls;
-	int64_t			 retry_at, backoff_ms, tick_at;
+	int			 fd;		/* once TCP is up */
+	struct net_conn		 nc;		/* while connecting */
+	struct net_backoff	 bo;
+	int64_t			 retry_at, tick_at;
 	pn_connection_driver_t	 driver;
 	bool			 driver_live;
 	pn_session_t		*session;
@@ -107,43 +106,14 @@ struct amqp {
 	char			 why[256];
 };
 
-/* "amqp[s]://[user[:pass]@]host[:port][/...]" -> host, port, tls. */
-static int
-parse_url(struct amqp *a, const char *url, char *err)
-{
-	const char *p, *at, *end, *colon;
-	size_t hl;
+static const struct net_scheme amqp_schemes[] = {
+	{ "amqp", false }, { "amqps", true }, { NULL, false },
+};
 
-	if (strncmp(url, "amqps://", 8) == 0) {
-		a->tls = true;
-		p = url + 8;
-	} else if (strncmp(url, "amqp://", 7) == 0) {
-		a->tls = false;
-		p = url + 7;
-	} else {
-		snprintf(err, FM_ERRLEN, "%s: not an amqp:// or amqps:// URL",
-		    url);
-		return -1;
-	}
-	end = p + strcspn(p, "/");
-	if ((at = memchr(p, '@', (size_t)(end - p))) != NULL)
-		p = at + 1;	/* credentials come from the config, not URLs */
-	colon = memchr(p, ':', (size_t)(end - p));
-	hl = (size_t)((colon ? colon : end) - p);
-	if (hl == 0 || hl >= sizeof(a->host)) {
-		snprintf(err, FM_ERRLEN, "%s: no host", url);
-		return -1;
-	}
-	memcpy(a->host, p, hl);
-	a->host[hl] = '\0';
-	if (colon)
-		snprintf(a->port, sizeof(a->port), "%.*s",
-		    (int)(end - colon - 1), colon + 1);
-	else
-		snprintf(a->port, sizeof(a->port), "%s", a->tls ? "5671" :
-		    "5672");
-	return 0;
-}
+/* amqp[s]://[user@]host[:port][/...], lists and failover:(...) too */
+static const struct net_proto amqp_proto = {
+	"AMQP", amqp_schemes, "amqp", "amqps", 5672, 5671, false,
+};
 
 static void
 forget_links(struct amqp *a)
@@ -188,19 +158,18 @@ disconnect(struct amqp *a, const char *why)
 		a->driver_live = false;
 	}
 	forget_links(a);
+	net_conn_close(&a->nc);
 	if (a->fd >= 0)
 		close(a->fd);
 	a->fd = -1;
 	a->give_up_at = 0;
 	a->in_flight = 0;
 	a->state = IDLE;
-	a->retry_at = clock_ms() + a->backoff_ms + rand() % (a->backoff_ms / 4 + 1);
-	a->backoff_ms = a->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS :
-	    a->backoff_ms * 2;
+	a->retry_at = clock_ms() + net_backoff_next(&a->bo);
 	if (why != a->why)
 		snprintf(a->why, sizeof(a->why), "%s", why);
-	log_warn("amqp %s: %s:%s: %s; retrying in %lld ms", a->o.name, a->host,
-	    a->port, why, (long long)(a->retry_at - clock_ms()));
+	log_warn("amqp %s: %s: %s; retrying in %lld ms", a->o.name, a->u->text,
+	    why, (long long)(a->retry_at - clock_ms()));
 	if (was_up && a->cb.on_down)
 		a->cb.on_down(a->cb.ctx, why);
 }
@@ -295,10 +264,11 @@ start_amqp(struct amqp *a, char *err)
 	snprintf(container, sizeof(container), "fedmsg-c-%s-%d", a->o.name,
 	    (int)getpid());
 	pn_connection_set_container(c, container);
-	pn_connection_set_hostname(c, a->o.vhost ? a->o.vhost : a->host);
+	pn_connection_set_hostname(c, a->o.vhost ? a->o.vhost : a->u->host);
 	sasl = pn_sasl(t);
-	if (a->o.user) {
-		pn_connection_set_user(c, a->o.user);
+	if (a->o.user || a->u->user) {
+		/* the config's user, else the URL's */
+		pn_connection_set_user(c, a->o.user ? a->o.user : a->u->user);
 		pn_connection_set_password(c, a->o.password ? a->o.password : "");
 		pn_sasl_allowed_mechs(sasl, "PLAIN");
 		/* PLAIN over plain TCP is the user's explicit choice. */
@@ -308,7 +278,7 @@ start_amqp(struct amqp *a, char *err)
 	} else {
 		pn_sasl_allowed_mechs(sasl, "ANONYMOUS");
 	}
-	if (a->tls) {
+	if (a->u->tls) {
 		pn_ssl_domain_t *dom = pn_ssl_domain(PN_SSL_MODE_CLIENT);
 		pn_ssl_t *ssl;
 		int rc = dom ? 0 : -1;
@@ -324,7 +294,7 @@ start_amqp(struct amqp *a, char *err)
 		if (rc == 0 && ((ssl = pn_ssl(t)) == NULL ||
 		    pn_ssl_init(ssl, dom, NULL) != 0 ||
 		    pn_ssl_set_peer_hostname(ssl, a->o.tls.hostname ?
-		    a->o.tls.hostname : a->host) != 0))
+		    a->o.tls.hostname : a->u->host) != 0))
 			rc = -1;
 		if (dom)
 			pn_ssl_domain_free(dom);
@@ -349,42 +319,24 @@ start_amqp(struct amqp *a, char *err)
 	return 0;
 }
 
-static void
-try_connect(struct amqp *a)
+static unsigned
+connect_ms(const struct amqp *a)
 {
-	struct addrinfo hints, *res = NULL;
-	const char *url = a->urls[a->url_next];
-	char err[FM_ERRLEN];
-	int fd = -1, rc, one = 1;
+	return a->o.connect_timeout_ms ? a->o.connect_timeout_ms :
+	    CONNECT_TIMEOUT_MS;
+}
 
-	a->url_next = (a->url_next + 1) % a->o.nurls;
-	if (parse_url(a, url, err) < 0) {
-		disconnect(a, err);
-		return;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	if ((rc = getaddrinfo(a->host, a->port, &hints, &res)) != 0) {
-		snprintf(err, FM_ERRLEN, "cannot resolve: %s", gai_strerror(rc));
-		disconnect(a, err);
-		return;
-	}
-	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) < 0 &&
-	    errno != EINPROGRESS)) {
-		snprintf(err, FM_ERRLEN, "connect: %s", strerror(errno));
-		freeaddrinfo(res);
-		if (fd >= 0)
-			close(fd);
-		disconnect(a, err);
-		return;
-	}
-	freeaddrinfo(res);
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	a->fd = fd;
+/* Start connecting to the next URL (every address it resolves to). */
+static void
+try_connect(struct amqp *a, int64_t now)
+{
+	a->u = &a->urls[a->url_next];
+	a->url_next = (a->url_next + 1) % a->nurls;
 	a->state = CONNECTING;
-	a->retry_at = clock_ms() + 10000;	/* connect timeout */
+	a->retry_at = now + connect_ms(a);	/* up to the broker's open */
+	if (net_conn_start(&a->nc, a->u->host, a->u->port, a->u->text,
+	    connect_ms(a), now) == NET_FAILED)
+		disconnect(a, a->nc.err);
 }
 
 static void
@@ -604,11 +556,12 @@ events(struct amqp *a)
 		switch (pn_event_type(e)) {
 		case PN_CONNECTION_REMOTE_OPEN:
 			a->state = UP;
-			a->backoff_ms = BACKOFF_MIN_MS;
+			net_backoff_reset(&a->bo);
 			a->why[0] = '\0';
 			learn_peer(a, pn_event_connection(e));
 			log_info("amqp %s: connected to %s:%s%s (%s)", a->o.name,
-			    a->host, a->port, a->tls ? " (TLS)" : "", a->peer);
+			    a->u->host, a->u->port, a->u->tls ? " (TLS)" : "",
+			    a->peer);
 			if (a->cb.on_up)
 				a->cb.on_up(a->cb.ctx);
 			break;
@@ -719,25 +672,27 @@ a_handle(struct broker *b, short revents, int64_t now)
 
 	if (a->state == IDLE) {
 		if (now >= a->retry_at)
-			try_connect(a);
-		return;
+			try_connect(a, now);
+		if (a->state != CONNECTING || a->nc.fd < 0)
+			return;
+		revents = 0;	/* those were for no socket */
 	}
 	if (a->state == CONNECTING && !a->driver_live) {
-		int soerr = 0;
-		socklen_t sl = sizeof(soerr);
 		char err[FM_ERRLEN];
 
-		if (!(revents & (ZMQ_POLLOUT | ZMQ_POLLERR))) {
+		switch (net_conn_handle(&a->nc, revents & (ZMQ_POLLOUT |
+		    ZMQ_POLLERR) ? POLLOUT | POLLERR : 0, now)) {
+		case NET_PENDING:
 			if (now >= a->retry_at)
 				disconnect(a, "connect timed out");
 			return;
-		}
-		getsockopt(a->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
-		if (soerr) {
-			snprintf(err, FM_ERRLEN, "connect: %s", strerror(soerr));
-			disconnect(a, err);
+		case NET_FAILED:
+			disconnect(a, a->nc.err);
 			return;
+		case NET_UP:
+			break;
 		}
+		a->fd = net_conn_take(&a->nc);
 		if (start_amqp(a, err) < 0) {
 			disconnect(a, err);
 			return;
@@ -785,12 +740,14 @@ a_poll_item(struct broker *b, zmq_pollitem_t *it)
 	it->fd = a->fd;
 	it->events = 0;
 	it->revents = 0;
-	if (a->fd < 0)
-		return;
-	if (!a->driver_live) {
-		it->events = ZMQ_POLLOUT;	/* waiting for connect() */
+	if (a->state == CONNECTING && !a->driver_live) {
+		it->fd = a->nc.fd;
+		if (it->fd >= 0)
+			it->events = ZMQ_POLLOUT;	/* waiting for connect() */
 		return;
 	}
+	if (a->fd < 0)
+		return;
 	if (pn_connection_driver_read_buffer(&a->driver).size)
 		it->events |= ZMQ_POLLIN;
 	if (pn_connection_driver_write_buffer(&a->driver).size)
@@ -804,8 +761,13 @@ a_timeout_ms(struct broker *b, int64_t now)
 	int64_t at = a->state == IDLE || !a->driver_live ? a->retry_at :
 	    a->tick_at;
 
+	int t;
+
 	if (a->state == CONNECTING && a->retry_at < at)
 		at = a->retry_at;
+	if (a->state == CONNECTING && !a->driver_live &&
+	    (t = net_conn_timeout_ms(&a->nc, now)) >= 0 && now + t < at)
+		at = now + t;
 	if (at <= now)
 		return 0;
 	return at - now > 1000 ? 1000 : (int)(at - now);
@@ -1051,7 +1013,6 @@ static void
 a_free(struct broker *b)
 {
 	struct amqp *a = (struct amqp *)b;
-	size_t i;
 	int k;
 
 	if (a == NULL)
@@ -1068,15 +1029,14 @@ a_free(struct broker *b)
 		a->unsettled = NULL;
 		pn_connection_driver_destroy(&a->driver);
 	}
+	net_conn_close(&a->nc);
 	if (a->fd >= 0)
 		close(a->fd);
 	for (k = 0; k < a->nsenders; k++)
 		free(a->senders[k].address);
 	for (k = 0; k < a->nreceivers; k++)
 		free(a->receivers[k].address);
-	for (i = 0; i < a->o.nurls; i++)
-		free(a->urls[i]);
-	free(a->urls);
+	net_urls_free(a->urls, a->nurls);
 	free((char *)a->o.user);
 	free((char *)a->o.password);
 	free((char *)a->o.vhost);
@@ -1108,29 +1068,52 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
     char *err)
 {
 	struct amqp *a;
+	bool tls = false;
 	size_t i;
 
 	if (o->nurls == 0) {
 		snprintf(err, FM_ERRLEN, "no broker URL");
 		return NULL;
 	}
-	if ((a = calloc(1, sizeof(*a))) == NULL ||
-	    (a->urls = calloc(o->nurls, sizeof(*a->urls))) == NULL) {
-		free(a);
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
 		snprintf(err, FM_ERRLEN, "out of memory");
 		return NULL;
 	}
 	a->b.ops = &amqp_ops;
 	a->fd = -1;
+	net_conn_init(&a->nc);
 	a->o = *o;
 	a->o.urls = NULL;
-	for (i = 0; i < o->nurls; i++) {
-		a->urls[i] = strdup(o->urls[i]);
-		if (parse_url(a, o->urls[i], err) < 0) {
-			a->o.nurls = i + 1;
+	/* ours from here on (a_free frees them) */
+	a->o.user = a->o.password = a->o.vhost = a->o.name = NULL;
+	a->o.tls.ca = a->o.tls.cert = a->o.tls.key = a->o.tls.hostname = NULL;
+	for (i = 0; i < o->nurls; i++)
+		if (net_urls_add(&amqp_proto, o->urls[i], &a->urls, &a->nurls,
+		    err) < 0) {
 			a_free(&a->b);
 			return NULL;
 		}
+	if (a->nurls == 0) {
+		snprintf(err, FM_ERRLEN, "no broker URL");
+		a_free(&a->b);
+		return NULL;
+	}
+	a->u = &a->urls[0];
+	for (i = 0; i < a->nurls; i++)
+		tls |= a->urls[i].tls;
+	if (tls) {
+		/* proton does the TLS (SASL EXTERNAL takes the client
+		   certificate from it); the files are checked here, once,
+		   with the same texts as STOMP's */
+		struct net_tls_opts to = { o->tls.ca, NULL, o->tls.cert,
+		    o->tls.key };
+		SSL_CTX *ctx = net_tls_ctx_new(&to, err);
+
+		if (ctx == NULL) {
+			a_free(&a->b);
+			return NULL;
+		}
+		SSL_CTX_free(ctx);
 	}
 	a->o.user = dup_or_null(o->user);
 	a->o.password = dup_or_null(o->password);
@@ -1141,7 +1124,7 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	a->o.tls.key = dup_or_null(o->tls.key);
 	a->o.tls.hostname = dup_or_null(o->tls.hostname);
 	a->cb = *cb;
-	a->backoff_ms = BACKOFF_MIN_MS;
+	net_backoff_init(&a->bo, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	a->retry_at = 0;		/* connect at the first handle() */
 	a->max_message = o->max_message ? o->max_message : MAX_INCOMING;
 	if ((a->msg = pn_message()) == NULL) {

@@ -603,7 +603,7 @@ b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 static const char *const bridge_keys[] = { "from", "to", "topics",
     "endpoints", "address", "source", "topic_map", "tls", "user",
     "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
-    "cert", "active", "confirm_timeout", NULL };
+    "cert", "active", "confirm_timeout", "connect_timeout", NULL };
 
 static int
 urls_of(json_t *v, const char **out, size_t max, size_t *n)

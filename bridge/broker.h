@@ -97,6 +97,9 @@ struct broker_opts {
 					   (STOMP RECEIPT; AMQP: no settlement
 					   while some are due) ends the
 					   connection; 0: 30 s */
+	unsigned	 connect_timeout_ms; /* TCP (every address), TLS and
+					   the protocol's open; 0: 10 s AMQP,
+					   15 s STOMP */
 	unsigned	 max_in_flight;	/* unsettled sends; 0: 1000 */
 	size_t		 max_message;	/* bigger deliveries are refused early;
 					   0: 64 MiB */
@@ -145,7 +148,7 @@ struct broker *broker_new(const struct broker_opts *bo,
 /*
  * Fill bo's user, password (from password_file, into *secret, which the
  * caller frees), vhost, tls {ca, cert, key, hostname}, heartbeat (s),
- * credit and confirm_timeout (s) from a config object.  Strings point
+ * credit, confirm_timeout and connect_timeout (s) from a config object.  Strings point
  * into obj.  Returns 0 or -1.
  */
 struct json_t;

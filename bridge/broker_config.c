@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -50,6 +51,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	json_t *hb = json_object_get(obj, "heartbeat");
 	json_t *credit = json_object_get(obj, "credit");
 	json_t *rto = json_object_get(obj, "confirm_timeout");
+	json_t *cto = json_object_get(obj, "connect_timeout");
 
 	*secret = NULL;
 	if ((tls && !json_is_object(tls)) || (hb && !json_is_number(hb)) ||
@@ -64,6 +66,12 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 		    "seconds from 0.1 to 3600");
 		return -1;
 	}
+	if (cto && (!json_is_number(cto) || json_number_value(cto) < 0.1 ||
+	    json_number_value(cto) > 3600)) {
+		snprintf(err, FM_ERRLEN, "connect_timeout must be a number of "
+		    "seconds from 0.1 to 3600");
+		return -1;
+	}
 	bo->user = str(obj, "user");
 	bo->vhost = str(obj, "vhost");
 	bo->tls.ca = str(tls, "ca");
@@ -73,6 +81,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	bo->heartbeat_ms = (unsigned)(json_number_value(hb) * 1000);
 	bo->credit = (unsigned)json_integer_value(credit);
 	bo->confirm_timeout_ms = (unsigned)(json_number_value(rto) * 1000);
+	bo->connect_timeout_ms = (unsigned)(json_number_value(cto) * 1000);
 	if (str(obj, "password_file") &&
 	    (*secret = read_secret(str(obj, "password_file"), err)) == NULL)
 		return -1;
@@ -86,6 +95,12 @@ broker_new(const struct broker_opts *bo, const struct broker_callbacks *cb,
 {
 	const char *url = bo->nurls ? bo->urls[0] : "";
 
+	/* the scheme of the first URL in "failover:(url,...)" */
+	if (strncasecmp(url, "failover:", 9) == 0) {
+		const char *p = strchr(url, ':') + 1;
+
+		url = p + strspn(p, "( \t");
+	}
 	if (strncmp(url, "amqp://", 7) == 0 || strncmp(url, "amqps://", 8) == 0)
 		return amqp_broker_new(bo, cb, err);
 	if (strncmp(url, "stomp", 5) == 0)

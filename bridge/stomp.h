@@ -226,4 +226,70 @@ void stomp_stats(const struct stomp *s, struct stomp_stats *st);
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t stomp_now_ms(void);
 
+/*
+ * ---- The session without I/O ----
+ *
+ * stomp.c is the protocol only, like qpid-proton's connection driver:
+ * bytes in, callbacks and bytes out, timers on the caller's clock.
+ * stomp_new() puts a transport under it (stomp_conn.c: URLs and failover,
+ * TCP, TLS, reconnecting: the functions above that poll); an owner of its
+ * own (a test, another transport) drives a bare session:
+ *
+ *	s = stomp_session_new(&opts, &hooks, owner, err);
+ *	stomp_session_target(s, "stomp://b:61613", "b", false);
+ *	stomp_session_attach(s, now);	// a connection attempt begins
+ *	stomp_session_open(s, now);	// bytes can flow: CONNECT is queued
+ *	stomp_session_input(s, data, n, now);	// what the broker sent
+ *	p = stomp_session_output(s, &n);	// what to send to it...
+ *	stomp_session_output_done(s, written, now);	// ...and what went
+ *	stomp_session_tick(s, now);	// when stomp_session_timeout_ms() says
+ *
+ * The session closes a connection by itself (ERROR, protocol error,
+ * timeouts, the DISCONNECT receipt): its generation changes and
+ * hooks.closed() runs, before on_disconnected().  The owner reports its
+ * own failures with stomp_session_fail() and the end of input with
+ * stomp_session_input_end().  opts.urls and the TLS and reconnect fields
+ * are the transport's: a bare session ignores them.
+ */
+struct stomp_hooks {
+	/* The connection ended: drop the stream; if running, reconnect.
+	   connected_at: when CONNECTED came (0: never). */
+	void	(*closed)(void *owner, int64_t now, int64_t connected_at);
+	/* stomp_free() is freeing the session: free the owner. */
+	void	(*free)(void *owner);
+};
+
+struct stomp *stomp_session_new(const struct stomp_opts *o,
+    const struct stomp_hooks *hooks, void *owner, char *err);
+void *stomp_session_owner(const struct stomp *s);
+/* The peer, for messages and the default "host" header.  -1: no memory. */
+int stomp_session_target(struct stomp *s, const char *url_text,
+    const char *host, bool tls);
+void stomp_session_attach(struct stomp *s, int64_t now);
+/* The transport does a TLS handshake (the state shows it). */
+void stomp_session_handshaking(struct stomp *s);
+void stomp_session_open(struct stomp *s, int64_t now);
+void stomp_session_input(struct stomp *s, const void *data, size_t n,
+    int64_t now);
+/* The input ended: EOF (ioerr NULL) or a read error. */
+void stomp_session_input_end(struct stomp *s, int64_t now,
+    const char *ioerr);
+/* Bytes to write, or NULL (*len 0): valid until the next session call. */
+const void *stomp_session_output(const struct stomp *s, size_t *len);
+void stomp_session_output_done(struct stomp *s, size_t n, int64_t now);
+int stomp_session_timeout_ms(const struct stomp *s, int64_t now_ms);
+void stomp_session_tick(struct stomp *s, int64_t now);
+/* A failure of the owner's: logged, on_error(), the connection closed. */
+void stomp_session_fail(struct stomp *s, int64_t now, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* End the connection without an error (no callbacks but closed() and
+   on_disconnected()). */
+void stomp_session_close(struct stomp *s, int64_t now, const char *reason);
+/* Bumped whenever a connection ends: compare around calls that run
+   callbacks. */
+uint64_t stomp_session_generation(const struct stomp *s);
+/* stomp_start() .. stomp_disconnect(): reconnect when a connection ends. */
+bool stomp_session_running(const struct stomp *s);
+void stomp_session_set_running(struct stomp *s, bool running);
+
 #endif

@@ -360,6 +360,7 @@ stomp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	    10000;
 	so.max_inflight = l->fcap;
 	so.receipt_timeout_ms = o->confirm_timeout_ms;
+	so.connect_timeout_ms = o->connect_timeout_ms;
 	so.cb.on_connected = s_on_connected;
 	so.cb.on_message = s_on_message;
 	so.cb.on_receipt = s_on_receipt;
