@@ -155,6 +155,17 @@ def fedmsg_sign(messages, crt, key):
         "messages": list(messages)})
 
 
+def assert_signed_by(messages, signer, ca, crl=None):
+    """The real fedmsg says each message is valid and signed by signer
+    (fedmsg.crypto.validate_signed_by under the CA and, if given, CRL)."""
+    got = fedmsg_validate_signed_by(messages, signer, ca_cert_location=ca,
+                                    crl_location=crl)
+    assert got == [True] * len(got), (
+        "fedmsg.crypto.validate_signed_by(%r) said %r for %r\n%s" % (
+            signer, got, [m.get("msg_id") for m in messages],
+            _ORACLE.stderr()))
+
+
 _DEFAULT_VERDICTS = {}
 
 
@@ -183,16 +194,7 @@ class FedmsgPeer:
         self.workdir = Path(workdir)
         self.procs = []
 
-    def assert_signed_by(self, messages, signer, ca, crl=None):
-        """Real fedmsg says each message is valid and signed by signer."""
-        cfg = {"ca_cert_location": ca}
-        if crl:
-            cfg["crl_location"] = crl
-        got = fedmsg_validate_signed_by(messages, signer, **cfg)
-        assert got == [True] * len(got), (
-            "fedmsg.crypto.validate_signed_by(%r) said %r for %r\n%s" % (
-                signer, got, [m.get("msg_id") for m in messages],
-                _ORACLE.stderr()))
+    assert_signed_by = staticmethod(assert_signed_by)
 
     def _popen(self, argv, site, name):
         stem = "%s-%d" % (name, len(self.procs))
@@ -324,13 +326,19 @@ def _in_ci():
 
 
 def pytest_runtest_logreport(report):
-    if report.skipped and isinstance(report.longrepr, tuple) and \
-            str(report.longrepr[2]).startswith(
-                ("Skipped: " + SKIP_PREFIX, SKIP_PREFIX)):
-        _PEER_SKIPS.append(report.nodeid)
+    if report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if reason.startswith("Skipped: "):
+            reason = reason[len("Skipped: "):]
+        if reason.startswith(SKIP_PREFIX):
+            _PEER_SKIPS.append((report.nodeid, reason))
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if _PEER_SKIPS:
+        # one line, also without -rs
+        sys.stderr.write("\n%s (%d tests)\n" % (_PEER_SKIPS[0][1],
+                                                 len(_PEER_SKIPS)))
     if not _in_ci():
         return
     problems = []
@@ -338,8 +346,8 @@ def pytest_sessionfinish(session, exitstatus):
         problems.append("the peers are missing (%s)" % PEERS)
     if _PEER_SKIPS:
         problems.append("%d peer test(s) skipped: %s" % (
-            len(_PEER_SKIPS), ", ".join(_PEER_SKIPS[:10])))
+            len(_PEER_SKIPS), ", ".join(n for n, _ in _PEER_SKIPS[:10])))
     if problems:
-        sys.stderr.write("\nCI=true and %s: peer tests must run in CI\n"
+        sys.stderr.write("CI=true and %s: peer tests must run in CI\n"
                          % "; ".join(problems))
         session.exitstatus = 1

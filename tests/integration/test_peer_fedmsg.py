@@ -19,14 +19,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
-from conftest import (HOST, MKCERTS, VECTORS, VECTOR_CA, VECTOR_CRL, Probes,
+from conftest import (HOST, MKCERTS, VECTORS, VECTOR_CA, VECTOR_CRL,
                       bus_config, canonical, fast_sign, free_ports,
                       is_default_config, make_envelope, project_plugin,
-                      py_sign, py_validate, tcp, unsigned, valid_by_default,
+                      py_sign, py_validate, tcp, valid_by_default,
                       vector_path, vector_validation)
 
 ALPHA_CRT = VECTOR_CA.parent / "alpha-app01.vectors.example.org.crt"
@@ -196,7 +195,7 @@ def test_real_publisher_through_relay_to_tail_and_hub(
                                           "rotate_daily": False}}},
         "hub": {"metrics": "127.0.0.1:%d" % mport, "drain_timeout": 3}},
         "20-hub")
-    relay = relay_on(daemons, confdir)
+    relay_on(daemons, confdir)
     tail = daemons("fedmsg-tail", ["--validate", "--json"], config=confdir)
     hub = hubs(confdir, metrics_port=mport).ready()
     pub = fedmsg_peer.publisher(site)
