@@ -17,6 +17,7 @@ conftest.py).
 import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -119,7 +120,12 @@ class _Oracle:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(timeout=5)
         self.proc = None
+        if self.home:
+            self.err.close()
+            shutil.rmtree(self.home, ignore_errors=True)
+            self.home = None
 
 
 _ORACLE = _Oracle()
