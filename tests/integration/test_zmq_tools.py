@@ -7,21 +7,17 @@ tmp_path.  Probes beat the slow joiner and mark the end of each batch
 (see conftest.Probes).
 """
 
-import base64
 import json
 import re
 import time
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.x509.oid import NameOID
 
+from peers import assert_signed_by
 from conftest import (HOST, VECTORS, Probes, Sub, bus_config, canonical,
                       finish_tail, frame_matches_body, free_ports,
-                      make_envelope, py_validate, start_relay, sync_tail,
-                      tcp, unsigned, valid_by_default, vector_frames,
+                      make_envelope, start_relay, sync_tail,
+                      tcp, valid_by_default, vector_frames,
                       vector_validation, wire, write_config, zmq_module,
                       zsocket)
 
@@ -215,22 +211,13 @@ def logger_bus(tmp_path, daemons, zctx, dev_pki):
 
 
 def check_signed_by_shell(topic, body, dev_pki):
-    """Validate like a Python fedmsg receiver: base64, PEM, RSA PKCS#1 v1.5
-    SHA-1 over json.dumps(sort_keys=True, separators=(',', ':'))."""
+    """Validate as a Python fedmsg receiver does: the real
+    fedmsg.crypto.validate_signed_by (the caller asks for fedmsg_peer)."""
     env = json.loads(body)
     assert topic.decode() == env["topic"]
     assert body.decode() == canonical(env)     # fedmsg's wire encoding
-    sig = base64.b64decode(env["signature"])
-    cert = x509.load_pem_x509_certificate(base64.b64decode(
-        env["certificate"]))
-    text = json.dumps(unsigned(env), sort_keys=True, separators=(",", ":"))
-    cert.public_key().verify(sig, text.encode(), padding.PKCS1v15(),
-                             hashes.SHA1())
-    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
-    assert cn == "shell-localhost"
-    ok, why, _ = py_validate(env, ca=dev_pki / "ca.crt",
-                             crl=dev_pki / "crl.pem")
-    assert ok, why
+    assert_signed_by([env], "shell-localhost", ca=dev_pki / "ca.crt",
+                     crl=dev_pki / "crl.pem")
     assert env["crypto"] == "x509"
     assert env["topic"] == "org.fedoraproject.dev.logger.log"
     assert isinstance(env["timestamp"], (int, float))
@@ -238,7 +225,7 @@ def check_signed_by_shell(topic, body, dev_pki):
     return env
 
 
-def test_logger_message_signed(run, logger_bus, dev_pki):
+def test_logger_message_signed(run, logger_bus, dev_pki, fedmsg_peer):
     cfg, sub, relay = logger_bus
     r = run("fedmsg-logger", ["--config", cfg, "--message", "hello"],
             env={"FEDMSG_CONFIG": str(cfg)})
@@ -250,7 +237,7 @@ def test_logger_message_signed(run, logger_bus, dev_pki):
     assert env["i"] == 1
 
 
-def test_logger_stdin_lines(run, logger_bus, dev_pki):
+def test_logger_stdin_lines(run, logger_bus, dev_pki, fedmsg_peer):
     cfg, sub, relay = logger_bus
     r = run("fedmsg-logger", ["--config", cfg],
             input="first line\n  second \u00e9 line \t\n\n   \nthird\n",
@@ -267,7 +254,7 @@ def test_logger_stdin_lines(run, logger_bus, dev_pki):
     assert len({e["msg_id"] for e in envs}) == 3
 
 
-def test_logger_json_input(run, logger_bus, dev_pki):
+def test_logger_json_input(run, logger_bus, dev_pki, fedmsg_peer):
     cfg, sub, relay = logger_bus
     value = {"answer": 42, "list": [1, 2.5, "caf\u00e9", None, True],
              "nested": {"x": "\U0001f600"}}
@@ -294,7 +281,8 @@ def test_logger_without_relay_fails_fast(run, tmp_path, dev_pki):
     assert r.stdout == ""
 
 
-def test_logger_bad_line_stops_after_earlier_lines(run, logger_bus, dev_pki):
+def test_logger_bad_line_stops_after_earlier_lines(run, logger_bus, dev_pki,
+                                                  fedmsg_peer):
     cfg, sub, relay = logger_bus
     r = run("fedmsg-logger", ["--config", cfg],
             input=b"fine\nbad \xff byte\nnever sent\n",
@@ -307,7 +295,8 @@ def test_logger_bad_line_stops_after_earlier_lines(run, logger_bus, dev_pki):
             for t, b in sub.msgs] == [{"log": "fine"}]
 
 
-def test_logger_sigterm_while_reading_stdin(logger_bus, daemons, dev_pki):
+def test_logger_sigterm_while_reading_stdin(logger_bus, daemons, dev_pki,
+                                            fedmsg_peer):
     cfg, sub, relay = logger_bus
     logger = daemons("fedmsg-logger", ["--config", cfg], config=cfg,
                      stdin="pipe")
