@@ -40,7 +40,8 @@ static const char usage[] =
 "  --routing-policy FILE  JSON object: topic -> list of allowed signer CNs\n"
 "  --nitpicky             reject topics missing from the routing policy\n"
 "  --canonical            print the exact canonical text that is signed\n"
-"                         (without signature/certificate) instead\n"
+"                         (without signature/certificate) instead; of a\n"
+"                         duplicated key the last copy counts, as in Python\n"
 "  --now EPOCH            validate as if the clock said EPOCH (seconds)\n"
 "  -h, --help             this text\n"
 "\n"
@@ -147,9 +148,12 @@ one(const struct opts *o, struct fm_validator *v, const struct fm_limits *lim,
 		snprintf(err, sizeof(err), "message too large: more than %zu "
 		    "bytes", lim->max_message_bytes);
 		m = NULL;
-	} else if (msg_parse(line, len, lim, o->canonical ? 0 :
-	    MSG_KEEP_DUPLICATES, &m, err) < 0) {
-		/* duplicate keys are parsed, for a verdict that names them */
+	} else if (msg_parse(line, len, lim, MSG_KEEP_DUPLICATES, &m,
+	    err) < 0) {
+		/*
+		 * Duplicate keys are parsed as Python does (the last copy), for
+		 * a verdict that names them and for --canonical.
+		 */
 		m = NULL;
 	}
 	if (m == NULL) {
