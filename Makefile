@@ -67,6 +67,9 @@ PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
 UNIT_TESTS	 = $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
+# tests/tools/*.c: helper programs the integration tests run (ASan build).
+TEST_TOOL_SRC	 = $(wildcard tests/tools/*.c)
+TEST_TOOLS	 = $(patsubst tests/tools/%.c,$(B)/asan/tests/tools/%,$(TEST_TOOL_SRC))
 FUZZ_SRC	 = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS		 = $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS	?= 300
@@ -88,7 +91,7 @@ TEST_DEPS_STAMP	 = $(B)/.deps-test
 # `.SECONDARY:` would also make the package stamps secondary, and make
 # then skips installing packages that are missing.
 .SECONDARY: $(patsubst %.c,$(B)/rel/%.o,$(TOOL_MAINS)) \
-	$(patsubst %.c,$(B)/asan/%.o,$(TOOL_MAINS) $(UNIT_SRC))
+	$(patsubst %.c,$(B)/asan/%.o,$(TOOL_MAINS) $(UNIT_SRC) $(TEST_TOOL_SRC))
 
 all: $(DEPS_STAMP) $(B)/lib/libfedmsg.a $(B)/lib/libfedmsg.so \
 	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
@@ -205,7 +208,16 @@ $(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/runtime/fedmsg-hub.o $(SAN_HUB_OBJ) \
 	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BRIDGE_LIBS)
 
 asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub \
-	$(B)/asan/bin/fedmsg-bridge
+	$(B)/asan/bin/fedmsg-bridge $(TEST_TOOLS)
+
+# (no cmocka: built with the tools, before the test packages)
+$(B)/asan/tests/tools/%.o: tests/tools/%.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/asan/tests/tools/%: $(B)/asan/tests/tools/%.o $(B)/asan/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $< $(B)/asan/lib/libfedmsg.a $(LIBS)
 
 # ---- fuzzing (clang libFuzzer) ------------------------------------------------
 

@@ -513,13 +513,23 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		br->st.looped++;
 		goto done;
 	}
-	if (fm_msg_topic(m)) {
+	if (jv_get(msg_root(m), "topic") != NULL) {
 		/*
 		 * A fedmsg envelope (moksha's test: an object with a topic):
-		 * forward its signed bytes unchanged, once validated.
+		 * forward its signed bytes unchanged, once validated.  One
+		 * whose topic is not a string is refused, not wrapped.
 		 */
-		if (br->validator && fm_validator_check(br->validator, m, err) !=
-		    FM_VALID) {
+		bool bad = false;
+
+		if (br->validator) {
+			bad = fm_validator_check(br->validator, m, err) !=
+			    FM_VALID;
+		} else if (fm_msg_topic(m) == NULL) {
+			snprintf(err, FM_ERRLEN, "'topic' is not a string "
+			    "without NUL");
+			bad = true;
+		}
+		if (bad) {
 			br->st.invalid++;
 			log_warn("bridge %s: rejected invalid message %s: %s",
 			    br->name, fm_msg_id(m) ? fm_msg_id(m) : "-", err);

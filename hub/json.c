@@ -28,6 +28,11 @@ struct chunk {
 struct jv_doc {
 	struct chunk		*chunks;
 	struct jv	 root;
+	/* the first duplicated key found, and where its object starts */
+	const char		*dup_key;
+	uint32_t		 dup_key_len;
+	size_t			 dup_at;
+	bool			 dup;
 };
 
 static void *
@@ -444,9 +449,15 @@ sort_members(struct jv_member *m, struct jv_member *tmp, size_t n)
 	}
 }
 
-/* Sort members by key and drop all but the last of equal keys. */
+/*
+ * Sort members by key and drop all but the last of equal keys, noting the
+ * first duplicate in the doc.  Keys are compared decoded, so "m\u0073g"
+ * and "msg" are the same key, as in Python.  Strictly increasing keys (what
+ * json.dumps(sort_keys=True) sends) cost one linear pass.
+ */
 static int
-normalize_object(struct parser *ps, struct jv_member *m, uint32_t *np)
+normalize_object(struct parser *ps, struct jv_member *m, uint32_t *np,
+    const unsigned char *start)
 {
 	size_t n = *np, i, out;
 	bool sorted = true;
@@ -467,8 +478,15 @@ normalize_object(struct parser *ps, struct jv_member *m, uint32_t *np)
 		free(tmp);
 	}
 	for (i = 0, out = 0; i < n; i++) {
-		if (i + 1 < n && keycmp(&m[i], &m[i + 1]) == 0)
+		if (i + 1 < n && keycmp(&m[i], &m[i + 1]) == 0) {
+			if (!ps->doc->dup) {
+				ps->doc->dup = true;
+				ps->doc->dup_key = m[i].key;
+				ps->doc->dup_key_len = m[i].key_len;
+				ps->doc->dup_at = (size_t)(start - ps->s);
+			}
 			continue;	/* a later duplicate follows */
+		}
 		m[out++] = m[i];
 	}
 	*np = (uint32_t)out;
@@ -520,6 +538,7 @@ static int
 parse_object(struct parser *ps, struct jv *v)
 {
 	size_t base = ps->nmems, n;
+	const unsigned char *start = ps->p;
 	struct jv_member m;
 
 	ps->p++;	/* '{' */
@@ -562,7 +581,7 @@ done:
 		if ((v->u.members = arena_alloc(ps->doc, n * sizeof(m))) == NULL)
 			return oom(ps);
 		memcpy(v->u.members, ps->mems + base, n * sizeof(m));
-		if (normalize_object(ps, v->u.members, &v->len) < 0)
+		if (normalize_object(ps, v->u.members, &v->len, start) < 0)
 			return -1;
 	}
 	ps->nmems = base;
@@ -673,6 +692,21 @@ jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
 		return NULL;
 	}
 	return doc;
+}
+
+bool
+jv_doc_duplicate(const struct jv_doc *doc, const char **key,
+    size_t *key_len, size_t *at)
+{
+	if (!doc->dup)
+		return false;
+	if (key)
+		*key = doc->dup_key;
+	if (key_len)
+		*key_len = doc->dup_key_len;
+	if (at)
+		*at = doc->dup_at;
+	return true;
 }
 
 const struct jv *

@@ -10,7 +10,9 @@
  * UTF-8 where lone surrogates (kept by Python) use their 3-byte form, so
  * memcmp order is code-point order.  Strings may contain NUL bytes.
  * Objects are sorted by key bytes and hold each key once (the last
- * occurrence wins, as in Python).
+ * occurrence wins, as in Python); the doc remembers that a key was
+ * duplicated (jv_doc_duplicate), because other JSON readers keep the first
+ * copy and would see different content.
  */
 #ifndef FM_JSON_H
 #define FM_JSON_H
@@ -72,6 +74,15 @@ struct jv_doc *jv_parse(const char *text, size_t len,
 
 const struct jv *jv_doc_root(const struct jv_doc *doc);
 void jv_doc_free(struct jv_doc *doc);
+
+/*
+ * Did any object in the document hold a key twice (compared after
+ * decoding escapes, at any depth)?  If so, the first one found: its key
+ * bytes (owned by the doc, or in the input with borrow_input) and the byte
+ * offset of the object holding it.  Each pointer may be NULL.
+ */
+bool jv_doc_duplicate(const struct jv_doc *doc, const char **key,
+    size_t *key_len, size_t *at);
 
 /* Member lookup by key bytes (binary search); NULL when absent. */
 const struct jv *jv_getn(const struct jv *obj,

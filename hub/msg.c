@@ -40,9 +40,52 @@ field_cstr(const struct jv *root, const char *key)
 	return strndup(v->u.str, v->len);
 }
 
+/*
+ * The reason an envelope holding a duplicate key is refused: the key as
+ * JSON text (cut when long) and the offset of its object.
+ */
+static void
+duplicate_reason(const struct jv_doc *doc, char *err)
+{
+	struct buf b = BUF_INIT;
+	const char *key;
+	size_t key_len, at;
+
+	if (!jv_doc_duplicate(doc, &key, &key_len, &at))
+		return;
+	canon_string(&b, key, key_len);
+	if (b.oom || b.data == NULL) {
+		snprintf(err, FM_ERRLEN, "duplicate key in the object at byte "
+		    "%zu", at);
+	} else {
+		snprintf(err, FM_ERRLEN, "duplicate key %.*s%s in the object at "
+		    "byte %zu: JSON readers disagree on which copy counts",
+		    b.len > 64 ? 64 : (int)b.len, b.data, b.len > 64 ? "..." : "",
+		    at);
+	}
+	buf_free(&b);
+}
+
+bool
+msg_duplicate(const struct fm_msg *m, char *why)
+{
+	if (!jv_doc_duplicate(m->doc, NULL, NULL, NULL))
+		return false;
+	if (why)
+		duplicate_reason(m->doc, why);
+	return true;
+}
+
 int
 fm_msg_parse(const void *body, size_t len, const struct fm_limits *lim,
     struct fm_msg **out, char *err)
+{
+	return msg_parse(body, len, lim, 0, out, err);
+}
+
+int
+msg_parse(const void *body, size_t len, const struct fm_limits *lim,
+    unsigned flags, struct fm_msg **out, char *err)
 {
 	struct jv_parse_opts opts = { 0, true };
 	size_t max = lim && lim->max_message_bytes ? lim->max_message_bytes :
@@ -74,6 +117,16 @@ fm_msg_parse(const void *body, size_t len, const struct fm_limits *lim,
 	root = jv_doc_root(m->doc);
 	if (root->type != JV_OBJECT) {
 		snprintf(err, FM_ERRLEN, "body is not a JSON object");
+		goto fail;
+	}
+	/*
+	 * We read the last copy of a duplicated key, as Python does, but the
+	 * bytes we forward are read by consumers that keep the first: what
+	 * a signature was checked over would not be what they act on.
+	 */
+	if (!(flags & MSG_KEEP_DUPLICATES) &&
+	    jv_doc_duplicate(m->doc, NULL, NULL, NULL)) {
+		duplicate_reason(m->doc, err);
 		goto fail;
 	}
 	m->topic = field_cstr(root, "topic");

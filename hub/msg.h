@@ -15,4 +15,18 @@ const struct jv *msg_root(const struct fm_msg *m);
  */
 void msg_set_signer(const struct fm_msg *m, const char *cn);
 
+/*
+ * fm_msg_parse() refuses a body that holds any key twice (at any depth,
+ * keys compared decoded).  With MSG_KEEP_DUPLICATES such a body is parsed
+ * (the last copy counts, as in Python) so that a tool can say what it is;
+ * fm_validator_check() then judges it FM_INVALID_DUPLICATE_KEY.  Never
+ * forward or deliver a message parsed that way.
+ */
+#define MSG_KEEP_DUPLICATES	0x1u
+int msg_parse(const void *body, size_t len, const struct fm_limits *lim,
+    unsigned flags, struct fm_msg **out, char *err);
+
+/* Does the message hold a duplicate key?  If so, why[FM_ERRLEN] says which. */
+bool msg_duplicate(const struct fm_msg *m, char *why);
+
 #endif

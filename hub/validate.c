@@ -88,6 +88,7 @@ static const char *const verdict_names[FM_VERDICT_COUNT] = {
 	[FM_INVALID_ROUTING] = "routing_policy",
 	[FM_INVALID_STALE] = "stale",
 	[FM_INVALID_FUTURE] = "future",
+	[FM_INVALID_DUPLICATE_KEY] = "duplicate_key",
 };
 
 const char *
@@ -566,7 +567,7 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 {
 	const struct jv *root = msg_root(msg);
 	const struct jv *crypto = jv_get(root, "crypto");
-	const struct jv *sigf, *certf;
+	const struct jv *sigf, *certf, *topic;
 	unsigned char *sig = NULL;
 	size_t siglen = 0, canon_len;
 	enum fm_verdict verdict = FM_VALID;
@@ -576,6 +577,19 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	double ts;
 
 	REASON("ok");
+	/*
+	 * fm_msg_parse() refuses duplicate keys; a tool that parsed with
+	 * MSG_KEEP_DUPLICATES learns the verdict here.
+	 */
+	if (msg_duplicate(msg, reason))
+		return FM_INVALID_DUPLICATE_KEY;
+	/* A topic routing_policy cannot read must not skip it. */
+	if ((topic = jv_get(root, "topic")) != NULL &&
+	    (topic->type != JV_STRING || memchr(topic->u.str, 0, topic->len))) {
+		REASON(topic->type != JV_STRING ? "'topic' is not a string" :
+		    "'topic' holds a NUL character");
+		return FM_INVALID_FIELD;
+	}
 	/* Which backend, as fedmsg.crypto.validate() decides it. */
 	if (crypto == NULL) {
 		if (jv_get(root, "certificate") == NULL) {

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "lines.h"
 #include "log.h"
+#include "msg.h"
 
 static const char usage[] =
 "usage: fedmsg-verify [--config PATH] [--ca FILE] [--crl FILE]\n"
@@ -27,7 +28,8 @@ static const char usage[] =
 "Reads fedmsg envelopes, one JSON document per line, from the FILEs or\n"
 "standard input, and prints one line per message:\n"
 "  valid <msg_id>\n"
-"  invalid <msg_id>: <reason>\n"
+"  invalid <msg_id>: <reason> (<verdict>)\n"
+"  invalid -: <reason>            (not a JSON object, too large, ...)\n"
 "\n"
 "  --config PATH          fedmsg-c config (file or directory of *.json):\n"
 "                         ca_cert_location, crl_location, routing_policy,\n"
@@ -38,7 +40,8 @@ static const char usage[] =
 "  --routing-policy FILE  JSON object: topic -> list of allowed signer CNs\n"
 "  --nitpicky             reject topics missing from the routing policy\n"
 "  --canonical            print the exact canonical text that is signed\n"
-"                         (without signature/certificate) instead\n"
+"                         (without signature/certificate) instead; of a\n"
+"                         duplicated key the last copy counts, as in Python\n"
 "  --now EPOCH            validate as if the clock said EPOCH (seconds)\n"
 "  -h, --help             this text\n"
 "\n"
@@ -145,7 +148,12 @@ one(const struct opts *o, struct fm_validator *v, const struct fm_limits *lim,
 		snprintf(err, sizeof(err), "message too large: more than %zu "
 		    "bytes", lim->max_message_bytes);
 		m = NULL;
-	} else if (fm_msg_parse(line, len, lim, &m, err) < 0) {
+	} else if (msg_parse(line, len, lim, MSG_KEEP_DUPLICATES, &m,
+	    err) < 0) {
+		/*
+		 * Duplicate keys are parsed as Python does (the last copy), for
+		 * a verdict that names them and for --canonical.
+		 */
 		m = NULL;
 	}
 	if (m == NULL) {

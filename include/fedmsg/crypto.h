@@ -57,7 +57,7 @@ int fm_signer_sign(const struct fm_signer *s, const struct fm_msg *in,
 enum fm_verdict {
 	FM_VALID = 0,
 	FM_INVALID_UNSIGNED,		/* no crypto/certificate/signature */
-	FM_INVALID_FIELD,		/* signature/certificate/crypto of the wrong type or missing */
+	FM_INVALID_FIELD,		/* signature/certificate/crypto/topic of the wrong type or missing */
 	FM_INVALID_BACKEND,		/* crypto names an unknown or disallowed backend */
 	FM_INVALID_BASE64,		/* signature or certificate is not decodable */
 	FM_INVALID_CERT,		/* the certificate does not parse as PEM X.509 */
@@ -67,6 +67,7 @@ enum fm_verdict {
 	FM_INVALID_ROUTING,		/* CN not allowed for topic by routing_policy */
 	FM_INVALID_STALE,		/* timestamp older than max_age (opt-in) */
 	FM_INVALID_FUTURE,		/* timestamp too far ahead (opt-in) */
+	FM_INVALID_DUPLICATE_KEY,	/* a key appears twice (readers would disagree) */
 	FM_VERDICT_COUNT
 };
 

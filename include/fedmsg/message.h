@@ -39,7 +39,9 @@ struct fm_msg;
 
 /*
  * Parse a body frame.  The body must be one JSON object (whitespace around
- * it allowed), UTF-8, within the limits.  On success returns 0 and stores
+ * it allowed), UTF-8, within the limits, and no object in it may hold a key
+ * twice (keys compared after decoding escapes): readers that keep the first
+ * copy would act on other content than the signature covers.  On success returns 0 and stores
  * a new message with one reference in *out; the bytes are copied.
  * On failure returns -1 and writes a specific reason (with the byte offset
  * where it applies) into err[FM_ERRLEN].

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Regenerate the seed corpora of the libFuzzer targets.
 
-tests/fuzz/corpus/fuzz_envelope/ and tests/fuzz/corpus/fuzz_json/ get:
+tests/fuzz/corpus/fuzz_envelope/, fuzz_json/ and fuzz_json_roundtrip/ get:
   * one file per wire_body of tests/data/vectors/signed.jsonl
     (vector-<name>.json, the body frame's exact bytes);
   * hand-made edge cases (edge-<name>.json), some of them invalid on
@@ -18,7 +18,8 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VECTORS = os.path.join(HERE, "..", "data", "vectors", "signed.jsonl")
-TARGETS = ("fuzz_envelope", "fuzz_json")
+TARGETS = ("fuzz_envelope", "fuzz_json", "fuzz_json_roundtrip")
+JSON_TARGETS = ("fuzz_json", "fuzz_json_roundtrip")
 
 ENVELOPE = (b'{"certificate":"QUJD\\n","crypto":"x509","i":1,"msg":{},'
             b'"msg_id":"2026-0e6f0f4a-5a4e-4e8a-9d0b-3c1a2b3c4d5e",'
@@ -52,6 +53,15 @@ EDGES = {
     "not-object": b'["topic","msg"]',
     "duplicates": b'{"signature":1,"signature":"QUJD","crypto":null,'
                   b'"crypto":"x509","certificate":"","certificate":"Q==="}',
+    # the duplicate-key forgery's shapes: escaped, nested, in arrays
+    "duplicates-escaped": b'{"m\\u0073g":{"a":1},"topic":"t","msg":{},'
+                          b'"\\u0074opic":"u"}',
+    "duplicates-nested": b'{"msg":{"action":"x","b":[{"k":1,"k":2}],'
+                         b'"action":"y"},"topic":"t"}',
+    "duplicates-surrogates": b'{"\\ud83d\\ude00":1,"\xf0\x9f\x98\x80":2,'
+                             b'"\\udc00":3,"\\uDC00":4}',
+    "topic-list": b'{"topic":["org.fedoraproject.dev.bodhi.update"],'
+                  b'"msg":{}}',
     # envelopes: credentials, odd types, base64 corners
     "envelope": ENVELOPE,
     "envelope-nested-creds": b'{"msg":{"signature":"x","certificate":"y"},'
@@ -90,7 +100,8 @@ def main():
                        ("scalar-number", b"-0.0e-0"),
                        ("scalar-literals", b"[true,false,null]"),
                        ("empty", b"")):
-        write("fuzz_json", "edge-%s.json" % name, data)
+        for t in JSON_TARGETS:
+            write(t, "edge-%s.json" % name, data)
     print("%d vectors and %d edge cases in %s" % (n, len(EDGES) + 4,
                                                   ", ".join(TARGETS)))
 

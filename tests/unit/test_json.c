@@ -305,6 +305,62 @@ test_duplicate_keys(void **state)
 	jv_doc_free(doc);
 }
 
+/* Does text parse (both borrow modes) with a duplicate flagged as want? */
+static void
+check_dup(const char *text, const char *want_key, size_t want_at)
+{
+	struct jv_parse_opts borrow = { 0, true };
+	const struct jv_parse_opts *modes[] = { NULL, &borrow };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		struct jv_doc *doc = parse_ok(text, strlen(text), modes[i]);
+		const char *key = NULL;
+		size_t key_len = 0, at = 0;
+		bool dup = jv_doc_duplicate(doc, &key, &key_len, &at);
+
+		if (want_key == NULL && dup)
+			fail_msg("%s: duplicate %.*s flagged", text, (int)key_len,
+			    key);
+		if (want_key != NULL && (!dup || key_len != strlen(want_key) ||
+		    memcmp(key, want_key, key_len) != 0 || at != want_at))
+			fail_msg("%s: want duplicate %s at %zu, got %s %.*s at %zu",
+			    text, want_key, want_at, dup ? "yes" : "no",
+			    (int)key_len, key ? key : "", at);
+		/* the NULL out-pointers are optional */
+		assert_int_equal(jv_doc_duplicate(doc, NULL, NULL, NULL), dup);
+		jv_doc_free(doc);
+	}
+}
+
+/* Duplicates are flagged at any depth, after decoding escapes. */
+static void
+test_duplicate_flagged(void **state)
+{
+	(void)state;
+	check_dup("{\"a\":1,\"b\":2}", NULL, 0);
+	check_dup("{\"b\":1,\"a\":2}", NULL, 0);	/* unsorted, no duplicate */
+	check_dup("[{\"a\":1},{\"a\":2}]", NULL, 0);	/* siblings */
+	check_dup("{\"a\":{\"a\":{\"a\":1}}}", NULL, 0);	/* nested */
+	check_dup("{\"a\\u0000\":1,\"a\":2}", NULL, 0);	/* NUL differs */
+	check_dup("{\"\\ud800\":1,\"\\udc00\":2}", NULL, 0);
+	check_dup("{\"a\":1,\"a\":2}", "a", 0);
+	check_dup("  {\"b\":1,\"a\":2,\"b\":3}", "b", 2);
+	check_dup("{\"msg\":{},\"m\\u0073g\":{}}", "msg", 0);
+	check_dup("{\"\\u006d\\u0073\\u0067\":1,\"msg\":2}", "msg", 0);
+	/* a surrogate pair equals the raw UTF-8 of its code point */
+	check_dup("{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}",
+	    "\xf0\x9f\x98\x80", 0);
+	/* lone surrogates compare as code points, as in Python */
+	check_dup("{\"\\udc00\":1,\"\\uDC00\":2}", "\xed\xb0\x80", 0);
+	/* inside msg, and in an array of objects */
+	check_dup("{\"msg\":{\"action\":\"x\",\"action\":\"y\"},\"z\":1}",
+	    "action", 7);
+	check_dup("{\"msg\":[1,{\"k\":1},{\"k\":1,\"k\":2}]}", "k", 18);
+	/* empty keys */
+	check_dup("{\"\":1,\"\":2}", "", 0);
+}
+
 static void
 test_key_order(void **state)
 {
@@ -857,6 +913,7 @@ main(void)
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_rejected),
 		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_duplicate_flagged),
 		cmocka_unit_test(test_key_order),
 		cmocka_unit_test(test_key_lookup_with_nul),
 		cmocka_unit_test(test_large_object),

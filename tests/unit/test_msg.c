@@ -20,6 +20,7 @@
 
 #include "buf.h"
 #include "json.h"
+#include "msg.h"
 #include "testutil.h"
 
 static struct fm_msg *
@@ -127,9 +128,8 @@ test_parse_accessors(void **state)
 	assert_null(fm_msg_crypto(m));
 	fm_msg_unref(m);
 
-	/* empty strings are strings; the last duplicate wins */
-	m = parse_s("{\"topic\":\"\",\"crypto\":\"gpg\",\"crypto\":\"x509\","
-	    "\"username\":\"a\",\"username\":7}");
+	/* empty strings are strings */
+	m = parse_s("{\"topic\":\"\",\"crypto\":\"x509\",\"username\":7}");
 	assert_string_equal(fm_msg_topic(m), "");
 	assert_string_equal(fm_msg_crypto(m), "x509");
 	assert_null(fm_msg_username(m));
@@ -250,6 +250,72 @@ test_parse_errors(void **state)
 		if (strstr(err, cases[k].err) == NULL)
 			fail_msg("%s: error '%s', want '%s'", cases[k].body,
 			    err, cases[k].err);
+	}
+}
+
+/*
+ * A duplicate key anywhere is refused by fm_msg_parse(), which every path
+ * (hub, relay, tail, bridges both ways, replay) parses with: readers that
+ * keep the first copy would act on what no signature covered.
+ */
+static void
+test_parse_duplicate_keys(void **state)
+{
+	static const char *const bodies[] = {
+		"{\"topic\":\"a\",\"topic\":\"b\"}",
+		"{\"msg\":{\"action\":\"delete\"},\"topic\":\"t\",\"msg\":{}}",
+		"{\"m\\u0073g\":1,\"msg\":2}",
+		"{\"msg\":{\"a\":1,\"b\":2,\"a\":3}}",
+		"{\"msg\":[{\"x\":1},{\"y\":[{\"z\":1,\"z\":1}]}]}",
+		"{\"\":1,\"\":1}",
+	};
+	static const char *const keys[] = {
+		"\"topic\"", "\"msg\"", "\"msg\"", "\"a\"", "\"z\"", "\"\"",
+	};
+	struct fm_msg *m;
+	char err[FM_ERRLEN], why[FM_ERRLEN];
+	size_t k;
+
+	(void)state;
+	for (k = 0; k < sizeof(bodies) / sizeof(bodies[0]); k++) {
+		m = (struct fm_msg *)1;
+		assert_int_equal(fm_msg_parse(bodies[k], strlen(bodies[k]), NULL,
+		    &m, err), -1);
+		assert_null(m);
+		if (strstr(err, "duplicate key ") == NULL ||
+		    strstr(err, keys[k]) == NULL)
+			fail_msg("%s: error '%s', want duplicate key %s",
+			    bodies[k], err, keys[k]);
+		/* a tool may still parse it, to say why it is invalid */
+		assert_int_equal(msg_parse(bodies[k], strlen(bodies[k]), NULL,
+		    MSG_KEEP_DUPLICATES, &m, why), 0);
+		assert_true(msg_duplicate(m, why));
+		assert_string_equal(why, err);
+		assert_true(msg_duplicate(m, NULL));
+		fm_msg_unref(m);
+	}
+	/* without duplicates: the flag is off, both ways */
+	assert_int_equal(msg_parse("{\"a\":{\"a\":1}}", 13, NULL,
+	    MSG_KEEP_DUPLICATES, &m, err), 0);
+	assert_false(msg_duplicate(m, why));
+	fm_msg_unref(m);
+	/* a long key is cut in the reason, which stays one line */
+	{
+		struct buf b = BUF_INIT;
+		int i;
+
+		buf_adds(&b, "{\"");
+		for (i = 0; i < 300; i++)
+			buf_addc(&b, 'k');
+		buf_adds(&b, "\\n\":1,\"");
+		for (i = 0; i < 300; i++)
+			buf_addc(&b, 'k');
+		buf_adds(&b, "\\n\":2}");
+		assert_int_equal(fm_msg_parse(b.data, b.len, NULL, &m, err), -1);
+		assert_non_null(strstr(err, "duplicate key \"kkk"));
+		assert_non_null(strstr(err, "..."));
+		assert_null(strchr(err, '\n'));
+		buf_free(&b);
 	}
 }
 
@@ -785,6 +851,7 @@ main(void)
 		cmocka_unit_test(test_parse_seq),
 		cmocka_unit_test(test_parse_timestamp),
 		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_parse_duplicate_keys),
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_refcount),
 		cmocka_unit_test(test_canonical),

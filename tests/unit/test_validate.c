@@ -288,6 +288,7 @@ test_verdict_names(void **state)
 		"valid", "unsigned", "bad_field", "bad_backend", "bad_base64",
 		"bad_certificate", "untrusted_certificate", "bad_signature",
 		"no_common_name", "routing_policy", "stale", "future",
+		"duplicate_key",
 	};
 	int i, j;
 
@@ -729,7 +730,8 @@ test_routing(void **state)
 	/* a topic not in the policy, not nitpicky: allowed */
 	expect(v, other, FM_VALID, NULL);
 	expect(v, notopic, FM_VALID, NULL);
-	expect(v, numtopic, FM_VALID, NULL);
+	/* a topic that is not a string is refused, not skipped */
+	expect(v, numtopic, FM_INVALID_FIELD, "'topic' is not a string");
 	fm_validator_free(v);
 
 	/* violation: only beta may send */
@@ -760,7 +762,7 @@ test_routing(void **state)
 	expect(v, a, FM_VALID, NULL);
 	expect(v, other, FM_INVALID_ROUTING, "not in routing_policy");
 	expect(v, notopic, FM_INVALID_ROUTING, NULL);
-	expect(v, numtopic, FM_INVALID_ROUTING, NULL);
+	expect(v, numtopic, FM_INVALID_FIELD, NULL);
 	fm_validator_free(v);
 	/* nitpicky with an empty policy refuses everything */
 	v = routing_validator(true);
@@ -791,6 +793,121 @@ test_routing(void **state)
 	fm_msg_unref(other);
 	fm_msg_unref(notopic);
 	fm_msg_unref(numtopic);
+}
+
+/* The body text of m with text inserted after its opening brace. */
+static struct fm_msg *
+prepend(const struct fm_msg *m, const char *text)
+{
+	struct buf b = BUF_INIT;
+	struct fm_msg *out = NULL;
+	char err[FM_ERRLEN];
+	size_t len;
+	const char *body = fm_msg_body(m, &len);
+
+	assert_int_equal(body[0], '{');
+	buf_addc(&b, '{');
+	buf_adds(&b, text);
+	buf_add(&b, body + 1, len - 1);
+	assert_false(b.oom);
+	/* fm_msg_parse() refuses these; check the validator's own verdict */
+	if (msg_parse(b.data, b.len, NULL, MSG_KEEP_DUPLICATES, &out, err) != 0)
+		fail_msg("msg_parse: %s", err);
+	buf_free(&b);
+	return out;
+}
+
+/*
+ * The duplicate-key forgery: fields put in front of a genuine signed
+ * body.  The signature still matches the last copies (what we parse); a
+ * reader keeping the first copy would act on the attacker's.  Every
+ * validating path (hub, relay, tail, both bridge directions, fedmsg-verify)
+ * calls fm_validator_check(), so this verdict is theirs.
+ */
+static void
+test_duplicate_keys(void **state)
+{
+	static const char *const forgeries[] = {
+		"\"msg\":{\"action\":\"delete-everything\"},\"msg_id\":"
+		    "\"--evil\",\"topic\":\"org.fedoraproject.prod.EVIL\",",
+		"\"m\\u0073g\":{\"action\":\"delete-everything\"},",
+		"\"topic\":\"org.fedoraproject.dev.test.other\",",
+		"\"\\u0074opic\":\"org.fedoraproject.dev.test.other\",",
+	};
+	struct fm_validator *v = routing_validator(false);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m, *tmp;
+	struct buf b = BUF_INIT;
+	char err[FM_ERRLEN];
+	size_t i, len;
+	const char *body;
+
+	(void)state;
+	assert_int_equal(fm_validator_allow(v, TOPIC, ALPHA_CN), 0);
+	expect(v, s, FM_VALID, NULL);
+	for (i = 0; i < sizeof(forgeries) / sizeof(forgeries[0]); i++) {
+		m = prepend(s, forgeries[i]);
+		expect(v, m, FM_INVALID_DUPLICATE_KEY, "duplicate key");
+		/* and the envelope layer refuses it outright */
+		body = fm_msg_body(m, &len);
+		tmp = (struct fm_msg *)1;
+		assert_int_equal(fm_msg_parse(body, len, NULL, &tmp, err), -1);
+		assert_null(tmp);
+		assert_non_null(strstr(err, "duplicate key"));
+		fm_msg_unref(m);
+	}
+	/* a duplicate nested inside msg: the signature covers the last copy */
+	body = fm_msg_body(s, &len);
+	{
+		const char *at = strstr(body, "\"msg\":{");
+
+		assert_non_null(at);
+		at += 7;
+		buf_add(&b, body, (size_t)(at - body));
+		buf_adds(&b, "\"x\":\"evil\",");
+		buf_add(&b, at, len - (size_t)(at - body));
+	}
+	if (msg_parse(b.data, b.len, NULL, MSG_KEEP_DUPLICATES, &tmp, err) != 0)
+		fail_msg("msg_parse: %s", err);
+	expect(v, tmp, FM_INVALID_DUPLICATE_KEY, "\"x\"");
+	fm_msg_unref(tmp);
+	buf_free(&b);
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+/*
+ * A topic present but not a string, or holding NUL, would skip
+ * routing_policy (fm_msg_topic() is NULL for it): refused as bad_field.
+ */
+static void
+test_topic_types(void **state)
+{
+	static const char *const topics[] = {
+		"[\"org.fedoraproject.dev.test.thing\"]", "42", "null", "true",
+		"{\"t\":1}", "\"org.fedoraproject.dev.test.thing\\u0000x\"",
+	};
+	struct fm_validator *v = routing_validator(false);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m, *tmp;
+	size_t i;
+
+	(void)state;
+	/* only beta may publish on TOPIC */
+	assert_int_equal(fm_validator_allow(v, TOPIC, BETA_CN), 0);
+	expect(v, s, FM_INVALID_ROUTING, NULL);
+	for (i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+		struct canon_extra ex = { "topic", topics[i], strlen(topics[i]) };
+
+		tmp = edit(s, NULL, &ex, 1);
+		m = sign(ALPHA, tmp);
+		fm_msg_unref(tmp);
+		assert_null(fm_msg_topic(m));
+		expect(v, m, FM_INVALID_FIELD, i + 1 < sizeof(topics) /
+		    sizeof(topics[0]) ? "'topic' is not a string" :
+		    "'topic' holds a NUL character");
+		fm_msg_unref(m);
+	}
+	fm_msg_unref(s);
+	fm_validator_free(v);
 }
 
 static void
@@ -1473,6 +1590,8 @@ main(void)
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_no_common_name),
 		cmocka_unit_test(test_routing),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_topic_types),
 		cmocka_unit_test(test_freshness),
 		cmocka_unit_test(test_freshness_nonfinite),
 		cmocka_unit_test(test_check_at),
