@@ -64,6 +64,7 @@ TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
 # (consumers/common.h is a header shared by the plugins, not a plugin)
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
+SAN_PLUGINS	 = $(addprefix $(B)/asan/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
 UNIT_TESTS	 = $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
 FUZZ_SRC	 = $(wildcard tests/fuzz/fuzz_*.c)
@@ -148,6 +149,16 @@ $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC -pthread \
 	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
 
+# The same plugins under ASan+UBSan, for the unit tests and the ASan hub.
+# gcc links the sanitizer runtimes as shared libraries, so the .so needs
+# the same libasan.so as its host; the release hub (valgrind) cannot load
+# these and keeps $(B)/plugins.
+$(B)/asan/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
+		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(SAN_CFLAGS) -fPIC -pthread \
+	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
+
 # Things that embed PREFIX are rebuilt when it changes.
 $(B)/.prefix: FORCE
 	@mkdir -p $(B)
@@ -203,7 +214,7 @@ $(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/runtime/fedmsg-hub.o $(SAN_HUB_OBJ) \
 	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BRIDGE_LIBS)
 
 asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub \
-	$(B)/asan/bin/fedmsg-bridge
+	$(B)/asan/bin/fedmsg-bridge $(SAN_PLUGINS)
 
 # ---- fuzzing (clang libFuzzer) ------------------------------------------------
 
@@ -232,12 +243,16 @@ fuzz: $(TEST_DEPS_STAMP) $(FUZZERS)
 
 # ---- tests ----------------------------------------------------------------------
 
-unit: $(TEST_DEPS_STAMP) $(UNIT_TESTS) $(PLUGINS)
+unit: $(TEST_DEPS_STAMP) $(UNIT_TESTS) $(SAN_PLUGINS)
 	@set -e; for t in $(UNIT_TESTS); do \
-	    echo "unit: $$t"; FM_TEST_DATA=tests/data $$t; done
+	    echo "unit: $$t"; FM_TEST_DATA=tests/data \
+	    FM_TEST_PLUGIN_DIR=$(B)/asan/plugins $$t; done
 
+# FM_PLUGIN_DIR, FM_PLUGIN_CFLAGS: the plugins (ours, tests/abi/) that the
+# hub under test loads are built like it (conftest).
 integration: all asan-tools $(TEST_DEPS_STAMP)
 	FM_BIN=$(CURDIR)/$(B)/asan/bin FM_BUILD=$(CURDIR)/$(B) \
+	    FM_PLUGIN_DIR=$(CURDIR)/$(B)/asan/plugins FM_PLUGIN_CFLAGS="$(SAN)" \
 	    $(PYTHON) -m pytest -q tests/integration
 
 # The integration path again, the release binaries under valgrind (any
@@ -254,6 +269,7 @@ VALGRIND_TESTS	 = $(addprefix tests/integration/,test_zmq_relay.py \
 
 valgrind: all $(TEST_DEPS_STAMP)
 	FM_BIN=$(CURDIR)/$(B)/bin FM_BUILD=$(CURDIR)/$(B) FM_WRAP="$(VALGRIND)" \
+	    FM_PLUGIN_DIR=$(CURDIR)/$(B)/plugins \
 	    $(PYTHON) -m pytest -q -k "not (outage or burst or restart or kill)" \
 	    $(VALGRIND_TESTS)
 

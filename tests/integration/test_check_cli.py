@@ -14,8 +14,8 @@ import uuid
 
 import pytest
 
-from conftest import (bus_config, free_ports, tcp, write_config,
-                      zmq_module, zsocket, REPO)
+from conftest import (FM_PLUGINS, bus_config, free_ports, tcp,
+                      write_config, zmq_module, zsocket)
 
 pytestmark = pytest.mark.usefixtures("zmq_time_limit")
 
@@ -351,7 +351,7 @@ def test_real_hub(tmp_path, daemons):
     (port,) = free_ports(1)
     mon = "ipc://%s" % (tmp_path / "monitoring.sock")
     cfg = write_config(tmp_path, bus_config(
-        plugin_dir=str(REPO / "build" / "plugins"),
+        plugin_dir=str(FM_PLUGINS),
         consumers={"example": {}},
         endpoints={"src": [tcp(port)]},
         **{"moksha.monitoring.socket": mon}))

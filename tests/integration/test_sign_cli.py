@@ -12,7 +12,6 @@ Exit 0; 1 on bad input; 2 on usage or I/O errors.
 import base64
 import json
 import os
-from pathlib import Path
 import re
 import subprocess
 
@@ -22,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import (FM_BIN, MKCERTS, REPO, TIMEOUT, VECTORS,
+from conftest import (FM_BIN, FM_PLUGINS, MKCERTS, REPO, TIMEOUT, VECTORS,
                       VECTORS_BY_NAME, VECTOR_CERTS, assert_no_sanitizer,
                       canonical, one_verdict, unsigned, vector_path, wrap76)
 
@@ -425,8 +424,7 @@ def test_run_demo(tmp_path):
     build.mkdir()
     (build / "bin").symlink_to(FM_BIN)
     # the hub part of the demo loads the consumer plugins
-    plugins = Path(os.environ.get("FM_BUILD", REPO / "build")) / "plugins"
-    (build / "plugins").symlink_to(plugins)
+    (build / "plugins").symlink_to(FM_PLUGINS)
     p = subprocess.run(["sh", str(REPO / "tests" / "run-demo.sh"),
                         str(build)], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=120)
