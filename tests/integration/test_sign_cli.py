@@ -277,16 +277,13 @@ def test_sign_nul_bytes(run):
 
 def test_sign_too_large(run):
     raw = b'{"topic": "t", "msg": "' + b"x" * (10 << 20) + b'"}'
-    r = sign_fails(run, raw,
-                   r"too (large|big|long)|exceed|limit|maximum|size")
-    assert r.elapsed < 10, "took %.1f s" % r.elapsed
+    sign_fails(run, raw, r"too (large|big|long)|exceed|limit|maximum|size")
 
 
 def test_sign_too_deep(run):
     n = 100000
     raw = b'{"topic": "t", "msg": ' + b"[" * n + b"]" * n + b"}"
-    r = sign_fails(run, raw, r"depth|nest|deep")
-    assert r.elapsed < 10, "took %.1f s" % r.elapsed
+    sign_fails(run, raw, r"depth|nest|deep")
 
 
 def test_sign_unknown_flag(run):
