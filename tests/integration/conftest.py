@@ -41,6 +41,9 @@ VALGRIND_ERROR_RC = next((int(a.split("=", 1)[1]) for a in FM_WRAP
 # leak report made at exit, so it fails the test): valgrind's own exit,
 # with its leak check, takes seconds.
 STOP_TIMEOUT = 60 if FM_WRAP else 10
+# Deadlines (never assertions on speed) stretch under FM_WRAP: valgrind
+# runs the programs some 20x slower.
+SLOW = 4 if FM_WRAP else 1
 
 SANITIZER_RE = re.compile(
     r"ERROR: (Address|Leak|Memory|Thread|UndefinedBehavior)Sanitizer"
@@ -145,6 +148,7 @@ def run(empty_config):
         if env:
             e.update(env)
         argv = FM_WRAP + [exe] + [str(a) for a in args]
+        timeout *= SLOW
         t0 = time.monotonic()
         try:
             p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
@@ -461,6 +465,7 @@ class Daemon:
 
     def wait_for(self, pred, timeout=10.0, what="condition"):
         """Poll pred() until true; fail if the tool exits or time runs out."""
+        timeout *= SLOW
         deadline = time.monotonic() + timeout
         while True:
             if pred():
@@ -493,6 +498,7 @@ class Daemon:
 
     def wait(self, timeout=10.0):
         """Wait for a tool that exits by itself; returns its status."""
+        timeout *= SLOW
         try:
             self.rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -754,10 +760,11 @@ def zmq_time_limit(daemons, zctx):
     the main thread).  It depends on daemons and zctx so that it is torn
     down first: the alarm never fires during their cleanup."""
     def expired(signum, frame):
-        pytest.fail("test exceeded %d s" % ZMQ_TEST_LIMIT, pytrace=False)
+        pytest.fail("test exceeded %d s" % (ZMQ_TEST_LIMIT * SLOW),
+                    pytrace=False)
 
     old = _signal.signal(_signal.SIGALRM, expired)
-    _signal.alarm(ZMQ_TEST_LIMIT)
+    _signal.alarm(ZMQ_TEST_LIMIT * SLOW)
     yield
     _signal.alarm(0)
     _signal.signal(_signal.SIGALRM, old)
@@ -949,10 +956,11 @@ def hub_time_limit(hubs, zctx):
     """Fail a test that runs longer than HUB_TEST_LIMIT s (torn down
     before hubs and zctx, so the alarm never fires in their cleanup)."""
     def expired(signum, frame):
-        pytest.fail("test exceeded %d s" % HUB_TEST_LIMIT, pytrace=False)
+        pytest.fail("test exceeded %d s" % (HUB_TEST_LIMIT * SLOW),
+                    pytrace=False)
 
     old = _signal.signal(_signal.SIGALRM, expired)
-    _signal.alarm(HUB_TEST_LIMIT)
+    _signal.alarm(HUB_TEST_LIMIT * SLOW)
     yield
     _signal.alarm(0)
     _signal.signal(_signal.SIGALRM, old)
@@ -1081,6 +1089,7 @@ def hub_mark(send, probes, seen, hub=None, timeout=10.0):
 
 
 def wait_until(pred, timeout=10.0, what="condition", hub=None):
+    timeout *= SLOW
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
@@ -1352,7 +1361,7 @@ def broker_time_limit(request, daemons, zctx):
     """Fail a broker test that runs longer than its broker_limit (SIGALRM;
     torn down before daemons and zctx, so never during their cleanup)."""
     m = request.node.get_closest_marker("broker_limit")
-    limit = int(m.args[0]) if m else BROKER_TEST_LIMIT
+    limit = (int(m.args[0]) if m else BROKER_TEST_LIMIT) * SLOW
 
     def expired(signum, frame):
         pytest.fail("test exceeded %d s" % limit, pytrace=False)

@@ -20,7 +20,7 @@ def relay(tmp_path, daemons):
     return start_relay(daemons, cfg)
 
 
-def test_killed_in_teardown_fails(tmp_path, daemons, monkeypatch):
+def test_lost_report_fails_the_teardown(tmp_path, daemons, monkeypatch):
     """A relay that cannot act on SIGTERM (stopped) is SIGKILLed by the
     teardown: the test fails, naming the lost report."""
     d = relay(tmp_path, daemons)
