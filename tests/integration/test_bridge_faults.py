@@ -985,6 +985,9 @@ def test_amqp_peer_that_never_settles(tmp_path, daemons, zctx):
         assert "5 sends and no settlement for %d ms (confirm_timeout)" % (
             CONFIRM_TIMEOUT_S * 1000) in err, err
         st = bridge_stats(stop_bridge(bridge), "out")
-        assert st["out"] == len(sent), st
+        # "out" counts settlements the bridge had processed when it
+        # stopped (a stop does not wait for the last ones): the peer's
+        # count above is the delivery check
+        assert st["in"] == len(sent) and st["out"] <= len(sent), st
     finally:
         listener.stop()
