@@ -1,7 +1,9 @@
 /*
  * slow: a test consumer that sleeps msg.sleep_ms (else config "sleep_ms",
  * default 0) in consume(), then appends "<msg_id> <attempt>\n" to config
- * "file" and returns OK.
+ * "file" and returns OK.  With msg.gate = PATH it first creates PATH.busy
+ * and waits (at most 60 s) until the test creates PATH: a consumer held
+ * busy on a condition, not for a time.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -42,13 +44,28 @@ s_consume(void *state, struct fm_msg *msg)
 {
 	struct state *st = state;
 	const char *id = st->host->msg_id(msg);
-	char *body = abi_body(st->host, msg), line[512];
+	char *body = abi_body(st->host, msg), line[512], gate[2048] = "";
+	char busy[sizeof(gate) + 8];
 	long long ms = st->sleep_ms;
 	struct timespec ts;
 
-	if (body != NULL)
+	if (body != NULL) {
 		(void)abi_get_int(body, "sleep_ms", &ms);
+		if (abi_get_str(body, "gate", gate, sizeof(gate)) != 0)
+			gate[0] = '\0';
+	}
 	free(body);
+	if (gate[0] != '\0') {
+		long long until = abi_mono_ms() + 60000;
+
+		snprintf(busy, sizeof(busy), "%s.busy", gate);
+		(void)abi_append(busy, "");
+		while (access(gate, F_OK) != 0 && abi_mono_ms() < until) {
+			ts.tv_sec = 0;
+			ts.tv_nsec = 10 * 1000000L;
+			nanosleep(&ts, NULL);
+		}
+	}
 	if (ms > 0) {
 		ts.tv_sec = (time_t)(ms / 1000);
 		ts.tv_nsec = (long)(ms % 1000) * 1000000;

@@ -39,6 +39,18 @@ TIMEOUT = 30
 # but a warning is an error report, and fails the test like a sanitizer's.
 FM_WRAP = shlex.split(os.environ.get("FM_WRAP", ""))
 
+# valgrind's --error-exitcode, if FM_WRAP sets one: that exit fails a test
+# even if the report went elsewhere than stderr.
+VALGRIND_ERROR_RC = next((int(a.split("=", 1)[1]) for a in FM_WRAP
+                          if a.startswith("--error-exitcode=")), None)
+# Teardown waits this long after SIGTERM before SIGKILL (which loses the
+# leak report made at exit, so it fails the test): valgrind's own exit,
+# with its leak check, takes seconds.
+STOP_TIMEOUT = 60 if FM_WRAP else 10
+# Deadlines (never assertions on speed) stretch under FM_WRAP: valgrind
+# runs the programs some 20x slower.
+SLOW = 4 if FM_WRAP else 1
+
 SANITIZER_RE = re.compile(
     r"ERROR: (Address|Leak|Memory|Thread|UndefinedBehavior)Sanitizer"
     r"|runtime error:"
@@ -142,6 +154,7 @@ def run(empty_config):
         if env:
             e.update(env)
         argv = FM_WRAP + [exe] + [str(a) for a in args]
+        timeout *= SLOW
         t0 = time.monotonic()
         try:
             p = subprocess.run(argv, input=input, stdout=subprocess.PIPE,
@@ -463,6 +476,7 @@ class Daemon:
 
     def wait_for(self, pred, timeout=10.0, what="condition"):
         """Poll pred() until true; fail if the tool exits or time runs out."""
+        timeout *= SLOW
         deadline = time.monotonic() + timeout
         while True:
             if pred():
@@ -495,6 +509,7 @@ class Daemon:
 
     def wait(self, timeout=10.0):
         """Wait for a tool that exits by itself; returns its status."""
+        timeout *= SLOW
         try:
             self.rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -521,29 +536,53 @@ class Daemon:
             pass
 
     def cleanup(self):
-        """Teardown: SIGTERM (so LeakSanitizer runs), then SIGKILL."""
+        """Teardown: SIGTERM, so LeakSanitizer or valgrind reports, then
+        SIGKILL after STOP_TIMEOUT.  Returns what is wrong, "" if nothing:
+        a report, or a kill that lost the report the exit would have
+        made (a test must not pass because its process hung)."""
         if self.proc.stdin:
             try:
                 self.proc.stdin.close()
             except OSError:
                 pass
+        killed = False
         if self.running():
             self.proc.send_signal(_signal.SIGTERM)
             try:
-                self.proc.wait(timeout=5)
+                self.proc.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.kill()
+                killed = True
         text = self.stderr()
-        return SANITIZER_RE.search(text) is not None or \
-            "LeakSanitizer" in text
+        if SANITIZER_RE.search(text) is not None or "LeakSanitizer" in text:
+            return "sanitizer/valgrind report"
+        if FM_WRAP and VALGRIND_ERROR_RC is not None and \
+                self.proc.returncode == VALGRIND_ERROR_RC:
+            return "exit %d: valgrind found errors" % VALGRIND_ERROR_RC
+        if killed:
+            return "no exit within %d s of SIGTERM: SIGKILLed, so its %s " \
+                "report was lost" % (STOP_TIMEOUT, "valgrind" if FM_WRAP
+                                     else "LeakSanitizer")
+        return ""
+
+
+def stop_all(started):
+    """Teardown of a daemons/hubs fixture: every process stopped (cleanup),
+    then the test fails on any report or lost report."""
+    bad = [(d, d.cleanup()) for d in started]
+    bad = [(d, why) for d, why in bad if why]
+    if bad:
+        pytest.fail("teardown: %s" % "\n".join(
+            "%s: %s" % (why, d.describe()) for d, why in bad), pytrace=False)
 
 
 @pytest.fixture
 def daemons(tmp_path):
     """start(tool, args, config=PATH, stdin=None|"pipe") -> Daemon.
 
-    Every process is stopped in teardown (SIGTERM, then SIGKILL after 5 s,
-    by PID), and a sanitizer report in any stderr fails the test."""
+    Every process is stopped in teardown (SIGTERM, then SIGKILL after
+    STOP_TIMEOUT, by PID); a sanitizer report in any stderr, or a SIGKILL
+    that lost one, fails the test."""
     started = []
 
     def start(name, args=(), config=None, stdin=None, env=None):
@@ -559,10 +598,7 @@ def daemons(tmp_path):
         return d
 
     yield start
-    bad = [d for d in started if d.cleanup()]
-    if bad:
-        pytest.fail("sanitizer report(s):\n%s" % "\n".join(
-            d.describe() for d in bad), pytrace=False)
+    stop_all(started)
 
 
 def start_relay(daemons, config, *args, prog="fedmsg-relay"):
@@ -735,10 +771,11 @@ def zmq_time_limit(daemons, zctx):
     the main thread).  It depends on daemons and zctx so that it is torn
     down first: the alarm never fires during their cleanup."""
     def expired(signum, frame):
-        pytest.fail("test exceeded %d s" % ZMQ_TEST_LIMIT, pytrace=False)
+        pytest.fail("test exceeded %d s" % (ZMQ_TEST_LIMIT * SLOW),
+                    pytrace=False)
 
     old = _signal.signal(_signal.SIGALRM, expired)
-    _signal.alarm(ZMQ_TEST_LIMIT)
+    _signal.alarm(ZMQ_TEST_LIMIT * SLOW)
     yield
     _signal.alarm(0)
     _signal.signal(_signal.SIGALRM, old)
@@ -756,7 +793,16 @@ import http.client as _http_client
 
 ABI_DIR = REPO / "tests" / "abi"
 FM_BUILD = Path(os.environ.get("FM_BUILD") or REPO / "build")
-FM_PLUGINS = FM_BUILD / "plugins"
+# The plugins a hub under test loads are built like that hub: the ASan
+# hub gets build/asan/plugins and tests/abi/ built with FM_PLUGIN_CFLAGS
+# (`make integration` sets both); the release hub (valgrind) the release
+# ones.  Unset, they follow FM_BIN.
+_SAN_BIN = FM_BIN.resolve() == (FM_BUILD / "asan" / "bin").resolve()
+FM_PLUGINS = Path(os.environ.get("FM_PLUGIN_DIR") or (
+    FM_BUILD / "asan" / "plugins" if _SAN_BIN else FM_BUILD / "plugins"))
+FM_PLUGIN_CFLAGS = shlex.split(os.environ.get("FM_PLUGIN_CFLAGS") or (
+    "-fsanitize=address,undefined -fno-omit-frame-pointer "
+    "-fno-sanitize-recover=all" if _SAN_BIN else ""))
 HUB_TEST_LIMIT = 20          # seconds, per test (the brief's bound)
 ABI_CFLAGS = ["-shared", "-fPIC", "-fvisibility=hidden", "-std=c11",
               "-Wall", "-Wextra", "-Werror"]
@@ -775,8 +821,8 @@ def abi_plugins(tmp_path_factory):
     built = {}
     for src in sorted(ABI_DIR.glob("*.c")):
         so = out / (src.stem + ".so")
-        argv = [cc] + ABI_CFLAGS + ["-I%s" % (REPO / "include"),
-                                    "-o", str(so), str(src)]
+        argv = [cc] + ABI_CFLAGS + FM_PLUGIN_CFLAGS + [
+            "-I%s" % (REPO / "include"), "-o", str(so), str(src)]
         p = subprocess.run(argv, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, timeout=120)
         assert p.returncode == 0, "cannot build %s:\n%s\n%s" % (
@@ -786,10 +832,12 @@ def abi_plugins(tmp_path_factory):
 
 
 def project_plugin(name):
-    """A plugin of consumers/<name>/ as `make` built it."""
+    """A plugin of consumers/<name>/ as `make` (`make asan-tools` for the
+    ASan hub) built it."""
     p = FM_PLUGINS / (name + ".so")
     if not p.is_file():
-        pytest.fail("%s not found: run `make` (or set FM_BUILD)" % p,
+        pytest.fail("%s not found: run `make all asan-tools` (or set "
+                    "FM_BUILD, FM_PLUGIN_DIR)" % p,
                     pytrace=False)
     return p
 
@@ -894,8 +942,8 @@ class Hub(Daemon):
 def hubs(tmp_path):
     """start(config, args=(), exe=None, metrics_port=None) -> Hub.
 
-    Teardown: SIGTERM, SIGKILL after 5 s, by PID; a sanitizer report in
-    any hub's stderr fails the test."""
+    Teardown as for daemons: a sanitizer report in any hub's stderr, or
+    a SIGKILL that lost one, fails the test."""
     started = []
 
     def start(config, args=(), exe=None, metrics_port=None, env=None):
@@ -911,10 +959,7 @@ def hubs(tmp_path):
         return h
 
     yield start
-    bad = [h for h in started if h.cleanup()]
-    if bad:
-        pytest.fail("sanitizer report(s):\n%s" % "\n".join(
-            h.describe() for h in bad), pytrace=False)
+    stop_all(started)
 
 
 @pytest.fixture
@@ -922,10 +967,11 @@ def hub_time_limit(hubs, zctx):
     """Fail a test that runs longer than HUB_TEST_LIMIT s (torn down
     before hubs and zctx, so the alarm never fires in their cleanup)."""
     def expired(signum, frame):
-        pytest.fail("test exceeded %d s" % HUB_TEST_LIMIT, pytrace=False)
+        pytest.fail("test exceeded %d s" % (HUB_TEST_LIMIT * SLOW),
+                    pytrace=False)
 
     old = _signal.signal(_signal.SIGALRM, expired)
-    _signal.alarm(HUB_TEST_LIMIT)
+    _signal.alarm(HUB_TEST_LIMIT * SLOW)
     yield
     _signal.alarm(0)
     _signal.signal(_signal.SIGALRM, old)
@@ -1054,6 +1100,7 @@ def hub_mark(send, probes, seen, hub=None, timeout=10.0):
 
 
 def wait_until(pred, timeout=10.0, what="condition", hub=None):
+    timeout *= SLOW
     deadline = time.monotonic() + timeout
     while not pred():
         if time.monotonic() > deadline:
@@ -1325,7 +1372,7 @@ def broker_time_limit(request, daemons, zctx):
     """Fail a broker test that runs longer than its broker_limit (SIGALRM;
     torn down before daemons and zctx, so never during their cleanup)."""
     m = request.node.get_closest_marker("broker_limit")
-    limit = int(m.args[0]) if m else BROKER_TEST_LIMIT
+    limit = (int(m.args[0]) if m else BROKER_TEST_LIMIT) * SLOW
 
     def expired(signum, frame):
         pytest.fail("test exceeded %d s" % limit, pytrace=False)

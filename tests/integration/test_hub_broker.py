@@ -9,7 +9,6 @@ same vectors as test_hub_bus.py sort into archived and rejected.
 """
 
 import json
-import time
 
 import pytest
 
@@ -134,7 +133,10 @@ def test_two_hubs_compete_for_one_queue(tmp_path, rabbitmq, hubs,
     def got():
         return [i for d in dirs for i in archive_ids(d)]
     wait_until(lambda: want <= set(got()), 30, "all 200 archived")
-    time.sleep(0.5)                     # anything more (duplicates)?
+    # the queue holds nothing more, ready or unacknowledged: no duplicate
+    # can still come
+    wait_until(lambda: rabbitmq.queues().get(name, (0, 0, 0))[:2] == (0, 0),
+               20, "queue %s settled" % name)
     a, b = archive_ids(dirs[0]), archive_ids(dirs[1])
     assert len(a) + len(b) == len(sent)         # each message once
     assert set(a) | set(b) == want

@@ -89,14 +89,12 @@ def test_exec_consumer(tmp_path, hubs, bus):
                         msg_id="2026-it's-$(touch %s)" % pwned[2]),
         "timeout": signed("exec.timeout", {"sleep": 30}),
     }
-    t0 = time.monotonic()
     for env in msgs.values():
         pub.send_multipart(wire(env))
     tid = msgs["timeout"]["msg_id"]
     wait_until(lambda: exec_calls(out).count(tid) == 2, 12,
                "two attempts of the timeout message", hub)
     hub_mark(pub.send_multipart, probes, seen, hub, timeout=8)
-    took = time.monotonic() - t0
 
     calls = exec_calls(out)
     for k, n in (("ok", 1), ("retry", 2), ("drop", 1), ("other", 1),
@@ -111,8 +109,6 @@ def test_exec_consumer(tmp_path, hubs, bus):
         assert done == (k != "timeout"), k
     # nothing was run by a shell
     assert not any(p.exists() for p in pwned)
-    # two 1 s timeouts, killed at once (SIGTERM), 0.1 s backoff
-    assert 2.0 <= took < 8, took
 
     m = hub.wait_metric(lambda m: m("fedmsg_consumer_queue_depth",
                                     consumer="x") == 0, 5, "idle")

@@ -2,12 +2,12 @@
 a slow consumer loses messages by its queue_full policy, counted, while
 the hub stays responsive; SIGTERM drains what is queued.
 
-tests/abi/slow.c sleeps msg.sleep_ms in consume(), then records
-"<msg_id> <attempt>".
+tests/abi/slow.c sleeps msg.sleep_ms in consume(), or waits there until
+the test creates msg.gate, then records "<msg_id> <attempt>".
 """
 
 import signal
-import time
+from pathlib import Path
 
 import pytest
 
@@ -39,37 +39,31 @@ def test_queue_full(tmp_path, hubs, bus, abi_plugins, policy):
     hub_sync(pub.send_multipart, probes, seen, hub)
     base = hub.idle()
 
-    # The first message keeps consume() busy for 1.5 s; the other 49
-    # arrive meanwhile, 10 ms apart, and queue behind it.
-    burst = [signed("slow.burst", {"n": i, "sleep_ms": 1500 if i == 0
-                                   else 50}) for i in range(50)]
+    # The first message holds consume() until the test opens its gate;
+    # the other 49 arrive meanwhile and queue behind it.
+    gate = tmp_path / "gate"
+    burst = [signed("slow.burst", {"n": 0, "gate": str(gate)})] + \
+        [signed("slow.burst", {"n": i}) for i in range(1, 50)]
     ids = [e["msg_id"] for e in burst]
-    for env in burst:
+    pub.send_multipart(wire(burst[0]))
+    wait_until(lambda: Path(str(gate) + ".busy").exists(), 10,
+               "the first message in consume()", hub)
+    for env in burst[1:]:
         pub.send_multipart(wire(env))
-        time.sleep(0.01)
     # ZeroMQ cannot hold messages back (transport_zmq.c, consumer.c):
     # the hub keeps reading the bus and the full queue drops by policy.
-    # While the consumer sleeps, the hub takes all 50 and answers at once.
+    # While the consumer is held, the hub takes all 50 and answers.
     for path in ("/live", "/metrics", "/status"):
-        t = time.monotonic()
         code, _ = http_get(mport, path)
-        assert code == 200 and time.monotonic() - t < 1.0, path
-    deadline = time.monotonic() + 0.5
-    while True:
-        m = hub.metrics()
-        n = m("fedmsg_hub_received_total") - \
-            base("fedmsg_hub_received_total")
-        if n == 50 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert n == 50, (
-        "the hub stopped reading the bus while consumer 'slow' was full: "
-        "it took %d of the 50 messages (consumed so far: %d, "
-        "queue_full drops: %d); on ZeroMQ a full queue should drop by "
-        "queue_full=%s, not pause the bus" % (
-            n, len(recorded_ids(rec)),
-            m("fedmsg_consumer_dropped_total", consumer="slow",
-              reason="queue_full"), policy))
+        assert code == 200, path
+    hub.wait_metric(
+        lambda m: m("fedmsg_hub_received_total") -
+        base("fedmsg_hub_received_total") == 50, 15,
+        "all 50 messages taken from the bus while consumer 'slow' is "
+        "held full (on ZeroMQ a full queue should drop by queue_full=%s, "
+        "not pause the bus)" % policy)
+    assert recorded_ids(rec) == [], "the gate was open"
+    gate.touch()
     m = hub.wait_metric(lambda m: m("fedmsg_consumer_queue_depth",
                                     consumer="slow") == 0, 5,
                         "the slow consumer's queue to empty")
@@ -112,21 +106,22 @@ def test_slow_consumer_stalls_only_its_own_queue(tmp_path, hubs, bus,
              lambda: recorded_ids(rec_f, probes=True), hub)
     wait_until(lambda: len(recorded_ids(rec_s, probes=True)) >= 1, 5,
                "the slow consumer's probes", hub)
-    burst = [signed("slow.burst", {"n": i, "sleep_ms": 500})
-             for i in range(40)]
-    t0 = time.monotonic()
-    for env in burst:                   # 0.8 s of traffic
-        pub.send_multipart(wire(env))
-        time.sleep(0.02)
+    # The slow consumer is held in consume() (and its queue fills up)
+    # for as long as the fast one takes to get every message.
+    gate = tmp_path / "gate"
+    burst = [signed("slow.burst", {"n": 0, "gate": str(gate)})] + \
+        [signed("slow.burst", {"n": i}) for i in range(1, 40)]
     want = [e["msg_id"] for e in burst]
-    deadline = time.monotonic() + 1.0
-    while recorded_ids(rec_f) != want and time.monotonic() < deadline:
-        time.sleep(0.02)
-    got = recorded_ids(rec_f)
-    assert got == want, (
-        "the fast consumer got %d of 40 messages in %.1f s while the slow "
-        "one (queue_size 5, 500 ms each) was full" % (
-            len(got), time.monotonic() - t0))
+    pub.send_multipart(wire(burst[0]))
+    wait_until(lambda: Path(str(gate) + ".busy").exists(), 10,
+               "the slow consumer held in consume()", hub)
+    for env in burst[1:]:
+        pub.send_multipart(wire(env))
+    wait_until(lambda: recorded_ids(rec_f) == want, 15,
+               "all 40 messages at the fast consumer while the slow one "
+               "(queue_size 5) is held full", hub)
+    assert not set(want) & set(recorded_ids(rec_s)), "the gate was open"
+    gate.touch()
     assert hub.stop() == 0
 
 
@@ -150,12 +145,10 @@ def test_sigterm_drains_the_queue(tmp_path, hubs, bus, abi_plugins):
                                 consumer="slow") >= len(seen()) + 9, 5,
                     "10 messages queued")
     assert len(recorded_ids(rec)) < 10
-    t0 = time.monotonic()
     hub.proc.send_signal(signal.SIGTERM)
-    assert hub.wait(10) == 0
-    took = time.monotonic() - t0
+    assert hub.wait(30) == 0
+    # all 10 consumed: drained (within drain_timeout 8 s), not released
     assert recorded_ids(rec) == [e["msg_id"] for e in msgs]
-    assert took < 8, took
     assert "draining consumer queues" in hub.stderr()
 
 
@@ -177,14 +170,11 @@ def test_drain_timeout_bounds_the_exit(tmp_path, hubs, bus, abi_plugins):
         pub.send_multipart(wire(env))
     wait_until(lambda: len(recorded_ids(rec)) >= 1, 5, "first message",
                hub)
-    t0 = time.monotonic()
     hub.proc.send_signal(signal.SIGTERM)
-    assert hub.wait(10) == 0
-    took = time.monotonic() - t0
+    assert hub.wait(30) == 0
     got = recorded_ids(rec)
     assert got == [e["msg_id"] for e in msgs[:len(got)]]
-    # 1 s of drain, then the message in consume() finishes (<= 0.3 s)
-    assert len(got) < 20 and took < 1 + 0.3 + 1.5, (
-        "drain_timeout 1 s not honoured: exit took %.1f s, %d of 20 "
-        "messages (300 ms each) were consumed after SIGTERM" % (
-            took, len(got)))
+    # 20 x 300 ms do not fit in 1 s of drain: the rest was released
+    assert len(got) < 20, (
+        "drain_timeout 1 s not honoured: all 20 messages (300 ms each) "
+        "were consumed after SIGTERM")

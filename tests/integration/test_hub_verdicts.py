@@ -51,24 +51,22 @@ def test_ok_retry_drop_error(tmp_path, hubs, bus, abi_plugins):
 
     msgs = {v: signed("verdict." + v, {"verdict": v})
             for v in ("ok", "retry", "drop", "error")}
-    t0 = time.monotonic()
     for env in msgs.values():
         pub.send_multipart(wire(env))
     rid = msgs["retry"]["msg_id"]
     wait_until(lambda: len(calls(rec, rid)) == 3, 5, "3 attempts", hub)
     hub_mark(pub.send_multipart, probes, seen, hub)
-    time.sleep(0.5)          # a 4th attempt would come 0.4 s after the 3rd
-    m = hub.idle()
+    m = hub.idle()           # nothing waits for a retry: no 4th attempt
 
     assert [r[1] for r in calls(rec, msgs["ok"]["msg_id"])] == [1]
     assert [r[1] for r in calls(rec, msgs["drop"]["msg_id"])] == [1]
     assert [r[1] for r in calls(rec, msgs["error"]["msg_id"])] == [1]
     retry = calls(rec, rid)
     assert [r[1] for r in retry] == [1, 2, 3]
-    # exponential backoff: 0.1 s, then 0.2 s (lower bounds; generous tops)
+    # exponential backoff: never sooner than 0.1 s, then 0.2 s (a slower
+    # machine only makes the gaps longer)
     gaps = [retry[1][2] - retry[0][2], retry[2][2] - retry[1][2]]
-    assert 100 <= gaps[0] < 2000 and 200 <= gaps[1] < 3000, gaps
-    assert time.monotonic() - t0 < 10
+    assert gaps[0] >= 100 and gaps[1] >= 200, gaps
 
     def d(name, **labels):
         return m(name, **labels) - base(name, **labels)

