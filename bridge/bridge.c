@@ -879,6 +879,8 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		    (br->signer = fm_config_signer(cfg, certkey, err)) == NULL)
 			goto fail;
 		br->pub = zmq_socket(zep_context(cfg), ZMQ_PUB);
+		if (br->pub)	/* before bind/connect: options are copied then */
+			zep_apply_options(br->pub, cfg, false);
 		if (br->pub == NULL || bind == NULL ||
 		    (active ? zmq_connect(br->pub, bind) :
 		    zmq_bind(br->pub, bind)) < 0) {
@@ -887,7 +889,6 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 			    "bind", bind ? zmq_strerror(errno) : "missing");
 			goto fail;
 		}
-		zep_apply_options(br->pub, cfg, false);
 	}
 	return br;
 oom:

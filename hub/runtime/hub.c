@@ -770,6 +770,8 @@ setup(struct hub *h, char *err)
 	free(subs);
 	if (json_is_string(mon)) {
 		h->monitor = zmq_socket(zep_context(h->cfg), ZMQ_PUB);
+		if (h->monitor)	/* max_message_bytes for subscriptions */
+			zep_apply_options(h->monitor, h->cfg, false);
 		if (h->monitor == NULL ||
 		    zmq_bind(h->monitor, json_string_value(mon)) < 0) {
 			snprintf(err, FM_ERRLEN, "moksha.monitoring.socket %s: %s",
