@@ -301,8 +301,9 @@ start_amqp(struct amqp *a, char *err)
 		pn_connection_set_user(c, a->o.user);
 		pn_connection_set_password(c, a->o.password ? a->o.password : "");
 		pn_sasl_allowed_mechs(sasl, "PLAIN");
-		/* PLAIN over plain TCP is the user's explicit choice. */
-		pn_sasl_set_allow_insecure_mechs(sasl, true);
+		/* PLAIN over plain TCP: allow_plaintext_credentials only */
+		pn_sasl_set_allow_insecure_mechs(sasl,
+		    a->o.allow_plaintext_credentials);
 	} else if (a->o.tls.cert) {
 		pn_sasl_allowed_mechs(sasl, "EXTERNAL");
 	} else {
@@ -1078,6 +1079,9 @@ a_free(struct broker *b)
 		free(a->urls[i]);
 	free(a->urls);
 	free((char *)a->o.user);
+	/* ours; qpid-proton keeps its own copy while a connection lives */
+	if (a->o.password)
+		explicit_bzero((char *)a->o.password, strlen(a->o.password));
 	free((char *)a->o.password);
 	free((char *)a->o.vhost);
 	free((char *)a->o.name);
@@ -1108,7 +1112,8 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
     char *err)
 {
 	struct amqp *a;
-	size_t i;
+	size_t i, ntls = 0;
+	const char *plain = NULL;
 
 	if (o->nurls == 0) {
 		snprintf(err, FM_ERRLEN, "no broker URL");
@@ -1124,14 +1129,7 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	a->fd = -1;
 	a->o = *o;
 	a->o.urls = NULL;
-	for (i = 0; i < o->nurls; i++) {
-		a->urls[i] = strdup(o->urls[i]);
-		if (parse_url(a, o->urls[i], err) < 0) {
-			a->o.nurls = i + 1;
-			a_free(&a->b);
-			return NULL;
-		}
-	}
+	/* our own copies first: a_free() frees them on any failure */
 	a->o.user = dup_or_null(o->user);
 	a->o.password = dup_or_null(o->password);
 	a->o.vhost = dup_or_null(o->vhost);
@@ -1140,6 +1138,42 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	a->o.tls.cert = dup_or_null(o->tls.cert);
 	a->o.tls.key = dup_or_null(o->tls.key);
 	a->o.tls.hostname = dup_or_null(o->tls.hostname);
+	for (i = 0; i < o->nurls; i++) {
+		a->urls[i] = strdup(o->urls[i]);
+		if (parse_url(a, o->urls[i], err) < 0) {
+			a->o.nurls = i + 1;
+			a_free(&a->b);
+			return NULL;
+		}
+		if (a->tls)
+			ntls++;
+		else if (plain == NULL)
+			plain = o->urls[i];
+	}
+	/*
+	 * A failover from amqps:// to amqp:// would undo TLS whenever TLS
+	 * fails (or is made to fail); credentials only over TLS unless the
+	 * user says otherwise.
+	 */
+	if (ntls && plain) {
+		snprintf(err, FM_ERRLEN, "the URL list mixes amqps:// and "
+		    "amqp:// (%s): a failed TLS handshake would fall back to "
+		    "plain text; list only one kind", plain);
+		a_free(&a->b);
+		return NULL;
+	}
+	if (plain && (o->user || o->password)) {
+		if (!o->allow_plaintext_credentials) {
+			snprintf(err, FM_ERRLEN, "user/password_file over "
+			    "plain %s would send them in clear: use amqps:// "
+			    "(or set allow_plaintext_credentials: true)", plain);
+			a_free(&a->b);
+			return NULL;
+		}
+		log_warn("%s: INSECURE: allow_plaintext_credentials is set: the "
+		    "user name and password go in clear (SASL PLAIN) to %s",
+		    o->name ? o->name : "bridge", plain);
+	}
 	a->cb = *cb;
 	a->backoff_ms = BACKOFF_MIN_MS;
 	a->retry_at = 0;		/* connect at the first handle() */

@@ -603,7 +603,8 @@ b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 static const char *const bridge_keys[] = { "from", "to", "topics",
     "endpoints", "address", "source", "topic_map", "tls", "user",
     "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
-    "cert", "active", "confirm_timeout", NULL };
+    "cert", "active", "confirm_timeout", "allow_plaintext_credentials",
+    NULL };
 
 static int
 urls_of(json_t *v, const char **out, size_t max, size_t *n)
@@ -814,7 +815,7 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	}
 	cb.ctx = br;
 	br->broker = broker_new(&bo, &cb, why);
-	free(password);
+	broker_secret_free(password);
 	password = NULL;
 	if (br->broker == NULL) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: %s", name, why);
@@ -894,7 +895,7 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 oom:
 	snprintf(err, FM_ERRLEN, "out of memory");
 fail:
-	free(password);
+	broker_secret_free(password);
 	bridge_free(br);
 	return NULL;
 }

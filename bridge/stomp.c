@@ -539,6 +539,7 @@ stomp_new(const struct stomp_opts *o, char *err)
 {
 	struct stomp *s;
 	bool tls = false;
+	const struct url *plain = NULL;
 	size_t i;
 
 	if (o->urls == NULL || o->urls[0] == NULL) {
@@ -573,8 +574,29 @@ stomp_new(const struct stomp_opts *o, char *err)
 		snprintf(err, FM_ERRLEN, "no STOMP broker URL");
 		goto fail;
 	}
-	for (i = 0; i < s->nurls; i++)
+	for (i = 0; i < s->nurls; i++) {
 		tls |= s->urls[i].tls;
+		if (!s->urls[i].tls && plain == NULL)
+			plain = &s->urls[i];
+	}
+	/* a failover from TLS to plain would undo TLS whenever TLS fails */
+	if (tls && plain) {
+		snprintf(err, FM_ERRLEN, "the URL list mixes stomp+ssl:// and "
+		    "plain stomp:// (%s): a failed TLS handshake would fall "
+		    "back to plain text; list only one kind", plain->text);
+		goto fail;
+	}
+	if (plain && (o->login || o->passcode)) {
+		if (!o->allow_plaintext_login) {
+			snprintf(err, FM_ERRLEN, "user/password_file over plain "
+			    "%s would send them in clear: use stomp+ssl:// (or "
+			    "set allow_plaintext_credentials: true)",
+			    plain->text);
+			goto fail;
+		}
+		log_warn("stomp: INSECURE: allow_plaintext_credentials is set: "
+		    "the login and passcode go in clear to %s", plain->text);
+	}
 	if ((o->login && (s->login = strdup(o->login)) == NULL) ||
 	    (o->passcode && (s->passcode = strdup(o->passcode)) == NULL) ||
 	    (o->vhost && (s->vhost = strdup(o->vhost)) == NULL) ||
@@ -639,6 +661,8 @@ drop_conn(struct stomp *s)
 	if (s->parser)
 		stomp_parser_reset(s->parser);
 	s->hb_seen = 0;
+	if (s->out.data)	/* maybe an unsent CONNECT: its passcode */
+		explicit_bzero(s->out.data, s->out.len);
 	if (s->out.oom || s->out.cap > OUT_KEEP_CAP)
 		buf_free(&s->out);
 	s->out.len = s->out_off = 0;
@@ -669,6 +693,8 @@ stomp_free(struct stomp *s)
 	free(s->subs);
 	free(s->rc);
 	free(s->login);
+	if (s->passcode)
+		explicit_bzero(s->passcode, strlen(s->passcode));
 	free(s->passcode);
 	free(s->vhost);
 	free(s->verify_name);
@@ -850,6 +876,9 @@ do_write(struct stomp *s, int64_t now)
 		s->last_tx = now;
 	}
 	if (out_pending(s) == 0 && s->tls_wlen == 0) {
+		/* the CONNECT frame holds the passcode: leave no copy */
+		if (s->st == STOMP_ST_STOMP_CONNECTING && s->out.data)
+			explicit_bzero(s->out.data, s->out.len);
 		s->out.len = s->out_off = 0;
 		if (s->out.cap > OUT_KEEP_CAP)
 			buf_free(&s->out);

@@ -474,7 +474,7 @@ static const char *const hub_keys[] = { "name", "active", "cert",
     "metrics", "heartbeat_interval", "drain_timeout",
     "skip_broken_consumers", "bus", "source", "address", "user",
     "password_file", "vhost", "tls", "credit", "heartbeat",
-    "confirm_timeout", NULL };
+    "confirm_timeout", "allow_plaintext_credentials", NULL };
 static const char *const consumer_keys[] = { "plugin", "enabled",
     "config_key", "topics", "threads", "queue_size", "queue_full",
     "timeout", "max_attempts", "backoff", "max_backoff", "dedup_window",
