@@ -271,8 +271,9 @@ start_amqp(struct amqp *a, char *err)
 		pn_connection_set_user(c, a->o.user ? a->o.user : a->u->user);
 		pn_connection_set_password(c, a->o.password ? a->o.password : "");
 		pn_sasl_allowed_mechs(sasl, "PLAIN");
-		/* PLAIN over plain TCP is the user's explicit choice. */
-		pn_sasl_set_allow_insecure_mechs(sasl, true);
+		/* PLAIN over plain TCP: allow_plaintext_credentials only */
+		pn_sasl_set_allow_insecure_mechs(sasl,
+		    a->o.allow_plaintext_credentials);
 	} else if (a->o.tls.cert) {
 		pn_sasl_allowed_mechs(sasl, "EXTERNAL");
 	} else {
@@ -1038,6 +1039,9 @@ a_free(struct broker *b)
 		free(a->receivers[k].address);
 	net_urls_free(a->urls, a->nurls);
 	free((char *)a->o.user);
+	/* ours; qpid-proton keeps its own copy while a connection lives */
+	if (a->o.password)
+		explicit_bzero((char *)a->o.password, strlen(a->o.password));
 	free((char *)a->o.password);
 	free((char *)a->o.vhost);
 	free((char *)a->o.name);
@@ -1068,8 +1072,8 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
     char *err)
 {
 	struct amqp *a;
-	bool tls = false;
-	size_t i;
+	const struct net_url *plain = NULL;
+	size_t i, ntls = 0;
 
 	if (o->nurls == 0) {
 		snprintf(err, FM_ERRLEN, "no broker URL");
@@ -1099,9 +1103,13 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 		return NULL;
 	}
 	a->u = &a->urls[0];
-	for (i = 0; i < a->nurls; i++)
-		tls |= a->urls[i].tls;
-	if (tls) {
+	for (i = 0; i < a->nurls; i++) {
+		if (a->urls[i].tls)
+			ntls++;
+		else if (plain == NULL)
+			plain = &a->urls[i];
+	}
+	if (ntls) {
 		/* proton does the TLS (SASL EXTERNAL takes the client
 		   certificate from it); the files are checked here, once,
 		   with the same texts as STOMP's */
@@ -1123,6 +1131,32 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	a->o.tls.cert = dup_or_null(o->tls.cert);
 	a->o.tls.key = dup_or_null(o->tls.key);
 	a->o.tls.hostname = dup_or_null(o->tls.hostname);
+	/*
+	 * A failover from amqps:// to amqp:// would undo TLS whenever TLS
+	 * fails (or is made to fail); credentials only over TLS unless the
+	 * user says otherwise.
+	 */
+	if (ntls && plain) {
+		snprintf(err, FM_ERRLEN, "the URL list mixes amqps:// and "
+		    "amqp:// (%s): a failed TLS handshake would fall back to "
+		    "plain text; list only one kind", plain->text);
+		a_free(&a->b);
+		return NULL;
+	}
+	/* a user@ in a URL is a credential too (SASL PLAIN sends it) */
+	if (plain && (o->user || o->password || plain->user)) {
+		if (!o->allow_plaintext_credentials) {
+			snprintf(err, FM_ERRLEN, "user/password_file over "
+			    "plain %s would send them in clear: use amqps:// "
+			    "(or set allow_plaintext_credentials: true)",
+			    plain->text);
+			a_free(&a->b);
+			return NULL;
+		}
+		log_warn("%s: INSECURE: allow_plaintext_credentials is set: the "
+		    "user name and password go in clear (SASL PLAIN) to %s",
+		    o->name ? o->name : "bridge", plain->text);
+	}
 	a->cb = *cb;
 	net_backoff_init(&a->bo, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	a->retry_at = 0;		/* connect at the first handle() */

@@ -613,7 +613,8 @@ b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 static const char *const bridge_keys[] = { "from", "to", "topics",
     "endpoints", "address", "source", "topic_map", "tls", "user",
     "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
-    "cert", "active", "confirm_timeout", "connect_timeout", NULL };
+    "cert", "active", "confirm_timeout", "connect_timeout",
+    "allow_plaintext_credentials", NULL };
 
 static int
 urls_of(json_t *v, const char **out, size_t max, size_t *n)
@@ -824,7 +825,7 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	}
 	cb.ctx = br;
 	br->broker = broker_new(&bo, &cb, why);
-	free(password);
+	broker_secret_free(password);
 	password = NULL;
 	if (br->broker == NULL) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: %s", name, why);
@@ -889,6 +890,8 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		    (br->signer = fm_config_signer(cfg, certkey, err)) == NULL)
 			goto fail;
 		br->pub = zmq_socket(zep_context(cfg), ZMQ_PUB);
+		if (br->pub)	/* before bind/connect: options are copied then */
+			zep_apply_options(br->pub, cfg, false);
 		if (br->pub == NULL || bind == NULL ||
 		    (active ? zmq_connect(br->pub, bind) :
 		    zmq_bind(br->pub, bind)) < 0) {
@@ -897,13 +900,12 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 			    "bind", bind ? zmq_strerror(errno) : "missing");
 			goto fail;
 		}
-		zep_apply_options(br->pub, cfg, false);
 	}
 	return br;
 oom:
 	snprintf(err, FM_ERRLEN, "out of memory");
 fail:
-	free(password);
+	broker_secret_free(password);
 	bridge_free(br);
 	return NULL;
 }

@@ -89,6 +89,13 @@ struct broker_opts {
 	size_t		 nurls;
 	const char	*user;		/* NULL: anonymous or certificate */
 	const char	*password;	/* secret text (read from a file) */
+	/*
+	 * Credentials travel only over TLS: a user or password with a plain
+	 * amqp:// or stomp:// URL is refused unless this is set (config key
+	 * allow_plaintext_credentials), and then logged loudly.  A failover
+	 * list that mixes TLS and plain URLs is always refused.
+	 */
+	bool		 allow_plaintext_credentials;
 	const char	*vhost;		/* AMQP open hostname / STOMP host */
 	struct broker_tls tls;
 	unsigned	 heartbeat_ms;	/* idle timeout / heart-beat; 0: 60000 */
@@ -147,13 +154,17 @@ struct broker *broker_new(const struct broker_opts *bo,
 
 /*
  * Fill bo's user, password (from password_file, into *secret, which the
- * caller frees), vhost, tls {ca, cert, key, hostname}, heartbeat (s),
- * credit, confirm_timeout and connect_timeout (s) from a config object.  Strings point
- * into obj.  Returns 0 or -1.
+ * caller frees with broker_secret_free), allow_plaintext_credentials,
+ * vhost, tls {ca, cert, key, hostname}, heartbeat (s), credit,
+ * confirm_timeout and connect_timeout (s) from a config object.  Strings
+ * point into obj.  A password_file that group or others may read is
+ * refused.  Returns 0 or -1.
  */
 struct json_t;
 int broker_opts_from_json(struct json_t *obj, struct broker_opts *bo,
     char **secret, char *err);
+/* Wipe and free a secret (NULL is fine). */
+void broker_secret_free(char *secret);
 
 /* amqp://, amqps:// URLs (amqp.c). */
 struct broker *amqp_broker_new(const struct broker_opts *o,

@@ -4,10 +4,13 @@
  * URL scheme.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 
@@ -23,24 +26,66 @@ str(json_t *o, const char *k)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* The first line of a secret file (passwords never sit in the config). */
+/*
+ * The first line of a secret file (passwords never sit in the config).
+ * Like ssh with its keys: a file that group or others may read is
+ * refused.  read(2), not stdio, so no library buffer keeps a copy; ours
+ * is wiped.
+ */
 static char *
 read_secret(const char *path, char *err)
 {
-	FILE *f = fopen(path, "r");
-	char buf[1024];
-	size_t n;
+	char buf[1024], *out = NULL;
+	struct stat st;
+	size_t n = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
-	if (f == NULL) {
+	if (fd < 0 || fstat(fd, &st) < 0) {
 		snprintf(err, FM_ERRLEN, "password_file %s: %s", path,
 		    strerror(errno));
-		return NULL;
+		goto done;
 	}
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, FM_ERRLEN, "password_file %s: not a regular file",
+		    path);
+		goto done;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, FM_ERRLEN, "password_file %s: mode %04o lets "
+		    "group or others read it; chmod 600 it", path,
+		    (unsigned)(st.st_mode & 07777));
+		goto done;
+	}
+	while (n < sizeof(buf) - 1 &&
+	    (r = read(fd, buf + n, sizeof(buf) - 1 - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(err, FM_ERRLEN, "password_file %s: %s", path,
+			    strerror(errno));
+			goto done;
+		}
+		n += (size_t)r;
+	}
 	buf[n] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
-	return strdup(buf);
+	if ((out = strdup(buf)) == NULL)
+		snprintf(err, FM_ERRLEN, "out of memory");
+done:
+	explicit_bzero(buf, sizeof(buf));
+	if (fd >= 0)
+		close(fd);
+	return out;
+}
+
+void
+broker_secret_free(char *secret)
+{
+	if (secret) {
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+	}
 }
 
 int
@@ -52,6 +97,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	json_t *credit = json_object_get(obj, "credit");
 	json_t *rto = json_object_get(obj, "confirm_timeout");
 	json_t *cto = json_object_get(obj, "connect_timeout");
+	json_t *clear = json_object_get(obj, "allow_plaintext_credentials");
 
 	*secret = NULL;
 	if ((tls && !json_is_object(tls)) || (hb && !json_is_number(hb)) ||
@@ -72,6 +118,12 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 		    "seconds from 0.1 to 3600");
 		return -1;
 	}
+	if (clear && !json_is_boolean(clear)) {
+		snprintf(err, FM_ERRLEN, "allow_plaintext_credentials must be "
+		    "true or false");
+		return -1;
+	}
+	bo->allow_plaintext_credentials = json_is_true(clear);
 	bo->user = str(obj, "user");
 	bo->vhost = str(obj, "vhost");
 	bo->tls.ca = str(tls, "ca");

@@ -251,6 +251,46 @@ fail(const struct spool *sp, char *err, const char *name, const char *what)
 	return -1;
 }
 
+/*
+ * Open DIR/name (flags: access and O_CREAT/O_EXCL/O_TRUNC): never through a
+ * symbolic link (one named like a segment had its target truncated), and
+ * only a regular file (O_NONBLOCK: a FIFO must not hang the open).  On
+ * failure err is set and errno kept (ENOENT for a missing file).
+ */
+static int
+open_in(const struct spool *sp, const char *name, int flags, char *err,
+    const char *what)
+{
+	struct stat st;
+	int fd, e;
+
+	fd = openat(sp->dfd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+	    0600);
+	if (fd < 0 && errno == ELOOP) {
+		snprintf(err, ERRLEN, "%s/%s: a symbolic link where a spool "
+		    "file belongs: refused (remove it)", sp->dir, name);
+		errno = ELOOP;
+		return -1;
+	}
+	if (fd < 0)
+		return fail(sp, err, name, what);
+	if (fstat(fd, &st) < 0) {
+		e = errno;
+		fail(sp, err, name, "fstat");
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, ERRLEN, "%s/%s: not a regular file: refused",
+		    sp->dir, name);
+		close(fd);
+		errno = EINVAL;
+		return -1;
+	}
+	return fd;
+}
+
 static int
 oom(const struct spool *sp, char *err)
 {
@@ -489,9 +529,9 @@ persist(struct spool *sp, bool force, char *err)
 	put32(q, ~crc_add(~0U, b, (size_t)(q - b)));
 	iov.iov_base = b;
 	iov.iov_len = (size_t)(q - b) + 4;
-	if ((fd = openat(sp->dfd, ACK_TMP, O_WRONLY | O_CREAT | O_TRUNC |
-	    O_CLOEXEC, 0600)) < 0)
-		return fail(sp, err, ACK_TMP, "open");
+	if ((fd = open_in(sp, ACK_TMP, O_WRONLY | O_CREAT | O_TRUNC, err,
+	    "open")) < 0)
+		return -1;
 	if (write_all(fd, &iov, 1, 0) < 0 ||
 	    (sp->fsync_each && fdatasync(fd) < 0)) {
 		fail(sp, err, ACK_TMP, "write");
@@ -663,6 +703,33 @@ mkdirs(struct spool *sp, char *err)
 	return 0;
 }
 
+/*
+ * The spool directory must be ours and writable by us alone: whoever else
+ * may write there can plant files (or links) under the names we use.
+ * (DIR itself may be a symbolic link: what it points to is checked.)
+ */
+static int
+check_dir(const struct spool *sp, char *err)
+{
+	struct stat st;
+
+	if (fstat(sp->dfd, &st) < 0)
+		return fail(sp, err, NULL, "fstat");
+	if (st.st_uid != geteuid()) {
+		snprintf(err, ERRLEN, "%s: owned by uid %u, not by this "
+		    "process's uid %u: refused", sp->dir, (unsigned)st.st_uid,
+		    (unsigned)geteuid());
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, ERRLEN, "%s: group or others may write to it "
+		    "(mode %04o): refused (chmod go-w)", sp->dir,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
 /* What a previous run recorded as done (see the top). */
 struct recov {
 	uint64_t	 w;		/* every id below is done */
@@ -684,11 +751,8 @@ read_acked(struct spool *sp, struct recov *rc, char *err)
 	int fd;
 
 	memset(rc, 0, sizeof(*rc));
-	if ((fd = openat(sp->dfd, ACK_NAME, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return fail(sp, err, ACK_NAME, "open");
-	}
+	if ((fd = open_in(sp, ACK_NAME, O_RDONLY, err, "open")) < 0)
+		return errno == ENOENT ? 0 : -1;
 	n = read_all(fd, b, ACK_MAX, 0);
 	if (n < 0) {
 		fail(sp, err, ACK_NAME, "read");
@@ -747,9 +811,16 @@ list_segs(struct spool *sp, char *err)
 	struct dirent *de;
 	uint64_t first;
 	DIR *d;
+	int fd;
 
-	if ((d = opendir(sp->dir)) == NULL)
-		return fail(sp, err, NULL, "opendir");
+	/* the directory checked in spool_open(), not its path again */
+	if ((fd = dup(sp->dfd)) < 0 || (d = fdopendir(fd)) == NULL) {
+		fail(sp, err, NULL, "opendir");
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	rewinddir(d);
 	for (;;) {
 		errno = 0;
 		if ((de = readdir(d)) == NULL)
@@ -902,6 +973,8 @@ spool_open(const char *dir, uint64_t max_bytes, enum spool_full policy,
 		fail(sp, err, NULL, "open");
 		goto fail;
 	}
+	if (check_dir(sp, err) < 0)
+		goto fail;
 	if (flock(sp->dfd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
 			snprintf(err, ERRLEN, "%s: in use by another spool "
@@ -918,10 +991,8 @@ spool_open(const char *dir, uint64_t max_bytes, enum spool_full policy,
 	}
 	for (i = 0; i < sp->nsegs; i++) {
 		seg_name(name, sp->segs[i].first);
-		if ((fd = openat(sp->dfd, name, O_RDWR | O_CLOEXEC)) < 0) {
-			fail(sp, err, name, "open");
+		if ((fd = open_in(sp, name, O_RDWR, err, "open")) < 0)
 			goto fail;
-		}
 		if (scan_seg(sp, i, fd, &rc, err) < 0) {
 			close(fd);
 			goto fail;
@@ -980,9 +1051,9 @@ roll(struct spool *sp, char *err)
 	if (segs_reserve(sp) < 0)
 		return oom(sp, err);
 	seg_name(name, sp->next_id);
-	if ((fd = openat(sp->dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-	    0600)) < 0)
-		return fail(sp, err, name, "create");
+	if ((fd = open_in(sp, name, O_RDWR | O_CREAT | O_EXCL, err,
+	    "create")) < 0)
+		return -1;
 	if (sp->fsync_each && fsync(sp->dfd) < 0) {
 		fail(sp, err, NULL, "fsync");
 		close(fd);
@@ -1092,8 +1163,8 @@ seg_fd(struct spool *sp, size_t si, char *err)
 	if (sp->rfd >= 0)
 		close(sp->rfd);
 	seg_name(name, sp->segs[si].first);
-	if ((sp->rfd = openat(sp->dfd, name, O_RDONLY | O_CLOEXEC)) < 0)
-		return fail(sp, err, name, "open");
+	if ((sp->rfd = open_in(sp, name, O_RDONLY, err, "open")) < 0)
+		return -1;
 	sp->rfirst = sp->segs[si].first;
 	return sp->rfd;
 }

@@ -301,6 +301,8 @@ drop_conn(struct stomp *s)
 	if (s->parser)
 		stomp_parser_reset(s->parser);
 	s->hb_seen = 0;
+	if (s->out.data)	/* maybe an unsent CONNECT: its passcode */
+		explicit_bzero(s->out.data, s->out.len);
 	if (s->out.oom || s->out.cap > OUT_KEEP_CAP)
 		buf_free(&s->out);
 	s->out.len = s->out_off = 0;
@@ -327,6 +329,8 @@ stomp_free(struct stomp *s)
 	free(s->subs);
 	free(s->rc);
 	free(s->login);
+	if (s->passcode)
+		explicit_bzero(s->passcode, strlen(s->passcode));
 	free(s->passcode);
 	free(s->vhost);
 	free(s->target);
@@ -468,6 +472,9 @@ stomp_session_output_done(struct stomp *s, size_t n, int64_t now)
 		s->last_tx = now;
 	}
 	if (out_pending(s) == 0) {
+		/* the CONNECT frame holds the passcode: leave no copy */
+		if (s->st == STOMP_ST_STOMP_CONNECTING && s->out.data)
+			explicit_bzero(s->out.data, s->out.len);
 		s->out.len = s->out_off = 0;
 		if (s->out.cap > OUT_KEEP_CAP)
 			buf_free(&s->out);

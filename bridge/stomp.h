@@ -99,6 +99,13 @@ struct stomp_opts {
 	const char *const *urls;
 	const char	*login;		/* NULL: not sent (UMB: certificates) */
 	const char	*passcode;
+	/*
+	 * login/passcode go over TLS URLs only, unless this is set (the
+	 * config's allow_plaintext_credentials; logged loudly).  A list that
+	 * mixes TLS and plain URLs is always refused: a failed TLS attempt
+	 * would fail over to plain text.
+	 */
+	bool		 allow_plaintext_login;
 	const char	*vhost;		/* "host" header; NULL = the URL's host
 					   (RabbitMQ wants "/") */
 	/* More CONNECT headers: name, value, ..., NULL (e.g. client-id). */
@@ -145,8 +152,10 @@ struct stomp;
 
 /*
  * Check the options and make a session (not connected yet).  Returns NULL
- * with a reason in err[FM_ERRLEN]: no or bad URL, a TLS file that cannot be
- * loaded, a CR/LF in login, passcode or vhost.  The strings are copied.
+ * with a reason in err[FM_ERRLEN]: no or bad URL, TLS and plain URLs mixed,
+ * a login or passcode over plain text without allow_plaintext_login, a TLS
+ * file that cannot be loaded, a CR/LF in login, passcode or vhost.  The
+ * strings are copied (the passcode is wiped when the session is freed).
  */
 struct stomp *stomp_new(const struct stomp_opts *o, char *err);
 /* Close at once (no DISCONNECT, no callbacks) and free.  NULL is fine. */

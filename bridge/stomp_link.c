@@ -351,6 +351,7 @@ stomp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	so.urls = urls;
 	so.login = o->user;
 	so.passcode = o->password;
+	so.allow_plaintext_login = o->allow_plaintext_credentials;
 	so.vhost = o->vhost;
 	so.ca_file = o->tls.ca;
 	so.cert_file = o->tls.cert;

@@ -325,6 +325,7 @@ fm_publisher_close(struct fm_publisher *p)
 struct sub_ep {
 	char		*name, *url;
 	void		*sock;
+	void		*mon;		/* its disconnect events (PAIR) */
 };
 
 struct fm_subscriber {
@@ -368,6 +369,78 @@ connect_url(const char *url)
 	return out;
 }
 
+/*
+ * Watch ep's connections.  A frame above max_message_bytes (ZMQ_MAXMSGSIZE)
+ * is a protocol error for libzmq 4.3: it drops the connection and, on a
+ * connecting socket, never tries again.  We hear of it as a disconnect,
+ * log it and connect again.  Without a monitor everything else still
+ * works, so a failure here is only logged.
+ */
+static void
+watch(struct sub_ep *ep)
+{
+	char url[64];
+	int linger = 0;
+
+	snprintf(url, sizeof(url), "inproc://fm-sub-monitor-%p", ep->sock);
+	if (zmq_socket_monitor(ep->sock, url, ZMQ_EVENT_DISCONNECTED) < 0 ||
+	    (ep->mon = zmq_socket(zep_context(NULL), ZMQ_PAIR)) == NULL) {
+		log_warn("%s: cannot watch the connection: %s", ep->url,
+		    zmq_strerror(errno));
+		return;
+	}
+	zmq_setsockopt(ep->mon, ZMQ_LINGER, &linger, sizeof(linger));
+	if (zmq_connect(ep->mon, url) < 0) {
+		log_warn("%s: cannot watch the connection: %s", ep->url,
+		    zmq_strerror(errno));
+		zmq_close(ep->mon);
+		ep->mon = NULL;
+	}
+}
+
+/* Read ep's monitor events; after a disconnect, connect again. */
+static void
+check_watch(struct fm_subscriber *s, struct sub_ep *ep)
+{
+	bool lost = false;
+	zmq_msg_t m;
+	int more;
+
+	while (ep->mon) {
+		uint16_t event = 0;
+
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, ep->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&m);
+			break;
+		}
+		/* frame 1: event (16 bits) and value (32); frame 2: address */
+		if (zmq_msg_size(&m) >= sizeof(event))
+			memcpy(&event, zmq_msg_data(&m), sizeof(event));
+		more = zmq_msg_more(&m);
+		zmq_msg_close(&m);
+		while (more) {
+			zmq_msg_init(&m);
+			if (zmq_msg_recv(&m, ep->mon, ZMQ_DONTWAIT) < 0)
+				more = 0;
+			else
+				more = zmq_msg_more(&m);
+			zmq_msg_close(&m);
+		}
+		lost |= event == ZMQ_EVENT_DISCONNECTED;
+	}
+	if (!lost)
+		return;
+	log_warn("%s: connection lost (the publisher closed it, or sent a "
+	    "frame above max_message_bytes = %zu, which is refused unread); "
+	    "connecting again", ep->url, s->cfg->limits.max_message_bytes ?
+	    s->cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES);
+	/* already reconnecting after a plain close: this only restarts it */
+	zmq_disconnect(ep->sock, ep->url);
+	if (zmq_connect(ep->sock, ep->url) < 0)
+		log_warn("%s: connect: %s", ep->url, zmq_strerror(errno));
+}
+
 static int
 add_endpoint(struct fm_subscriber *s, const char *name, const char *url,
     const char *const *topics, char *err)
@@ -385,6 +458,7 @@ add_endpoint(struct fm_subscriber *s, const char *name, const char *url,
 		return -1;
 	}
 	zep_apply_options(ep->sock, s->cfg, true);
+	watch(ep);
 	if (topics == NULL || topics[0] == NULL)
 		zmq_setsockopt(ep->sock, ZMQ_SUBSCRIBE, "", 0);
 	for (t = topics; t && *t; t++)
@@ -393,6 +467,8 @@ add_endpoint(struct fm_subscriber *s, const char *name, const char *url,
 		/* like tail_messages(): skip what cannot be resolved */
 		log_warn("skipping %s (%s): %s", ep->url, name,
 		    zmq_strerror(errno));
+		if (ep->mon)
+			zmq_close(ep->mon);
 		zmq_close(ep->sock);
 		free(ep->url);
 		free(ep->name);
@@ -540,6 +616,8 @@ fm_subscriber_recv(struct fm_subscriber *s, int timeout_ms,
 	int left = timeout_ms;
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (size_t k = 0; k < s->n; k++)
+		check_watch(s, &s->eps[k]);
 	for (;;) {
 		size_t k;
 		int rc;
@@ -658,6 +736,10 @@ fm_subscriber_close(struct fm_subscriber *s)
 
 		zmq_setsockopt(s->eps[i].sock, ZMQ_LINGER, &linger,
 		    sizeof(linger));
+		if (s->eps[i].mon) {
+			zmq_socket_monitor(s->eps[i].sock, NULL, 0);
+			zmq_close(s->eps[i].mon);
+		}
 		zmq_close(s->eps[i].sock);
 		free(s->eps[i].name);
 		free(s->eps[i].url);

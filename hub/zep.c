@@ -2,6 +2,7 @@
  * ZeroMQ plumbing shared by every fedmsg-c program (see zep.h).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,8 +65,22 @@ opt_from(void *sock, const struct fm_config *cfg, const char *key, int opt)
 void
 zep_apply_options(void *sock, const struct fm_config *cfg, bool sub)
 {
+	int64_t maxmsg;
+
 	if (cfg == NULL)
 		return;
+	/*
+	 * libzmq reads a whole frame into memory before we can look at it:
+	 * without a limit one peer makes us allocate whatever it announces.
+	 * With it, libzmq drops the connection of a peer whose frame header
+	 * announces more (PUB sockets too: subscriptions are frames).  It
+	 * bounds each frame, not their number: see README, Limits.
+	 */
+	maxmsg = (int64_t)(cfg->limits.max_message_bytes ?
+	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES);
+	if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
+		log_warn("max_message_bytes=%lld: %s", (long long)maxmsg,
+		    zmq_strerror(errno));
 	if (cfg->high_water_mark > 0) {
 		int hwm = (int)cfg->high_water_mark;
 

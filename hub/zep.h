@@ -27,7 +27,10 @@ void *zep_context_new(const struct fm_config *cfg);
 
 /*
  * Apply high_water_mark, the TCP keepalive keys and (for SUB/XSUB) the
- * reconnect keys, each only when present in the config, as fedmsg does.
+ * reconnect keys, each only when present in the config, as fedmsg does;
+ * and always ZMQ_MAXMSGSIZE = max_message_bytes, so no peer can make
+ * libzmq buffer a bigger frame.  Call it before bind/connect: libzmq
+ * copies the options into each connection when it is made.
  */
 void zep_apply_options(void *sock, const struct fm_config *cfg, bool sub);
 

@@ -93,7 +93,9 @@ main(int argc, char **argv)
 		    "fedmsg.consumers.gateway.port", 9940));
 	hwm = (int)int_key(cfg, "fedmsg.consumers.gateway.high_water_mark",
 	    1000);
-	if ((pub = zmq_socket(zep_context(cfg), ZMQ_PUB)) == NULL ||
+	if ((pub = zmq_socket(zep_context(cfg), ZMQ_PUB)) != NULL)
+		zep_apply_options(pub, cfg, false);	/* max_message_bytes */
+	if (pub == NULL ||
 	    zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof(hwm)) < 0 ||
 	    zmq_bind(pub, url) < 0) {
 		log_err("bind %s: %s", url, zmq_strerror(errno));

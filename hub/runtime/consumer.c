@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include <fedmsg/message.h>
 
@@ -337,6 +338,55 @@ spec_free(struct consumer_spec *s)
 	free(s);
 }
 
+/*
+ * A plugin runs as the hub: load it only from where the config says, not
+ * from wherever the hub was started (a relative path), and not from a
+ * file or directory others may write to.  (The hub's own user and group
+ * could still swap the file between this check and dlopen(): they can
+ * change the config too.)
+ */
+static int
+plugin_path_ok(const struct consumer_spec *spec, const char *plugin_dir,
+    const char *path, char *err)
+{
+	struct stat st;
+	char dir[4096];
+	const char *slash;
+
+	if (strchr(spec->plugin, '/') && spec->plugin[0] != '/') {
+		snprintf(err, FM_ERRLEN, "consumer %s: plugin '%s' is a relative "
+		    "path: give an absolute path, or a bare name looked up in "
+		    "plugin_dir", spec->name, spec->plugin);
+		return -1;
+	}
+	if (!strchr(spec->plugin, '/') && (plugin_dir[0] != '/' ||
+	    spec->plugin[0] == '\0')) {
+		snprintf(err, FM_ERRLEN, "consumer %s: plugin '%s' in plugin_dir "
+		    "'%s': plugin_dir must be an absolute path and the plugin a "
+		    "bare name", spec->name, spec->plugin, plugin_dir);
+		return -1;
+	}
+	if (stat(path, &st) < 0)
+		return 0;	/* dlopen() names the problem */
+	if (st.st_mode & S_IWOTH) {
+		snprintf(err, FM_ERRLEN, "consumer %s: %s is writable by others "
+		    "(mode %04o): refused", spec->name, path,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	slash = strrchr(path, '/');
+	snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 :
+	    (int)(slash - path), path);
+	if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) &&
+	    !(st.st_mode & S_ISVTX)) {
+		snprintf(err, FM_ERRLEN, "consumer %s: %s is in %s, which others "
+		    "may write to (mode %04o): refused", spec->name, path, dir,
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
 struct consumer *
 consumer_load(struct hub *hub, struct consumer_spec *spec,
     const char *plugin_dir, char *err)
@@ -368,6 +418,8 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 	else
 		snprintf(path, sizeof(path), "%s/%s.so", plugin_dir,
 		    spec->plugin);
+	if (plugin_path_ok(spec, plugin_dir, path, err) < 0)
+		goto fail;
 	if ((c->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
 		snprintf(err, FM_ERRLEN, "consumer %s: cannot load %s: %s",
 		    spec->name, path, dlerror());

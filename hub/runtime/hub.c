@@ -474,7 +474,8 @@ static const char *const hub_keys[] = { "name", "active", "cert",
     "metrics", "heartbeat_interval", "drain_timeout",
     "skip_broken_consumers", "bus", "source", "address", "user",
     "password_file", "vhost", "tls", "credit", "heartbeat",
-    "confirm_timeout", "connect_timeout", NULL };
+    "confirm_timeout", "connect_timeout", "allow_plaintext_credentials",
+    NULL };
 static const char *const consumer_keys[] = { "plugin", "enabled",
     "config_key", "topics", "threads", "queue_size", "queue_full",
     "timeout", "max_attempts", "backoff", "max_backoff", "dedup_window",
@@ -770,6 +771,8 @@ setup(struct hub *h, char *err)
 	free(subs);
 	if (json_is_string(mon)) {
 		h->monitor = zmq_socket(zep_context(h->cfg), ZMQ_PUB);
+		if (h->monitor)	/* max_message_bytes for subscriptions */
+			zep_apply_options(h->monitor, h->cfg, false);
 		if (h->monitor == NULL ||
 		    zmq_bind(h->monitor, json_string_value(mon)) < 0) {
 			snprintf(err, FM_ERRLEN, "moksha.monitoring.socket %s: %s",

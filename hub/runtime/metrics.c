@@ -67,14 +67,18 @@ metrics_start(struct hub *hub, const char *addr, char *err)
 {
 	struct sockaddr_in sin;
 	struct metrics *m;
-	const char *colon = strrchr(addr, ':');
+	const char *colon = strrchr(addr, ':'), *d;
 	char host[64];
-	long port;
+	long port = 0;
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
+	/* the port is 1 to 5 digits and nothing else ("47313junk" is not) */
+	for (d = colon ? colon + 1 : ""; *d >= '0' && *d <= '9' &&
+	    d - colon <= 5; d++)
+		port = port * 10 + (*d - '0');
 	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host) ||
-	    (port = strtol(colon + 1, NULL, 10)) <= 0 || port > 65535) {
+	    d == colon + 1 || *d != '\0' || port <= 0 || port > 65535) {
 		snprintf(err, FM_ERRLEN, "hub.metrics '%s': want HOST:PORT", addr);
 		return NULL;
 	}

@@ -287,7 +287,7 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	cb.ctx = bt;
 	if (broker_opts_from_json(h, &bo, &password, why) == 0)
 		bt->b = broker_new(&bo, &cb, why);
-	free(password);
+	broker_secret_free(password);
 	if (bt->b == NULL) {
 		snprintf(err, FM_ERRLEN, "hub: %s", why);
 		bt_free(&bt->t);

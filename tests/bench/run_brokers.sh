@@ -282,7 +282,7 @@ bridged() {
 
 # ---- 1. AMQP 1.0 through RabbitMQ ---------------------------------------------
 amqp=amqp://127.0.0.1:$amqp_port
-auth="\"user\": \"guest\", \"password_file\": \"$tmp/password\""
+auth="\"user\": \"guest\", \"password_file\": \"$tmp/password\", \"allow_plaintext_credentials\": true"
 echo "bench: brokers: AMQP 1.0 through RabbitMQ" >&2
 for w in 1 2; do
 	warmup amqp_warmup "$bb" -n "$n" -w "$window" amqp_warmup \

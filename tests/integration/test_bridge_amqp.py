@@ -48,6 +48,7 @@ def to_amqp(tmp_path, src, name="out", **kw):
     b = {"from": "zmq", "to": AMQP_URL, "endpoints": ["src"],
          "address": "/topic/{topic}", "user": "guest",
          "password_file": password_file(tmp_path),
+         "allow_plaintext_credentials": True,   # RabbitMQ on loopback
          "spool": {"dir": str(tmp_path / ("spool-" + name))}}
     b.update(kw)
     return b
@@ -57,7 +58,8 @@ def from_amqp(tmp_path, source, port, **kw):
     """An AMQP -> ZeroMQ bridge entry binding a PUB on port."""
     b = {"from": AMQP_URL, "to": "zmq", "source": source,
          "endpoints": tcp(port), "user": "guest",
-         "password_file": password_file(tmp_path)}
+         "password_file": password_file(tmp_path),
+         "allow_plaintext_credentials": True}   # RabbitMQ on loopback
     b.update(kw)
     return b
 

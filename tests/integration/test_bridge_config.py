@@ -6,8 +6,10 @@ every case here fails, or is checked, before the first connection."""
 
 import pytest
 
-from conftest import bridge_config, free_ports, start_bridge, tcp, \
-    write_config
+import os
+
+from conftest import bridge_config, free_ports, password_file, \
+    start_bridge, tcp, write_config
 
 AMQP = "amqp://127.0.0.1:1"             # never reached: config errors first
 
@@ -57,7 +59,46 @@ CASES = {
     "password_file": (lambda t: amqp_to_zmq(
         user="guest", password_file=str(t / "missing-password")),
         "missing-password: No such file or directory"),
+    # credentials never travel in clear (see README, Security)
+    "password_file_mode": (lambda t: amqp_to_zmq(**{
+        "from": "amqps://127.0.0.1:1", "user": "guest",
+        "password_file": readable_password(t)}),
+        "mode 0640 lets group or others read it; chmod 600 it"),
+    "mixed_amqp": (lambda t: amqp_to_zmq(**{
+        "from": ["amqps://127.0.0.1:1", "amqp://127.0.0.1:2"]}),
+        "the URL list mixes amqps:// and amqp:// (amqp://127.0.0.1:2)"),
+    "mixed_stomp": (lambda t: amqp_to_zmq(**{
+        "from": ["stomp+ssl://127.0.0.1:1", "stomp://127.0.0.1:2"]}),
+        "the URL list mixes stomp+ssl:// and plain stomp:// "
+        "(stomp://127.0.0.1:2)"),
+    "mixed_stomp_comma_list": (lambda t: zmq_to_amqp(t, to=[
+        "stomp+ssl://127.0.0.1:1", "stomp+ssl://127.0.0.1:3,tcp://"
+        "127.0.0.1:2"]),
+        "the URL list mixes stomp+ssl:// and plain stomp:// "
+        "(stomp://127.0.0.1:2)"),
+    "plain_amqp_user": (lambda t: amqp_to_zmq(user="guest"),
+                        "user/password_file over plain amqp://127.0.0.1:1 "
+                        "would send them in clear: use amqps:// (or set "
+                        "allow_plaintext_credentials: true)"),
+    "plain_amqp_password": (lambda t: zmq_to_amqp(
+        t, user="guest", password_file=password_file(t)),
+        "user/password_file over plain amqp://127.0.0.1:1 would send them "
+        "in clear"),
+    "plain_stomp_password": (lambda t: zmq_to_amqp(
+        t, to="stomp://127.0.0.1:1", user="guest",
+        password_file=password_file(t)),
+        "user/password_file over plain stomp://127.0.0.1:1 would send them "
+        "in clear: use stomp+ssl://"),
+    "allow_plaintext_credentials": (lambda t: amqp_to_zmq(
+        user="guest", allow_plaintext_credentials="yes"),
+        "allow_plaintext_credentials must be true or false"),
 }
+
+
+def readable_password(t):
+    p = password_file(t)
+    os.chmod(p, 0o640)
+    return p
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -97,4 +138,23 @@ def test_unknown_keys_are_warnings(tmp_path, daemons):
     assert "bridges.b1: unknown key 'adress'" in err
     assert "bridges.b1.spool: unknown key 'max_byte'" in err
     assert bridge.running()
+    assert bridge.stop() == 0, bridge.describe()
+
+
+@pytest.mark.parametrize("to", ["amqp://127.0.0.1:1", "stomp://127.0.0.1:1"])
+def test_plaintext_credentials_opt_in_is_logged(tmp_path, daemons, to):
+    """allow_plaintext_credentials: true lets a password go over a plain
+    URL, and the bridge says so loudly when it starts."""
+    entry = zmq_to_amqp(tmp_path, to=to, user="guest",
+                        password_file=password_file(tmp_path, "s3cret"),
+                        allow_plaintext_credentials=True)
+    cfg = write_config(tmp_path, bridge_config(
+        {"b1": entry}, endpoints={"src": [tcp(free_ports()[0])]}))
+    bridge = start_bridge(daemons, cfg, wait="bridge b1:")
+    err = bridge.stderr()
+    warn = [x for x in err.splitlines() if "INSECURE" in x]
+    assert warn and "allow_plaintext_credentials" in warn[0] and \
+        to in warn[0], err
+    assert "s3cret" not in err
+    assert "unknown key" not in err
     assert bridge.stop() == 0, bridge.describe()

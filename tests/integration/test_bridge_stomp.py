@@ -58,6 +58,7 @@ class Target:
         c = dict(self.creds)
         if "user" in c:
             c["password_file"] = password_file(tmp_path)
+            c["allow_plaintext_credentials"] = True     # loopback broker
         return c
 
 
@@ -486,12 +487,13 @@ def test_refused_login_logged_and_retried(tmp_path, request, daemons, zctx,
     if case.startswith("activemq"):
         t = Target("activemq", request.getfixturevalue("activemq"))
         creds = {"user": "fedmsg", "password_file": password_file(
-            tmp_path, "wrong-" + unique(), "bad")}
+            tmp_path, "wrong-" + unique(), "bad"),
+            "allow_plaintext_credentials": True}
         reason = r"password is invalid"
     else:
         t = Target("rabbitmq", request.getfixturevalue("rabbitmq"))
         creds = {"user": "guest", "password_file": password_file(tmp_path),
-                 "vhost": "no-such-vhost"}
+                 "vhost": "no-such-vhost", "allow_plaintext_credentials": True}
         reason = r"(?i)virtual host|vhost"
     src = BridgeSource(zctx)
     b = to_stomp(tmp_path, t)

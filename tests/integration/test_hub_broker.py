@@ -41,6 +41,7 @@ def archive_ids(d):
 def broker_hub_config(tmp_path, queue, mport, adir, **hub):
     h = {"bus": AMQP_URL, "source": queue, "user": "guest",
          "password_file": password_file(tmp_path),
+         "allow_plaintext_credentials": True,   # RabbitMQ on loopback
          "metrics": "127.0.0.1:%d" % mport, "drain_timeout": 3}
     h.update(hub)
     cfg = bus_config(**vector_validation())

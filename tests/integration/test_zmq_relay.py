@@ -159,16 +159,19 @@ def test_relay_drops_bad_input_and_keeps_running(tmp_path, daemons, zctx):
     good = make_envelope("org.fedoraproject.dev.test.good", {"ok": True})
     big = make_envelope(t.decode(), {"pad": "x" * 5000})
     mismatch = make_envelope("org.fedoraproject.dev.test.real", {"n": 1})
+    # A frame above max_message_bytes: libzmq drops that connection
+    # unread (ZMQ_MAXMSGSIZE), so it goes on a connection of its own.
+    big_pub = active_publisher(zctx, tcp(p_in))
+    big_pub.send_multipart([t, canonical(big).encode()])    # > 4096 bytes
+    assert len(canonical(big)) > 5000
     bad = [
         [wire(good)[1]],                                # one frame
         wire(good) + [b"extra"],                        # three frames
-        [t, canonical(big).encode()],                   # > 4096 bytes
         [t, b"this is not JSON {"],                     # not JSON
         [t, b'["org.fedoraproject.dev.test.bad", {}]'],  # JSON array
         [b"org.fedoraproject.dev.test.forged",          # frame != topic
          canonical(mismatch).encode()],
     ]
-    assert len(bad[2][1]) > 5000
     for frames in bad:
         pub.send_multipart(frames)
     pub.send_multipart(wire(good))
@@ -179,7 +182,7 @@ def test_relay_drops_bad_input_and_keeps_running(tmp_path, daemons, zctx):
     log = relay.stderr()
     assert log.count("dropped a message with a frame count other than "
                      "two") == 2, log
-    assert "dropped a message with an oversize frame" in log, log
+    assert "oversize" not in log, log           # never read, see above
     assert log.count("dropped a message that is not a fedmsg envelope") \
         == 2, log
     assert "body is not a JSON object" in log, log
@@ -187,7 +190,7 @@ def test_relay_drops_bad_input_and_keeps_running(tmp_path, daemons, zctx):
         "body's topic" in log, log
     assert relay.stop() == 0
     st = relay_stats(relay.stderr())
-    assert st == {"forwarded": 1 + len(probes.sent), "bad_frames": 3,
+    assert st == {"forwarded": 1 + len(probes.sent), "bad_frames": 2,
                   "bad_json": 2, "topic_mismatch": 1, "invalid": 0,
                   "sign_failed": 0, "send_failed": 0}
 

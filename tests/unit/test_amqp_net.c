@@ -132,6 +132,11 @@ test_ipv6_url_with_user(void **state)
 	memset(&o, 0, sizeof(o));
 	o.urls = urls;
 	o.nurls = 1;
+	/* the user in the URL is a credential: not over plain text ... */
+	assert_null(broker_new(&o, &cbs, err));
+	assert_non_null(strstr(err, "would send them in clear"));
+	/* ... unless the config says so */
+	o.allow_plaintext_credentials = true;
 	b = broker_new(&o, &cbs, err);
 	if (b == NULL)
 		fail_msg("%s", err);

@@ -1054,6 +1054,97 @@ test_errors(void **state)
 	spool_close(sp);
 }
 
+/* ---- what is not ours -------------------------------------------------- */
+
+static void
+write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+assert_text(const char *path, const char *text)
+{
+	char buf[256];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_string_equal(buf, text);
+}
+
+/* Open must fail with err containing want; the spool is not created. */
+static void
+refused(const char *d, const char *want)
+{
+	char err[256];
+
+	if (spool_open(d, 1 << 20, SPOOL_DROP_NEW, false, err) != NULL)
+		fail_msg("spool_open %s: accepted, wanted '%s'", d, want);
+	if (strstr(err, want) == NULL)
+		fail_msg("spool_open %s: '%s', wanted '%s'", d, err, want);
+	assert_non_null(strstr(err, d));
+}
+
+static void
+test_not_ours(void **state)
+{
+	const char *d = tdir("notours");
+	char victim[320], link[400];
+	struct spool *sp;
+
+	(void)state;
+	/* a symbolic link named like a segment: refused, target untouched */
+	spool_close(sopen(d, 1 << 20, SPOOL_DROP_NEW, false));
+	snprintf(victim, sizeof(victim), "%s/victim", base);
+	write_text(victim, "precious, not a spool record\n");
+	assert_int_equal(symlink(victim, seg_path(d, 0xff)), 0);
+	refused(d, "seg-00000000000000ff.log: a symbolic link where a spool "
+	    "file belongs: refused");
+	assert_text(victim, "precious, not a spool record\n");
+	assert_int_equal(unlink(seg_path(d, 0xff)), 0);
+
+	/* the same for the acknowledgement file */
+	snprintf(link, sizeof(link), "%s/acked", d);
+	unlink(link);
+	assert_int_equal(symlink(victim, link), 0);
+	refused(d, "acked: a symbolic link");
+	assert_text(victim, "precious, not a spool record\n");
+	assert_int_equal(unlink(link), 0);
+
+	/* something else than a file under a segment's name */
+	assert_int_equal(mkfifo(seg_path(d, 0x10), 0600), 0);
+	refused(d, "seg-0000000000000010.log: not a regular file");
+	assert_int_equal(unlink(seg_path(d, 0x10)), 0);
+
+	/* a directory others (or the group) may write to */
+	assert_int_equal(chmod(d, 0777), 0);
+	refused(d, "group or others may write to it (mode 0777)");
+	assert_int_equal(chmod(d, 0770), 0);
+	refused(d, "group or others may write to it (mode 0770)");
+	assert_int_equal(chmod(d, 0755), 0);
+	sp = sopen(d, 1 << 20, SPOOL_DROP_NEW, false);
+	assert_int_equal(app(sp, 100, 1), 1);
+	spool_close(sp);
+
+	/* a directory of another user (only root can make one here) */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(d, 65534, 65534), 0);
+		refused(d, "owned by uid 65534, not by this process's uid 0");
+		assert_int_equal(chown(d, 0, 0), 0);
+	}
+	sp = sopen(d, 1 << 20, SPOOL_DROP_NEW, false);
+	want_next(sp, 1, 100, 1);
+	spool_close(sp);
+}
+
 static void
 test_fsync_each(void **state)
 {
@@ -1095,6 +1186,7 @@ main(void)
 		cmocka_unit_test(test_bounded_disk),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_fsync_each),
+		cmocka_unit_test(test_not_ours),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

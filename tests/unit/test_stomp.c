@@ -699,6 +699,7 @@ opts_init(struct stomp_opts *o, struct tc *t, const char *const *urls)
 	o->urls = urls;
 	o->login = "guest";
 	o->passcode = "guest";
+	o->allow_plaintext_login = true;	/* a fake broker on loopback */
 	o->vhost = "/";
 	o->connect_timeout_ms = 2000;
 	o->receipt_timeout_ms = 2000;
@@ -1486,10 +1487,15 @@ static void
 test_options(void **state)
 {
 	const char *ok[] = {
-		"failover:(stomp://a.example:1, stomp+ssl://[::1]:2)?x=y",
+		"failover:(stomp://a.example:1, tcp://[::1]:2)?x=y",
 		"b.example:61613",
 		NULL,
 	};
+	/* a failed TLS handshake must not fall back to plain text */
+	const char *mixed[] = {
+		"failover:(stomp+ssl://a.example:1, stomp://b.example:2)", NULL,
+	};
+	const char *mixed2[] = { "stomp+ssl://a", "b.example:61613", NULL };
 	const char *bad_scheme[] = { "http://a:1", NULL };
 	const char *bad_port[] = { "stomp://a:99999", NULL };
 	const char *no_host[] = { "stomp://:1", NULL };
@@ -1524,6 +1530,34 @@ test_options(void **state)
 	s = stomp_new(&o, err);
 	assert_string_equal(stomp_url(s), "stomp+ssl://a:61612");
 	stomp_free(s);
+	o.urls = mixed;
+	assert_null(stomp_new(&o, err));
+	assert_true(has(err, "mixes stomp+ssl:// and plain stomp:// "
+	    "(stomp://b.example:2)"));
+	o.urls = mixed2;
+	assert_null(stomp_new(&o, err));
+	assert_true(has(err, "(stomp://b.example:61613)"));
+	/* a login or passcode: over TLS only, unless allowed */
+	o.urls = plain;
+	o.login = "guest";
+	assert_null(stomp_new(&o, err));
+	assert_true(has(err, "user/password_file over plain stomp://a:61613"));
+	o.login = NULL;
+	o.passcode = "secret";
+	assert_null(stomp_new(&o, err));
+	assert_true(has(err, "allow_plaintext_credentials"));
+	o.allow_plaintext_login = true;
+	s = stomp_new(&o, err);
+	if (s == NULL)
+		fail_msg("%s", err);
+	stomp_free(s);
+	o.allow_plaintext_login = false;
+	o.urls = tls;
+	s = stomp_new(&o, err);
+	if (s == NULL)
+		fail_msg("%s", err);
+	stomp_free(s);
+	o.passcode = NULL;
 	o.urls = bad_scheme;
 	assert_null(stomp_new(&o, err));
 	assert_true(has(err, "unsupported STOMP URL scheme"));
@@ -1537,6 +1571,7 @@ test_options(void **state)
 	assert_true(has(err, "no STOMP broker URL"));
 	o.urls = plain;
 	o.passcode = "a\nb";
+	o.allow_plaintext_login = true;
 	assert_null(stomp_new(&o, err));
 	assert_true(has(err, "CR or LF"));
 	o.passcode = NULL;
