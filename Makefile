@@ -2,7 +2,7 @@
 #
 #   make            libraries, tools and plugins (release build in build/)
 #   make run        the main job on an embedded default, no broker needed
-#   make test       unit tests under ASan+UBSan, fuzz corpus replay, pytest
+#   make test       build checks, unit tests under ASan+UBSan, fuzz corpus replay, pytest
 #                   (ASan+UBSan tools; then a subset under valgrind)
 #   make bench      throughput as ratios to baselines measured in the same run
 #   make fuzz       longer libFuzzer runs (FUZZ_SECONDS per target)
@@ -103,7 +103,7 @@ SAN_LIBS	 = $(patsubst $(B)/lib/%,$(B)/asan/lib/%,$(REL_LIBS))
 DEPS_STAMP	 = $(B)/.deps-build
 TEST_DEPS_STAMP	 = $(B)/.deps-test
 
-.PHONY: all deps test-deps run test unit fuzz-replay integration valgrind fuzz bench FORCE \
+.PHONY: all deps test-deps run test check-layers unit fuzz-replay integration valgrind fuzz bench FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
 # Keep the objects that pattern chains would make intermediate (tools,
@@ -286,7 +286,11 @@ valgrind: all $(TEST_DEPS_STAMP)
 	    $(PYTHON) -m pytest -q -k "not (outage or burst or restart or kill)" \
 	    $(VALGRIND_TESTS)
 
-test: $(TEST_DEPS_STAMP) all unit fuzz-replay integration valgrind
+# A wrong-way #include fails to compile (DESIGN.md: the layers).
+check-layers:
+	sh tests/build/check-layers.sh .
+
+test: $(TEST_DEPS_STAMP) all check-layers unit fuzz-replay integration valgrind
 
 # ---- the main job on the embedded default --------------------------------------
 
