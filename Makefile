@@ -103,7 +103,7 @@ SAN_LIBS	 = $(patsubst $(B)/lib/%,$(B)/asan/lib/%,$(REL_LIBS))
 DEPS_STAMP	 = $(B)/.deps-build
 TEST_DEPS_STAMP	 = $(B)/.deps-test
 
-.PHONY: all deps test-deps run test check-layers unit fuzz-replay integration valgrind fuzz bench FORCE \
+.PHONY: all deps test-deps run test check-layers check-exports unit fuzz-replay integration valgrind fuzz bench FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
 # Keep the objects that pattern chains would make intermediate (tools,
@@ -150,9 +150,13 @@ $(REL_LIBS) $(SAN_LIBS):
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/lib/libfedmsg.so: $(call layer_objs,rel,$(CORE_SRC))
+# Exports only the public API (libfedmsg.map); --no-undefined: a call
+# from libfedmsg/ into a higher layer fails here.
+$(B)/lib/libfedmsg.so: $(call layer_objs,rel,$(CORE_SRC)) libfedmsg/libfedmsg.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libfedmsg.so.$(SOVERSION) -o $@.$(SOVERSION) $^ $(LIBS)
+	$(CC) -shared -Wl,-soname,libfedmsg.so.$(SOVERSION) \
+	    -Wl,--version-script=libfedmsg/libfedmsg.map -Wl,--no-undefined \
+	    -o $@.$(SOVERSION) $(filter %.o,$^) $(LIBS)
 	ln -sf libfedmsg.so.$(SOVERSION) $@
 
 $(B)/bin/%: $(B)/rel/tools/%.o $(B)/lib/libfmtools.a $(B)/lib/libfedmsg.a
@@ -290,7 +294,11 @@ valgrind: all $(TEST_DEPS_STAMP)
 check-layers:
 	sh tests/build/check-layers.sh .
 
-test: $(TEST_DEPS_STAMP) all check-layers unit fuzz-replay integration valgrind
+# libfedmsg.so exports the fm_* functions of include/fedmsg/ and no other.
+check-exports: $(B)/lib/libfedmsg.so
+	sh tests/build/check-exports.sh $(B)
+
+test: $(TEST_DEPS_STAMP) all check-layers check-exports unit fuzz-replay integration valgrind
 
 # ---- the main job on the embedded default --------------------------------------
 
@@ -358,7 +366,6 @@ install: all
 	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
 	    $(B)/bin/fedmsg-bridge $(DESTDIR)$(BINDIR)/
 	install -m 644 include/fedmsg/*.h $(DESTDIR)$(INCLUDEDIR)/fedmsg/
-	install -m 644 $(B)/lib/libfedmsg.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(B)/lib/libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libfedmsg.so
 	install -m 644 $(B)/fedmsg-c.pc $(DESTDIR)$(PKGCONFIGDIR)/
