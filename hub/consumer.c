@@ -117,7 +117,7 @@ h_log(void *hctx, enum fm_log_level level, const char *fmt, ...)
 		level = FM_LOG_DEBUG;
 	if (level == FM_LOG_ERR)
 		set_error(c, "%s", line);
-	log_msg((enum log_level)level, "consumer %s: %s", c->spec->name, line);
+	log_msg((enum fm_log_level)level, "consumer %s: %s", c->spec->name, line);
 }
 
 static int

@@ -49,7 +49,7 @@ main(int argc, char **argv)
 	};
 	struct hub_opts o;
 	struct sigaction sa;
-	enum log_level level = LOG_INFO;
+	enum fm_log_level level = FM_LOG_INFO;
 	char *list = NULL, *only[65], *tok, *save;
 	int c, n = 0, rc;
 
@@ -59,7 +59,7 @@ main(int argc, char **argv)
 		case 'c': o.config_path = optarg; break;
 		case 'w': list = optarg; break;
 		case 'n': o.check_only = true; break;
-		case 'v': level = LOG_DEBUG; break;
+		case 'v': level = FM_LOG_DEBUG; break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;

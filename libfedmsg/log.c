@@ -7,14 +7,14 @@
 #include "log.h"
 
 static const char *prog = "fedmsg-c";
-static enum log_level max_level = LOG_INFO;
+static enum fm_log_level max_level = FM_LOG_INFO;
 static const char *const names[] = { "error", "warning", "info", "debug" };
 /* syslog priorities, which journald reads from a "<N>" line prefix */
 static const int priorities[] = { 3, 4, 6, 7 };
 static bool journal;
 
 void
-log_init(const char *progname, enum log_level max)
+log_init(const char *progname, enum fm_log_level max)
 {
 	prog = progname;
 	max_level = max;
@@ -23,7 +23,7 @@ log_init(const char *progname, enum log_level max)
 }
 
 void
-log_msg(enum log_level lvl, const char *fmt, ...)
+log_msg(enum fm_log_level lvl, const char *fmt, ...)
 {
 	char text[1024], line[4200];
 	va_list ap;

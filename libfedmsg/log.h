@@ -7,16 +7,18 @@
 #ifndef FM_LOG_H
 #define FM_LOG_H
 
-enum log_level { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* The levels are the plugin ABI's: FM_LOG_ERR, _WARN, _INFO, _DEBUG (not
+ * <syslog.h>'s LOG_*, which clash). */
+#include <fedmsg/plugin.h>
 
-/* Program name used as the prefix; verbosity (default LOG_INFO). */
-void log_init(const char *progname, enum log_level max);
-void log_msg(enum log_level lvl, const char *fmt, ...)
+/* Program name used as the prefix; verbosity (default FM_LOG_INFO). */
+void log_init(const char *progname, enum fm_log_level max);
+void log_msg(enum fm_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-#define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
-#define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...)	log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_err(...)	log_msg(FM_LOG_ERR, __VA_ARGS__)
+#define log_warn(...)	log_msg(FM_LOG_WARN, __VA_ARGS__)
+#define log_info(...)	log_msg(FM_LOG_INFO, __VA_ARGS__)
+#define log_debug(...)	log_msg(FM_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -408,7 +408,7 @@ main(int argc, char **argv)
 	size_t bad;
 	int c, status = 2;
 
-	log_init("fedmsg-check", LOG_WARN);
+	log_init("fedmsg-check", FM_LOG_WARN);
 	memset(&o, 0, sizeof(o));
 	o.timeout = 10;
 	o.consumers = calloc((size_t)argc, sizeof(*o.consumers));

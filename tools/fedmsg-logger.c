@@ -414,7 +414,7 @@ main(int argc, char **argv)
 	char err[FM_ERRLEN];
 	int c, status = 2;
 
-	log_init("fedmsg-logger", LOG_WARN);
+	log_init("fedmsg-logger", FM_LOG_WARN);
 	memset(&o, 0, sizeof(o));
 	o.topic = "log";
 	o.modname = "logger";

@@ -415,7 +415,7 @@ main(int argc, char **argv)
 	bool colour;
 	int rc, status = 2;
 
-	log_init("fedmsg-tail", LOG_WARN);
+	log_init("fedmsg-tail", FM_LOG_WARN);
 	memset(&o, 0, sizeof(o));
 	memset(&filt, 0, sizeof(filt));
 	o.validate = -1;
@@ -425,7 +425,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (o.verbose)
-		log_init("fedmsg-tail", o.verbose > 1 ? LOG_DEBUG : LOG_INFO);
+		log_init("fedmsg-tail", o.verbose > 1 ? FM_LOG_DEBUG : FM_LOG_INFO);
 	if (o.include && compile(&filt.inc, o.include, "--include") < 0)
 		goto out;
 	filt.has_inc = o.include != NULL;

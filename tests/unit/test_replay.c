@@ -186,7 +186,7 @@ group_setup(void **state)
 
 	(void)state;
 	if (getenv("FM_TEST_VERBOSE") == NULL)
-		log_init("test_replay", LOG_ERR);
+		log_init("test_replay", FM_LOG_ERR);
 	do
 		p_fake = free_port();
 	while (p_fake == p_svc);

@@ -273,7 +273,7 @@ static int
 group_setup(void **state)
 {
 	(void)state;
-	log_init("test_spool", LOG_ERR);	/* warnings are expected */
+	log_init("test_spool", FM_LOG_ERR);	/* warnings are expected */
 	snprintf(base, sizeof(base), "/tmp/test_spool.XXXXXX");
 	return mkdtemp(base) ? 0 : -1;
 }

@@ -1562,8 +1562,8 @@ static int
 setup(void **state)
 {
 	(void)state;
-	log_init("test_stomp", getenv("STOMP_TEST_VERBOSE") ? LOG_DEBUG :
-	    LOG_ERR);
+	log_init("test_stomp", getenv("STOMP_TEST_VERBOSE") ? FM_LOG_DEBUG :
+	    FM_LOG_ERR);
 	make_pki();
 	return 0;
 }
