@@ -160,4 +160,11 @@ struct broker *amqp_broker_new(const struct broker_opts *o,
 struct broker *stomp_broker_new(const struct broker_opts *o,
     const struct broker_callbacks *cb, char *err);
 
+/*
+ * A destination from an address template ("address" of a bridge or the
+ * hub): the first "{topic}" replaced by topic, e.g. "/topic/{topic}".
+ * malloc'ed; NULL when out of memory.  (address.c)
+ */
+char *broker_address(const char *tmpl, const char *topic);
+
 #endif

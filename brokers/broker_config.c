@@ -13,14 +13,7 @@
 #include <fedmsg/message.h>
 
 #include "broker.h"
-
-static const char *
-str(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
+#include "jget.h"
 
 /* The first line of a secret file (passwords never sit in the config). */
 static char *
@@ -64,17 +57,17 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 		    "seconds from 0.1 to 3600");
 		return -1;
 	}
-	bo->user = str(obj, "user");
-	bo->vhost = str(obj, "vhost");
-	bo->tls.ca = str(tls, "ca");
-	bo->tls.cert = str(tls, "cert");
-	bo->tls.key = str(tls, "key");
-	bo->tls.hostname = str(tls, "hostname");
+	bo->user = jget_str(obj, "user");
+	bo->vhost = jget_str(obj, "vhost");
+	bo->tls.ca = jget_str(tls, "ca");
+	bo->tls.cert = jget_str(tls, "cert");
+	bo->tls.key = jget_str(tls, "key");
+	bo->tls.hostname = jget_str(tls, "hostname");
 	bo->heartbeat_ms = (unsigned)(json_number_value(hb) * 1000);
 	bo->credit = (unsigned)json_integer_value(credit);
 	bo->confirm_timeout_ms = (unsigned)(json_number_value(rto) * 1000);
-	if (str(obj, "password_file") &&
-	    (*secret = read_secret(str(obj, "password_file"), err)) == NULL)
+	if (jget_str(obj, "password_file") &&
+	    (*secret = read_secret(jget_str(obj, "password_file"), err)) == NULL)
 		return -1;
 	bo->password = *secret;
 	return 0;

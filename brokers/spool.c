@@ -59,6 +59,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "spool.h"
 
@@ -198,15 +199,6 @@ static uint64_t
 get64(const unsigned char *p)
 {
 	return get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static void
@@ -459,7 +451,7 @@ persist(struct spool *sp, bool force, char *err)
 	size_t i;
 	int fd;
 
-	sp->persist_ms = now_ms();
+	sp->persist_ms = (uint64_t)clock_ms();
 	if (!force && sp->since_persist == 0)
 		return 0;
 	for (i = 0; i < sp->n && nruns < MAX_RUNS; i++) {
@@ -512,7 +504,7 @@ persist(struct spool *sp, bool force, char *err)
 static int
 maybe_persist(struct spool *sp, char *err)
 {
-	if (sp->since_persist == 0 || now_ms() - sp->persist_ms < PERSIST_MS)
+	if (sp->since_persist == 0 || (uint64_t)clock_ms() - sp->persist_ms < PERSIST_MS)
 		return 0;
 	return persist(sp, false, err);
 }
@@ -609,7 +601,7 @@ full_report(struct spool *sp)
 		    sp->policy == SPOOL_DROP_OLDEST ? "old" : "new",
 		    sp->full_bytes);
 	sp->full_n = sp->full_bytes = 0;
-	sp->full_ms = now_ms();
+	sp->full_ms = (uint64_t)clock_ms();
 }
 
 /* n records of bytes were dropped. */
@@ -618,7 +610,7 @@ full_note(struct spool *sp, uint64_t n, uint64_t bytes)
 {
 	if (!sp->full) {
 		sp->full = true;
-		sp->full_ms = now_ms();
+		sp->full_ms = (uint64_t)clock_ms();
 		log_warn("spool %s: full (%" PRIu64 " bytes pending, at most %"
 		    PRIu64 "): dropping %s records", sp->dir,
 		    sp->pending_bytes, sp->max_bytes,
@@ -626,7 +618,7 @@ full_note(struct spool *sp, uint64_t n, uint64_t bytes)
 	}
 	sp->full_n += n;
 	sp->full_bytes += bytes;
-	if (now_ms() - sp->full_ms >= FULL_LOG_MS)
+	if ((uint64_t)clock_ms() - sp->full_ms >= FULL_LOG_MS)
 		full_report(sp);
 }
 
@@ -940,7 +932,7 @@ spool_open(const char *dir, uint64_t max_bytes, enum spool_full policy,
 		sp->next_id = rc.last + 1;
 	if (sp->nsegs && sp->next_id < sp->segs[sp->nsegs - 1].first)
 		sp->next_id = sp->segs[sp->nsegs - 1].first;
-	sp->persist_ms = now_ms();
+	sp->persist_ms = (uint64_t)clock_ms();
 	sp->since_persist = rc.damaged;
 	sp->sweep = true;
 	tidy_quiet(sp);

@@ -33,6 +33,7 @@
 #include <fedmsg/message.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "stomp.h"
 #include "stomp_frame.h"
@@ -133,10 +134,7 @@ stomp_state_name(enum stomp_state st)
 int64_t
 stomp_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clock_ms();
 }
 
 /* ---- small helpers ----------------------------------------------------- */

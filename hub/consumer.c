@@ -623,16 +623,8 @@ worker(void *p)
 			if (wait_until == INT64_MAX) {
 				pthread_cond_wait(&c->cv, &c->mu);
 			} else {
-				struct timespec ts;
+				struct timespec ts = clock_timespec(wait_until);
 
-				clock_gettime(CLOCK_MONOTONIC, &ts);
-				wait_until -= clock_ms();
-				ts.tv_sec += wait_until / 1000;
-				ts.tv_nsec += (wait_until % 1000) * 1000000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
 				pthread_cond_timedwait(&c->cv, &c->mu, &ts);
 			}
 			continue;

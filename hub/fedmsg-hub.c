@@ -10,6 +10,7 @@
 
 #include "hub.h"
 #include "log.h"
+#include "signals.h"
 
 static const char usage[] =
 "usage: fedmsg-hub [--config PATH] [--with-consumers NAME,...] [--check]\n"
@@ -33,9 +34,6 @@ static const char usage[] =
 
 static volatile sig_atomic_t stop, reload;
 
-static void on_stop(int sig) { (void)sig; stop = 1; }
-static void on_hup(int sig) { (void)sig; reload = 1; }
-
 int
 main(int argc, char **argv)
 {
@@ -48,7 +46,6 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct hub_opts o;
-	struct sigaction sa;
 	enum fm_log_level level = FM_LOG_INFO;
 	char *list = NULL, *only[65], *tok, *save;
 	int c, n = 0, rc;
@@ -80,15 +77,7 @@ main(int argc, char **argv)
 		only[n] = NULL;
 		o.only = (const char *const *)only;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_stop;		/* no SA_RESTART: wake the poll */
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sa.sa_handler = on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
+	catch_signals(&stop, &reload, true);
 	o.stop = &stop;
 	o.reload = &reload;
 	rc = hub_run(&o);

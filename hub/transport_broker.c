@@ -17,6 +17,7 @@
 
 #include "broker.h"
 #include "config.h"
+#include "jget.h"
 #include "log.h"
 #include "transport.h"
 
@@ -159,22 +160,20 @@ static int
 bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
 {
 	struct broker_transport *bt = (struct broker_transport *)t;
-	const char *topic = fm_msg_topic(msg), *p;
+	const char *topic = fm_msg_topic(msg);
 	struct broker_prop props[1];
 	struct broker_out out;
-	char address[1024];
+	char *address;
 	size_t len;
 
 	if (topic == NULL) {
 		snprintf(err, FM_ERRLEN, "message without topic");
 		return -1;
 	}
-	p = strstr(bt->address, "{topic}");
-	if (p)
-		snprintf(address, sizeof(address), "%.*s%s%s",
-		    (int)(p - bt->address), bt->address, topic, p + 7);
-	else
-		snprintf(address, sizeof(address), "%s", bt->address);
+	if ((address = broker_address(bt->address, topic)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
 	memset(&out, 0, sizeof(out));
 	out.address = address;
 	out.body = fm_msg_body(msg, &len);
@@ -189,8 +188,10 @@ bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
 		snprintf(err, FM_ERRLEN, "the broker is not ready for %s",
 		    address);
 		bt->st.publish_failed++;
+		free(address);
 		return -1;
 	}
+	free(address);
 	bt->st.published++;
 	return 0;
 }
@@ -235,14 +236,6 @@ static const struct transport_ops broker_ops = {
 	bt_pause, bt_publish, bt_tick, bt_stats, bt_free,
 };
 
-static const char *
-s(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 struct transport *
 transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 {
@@ -264,7 +257,7 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 			urls[n++] = json_string_value(v);
 		}
 	}
-	if (n == 0 || s(h, "source") == NULL) {
+	if (n == 0 || jget_str(h, "source") == NULL) {
 		snprintf(err, FM_ERRLEN, "hub: a broker bus needs \"bus\" (a URL "
 		    "or a list) and \"source\" (the hub's queue)");
 		return NULL;
@@ -275,8 +268,8 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	}
 	bt->t.ops = &broker_ops;
 	bt->cfg = cfg;
-	bt->source = strdup(s(h, "source"));
-	bt->address = strdup(s(h, "address") ? s(h, "address") :
+	bt->source = strdup(jget_str(h, "source"));
+	bt->address = strdup(jget_str(h, "address") ? jget_str(h, "address") :
 	    "/topic/{topic}");
 	memset(&bo, 0, sizeof(bo));
 	bo.urls = urls;

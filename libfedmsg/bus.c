@@ -19,6 +19,7 @@
 #include <fedmsg/crypto.h>
 
 #include "bus_internal.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "replay.h"
@@ -536,10 +537,9 @@ int
 fm_subscriber_recv(struct fm_subscriber *s, int timeout_ms,
     struct fm_received *out, char *err)
 {
-	struct timespec start, now;
+	int64_t start = clock_ms();
 	int left = timeout_ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		size_t k;
 		int rc;
@@ -620,9 +620,7 @@ fm_subscriber_recv(struct fm_subscriber *s, int timeout_ms,
 		if (rc == 0)
 			return 0;
 		if (timeout_ms > 0) {
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			left = timeout_ms - (int)((now.tv_sec - start.tv_sec) *
-			    1000 + (now.tv_nsec - start.tv_nsec) / 1000000);
+			left = timeout_ms - (int)(clock_ms() - start);
 			if (left < 0)
 				left = 0;
 		}

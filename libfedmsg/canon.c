@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "canon.h"
+#include "utf8.h"
 
 /* Split "%.*e" output "d[.ddd]e[+-]XX" into digit characters and exponent. */
 static int
@@ -175,33 +176,6 @@ put_u(char *o, unsigned u)
 	return o + 6;
 }
 
-/*
- * Decode one WTF-8 sequence at s (n bytes left).  Input comes from our
- * parser, so it is well formed; anything else decodes as U+FFFD one byte at
- * a time rather than reading out of bounds.
- */
-static unsigned
-decode(const unsigned char *s, size_t n, size_t *used)
-{
-	if (s[0] >= 0xc0 && s[0] < 0xe0 && n >= 2) {
-		*used = 2;
-		return (unsigned)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
-	}
-	if (s[0] >= 0xe0 && s[0] < 0xf0 && n >= 3) {
-		*used = 3;
-		return (unsigned)(s[0] & 0x0f) << 12 |
-		    (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
-	}
-	if (s[0] >= 0xf0 && s[0] < 0xf8 && n >= 4) {
-		*used = 4;
-		return (unsigned)(s[0] & 0x07) << 18 |
-		    (unsigned)(s[1] & 0x3f) << 12 |
-		    (unsigned)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
-	}
-	*used = 1;
-	return 0xfffd;
-}
-
 void
 canon_string(struct buf *b, const char *str, size_t len)
 {
@@ -240,7 +214,13 @@ canon_string(struct buf *b, const char *str, size_t len)
 			s++;
 			continue;
 		}
-		c = decode(s, (size_t)(end - s), &used);
+		/* Our parser's strings are WTF-8; anything else would come out
+		 * as U+FFFD, a byte at a time, rather than read out of bounds. */
+		if ((used = utf8_decode(s, (size_t)(end - s), &c,
+		    UTF8_SURROGATES)) == 0) {
+			c = 0xfffd;
+			used = 1;
+		}
 		s += used;
 		if (c >= 0x10000) {
 			c -= 0x10000;

@@ -16,6 +16,7 @@
 #include <fedmsg/message.h>
 
 #include "json.h"
+#include "utf8.h"
 
 /* ---- arena --------------------------------------------------------------- */
 
@@ -126,39 +127,6 @@ skip_ws(struct parser *ps)
 
 static int parse_value(struct parser *, struct jv *);
 
-/*
- * Length of a valid UTF-8 sequence at p (2-4), or 0.  Strict like Python's
- * decoder: no overlong forms, no encoded surrogates, nothing past U+10FFFF.
- */
-static size_t
-utf8_seq(const unsigned char *p, const unsigned char *end)
-{
-	size_t left = (size_t)(end - p);
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		return left >= 2 && (p[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		if (left < 3 || (p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-			return 0;
-		if (p[0] == 0xe0 && p[1] < 0xa0)
-			return 0;
-		if (p[0] == 0xed && p[1] >= 0xa0)
-			return 0;
-		return 3;
-	}
-	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		if (left < 4 || (p[1] & 0xc0) != 0x80 ||
-		    (p[2] & 0xc0) != 0x80 || (p[3] & 0xc0) != 0x80)
-			return 0;
-		if (p[0] == 0xf0 && p[1] < 0x90)
-			return 0;
-		if (p[0] == 0xf4 && p[1] >= 0x90)
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
 static int
 hex4(const unsigned char *p, unsigned *out)
 {
@@ -229,7 +197,8 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 		if (*p < 0x20)
 			return fail(ps, p, "Invalid control character in string");
 		if (*p >= 0x80) {
-			size_t n = utf8_seq(p, end);
+			unsigned cp;
+			size_t n = utf8_decode(p, (size_t)(end - p), &cp, 0);
 
 			if (n == 0)
 				return fail(ps, p, "invalid UTF-8");

@@ -28,6 +28,7 @@
 #include <fedmsg/crypto.h>
 
 #include "b64.h"
+#include "clock.h"
 #include "log.h"
 #include "msg.h"
 #include "x509util.h"
@@ -94,15 +95,6 @@ const char *
 fm_verdict_name(enum fm_verdict v)
 {
 	return (unsigned)v < FM_VERDICT_COUNT ? verdict_names[v] : "unknown";
-}
-
-static int64_t
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec;
 }
 
 static int
@@ -210,7 +202,7 @@ load_trust(struct fm_validator *v, char *err)
 	v->trust_hi = hi;
 	v->ca_id = ca_id;
 	v->crl_id = crl_id;
-	v->loaded_at = mono_now();
+	v->loaded_at = (clock_ms() / 1000);
 	cache_flush(v);
 	ERR_clear_error();
 	return 0;
@@ -226,7 +218,7 @@ fail:
 static void
 maybe_reload(struct fm_validator *v)
 {
-	int64_t now = mono_now();
+	int64_t now = (clock_ms() / 1000);
 	struct file_id ca, crl;
 	char err[FM_ERRLEN];
 	bool changed;
@@ -294,7 +286,7 @@ fm_validator_new(const struct fm_validator_config *cfg, char *err)
 		fm_validator_free(v);
 		return NULL;
 	}
-	v->last_stat = mono_now();
+	v->last_stat = (clock_ms() / 1000);
 	return v;
 oom:
 	snprintf(err, FM_ERRLEN, "out of memory");

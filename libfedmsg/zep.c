@@ -10,8 +10,10 @@
 
 #include <jansson.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "utf8.h"
 #include "zep.h"
 
 static void *context;
@@ -213,15 +215,12 @@ zep_frames_close(struct zep_frames *f)
 int
 zep_poll_for(zmq_pollitem_t *items, int n, int timeout_ms)
 {
-	struct timespec start, now;
+	int64_t start = clock_ms();
 	int left = timeout_ms, rc;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	while ((rc = zmq_poll(items, n, left)) < 0 && errno == EINTR &&
 	    timeout_ms >= 0) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = timeout_ms - (int)((now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000);
+		left = timeout_ms - (int)(clock_ms() - start);
 		if (left <= 0)
 			return 0;
 	}
@@ -254,44 +253,6 @@ zep_send_msg(void *sock, const struct fm_msg *msg)
 	return zep_send(sock, topic, strlen(topic), body, len);
 }
 
-/* Strict UTF-8, as Python decodes the frame: no surrogates, no overlongs. */
-static bool
-valid_utf8(const unsigned char *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = p[i];
-		size_t k, len;
-		unsigned cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf)
-			len = 2, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			len = 3, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			len = 4, cp = c & 0x07;
-		else
-			return false;
-		if (i + len > n)
-			return false;
-		for (k = 1; k < len; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = cp << 6 | (p[i + k] & 0x3f);
-		}
-		if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)))
-			return false;
-		i += len;
-	}
-	return true;
-}
-
 bool
 zep_topic_matches(const struct zep_frames *f, const struct fm_msg *msg)
 {
@@ -301,5 +262,5 @@ zep_topic_matches(const struct zep_frames *f, const struct fm_msg *msg)
 
 	/* A frame Python subscribers cannot decode is not forwarded either. */
 	return topic && strlen(topic) == n && memcmp(topic, frame, n) == 0 &&
-	    valid_utf8(frame, n);
+	    utf8_invalid_at(frame, n) == n;
 }

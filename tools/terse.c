@@ -20,6 +20,7 @@
 #include "json.h"
 #include "msg.h"
 #include "terse.h"
+#include "utf8.h"
 
 #define FIELD_MAX	200	/* input bytes of one text field in a summary */
 #define GENERIC_MAX	200	/* bytes of a key=value summary */
@@ -30,52 +31,6 @@
 #define ESC_QUOTE	0x2	/* write " as \" (quoted values) */
 
 static const char hexdig[] = "0123456789abcdef";
-
-/*
- * Length of the well-formed UTF-8/WTF-8 sequence at s (n bytes left), or 0
- * for a stray byte.  Input comes from our parser, so 0 should not happen.
- */
-static size_t
-seqlen(const unsigned char *s, size_t n)
-{
-	size_t k, i;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] < 0xe0)
-		k = 2;
-	else if (s[0] >= 0xe0 && s[0] < 0xf0)
-		k = 3;
-	else if (s[0] >= 0xf0 && s[0] < 0xf5)
-		k = 4;
-	else
-		return 0;
-	if (k > n)
-		return 0;
-	for (i = 1; i < k; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return k;
-}
-
-/* The code point of a sequence of k bytes checked by seqlen(). */
-static unsigned
-codepoint(const unsigned char *s, size_t k)
-{
-	switch (k) {
-	case 1:
-		return s[0];
-	case 2:
-		return (unsigned)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
-	case 3:
-		return (unsigned)(s[0] & 0x0f) << 12 |
-		    (unsigned)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
-	default:
-		return (unsigned)(s[0] & 0x07) << 18 |
-		    (unsigned)(s[1] & 0x3f) << 12 |
-		    (unsigned)(s[2] & 0x3f) << 6 | (s[3] & 0x3f);
-	}
-}
 
 static void
 add_u(struct buf *b, unsigned u)
@@ -102,7 +57,7 @@ add_text(struct buf *b, const char *str, size_t len, size_t max, int esc)
 	while (i < len) {
 		unsigned c = s[i];
 
-		k = seqlen(s + i, len - i);
+		k = utf8_decode(s + i, len - i, &c, UTF8_SURROGATES);
 		if (max && i + (k ? k : 1) > max) {
 			buf_add(b, "...", 3);
 			return;
@@ -128,7 +83,6 @@ add_text(struct buf *b, const char *str, size_t len, size_t max, int esc)
 			else
 				buf_printf(b, "\\x%02x", c);
 		} else {
-			c = codepoint(s + i, k);
 			if ((c >= 0x80 && c < 0xa0) || c == 0x2028 ||
 			    c == 0x2029)
 				add_u(b, c);
@@ -152,7 +106,7 @@ add_json_string(struct buf *b, const char *str, size_t len)
 	while (i < len) {
 		unsigned c = s[i];
 
-		k = seqlen(s + i, len - i);
+		k = utf8_decode(s + i, len - i, &c, UTF8_SURROGATES);
 		if (k == 0) {
 			add_u(b, 0xfffd);
 			i++;
@@ -174,7 +128,6 @@ add_json_string(struct buf *b, const char *str, size_t len)
 					buf_addc(b, (char)c);
 			}
 		} else {
-			c = codepoint(s + i, k);
 			if ((c >= 0x80 && c < 0xa0) ||
 			    (c >= 0xd800 && c < 0xe000) ||
 			    c == 0x2028 || c == 0x2029)
