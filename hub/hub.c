@@ -21,6 +21,7 @@
 #include "config.h"
 #include "consumer.h"
 #include "hub.h"
+#include "hub_internal.h"
 #include "log.h"
 #include "metrics.h"
 #include "transport.h"
@@ -30,46 +31,9 @@
 #define FM_PLUGIN_DIR "/usr/local/lib/fedmsg-c"
 #endif
 
-#define MAX_CONSUMERS	64
 #define BATCH		256	/* messages taken per wake-up */
 #define OUTBOX_MAX	10000	/* messages consumers may have in flight */
 #define MONITOR_MS	5000	/* moksha's monitoring period */
-
-struct pending {
-	struct fm_msg	*msg;		/* outbox */
-	struct dispatch	*dsp;		/* settlements */
-	struct pending	*next;
-};
-
-struct hub {
-	const struct hub_opts	*o;
-	struct fm_config	*cfg;
-	struct transport	*bus;
-	struct fm_validator	*validator;
-	struct fm_signer	*signer;
-	struct consumer		*cons[MAX_CONSUMERS];
-	int			 ncons;
-	int			 wake;		/* eventfd */
-
-	pthread_mutex_t		 mu;		/* guards the lists and seq */
-	struct pending		*settle_head, *settle_tail;
-	struct pending		*out_head, *out_tail;
-	size_t			 nout;
-	int64_t			 seq;		/* "i" of what the hub publishes */
-
-	bool			 paused;
-	struct hub_counters	 n;
-	pthread_mutex_t		 n_mu;		/* counters vs. metrics thread */
-	void			*monitor;	/* moksha.monitoring.socket PUB */
-	struct metrics		*metrics;
-	/* hub settings */
-	unsigned		 heartbeat_ms, drain_ms;
-	int64_t			 next_heartbeat, next_monitor, next_watchdog;
-	uint64_t		 watchdog_us;
-	/* last monitoring report, for moksha's since-last-report counters */
-	uint64_t		 last_in[MAX_CONSUMERS], last_ok[MAX_CONSUMERS];
-	uint64_t		 last_err[MAX_CONSUMERS];
-};
 
 static void
 wake(struct hub *h)
@@ -293,319 +257,6 @@ flow_control(struct hub *h)
 	}
 }
 
-/* ---- status, metrics, monitoring ------------------------------------------------ */
-
-char *
-hub_status_json(struct hub *h, bool deltas)
-{
-	json_t *doc = json_object(), *list = json_array();
-	char *text;
-	int i;
-
-	for (i = 0; i < h->ncons; i++) {
-		struct consumer *c = h->cons[i];
-		const struct consumer_stats *st = consumer_stats(c);
-		json_t *e = json_object(), *topics = json_array();
-		uint64_t in = atomic_load(&st->in), ok = atomic_load(&st->ok);
-		uint64_t err = atomic_load(&st->dropped[DROP_ERROR]);
-		const char *const *t;
-		char last[256];
-
-		for (t = consumer_topics(c); *t; t++)
-			json_array_append_new(topics, json_string(*t));
-		consumer_last_error(c, last, sizeof(last));
-		json_object_set_new(e, "name", json_string(consumer_name(c)));
-		json_object_set_new(e, "module",
-		    json_string(consumer_plugin_name(c)));
-		json_object_set_new(e, "topic", topics);
-		json_object_set_new(e, "initialized",
-		    json_boolean(!consumer_halted(c)));
-		json_object_set_new(e, "jsonify", json_true());
-		json_object_set_new(e, "backlog",
-		    json_integer((json_int_t)consumer_backlog(c)));
-		json_object_set_new(e, "exceptions", json_integer((json_int_t)
-		    (deltas ? err - h->last_err[i] : err)));
-		json_object_set_new(e, "headcount_in", json_integer((json_int_t)
-		    (deltas ? in - h->last_in[i] : in)));
-		json_object_set_new(e, "headcount_out", json_integer((json_int_t)
-		    (deltas ? ok - h->last_ok[i] : ok)));
-		json_object_set_new(e, "times", json_array());
-		json_object_set_new(e, "last_error", json_string(last));
-		if (deltas) {
-			h->last_in[i] = in;
-			h->last_ok[i] = ok;
-			h->last_err[i] = err;
-		}
-		json_array_append_new(list, e);
-	}
-	json_object_set_new(doc, "consumers", list);
-	json_object_set_new(doc, "producers", json_array());
-	text = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(doc);
-	return text;
-}
-
-static void
-metric(struct buf *b, const char *name, const char *type, const char *help)
-{
-	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-char *
-hub_metrics_text(struct hub *h)
-{
-	struct buf b = BUF_INIT;
-	struct hub_counters n;
-	struct transport_stats ts;
-	int i, r, k;
-
-	pthread_mutex_lock(&h->n_mu);
-	n = h->n;
-	pthread_mutex_unlock(&h->n_mu);
-	h->bus->ops->stats(h->bus, &ts);
-	metric(&b, "fedmsg_hub_received_total", "counter",
-	    "Messages taken from the bus.");
-	buf_printf(&b, "fedmsg_hub_received_total %llu\n",
-	    (unsigned long long)n.received);
-	metric(&b, "fedmsg_hub_invalid_total", "counter",
-	    "Messages that failed validation, by reason.");
-	for (k = 1; k < FM_VERDICT_COUNT; k++)
-		buf_printf(&b, "fedmsg_hub_invalid_total{reason=\"%s\"} %llu\n",
-		    fm_verdict_name((enum fm_verdict)k),
-		    (unsigned long long)n.invalid[k]);
-	metric(&b, "fedmsg_hub_rejected_total", "counter",
-	    "Messages the transport refused before validation, by reason.");
-	buf_printf(&b, "fedmsg_hub_rejected_total{reason=\"bad_frames\"} %llu\n"
-	    "fedmsg_hub_rejected_total{reason=\"bad_json\"} %llu\n"
-	    "fedmsg_hub_rejected_total{reason=\"topic_mismatch\"} %llu\n",
-	    (unsigned long long)ts.bad_frames, (unsigned long long)ts.bad_json,
-	    (unsigned long long)ts.topic_mismatch);
-	metric(&b, "fedmsg_hub_unrouted_total", "counter",
-	    "Valid messages no consumer wanted.");
-	buf_printf(&b, "fedmsg_hub_unrouted_total %llu\n",
-	    (unsigned long long)n.unrouted);
-	metric(&b, "fedmsg_hub_published_total", "counter",
-	    "Messages consumers published, as sent (ok) or not (failed).");
-	buf_printf(&b, "fedmsg_hub_published_total{result=\"ok\"} %llu\n"
-	    "fedmsg_hub_published_total{result=\"failed\"} %llu\n",
-	    (unsigned long long)n.published,
-	    (unsigned long long)n.publish_failed);
-
-	metric(&b, "fedmsg_consumer_in_total", "counter",
-	    "Messages queued for a consumer.");
-	for (i = 0; i < h->ncons; i++)
-		buf_printf(&b, "fedmsg_consumer_in_total{consumer=\"%s\"} %llu\n",
-		    consumer_name(h->cons[i]), (unsigned long long)
-		    atomic_load(&consumer_stats(h->cons[i])->in));
-	metric(&b, "fedmsg_consumer_ok_total", "counter",
-	    "Messages a consumer handled (verdict ok).");
-	for (i = 0; i < h->ncons; i++)
-		buf_printf(&b, "fedmsg_consumer_ok_total{consumer=\"%s\"} %llu\n",
-		    consumer_name(h->cons[i]), (unsigned long long)
-		    atomic_load(&consumer_stats(h->cons[i])->ok));
-	metric(&b, "fedmsg_consumer_retried_total", "counter",
-	    "Messages put back for another attempt.");
-	for (i = 0; i < h->ncons; i++)
-		buf_printf(&b, "fedmsg_consumer_retried_total{consumer=\"%s\"} "
-		    "%llu\n", consumer_name(h->cons[i]), (unsigned long long)
-		    atomic_load(&consumer_stats(h->cons[i])->retried));
-	metric(&b, "fedmsg_consumer_dropped_total", "counter",
-	    "Messages a consumer did not handle, by reason.");
-	for (i = 0; i < h->ncons; i++)
-		for (r = 0; r < DROP_REASONS; r++)
-			buf_printf(&b, "fedmsg_consumer_dropped_total{consumer="
-			    "\"%s\",reason=\"%s\"} %llu\n",
-			    consumer_name(h->cons[i]), drop_reason_names[r],
-			    (unsigned long long)atomic_load(
-			    &consumer_stats(h->cons[i])->dropped[r]));
-	metric(&b, "fedmsg_consumer_overruns_total", "counter",
-	    "consume() calls that ran past the consumer's time budget.");
-	for (i = 0; i < h->ncons; i++)
-		buf_printf(&b, "fedmsg_consumer_overruns_total{consumer=\"%s\"} "
-		    "%llu\n", consumer_name(h->cons[i]), (unsigned long long)
-		    atomic_load(&consumer_stats(h->cons[i])->overruns));
-	metric(&b, "fedmsg_consumer_queue_depth", "gauge",
-	    "Messages queued, waiting for a retry, or being consumed.");
-	for (i = 0; i < h->ncons; i++)
-		buf_printf(&b, "fedmsg_consumer_queue_depth{consumer=\"%s\"} %zu\n",
-		    consumer_name(h->cons[i]), consumer_backlog(h->cons[i]));
-	metric(&b, "fedmsg_consumer_halted", "gauge",
-	    "1 when the consumer has halted.");
-	for (i = 0; i < h->ncons; i++)
-		buf_printf(&b, "fedmsg_consumer_halted{consumer=\"%s\"} %d\n",
-		    consumer_name(h->cons[i]), consumer_halted(h->cons[i]));
-	metric(&b, "fedmsg_consumer_latency_seconds", "histogram",
-	    "Time spent in consume().");
-	for (i = 0; i < h->ncons; i++) {
-		const struct consumer_stats *st = consumer_stats(h->cons[i]);
-
-		for (r = 0; r < LATENCY_BUCKETS; r++)
-			buf_printf(&b, "fedmsg_consumer_latency_seconds_bucket{"
-			    "consumer=\"%s\",le=\"%g\"} %llu\n",
-			    consumer_name(h->cons[i]), (double)(1 << r) / 1000.0,
-			    (unsigned long long)atomic_load(&st->latency_le[r]));
-		buf_printf(&b, "fedmsg_consumer_latency_seconds_bucket{consumer="
-		    "\"%s\",le=\"+Inf\"} %llu\n", consumer_name(h->cons[i]),
-		    (unsigned long long)atomic_load(&st->latency_count));
-		buf_printf(&b, "fedmsg_consumer_latency_seconds_sum{consumer="
-		    "\"%s\"} %.6f\n", consumer_name(h->cons[i]),
-		    (double)atomic_load(&st->latency_us_sum) / 1e6);
-		buf_printf(&b, "fedmsg_consumer_latency_seconds_count{consumer="
-		    "\"%s\"} %llu\n", consumer_name(h->cons[i]),
-		    (unsigned long long)atomic_load(&st->latency_count));
-	}
-	return buf_steal(&b, NULL);
-}
-
-static void
-monitor_report(struct hub *h)
-{
-	char *text = hub_status_json(h, true);
-
-	/* moksha sends one single-frame JSON document */
-	if (text && h->monitor)
-		zmq_send(h->monitor, text, strlen(text), ZMQ_DONTWAIT);
-	free(text);
-}
-
-/* ---- configuration of the hub and its consumers --------------------------------- */
-
-static const char *const hub_keys[] = { "name", "active", "cert",
-    "metrics", "heartbeat_interval", "drain_timeout",
-    "skip_broken_consumers", "bus", "source", "address", "user",
-    "password_file", "vhost", "tls", "credit", "heartbeat",
-    "confirm_timeout", NULL };
-static const char *const consumer_keys[] = { "plugin", "enabled",
-    "config_key", "topics", "threads", "queue_size", "queue_full",
-    "timeout", "max_attempts", "backoff", "max_backoff", "dedup_window",
-    "config", NULL };
-
-static void
-warn_unknown(json_t *obj, const char *const *known, const char *where)
-{
-	const char *key;
-	json_t *v;
-
-	json_object_foreach(obj, key, v) {
-		const char *const *k;
-
-		for (k = known; *k && strcmp(*k, key) != 0; k++)
-			;
-		if (*k == NULL)
-			log_warn("%s: unknown key '%s'", where, key);
-	}
-}
-
-static double
-num(json_t *obj, const char *key, double dflt, bool *bad)
-{
-	json_t *v = json_object_get(obj, key);
-
-	if (v == NULL || json_is_null(v))
-		return dflt;
-	if (!json_is_number(v) || json_number_value(v) < 0) {
-		*bad = true;
-		log_err("key '%s' must be a number >= 0", key);
-		return dflt;
-	}
-	return json_number_value(v);
-}
-
-static bool
-truthy(json_t *v)
-{
-	return v && !json_is_null(v) && !json_is_false(v) &&
-	    !(json_is_integer(v) && json_integer_value(v) == 0) &&
-	    !(json_is_string(v) && json_string_length(v) == 0);
-}
-
-static struct consumer_spec *
-make_spec(const char *name, json_t *e, char *err)
-{
-	struct consumer_spec *s = calloc(1, sizeof(*s));
-	json_t *plugin = json_object_get(e, "plugin");
-	json_t *topics = json_object_get(e, "topics");
-	json_t *full = json_object_get(e, "queue_full");
-	json_t *ck = json_object_get(e, "config_key");
-	char where[300];
-	bool bad = false;
-
-	snprintf(where, sizeof(where), "consumers.%s", name);
-	if (s == NULL) {
-		snprintf(err, FM_ERRLEN, "out of memory");
-		return NULL;
-	}
-	warn_unknown(e, consumer_keys, where);
-	s->name = strdup(name);
-	s->plugin = strdup(json_is_string(plugin) ?
-	    json_string_value(plugin) : name);
-	s->config_key = json_is_string(ck) ? strdup(json_string_value(ck)) :
-	    NULL;
-	s->threads = (unsigned)num(e, "threads", 1, &bad);
-	s->queue_size = (size_t)num(e, "queue_size", 1000, &bad);
-	s->timeout_ms = (unsigned)(num(e, "timeout", 60, &bad) * 1000);
-	s->max_attempts = (unsigned)num(e, "max_attempts", 3, &bad);
-	s->backoff_ms = (unsigned)(num(e, "backoff", 1, &bad) * 1000);
-	s->max_backoff_ms = (unsigned)(num(e, "max_backoff", 60, &bad) * 1000);
-	s->dedup_window = (size_t)num(e, "dedup_window", 10000, &bad);
-	s->full = FULL_DROP_OLDEST;
-	if (json_is_string(full) &&
-	    strcmp(json_string_value(full), "drop_new") == 0)
-		s->full = FULL_DROP_NEW;
-	else if (full && !(json_is_string(full) &&
-	    strcmp(json_string_value(full), "drop_oldest") == 0))
-		bad = true;
-	if (s->threads == 0)
-		s->threads = 1;
-	if (s->queue_size == 0)
-		s->queue_size = 1;
-	if (s->max_attempts == 0)
-		s->max_attempts = 1;
-	if (json_is_array(topics)) {
-		size_t i;
-		json_t *t;
-
-		s->topics = calloc(json_array_size(topics) + 1,
-		    sizeof(*s->topics));
-		json_array_foreach(topics, i, t) {
-			if (!json_is_string(t) || s->topics == NULL) {
-				bad = true;
-				break;
-			}
-			s->topics[i] = strdup(json_string_value(t));
-		}
-	} else if (topics) {
-		bad = true;
-	}
-	{
-		json_t *c = json_object_get(e, "config");
-
-		if (c && !json_is_object(c))
-			bad = true;
-		s->config_json = c ? json_dumps(c, JSON_COMPACT |
-		    JSON_ENCODE_ANY) : strdup("{}");
-	}
-	if (bad || (plugin && !json_is_string(plugin)) ||
-	    (ck && !json_is_string(ck)) || s->name == NULL ||
-	    s->plugin == NULL) {
-		snprintf(err, FM_ERRLEN, "%s: a key has the wrong type "
-		    "(plugin, config_key: strings; topics: list of strings; "
-		    "queue_full: \"drop_oldest\" or \"drop_new\"; config: an "
-		    "object; the rest numbers >= 0)", where);
-		free(s->name);
-		free(s->plugin);
-		free(s->config_key);
-		if (s->topics)
-			for (size_t i = 0; s->topics[i]; i++)
-				free(s->topics[i]);
-		free(s->topics);
-		free(s->config_json);
-		free(s);
-		return NULL;
-	}
-	return s;
-}
-
 static bool
 selected(const struct hub_opts *o, const char *name)
 {
@@ -626,7 +277,7 @@ load_consumers(struct hub *h, json_t *hubcfg, char *err)
 	json_t *pd = fm_config_get(h->cfg, "plugin_dir");
 	const char *dir = json_is_string(pd) ? json_string_value(pd) :
 	    FM_PLUGIN_DIR;
-	bool skip = truthy(json_object_get(hubcfg, "skip_broken_consumers"));
+	bool skip = hub_truthy(json_object_get(hubcfg, "skip_broken_consumers"));
 	const char *name;
 
 	json_object_foreach(all, name, e) {
@@ -641,7 +292,7 @@ load_consumers(struct hub *h, json_t *hubcfg, char *err)
 		}
 		if (!selected(h->o, name) ||
 		    (json_object_get(e, "enabled") &&
-		    !truthy(json_object_get(e, "enabled")))) {
+		    !hub_truthy(json_object_get(e, "enabled")))) {
 			log_info("consumer %s: not enabled", name);
 			continue;
 		}
@@ -650,7 +301,7 @@ load_consumers(struct hub *h, json_t *hubcfg, char *err)
 			    MAX_CONSUMERS);
 			return -1;
 		}
-		if ((spec = make_spec(name, e, err)) == NULL)
+		if ((spec = hub_consumer_spec(name, e, err)) == NULL)
 			return -1;
 		if ((c = consumer_load(h, spec, dir, err)) == NULL) {
 			if (!skip)
@@ -660,7 +311,7 @@ load_consumers(struct hub *h, json_t *hubcfg, char *err)
 		}
 		/* fedmsg: a consumer runs only when its config_key is true */
 		key = consumer_config_key(c);
-		if (key && !truthy(fm_config_get(h->cfg, key))) {
+		if (key && !hub_truthy(fm_config_get(h->cfg, key))) {
 			log_info("consumer %s: %s is not true in the config: not "
 			    "started", name, key);
 			consumer_free(c);
@@ -711,17 +362,17 @@ setup(struct hub *h, char *err)
 	json_t *cert = json_object_get(hubcfg, "cert");
 	json_t *metrics = json_object_get(hubcfg, "metrics");
 	json_t *mon = fm_config_get(h->cfg, "moksha.monitoring.socket");
-	bool active = truthy(json_object_get(hubcfg, "active")), bad = false;
+	bool active = hub_truthy(json_object_get(hubcfg, "active")), bad = false;
 	const char **subs;
 
 	if (hubcfg && !json_is_object(hubcfg)) {
 		snprintf(err, FM_ERRLEN, "config key 'hub' must be an object");
 		return -1;
 	}
-	warn_unknown(hubcfg, hub_keys, "hub");
-	h->heartbeat_ms = (unsigned)(num(hubcfg, "heartbeat_interval", 0, &bad) *
+	hub_check_keys(hubcfg);
+	h->heartbeat_ms = (unsigned)(hub_num(hubcfg, "heartbeat_interval", 0, &bad) *
 	    1000);
-	h->drain_ms = (unsigned)(num(hubcfg, "drain_timeout", 30, &bad) * 1000);
+	h->drain_ms = (unsigned)(hub_num(hubcfg, "drain_timeout", 30, &bad) * 1000);
 	if (bad || (name && !json_is_string(name)) ||
 	    (cert && !json_is_string(cert)) ||
 	    (metrics && !json_is_string(metrics) && !json_is_null(metrics))) {
@@ -937,7 +588,7 @@ hub_run(const struct hub_opts *o)
 		}
 		if (now >= h->next_monitor) {
 			h->next_monitor = now + MONITOR_MS;
-			monitor_report(h);
+			hub_monitor_report(h);
 		}
 		if (h->watchdog_us && now >= h->next_watchdog) {
 			h->next_watchdog = now + (int64_t)(h->watchdog_us / 2000);
