@@ -1,6 +1,6 @@
 /*
- * A non-blocking STOMP 1.2 / 1.1 client session for an event loop
- * (backends.md sections 1.3, 4 and 6).
+ * A non-blocking STOMP 1.2 / 1.1 client session for an event loop: the
+ * link of the bridges and of the hub to a STOMP broker (stomp_link.c).
  *
  * The session owns one socket at a time (plain TCP or TLS) and never
  * blocks, except for the DNS lookup of a host name at connect time

@@ -1,5 +1,5 @@
 /*
- * STOMP 1.2 / 1.1 frame codec, without I/O (backends.md section 6.1).
+ * STOMP 1.2 / 1.1 frame codec, without I/O.
  *
  * Parser: an incremental parser that is fed bytes as they arrive and
  * hands out complete frames:

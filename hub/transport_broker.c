@@ -1,6 +1,6 @@
 /*
  * The hub on a broker (transport.h): AMQP 1.0 or STOMP through
- * bridge/broker.h.  One queue per hub name (e.g. /queue/fedmsg-hub.x or
+ * brokers/broker.h.  One queue per hub name (e.g. /queue/fedmsg-hub.x or
  * Consumer.<sa>.hub.VirtualTopic.eng.>), so several hub processes share
  * the work as competing consumers; credit bounds what is in flight, and
  * withholding it (pause) leaves the rest with the broker.  Deliveries are

@@ -59,7 +59,7 @@ struct key {
 
 /*
  * Every key, once.  Defaults are what fedmsg-c uses when a key is unset
- * or null (fedmsg's legacy loader, fedmsg-protocol.md 5.1); keys without
+ * or null (those of fedmsg's own loader, fedmsg.config); keys without
  * one are read only when present.  Strings, objects and lists may be null
  * because fedmsg-config prints Python's None that way; booleans and
  * numbers may not.  Keys with a dot belong to applications (moksha.*,
@@ -78,7 +78,7 @@ static const struct key keys[] = {
 	STRS("srv_endpoints"),
 	ANY("persistent_store"),
 
-	/* Signing and validation (fedmsg-protocol.md 3.4, 4). */
+	/* Signing and validation. */
 	BOOL("sign_messages", false),
 	BOOL("validate_signatures", true),
 	STR("crypto_backend", "x509"),
@@ -128,7 +128,7 @@ static const struct key keys[] = {
 	STR("irc_default_color", NULL),
 	STR("irc_method", NULL),
 
-	/* Moksha's STOMP and AMQP transports (backends.md 1.3, 1.4). */
+	/* Moksha's STOMP and AMQP transports (for moksha; unused here). */
 	STR("stomp_uri", NULL),
 	STR("stomp_user", NULL),
 	STR("stomp_pass", NULL),

@@ -35,7 +35,7 @@ struct fm_config {
 	char		*source;	/* the path that was loaded, owned */
 	json_t		*origin;	/* top-level key -> file that set it last */
 
-	/* fedmsg keys (fedmsg-protocol.md section 5) */
+	/* fedmsg's keys */
 	const char	*name;		/* NULL when unset */
 	bool		 active;
 	const char	*environment;	/* "dev" */

@@ -1,6 +1,6 @@
 /*
  * Replay of recent messages and gap detection, done so that it works
- * (fedmsg's does not: fedmsg-protocol.md 1.7 and 9).
+ * (fedmsg's does not: see "nothing is added" below).
  *
  * A publisher with replay_endpoints[name] keeps its recent messages in a
  * bounded store and answers fedmsg's REQ/REP replay queries on that URL

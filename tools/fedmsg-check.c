@@ -4,7 +4,7 @@
  * producers are there and initialised.  Works against fedmsg-c's
  * fedmsg-hub and Python moksha hubs alike: both publish, every 5 s, one
  * single-frame JSON document {"consumers": [...], "producers": [...]}
- * (fedmsg-protocol.md 1.8, 7.2).
+ * (hub/hub_report.c writes ours).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -1,7 +1,7 @@
 /*
  * fedmsg-logger: send log lines or a JSON value to the bus through the
- * relay, for dist-git hooks, scripts and cron jobs (fedmsg-protocol.md
- * 2.4, 7.2).  Always an active publisher: it connects to relay_inbound
+ * relay, for dist-git hooks, scripts and cron jobs, as fedmsg-logger
+ * does.  Always an active publisher: it connects to relay_inbound
  * and, unlike fedmsg, gives up with a clear error when no relay answers
  * instead of hanging.
  */

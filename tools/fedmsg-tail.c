@@ -1,7 +1,7 @@
 /*
  * fedmsg-tail: watch the bus.  Subscribes like fedmsg.tail_messages()
- * (fedmsg-protocol.md 1.5) and prints each message in one of fedmsg-tail's
- * formats (7.2), filtered by topic regular expressions.
+ * (fm_subscriber_open, libfedmsg/bus.c) and prints each message in one of
+ * fedmsg-tail's formats (terse.h), filtered by topic regular expressions.
  */
 #include <errno.h>
 #include <getopt.h>

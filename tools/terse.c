@@ -55,7 +55,7 @@ add_owner(struct buf *b, const struct jv *msg)
 typedef bool summariser(struct buf *, const struct jv *msg,
     const struct jv *env, const char *title);
 
-/* dist-git, one message per commit (section 1.1-1.4). */
+/* dist-git, one message per commit (bodies: tests/unit/test_terse.c). */
 static bool
 sum_git_receive(struct buf *b, const struct jv *msg, const struct jv *env,
     const char *title)
@@ -112,7 +112,7 @@ sum_git_receive(struct buf *b, const struct jv *msg, const struct jv *env,
 	return true;
 }
 
-/* git.branch: name (repo), branch, agent, namespace (section 1.5). */
+/* git.branch: name (repo), branch, agent, namespace. */
 static bool
 sum_git_branch(struct buf *b, const struct jv *msg, const struct jv *env,
     const char *title)
@@ -152,7 +152,7 @@ sum_git_lookaside(struct buf *b, const struct jv *msg, const struct jv *env,
 	return true;
 }
 
-/* koji.BUILD_STATES and koji.TASK_STATES (section 2.1). */
+/* koji.BUILD_STATES and koji.TASK_STATES, indexed by the state number. */
 static const char *const build_states[] = {
 	"BUILDING", "COMPLETE", "DELETED", "FAILED", "CANCELED"
 };
@@ -210,7 +210,7 @@ sum_build_state(struct buf *b, const struct jv *msg, const struct jv *env,
 	return true;
 }
 
-/* Scratch builds only, in Fedora (section 2.2 step 1). */
+/* Task states: in Fedora only scratch builds publish them. */
 static bool
 sum_task_state(struct buf *b, const struct jv *msg, const struct jv *env,
     const char *title)
@@ -395,7 +395,7 @@ sum_robosignatory(struct buf *b, const struct jv *msg, const struct jv *env,
 	return false;
 }
 
-/* coreos.build.request.{artifacts,ostree}-sign.finished (section 3.4). */
+/* coreos.build.request.{artifacts,ostree}-sign.finished (robosignatory). */
 static bool
 sum_coreos(struct buf *b, const struct jv *msg, const struct jv *env,
     const char *title)

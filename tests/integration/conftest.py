@@ -330,8 +330,8 @@ def py_sign(env, crt=ALPHA_CRT, key=ALPHA_KEY):
 
 
 def py_validate(env, ca=VECTOR_CA, crl=VECTOR_CRL, now=None):
-    """An independent x509 validator (fedmsg-protocol.md 3.5, 4.1-4.3 with
-    no routing policy) using only python3-cryptography and Python's json.
+    """An independent x509 validator (fedmsg's rules, without a routing
+    policy) using only python3-cryptography and Python's json.
     Returns (ok, reason, signer_cn)."""
     import base64 as b64
     import binascii

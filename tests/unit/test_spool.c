@@ -1,5 +1,5 @@
 /*
- * Unit tests for bridge/spool.c: order, acks in and out of order, restart
+ * Unit tests for brokers/spool.c: order, acks in and out of order, restart
  * recovery, a child killed with SIGKILL mid-stream, torn and corrupt
  * records, both full policies, rewind, segment rollover and removal, and
  * disk usage bounded while 50 MB go through a 4 MB spool.  Each test works

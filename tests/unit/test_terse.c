@@ -64,7 +64,7 @@ setup_tz(void **state)
 
 /* ---- dist-git ----------------------------------------------------------- */
 
-/* The legacy hook's envelope (publishers-consumers.md 1.3). */
+/* The envelope of dist-git's legacy git.receive hook. */
 static const char git_legacy[] = ENV_USER(PROD "git.receive", "jsmith",
     "{\"commit\":{\"name\":\"Jane Smith\",\"email\":\"jsmith@example.com\","
     "\"username\":\"jsmith\",\"agent\":\"jsmith\","
