@@ -823,8 +823,8 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		const char *names[17];
 		json_t *eps = json_object_get(e, "endpoints");
 
-		br->address = strdup(jget_str(e, "address") ? jget_str(e, "address") :
-		    "/topic/{topic}");
+		br->address = strdup(jget_str(e, "address") ?
+		    jget_str(e, "address") : "/topic/{topic}");
 		sp = json_object_get(e, "spool");
 		if (spool_settings(name, sp, &sps, err) < 0)
 			goto fail;

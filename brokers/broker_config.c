@@ -67,7 +67,8 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	bo->credit = (unsigned)json_integer_value(credit);
 	bo->confirm_timeout_ms = (unsigned)(json_number_value(rto) * 1000);
 	if (jget_str(obj, "password_file") &&
-	    (*secret = read_secret(jget_str(obj, "password_file"), err)) == NULL)
+	    (*secret = read_secret(jget_str(obj, "password_file"),
+	    err)) == NULL)
 		return -1;
 	bo->password = *secret;
 	return 0;

@@ -504,7 +504,8 @@ persist(struct spool *sp, bool force, char *err)
 static int
 maybe_persist(struct spool *sp, char *err)
 {
-	if (sp->since_persist == 0 || (uint64_t)clock_ms() - sp->persist_ms < PERSIST_MS)
+	if (sp->since_persist == 0 ||
+	    (uint64_t)clock_ms() - sp->persist_ms < PERSIST_MS)
 		return 0;
 	return persist(sp, false, err);
 }

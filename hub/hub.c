@@ -277,7 +277,8 @@ load_consumers(struct hub *h, json_t *hubcfg, char *err)
 	json_t *pd = fm_config_get(h->cfg, "plugin_dir");
 	const char *dir = json_is_string(pd) ? json_string_value(pd) :
 	    FM_PLUGIN_DIR;
-	bool skip = hub_truthy(json_object_get(hubcfg, "skip_broken_consumers"));
+	bool skip = hub_truthy(json_object_get(hubcfg,
+	    "skip_broken_consumers"));
 	const char *name;
 
 	json_object_foreach(all, name, e) {
@@ -362,7 +363,8 @@ setup(struct hub *h, char *err)
 	json_t *cert = json_object_get(hubcfg, "cert");
 	json_t *metrics = json_object_get(hubcfg, "metrics");
 	json_t *mon = fm_config_get(h->cfg, "moksha.monitoring.socket");
-	bool active = hub_truthy(json_object_get(hubcfg, "active")), bad = false;
+	bool active = hub_truthy(json_object_get(hubcfg, "active"));
+	bool bad = false;
 	const char **subs;
 
 	if (hubcfg && !json_is_object(hubcfg)) {
@@ -370,9 +372,10 @@ setup(struct hub *h, char *err)
 		return -1;
 	}
 	hub_check_keys(hubcfg);
-	h->heartbeat_ms = (unsigned)(hub_num(hubcfg, "heartbeat_interval", 0, &bad) *
+	h->heartbeat_ms = (unsigned)(hub_num(hubcfg, "heartbeat_interval", 0,
+	    &bad) * 1000);
+	h->drain_ms = (unsigned)(hub_num(hubcfg, "drain_timeout", 30, &bad) *
 	    1000);
-	h->drain_ms = (unsigned)(hub_num(hubcfg, "drain_timeout", 30, &bad) * 1000);
 	if (bad || (name && !json_is_string(name)) ||
 	    (cert && !json_is_string(cert)) ||
 	    (metrics && !json_is_string(metrics) && !json_is_null(metrics))) {

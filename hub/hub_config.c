@@ -90,7 +90,8 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 	s->timeout_ms = (unsigned)(hub_num(e, "timeout", 60, &bad) * 1000);
 	s->max_attempts = (unsigned)hub_num(e, "max_attempts", 3, &bad);
 	s->backoff_ms = (unsigned)(hub_num(e, "backoff", 1, &bad) * 1000);
-	s->max_backoff_ms = (unsigned)(hub_num(e, "max_backoff", 60, &bad) * 1000);
+	s->max_backoff_ms = (unsigned)(hub_num(e, "max_backoff", 60, &bad) *
+	    1000);
 	s->dedup_window = (size_t)hub_num(e, "dedup_window", 10000, &bad);
 	s->full = FULL_DROP_OLDEST;
 	if (json_is_string(full) &&

@@ -214,8 +214,8 @@ canon_string(struct buf *b, const char *str, size_t len)
 			s++;
 			continue;
 		}
-		/* Our parser's strings are WTF-8; anything else would come out
-		 * as U+FFFD, a byte at a time, rather than read out of bounds. */
+		/* Our parser's strings are WTF-8; anything else comes out as
+		 * U+FFFD, a byte at a time, never read out of bounds. */
 		if ((used = utf8_decode(s, (size_t)(end - s), &c,
 		    UTF8_SURROGATES)) == 0) {
 			c = 0xfffd;

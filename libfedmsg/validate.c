@@ -202,7 +202,7 @@ load_trust(struct fm_validator *v, char *err)
 	v->trust_hi = hi;
 	v->ca_id = ca_id;
 	v->crl_id = crl_id;
-	v->loaded_at = (clock_ms() / 1000);
+	v->loaded_at = clock_ms() / 1000;
 	cache_flush(v);
 	ERR_clear_error();
 	return 0;
@@ -218,7 +218,7 @@ fail:
 static void
 maybe_reload(struct fm_validator *v)
 {
-	int64_t now = (clock_ms() / 1000);
+	int64_t now = clock_ms() / 1000;
 	struct file_id ca, crl;
 	char err[FM_ERRLEN];
 	bool changed;
@@ -286,7 +286,7 @@ fm_validator_new(const struct fm_validator_config *cfg, char *err)
 		fm_validator_free(v);
 		return NULL;
 	}
-	v->last_stat = (clock_ms() / 1000);
+	v->last_stat = clock_ms() / 1000;
 	return v;
 oom:
 	snprintf(err, FM_ERRLEN, "out of memory");

@@ -91,8 +91,8 @@ py_strip(const char *s, size_t *len)
 	unsigned cp;
 	size_t start = 0, end = *len, n, k;
 
-	while (start < end && (n = utf8_decode(u + start, end - start, &cp, 0)) &&
-	    py_space(cp))
+	while (start < end &&
+	    (n = utf8_decode(u + start, end - start, &cp, 0)) && py_space(cp))
 		start += n;
 	while (end > start) {
 		for (k = end - 1; k > start && (u[k] & 0xc0) == 0x80; k--)

@@ -87,7 +87,8 @@ pretty_object(struct buf *b, const struct jv *v, unsigned depth, int flags,
 		pretty_string(b, flags, C_KEY, mb->key, mb->key_len);
 		buf_add(b, ": ", 2);
 		if (m && (flags & TAIL_CTIME) && mb->key_len == 9 &&
-		    memcmp(mb->key, "timestamp", 9) == 0 && msg_local_tm(m, &tm) &&
+		    memcmp(mb->key, "timestamp", 9) == 0 &&
+		    msg_local_tm(m, &tm) &&
 		    strftime(when, sizeof(when), "%a %b %e %H:%M:%S %Y", &tm))
 			pretty_string(b, flags, C_STR, when, strlen(when));
 		else

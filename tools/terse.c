@@ -222,7 +222,8 @@ sum_task_state(struct buf *b, const struct jv *msg, const struct jv *env,
 	if (!tree_get(msg, "new") || !tree_get(msg, "id"))
 		return false;
 	add_owner(b, msg);
-	if ((method == NULL || tree_str_is(method, "build")) && tree_sget(msg, "srpm")) {
+	if ((method == NULL || tree_str_is(method, "build")) &&
+	    tree_sget(msg, "srpm")) {
 		buf_adds(b, "scratch build of ");
 		tree_add(b, msg, "srpm");
 	} else {
@@ -539,7 +540,8 @@ terse_line(const struct fm_msg *m)
 	char hms[16];
 	size_t i, n, start;
 
-	if (!msg_local_tm(m, &tm) || strftime(hms, sizeof(hms), "%H:%M:%S", &tm) == 0)
+	if (!msg_local_tm(m, &tm) ||
+	    strftime(hms, sizeof(hms), "%H:%M:%S", &tm) == 0)
 		snprintf(hms, sizeof(hms), "--:--:--");
 	buf_adds(&b, hms);
 	buf_addc(&b, ' ');
