@@ -2,7 +2,7 @@
 #
 #   make            libraries, tools and plugins (release build in build/)
 #   make run        the main job on an embedded default, no broker needed
-#   make test       unit tests under ASan+UBSan, fuzz corpus replay, pytest
+#   make test       build checks, unit tests under ASan+UBSan, fuzz corpus replay, pytest
 #                   (ASan+UBSan tools; then a subset under valgrind)
 #   make bench      throughput as ratios to baselines measured in the same run
 #   make bench-spool  the disk spool against LMDB (needs liblmdb-dev)
@@ -34,29 +34,39 @@ WARN		 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 		   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
 		   -Wno-format-truncation  # error texts are cut to FM_ERRLEN on purpose
 CFLAGS		?= -O2 -g
-BASE_CFLAGS	 = -std=c11 -D_GNU_SOURCE -fPIC -Iinclude -Ihub -Ihub/runtime \
-		   -Ibridge -DFM_PLUGIN_DIR='"$(PLUGINDIR)"' $(WARN) \
-		   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+BASE_CFLAGS	 = -std=c11 -D_GNU_SOURCE -fPIC -DFM_PLUGIN_DIR='"$(PLUGINDIR)"' \
+		   $(WARN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LIBS		 = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 SAN		 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 		   -fno-sanitize-recover=all
 SAN_CFLAGS	 = -O1 -g $(SAN)
 
-# The core library: everything in hub/ except daemon entry points.
-CORE_SRC	 = $(filter-out hub/fedmsg-%.c,$(wildcard hub/*.c))
-# Broker links and bridges: bridge/*.c (libfmbridge.a, with qpid-proton),
-# used by fedmsg-bridge and fedmsg-hub; bridge/fedmsg-*.c are programs.
-BRIDGE_SRC	 = $(filter-out bridge/fedmsg-%.c,$(wildcard bridge/*.c))
-REL_BRIDGE_OBJ	 = $(patsubst %.c,$(B)/rel/%.o,$(BRIDGE_SRC))
-SAN_BRIDGE_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(BRIDGE_SRC))
-BRIDGE_LIBS	 = $(shell pkg-config --libs libqpid-proton 2>/dev/null || echo -lqpid-proton)
-# The hub daemon: hub/runtime/*.c on top of the core library.
-HUB_RT_SRC	 = $(filter-out hub/runtime/fedmsg-%.c,$(wildcard hub/runtime/*.c))
+# The layers, bottom up (DESIGN.md draws them).  Each folder is compiled
+# with the include paths of the layers below it and its own, nothing more,
+# and each layer is its own archive: an #include or a call the wrong way
+# fails the build (make check-layers proves it).
+#   libfedmsg/  the core library: libfedmsg.a (internal), libfedmsg.so
+#   brokers/    broker links (AMQP 1.0 on qpid-proton, STOMP), the spool
+#   hub/        fedmsg-hub          bridge/  fedmsg-bridge
+#   tools/      the command-line programs, on libfedmsg only
+#   consumers/  plugins, on include/fedmsg/plugin.h only
+INC_libfedmsg	 = -Iinclude -Ilibfedmsg
+INC_brokers	 = $(INC_libfedmsg) -Ibrokers
+INC_hub		 = $(INC_brokers) -Ihub
+INC_bridge	 = $(INC_brokers) -Ibridge
+INC_tools	 = $(INC_libfedmsg) -Itools
+# The include paths of a source file: those of its top folder.
+layer_inc	 = $(INC_$(firstword $(subst /, ,$(1))))
+
+CORE_SRC	 = $(wildcard libfedmsg/*.c)
+BROKER_SRC	 = $(wildcard brokers/*.c)
+BROKER_LIBS	 = $(shell pkg-config --libs libqpid-proton 2>/dev/null || echo -lqpid-proton)
+# hub/ and bridge/: fedmsg-<name>.c is the program, the rest its archive.
+HUB_SRC		 = $(filter-out hub/fedmsg-%.c,$(wildcard hub/*.c))
 HUB_LIBS	 = -lmicrohttpd -lsystemd -ldl
-REL_HUB_OBJ	 = $(patsubst %.c,$(B)/rel/%.o,$(HUB_RT_SRC))
-SAN_HUB_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(HUB_RT_SRC))
+BRIDGE_SRC	 = $(filter-out bridge/fedmsg-%.c,$(wildcard bridge/*.c))
 # Command-line tools: tools/fedmsg-*.c are programs; other tools/*.c are
-# shared helpers linked into each of them.
+# shared helpers (libfmtools.a).
 TOOL_MAINS	 = $(wildcard tools/fedmsg-*.c)
 TOOL_LIB_SRC	 = $(filter-out $(TOOL_MAINS),$(wildcard tools/*.c))
 TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
@@ -74,17 +84,34 @@ TEST_TOOLS	 = $(patsubst tests/tools/%.c,$(B)/asan/tests/tools/%,$(TEST_TOOL_SRC
 FUZZ_SRC	 = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS		 = $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS	?= 300
+# Unit tests and fuzzers link the layer they test and those below it:
+# libfedmsg unless named here (a libfedmsg test must not link proton).
+UNIT_BROKERS	 = test_spool test_stomp test_stomp_frame test_stomp_session \
+		   test_net test_amqp_net
+UNIT_TOOLS	 = test_terse
+FUZZ_BROKERS	 = fuzz_stomp
+test_layer	 = $(if $(filter $(1),$(UNIT_BROKERS) $(FUZZ_BROKERS)),brokers,$(if \
+		   $(filter $(1),$(UNIT_TOOLS)),tools,libfedmsg))
+# Per layer: the archives a test links (in link order), its libraries.
+TEST_ARCHIVES_libfedmsg = libfedmsg.a
+TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
+TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
+TEST_LIBS_brokers = $(BROKER_LIBS)
+test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
+test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 
-REL_CORE_OBJ	 = $(patsubst %.c,$(B)/rel/%.o,$(CORE_SRC))
-REL_TOOL_OBJ	 = $(patsubst %.c,$(B)/rel/%.o,$(TOOL_LIB_SRC))
-SAN_CORE_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(CORE_SRC))
-SAN_TOOL_OBJ	 = $(patsubst %.c,$(B)/asan/%.o,$(TOOL_LIB_SRC))
+# The archive of each layer, release and sanitizer builds.
+layer_objs	 = $(patsubst %.c,$(B)/$(1)/%.o,$(2))
+REL_LIBS	 = $(B)/lib/libfedmsg.a $(B)/lib/libfmbroker.a \
+		   $(B)/lib/libfmhub.a $(B)/lib/libfmbridge.a $(B)/lib/libfmtools.a
+SAN_LIBS	 = $(patsubst $(B)/lib/%,$(B)/asan/lib/%,$(REL_LIBS))
 
 DEPS_STAMP	 = $(B)/.deps-build
 TEST_DEPS_STAMP	 = $(B)/.deps-test
 
-.PHONY: check-install-order all deps test-deps run test unit fuzz-replay \
-	integration valgrind fuzz bench bench-spool FORCE \
+.PHONY: all deps test-deps run test check-install-order check-layers \
+	check-exports unit fuzz-replay integration valgrind fuzz bench \
+	bench-spool FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
 # Keep the objects that pattern chains would make intermediate (tools,
@@ -115,39 +142,46 @@ test-deps: $(TEST_DEPS_STAMP)
 
 # ---- release build ------------------------------------------------------------
 
+# Prerequisites below may name the stem ($$*): the unit tests' archives.
+.SECONDEXPANSION:
+
 $(B)/rel/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(call layer_inc,$*) $(BASE_CFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/lib/libfedmsg.a: $(REL_CORE_OBJ)
+$(B)/lib/libfedmsg.a: $(call layer_objs,rel,$(CORE_SRC))
+$(B)/lib/libfmbroker.a: $(call layer_objs,rel,$(BROKER_SRC))
+$(B)/lib/libfmhub.a: $(call layer_objs,rel,$(HUB_SRC))
+$(B)/lib/libfmbridge.a: $(call layer_objs,rel,$(BRIDGE_SRC))
+$(B)/lib/libfmtools.a: $(call layer_objs,rel,$(TOOL_LIB_SRC))
+$(REL_LIBS) $(SAN_LIBS):
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/lib/libfedmsg.so: $(REL_CORE_OBJ)
+# Exports only the public API (libfedmsg.map); --no-undefined: a call
+# from libfedmsg/ into a higher layer fails here.
+$(B)/lib/libfedmsg.so: $(call layer_objs,rel,$(CORE_SRC)) libfedmsg/libfedmsg.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libfedmsg.so.$(SOVERSION) -o $@.$(SOVERSION) $^ $(LIBS)
+	$(CC) -shared -Wl,-soname,libfedmsg.so.$(SOVERSION) \
+	    -Wl,--version-script=libfedmsg/libfedmsg.map -Wl,--no-undefined \
+	    -o $@.$(SOVERSION) $(filter %.o,$^) $(LIBS)
 	ln -sf libfedmsg.so.$(SOVERSION) $@
 
-$(B)/bin/%: $(B)/rel/tools/%.o $(REL_TOOL_OBJ) $(B)/lib/libfedmsg.a
+$(B)/bin/%: $(B)/rel/tools/%.o $(B)/lib/libfmtools.a $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(REL_TOOL_OBJ) $(B)/lib/libfedmsg.a $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
 
-$(B)/lib/libfmbridge.a: $(REL_BRIDGE_OBJ)
+$(B)/bin/fedmsg-bridge: $(B)/rel/bridge/fedmsg-bridge.o $(B)/lib/libfmbridge.a \
+		$(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(BROKER_LIBS)
 
-$(B)/bin/fedmsg-bridge: $(B)/rel/bridge/fedmsg-bridge.o \
-		$(B)/lib/libfmbridge.a $(B)/lib/libfedmsg.a
+$(B)/bin/fedmsg-hub: $(B)/rel/hub/fedmsg-hub.o $(B)/lib/libfmhub.a \
+		$(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(BRIDGE_LIBS)
-
-$(B)/bin/fedmsg-hub: $(B)/rel/hub/runtime/fedmsg-hub.o $(REL_HUB_OBJ) \
-		$(B)/lib/libfmbridge.a $(B)/lib/libfedmsg.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BRIDGE_LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BROKER_LIBS)
 
 # -fvisibility=hidden: the entry symbol is the only one a plugin exports.
-.SECONDEXPANSION:
 $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
 		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
@@ -168,7 +202,7 @@ $(B)/asan/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h
 $(B)/.prefix: FORCE
 	@mkdir -p $(B)
 	@echo '$(PREFIX)' | cmp -s - $@ || echo '$(PREFIX)' > $@
-$(B)/rel/hub/runtime/hub.o $(B)/asan/hub/runtime/hub.o: $(B)/.prefix
+$(B)/rel/hub/hub.o $(B)/asan/hub/hub.o: $(B)/.prefix
 FORCE:
 
 $(B)/fedmsg-c.pc: Makefile $(B)/.prefix
@@ -183,40 +217,38 @@ $(B)/fedmsg-c.pc: Makefile $(B)/.prefix
 
 $(B)/asan/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(call layer_inc,$*) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
 # Unit tests need cmocka (the test packages): installed before any compile.
 $(B)/asan/tests/%.o: tests/%.c | $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(call test_inc,$(notdir $*)) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/asan/lib/libfedmsg.a: $(SAN_CORE_OBJ)
-	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+$(B)/asan/lib/libfedmsg.a: $(call layer_objs,asan,$(CORE_SRC))
+$(B)/asan/lib/libfmbroker.a: $(call layer_objs,asan,$(BROKER_SRC))
+$(B)/asan/lib/libfmhub.a: $(call layer_objs,asan,$(HUB_SRC))
+$(B)/asan/lib/libfmbridge.a: $(call layer_objs,asan,$(BRIDGE_SRC))
+$(B)/asan/lib/libfmtools.a: $(call layer_objs,asan,$(TOOL_LIB_SRC))
 
-$(B)/asan/bin/%: $(B)/asan/tools/%.o $(SAN_TOOL_OBJ) $(B)/asan/lib/libfedmsg.a
-	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $< $(SAN_TOOL_OBJ) $(B)/asan/lib/libfedmsg.a $(LIBS)
-
-$(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $(B)/asan/lib/libfmbridge.a \
+$(B)/asan/bin/%: $(B)/asan/tools/%.o $(B)/asan/lib/libfmtools.a \
 		$(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $< $(B)/asan/lib/libfmbridge.a \
-	    $(B)/asan/lib/libfedmsg.a $(LIBS) $(BRIDGE_LIBS) -lcmocka
+	$(CC) $(SAN) -o $@ $^ $(LIBS)
 
-$(B)/asan/lib/libfmbridge.a: $(SAN_BRIDGE_OBJ)
+$(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $$(call test_archives,$$*)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(TEST_LIBS_$(call test_layer,$*)) -lcmocka
 
 $(B)/asan/bin/fedmsg-bridge: $(B)/asan/bridge/fedmsg-bridge.o \
-		$(B)/asan/lib/libfmbridge.a $(B)/asan/lib/libfedmsg.a
+		$(B)/asan/lib/libfmbridge.a $(B)/asan/lib/libfmbroker.a \
+		$(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LIBS) $(BRIDGE_LIBS)
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(BROKER_LIBS)
 
-$(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/runtime/fedmsg-hub.o $(SAN_HUB_OBJ) \
-		$(B)/asan/lib/libfmbridge.a $(B)/asan/lib/libfedmsg.a
+$(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/fedmsg-hub.o $(B)/asan/lib/libfmhub.a \
+		$(B)/asan/lib/libfmbroker.a $(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BRIDGE_LIBS)
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BROKER_LIBS)
 
 asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub \
 	$(B)/asan/bin/fedmsg-bridge $(TEST_TOOLS) $(SAN_PLUGINS)
@@ -224,7 +256,7 @@ asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub \
 # (no cmocka: built with the tools, before the test packages)
 $(B)/asan/tests/tools/%.o: tests/tools/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(INC_libfedmsg) $(BASE_CFLAGS) $(SAN_CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/asan/tests/tools/%: $(B)/asan/tests/tools/%.o $(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
@@ -232,12 +264,15 @@ $(B)/asan/tests/tools/%: $(B)/asan/tests/tools/%.o $(B)/asan/lib/libfedmsg.a
 
 # ---- fuzzing (clang libFuzzer) ------------------------------------------------
 
-$(B)/fuzz/%: tests/fuzz/%.c $(CORE_SRC) $(BRIDGE_SRC) $(wildcard hub/*.h) \
-		$(wildcard bridge/*.h) | $(TEST_DEPS_STAMP)
+# Each fuzzer is built from the sources of its layer and those below it.
+fuzz_src	 = $(CORE_SRC) $(if $(filter brokers,$(call test_layer,$(1))),$(BROKER_SRC))
+$(B)/fuzz/%: tests/fuzz/%.c $$(call fuzz_src,$$*) $$(wildcard libfedmsg/*.h) \
+		$$(if $$(filter brokers,$$(call test_layer,$$*)),$$(wildcard brokers/*.h)) \
+		| $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -Iinclude -Ihub -Ihub/runtime -Ibridge \
-	    -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< $(CORE_SRC) \
-	    $(BRIDGE_SRC) $(LIBS) $(BRIDGE_LIBS)
+	$(CLANG) -std=c11 -D_GNU_SOURCE $(INC_$(call test_layer,$*)) \
+	    -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
+	    $(call fuzz_src,$*) $(LIBS) $(TEST_LIBS_$(call test_layer,$*))
 
 # Replays each target's checked-in corpus, then fuzzes it briefly.
 fuzz-replay: $(TEST_DEPS_STAMP) $(FUZZERS)
@@ -305,7 +340,16 @@ valgrind: all $(TEST_DEPS_STAMP)
 check-install-order:
 	sh tests/build/check-install-order.sh .
 
-test: $(TEST_DEPS_STAMP) check-install-order all unit fuzz-replay integration valgrind
+# A wrong-way #include fails to compile (DESIGN.md: the layers).
+check-layers:
+	sh tests/build/check-layers.sh .
+
+# libfedmsg.so exports the fm_* functions of include/fedmsg/ and no other.
+check-exports: $(B)/lib/libfedmsg.so
+	sh tests/build/check-exports.sh $(B)
+
+test: $(TEST_DEPS_STAMP) check-install-order all check-layers check-exports \
+	unit fuzz-replay integration valgrind
 
 # ---- the main job on the embedded default --------------------------------------
 
@@ -340,15 +384,15 @@ bench: all $(BENCH_PROGS)
 
 $(B)/bench/%: tests/bench/%.c $(BENCH_HEADERS) $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfedmsg.a $(LIBS)
+	$(CC) $(INC_libfedmsg) $(BASE_CFLAGS) -O2 -g -o $@ $< \
+	    $(B)/lib/libfedmsg.a $(LIBS)
 
-# bench_broker: qpid-proton for AMQP 1.0, bridge/stomp.h for STOMP.
+# bench_broker: qpid-proton for AMQP 1.0, brokers/stomp.h for STOMP.
 $(B)/bench/bench_broker: tests/bench/bench_broker.c $(BENCH_HEADERS) \
-		$(B)/lib/libfmbridge.a \
-		$(B)/lib/libfedmsg.a
+		$(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfmbridge.a \
-	    $(B)/lib/libfedmsg.a $(LIBS) $(BRIDGE_LIBS)
+	$(CC) $(INC_brokers) $(BASE_CFLAGS) -O2 -g -o $@ $< \
+	    $(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a $(LIBS) $(BROKER_LIBS)
 
 # bench_spool_lmdb: our spool against LMDB on the same append/ack workload
 # (tests/bench/README); built only where liblmdb-dev is installed, never
@@ -358,14 +402,15 @@ bench-spool: $(if $(wildcard /usr/include/lmdb.h),$(B)/bench/bench_spool_lmdb)
 	$(B)/bench/bench_spool_lmdb
 
 $(B)/bench/bench_spool_lmdb: tests/bench/bench_spool_lmdb.c \
-		$(B)/lib/libfmbridge.a $(B)/lib/libfedmsg.a
+		$(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfmbridge.a \
-	    $(B)/lib/libfedmsg.a $(LIBS) -llmdb
+	$(CC) $(INC_brokers) $(BASE_CFLAGS) -O2 -g -o $@ $< \
+	    $(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a $(LIBS) \
+	    $(BROKER_LIBS) -llmdb
 
 $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) -O2 -o $@ $< $(BRIDGE_LIBS) -lpthread
+	$(CC) -O2 -o $@ $< $(BROKER_LIBS) -lpthread
 
 # bench_plugin includes noop_consumer.c and dlopen()s its .so.
 $(B)/bench/bench_plugin: tests/bench/noop_consumer.c include/fedmsg/plugin.h
@@ -386,13 +431,12 @@ install: all
 	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
 	    $(B)/bin/fedmsg-bridge $(DESTDIR)$(BINDIR)/
 	install -m 644 include/fedmsg/*.h $(DESTDIR)$(INCLUDEDIR)/fedmsg/
-	install -m 644 $(B)/lib/libfedmsg.a $(DESTDIR)$(LIBDIR)/
 	install -m 755 $(B)/lib/libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libfedmsg.so
 	install -m 644 $(B)/fedmsg-c.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	$(if $(PLUGINS),install -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	install -d $(DESTDIR)$(LIBDIR)/systemd/system
-	sed 's|/usr/local/bin|$(BINDIR)|' hub/runtime/fedmsg-hub.service \
+	sed 's|/usr/local/bin|$(BINDIR)|' hub/fedmsg-hub.service \
 	    > $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
 
 uninstall:

@@ -21,6 +21,7 @@
 #include "bus_internal.h"
 #include "canon.h"
 #include "config.h"
+#include "jget.h"
 #include "log.h"
 #include "msg.h"
 #include "spool.h"
@@ -167,20 +168,15 @@ map_topic(const struct bridge *br, const char *topic)
 	return strdup(topic);
 }
 
-/* "/topic/{topic}" with {topic} replaced. */
+/* The address template with {topic} replaced by the mapped topic. */
 static char *
 address_for(const struct bridge *br, const char *topic)
 {
-	const char *p = strstr(br->address, "{topic}");
-	char *mapped = map_topic(br, topic), *out = NULL;
+	char *mapped = map_topic(br, topic), *out;
 
 	if (mapped == NULL)
 		return NULL;
-	if (p == NULL)
-		out = strdup(br->address);
-	else if (asprintf(&out, "%.*s%s%s", (int)(p - br->address),
-	    br->address, mapped, p + 7) < 0)
-		out = NULL;
+	out = broker_address(br->address, mapped);
 	free(mapped);
 	return out;
 }
@@ -637,14 +633,6 @@ urls_of(json_t *v, const char **out, size_t max, size_t *n)
 	return *n ? 0 : -1;
 }
 
-static const char *
-str(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-
-	return json_is_string(v) ? json_string_value(v) : NULL;
-}
-
 /* Free a bridge, complete or half built.  NULL is fine. */
 static void
 bridge_free(struct bridge *br)
@@ -706,10 +694,10 @@ spool_settings(const char *name, json_t *sp, struct spool_settings *out,
 {
 	json_t *max = json_object_get(sp, "max_bytes");
 	json_t *fs = json_object_get(sp, "fsync");
-	const char *full = str(sp, "full"), *key;
+	const char *full = jget_str(sp, "full"), *key;
 	json_t *v;
 
-	if ((out->dir = str(sp, "dir")) == NULL) {
+	if ((out->dir = jget_str(sp, "dir")) == NULL) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: spool.dir is required "
 		    "(where accepted messages wait for the broker)", name);
 		return -1;
@@ -846,8 +834,8 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		const char *names[17];
 		json_t *eps = json_object_get(e, "endpoints");
 
-		br->address = strdup(str(e, "address") ? str(e, "address") :
-		    "/topic/{topic}");
+		br->address = strdup(jget_str(e, "address") ?
+		    jget_str(e, "address") : "/topic/{topic}");
 		sp = json_object_get(e, "spool");
 		if (spool_settings(name, sp, &sps, err) < 0)
 			goto fail;
@@ -869,23 +857,23 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 			goto fail;
 		}
 	} else {
-		const char *bind = str(e, "endpoints");
+		const char *bind = jget_str(e, "endpoints");
 		bool active = json_is_true(json_object_get(e, "active"));
 		char certkey[300];
 
-		if (str(e, "source") == NULL) {
+		if (jget_str(e, "source") == NULL) {
 			snprintf(err, FM_ERRLEN, "bridges.%s: \"source\" (the "
 			    "address to receive from) is required", name);
 			goto fail;
 		}
-		br->source = strdup(str(e, "source"));
+		br->source = strdup(jget_str(e, "source"));
 		if (br->broker->ops->subscribe(br->broker, br->source) < 0) {
 			snprintf(err, FM_ERRLEN, "bridges.%s: cannot subscribe",
 			    name);
 			goto fail;
 		}
-		snprintf(certkey, sizeof(certkey), "%s", str(e, "cert") ?
-		    str(e, "cert") : "bridge");
+		snprintf(certkey, sizeof(certkey), "%s", jget_str(e, "cert") ?
+		    jget_str(e, "cert") : "bridge");
 		if (cfg->sign_messages && fm_config_certname(cfg, certkey) &&
 		    (br->signer = fm_config_signer(cfg, certkey, err)) == NULL)
 			goto fail;

@@ -40,7 +40,7 @@ main(int argc, char **argv)
 	static volatile sig_atomic_t stop;
 	const char *config = NULL, *only[33];
 	char *list = NULL, *tok, *save, err[FM_ERRLEN];
-	enum log_level level = LOG_INFO;
+	enum fm_log_level level = FM_LOG_INFO;
 	struct fm_config *cfg;
 	int c, n = 0, rc;
 
@@ -48,7 +48,7 @@ main(int argc, char **argv)
 		switch (c) {
 		case 'c': config = optarg; break;
 		case 'o': list = optarg; break;
-		case 'v': level = LOG_DEBUG; break;
+		case 'v': level = FM_LOG_DEBUG; break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;

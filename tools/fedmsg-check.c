@@ -4,7 +4,7 @@
  * producers are there and initialised.  Works against fedmsg-c's
  * fedmsg-hub and Python moksha hubs alike: both publish, every 5 s, one
  * single-frame JSON document {"consumers": [...], "producers": [...]}
- * (fedmsg-protocol.md 1.8, 7.2).
+ * (hub/hub_report.c writes ours).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -19,6 +19,7 @@
 #include <jansson.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "zep.h"
@@ -209,16 +210,6 @@ is_report(json_t *doc, char *why, size_t len)
 	return true;
 }
 
-static long long
-ms_left(const struct timespec *deadline)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
-	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
-}
-
 /*
  * Receive one single-frame message within the timeout.  Returns 0 with
  * the report in *out, 1 (a check failure: nothing came, or not a report)
@@ -229,7 +220,7 @@ receive_report(const struct fm_config *cfg, const char *url, int timeout,
     json_t **out)
 {
 	zmq_pollitem_t item;
-	struct timespec deadline;
+	int64_t deadline;
 	zmq_msg_t part;
 	json_error_t jerr;
 	json_t *doc = NULL;
@@ -253,10 +244,9 @@ receive_report(const struct fm_config *cfg, const char *url, int timeout,
 		rc = 2;
 		goto out;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += timeout;
+	deadline = clock_ms() + (int64_t)timeout * 1000;
 	for (;;) {
-		if ((left = ms_left(&deadline)) <= 0) {
+		if ((left = deadline - clock_ms()) <= 0) {
 			log_err("no status report received from %s within %d "
 			    "second%s (is the hub running, with "
 			    "moksha.monitoring.socket set to this URL?)", url,
@@ -408,7 +398,7 @@ main(int argc, char **argv)
 	size_t bad;
 	int c, status = 2;
 
-	log_init("fedmsg-check", LOG_WARN);
+	log_init("fedmsg-check", FM_LOG_WARN);
 	memset(&o, 0, sizeof(o));
 	o.timeout = 10;
 	o.consumers = calloc((size_t)argc, sizeof(*o.consumers));

@@ -57,7 +57,7 @@ main(int argc, char **argv)
 	struct fm_subscriber *sub = NULL;
 	struct fm_sub_stats st;
 	const char *config = NULL, *bind_url = NULL;
-	enum log_level level = LOG_INFO;
+	enum fm_log_level level = FM_LOG_INFO;
 	char err[FM_ERRLEN], url[512];
 	uint64_t forwarded = 0, failed = 0;
 	void *pub = NULL;
@@ -68,7 +68,7 @@ main(int argc, char **argv)
 		case 'c': config = optarg; break;
 		case 'b': bind_url = optarg; break;
 		case 'V': validate = 1; break;
-		case 'v': level = LOG_DEBUG; break;
+		case 'v': level = FM_LOG_DEBUG; break;
 		case 'h':
 			fputs(usage, stdout);
 			return 0;

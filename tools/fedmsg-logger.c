@@ -1,7 +1,7 @@
 /*
  * fedmsg-logger: send log lines or a JSON value to the bus through the
- * relay, for dist-git hooks, scripts and cron jobs (fedmsg-protocol.md
- * 2.4, 7.2).  Always an active publisher: it connects to relay_inbound
+ * relay, for dist-git hooks, scripts and cron jobs, as fedmsg-logger
+ * does.  Always an active publisher: it connects to relay_inbound
  * and, unlike fedmsg, gives up with a clear error when no relay answers
  * instead of hanging.
  */
@@ -24,6 +24,7 @@
 #include "lines.h"
 #include "log.h"
 #include "signals.h"
+#include "utf8.h"
 #include "zep.h"
 
 static const char usage[] =
@@ -72,62 +73,6 @@ struct opts {
 	int		 timeout_ms;	/* 0: the config's timeout */
 };
 
-/*
- * Length of the strictly valid UTF-8 sequence at s[0..len) (no overlong
- * forms, no surrogates, nothing above U+10FFFF), storing the code point;
- * 0 when it is not valid.
- */
-static size_t
-utf8_next(const unsigned char *s, size_t len, unsigned long *cp)
-{
-	unsigned long c;
-	size_t n, i;
-
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		c = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		c = s[0] & 0x07;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && (c < 0x800 || (c >= 0xd800 && c <= 0xdfff))) ||
-	    (n == 4 && (c < 0x10000 || c > 0x10ffff)))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-/* Byte offset of the first invalid UTF-8 sequence, or len when valid. */
-static size_t
-utf8_check(const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	unsigned long cp;
-	size_t i = 0, n;
-
-	while (i < len) {
-		if ((n = utf8_next(u + i, len - i, &cp)) == 0)
-			return i;
-		i += n;
-	}
-	return len;
-}
-
 /* Python 3's str.isspace(), which str.strip() uses. */
 static bool
 py_space(unsigned long c)
@@ -143,16 +88,16 @@ static const char *
 py_strip(const char *s, size_t *len)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	unsigned long cp;
+	unsigned cp;
 	size_t start = 0, end = *len, n, k;
 
-	while (start < end && (n = utf8_next(u + start, end - start, &cp)) &&
-	    py_space(cp))
+	while (start < end &&
+	    (n = utf8_decode(u + start, end - start, &cp, 0)) && py_space(cp))
 		start += n;
 	while (end > start) {
 		for (k = end - 1; k > start && (u[k] & 0xc0) == 0x80; k--)
 			;
-		if (utf8_next(u + k, end - k, &cp) == 0 || !py_space(cp))
+		if (utf8_decode(u + k, end - k, &cp, 0) == 0 || !py_space(cp))
 			break;
 		end = k;
 	}
@@ -193,7 +138,7 @@ add_json_string(struct buf *b, const char *s, size_t len)
 static int
 check_utf8(const char *s, size_t len, char *err)
 {
-	size_t bad = utf8_check(s, len);
+	size_t bad = utf8_invalid_at(s, len);
 
 	if (bad < len) {
 		snprintf(err, FM_ERRLEN, "not valid UTF-8 at byte %zu",
@@ -414,7 +359,7 @@ main(int argc, char **argv)
 	char err[FM_ERRLEN];
 	int c, status = 2;
 
-	log_init("fedmsg-logger", LOG_WARN);
+	log_init("fedmsg-logger", FM_LOG_WARN);
 	memset(&o, 0, sizeof(o));
 	o.topic = "log";
 	o.modname = "logger";

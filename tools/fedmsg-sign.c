@@ -50,7 +50,7 @@ main(int argc, char **argv)
 	size_t n;
 	int c, status = 2;
 
-	log_init("fedmsg-sign", LOG_WARN);
+	log_init("fedmsg-sign", FM_LOG_WARN);
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c': cert = optarg; break;

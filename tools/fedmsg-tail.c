@@ -1,7 +1,7 @@
 /*
  * fedmsg-tail: watch the bus.  Subscribes like fedmsg.tail_messages()
- * (fedmsg-protocol.md 1.5) and prints each message in one of fedmsg-tail's
- * formats (7.2), filtered by topic regular expressions.
+ * (fm_subscriber_open, libfedmsg/bus.c) and prints each message in one of
+ * fedmsg-tail's formats (terse.h), filtered by topic regular expressions.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,7 +18,9 @@
 #include <fedmsg/bus.h>
 #include <fedmsg/message.h>
 
+#include "clock.h"
 #include "log.h"
+#include "signals.h"
 #include "terse.h"
 #include "zep.h"
 
@@ -117,36 +119,6 @@ struct topic_filter {
 };
 
 static volatile sig_atomic_t stop;
-
-static void
-on_signal(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-/* SIGINT/SIGTERM set stop; no SA_RESTART so the poll returns EINTR. */
-static void
-catch_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 compile(regex_t *re, const char *pattern, const char *flag)
@@ -415,7 +387,7 @@ main(int argc, char **argv)
 	bool colour;
 	int rc, status = 2;
 
-	log_init("fedmsg-tail", LOG_WARN);
+	log_init("fedmsg-tail", FM_LOG_WARN);
 	memset(&o, 0, sizeof(o));
 	memset(&filt, 0, sizeof(filt));
 	o.validate = -1;
@@ -425,7 +397,7 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (o.verbose)
-		log_init("fedmsg-tail", o.verbose > 1 ? LOG_DEBUG : LOG_INFO);
+		log_init("fedmsg-tail", o.verbose > 1 ? FM_LOG_DEBUG : FM_LOG_INFO);
 	if (o.include && compile(&filt.inc, o.include, "--include") < 0)
 		goto out;
 	filt.has_inc = o.include != NULL;
@@ -443,15 +415,15 @@ main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
-	catch_signals();
+	catch_signals(&stop, NULL, false);	/* SIGPIPE ends a `| head` */
 	status = 0;
-	last = now_ms();
+	last = clock_ms();
 	while (!stop) {
 		int wait = SLICE_MS;
 		const char *topic;
 
 		if (o.timeout_ms >= 0) {
-			int64_t left = last + o.timeout_ms - now_ms();
+			int64_t left = last + o.timeout_ms - clock_ms();
 
 			if (left <= 0)
 				break;
@@ -489,7 +461,7 @@ main(int argc, char **argv)
 			status = 1;
 			break;
 		}
-		last = now_ms();
+		last = clock_ms();
 		if (++shown == o.count)
 			break;
 	}

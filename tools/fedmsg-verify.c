@@ -238,7 +238,7 @@ main(int argc, char **argv)
 	char err[FM_ERRLEN], *end;
 	int c, worst = 0, status = 2;
 
-	log_init("fedmsg-verify", LOG_WARN);
+	log_init("fedmsg-verify", FM_LOG_WARN);
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {

@@ -377,7 +377,7 @@ relay_main(int argc, char **argv, const char *prog, bool signing)
 	struct relay_stats st;
 	struct fm_config *cfg;
 	const char *config = NULL;
-	enum log_level level = LOG_INFO;
+	enum fm_log_level level = FM_LOG_INFO;
 	char err[FM_ERRLEN];
 	const char *what = signing ? " signed with certnames[\"signing_relay\"]\n"
 	    "(an old signature is replaced, never signed over)" : " unchanged";
@@ -390,7 +390,7 @@ relay_main(int argc, char **argv, const char *prog, bool signing)
 		case 'V': o.validate = true; break;
 		case 't': o.threads = (unsigned)atoi(optarg); break;
 		case 's': o.stats_interval = (unsigned)atoi(optarg); break;
-		case 'v': level = LOG_DEBUG; break;
+		case 'v': level = FM_LOG_DEBUG; break;
 		case 'h':
 			printf(usage, prog, what);
 			return 0;

@@ -4,7 +4,8 @@
  * endpoints["relay_outbound"], and forward each message.
  *
  * fedmsg binds a SUB socket inbound; on libzmq 4.3 a bound SUB does not
- * always get its subscription to a connecting PUB (fedmsg-protocol.md 9.13).
+ * always get its subscription to a connecting PUB, and the relay forwards
+ * nothing.
  * An XSUB that sends the subscribe-all message itself always does.
  */
 #ifndef FM_RELAY_H

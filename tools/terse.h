@@ -22,13 +22,20 @@
  * (git.receive, git.branch, git.lookaside.new), koji (buildsys.*),
  * robosignatory (robosignatory.*, coreos.build.request.*.finished) and
  * logger.log; any other message shows its payload's top-level fields as
- * key=value pairs, cut to about 200 bytes.
+ * key=value pairs, cut to about GENERIC_MAX bytes.
  */
 char *terse_line(const struct fm_msg *m);
+#define GENERIC_MAX	200
 
 /* Flags for tail_pretty(). */
 #define TAIL_CTIME	0x1	/* top-level timestamp as time.ctime() text */
 #define TAIL_COLOR	0x2	/* ANSI colours for keys, strings, numbers */
+/* The colours: keys, strings, numbers, literals (true, false, null). */
+#define C_KEY	"\033[34m"
+#define C_STR	"\033[32m"
+#define C_NUM	"\033[36m"
+#define C_LIT	"\033[35m"
+#define C_OFF	"\033[0m"
 
 /*
  * The envelope without signature and certificate as JSON indented by two

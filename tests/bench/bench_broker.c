@@ -22,7 +22,7 @@
  *				(topped up below 500) that accepts and
  *				settles each message
  *   stomp://HOST:PORT/DEST	STOMP 1.2 with fedmsg-c's own client
- *				(bridge/stomp.h): SEND with content-length
+ *				(brokers/stomp.h): SEND with content-length
  *				(-r: and a receipt each, as fedmsg-bridge
  *				sends); SUBSCRIBE with ack ACK (-a auto |
  *				client | client-individual, default auto),
@@ -695,7 +695,7 @@ amqp_run(struct drv *d, const struct ep *ep, bool sender)
 	free(a.in.start);
 }
 
-/* ---- STOMP (fedmsg-c's client, bridge/stomp.h) ---------------------------------- */
+/* ---- STOMP (fedmsg-c's client, brokers/stomp.h) ---------------------------------- */
 
 struct stc {
 	struct drv		*d;

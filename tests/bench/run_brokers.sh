@@ -17,7 +17,7 @@
 #     libqpid-proton11-dev-examples, built by the Makefile).
 #  2. STOMP through ActiveMQ 5.17: ZeroMQ -> STOMP and STOMP -> ZeroMQ
 #     (validation off and on) against (i) the broker's ceiling with the
-#     fastest client here, fedmsg-c's own STOMP client (bridge/stomp.h) in
+#     fastest client here, fedmsg-c's own STOMP client (brokers/stomp.h) in
 #     bench_broker, sending without receipts to an ack:auto subscriber,
 #     and the same client with the bridge's guarantees (a receipt per
 #     SEND, client-individual acks, prefetch 100); (ii) stomp.py
@@ -445,7 +445,7 @@ END {
 	    "sent - received.)\n\n"
 	printf "  2. STOMP through ActiveMQ.  /C: ratio to the broker's " \
 	    "ceiling, fedmsg-c's STOMP\n"
-	printf "     client (bridge/stomp.h) sending without receipts to an " \
+	printf "     client (brokers/stomp.h) sending without receipts to an " \
 	    "ack:auto subscriber;\n"
 	printf "     /py: ratio to stomp.py (bench_stomp.py: send(), an " \
 	    "ack:auto listener).\n"

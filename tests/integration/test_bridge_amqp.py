@@ -325,7 +325,7 @@ def test_amqp_to_zmq_wraps_plain_json(rabbitmq, amqp_to_zmq, dev_pki,
 def test_amqp_to_zmq_unsigned_envelope_forwarded_as_is(rabbitmq,
                                                        amqp_to_zmq):
     """fedmsg services on UMB publish whole envelopes, often unsigned
-    (backends.md 4.3): with validation off such an envelope is a fedmsg
+    (UMB): with validation off such an envelope is a fedmsg
     message, forwarded as it is, not wrapped again as a plain body."""
     bridge, snd, sub, q, probes = amqp_to_zmq(validate=False)
     env = make_envelope("org.fedoraproject.dev.%s.x" % unique("u"),

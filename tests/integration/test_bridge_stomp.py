@@ -5,7 +5,7 @@ required, 61611 without) and RabbitMQ 3.10's STOMP plugin (61623, vhost
 tests/brokers/broker.sh.  The STOMP peers are python3-stomp
 (conftest.StompPeer); the ZeroMQ side is pyzmq, as in test_bridge_amqp.py.
 
-What the STOMP link (bridge/stomp_link.c) puts on the wire: SEND with
+What the STOMP link (brokers/stomp_link.c) puts on the wire: SEND with
 content-type application/json;charset=utf-8, persistent:true, a receipt
 (the broker's "accepted"), the header fedmsg_msg_id = msg_id, and the
 application properties of the AMQP link as headers (topic,

@@ -1,5 +1,5 @@
 """fedmsg-check against a pyzmq stand-in for moksha's monitoring socket and
-against the real fedmsg-hub (fedmsg-protocol.md 1.8 and 7.2).
+against the real fedmsg-hub (hub/hub_report.c).
 
 The stand-in is a PUB bound on a fresh ipc:// socket that publishes one
 single-frame moksha-style report every 0.2 s from a thread, like moksha's

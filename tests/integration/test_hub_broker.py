@@ -1,5 +1,5 @@
 """fedmsg-hub on a real AMQP 1.0 broker: "hub": {"bus": URL, "source":
-queue, ...} (hub/runtime/transport_broker.c) against RabbitMQ 3.10 (the
+queue, ...} (hub/transport_broker.c) against RabbitMQ 3.10 (the
 session's "rabbitmq" fixture, tests/brokers/broker.sh).
 
 A python3-qpid-proton sender puts messages into the hub's queue (a fresh

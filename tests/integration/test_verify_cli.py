@@ -141,7 +141,8 @@ RESPELLINGS = [
                               "duplicate-keys", "key-order", "raw-utf8",
                               "whitespace-bigints"])
 def test_canonical_follows_python_parsing(run, text):
-    """Spelling does not matter, values do (fedmsg-protocol.md 3.3)."""
+    """Spelling does not matter, values do: the canonical text is that of
+    json.loads as Python reads it."""
     r = run("fedmsg-verify", ["--canonical"], input=text + "\n")
     assert r.rc == 0, r
     want = canonical(unsigned(json.loads(text)))

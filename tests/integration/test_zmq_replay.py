@@ -1,4 +1,4 @@
-"""Replay (fedmsg-protocol.md 1.7, hub/replay.h) against pyzmq peers.
+"""Replay (libfedmsg/replay.h) against pyzmq peers.
 
 * Server side: the only long-lived publisher built on fm_publisher_open()
   today is fedmsg-logger reading standard input (fedmsg-hub is not written

@@ -211,7 +211,7 @@ main(void)
 		cmocka_unit_test(test_bad_urls_refused),
 	};
 
-	log_init("test_amqp_net", getenv("AMQP_TEST_VERBOSE") ? LOG_DEBUG :
-	    LOG_ERR);
+	log_init("test_amqp_net", getenv("AMQP_TEST_VERBOSE") ? FM_LOG_DEBUG :
+	    FM_LOG_ERR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,7 @@
 /*
- * fedmsg's canonical JSON (fedmsg-protocol.md 3.1, 3.2): float repr against
- * a table made by Python, string escapes for every code point class,
- * round trips against json.dumps(json.loads(x), sort_keys=True,
+ * fedmsg's canonical JSON (libfedmsg/canon.c; README "Canonical JSON"):
+ * float repr against a table made by Python, string escapes for every code
+ * point class, round trips against json.dumps(json.loads(x), sort_keys=True,
  * separators=(',', ':')) precomputed in tests/data/canon_cases.tsv, and
  * canon_object_with().
  */

@@ -1,5 +1,5 @@
 /*
- * Unit tests for hub/config.c: loading files and directories, the key
+ * Unit tests for libfedmsg/config.c: loading files and directories, the key
  * table's type checks and defaults, and building a validator and a signer
  * from a config (with the test PKI in tests/data/vectors/certs).
  */

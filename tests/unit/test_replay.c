@@ -1,5 +1,5 @@
 /*
- * Unit tests for hub/replay.c: the bounded store and its indexes, every
+ * Unit tests for libfedmsg/replay_*.c: the bounded store and its indexes, every
  * query key with fedmsg's error texts, the REP server queried by a raw
  * ZeroMQ REQ socket, and gap detection end to end against that server
  * (and against a scripted fake server for malformed replies).
@@ -186,7 +186,7 @@ group_setup(void **state)
 
 	(void)state;
 	if (getenv("FM_TEST_VERBOSE") == NULL)
-		log_init("test_replay", LOG_ERR);
+		log_init("test_replay", FM_LOG_ERR);
 	do
 		p_fake = free_port();
 	while (p_fake == p_svc);

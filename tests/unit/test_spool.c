@@ -1,5 +1,5 @@
 /*
- * Unit tests for bridge/spool.c: order, acks in and out of order, restart
+ * Unit tests for brokers/spool.c: order, acks in and out of order, restart
  * recovery, a child killed with SIGKILL mid-stream, torn and corrupt
  * records, both full policies, rewind, segment rollover and removal, and
  * disk usage bounded while 50 MB go through a 4 MB spool.  Each test works
@@ -273,7 +273,7 @@ static int
 group_setup(void **state)
 {
 	(void)state;
-	log_init("test_spool", LOG_ERR);	/* warnings are expected */
+	log_init("test_spool", FM_LOG_ERR);	/* warnings are expected */
 	snprintf(base, sizeof(base), "/tmp/test_spool.XXXXXX");
 	return mkdtemp(base) ? 0 : -1;
 }

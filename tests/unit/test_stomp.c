@@ -1,5 +1,5 @@
 /*
- * The STOMP client session (bridge/stomp.c) against a small fake STOMP
+ * The STOMP client session (brokers/stomp.c) against a small fake STOMP
  * server that runs in a thread of this test on 127.0.0.1 (plain or TLS
  * with certificates made here): negotiation, SEND with receipts,
  * SUBSCRIBE/MESSAGE/ACK for 1.2 and 1.1, ERROR and reconnect, dead-peer
@@ -1597,8 +1597,8 @@ static int
 setup(void **state)
 {
 	(void)state;
-	log_init("test_stomp", getenv("STOMP_TEST_VERBOSE") ? LOG_DEBUG :
-	    LOG_ERR);
+	log_init("test_stomp", getenv("STOMP_TEST_VERBOSE") ? FM_LOG_DEBUG :
+	    FM_LOG_ERR);
 	make_pki();
 	return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * The STOMP frame codec (bridge/stomp_frame.c): framing, EOLs and
+ * The STOMP frame codec (brokers/stomp_frame.c): framing, EOLs and
  * heart-beats, header escaping, repeated headers, content-length, binary
  * header values, the limits, incremental feeding and the writer.
  */

@@ -379,6 +379,6 @@ main(void)
 	};
 
 	log_init("test_stomp_session", getenv("STOMP_TEST_VERBOSE") ?
-	    LOG_DEBUG : LOG_ERR);
+	    FM_LOG_DEBUG : FM_LOG_ERR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

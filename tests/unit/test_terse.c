@@ -1,11 +1,8 @@
 /*
- * Unit tests for tools/terse.c: fedmsg-tail's --terse summaries for each
- * topic family (bodies as in publishers-consumers.md), --pretty,
- * --really-pretty and --query renderings, and a sweep over the signed test
- * vectors under the sanitizers.
- *
- * The Makefile links unit tests with the hub library only, so the tool
- * helper is compiled in here.
+ * Unit tests for fedmsg-tail's renderings (tools/terse.h): the --terse
+ * summaries for each topic family, --pretty, --really-pretty and --query
+ * renderings, and a sweep over the signed test vectors under the
+ * sanitizers.  Linked with the tools' archive (Makefile UNIT_TOOLS).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,7 +15,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../tools/terse.c"
+#include <fedmsg/message.h>
+
+#include "json.h"
+#include "terse.h"
 
 #include "testutil.h"
 
@@ -64,7 +64,7 @@ setup_tz(void **state)
 
 /* ---- dist-git ----------------------------------------------------------- */
 
-/* The legacy hook's envelope (publishers-consumers.md 1.3). */
+/* The envelope of dist-git's legacy git.receive hook. */
 static const char git_legacy[] = ENV_USER(PROD "git.receive", "jsmith",
     "{\"commit\":{\"name\":\"Jane Smith\",\"email\":\"jsmith@example.com\","
     "\"username\":\"jsmith\",\"agent\":\"jsmith\","

@@ -1606,6 +1606,6 @@ main(void)
 		cmocka_unit_test(test_vectors_resign),
 	};
 
-	log_init("test_validate", LOG_WARN);	/* no "reloaded" chatter */
+	log_init("test_validate", FM_LOG_WARN);	/* no "reloaded" chatter */
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,290 @@
+/*
+ * The hub on a broker (transport.h): AMQP 1.0 or STOMP through
+ * brokers/broker.h.  One queue per hub name (e.g. /queue/fedmsg-hub.x or
+ * Consumer.<sa>.hub.VirtualTopic.eng.>), so several hub processes share
+ * the work as competing consumers; credit bounds what is in flight, and
+ * withholding it (pause) leaves the rest with the broker.  Deliveries are
+ * settled with the consumers' verdicts: accepted, released (not
+ * processed), failed (a retry still waiting at shutdown: AMQP modified
+ * with delivery-failed) or rejected.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "broker.h"
+#include "config.h"
+#include "jget.h"
+#include "log.h"
+#include "transport.h"
+
+#define RING 4096	/* received, not yet taken: more than any credit */
+
+struct item {
+	struct fm_msg		*msg;
+	struct broker_delivery	*d;
+};
+
+struct broker_transport {
+	struct transport	 t;
+	const struct fm_config	*cfg;
+	struct broker		*b;
+	char			*source, *address;
+	struct item		 ring[RING];
+	size_t			 head, len;
+	uint64_t		 token;
+	struct transport_stats	 st;
+};
+
+static void
+bt_on_up(void *ctx)
+{
+	(void)ctx;
+	log_info("hub: connected to the broker");
+}
+
+static void
+bt_on_down(void *ctx, const char *why)
+{
+	(void)ctx;
+	log_warn("hub: broker connection lost (%s); unsettled deliveries "
+	    "will be redelivered", why);
+}
+
+static void
+bt_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
+{
+	struct broker_transport *bt = ctx;
+
+	if (o == BROKER_ACCEPTED)
+		return;
+	bt->st.publish_failed++;
+	log_warn("hub: the broker did not take published message %llu: %s",
+	    (unsigned long long)token, why);
+}
+
+static void
+bt_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
+{
+	struct broker_transport *bt = ctx;
+	struct fm_msg *m;
+	char err[FM_ERRLEN];
+
+	if (bt->len == RING) {		/* cannot happen within credit */
+		bt->b->ops->settle(bt->b, d, SETTLE_RELEASE);
+		return;
+	}
+	if (fm_msg_parse(in->body, in->len, &bt->cfg->limits, &m, err) < 0) {
+		bt->st.bad_json++;
+		log_warn("hub: rejected a delivery that is not a fedmsg "
+		    "envelope: %s", err);
+		bt->b->ops->settle(bt->b, d, SETTLE_REJECT);
+		return;
+	}
+	bt->ring[(bt->head + bt->len) % RING] = (struct item){ m, d };
+	bt->len++;
+	bt->st.received++;
+}
+
+static int
+bt_subscribe(struct transport *t, const char *const *prefixes, char *err)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+
+	(void)prefixes;		/* the queue's bindings decide; we filter again */
+	if (bt->b->ops->subscribe(bt->b, bt->source) < 0) {
+		snprintf(err, FM_ERRLEN, "cannot subscribe to %s", bt->source);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+bt_poll_items(struct transport *t, zmq_pollitem_t *items, int max)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+
+	if (max < 1)
+		return 0;
+	bt->b->ops->poll_item(bt->b, &items[0]);
+	return items[0].fd >= 0 ? 1 : 0;
+}
+
+static void
+bt_io(struct transport *t, const zmq_pollitem_t *items, int n, int64_t now)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+
+	bt->b->ops->handle(bt->b, n > 0 ? items[0].revents : 0, now);
+}
+
+static int
+bt_receive(struct transport *t, struct fm_msg **msg, struct delivery **d,
+    char *err)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+	struct item *it;
+
+	(void)err;
+	if (bt->len == 0)
+		return 0;
+	it = &bt->ring[bt->head];
+	bt->head = (bt->head + 1) % RING;
+	bt->len--;
+	*msg = it->msg;
+	*d = (struct delivery *)it->d;
+	return 1;
+}
+
+static void
+bt_settle(struct transport *t, struct delivery *d, enum settle how)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+
+	if (d)
+		bt->b->ops->settle(bt->b, (struct broker_delivery *)d, how);
+}
+
+static void
+bt_pause(struct transport *t, bool paused)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+
+	bt->b->ops->pause(bt->b, paused);
+}
+
+static int
+bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+	const char *topic = fm_msg_topic(msg);
+	struct broker_prop props[1];
+	struct broker_out out;
+	char *address;
+	size_t len;
+
+	if (topic == NULL) {
+		snprintf(err, FM_ERRLEN, "message without topic");
+		return -1;
+	}
+	if ((address = broker_address(bt->address, topic)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	memset(&out, 0, sizeof(out));
+	out.address = address;
+	out.body = fm_msg_body(msg, &len);
+	out.len = len;
+	out.message_id = fm_msg_id(msg);
+	out.subject = topic;
+	props[0] = (struct broker_prop){ "topic", topic };
+	out.props = props;
+	out.nprops = 1;
+	if (!bt->b->ops->can_send(bt->b, address) ||
+	    bt->b->ops->send(bt->b, &out, ++bt->token) < 0) {
+		snprintf(err, FM_ERRLEN, "the broker is not ready for %s",
+		    address);
+		bt->st.publish_failed++;
+		free(address);
+		return -1;
+	}
+	free(address);
+	bt->st.published++;
+	return 0;
+}
+
+static int
+bt_tick(struct transport *t, int64_t now)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+
+	return bt->b->ops->timeout_ms(bt->b, now);
+}
+
+static void
+bt_stats(const struct transport *t, struct transport_stats *st)
+{
+	*st = ((const struct broker_transport *)t)->st;
+}
+
+static void
+bt_free(struct transport *t)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+
+	if (bt == NULL)
+		return;
+	/* Unconsumed deliveries go back to the broker with the connection. */
+	while (bt->len) {
+		fm_msg_unref(bt->ring[bt->head].msg);
+		bt->b->ops->settle(bt->b, bt->ring[bt->head].d, SETTLE_RELEASE);
+		bt->head = (bt->head + 1) % RING;
+		bt->len--;
+	}
+	if (bt->b)
+		bt->b->ops->free(bt->b);
+	free(bt->source);
+	free(bt->address);
+	free(bt);
+}
+
+static const struct transport_ops broker_ops = {
+	"broker", bt_subscribe, bt_poll_items, bt_io, bt_receive, bt_settle,
+	bt_pause, bt_publish, bt_tick, bt_stats, bt_free,
+};
+
+struct transport *
+transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
+{
+	struct broker_callbacks cb = { NULL, bt_on_up, bt_on_down, bt_on_sent,
+	    bt_on_message };
+	struct broker_transport *bt;
+	struct broker_opts bo;
+	json_t *bus = json_object_get(h, "bus"), *v;
+	const char *urls[16];
+	char *password = NULL, why[FM_ERRLEN];
+	size_t i, n = 0;
+
+	if (json_is_string(bus)) {
+		urls[n++] = json_string_value(bus);
+	} else {
+		json_array_foreach(bus, i, v) {
+			if (!json_is_string(v) || n == 16)
+				break;
+			urls[n++] = json_string_value(v);
+		}
+	}
+	if (n == 0 || jget_str(h, "source") == NULL) {
+		snprintf(err, FM_ERRLEN, "hub: a broker bus needs \"bus\" (a URL "
+		    "or a list) and \"source\" (the hub's queue)");
+		return NULL;
+	}
+	if ((bt = calloc(1, sizeof(*bt))) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return NULL;
+	}
+	bt->t.ops = &broker_ops;
+	bt->cfg = cfg;
+	bt->source = strdup(jget_str(h, "source"));
+	bt->address = strdup(jget_str(h, "address") ? jget_str(h, "address") :
+	    "/topic/{topic}");
+	memset(&bo, 0, sizeof(bo));
+	bo.urls = urls;
+	bo.nurls = n;
+	bo.name = "hub";
+	bo.max_message = cfg->limits.max_message_bytes ?
+	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES;
+	cb.ctx = bt;
+	if (broker_opts_from_json(h, &bo, &password, why) == 0)
+		bt->b = broker_new(&bo, &cb, why);
+	broker_secret_free(password);
+	if (bt->b == NULL) {
+		snprintf(err, FM_ERRLEN, "hub: %s", why);
+		bt_free(&bt->t);
+		return NULL;
+	}
+	return &bt->t;
+}

@@ -1,0 +1,354 @@
+/*
+ * fedmsg's canonical JSON.  Every rule here mirrors CPython's C encoder for
+ * json.dumps(sort_keys=True, separators=(',', ':')) with its defaults
+ * (ensure_ascii, allow_nan); see README.md, "Canonical JSON".
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canon.h"
+#include "utf8.h"
+
+/* Split "%.*e" output "d[.ddd]e[+-]XX" into digit characters and exponent. */
+static int
+split_e(const char *tmp, char *digits, int *e)
+{
+	int nd = 0;
+
+	for (; *tmp != 'e'; tmp++)
+		if (*tmp != '.')
+			digits[nd++] = *tmp;
+	*e = atoi(tmp + 1);
+	return nd;
+}
+
+static bool
+reads_back(const char *digits, int nd, int e, double x)
+{
+	char tmp[48];
+
+	snprintf(tmp, sizeof(tmp), "%c.%.*se%d", digits[0], nd - 1, digits + 1, e);
+	return strtod(tmp, NULL) == x;
+}
+
+/*
+ * The n-digit neighbour of digits (same length) one unit in the last place
+ * up (dir 1) or down (dir -1), exponent adjusted across powers of ten.
+ */
+static void
+step(char *d, int n, int *e, int dir)
+{
+	int i;
+
+	if (dir > 0) {
+		for (i = n - 1; i >= 0 && d[i] == '9'; i--)
+			d[i] = '0';
+		if (i >= 0) {
+			d[i]++;
+		} else {		/* 99.9 -> 100 */
+			d[0] = '1';
+			(*e)++;
+		}
+	} else {
+		for (i = n - 1; i >= 0 && d[i] == '0'; i--)
+			d[i] = '9';
+		d[i]--;			/* d[0] >= '1' for a normalised x */
+		if (d[0] == '0') {	/* 1.00 -> 0.99 -> 9.99e-1 */
+			memmove(d, d + 1, (size_t)n - 1);
+			d[n - 1] = '9';
+			(*e)--;
+		}
+	}
+}
+
+/*
+ * An n-digit decimal that reads back as x (x > 0), nearest to x, if any.
+ * glibc's "%.*e" is correctly rounded, so it gives the nearest n-digit
+ * value; only next to a power of two, where the gap below x is half the
+ * gap above, can that one miss while a neighbour still reads back.
+ */
+static bool
+candidate(double x, int n, char *digits, int *e)
+{
+	char tmp[48], nb[20];
+	int ne;
+
+	snprintf(tmp, sizeof(tmp), "%.*e", n - 1, x);
+	split_e(tmp, digits, e);
+	if (strtod(tmp, NULL) == x)
+		return true;
+	for (int dir = 1; dir >= -1; dir -= 2) {
+		memcpy(nb, digits, (size_t)n);
+		ne = *e;
+		step(nb, n, &ne, dir);
+		if (reads_back(nb, n, ne, x)) {
+			memcpy(digits, nb, (size_t)n);
+			*e = ne;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Python's repr(float): the shortest digit string that reads back as x
+ * (the nearest such, as David Gay's dtoa mode 0), in fixed notation when
+ * the decimal exponent e is in [-4, 16), else as d.ddde+XX.  Whether some
+ * n-digit string reads back is monotonic in n, so n is found by bisection.
+ */
+size_t
+canon_float(double x, char out[PYFLOAT_MAX])
+{
+	char digits[20];
+	int lo = 1, hi = 17, e, nd, i;
+	char *o = out;
+
+	if (isnan(x))
+		return (size_t)snprintf(out, PYFLOAT_MAX, "NaN");
+	if (isinf(x))
+		return (size_t)snprintf(out, PYFLOAT_MAX, "%sInfinity",
+		    x < 0 ? "-" : "");
+	if (x == 0.0)
+		return (size_t)snprintf(out, PYFLOAT_MAX, "%s0.0",
+		    signbit(x) ? "-" : "");
+	if (x < 0) {
+		*o++ = '-';
+		x = -x;
+	}
+	while (lo < hi) {
+		int mid = (lo + hi) / 2;
+
+		if (candidate(x, mid, digits, &e))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	candidate(x, lo, digits, &e);
+	nd = lo;
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+
+	if (e >= -4 && e < 16) {
+		if (e < 0) {
+			*o++ = '0';
+			*o++ = '.';
+			for (i = -1; i > e; i--)
+				*o++ = '0';
+			memcpy(o, digits, (size_t)nd);
+			o += nd;
+		} else {
+			for (i = 0; i <= e; i++)
+				*o++ = i < nd ? digits[i] : '0';
+			*o++ = '.';
+			if (nd > e + 1) {
+				memcpy(o, digits + e + 1, (size_t)(nd - e - 1));
+				o += nd - e - 1;
+			} else {
+				*o++ = '0';
+			}
+		}
+	} else {
+		*o++ = digits[0];
+		if (nd > 1) {
+			*o++ = '.';
+			memcpy(o, digits + 1, (size_t)(nd - 1));
+			o += nd - 1;
+		}
+		o += snprintf(o, 8, "e%c%02d", e < 0 ? '-' : '+', e < 0 ? -e : e);
+	}
+	*o = '\0';
+	return (size_t)(o - out);
+}
+
+static const char hexdig[] = "0123456789abcdef";
+
+static char *
+put_u(char *o, unsigned u)
+{
+	o[0] = '\\';
+	o[1] = 'u';
+	o[2] = hexdig[(u >> 12) & 15];
+	o[3] = hexdig[(u >> 8) & 15];
+	o[4] = hexdig[(u >> 4) & 15];
+	o[5] = hexdig[u & 15];
+	return o + 6;
+}
+
+void
+canon_string(struct buf *b, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+	/* worst case: every byte a 6-byte escape, plus the quotes */
+	char *o, *start;
+
+	if (len > ((size_t)-1) / 8 || (start = buf_reserve(b, len * 6 + 2)) == NULL) {
+		b->oom = true;
+		return;
+	}
+	o = start;
+	*o++ = '"';
+	while (s < end) {
+		unsigned c = *s;
+		size_t used;
+
+		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+			*o++ = (char)c;
+			s++;
+			continue;
+		}
+		switch (c) {
+		case '"': *o++ = '\\'; *o++ = '"'; s++; continue;
+		case '\\': *o++ = '\\'; *o++ = '\\'; s++; continue;
+		case '\b': *o++ = '\\'; *o++ = 'b'; s++; continue;
+		case '\t': *o++ = '\\'; *o++ = 't'; s++; continue;
+		case '\n': *o++ = '\\'; *o++ = 'n'; s++; continue;
+		case '\f': *o++ = '\\'; *o++ = 'f'; s++; continue;
+		case '\r': *o++ = '\\'; *o++ = 'r'; s++; continue;
+		default:
+			break;
+		}
+		if (c < 0x80) {		/* other controls and DEL */
+			o = put_u(o, c);
+			s++;
+			continue;
+		}
+		/* Our parser's strings are WTF-8; anything else comes out as
+		 * U+FFFD, a byte at a time, never read out of bounds. */
+		if ((used = utf8_decode(s, (size_t)(end - s), &c,
+		    UTF8_SURROGATES)) == 0) {
+			c = 0xfffd;
+			used = 1;
+		}
+		s += used;
+		if (c >= 0x10000) {
+			c -= 0x10000;
+			o = put_u(o, 0xd800 | (c >> 10));
+			o = put_u(o, 0xdc00 | (c & 0x3ff));
+		} else {
+			o = put_u(o, c);
+		}
+	}
+	*o++ = '"';
+	b->len += (size_t)(o - start);
+	b->data[b->len] = '\0';
+}
+
+void
+canon_value(struct buf *b, const struct jv *v)
+{
+	char num[PYFLOAT_MAX];
+	uint32_t i;
+
+	switch (v->type) {
+	case JV_NULL:
+		buf_add(b, "null", 4);
+		break;
+	case JV_FALSE:
+		buf_add(b, "false", 5);
+		break;
+	case JV_TRUE:
+		buf_add(b, "true", 4);
+		break;
+	case JV_INT:
+		buf_add(b, v->u.str, v->len);
+		break;
+	case JV_FLOAT:
+		buf_add(b, num, canon_float(v->u.num, num));
+		break;
+	case JV_STRING:
+		canon_string(b, v->u.str, v->len);
+		break;
+	case JV_ARRAY:
+		buf_addc(b, '[');
+		for (i = 0; i < v->len; i++) {
+			if (i)
+				buf_addc(b, ',');
+			canon_value(b, &v->u.items[i]);
+		}
+		buf_addc(b, ']');
+		break;
+	case JV_OBJECT:
+		buf_addc(b, '{');
+		for (i = 0; i < v->len; i++) {
+			if (i)
+				buf_addc(b, ',');
+			canon_string(b, v->u.members[i].key,
+			    v->u.members[i].key_len);
+			buf_addc(b, ':');
+			canon_value(b, &v->u.members[i].value);
+		}
+		buf_addc(b, '}');
+		break;
+	}
+}
+
+/* Compare a member key (bytes) with a NUL-free C string key. */
+static int
+keycmp(const char *a, size_t alen, const char *b)
+{
+	size_t blen = strlen(b), n = alen < blen ? alen : blen;
+	int c = memcmp(a, b, n);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
+static bool
+listed(const char *key, size_t len, const char *const *list)
+{
+	for (; list && *list; list++)
+		if (keycmp(key, len, *list) == 0)
+			return true;
+	return false;
+}
+
+#define MAX_EXTRAS 16
+
+void
+canon_object_with(struct buf *b, const struct jv *obj,
+    const char *const *skip, const struct canon_extra *extras, size_t nextras)
+{
+	const struct canon_extra *ex[MAX_EXTRAS];
+	uint32_t i = 0, n = obj ? obj->len : 0;
+	size_t j, k;
+	bool first = true;
+
+	if (nextras > MAX_EXTRAS) {
+		b->oom = true;	/* a programming error; fail closed */
+		return;
+	}
+	/* Insertion-sort the few extras by key. */
+	for (j = 0; j < nextras; j++) {
+		for (k = j; k > 0 && strcmp(ex[k - 1]->key, extras[j].key) > 0; k--)
+			ex[k] = ex[k - 1];
+		ex[k] = &extras[j];
+	}
+	buf_addc(b, '{');
+	for (j = 0; i < n || j < nextras;) {
+		const struct jv_member *m = i < n ? &obj->u.members[i] : NULL;
+		int c = m == NULL ? 1 : j == nextras ? -1 :
+		    keycmp(m->key, m->key_len, ex[j]->key);
+
+		if (c <= 0) {
+			i++;
+			/* an extra of the same key replaces the member */
+			if (c == 0 || listed(m->key, m->key_len, skip))
+				continue;
+		}
+		if (!first)
+			buf_addc(b, ',');
+		first = false;
+		if (c < 0) {
+			canon_string(b, m->key, m->key_len);
+			buf_addc(b, ':');
+			canon_value(b, &m->value);
+		} else {
+			canon_string(b, ex[j]->key, strlen(ex[j]->key));
+			buf_addc(b, ':');
+			buf_add(b, ex[j]->text, ex[j]->text_len);
+			j++;
+		}
+	}
+	buf_addc(b, '}');
+}

@@ -1,0 +1,730 @@
+/*
+ * A JSON parser that reads exactly what Python's json.loads() reads and
+ * keeps what fedmsg's signatures depend on: int vs float, integers of any
+ * length, NUL and lone surrogates in strings, NaN and Infinity.
+ *
+ * Values are built in an arena owned by the doc.  While a container is
+ * being parsed its children sit on a scratch stack and are copied into the
+ * arena when it closes, so each container is one contiguous array.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <fedmsg/message.h>
+
+#include "json.h"
+#include "utf8.h"
+
+/* ---- arena --------------------------------------------------------------- */
+
+struct chunk {
+	struct chunk	*next;
+	size_t		 used, size;
+	max_align_t	 data[];
+};
+
+struct jv_doc {
+	struct chunk		*chunks;
+	struct jv	 root;
+	/* the first duplicated key found, and where its object starts */
+	const char		*dup_key;
+	uint32_t		 dup_key_len;
+	size_t			 dup_at;
+	bool			 dup;
+};
+
+static void *
+arena_alloc(struct jv_doc *doc, size_t n)
+{
+	struct chunk *c = doc->chunks;
+	size_t need = (n + 15) & ~(size_t)15;
+
+	if (c == NULL || c->size - c->used < need) {
+		size_t size = c ? c->size * 2 : 4096;
+
+		if (size > 1024 * 1024)
+			size = 1024 * 1024;
+		if (size < need)
+			size = need;
+		if ((c = malloc(sizeof(*c) + size)) == NULL)
+			return NULL;
+		c->size = size;
+		c->used = 0;
+		c->next = doc->chunks;
+		doc->chunks = c;
+	}
+	c->used += need;
+	return (char *)c->data + c->used - need;
+}
+
+void
+jv_doc_free(struct jv_doc *doc)
+{
+	struct chunk *c, *next;
+
+	if (doc == NULL)
+		return;
+	for (c = doc->chunks; c != NULL; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(doc);
+}
+
+const struct jv *
+jv_doc_root(const struct jv_doc *doc)
+{
+	return &doc->root;
+}
+
+/* ---- parser state ----------------------------------------------------- */
+
+struct parser {
+	const unsigned char	*s, *p, *end;
+	struct jv_doc		*doc;
+	size_t			 depth, max_depth;
+	bool			 borrow;
+	char			*err;
+	/* scratch stacks for open containers */
+	struct jv	*vals;
+	size_t			 nvals, capvals;
+	struct jv_member	*mems;
+	size_t			 nmems, capmems;
+};
+
+static int
+fail(struct parser *ps, const unsigned char *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct parser *ps, const unsigned char *at, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (ps->err[0] != '\0')
+		return -1;	/* keep the first, innermost reason */
+	va_start(ap, fmt);
+	n = vsnprintf(ps->err, FM_ERRLEN, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && n < FM_ERRLEN)
+		snprintf(ps->err + n, (size_t)(FM_ERRLEN - n), " at byte %zu",
+		    (size_t)(at - ps->s));
+	return -1;
+}
+
+static int
+oom(struct parser *ps)
+{
+	return fail(ps, ps->p, "out of memory");
+}
+
+static void
+skip_ws(struct parser *ps)
+{
+	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
+	    *ps->p == '\n' || *ps->p == '\r'))
+		ps->p++;
+}
+
+static int parse_value(struct parser *, struct jv *);
+
+static int
+hex4(const unsigned char *p, unsigned *out)
+{
+	unsigned v = 0;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		unsigned c = p[i], d;
+
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -1;
+		v = v << 4 | d;
+	}
+	*out = v;
+	return 0;
+}
+
+static char *
+put_cp(char *o, unsigned cp)
+{
+	if (cp < 0x80) {
+		*o++ = (char)cp;
+	} else if (cp < 0x800) {
+		*o++ = (char)(0xc0 | cp >> 6);
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else if (cp < 0x10000) {
+		/* lone surrogates too: their WTF-8 form */
+		*o++ = (char)(0xe0 | cp >> 12);
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	} else {
+		*o++ = (char)(0xf0 | cp >> 18);
+		*o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+		*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+		*o++ = (char)(0x80 | (cp & 0x3f));
+	}
+	return o;
+}
+
+/* Parse a string starting at the opening quote into (*str, *len). */
+static int
+parse_string(struct parser *ps, const char **str, uint32_t *len)
+{
+	const unsigned char *start = ps->p, *p = ps->p + 1, *end = ps->end;
+	const unsigned char *body = p;
+	bool escapes = false;
+	char *out, *o;
+
+	/* First pass: validate and find the end. */
+	for (;;) {
+		if (p >= end)
+			return fail(ps, start, "Unterminated string");
+		if (*p == '"')
+			break;
+		if (*p == '\\') {
+			escapes = true;
+			if (end - p < 2)
+				return fail(ps, start, "Unterminated string");
+			p += 2;
+			continue;
+		}
+		if (*p < 0x20)
+			return fail(ps, p, "Invalid control character in string");
+		if (*p >= 0x80) {
+			unsigned cp;
+			size_t n = utf8_decode(p, (size_t)(end - p), &cp, 0);
+
+			if (n == 0)
+				return fail(ps, p, "invalid UTF-8");
+			p += n;
+			continue;
+		}
+		p++;
+	}
+	if ((size_t)(p - body) > UINT32_MAX)
+		return fail(ps, start, "string too long");
+	ps->p = p + 1;
+	if (!escapes && ps->borrow) {
+		*str = (const char *)body;
+		*len = (uint32_t)(p - body);
+		return 0;
+	}
+	/* Second pass: decode.  Escapes never grow, so the lexeme size bounds it. */
+	if ((out = arena_alloc(ps->doc, (size_t)(p - body) + 1)) == NULL)
+		return oom(ps);
+	end = p;
+	for (o = out, p = body; p < end;) {
+		unsigned cp, lo;
+
+		if (*p != '\\') {
+			*o++ = (char)*p++;
+			continue;
+		}
+		switch (p[1]) {
+		case '"': *o++ = '"'; p += 2; continue;
+		case '\\': *o++ = '\\'; p += 2; continue;
+		case '/': *o++ = '/'; p += 2; continue;
+		case 'b': *o++ = '\b'; p += 2; continue;
+		case 'f': *o++ = '\f'; p += 2; continue;
+		case 'n': *o++ = '\n'; p += 2; continue;
+		case 'r': *o++ = '\r'; p += 2; continue;
+		case 't': *o++ = '\t'; p += 2; continue;
+		case 'u':
+			break;
+		default:
+			return fail(ps, p, "Invalid \\escape");
+		}
+		if (end - p < 6 || hex4(p + 2, &cp) < 0)
+			return fail(ps, p, "Invalid \\uXXXX escape");
+		p += 6;
+		/* A high surrogate followed by an escaped low one is one code point. */
+		if (cp >= 0xd800 && cp <= 0xdbff && end - p >= 6 && p[0] == '\\' &&
+		    p[1] == 'u' && hex4(p + 2, &lo) == 0 && lo >= 0xdc00 &&
+		    lo <= 0xdfff) {
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			p += 6;
+		}
+		o = put_cp(o, cp);
+	}
+	*o = '\0';
+	*str = out;
+	*len = (uint32_t)(o - out);
+	return 0;
+}
+
+static int
+parse_number(struct parser *ps, struct jv *v)
+{
+	const unsigned char *start = ps->p, *p = ps->p, *end = ps->end;
+	const unsigned char *digits;
+	bool is_float = false;
+	size_t n;
+
+	if (p < end && *p == '-')
+		p++;
+	digits = p;
+	if (p < end && *p == '0') {
+		p++;
+	} else if (p < end && *p >= '1' && *p <= '9') {
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	} else {
+		return fail(ps, start, "Expecting value");
+	}
+	/* Like Python: '.' or 'e' not followed by digits ends the number. */
+	if (p + 1 < end && *p == '.' && p[1] >= '0' && p[1] <= '9') {
+		is_float = true;
+		p += 2;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		const unsigned char *q = p + 1;
+
+		if (q < end && (*q == '+' || *q == '-'))
+			q++;
+		if (q < end && *q >= '0' && *q <= '9') {
+			while (q < end && *q >= '0' && *q <= '9')
+				q++;
+			is_float = true;
+			p = q;
+		}
+	}
+	n = (size_t)(p - start);
+	ps->p = p;
+	if (is_float) {
+		char small[64], *tmp = small;
+
+		if (n >= sizeof(small) && (tmp = malloc(n + 1)) == NULL)
+			return oom(ps);
+		memcpy(tmp, start, n);
+		tmp[n] = '\0';
+		/* Correctly rounded in glibc; overflow gives +-inf as in Python. */
+		v->u.num = strtod(tmp, NULL);
+		if (tmp != small)
+			free(tmp);
+		v->type = JV_FLOAT;
+		v->len = 0;
+		return 0;
+	}
+	if ((size_t)(p - digits) > FM_MAX_INT_DIGITS)
+		return fail(ps, start, "integer has %zu digits, more than the "
+		    "limit of %u", (size_t)(p - digits), FM_MAX_INT_DIGITS);
+	v->type = JV_INT;
+	if (n == 2 && start[0] == '-' && start[1] == '0') {
+		v->u.str = "0";		/* Python has no integer -0 */
+		v->len = 1;
+	} else if (ps->borrow) {
+		v->u.str = (const char *)start;
+		v->len = (uint32_t)n;
+	} else {
+		char *s = arena_alloc(ps->doc, n + 1);
+
+		if (s == NULL)
+			return oom(ps);
+		memcpy(s, start, n);
+		s[n] = '\0';
+		v->u.str = s;
+		v->len = (uint32_t)n;
+	}
+	return 0;
+}
+
+static bool
+match(struct parser *ps, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(ps->end - ps->p) >= n && memcmp(ps->p, lit, n) == 0) {
+		ps->p += n;
+		return true;
+	}
+	return false;
+}
+
+static int
+push_val(struct parser *ps, const struct jv *v)
+{
+	if (ps->nvals == ps->capvals) {
+		size_t cap = ps->capvals ? ps->capvals * 2 : 64;
+		void *p = realloc(ps->vals, cap * sizeof(*ps->vals));
+
+		if (p == NULL)
+			return oom(ps);
+		ps->vals = p;
+		ps->capvals = cap;
+	}
+	ps->vals[ps->nvals++] = *v;
+	return 0;
+}
+
+static int
+push_mem(struct parser *ps, const struct jv_member *m)
+{
+	if (ps->nmems == ps->capmems) {
+		size_t cap = ps->capmems ? ps->capmems * 2 : 64;
+		void *p = realloc(ps->mems, cap * sizeof(*ps->mems));
+
+		if (p == NULL)
+			return oom(ps);
+		ps->mems = p;
+		ps->capmems = cap;
+	}
+	ps->mems[ps->nmems++] = *m;
+	return 0;
+}
+
+static int
+keycmp(const struct jv_member *a, const struct jv_member *b)
+{
+	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
+	int c = memcmp(a->key, b->key, n);
+
+	if (c != 0)
+		return c;
+	return (a->key_len > b->key_len) - (a->key_len < b->key_len);
+}
+
+/* Stable merge sort, so that among equal keys the last one stays last. */
+static void
+sort_members(struct jv_member *m, struct jv_member *tmp, size_t n)
+{
+	size_t mid, i, j, k;
+
+	if (n < 2)
+		return;
+	mid = n / 2;
+	sort_members(m, tmp, mid);
+	sort_members(m + mid, tmp, n - mid);
+	if (keycmp(&m[mid - 1], &m[mid]) <= 0)
+		return;
+	memcpy(tmp, m, n * sizeof(*m));
+	for (i = 0, j = mid, k = 0; k < n; k++) {
+		if (j >= n || (i < mid && keycmp(&tmp[i], &tmp[j]) <= 0))
+			m[k] = tmp[i++];
+		else
+			m[k] = tmp[j++];
+	}
+}
+
+/*
+ * Sort members by key and drop all but the last of equal keys, noting the
+ * first duplicate in the doc.  Keys are compared decoded, so "m\u0073g"
+ * and "msg" are the same key, as in Python.  Strictly increasing keys (what
+ * json.dumps(sort_keys=True) sends) cost one linear pass.
+ */
+static int
+normalize_object(struct parser *ps, struct jv_member *m, uint32_t *np,
+    const unsigned char *start)
+{
+	size_t n = *np, i, out;
+	bool sorted = true;
+
+	for (i = 1; i < n; i++)
+		if (keycmp(&m[i - 1], &m[i]) >= 0) {
+			sorted = false;
+			break;
+		}
+	if (sorted)
+		return 0;
+	{
+		struct jv_member *tmp = malloc(n * sizeof(*tmp));
+
+		if (tmp == NULL)
+			return oom(ps);
+		sort_members(m, tmp, n);
+		free(tmp);
+	}
+	for (i = 0, out = 0; i < n; i++) {
+		if (i + 1 < n && keycmp(&m[i], &m[i + 1]) == 0) {
+			if (!ps->doc->dup) {
+				ps->doc->dup = true;
+				ps->doc->dup_key = m[i].key;
+				ps->doc->dup_key_len = m[i].key_len;
+				ps->doc->dup_at = (size_t)(start - ps->s);
+			}
+			continue;	/* a later duplicate follows */
+		}
+		m[out++] = m[i];
+	}
+	*np = (uint32_t)out;
+	return 0;
+}
+
+static int
+parse_array(struct parser *ps, struct jv *v)
+{
+	size_t base = ps->nvals, n;
+	struct jv item;
+
+	ps->p++;	/* '[' */
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == ']') {
+		ps->p++;
+		goto done;
+	}
+	for (;;) {
+		if (parse_value(ps, &item) < 0 || push_val(ps, &item) < 0)
+			return -1;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == ',') {
+			ps->p++;
+			skip_ws(ps);
+			continue;
+		}
+		if (ps->p < ps->end && *ps->p == ']') {
+			ps->p++;
+			break;
+		}
+		return fail(ps, ps->p, "Expecting ',' delimiter");
+	}
+done:
+	n = ps->nvals - base;
+	v->type = JV_ARRAY;
+	v->len = (uint32_t)n;
+	v->u.items = NULL;
+	if (n) {
+		if ((v->u.items = arena_alloc(ps->doc, n * sizeof(item))) == NULL)
+			return oom(ps);
+		memcpy(v->u.items, ps->vals + base, n * sizeof(item));
+	}
+	ps->nvals = base;
+	return 0;
+}
+
+static int
+parse_object(struct parser *ps, struct jv *v)
+{
+	size_t base = ps->nmems, n;
+	const unsigned char *start = ps->p;
+	struct jv_member m;
+
+	ps->p++;	/* '{' */
+	skip_ws(ps);
+	if (ps->p < ps->end && *ps->p == '}') {
+		ps->p++;
+		goto done;
+	}
+	for (;;) {
+		if (ps->p >= ps->end || *ps->p != '"')
+			return fail(ps, ps->p, "Expecting property name "
+			    "enclosed in double quotes");
+		if (parse_string(ps, &m.key, &m.key_len) < 0)
+			return -1;
+		skip_ws(ps);
+		if (ps->p >= ps->end || *ps->p != ':')
+			return fail(ps, ps->p, "Expecting ':' delimiter");
+		ps->p++;
+		skip_ws(ps);
+		if (parse_value(ps, &m.value) < 0 || push_mem(ps, &m) < 0)
+			return -1;
+		skip_ws(ps);
+		if (ps->p < ps->end && *ps->p == ',') {
+			ps->p++;
+			skip_ws(ps);
+			continue;
+		}
+		if (ps->p < ps->end && *ps->p == '}') {
+			ps->p++;
+			break;
+		}
+		return fail(ps, ps->p, "Expecting ',' delimiter");
+	}
+done:
+	n = ps->nmems - base;
+	v->type = JV_OBJECT;
+	v->u.members = NULL;
+	v->len = (uint32_t)n;
+	if (n) {
+		if ((v->u.members = arena_alloc(ps->doc, n * sizeof(m))) == NULL)
+			return oom(ps);
+		memcpy(v->u.members, ps->mems + base, n * sizeof(m));
+		if (normalize_object(ps, v->u.members, &v->len, start) < 0)
+			return -1;
+	}
+	ps->nmems = base;
+	return 0;
+}
+
+static int
+parse_value(struct parser *ps, struct jv *v)
+{
+	int rc;
+
+	if (ps->p >= ps->end)
+		return fail(ps, ps->p, "Expecting value");
+	switch (*ps->p) {
+	case '"':
+		v->type = JV_STRING;
+		return parse_string(ps, &v->u.str, &v->len);
+	case '{':
+	case '[':
+		if (++ps->depth > ps->max_depth)
+			return fail(ps, ps->p, "nesting deeper than %zu levels",
+			    ps->max_depth);
+		rc = *ps->p == '{' ? parse_object(ps, v) : parse_array(ps, v);
+		ps->depth--;
+		return rc;
+	case 'n':
+		if (match(ps, "null")) {
+			v->type = JV_NULL;
+			return 0;
+		}
+		break;
+	case 't':
+		if (match(ps, "true")) {
+			v->type = JV_TRUE;
+			return 0;
+		}
+		break;
+	case 'f':
+		if (match(ps, "false")) {
+			v->type = JV_FALSE;
+			return 0;
+		}
+		break;
+	case 'N':
+		if (match(ps, "NaN")) {
+			v->type = JV_FLOAT;
+			v->u.num = NAN;
+			return 0;
+		}
+		break;
+	case 'I':
+		if (match(ps, "Infinity")) {
+			v->type = JV_FLOAT;
+			v->u.num = INFINITY;
+			return 0;
+		}
+		break;
+	case '-':
+		if (match(ps, "-Infinity")) {
+			v->type = JV_FLOAT;
+			v->u.num = -INFINITY;
+			return 0;
+		}
+		return parse_number(ps, v);
+	default:
+		if (*ps->p >= '0' && *ps->p <= '9')
+			return parse_number(ps, v);
+		break;
+	}
+	return fail(ps, ps->p, "Expecting value");
+}
+
+struct jv_doc *
+jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
+    char *err)
+{
+	struct parser ps;
+	struct jv_doc *doc;
+	int rc;
+
+	err[0] = '\0';
+	if ((doc = calloc(1, sizeof(*doc))) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return NULL;
+	}
+	memset(&ps, 0, sizeof(ps));
+	if (text == NULL)
+		text = "";
+	ps.s = ps.p = (const unsigned char *)text;
+	ps.end = ps.s + len;
+	ps.doc = doc;
+	ps.err = err;
+	ps.max_depth = opts && opts->max_depth ? opts->max_depth :
+	    FM_DEFAULT_MAX_JSON_DEPTH;
+	ps.borrow = opts && opts->borrow_input;
+
+	skip_ws(&ps);
+	rc = parse_value(&ps, &doc->root);
+	if (rc == 0) {
+		skip_ws(&ps);
+		if (ps.p != ps.end)
+			rc = fail(&ps, ps.p, "Extra data");
+	}
+	free(ps.vals);
+	free(ps.mems);
+	if (rc < 0) {
+		jv_doc_free(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+bool
+jv_doc_duplicate(const struct jv_doc *doc, const char **key,
+    size_t *key_len, size_t *at)
+{
+	if (!doc->dup)
+		return false;
+	if (key)
+		*key = doc->dup_key;
+	if (key_len)
+		*key_len = doc->dup_key_len;
+	if (at)
+		*at = doc->dup_at;
+	return true;
+}
+
+const struct jv *
+jv_getn(const struct jv *obj, const char *key, size_t key_len)
+{
+	struct jv_member k;
+	size_t lo = 0, hi;
+
+	if (obj == NULL || obj->type != JV_OBJECT)
+		return NULL;
+	k.key = key;
+	k.key_len = (uint32_t)key_len;
+	hi = obj->len;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = keycmp(&obj->u.members[mid], &k);
+
+		if (c == 0)
+			return &obj->u.members[mid].value;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct jv *
+jv_get(const struct jv *obj, const char *key)
+{
+	return jv_getn(obj, key, strlen(key));
+}
+
+bool
+jv_is_falsy(const struct jv *v)
+{
+	switch (v->type) {
+	case JV_NULL:
+	case JV_FALSE:
+		return true;
+	case JV_INT:
+		return v->len == 1 && v->u.str[0] == '0';
+	case JV_FLOAT:
+		return v->u.num == 0.0;
+	case JV_STRING:
+	case JV_ARRAY:
+	case JV_OBJECT:
+		return v->len == 0;
+	default:
+		return false;
+	}
+}

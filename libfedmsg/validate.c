@@ -1,0 +1,681 @@
+/*
+ * Validation of fedmsg "x509" signatures with fedmsg's verdicts
+ * (fedmsg/crypto/__init__.py and x509_ng.py), made safe and cheap:
+ *
+ *  - The CA (first certificate of ca_path) and the CRL (first CRL of
+ *    crl_path) are loaded once and re-read when either file changes (stat
+ *    at most every reload_check_interval seconds) or after reload_max_age.
+ *    fedmsg keeps a CRL until a failure or restart.
+ *  - A certificate's chain verdict is cached by the SHA-256 of the decoded
+ *    certificate field, for as long as the dates of the leaf, the CA and
+ *    the CRL say it holds; a known signer costs one RSA verification.
+ *  - Every malformed input is a verdict with a reason, never an abort.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+
+#include <fedmsg/crypto.h>
+
+#include "b64.h"
+#include "clock.h"
+#include "log.h"
+#include "msg.h"
+#include "x509util.h"
+
+/* How long a negative certificate verdict is trusted before a retry. */
+#define NEGATIVE_TTL	60
+
+struct route {
+	char	 *topic;
+	char	**cns;
+	size_t	  ncns;
+};
+
+struct cert_entry {
+	unsigned char	 fp[SHA256_DIGEST_LENGTH];
+	bool		 used;
+	enum fm_verdict	 verdict;
+	char		 reason[160];
+	EVP_PKEY	*pkey;		/* reference held by the cache */
+	char		*cn;
+	int64_t		 lo, hi;	/* the verdict holds for lo <= now < hi */
+};
+
+struct file_id {
+	dev_t		 dev;
+	ino_t		 ino;
+	off_t		 size;
+	struct timespec	 mtime;
+};
+
+struct fm_validator {
+	struct fm_validator_config cfg;
+	char		*ca_path, *crl_path;	/* crl_path NULL: no CRL */
+	struct route	*routes;		/* sorted by topic */
+	size_t		 nroutes;
+
+	pthread_mutex_t	 lock;		/* guards everything below */
+	X509_STORE	*store;
+	int64_t		 trust_lo, trust_hi;
+	struct file_id	 ca_id, crl_id;
+	bool		 reload_failing;	/* warned about a bad reload */
+	int64_t		 last_stat, loaded_at;	/* monotonic seconds */
+	bool		 force_reload;
+	struct cert_entry *cache;
+	size_t		 cache_cap, cache_count;
+};
+
+static const char *const verdict_names[FM_VERDICT_COUNT] = {
+	[FM_VALID] = "valid",
+	[FM_INVALID_UNSIGNED] = "unsigned",
+	[FM_INVALID_FIELD] = "bad_field",
+	[FM_INVALID_BACKEND] = "bad_backend",
+	[FM_INVALID_BASE64] = "bad_base64",
+	[FM_INVALID_CERT] = "bad_certificate",
+	[FM_INVALID_CHAIN] = "untrusted_certificate",
+	[FM_INVALID_SIGNATURE] = "bad_signature",
+	[FM_INVALID_NO_CN] = "no_common_name",
+	[FM_INVALID_ROUTING] = "routing_policy",
+	[FM_INVALID_STALE] = "stale",
+	[FM_INVALID_FUTURE] = "future",
+	[FM_INVALID_DUPLICATE_KEY] = "duplicate_key",
+};
+
+const char *
+fm_verdict_name(enum fm_verdict v)
+{
+	return (unsigned)v < FM_VERDICT_COUNT ? verdict_names[v] : "unknown";
+}
+
+static int
+file_id(const char *path, struct file_id *id)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return -1;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	id->size = st.st_size;
+	id->mtime = st.st_mtim;
+	return 0;
+}
+
+static bool
+same_file(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+	    a->mtime.tv_sec == b->mtime.tv_sec &&
+	    a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static void
+cache_flush(struct fm_validator *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->cache_cap; i++) {
+		struct cert_entry *e = &v->cache[i];
+
+		if (!e->used)
+			continue;
+		EVP_PKEY_free(e->pkey);
+		free(e->cn);
+		memset(e, 0, sizeof(*e));
+	}
+	v->cache_count = 0;
+}
+
+/*
+ * Load the CA and CRL files into a new store.  On success replaces the
+ * current one and empties the verdict cache.  Called with the lock held
+ * (or before the validator is shared).
+ */
+static int
+load_trust(struct fm_validator *v, char *err)
+{
+	X509 *ca = NULL;
+	X509_CRL *crl = NULL;
+	X509_STORE *store = NULL;
+	struct file_id ca_id, crl_id;
+	int64_t lo, hi;
+	FILE *f;
+
+	memset(&crl_id, 0, sizeof(crl_id));
+	if (file_id(v->ca_path, &ca_id) < 0 ||
+	    (f = fopen(v->ca_path, "r")) == NULL) {
+		snprintf(err, FM_ERRLEN, "ca_cert_location %s: %m", v->ca_path);
+		return -1;
+	}
+	ca = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (ca == NULL) {
+		snprintf(err, FM_ERRLEN, "ca_cert_location %s: no PEM "
+		    "certificate in it", v->ca_path);
+		goto fail;
+	}
+	lo = x509_time(X509_get0_notBefore(ca), INT64_MIN);
+	hi = x509_time(X509_get0_notAfter(ca), INT64_MAX);
+	if (v->crl_path) {
+		if (file_id(v->crl_path, &crl_id) < 0 ||
+		    (f = fopen(v->crl_path, "r")) == NULL) {
+			snprintf(err, FM_ERRLEN, "crl_location %s: %m",
+			    v->crl_path);
+			goto fail;
+		}
+		crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+		fclose(f);
+		if (crl == NULL) {
+			snprintf(err, FM_ERRLEN, "crl_location %s: no PEM CRL "
+			    "in it", v->crl_path);
+			goto fail;
+		}
+		if (x509_time(X509_CRL_get0_lastUpdate(crl), INT64_MIN) > lo)
+			lo = x509_time(X509_CRL_get0_lastUpdate(crl), INT64_MIN);
+		if (x509_time(X509_CRL_get0_nextUpdate(crl), INT64_MAX) < hi)
+			hi = x509_time(X509_CRL_get0_nextUpdate(crl), INT64_MAX);
+	}
+	/* Exactly fedmsg's store: one CA, optionally one CRL checked for all. */
+	if ((store = X509_STORE_new()) == NULL ||
+	    X509_STORE_add_cert(store, ca) != 1 ||
+	    (crl && (X509_STORE_add_crl(store, crl) != 1 ||
+	    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK |
+	    X509_V_FLAG_CRL_CHECK_ALL) != 1))) {
+		snprintf(err, FM_ERRLEN, "cannot build the trust store");
+		goto fail;
+	}
+	X509_free(ca);
+	X509_CRL_free(crl);
+	X509_STORE_free(v->store);
+	v->store = store;
+	v->trust_lo = lo;
+	v->trust_hi = hi;
+	v->ca_id = ca_id;
+	v->crl_id = crl_id;
+	v->loaded_at = clock_ms() / 1000;
+	cache_flush(v);
+	ERR_clear_error();
+	return 0;
+fail:
+	X509_free(ca);
+	X509_CRL_free(crl);
+	X509_STORE_free(store);
+	ERR_clear_error();
+	return -1;
+}
+
+/* Re-read the CA/CRL when they changed on disk or are too old. */
+static void
+maybe_reload(struct fm_validator *v)
+{
+	int64_t now = clock_ms() / 1000;
+	struct file_id ca, crl;
+	char err[FM_ERRLEN];
+	bool changed;
+
+	if (!v->force_reload && now - v->last_stat <
+	    (int64_t)v->cfg.reload_check_interval)
+		return;
+	v->last_stat = now;
+	memset(&ca, 0, sizeof(ca));
+	memset(&crl, 0, sizeof(crl));
+	changed = file_id(v->ca_path, &ca) < 0 || !same_file(&ca, &v->ca_id);
+	if (v->crl_path &&
+	    (file_id(v->crl_path, &crl) < 0 || !same_file(&crl, &v->crl_id)))
+		changed = true;
+	if (v->force_reload || (v->cfg.reload_max_age &&
+	    now - v->loaded_at >= (int64_t)v->cfg.reload_max_age))
+		changed = true;
+	if (!changed)
+		return;
+	v->force_reload = false;
+	if (load_trust(v, err) == 0) {
+		v->reload_failing = false;
+		log_info("reloaded CA %s%s%s", v->ca_path,
+		    v->crl_path ? " and CRL " : "", v->crl_path ? v->crl_path : "");
+		return;
+	}
+	/* Keep the last good CA/CRL; say so once per failing stretch. */
+	if (!v->reload_failing)
+		log_warn("%s; keeping the previously loaded CA/CRL", err);
+	v->reload_failing = true;
+	/* Try again at the next check, not at every message. */
+	v->ca_id = ca;
+	v->crl_id = crl;
+}
+
+struct fm_validator *
+fm_validator_new(const struct fm_validator_config *cfg, char *err)
+{
+	struct fm_validator *v;
+
+	if (cfg->ca_path == NULL || cfg->ca_path[0] == '\0') {
+		snprintf(err, FM_ERRLEN, "no CA configured (ca_cert_location): "
+		    "fedmsg-c never downloads one");
+		return NULL;
+	}
+	if ((v = calloc(1, sizeof(*v))) == NULL)
+		goto oom;
+	v->cfg = *cfg;
+	if (v->cfg.reload_check_interval == 0)
+		v->cfg.reload_check_interval = 1;
+	if (v->cfg.cert_cache_size == 0)
+		v->cfg.cert_cache_size = 1024;
+	v->cache_cap = (size_t)v->cfg.cert_cache_size * 2;
+	pthread_mutex_init(&v->lock, NULL);
+	if ((v->ca_path = strdup(cfg->ca_path)) == NULL ||
+	    (cfg->crl_path && cfg->crl_path[0] &&
+	    (v->crl_path = strdup(cfg->crl_path)) == NULL) ||
+	    (v->cache = calloc(v->cache_cap, sizeof(*v->cache))) == NULL) {
+		fm_validator_free(v);
+		goto oom;
+	}
+	v->cfg.ca_path = v->ca_path;
+	v->cfg.crl_path = v->crl_path;
+	if (load_trust(v, err) < 0) {
+		fm_validator_free(v);
+		return NULL;
+	}
+	v->last_stat = clock_ms() / 1000;
+	return v;
+oom:
+	snprintf(err, FM_ERRLEN, "out of memory");
+	return NULL;
+}
+
+void
+fm_validator_free(struct fm_validator *v)
+{
+	size_t i, j;
+
+	if (v == NULL)
+		return;
+	if (v->cache)
+		cache_flush(v);
+	free(v->cache);
+	for (i = 0; i < v->nroutes; i++) {
+		for (j = 0; j < v->routes[i].ncns; j++)
+			free(v->routes[i].cns[j]);
+		free(v->routes[i].cns);
+		free(v->routes[i].topic);
+	}
+	free(v->routes);
+	X509_STORE_free(v->store);
+	pthread_mutex_destroy(&v->lock);
+	free(v->ca_path);
+	free(v->crl_path);
+	free(v);
+}
+
+static struct route *
+find_route(const struct fm_validator *v, const char *topic, size_t *pos)
+{
+	size_t lo = 0, hi = v->nroutes;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(v->routes[mid].topic, topic);
+
+		if (c == 0)
+			return &v->routes[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (pos)
+		*pos = lo;
+	return NULL;
+}
+
+int
+fm_validator_allow(struct fm_validator *v, const char *topic, const char *cn)
+{
+	struct route *r;
+	size_t pos;
+	char **cns;
+
+	if ((r = find_route(v, topic, &pos)) == NULL) {
+		struct route *rs = realloc(v->routes,
+		    (v->nroutes + 1) * sizeof(*rs));
+
+		if (rs == NULL)
+			return -1;
+		v->routes = rs;
+		memmove(rs + pos + 1, rs + pos, (v->nroutes - pos) * sizeof(*rs));
+		r = &rs[pos];
+		memset(r, 0, sizeof(*r));
+		v->nroutes++;
+		if ((r->topic = strdup(topic)) == NULL) {
+			memmove(rs + pos, rs + pos + 1,
+			    (--v->nroutes - pos) * sizeof(*rs));
+			return -1;
+		}
+	}
+	if (cn == NULL)
+		return 0;	/* a topic nobody may send on */
+	if ((cns = realloc(r->cns, (r->ncns + 1) * sizeof(*cns))) == NULL)
+		return -1;
+	r->cns = cns;
+	if ((cns[r->ncns] = strdup(cn)) == NULL)
+		return -1;
+	r->ncns++;
+	return 0;
+}
+
+void
+fm_validator_reload(struct fm_validator *v)
+{
+	pthread_mutex_lock(&v->lock);
+	v->force_reload = true;
+	pthread_mutex_unlock(&v->lock);
+}
+
+static struct cert_entry *
+cache_slot(struct fm_validator *v, const unsigned char *fp)
+{
+	size_t i, h;
+
+	memcpy(&h, fp, sizeof(h));
+	for (i = h % v->cache_cap;; i = (i + 1) % v->cache_cap) {
+		struct cert_entry *e = &v->cache[i];
+
+		if (!e->used || memcmp(e->fp, fp, sizeof(e->fp)) == 0)
+			return e;
+	}
+}
+
+/*
+ * Decode, parse and chain-check a certificate field (base64 of PEM text);
+ * fills a fresh cache entry.
+ */
+static void
+judge_cert(struct fm_validator *v, struct cert_entry *e, const char *b64,
+    size_t b64len, int64_t now)
+{
+	X509 *cert = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	BIO *bio = NULL;
+	unsigned char *pem;
+	size_t len;
+	char err[FM_ERRLEN];
+	int64_t lo, hi;
+
+	e->reason[0] = '\0';
+	e->lo = now;
+	e->hi = now + NEGATIVE_TTL;
+	if ((pem = b64_decode_lenient(b64, b64len, &len, err)) == NULL) {
+		e->verdict = FM_INVALID_BASE64;
+		snprintf(e->reason, sizeof(e->reason), "certificate: %s", err);
+		return;
+	}
+	if (len > INT32_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+		e->verdict = FM_INVALID_CERT;
+		snprintf(e->reason, sizeof(e->reason), "certificate field is "
+		    "not a PEM X.509 certificate");
+		goto done;
+	}
+	if ((ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, v->store, cert, NULL) != 1) {
+		e->verdict = FM_INVALID_CHAIN;
+		snprintf(e->reason, sizeof(e->reason), "out of memory");
+		e->hi = now;	/* do not cache */
+		goto done;
+	}
+	X509_STORE_CTX_set_time(ctx, 0, (time_t)now);
+	if (X509_verify_cert(ctx) != 1) {
+		e->verdict = FM_INVALID_CHAIN;
+		snprintf(e->reason, sizeof(e->reason), "certificate rejected: %s",
+		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		goto done;
+	}
+	if ((e->pkey = X509_get_pubkey(cert)) == NULL ||
+	    !EVP_PKEY_is_a(e->pkey, "RSA")) {
+		e->verdict = FM_INVALID_CERT;
+		snprintf(e->reason, sizeof(e->reason), "certificate key is not "
+		    "RSA");
+		goto done;
+	}
+	e->cn = x509_first_cn(cert);
+	e->verdict = FM_VALID;
+	/* The chain verdict holds while leaf, CA and CRL are all in date. */
+	lo = x509_time(X509_get0_notBefore(cert), INT64_MIN);
+	hi = x509_time(X509_get0_notAfter(cert), INT64_MAX);
+	e->lo = lo > v->trust_lo ? lo : v->trust_lo;
+	e->hi = hi < v->trust_hi ? hi : v->trust_hi;
+done:
+	X509_STORE_CTX_free(ctx);
+	X509_free(cert);
+	BIO_free(bio);
+	free(pem);
+	ERR_clear_error();
+}
+
+/*
+ * Look up (or judge and cache) the certificate field.  The cache key is the
+ * SHA-256 of the field's text, so a known signer costs no base64 decoding
+ * and no parsing.  On FM_VALID returns a reference to its key and a copy of
+ * its CN for the caller to free.
+ */
+static enum fm_verdict
+check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
+    EVP_PKEY **pkey, char **cn, char *reason)
+{
+	unsigned char fp[SHA256_DIGEST_LENGTH];
+	struct cert_entry *e;
+	enum fm_verdict verdict;
+
+	SHA256((const unsigned char *)b64, len, fp);
+	pthread_mutex_lock(&v->lock);
+	maybe_reload(v);
+	e = cache_slot(v, fp);
+	if (e->used && (now < e->lo || now >= e->hi)) {
+		/* out of its window: judge again in place */
+		EVP_PKEY_free(e->pkey);
+		free(e->cn);
+		e->pkey = NULL;
+		e->cn = NULL;
+		judge_cert(v, e, b64, len, now);
+	} else if (!e->used) {
+		if (v->cache_count >= v->cfg.cert_cache_size) {
+			cache_flush(v);		/* bounded: start over */
+			e = cache_slot(v, fp);
+		}
+		memcpy(e->fp, fp, sizeof(fp));
+		e->used = true;
+		v->cache_count++;
+		judge_cert(v, e, b64, len, now);
+	}
+	verdict = e->verdict;
+	if (reason)
+		snprintf(reason, FM_ERRLEN, "%s", e->reason);
+	if (verdict == FM_VALID) {
+		EVP_PKEY_up_ref(e->pkey);
+		*pkey = e->pkey;
+		*cn = e->cn ? strdup(e->cn) : NULL;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return verdict;
+}
+
+#define REASON(...) do { if (reason) snprintf(reason, FM_ERRLEN, __VA_ARGS__); } while (0)
+
+/* A credential field: present and a string, or a verdict. */
+static const struct jv *
+credential(const struct jv *root, const char *key, enum fm_verdict *why,
+    char *reason)
+{
+	const struct jv *f = jv_get(root, key);
+
+	if (f == NULL) {
+		*why = FM_INVALID_FIELD;
+		REASON("no '%s' field", key);
+		return NULL;
+	}
+	if (f->type != JV_STRING) {
+		*why = FM_INVALID_FIELD;
+		REASON("'%s' is not a string", key);
+		return NULL;
+	}
+	return f;
+}
+
+static enum fm_verdict
+check_routing(const struct fm_validator *v, const char *topic, const char *cn,
+    char *reason)
+{
+	const struct route *r = topic ? find_route(v, topic, NULL) : NULL;
+	size_t i;
+
+	if (r == NULL) {
+		if (!v->cfg.routing_nitpicky)
+			return FM_VALID;
+		REASON("routing_nitpicky: topic %s is not in routing_policy",
+		    topic ? topic : "(none)");
+		return FM_INVALID_ROUTING;
+	}
+	for (i = 0; i < r->ncns; i++)
+		if (strcmp(r->cns[i], cn) == 0)
+			return FM_VALID;
+	REASON("routing_policy: %s may not publish on %s", cn, topic);
+	return FM_INVALID_ROUTING;
+}
+
+enum fm_verdict
+fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
+    int64_t now, char *reason)
+{
+	const struct jv *root = msg_root(msg);
+	const struct jv *crypto = jv_get(root, "crypto");
+	const struct jv *sigf, *certf, *topic;
+	unsigned char *sig = NULL;
+	size_t siglen = 0, canon_len;
+	enum fm_verdict verdict = FM_VALID;
+	EVP_PKEY *pkey = NULL;
+	EVP_MD_CTX *ctx = NULL;
+	char *canonical = NULL, *cn = NULL, err[FM_ERRLEN];
+	double ts;
+
+	REASON("ok");
+	/*
+	 * fm_msg_parse() refuses duplicate keys; a tool that parsed with
+	 * MSG_KEEP_DUPLICATES learns the verdict here.
+	 */
+	if (msg_duplicate(msg, reason))
+		return FM_INVALID_DUPLICATE_KEY;
+	/* A topic routing_policy cannot read must not skip it. */
+	if ((topic = jv_get(root, "topic")) != NULL &&
+	    (topic->type != JV_STRING || memchr(topic->u.str, 0, topic->len))) {
+		REASON(topic->type != JV_STRING ? "'topic' is not a string" :
+		    "'topic' holds a NUL character");
+		return FM_INVALID_FIELD;
+	}
+	/* Which backend, as fedmsg.crypto.validate() decides it. */
+	if (crypto == NULL) {
+		if (jv_get(root, "certificate") == NULL) {
+			verdict = jv_get(root, "signature") ?
+			    FM_INVALID_BACKEND : FM_INVALID_UNSIGNED;
+			REASON(verdict == FM_INVALID_UNSIGNED ? "unsigned: no "
+			    "crypto, certificate or signature field" :
+			    "gpg signatures are not supported");
+			return verdict;
+		}
+	} else if (crypto->type != JV_STRING || crypto->len != 4 ||
+	    memcmp(crypto->u.str, "x509", 4) != 0) {
+		REASON("crypto backend %s is not allowed", crypto->type ==
+		    JV_STRING && crypto->len == 3 &&
+		    memcmp(crypto->u.str, "gpg", 3) == 0 ? "'gpg'" :
+		    "unknown");
+		return FM_INVALID_BACKEND;
+	}
+	if (!v->cfg.allow_x509) {
+		REASON("crypto backend 'x509' is not in "
+		    "crypto_validate_backends");
+		return FM_INVALID_BACKEND;
+	}
+	if ((sigf = credential(root, "signature", &verdict, reason)) == NULL ||
+	    (certf = credential(root, "certificate", &verdict, reason)) == NULL)
+		goto done;
+	if ((sig = b64_decode_lenient(sigf->u.str, sigf->len, &siglen,
+	    err)) == NULL) {
+		verdict = FM_INVALID_BASE64;
+		REASON("signature: %s", err);
+		goto done;
+	}
+	verdict = check_cert(v, certf->u.str, certf->len, now, &pkey, &cn,
+	    reason);
+	if (verdict != FM_VALID)
+		goto done;
+
+	if ((canonical = fm_msg_canonical(msg, true, &canon_len)) == NULL ||
+	    (ctx = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha1(), NULL, pkey) != 1) {
+		verdict = FM_INVALID_SIGNATURE;
+		REASON("cannot verify: out of memory or SHA-1 disabled by "
+		    "the system crypto policy");
+		goto done;
+	}
+	if (EVP_DigestVerify(ctx, sig, siglen, (unsigned char *)canonical,
+	    canon_len) != 1) {
+		verdict = FM_INVALID_SIGNATURE;
+		REASON("signature does not match the message");
+		goto done;
+	}
+	if (cn == NULL) {
+		verdict = FM_INVALID_NO_CN;
+		REASON("certificate subject has no commonName");
+		goto done;
+	}
+	if ((verdict = check_routing(v, fm_msg_topic(msg), cn, reason)) !=
+	    FM_VALID)
+		goto done;
+	if (v->cfg.max_age || v->cfg.max_future) {
+		if (!fm_msg_timestamp(msg, &ts) || ts != ts) {	/* NaN */
+			verdict = FM_INVALID_STALE;
+			REASON("no numeric timestamp to check freshness");
+		} else if (v->cfg.max_age && (double)now - ts >
+		    (double)v->cfg.max_age) {
+			verdict = FM_INVALID_STALE;
+			REASON("timestamp %.0f is %.0f s old, more than "
+			    "validate_max_age %u", ts, (double)now - ts,
+			    v->cfg.max_age);
+		} else if (v->cfg.max_future && ts - (double)now >
+		    (double)v->cfg.max_future) {
+			verdict = FM_INVALID_FUTURE;
+			REASON("timestamp %.0f is %.0f s in the future, more "
+			    "than validate_max_future %u", ts, ts - (double)now,
+			    v->cfg.max_future);
+		}
+	}
+	if (verdict == FM_VALID) {
+		REASON("signed by %s", cn);
+		msg_set_signer(msg, cn);
+	}
+done:
+	EVP_MD_CTX_free(ctx);
+	EVP_PKEY_free(pkey);
+	ERR_clear_error();
+	free(canonical);
+	free(cn);
+	free(sig);
+	return verdict;
+}
+
+enum fm_verdict
+fm_validator_check(struct fm_validator *v, const struct fm_msg *msg,
+    char *reason)
+{
+	return fm_validator_check_at(v, msg, (int64_t)time(NULL), reason);
+}
