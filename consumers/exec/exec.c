@@ -17,19 +17,33 @@
  *			Other text, braces included, is passed unchanged (a
  *			"{word}" that is not a placeholder is warned about at
  *			start).  Values come from signed messages but are
- *			still data: write "--opt={topic}" or put "--" before
- *			them if a value starting with '-' would matter.
- *	"timeout"	seconds, 1 to 86400, default 30.  On expiry the
- *			program's process group gets SIGTERM, then SIGKILL
- *			2 s later, and the message is retried.
+ *			still data, so a message is dropped, with a logged
+ *			reason and nothing run, when a placeholder in argv
+ *			would get:
+ *			  - {topic} or {msg_id} with a character outside
+ *			    [A-Za-z0-9._:-], or with "..";
+ *			  - {timestamp} that is not finite or not in
+ *			    [0, 1e15) (NaN, inf, 1e30, negative);
+ *			  - any value that would start an argument with '-'
+ *			    ("{msg_id}" with msg_id "-rf"), unless a literal
+ *			    "--" argument comes before it ("--id={msg_id}"
+ *			    starts with the template's own '-': fine).
+ *			Placeholders argv does not use are not checked.
+ *	"timeout"	seconds, 1 to 86400, default 30.  On expiry every
+ *			process the program started gets SIGTERM, then
+ *			SIGKILL 2 s later, and the message is retried (see
+ *			"The child" for how they are found).
  *	"topics"	array of strings, optional: an extra filter inside
  *			the plugin (the entry's own "topics" decides what the
- *			hub delivers; prefer it).  "" or "*" is everything,
- *			'*' matches any run of characters, other patterns are
- *			exact.  Messages that do not match return OK unrun.
- *	"env"		object of strings, optional: variables added to (or
- *			replacing) the hub's environment as it was at start
- *			or at the last reload.
+ *			hub delivers; prefer it).  "" or "*" is everything;
+ *			other patterns are fnmatch(3) globs ('*' matches any
+ *			run of characters, dots included; '?' and [...] too).
+ *			Messages that do not match return OK unrun.
+ *	"env"		object of strings, optional: the program's
+ *			environment is PATH (DEFAULT_PATH below), LANG (the
+ *			hub's, or C.UTF-8) and these, which may replace
+ *			either.  Nothing else of the hub's environment is
+ *			passed on.
  *	"retry_exit_codes"  array of integers 1-255, default [75]
  *			(EX_TEMPFAIL): these exit codes retry the message.
  *	"drop_exit_codes"   array of integers 1-255, default []: these drop
@@ -39,17 +53,29 @@
  * Verdicts: exit 0 -> OK; a retry code -> RETRY; any other code -> DROP;
  * timeout -> RETRY; killed by a signal we did not send -> DROP (a crash
  * would likely repeat); the program could not be started -> RETRY (the
- * binary may be mid-upgrade).  Each non-OK outcome is logged.
+ * binary may be mid-upgrade); a placeholder rule broken -> DROP.  Each
+ * non-OK outcome is logged.
  *
- * The child: its own process group (so a timeout kills what it started
- * too, and a terminal's ^C reaches only the hub); stdin is a pipe carrying
- * the envelope exactly as received (host->msg_body) and then EOF; stdout
- * and stderr are the hub's (so is the working directory); other
- * descriptors are closed (glibc >= 2.34; before that, only close-on-exec
- * ones); empty signal mask and default signal dispositions.  A program
- * may exit without reading stdin (EPIPE is expected; SIGPIPE is blocked in
- * the writing thread only, and one we caused is consumed).  The timeout
- * also bounds writing the body to a program that does not read it.
+ * The child: each run forks a small helper from the hub, which makes
+ * itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER: only the helper,
+ * never the hub) and starts the program in its own process group.  Every
+ * process the program starts stays the helper's descendant whatever it
+ * does (setsid(), a new process group, a double fork: orphans come back to
+ * the helper), so at a timeout the helper sends SIGTERM to the program's
+ * group and to every descendant it finds in /proc, then SIGKILL, again and
+ * again, until it has no children left.  Limits: a descendant that
+ * changes its user (setuid to another user) cannot be signalled by a hub
+ * that is not root, and a program that exits normally leaves its
+ * background processes running, as before (the timeout is what bounds a
+ * run).  This works as root and as any user, without cgroups.  stdin is
+ * a pipe carrying the envelope exactly as received (host->msg_body) and
+ * then EOF; stdout and stderr are the hub's (so is the working directory);
+ * other descriptors are closed (glibc >= 2.34; before that, only
+ * close-on-exec ones, and the helper closes the rest it holds); empty
+ * signal mask and default signal dispositions.  A program may exit
+ * without reading stdin (EPIPE is expected; SIGPIPE is blocked in the
+ * writing thread only, and one we caused is consumed).  The timeout also
+ * bounds writing the body to a program that does not read it.
  *
  * What this needs from the hub: it must not reap children it did not start
  * (no waitpid(-1), SIGCHLD not set to SIG_IGN).  consume() blocks its
