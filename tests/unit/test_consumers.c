@@ -1698,6 +1698,80 @@ test_archive_write_errors(void **state)
 	plug_unload(&pl);
 }
 
+/*
+ * A symlink named like an archive file is never followed (it used to
+ * redirect our appends to its target), nor a hard link or a FIFO; a
+ * directory writable by others, or owned by someone else, is refused.
+ */
+static void
+test_archive_unsafe_paths(void **state)
+{
+	const char *dir = tpath("arch-unsafe"), *target = tpath("victim");
+	char lpath[1024], *got;
+	struct plug pl;
+	struct stat sb;
+
+	(void)state;
+	write_file(target, "precious\n");
+	assert_int_equal(mkdir(dir, 0750), 0);
+	snprintf(lpath, sizeof(lpath), "%s/fedmsg.jsonl", dir);
+	assert_int_equal(symlink(target, lpath), 0);
+	plug_load(&pl, "archive");
+	if (plug_init(&pl, cfgf("{\"dir\": %s, \"rotate_daily\": false}",
+	    jstr(dir))) == 0) {
+		assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "s1")),
+		    FM_CONSUME_RETRY);
+		plug_fini(&pl);
+	}
+	assert_logged("(a symbolic link: refused)");
+	got = tu_read_file(target, NULL);
+	assert_string_equal(got, "precious\n");
+	free(got);
+	assert_int_equal(lstat(lpath, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+	unlink(lpath);
+
+	/* a hard link to another file, and a FIFO (which would block) */
+	assert_int_equal(link(target, lpath), 0);
+	assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s, "
+	    "\"rotate_daily\": false}", jstr(dir))), 0);
+	assert_logged("a file with other hard links: refused");
+	unlink(lpath);
+	assert_int_equal(mkfifo(lpath, 0640), 0);
+	assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s, "
+	    "\"rotate_daily\": false}", jstr(dir))), 0);
+	/* (refused by the open itself: no reader, ENXIO) */
+	assert_logged("arch-unsafe/fedmsg.jsonl: ");
+	unlink(lpath);
+	got = tu_read_file(target, NULL);
+	assert_string_equal(got, "precious\n");
+	free(got);
+
+	/* group or other writable: refused; 0750 or 0700 is fine */
+	assert_int_equal(chmod(dir, 0770), 0);
+	assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s}", jstr(dir))),
+	    0);
+	assert_logged("is group or other writable (mode 0770): refused");
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s}", jstr(dir))),
+	    0);
+	assert_logged("(mode 1777): refused");
+	assert_int_equal(chmod(dir, 0700), 0);
+	plug_init_ok(&pl, cfgf("{\"dir\": %s}", jstr(dir)));
+	plug_fini(&pl);
+
+	/* owned by another user (root can make one) */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s}",
+		    jstr(dir))), 0);
+		assert_logged("is owned by uid 65534, not by us (uid 0): "
+		    "refused");
+		assert_int_equal(chown(dir, 0, 0), 0);
+	}
+	plug_unload(&pl);
+}
+
 static void
 test_archive_configs(void **state)
 {
@@ -1870,6 +1944,7 @@ main(void)
 		cmocka_unit_test(test_archive_continue_today),
 		cmocka_unit_test(test_archive_concurrent),
 		cmocka_unit_test(test_archive_write_errors),
+		cmocka_unit_test(test_archive_unsafe_paths),
 		cmocka_unit_test(test_archive_configs),
 		cmocka_unit_test(test_example),
 	};
