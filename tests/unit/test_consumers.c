@@ -1187,11 +1187,16 @@ test_exec_topics_filter(void **state)
 	    FM_CONSUME_OK);
 	assert_int_equal(consume_one(&pl, mkmsg("exact.topic.more", "{}",
 	    "4")), FM_CONSUME_OK);
+	/* '*' spans dots too (fnmatch without FNM_PERIOD/PATHNAME) */
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.a.b.keep", "{}",
+	    "5")), FM_CONSUME_OK);
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.keep", "{}",
+	    "6")), FM_CONSUME_OK);
 	{
 		char *got = tu_read_file(out, NULL);
 
 		assert_string_equal(got, "org.example.prod.keep\n"
-		    "exact.topic\n");
+		    "exact.topic\norg.example.a.b.keep\n");
 		free(got);
 	}
 	plug_unload(&pl);
