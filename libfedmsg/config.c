@@ -157,7 +157,7 @@ static const struct key keys[] = {
 	INT("max_message_bytes", 1, SZ, 0),
 	INT("max_json_depth", 1, I32, 0),
 	INT("validate_max_age", 0, U32, 0),	/* seconds, 0 = off */
-	INT("validate_max_future", 0, U32, 0),
+	INT("validate_max_future", 0, U32, 0),	/* 0 = 60 with max_age */
 	STR("plugin_dir", NULL),
 	/* Reserved for the consumer, bridge and hub settings. */
 	OBJ("consumers", K_ANY),

@@ -6,9 +6,12 @@
  *    crl_path) are loaded once and re-read when either file changes (stat
  *    at most every reload_check_interval seconds) or after reload_max_age.
  *    fedmsg keeps a CRL until a failure or restart.
- *  - A certificate's chain verdict is cached by the SHA-256 of the decoded
- *    certificate field, for as long as the dates of the leaf, the CA and
- *    the CRL say it holds; a known signer costs one RSA verification.
+ *  - A certificate's chain verdict is cached by the SHA-256 of its DER
+ *    bytes (so no spelling of the base64 or PEM text makes a new entry),
+ *    for as long as the dates of the leaf, the CA and the CRL say it holds;
+ *    a known signer costs one RSA verification.  Trusted certificates and
+ *    rejected ones are kept apart: rejected ones go to a small ring of
+ *    their own, so a flood of bad certificates cannot evict a trusted one.
  *  - Every malformed input is a verdict with a reason, never an abort.
  */
 #include <pthread.h>
@@ -35,6 +38,8 @@
 
 /* How long a negative certificate verdict is trusted before a retry. */
 #define NEGATIVE_TTL	60
+/* Rejected certificates remembered (a ring: the oldest goes first). */
+#define NEGATIVE_SLOTS	64
 
 struct route {
 	char	 *topic;
@@ -50,6 +55,13 @@ struct cert_entry {
 	EVP_PKEY	*pkey;		/* reference held by the cache */
 	char		*cn;
 	int64_t		 lo, hi;	/* the verdict holds for lo <= now < hi */
+};
+
+/* A certificate field's text that was seen to decode to a trusted DER. */
+struct spelling {
+	unsigned char	 text_fp[SHA256_DIGEST_LENGTH];
+	unsigned char	 der_fp[SHA256_DIGEST_LENGTH];
+	bool		 used;
 };
 
 struct file_id {
@@ -72,8 +84,12 @@ struct fm_validator {
 	bool		 reload_failing;	/* warned about a bad reload */
 	int64_t		 last_stat, loaded_at;	/* monotonic seconds */
 	bool		 force_reload;
-	struct cert_entry *cache;
+	struct cert_entry *cache;	/* trusted, by DER fingerprint */
 	size_t		 cache_cap, cache_count;
+	struct spelling	*spell;		/* cache_cap slots, direct-mapped */
+	struct cert_entry neg[NEGATIVE_SLOTS];
+	size_t		 neg_next;
+	uint64_t	 chain_checks, cache_hits;
 };
 
 static const char *const verdict_names[FM_VERDICT_COUNT] = {
@@ -121,20 +137,36 @@ same_file(const struct file_id *a, const struct file_id *b)
 }
 
 static void
+entry_clear(struct cert_entry *e)
+{
+	EVP_PKEY_free(e->pkey);
+	free(e->cn);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Empty the trusted table and the spellings pointing into it. */
+static void
+cache_flush_trusted(struct fm_validator *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->cache_cap; i++)
+		if (v->cache[i].used)
+			entry_clear(&v->cache[i]);
+	if (v->spell)
+		memset(v->spell, 0, v->cache_cap * sizeof(*v->spell));
+	v->cache_count = 0;
+}
+
+static void
 cache_flush(struct fm_validator *v)
 {
 	size_t i;
 
-	for (i = 0; i < v->cache_cap; i++) {
-		struct cert_entry *e = &v->cache[i];
-
-		if (!e->used)
-			continue;
-		EVP_PKEY_free(e->pkey);
-		free(e->cn);
-		memset(e, 0, sizeof(*e));
-	}
-	v->cache_count = 0;
+	cache_flush_trusted(v);
+	for (i = 0; i < NEGATIVE_SLOTS; i++)
+		entry_clear(&v->neg[i]);
+	v->neg_next = 0;
 }
 
 /*
@@ -272,12 +304,15 @@ fm_validator_new(const struct fm_validator_config *cfg, char *err)
 		v->cfg.reload_check_interval = 1;
 	if (v->cfg.cert_cache_size == 0)
 		v->cfg.cert_cache_size = 1024;
+	if (v->cfg.max_age != 0 && v->cfg.max_future == 0)
+		v->cfg.max_future = FM_DEFAULT_MAX_FUTURE;
 	v->cache_cap = (size_t)v->cfg.cert_cache_size * 2;
 	pthread_mutex_init(&v->lock, NULL);
 	if ((v->ca_path = strdup(cfg->ca_path)) == NULL ||
 	    (cfg->crl_path && cfg->crl_path[0] &&
 	    (v->crl_path = strdup(cfg->crl_path)) == NULL) ||
-	    (v->cache = calloc(v->cache_cap, sizeof(*v->cache))) == NULL) {
+	    (v->cache = calloc(v->cache_cap, sizeof(*v->cache))) == NULL ||
+	    (v->spell = calloc(v->cache_cap, sizeof(*v->spell))) == NULL) {
 		fm_validator_free(v);
 		goto oom;
 	}
@@ -304,6 +339,7 @@ fm_validator_free(struct fm_validator *v)
 	if (v->cache)
 		cache_flush(v);
 	free(v->cache);
+	free(v->spell);
 	for (i = 0; i < v->nroutes; i++) {
 		for (j = 0; j < v->routes[i].ncns; j++)
 			free(v->routes[i].cns[j]);
@@ -382,13 +418,22 @@ fm_validator_reload(struct fm_validator *v)
 	pthread_mutex_unlock(&v->lock);
 }
 
+static size_t
+fp_hash(const unsigned char *fp)
+{
+	size_t h;
+
+	memcpy(&h, fp, sizeof(h));
+	return h;
+}
+
+/* The trusted table's slot for fp: its entry, or the free slot for it. */
 static struct cert_entry *
 cache_slot(struct fm_validator *v, const unsigned char *fp)
 {
-	size_t i, h;
+	size_t i;
 
-	memcpy(&h, fp, sizeof(h));
-	for (i = h % v->cache_cap;; i = (i + 1) % v->cache_cap) {
+	for (i = fp_hash(fp) % v->cache_cap;; i = (i + 1) % v->cache_cap) {
 		struct cert_entry *e = &v->cache[i];
 
 		if (!e->used || memcmp(e->fp, fp, sizeof(e->fp)) == 0)
@@ -396,32 +441,65 @@ cache_slot(struct fm_validator *v, const unsigned char *fp)
 	}
 }
 
+static struct cert_entry *
+neg_find(struct fm_validator *v, const unsigned char *fp)
+{
+	size_t i;
+
+	for (i = 0; i < NEGATIVE_SLOTS; i++)
+		if (v->neg[i].used &&
+		    memcmp(v->neg[i].fp, fp, sizeof(v->neg[i].fp)) == 0)
+			return &v->neg[i];
+	return NULL;
+}
+
 /*
- * Decode, parse and chain-check a certificate field (base64 of PEM text);
- * fills a fresh cache entry.
+ * The DER bytes of a certificate field (base64 of PEM text), exactly those
+ * PEM_read_bio_X509() would parse, for OPENSSL_free(); or NULL with a
+ * verdict and reason.
  */
+static unsigned char *
+cert_der(const char *b64, size_t b64len, long *derlen, enum fm_verdict *why,
+    char *reason)
+{
+	unsigned char *pem, *der = NULL;
+	char err[FM_ERRLEN];
+	BIO *bio = NULL;
+	size_t len;
+
+	if ((pem = b64_decode_lenient(b64, b64len, &len, err)) == NULL) {
+		*why = FM_INVALID_BASE64;
+		snprintf(reason, FM_ERRLEN, "certificate: %s", err);
+		return NULL;
+	}
+	if (len > INT32_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
+	    PEM_bytes_read_bio(&der, derlen, NULL, PEM_STRING_X509, bio, NULL,
+	    NULL) != 1) {
+		*why = FM_INVALID_CERT;
+		snprintf(reason, FM_ERRLEN, "certificate field is not a PEM "
+		    "X.509 certificate");
+		der = NULL;
+	}
+	BIO_free(bio);
+	free(pem);
+	ERR_clear_error();
+	return der;
+}
+
+/* Parse and chain-check a certificate's DER; fills e's verdict. */
 static void
-judge_cert(struct fm_validator *v, struct cert_entry *e, const char *b64,
-    size_t b64len, int64_t now)
+judge_cert(struct fm_validator *v, struct cert_entry *e,
+    const unsigned char *der, long derlen, int64_t now)
 {
 	X509 *cert = NULL;
 	X509_STORE_CTX *ctx = NULL;
-	BIO *bio = NULL;
-	unsigned char *pem;
-	size_t len;
-	char err[FM_ERRLEN];
 	int64_t lo, hi;
 
+	v->chain_checks++;
 	e->reason[0] = '\0';
 	e->lo = now;
 	e->hi = now + NEGATIVE_TTL;
-	if ((pem = b64_decode_lenient(b64, b64len, &len, err)) == NULL) {
-		e->verdict = FM_INVALID_BASE64;
-		snprintf(e->reason, sizeof(e->reason), "certificate: %s", err);
-		return;
-	}
-	if (len > INT32_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
-	    (cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
+	if ((cert = d2i_X509(NULL, &der, derlen)) == NULL) {
 		e->verdict = FM_INVALID_CERT;
 		snprintf(e->reason, sizeof(e->reason), "certificate field is "
 		    "not a PEM X.509 certificate");
@@ -458,56 +536,125 @@ judge_cert(struct fm_validator *v, struct cert_entry *e, const char *b64,
 done:
 	X509_STORE_CTX_free(ctx);
 	X509_free(cert);
-	BIO_free(bio);
-	free(pem);
 	ERR_clear_error();
 }
 
+/* Answer from e (lock held). */
+static enum fm_verdict
+answer(const struct cert_entry *e, EVP_PKEY **pkey, char **cn, char *reason)
+{
+	if (reason)
+		snprintf(reason, FM_ERRLEN, "%s", e->reason);
+	if (e->verdict == FM_VALID) {
+		EVP_PKEY_up_ref(e->pkey);
+		*pkey = e->pkey;
+		*cn = e->cn ? strdup(e->cn) : NULL;
+	}
+	return e->verdict;
+}
+
 /*
- * Look up (or judge and cache) the certificate field.  The cache key is the
- * SHA-256 of the field's text, so a known signer costs no base64 decoding
- * and no parsing.  On FM_VALID returns a reference to its key and a copy of
- * its CN for the caller to free.
+ * Look up (or judge and cache) the certificate field.  The key is the
+ * SHA-256 of the DER, whatever the spelling of the field; a spelling seen
+ * before for a trusted certificate skips the decoding.  Fields that do not
+ * decode to a certificate are not cached (decoding them is cheap).  On
+ * FM_VALID returns a reference to its key and a copy of its CN for the
+ * caller to free.
  */
 static enum fm_verdict
 check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
     EVP_PKEY **pkey, char **cn, char *reason)
 {
-	unsigned char fp[SHA256_DIGEST_LENGTH];
-	struct cert_entry *e;
+	unsigned char tfp[SHA256_DIGEST_LENGTH], fp[SHA256_DIGEST_LENGTH];
+	struct spelling *sp;
+	struct cert_entry *e, fresh;
 	enum fm_verdict verdict;
+	unsigned char *der;
+	char why[FM_ERRLEN];
+	long derlen = 0;
 
-	SHA256((const unsigned char *)b64, len, fp);
+	SHA256((const unsigned char *)b64, len, tfp);
 	pthread_mutex_lock(&v->lock);
 	maybe_reload(v);
-	e = cache_slot(v, fp);
-	if (e->used && (now < e->lo || now >= e->hi)) {
-		/* out of its window: judge again in place */
-		EVP_PKEY_free(e->pkey);
-		free(e->cn);
-		e->pkey = NULL;
-		e->cn = NULL;
-		judge_cert(v, e, b64, len, now);
-	} else if (!e->used) {
-		if (v->cache_count >= v->cfg.cert_cache_size) {
-			cache_flush(v);		/* bounded: start over */
-			e = cache_slot(v, fp);
-		}
-		memcpy(e->fp, fp, sizeof(fp));
-		e->used = true;
-		v->cache_count++;
-		judge_cert(v, e, b64, len, now);
-	}
-	verdict = e->verdict;
-	if (reason)
-		snprintf(reason, FM_ERRLEN, "%s", e->reason);
-	if (verdict == FM_VALID) {
-		EVP_PKEY_up_ref(e->pkey);
-		*pkey = e->pkey;
-		*cn = e->cn ? strdup(e->cn) : NULL;
+	sp = &v->spell[fp_hash(tfp) % v->cache_cap];
+	if (sp->used && memcmp(sp->text_fp, tfp, sizeof(tfp)) == 0 &&
+	    (e = cache_slot(v, sp->der_fp))->used && now >= e->lo &&
+	    now < e->hi) {
+		v->cache_hits++;
+		verdict = answer(e, pkey, cn, reason);
+		pthread_mutex_unlock(&v->lock);
+		return verdict;
 	}
 	pthread_mutex_unlock(&v->lock);
+
+	if ((der = cert_der(b64, len, &derlen, &verdict, why)) == NULL) {
+		if (reason)
+			snprintf(reason, FM_ERRLEN, "%s", why);
+		return verdict;
+	}
+	SHA256(der, (size_t)derlen, fp);
+	pthread_mutex_lock(&v->lock);
+	if ((e = cache_slot(v, fp))->used || (e = neg_find(v, fp)) != NULL) {
+		if (now >= e->lo && now < e->hi)
+			v->cache_hits++;
+		else {
+			/* out of its window: judge again in place */
+			EVP_PKEY_free(e->pkey);
+			free(e->cn);
+			e->pkey = NULL;
+			e->cn = NULL;
+			judge_cert(v, e, der, derlen, now);
+		}
+	} else {
+		memset(&fresh, 0, sizeof(fresh));
+		memcpy(fresh.fp, fp, sizeof(fp));
+		fresh.used = true;
+		judge_cert(v, &fresh, der, derlen, now);
+		if (fresh.verdict == FM_VALID) {
+			if (v->cache_count >= v->cfg.cert_cache_size)
+				cache_flush_trusted(v);	/* bounded */
+			e = cache_slot(v, fp);
+			v->cache_count++;
+		} else if (fresh.hi > now) {
+			e = &v->neg[v->neg_next];
+			v->neg_next = (v->neg_next + 1) % NEGATIVE_SLOTS;
+			entry_clear(e);
+		} else
+			e = NULL;		/* not cacheable */
+		if (e != NULL)
+			*e = fresh;
+		else
+			e = &fresh;
+	}
+	verdict = answer(e, pkey, cn, reason);
+	if (verdict == FM_VALID) {
+		memcpy(sp->text_fp, tfp, sizeof(tfp));
+		memcpy(sp->der_fp, fp, sizeof(fp));
+		sp->used = true;
+	}
+	if (e == &fresh)
+		entry_clear(&fresh);
+	pthread_mutex_unlock(&v->lock);
+	OPENSSL_free(der);
 	return verdict;
+}
+
+void
+fm_validator_stats(struct fm_validator *v, struct fm_validator_stats *st)
+{
+	size_t i;
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&v->lock);
+	st->chain_checks = v->chain_checks;
+	st->cache_hits = v->cache_hits;
+	for (i = 0; i < v->cache_cap; i++)
+		if (v->cache[i].used)
+			st->trusted_entries++;
+	for (i = 0; i < NEGATIVE_SLOTS; i++)
+		if (v->neg[i].used)
+			st->negative_entries++;
+	pthread_mutex_unlock(&v->lock);
 }
 
 #define REASON(...) do { if (reason) snprintf(reason, FM_ERRLEN, __VA_ARGS__); } while (0)

@@ -7,7 +7,15 @@
  * the "config" object of that entry:
  *
  *	"dir"		absolute path, default "/var/lib/fedmsg-c/archive";
- *			created (mode 0750, parents too) when missing.
+ *			created (mode 0750, parents too) when missing.  It
+ *			must be owned by the hub's user and not group or
+ *			other writable (else init, reload and rotation fail
+ *			with the reason): anyone else able to write there
+ *			could redirect our writes.  Files are opened with
+ *			O_NOFOLLOW, and must be regular files with one link:
+ *			a symlink or hard link named like an archive file is
+ *			refused, never followed (the message is retried).
+ *			(The path above dir is trusted as it is.)
  *	"prefix"	file name prefix, default "fedmsg"; letters, digits,
  *			'.', '_' and '-', not starting with '.'.
  *	"max_bytes"	integer, default 104857600 (100 MiB); 0 = no limit.
@@ -185,11 +193,54 @@ stem(const struct arch_conf *c, const char *day, char *out, size_t size)
 }
 
 /*
+ * Open dir (created if missing) for the files: it must be a directory
+ * owned by us and writable by nobody else, or a symlink planted in it, or
+ * a file swapped by another user, could redirect our writes.  Returns a
+ * descriptor, or -1 (logged).
+ */
+static int
+dir_open(struct archive *a, const char *dir)
+{
+	struct stat sb;
+	int fd;
+
+	if (mkdirs(dir) != 0) {
+		a->host->log(a->hctx, FM_LOG_ERR, "cannot create %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fstat(fd, &sb) != 0) {
+		a->host->log(a->hctx, FM_LOG_ERR, "cannot open %s: %s", dir,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	if (sb.st_uid != geteuid()) {
+		a->host->log(a->hctx, FM_LOG_ERR, "%s is owned by uid %u, not "
+		    "by us (uid %u): refused", dir, (unsigned)sb.st_uid,
+		    (unsigned)geteuid());
+		close(fd);
+		return -1;
+	}
+	if ((sb.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+		a->host->log(a->hctx, FM_LOG_ERR, "%s is group or other "
+		    "writable (mode %04o): refused", dir,
+		    (unsigned)(sb.st_mode & 07777));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * The number of the latest existing file for this stem (0 when only the
- * unnumbered one exists or none does); -1 if dir cannot be read.
+ * unnumbered one exists or none does); -1 if the directory (dfd) cannot
+ * be read.
  */
 static long
-latest_seq(const struct arch_conf *c, const char *st)
+latest_seq(int dfd, const char *st)
 {
 	DIR *d;
 	struct dirent *de;
@@ -198,9 +249,14 @@ latest_seq(const struct arch_conf *c, const char *st)
 	char *end;
 	unsigned long v;
 	long best = 0;
+	int fd;
 
-	if ((d = opendir(c->dir)) == NULL)
+	if ((fd = dup(dfd)) < 0)
 		return -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, st, n) != 0 || de->d_name[n] != '.')
 			continue;
@@ -217,7 +273,12 @@ latest_seq(const struct arch_conf *c, const char *st)
 	return best;
 }
 
-/* Open the file number seq of day into f; logs and returns -1 on error. */
+/*
+ * Open the file number seq of day into f; logs and returns -1 on error.
+ * Never through a symlink (O_NOFOLLOW: one named like a file of ours
+ * would have us append to its target), and only a regular file with one
+ * link (not a FIFO that would block, not a hard link to another file).
+ */
 static int
 file_open(struct archive *a, const struct arch_conf *c, struct arch_file *f,
     const char *day, unsigned long seq)
@@ -225,6 +286,7 @@ file_open(struct archive *a, const struct arch_conf *c, struct arch_file *f,
 	char st[PREFIX_MAX + 32], num[24];
 	struct stat sb;
 	size_t len;
+	int dfd;
 
 	file_close(f);
 	stem(c, day, st, sizeof(st));
@@ -237,17 +299,24 @@ file_open(struct archive *a, const struct arch_conf *c, struct arch_file *f,
 		return -1;
 	}
 	snprintf(f->path, len, "%s/%s%s.jsonl", c->dir, st, num);
-	if (mkdirs(c->dir) != 0) {
-		a->host->log(a->hctx, FM_LOG_ERR, "cannot create %s: %s",
-		    c->dir, strerror(errno));
+	if ((dfd = dir_open(a, c->dir)) < 0)
 		goto fail;
-	}
-	f->fd = open(f->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	f->fd = openat(dfd, f->path + strlen(c->dir) + 1, O_WRONLY | O_APPEND |
+	    O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	close(dfd);
 	if (f->fd < 0 || fstat(f->fd, &sb) != 0) {
-		a->host->log(a->hctx, FM_LOG_ERR, "cannot open %s: %s",
-		    f->path, strerror(errno));
+		a->host->log(a->hctx, FM_LOG_ERR, "cannot open %s: %s%s",
+		    f->path, strerror(errno), errno == ELOOP ? " (a symbolic "
+		    "link: refused)" : "");
 		goto fail;
 	}
+	if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) {
+		a->host->log(a->hctx, FM_LOG_ERR, "%s: %s: refused", f->path,
+		    !S_ISREG(sb.st_mode) ? "not a regular file" :
+		    "a file with other hard links");
+		goto fail;
+	}
+	(void)fcntl(f->fd, F_SETFL, O_APPEND);	/* O_NONBLOCK was for FIFOs */
 	snprintf(f->day, sizeof(f->day), "%s", day);
 	f->seq = seq;
 	f->size = (long long)sb.st_size;
@@ -264,10 +333,14 @@ file_open_latest(struct archive *a, const struct arch_conf *c,
 {
 	char st[PREFIX_MAX + 32];
 	long seq;
+	int dfd;
 
+	if ((dfd = dir_open(a, c->dir)) < 0)
+		return -1;
 	stem(c, day, st, sizeof(st));
-	if ((seq = latest_seq(c, st)) < 0)
-		seq = 0;	/* no directory yet: file_open creates it */
+	if ((seq = latest_seq(dfd, st)) < 0)
+		seq = 0;
+	close(dfd);
 	return file_open(a, c, f, day, (unsigned long)seq);
 }
 

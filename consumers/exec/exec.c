@@ -17,19 +17,33 @@
  *			Other text, braces included, is passed unchanged (a
  *			"{word}" that is not a placeholder is warned about at
  *			start).  Values come from signed messages but are
- *			still data: write "--opt={topic}" or put "--" before
- *			them if a value starting with '-' would matter.
- *	"timeout"	seconds, 1 to 86400, default 30.  On expiry the
- *			program's process group gets SIGTERM, then SIGKILL
- *			2 s later, and the message is retried.
+ *			still data, so a message is dropped, with a logged
+ *			reason and nothing run, when a placeholder in argv
+ *			would get:
+ *			  - {topic} or {msg_id} with a character outside
+ *			    [A-Za-z0-9._:-], or with "..";
+ *			  - {timestamp} that is not finite or not in
+ *			    [0, 1e15) (NaN, inf, 1e30, negative);
+ *			  - any value that would start an argument with '-'
+ *			    ("{msg_id}" with msg_id "-rf"), unless a literal
+ *			    "--" argument comes before it ("--id={msg_id}"
+ *			    starts with the template's own '-': fine).
+ *			Placeholders argv does not use are not checked.
+ *	"timeout"	seconds, 1 to 86400, default 30.  On expiry every
+ *			process the program started gets SIGTERM, then
+ *			SIGKILL 2 s later, and the message is retried (see
+ *			"The child" for how they are found).
  *	"topics"	array of strings, optional: an extra filter inside
  *			the plugin (the entry's own "topics" decides what the
- *			hub delivers; prefer it).  "" or "*" is everything,
- *			'*' matches any run of characters, other patterns are
- *			exact.  Messages that do not match return OK unrun.
- *	"env"		object of strings, optional: variables added to (or
- *			replacing) the hub's environment as it was at start
- *			or at the last reload.
+ *			hub delivers; prefer it).  "" or "*" is everything;
+ *			other patterns are fnmatch(3) globs ('*' matches any
+ *			run of characters, dots included; '?' and [...] too).
+ *			Messages that do not match return OK unrun.
+ *	"env"		object of strings, optional: the program's
+ *			environment is PATH (DEFAULT_PATH below), LANG (the
+ *			hub's, or C.UTF-8) and these, which may replace
+ *			either.  Nothing else of the hub's environment is
+ *			passed on.
  *	"retry_exit_codes"  array of integers 1-255, default [75]
  *			(EX_TEMPFAIL): these exit codes retry the message.
  *	"drop_exit_codes"   array of integers 1-255, default []: these drop
@@ -39,17 +53,29 @@
  * Verdicts: exit 0 -> OK; a retry code -> RETRY; any other code -> DROP;
  * timeout -> RETRY; killed by a signal we did not send -> DROP (a crash
  * would likely repeat); the program could not be started -> RETRY (the
- * binary may be mid-upgrade).  Each non-OK outcome is logged.
+ * binary may be mid-upgrade); a placeholder rule broken -> DROP.  Each
+ * non-OK outcome is logged.
  *
- * The child: its own process group (so a timeout kills what it started
- * too, and a terminal's ^C reaches only the hub); stdin is a pipe carrying
- * the envelope exactly as received (host->msg_body) and then EOF; stdout
- * and stderr are the hub's (so is the working directory); other
- * descriptors are closed (glibc >= 2.34; before that, only close-on-exec
- * ones); empty signal mask and default signal dispositions.  A program
- * may exit without reading stdin (EPIPE is expected; SIGPIPE is blocked in
- * the writing thread only, and one we caused is consumed).  The timeout
- * also bounds writing the body to a program that does not read it.
+ * The child: each run forks a small helper from the hub, which makes
+ * itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER: only the helper,
+ * never the hub) and starts the program in its own process group.  Every
+ * process the program starts stays the helper's descendant whatever it
+ * does (setsid(), a new process group, a double fork: orphans come back to
+ * the helper), so at a timeout the helper sends SIGTERM to the program's
+ * group and to every descendant it finds in /proc, then SIGKILL, again and
+ * again, until it has no children left.  Limits: a descendant that
+ * changes its user (setuid to another user) cannot be signalled by a hub
+ * that is not root, and a program that exits normally leaves its
+ * background processes running, as before (the timeout is what bounds a
+ * run).  This works as root and as any user, without cgroups.  stdin is
+ * a pipe carrying the envelope exactly as received (host->msg_body) and
+ * then EOF; stdout and stderr are the hub's (so is the working directory);
+ * other descriptors are closed (glibc >= 2.34; before that, only
+ * close-on-exec ones, and the helper closes the rest it holds); empty
+ * signal mask and default signal dispositions.  A program may exit
+ * without reading stdin (EPIPE is expected; SIGPIPE is blocked in the
+ * writing thread only, and one we caused is consumed).  The timeout also
+ * bounds writing the body to a program that does not read it.
  *
  * What this needs from the hub: it must not reap children it did not start
  * (no waitpid(-1), SIGCHLD not set to SIG_IGN).  consume() blocks its
@@ -58,14 +84,21 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <dirent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -84,17 +117,28 @@
 #define HAVE_ADDCLOSEFROM 1
 #endif
 
-extern char **environ;
+/* The PATH of programs unless "env" sets one. */
+#define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:" \
+			"/sbin:/bin"
 
 static const char *const ph_names[] = {
 	"{topic}", "{msg_id}", "{signer}", "{timestamp}",
 };
 #define NPH	(sizeof(ph_names) / sizeof(ph_names[0]))
+enum { PH_TOPIC, PH_MSG_ID, PH_SIGNER, PH_TIMESTAMP };
+
+/* What {topic} and {msg_id} may hold (or be empty: absent). */
+#define ID_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+			"0123456789._:-"
+/* {timestamp} must be finite and in [0, TS_MAX): year 31 million. */
+#define TS_MAX		1e15
 
 struct exec_conf {
 	char		**argv;		/* templates, NULL-terminated */
 	size_t		  argc;
 	bool		 *subst;	/* argv[i] holds a placeholder */
+	bool		  uses[NPH];	/* some argument holds placeholder k */
+	size_t		  dashdash;	/* index of the first literal "--" */
 	long long	  timeout;	/* seconds */
 	char		**topics;	/* NULL: no filter */
 	char		**envp;		/* NULL-terminated */
@@ -133,16 +177,31 @@ in_list(const long long *v, size_t n, long long x)
 	return false;
 }
 
-/* The hub's environment with env's members added or replaced. */
+static bool
+env_has(const struct cfg *env, const char *key)
+{
+	size_t j;
+
+	for (j = 0; j < env->n; j++)
+		if (strcmp(env->m[j].key, key) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The child's whole environment: PATH (DEFAULT_PATH), LANG (the hub's, or
+ * C.UTF-8), then env's members, which may replace either.  Nothing else of
+ * the hub's environment (credentials, LD_PRELOAD, sanitizer options) leaks
+ * into programs.
+ */
 static char **
 make_envp(struct cfg *env, char *err)
 {
-	size_t n = 0, k = 0, i, j, klen;
+	const char *lang = getenv("LANG");
+	size_t k = 0, j, klen;
 	char **v, *s;
 
-	for (i = 0; environ != NULL && environ[i] != NULL; i++)
-		n++;
-	if ((v = calloc(n + env->n + 1, sizeof(*v))) == NULL)
+	if ((v = calloc(env->n + 3, sizeof(*v))) == NULL)
 		goto oom;
 	for (j = 0; j < env->n; j++) {
 		klen = strlen(env->m[j].key);
@@ -162,17 +221,15 @@ make_envp(struct cfg *env, char *err)
 		sprintf(v[k++], "%s=%s", env->m[j].key, s);
 		free(s);
 	}
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < env->n; j++) {
-			klen = strlen(env->m[j].key);
-			if (strncmp(environ[i], env->m[j].key, klen) == 0 &&
-			    environ[i][klen] == '=')
-				break;
-		}
-		if (j < env->n)
-			continue;
-		if ((v[k++] = strdup(environ[i])) == NULL)
+	if (!env_has(env, "PATH") &&
+	    (v[k++] = strdup("PATH=" DEFAULT_PATH)) == NULL)
+		goto oom;
+	if (!env_has(env, "LANG")) {
+		if (lang == NULL || *lang == '\0')
+			lang = "C.UTF-8";
+		if ((v[k] = malloc(strlen(lang) + 6)) == NULL)
 			goto oom;
+		sprintf(v[k++], "LANG=%s", lang);
 	}
 	return v;
 oom:
@@ -185,7 +242,7 @@ fail:
 /* Warn about "{word}" in argument i that is not a placeholder. */
 static void
 check_placeholders(struct exec_state *st, size_t i, const char *a,
-    bool *has)
+    bool *has, bool uses[NPH])
 {
 	const char *p, *q;
 	size_t k;
@@ -196,6 +253,7 @@ check_placeholders(struct exec_state *st, size_t i, const char *a,
 				break;
 		if (k < NPH) {
 			*has = true;
+			uses[k] = true;
 			continue;
 		}
 		for (q = p + 1; (*q >= 'a' && *q <= 'z') || *q == '_'; q++)
@@ -239,8 +297,13 @@ conf_load(struct exec_state *st, struct exec_conf *c)
 	}
 	if ((c->subst = calloc(c->argc, sizeof(*c->subst))) == NULL)
 		goto oom;
-	for (i = 0; i < c->argc; i++)
-		check_placeholders(st, i, c->argv[i], &c->subst[i]);
+	c->dashdash = c->argc;
+	for (i = 0; i < c->argc; i++) {
+		check_placeholders(st, i, c->argv[i], &c->subst[i], c->uses);
+		if (i > 0 && c->dashdash == c->argc &&
+		    strcmp(c->argv[i], "--") == 0)
+			c->dashdash = i;
+	}
 	if (cfg_get_int(&cfg, "timeout", 1, 86400, &c->timeout) < 0 ||
 	    cfg_get_strings(&cfg, "topics", &c->topics, NULL) < 0)
 		goto bad;
@@ -280,30 +343,6 @@ fail:
 	return -1;
 }
 
-/* '*' matches any run of characters; everything else itself. */
-static bool
-glob_match(const char *pat, const char *s)
-{
-	const char *star = NULL, *back = NULL;
-
-	while (*s != '\0') {
-		if (*pat == '*') {
-			star = ++pat;
-			back = s;
-		} else if (*pat == *s) {
-			pat++;
-			s++;
-		} else if (star != NULL) {
-			pat = star;
-			s = ++back;
-		} else
-			return false;
-	}
-	while (*pat == '*')
-		pat++;
-	return *pat == '\0';
-}
-
 static bool
 topic_wanted(const struct exec_conf *c, const char *topic)
 {
@@ -314,7 +353,7 @@ topic_wanted(const struct exec_conf *c, const char *topic)
 	for (i = 0; c->topics[i] != NULL; i++) {
 		if (c->topics[i][0] == '\0' || strcmp(c->topics[i], "*") == 0)
 			return true;
-		if (topic != NULL && glob_match(c->topics[i], topic))
+		if (topic != NULL && fnmatch(c->topics[i], topic, 0) == 0)
 			return true;
 	}
 	return false;
@@ -355,18 +394,35 @@ subst(const char *tmpl, const char *const vals[NPH])
 	return out;
 }
 
-static void
+/*
+ * {timestamp}: an integer as such, else up to 6 decimals without trailing
+ * zeros.  -1 when ts is not finite or outside [0, TS_MAX) (the range is
+ * checked before any conversion: casting 1e30 or NaN is undefined).
+ */
+static int
 fmt_timestamp(char *buf, size_t size, double ts)
 {
 	char *e;
 
-	if (ts == (double)(long long)ts && ts > -1e15 && ts < 1e15) {
+	if (!isfinite(ts) || ts < 0 || ts >= TS_MAX)
+		return -1;
+	if (ts == (double)(long long)ts) {
 		snprintf(buf, size, "%lld", (long long)ts);
-		return;
+		return 0;
 	}
 	snprintf(buf, size, "%.6f", ts);
 	for (e = buf + strlen(buf) - 1; *e == '0'; e--)
 		*e = '\0';
+	if (*e == '.')
+		*e = '\0';
+	return 0;
+}
+
+/* Whether v may stand for {topic} or {msg_id}: ID_CHARS, no "..". */
+static bool
+id_ok(const char *v)
+{
+	return v[strspn(v, ID_CHARS)] == '\0' && strstr(v, "..") == NULL;
 }
 
 static long
@@ -498,19 +554,303 @@ open_pidfd(pid_t pid)
 #endif
 }
 
-/* posix_spawn argv with stdin from a new pipe; its write end in *wfd. */
+/* ---- the helper: one per run, the subreaper of the program's tree ---- */
+
+/* What the helper says on its report pipe. */
+struct report {
+	int	kind;		/* REP_EXIT: value is a wait status; */
+	int	value;		/* REP_SPAWN: posix_spawn's error */
+};
+enum { REP_EXIT = 1, REP_SPAWN };
+
+/*
+ * Everything below until spawn_helper() runs in the helper, a fork() of a
+ * multithreaded hub: system calls only, no malloc, no locks, no stdio.
+ * The static state is the helper's own copy (each helper is a process).
+ */
+#define MAX_PROCS	16384
+
+struct proc_pair {
+	pid_t	pid, ppid;
+	bool	ours;
+};
+
+static struct proc_pair procs[MAX_PROCS];
+static pid_t h_prog;			/* the program */
+static int h_report = -1;		/* report pipe (write end) */
+static bool h_reported;
+
+static void
+h_send(int kind, int value)
+{
+	struct report r = { kind, value };
+
+	while (write(h_report, &r, sizeof(r)) < 0 && errno == EINTR)
+		;
+}
+
+/* Close every descriptor from 3 up but those in keep[0..3). */
+static void
+h_close_all_but(const int keep[3])
+{
+	struct rlimit rl;
+	long fd, max = 65536;
+	int k;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+	    && (long)rl.rlim_cur < max)
+		max = (long)rl.rlim_cur;
+	for (fd = 3; fd < max; fd++) {
+		for (k = 0; k < 3 && keep[k] != fd; k++)
+			;
+		if (k == 3)
+			(void)close((int)fd);
+	}
+}
+
+/* Decimal digits of s (at most 10) as a pid, or -1. */
+static pid_t
+h_atoi(const char *s, const char *end)
+{
+	long v = 0;
+
+	if (s == end || end - s > 10)
+		return -1;
+	for (; s < end; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (*s - '0');
+	}
+	return v > 0 && v <= INT32_MAX ? (pid_t)v : -1;
+}
+
+/* The parent of pid from /proc/<pid>/stat (dirfd: /proc), or -1. */
+static pid_t
+h_ppid(int dirfd, const char *name)
+{
+	char path[32], buf[512], *p, *q;
+	size_t n = strlen(name);
+	ssize_t r;
+	int fd;
+
+	if (n > 16)
+		return -1;
+	memcpy(path, name, n);
+	memcpy(path + n, "/stat", 6);
+	if ((fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	r = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (r <= 0)
+		return -1;
+	buf[r] = '\0';
+	/* "pid (comm) S ppid ...": comm may hold ')' and spaces */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ' || p[2] == '\0' ||
+	    p[3] != ' ')
+		return -1;
+	for (p += 4, q = p; *q >= '0' && *q <= '9'; q++)
+		;
+	return h_atoi(p, q);
+}
+
+/* Every process's pid and parent, sorted by pid; returns how many. */
+static size_t
+h_scan(void)
+{
+	char buf[8192];
+	struct dirent64 *d;
+	struct proc_pair t;
+	size_t n = 0, gap, i, j;
+	ssize_t got, off;
+	pid_t pid, ppid;
+	int dirfd;
+
+	if ((dirfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return 0;
+	while (n < MAX_PROCS &&
+	    (got = getdents64(dirfd, buf, sizeof(buf))) > 0)
+		for (off = 0; off < got && n < MAX_PROCS; off += d->d_reclen) {
+			d = (struct dirent64 *)(void *)(buf + off);
+			pid = h_atoi(d->d_name, d->d_name + strlen(d->d_name));
+			if (pid > 0 && (ppid = h_ppid(dirfd, d->d_name)) >= 0) {
+				procs[n].pid = pid;
+				procs[n].ppid = ppid;
+				procs[n++].ours = false;
+			}
+		}
+	close(dirfd);
+	for (gap = n / 2; gap > 0; gap /= 2)	/* shell sort: no malloc */
+		for (i = gap; i < n; i++)
+			for (j = i; j >= gap && procs[j - gap].pid >
+			    procs[j].pid; j -= gap) {
+				t = procs[j];
+				procs[j] = procs[j - gap];
+				procs[j - gap] = t;
+			}
+	return n;
+}
+
+static struct proc_pair *
+h_find(size_t n, pid_t pid)
+{
+	size_t lo = 0, hi = n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (procs[mid].pid == pid)
+			return &procs[mid];
+		if (procs[mid].pid < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/*
+ * Send sig to the program's group and to every descendant of this helper,
+ * wherever it went (its own session, process group or double fork: an
+ * orphan comes back to us, the subreaper).
+ */
+static void
+h_signal_tree(int sig)
+{
+	pid_t self = getpid();
+	struct proc_pair *pp;
+	size_t n, i;
+	bool more = true;
+
+	if (!h_reported)
+		(void)kill(-h_prog, sig);
+	n = h_scan();
+	while (more) {
+		more = false;
+		for (i = 0; i < n; i++) {
+			if (procs[i].ours)
+				continue;
+			if (procs[i].ppid == self || ((pp = h_find(n,
+			    procs[i].ppid)) != NULL && pp->ours)) {
+				procs[i].ours = true;
+				more = true;
+			}
+		}
+	}
+	for (i = 0; i < n; i++)
+		if (procs[i].ours)
+			(void)kill(procs[i].pid, sig);
+}
+
+/* Reap children (waiting for one if block); whether any remain. */
+static bool
+h_reap(bool block)
+{
+	int ws;
+	pid_t r;
+
+	while ((r = waitpid(-1, &ws, block ? 0 : WNOHANG)) > 0 ||
+	    (r < 0 && errno == EINTR)) {
+		if (r == h_prog && !h_reported) {
+			h_send(REP_EXIT, ws);
+			h_reported = true;
+		}
+		block = false;
+	}
+	return !(r < 0 && errno == ECHILD);
+}
+
+static _Noreturn void
+h_kill_all(void)
+{
+	do
+		h_signal_tree(SIGKILL);
+	while (h_reap(true));
+	_exit(0);
+}
+
+/*
+ * The helper's life: start the program, report its exit status, and on
+ * the hub's word ('T' after the timeout, 'K' after the grace, or EOF when
+ * the hub is gone) signal the whole tree.  After 'T' it stays until the
+ * tree is empty or 'K' comes; without it, it leaves when the program has
+ * exited (background processes of a program that exited are left alone).
+ */
+static _Noreturn void
+helper_main(const posix_spawn_file_actions_t *fa,
+    const posix_spawnattr_t *at, char *const argv[], char *const envp[],
+    int in, int ctl, int rep)
+{
+	const int keep[3] = { in, ctl, rep };
+	struct signalfd_siginfo si;
+	struct pollfd pfd[2];
+	sigset_t all, chld;
+	bool terminating = false;
+	char cmd;
+	ssize_t n;
+	int rc, sfd;
+
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	h_close_all_but(keep);
+	h_report = rep;
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+	rc = posix_spawn(&h_prog, argv[0], fa, at, argv, envp);
+	close(in);
+	if (rc != 0) {
+		h_send(REP_SPAWN, rc);
+		_exit(0);
+	}
+	for (;;) {
+		if (!h_reap(false))
+			_exit(0);
+		if (h_reported && !terminating)
+			_exit(0);
+		pfd[0].fd = ctl;
+		pfd[0].events = POLLIN;
+		pfd[1].fd = sfd;
+		pfd[1].events = POLLIN;
+		(void)poll(pfd, sfd >= 0 ? 2 : 1, sfd >= 0 ? -1 : 50);
+		while (sfd >= 0 && read(sfd, &si, sizeof(si)) > 0)
+			;
+		if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(ctl, &cmd, 1);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n == 1 && cmd == 'T') {
+			terminating = true;
+			h_signal_tree(SIGTERM);
+			continue;
+		}
+		h_kill_all();	/* 'K', EOF (the hub is gone) or an error */
+	}
+}
+
+/*
+ * Start the helper, which starts argv with stdin from a new pipe (its
+ * write end in *wfd); *ctl is the helper's command socket, *rep its
+ * report pipe.  Returns 0 or an errno.
+ */
 static int
-spawn(const struct exec_conf *c, char *const argv[], pid_t *pid, int *wfd)
+spawn_helper(const struct exec_conf *c, char *const argv[], pid_t *pid,
+    int *wfd, int *ctl, int *rep)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	sigset_t none, all;
-	int p[2], rc;
+	int p[2], cs[2] = { -1, -1 }, rp[2] = { -1, -1 }, rc;
 
 	if (pipe2(p, O_CLOEXEC) != 0)
 		return errno;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cs) != 0 ||
+	    pipe2(rp, O_CLOEXEC) != 0) {
+		rc = errno;
+		goto out_pipes;
+	}
 	if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
-		goto out_pipe;
+		goto out_pipes;
 	if ((rc = posix_spawnattr_init(&at)) != 0)
 		goto out_fa;
 	sigemptyset(&none);
@@ -526,18 +866,115 @@ spawn(const struct exec_conf *c, char *const argv[], pid_t *pid, int *wfd)
 	    (rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK |
 	    POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP)) != 0)
 		goto out_at;
-	rc = posix_spawn(pid, argv[0], &fa, &at, argv, c->envp);
+	if ((*pid = fork()) == 0)
+		helper_main(&fa, &at, argv, c->envp, p[0], cs[1], rp[1]);
+	if (*pid < 0)
+		rc = errno;
 out_at:
 	posix_spawnattr_destroy(&at);
 out_fa:
 	posix_spawn_file_actions_destroy(&fa);
-out_pipe:
+out_pipes:
 	close(p[0]);
-	if (rc != 0)
+	if (cs[1] >= 0)
+		close(cs[1]);
+	if (rp[1] >= 0)
+		close(rp[1]);
+	if (rc != 0) {
 		close(p[1]);
-	else
-		*wfd = p[1];
-	return rc;
+		if (cs[0] >= 0)
+			close(cs[0]);
+		if (rp[0] >= 0)
+			close(rp[0]);
+		return rc;
+	}
+	*wfd = p[1];
+	*ctl = cs[0];
+	*rep = rp[0];
+	return 0;
+}
+
+/* Tell the helper cmd; a helper already gone is fine. */
+static void
+tell(int ctl, char cmd)
+{
+	while (send(ctl, &cmd, 1, MSG_NOSIGNAL) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * The argument values for msg, checked: NULL (and a logged reason) when
+ * the message must be dropped.  ts is the {timestamp} text's buffer.
+ */
+static bool
+values(struct exec_state *st, struct fm_msg *msg, const char *vals[NPH],
+    char ts[64], const char *id)
+{
+	const struct fm_host *h = st->host;
+	const struct exec_conf *c = &st->conf;
+	double t;
+
+	vals[PH_TOPIC] = h->msg_topic(msg) != NULL ? h->msg_topic(msg) : "";
+	vals[PH_MSG_ID] = h->msg_id(msg) != NULL ? h->msg_id(msg) : "";
+	vals[PH_SIGNER] = h->msg_signer(msg) != NULL ? h->msg_signer(msg) : "";
+	vals[PH_TIMESTAMP] = ts;
+	ts[0] = '\0';
+	/* (a bad msg_id is not logged: it is the offending text) */
+	if (c->uses[PH_MSG_ID] && !id_ok(vals[PH_MSG_ID])) {
+		h->log(st->hctx, FM_LOG_WARN, "%s: a message's {msg_id} has "
+		    "characters outside [A-Za-z0-9._:-] or \"..\" (drop)",
+		    c->argv[0]);
+		return false;
+	}
+	if (c->uses[PH_TOPIC] && !id_ok(vals[PH_TOPIC])) {
+		h->log(st->hctx, FM_LOG_WARN, "%s: message %s: {topic} has "
+		    "characters outside [A-Za-z0-9._:-] or \"..\" (drop)",
+		    c->argv[0], id_ok(id) ? id : "(bad msg_id)");
+		return false;
+	}
+	t = h->msg_timestamp(msg);
+	if (c->uses[PH_TIMESTAMP] && fmt_timestamp(ts, 64, t) != 0) {
+		h->log(st->hctx, FM_LOG_WARN, "%s: message %s: {timestamp} %g "
+		    "is not a number from 0 to 1e15 (drop)", c->argv[0], id, t);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * argv for the message: NULL with *drop set (logged) when a placeholder
+ * would start an argument with '-' before any literal "--".
+ */
+static char **
+make_argv(struct exec_state *st, const char *const vals[NPH], const char *id,
+    bool *drop)
+{
+	const struct exec_conf *c = &st->conf;
+	char **argv;
+	size_t i;
+
+	*drop = false;
+	if ((argv = calloc(c->argc + 1, sizeof(*argv))) == NULL)
+		return NULL;
+	for (i = 0; i < c->argc; i++) {
+		argv[i] = c->subst[i] ? subst(c->argv[i], vals) :
+		    strdup(c->argv[i]);
+		if (argv[i] == NULL)
+			goto fail;
+		if (argv[i][0] == '-' && c->argv[i][0] != '-' &&
+		    i < c->dashdash) {
+			st->host->log(st->hctx, FM_LOG_WARN, "%s: message %s: "
+			    "argv[%zu] '%s' would start with '-' from a "
+			    "placeholder, and no \"--\" comes before it (drop)",
+			    c->argv[0], id, i, c->argv[i]);
+			*drop = true;
+			goto fail;
+		}
+	}
+	return argv;
+fail:
+	cfg_strv_free(argv);
+	return NULL;
 }
 
 /* Run the program for msg; returns the verdict. */
@@ -549,28 +986,21 @@ run(struct exec_state *st, struct fm_msg *msg)
 	const char *vals[NPH], *body, *id;
 	char ts[64], **argv;
 	struct timespec deadline;
-	size_t i, len;
-	pid_t pid;
-	int wfd = -1, pidfd, status, rc, w, verdict;
-	bool timed_out = false;
+	struct report r = { 0, 0 };
+	size_t len;
+	pid_t pid = -1;
+	int wfd = -1, ctl = -1, rep = -1, pidfd, status = 0, rc, w, verdict;
+	bool timed_out = false, drop;
 
 	id = h->msg_id(msg) != NULL ? h->msg_id(msg) : "(no msg_id)";
-	vals[0] = h->msg_topic(msg) != NULL ? h->msg_topic(msg) : "";
-	vals[1] = h->msg_id(msg) != NULL ? h->msg_id(msg) : "";
-	vals[2] = h->msg_signer(msg) != NULL ? h->msg_signer(msg) : "";
-	fmt_timestamp(ts, sizeof(ts), h->msg_timestamp(msg));
-	vals[3] = ts;
-	if ((argv = calloc(c->argc + 1, sizeof(*argv))) == NULL)
+	if (!values(st, msg, vals, ts, id))
+		return FM_CONSUME_DROP;
+	if ((argv = make_argv(st, vals, id, &drop)) == NULL) {
+		if (drop)
+			return FM_CONSUME_DROP;
 		goto oom;
-	for (i = 0; i < c->argc; i++) {
-		argv[i] = c->subst[i] ? subst(c->argv[i], vals) :
-		    strdup(c->argv[i]);
-		if (argv[i] == NULL) {
-			cfg_strv_free(argv);
-			goto oom;
-		}
 	}
-	rc = spawn(c, argv, &pid, &wfd);
+	rc = spawn_helper(c, argv, &pid, &wfd, &ctl, &rep);
 	cfg_strv_free(argv);
 	if (rc != 0) {
 		h->log(st->hctx, FM_LOG_ERR, "%s: cannot start: %s (retry)",
@@ -586,29 +1016,46 @@ run(struct exec_state *st, struct fm_msg *msg)
 	close(wfd);
 	if (w == 1 || (w = wait_child(pid, pidfd, &deadline, &status)) == 1) {
 		timed_out = true;
-		(void)kill(-pid, SIGTERM);
+		tell(ctl, 'T');
 		deadline_in(&deadline, KILL_GRACE_MS);
 		if ((w = wait_child(pid, pidfd, &deadline, &status)) == 1) {
-			(void)kill(-pid, SIGKILL);
+			tell(ctl, 'K');
 			while ((w = (int)waitpid(pid, &status, 0)) < 0 &&
 			    errno == EINTR)
 				;
 			w = w < 0 ? -1 : 0;
 		}
 	}
+	close(ctl);
 	if (pidfd >= 0)
 		close(pidfd);
+	if (w == 0)
+		while (read(rep, &r, sizeof(r)) < 0 && errno == EINTR)
+			;
+	close(rep);
 	if (w < 0) {
 		h->log(st->hctx, FM_LOG_ERR, "%s: waiting for pid %d: %s "
 		    "(did someone else reap it?)", c->argv[0], (int)pid,
 		    strerror(errno));
 		return -1;
 	}
+	if (r.kind == REP_SPAWN) {
+		h->log(st->hctx, FM_LOG_ERR, "%s: cannot start: %s (retry)",
+		    c->argv[0], strerror(r.value));
+		return FM_CONSUME_RETRY;
+	}
 	if (timed_out) {
 		h->log(st->hctx, FM_LOG_WARN, "%s: message %s: timed out "
 		    "after %llds, killed (retry)", c->argv[0], id, c->timeout);
 		return FM_CONSUME_RETRY;
 	}
+	if (r.kind != REP_EXIT) {
+		h->log(st->hctx, FM_LOG_ERR, "%s: message %s: its helper "
+		    "ended without a report (status %d; retry)", c->argv[0],
+		    id, status);
+		return FM_CONSUME_RETRY;
+	}
+	status = r.value;
 	if (WIFEXITED(status)) {
 		rc = WEXITSTATUS(status);
 		if (rc == 0)

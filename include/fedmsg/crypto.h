@@ -74,6 +74,9 @@ enum fm_verdict {
 /* A short stable token for each verdict ("valid", "bad_signature", ...). */
 const char *fm_verdict_name(enum fm_verdict v);
 
+/* max_future when max_age is set and max_future is 0: seconds. */
+#define FM_DEFAULT_MAX_FUTURE	60
+
 struct fm_validator_config {
 	const char	*ca_path;	/* required: PEM file, first cert trusted */
 	const char	*crl_path;	/* NULL or "": no revocation check */
@@ -87,7 +90,11 @@ struct fm_validator_config {
 	 */
 	unsigned	 reload_check_interval;
 	unsigned	 reload_max_age;
-	/* Freshness (0 = off, fedmsg's behaviour): seconds. */
+	/*
+	 * Freshness (0 = off, fedmsg's behaviour): seconds.  With max_age set,
+	 * max_future 0 means FM_DEFAULT_MAX_FUTURE: an age limit is no limit
+	 * if messages may be dated years ahead (UINT_MAX: no future limit).
+	 */
 	unsigned	 max_age;
 	unsigned	 max_future;
 	/* Certificate verdict cache size (entries); 0 = 1024. */
@@ -115,8 +122,10 @@ int fm_validator_allow(struct fm_validator *v, const char *topic,
 /*
  * Validate a message.  Returns FM_VALID or the first failing check, with a
  * human reason in reason[FM_ERRLEN] (may be NULL).  Certificate chains are
- * verified once and cached by fingerprint, so a known signer costs one RSA
- * verification.  Thread-safe.
+ * verified once and cached by the SHA-256 of the certificate's DER (any
+ * spelling of the field finds it), so a known signer costs one RSA
+ * verification; rejected certificates are cached apart, in a small ring,
+ * and never evict trusted ones.  Thread-safe.
  */
 enum fm_verdict fm_validator_check(struct fm_validator *v,
     const struct fm_msg *msg, char *reason);
@@ -127,6 +136,16 @@ enum fm_verdict fm_validator_check_at(struct fm_validator *v,
 
 /* Drop cached CA/CRL/verdicts; the next check re-reads the files. */
 void fm_validator_reload(struct fm_validator *v);
+
+/* Counters of the certificate verdict cache (for tests and metrics). */
+struct fm_validator_stats {
+	uint64_t	 chain_checks;		/* certificates parsed and verified */
+	uint64_t	 cache_hits;		/* verdicts answered from the cache */
+	size_t		 trusted_entries;	/* cached valid certificates */
+	size_t		 negative_entries;	/* cached rejected certificates */
+};
+
+void fm_validator_stats(struct fm_validator *v, struct fm_validator_stats *st);
 
 #ifdef __cplusplus
 }

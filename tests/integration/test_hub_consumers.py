@@ -85,11 +85,17 @@ def test_exec_consumer(tmp_path, hubs, bus):
         "retry": signed("exec.retry", {"exit": 75}),
         "drop": signed("exec.drop", {"exit": 3}),
         "other": signed("exec.other", {"exit": 9}),
-        "quote": signed("exec.quote", {"text": nasty, "exit": 0},
-                        msg_id="2026-it's-$(touch %s)" % pwned[2]),
+        "quote": signed("exec.quote", {"text": nasty, "exit": 0}),
         "timeout": signed("exec.timeout", {"sleep": 30}),
     }
-    for env in msgs.values():
+    # dropped unrun: a msg_id outside [A-Za-z0-9._:-], and one that would
+    # be an option ("{msg_id}" comes before any "--" in argv)
+    refused = {
+        "shell": signed("exec.shell", {"exit": 0},
+                        msg_id="2026-it's-$(touch %s)" % pwned[2]),
+        "option": signed("exec.option", {"exit": 0}, msg_id="-rf"),
+    }
+    for env in list(msgs.values()) + list(refused.values()):
         pub.send_multipart(wire(env))
     tid = msgs["timeout"]["msg_id"]
     wait_until(lambda: exec_calls(out).count(tid) == 2, 12,
@@ -107,6 +113,8 @@ def test_exec_consumer(tmp_path, hubs, bus):
                         "alpha-app01.vectors.example.org"], k
         assert body == wire(env)[1], k          # the exact envelope bytes
         assert done == (k != "timeout"), k
+    for k, env in refused.items():
+        assert env["msg_id"] not in calls, k
     # nothing was run by a shell
     assert not any(p.exists() for p in pwned)
 
@@ -120,11 +128,13 @@ def test_exec_consumer(tmp_path, hubs, bus):
     assert d("fedmsg_consumer_dropped_total", consumer="x",
              reason="retries_exhausted") == 2
     assert d("fedmsg_consumer_dropped_total", consumer="x",
-             reason="verdict") == 2
+             reason="verdict") == 4
     err = hub.stderr()
     assert "timed out after 1s, killed (retry)" in err
     assert "exit status 75 (retry)" in err
     assert "exit status 3 (drop)" in err
+    assert "a message's {msg_id} has characters outside" in err
+    assert "message -rf: argv[3] '{msg_id}' would start with '-'" in err
     assert hub.stop() == 0
 
 

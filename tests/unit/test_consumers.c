@@ -673,8 +673,7 @@ sh_config(const char *script, const char *args, const char *extra)
 static void
 test_exec_stdin_and_placeholders(void **state)
 {
-	static const char topic[] = "org.example.prod.it's.$(touch pwned1)."
-	    "`touch pwned2`";
+	static const char topic[] = "org.example.prod.it-s_a:topic.1";
 	char payload[1024], args[2048], *got, *want, out[512], argsf[512];
 	struct fm_msg *m;
 	struct plug pl;
@@ -708,13 +707,10 @@ test_exec_stdin_and_placeholders(void **state)
 	free(got);
 	free(want);
 	got = tu_read_file(argsf, &glen);
-	assert_string_equal(got, "org.example.prod.it's.$(touch pwned1)."
-	    "`touch pwned2`\nid=2024-abc!\nhub.example.org\n1700000000\n"
-	    "{unknown}\norg.example.prod.it's.$(touch pwned1).`touch pwned2`"
-	    "{2024-abc}\n");
+	assert_string_equal(got, "org.example.prod.it-s_a:topic.1\n"
+	    "id=2024-abc!\nhub.example.org\n1700000000\n{unknown}\n"
+	    "org.example.prod.it-s_a:topic.1{2024-abc}\n");
 	free(got);
-	assert_false(exists(tpath("pwned1")));
-	assert_false(exists(tpath("pwned2")));
 	assert_false(exists(tpath("pwned3")));
 	assert_false(exists(tpath("pwned4")));
 	assert_false(exists(tpath("pwned5")));
@@ -737,6 +733,139 @@ test_exec_stdin_and_placeholders(void **state)
 	got = tu_read_file(out, &glen);
 	assert_string_equal(got, "{\"msg\": {}}");
 	free(got);
+	plug_unload(&pl);
+}
+
+/* A message parsed from body text (any timestamp, topic or msg_id). */
+static struct fm_msg *
+rawmsg(const char *body)
+{
+	struct fm_msg *m = NULL;
+	char err[FM_ERRLEN];
+
+	if (fm_msg_parse(body, strlen(body), NULL, &m, err) != 0)
+		fail_msg("fm_msg_parse %s: %s", body, err);
+	return m;
+}
+
+/* consume() of body; returns the verdict and whether the program ran. */
+static int
+consume_raw(struct plug *pl, const char *body, const char *ranf, bool *ran)
+{
+	int rc;
+
+	unlink(ranf);
+	rc = consume_one(pl, rawmsg(body));
+	*ran = exists(ranf);
+	return rc;
+}
+
+/*
+ * Option injection: a placeholder may not start an argument with '-'
+ * unless a literal "--" comes before; {topic} and {msg_id} must be of
+ * [A-Za-z0-9._:-] without ".."; {timestamp} must be finite, in [0, 1e15).
+ * Each refusal drops the message, logged, without running anything.
+ */
+static void
+test_exec_placeholder_rules(void **state)
+{
+	static const struct {
+		const char	*body;
+		int		 verdict;
+		const char	*log;
+	} cases[] = {
+		{ "{\"msg_id\": \"-rf\", \"topic\": \"a.b\", \"timestamp\": 1}",
+		  FM_CONSUME_DROP, "argv[4] '{msg_id}' would start with '-'" },
+		{ "{\"msg_id\": \"--help\", \"topic\": \"a\", \"timestamp\": 1}",
+		  FM_CONSUME_DROP, "would start with '-'" },
+		{ "{\"msg_id\": \"ok-1\", \"topic\": \"-x.y\", \"timestamp\": 1}",
+		  FM_CONSUME_DROP, "argv[5] '{topic}{msg_id}' would start" },
+		{ "{\"msg_id\": \"a b\", \"topic\": \"a\", \"timestamp\": 1}",
+		  FM_CONSUME_DROP, "{msg_id} has characters outside" },
+		{ "{\"msg_id\": \"$(touch x)\", \"topic\": \"a\"}",
+		  FM_CONSUME_DROP, "{msg_id} has characters outside" },
+		{ "{\"msg_id\": \"x\", \"topic\": \"a/../../etc\"}",
+		  FM_CONSUME_DROP, "message x: {topic} has characters outside" },
+		{ "{\"msg_id\": \"x\", \"topic\": \"a..b\"}",
+		  FM_CONSUME_DROP, "{topic} has characters" },
+		{ "{\"msg_id\": \"x\\n\", \"topic\": \"a\"}",
+		  FM_CONSUME_DROP, "{msg_id} has characters" },
+		{ "{\"msg_id\": \"x\", \"topic\": \"a\", \"timestamp\": NaN}",
+		  FM_CONSUME_DROP, "{timestamp} nan is not a number from 0" },
+		{ "{\"msg_id\": \"x\", \"topic\": \"a\", \"timestamp\": Infinity}",
+		  FM_CONSUME_DROP, "{timestamp} inf is not" },
+		{ "{\"msg_id\": \"x\", \"topic\": \"a\", \"timestamp\": -Infinity}",
+		  FM_CONSUME_DROP, "{timestamp} -inf is not" },
+		{ "{\"msg_id\": \"x\", \"topic\": \"a\", \"timestamp\": 1e30}",
+		  FM_CONSUME_DROP, "{timestamp} 1e+30 is not" },
+		{ "{\"msg_id\": \"x\", \"topic\": \"a\", \"timestamp\": -5}",
+		  FM_CONSUME_DROP, "{timestamp} -5 is not" },
+		{ "{\"msg_id\": \"x\", \"topic\": \"a\", \"timestamp\": 1e15}",
+		  FM_CONSUME_DROP, "{timestamp} 1e+15 is not" },
+		{ "{\"msg_id\": \"2024-A.b_c:d-E\", \"topic\": \"org.x-y_z\", "
+		  "\"timestamp\": 1700000000.25}", FM_CONSUME_OK, NULL },
+	};
+	const char *ranf = tpath("exec-ran"), *argsf = tpath("exec-rule-args");
+	char *got;
+	struct plug pl;
+	bool ran;
+	size_t i;
+	int rc;
+
+	(void)state;
+	plug_load(&pl, "exec");
+	/* $0 is the marker file: "{msg_id}" is argv[4], before any "--" */
+	plug_init_ok(&pl, sh_config("cat > /dev/null; : > \"$0\"; "
+	    "printf '%s\\n' \"$1\" \"$2\" \"$3\" > \"$4\"", cfgf("%s, \"{msg_id}\", "
+	    "\"{topic}{msg_id}\", \"--ts={timestamp}\", %s", jstr(ranf),
+	    jstr(argsf)), ""));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		M.loglen = 0;
+		M.logs[0] = '\0';
+		rc = consume_raw(&pl, cases[i].body, ranf, &ran);
+		if (rc != cases[i].verdict || ran != (rc == FM_CONSUME_OK))
+			fail_msg("%s: verdict %d, ran %d; log:\n%s",
+			    cases[i].body, rc, ran, M.logs);
+		if (cases[i].log != NULL && !logged(cases[i].log))
+			fail_msg("%s: expected '%s' in:\n%s", cases[i].body,
+			    cases[i].log, M.logs);
+	}
+	got = tu_read_file(argsf, NULL);
+	assert_string_equal(got, "2024-A.b_c:d-E\norg.x-y_z2024-A.b_c:d-E\n"
+	    "--ts=1700000000.25\n");
+	free(got);
+
+	/* {signer} too: a CN starting with '-' */
+	mock_signer = "-evil.example.org";
+	plug_fini(&pl);
+	plug_init_ok(&pl, sh_config("cat > /dev/null; : > \"$0\"",
+	    cfgf("%s, \"{signer}\"", jstr(ranf)), ""));
+	rc = consume_raw(&pl, "{\"msg_id\": \"x\"}", ranf, &ran);
+	mock_signer = "hub.example.org";
+	assert_int_equal(rc, FM_CONSUME_DROP);
+	assert_false(ran);
+	assert_logged("argv[4] '{signer}' would start with '-'");
+	plug_fini(&pl);
+
+	/* after a literal "--" a leading '-' is the program's business */
+	plug_init_ok(&pl, sh_config("cat > /dev/null; printf '%s\\n' \"$@\" > "
+	    "\"$0\"", cfgf("%s, \"--\", \"{msg_id}\", \"{timestamp}\"",
+	    jstr(argsf)), ""));
+	rc = consume_one(&pl, rawmsg("{\"msg_id\": \"-rf\", \"timestamp\": "
+	    "12.5}"));
+	assert_int_equal(rc, FM_CONSUME_OK);
+	got = tu_read_file(argsf, NULL);
+	assert_string_equal(got, "--\n-rf\n12.5\n");
+	free(got);
+	plug_fini(&pl);
+
+	/* values not used by argv are not checked */
+	plug_init_ok(&pl, sh_config("cat > /dev/null; : > \"$0\"",
+	    jstr(ranf), ""));
+	rc = consume_raw(&pl, "{\"msg_id\": \"-rf $(x)\", \"topic\": \"a b\", "
+	    "\"timestamp\": NaN}", ranf, &ran);
+	assert_int_equal(rc, FM_CONSUME_OK);
+	assert_true(ran);
 	plug_unload(&pl);
 }
 
@@ -802,6 +931,35 @@ test_exec_exit_codes(void **state)
 	plug_unload(&pl);
 }
 
+/* The pid in path (written by a child before the timeout), or -1. */
+static pid_t
+read_pid_file(const char *path)
+{
+	char *txt;
+	pid_t pid;
+
+	if (!exists(path))
+		return -1;
+	txt = tu_read_file(path, NULL);
+	pid = (pid_t)atoi(txt);
+	free(txt);
+	return pid;
+}
+
+/* Whether pid is gone within 5 s; if not, kill it (no stray processes). */
+static bool
+wait_gone(pid_t pid)
+{
+	int i;
+
+	for (i = 0; i < 500 && proc_alive(pid); i++)
+		usleep(10000);
+	if (!proc_alive(pid))
+		return true;
+	kill(pid, SIGKILL);
+	return false;
+}
+
 static void
 test_exec_timeout(void **state)
 {
@@ -832,6 +990,43 @@ test_exec_timeout(void **state)
 	for (i = 0; i < 100 && proc_alive(bg); i++)
 		usleep(10000);
 	assert_false(proc_alive(bg));
+	plug_fini(&pl);
+
+	/*
+	 * Processes that left the process group are killed too: one in its
+	 * own session (setsid), one double-forked into a new session (its
+	 * parent exits at once), one ignoring SIGTERM in its own session.
+	 * The program waits until all three wrote their pids (the timeout
+	 * leaves room for a loaded machine).
+	 */
+	plug_init_ok(&pl, sh_config("cd \"$0\" || exit 1; "
+	    "setsid sh -c 'echo $$ > p1.tmp; mv p1.tmp p1; exec sleep 1000' & "
+	    "(setsid sh -c 'echo $$ > p2.tmp; mv p2.tmp p2; exec sleep 1000' &) ; "
+	    "setsid sh -c 'trap \"\" TERM; echo $$ > p3.tmp; mv p3.tmp p3; "
+	    "while :; do sleep 1; done' & "
+	    "while ! [ -e p1 ] || ! [ -e p2 ] || ! [ -e p3 ]; do sleep 0.1; "
+	    "done; wait", jstr(tpath("%s", "")), "\"timeout\": 5"));
+	for (i = 1; i <= 3; i++)
+		unlink(tpath("p%d", i));
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.t", "{}", "t3")),
+	    FM_CONSUME_RETRY);
+	{
+		char bad[256] = "";
+		size_t o = 0;
+
+		/* every survivor is killed before failing: none left behind */
+		for (i = 1; i <= 3; i++) {
+			if ((bg = read_pid_file(tpath("p%d", i))) <= 0)
+				o += (size_t)snprintf(bad + o, sizeof(bad) - o,
+				    " p%d: no pid written;", i);
+			else if (!wait_gone(bg))
+				o += (size_t)snprintf(bad + o, sizeof(bad) - o,
+				    " p%d (pid %d) survived the timeout;", i,
+				    (int)bg);
+		}
+		if (o > 0)
+			fail_msg("setsid children:%s", bad);
+	}
 	plug_fini(&pl);
 
 	/* A program ignoring SIGTERM gets SIGKILL 2 s later. */
@@ -918,22 +1113,57 @@ test_exec_env_and_fds(void **state)
 	int fd;
 
 	(void)state;
-	setenv("FM_TEST_INHERITED", "yes", 1);
+	setenv("FM_TEST_INHERITED", "secret", 1);
 	setenv("FM_TEST_REPLACED", "old", 1);
+	setenv("LANG", "C.UTF-8", 1);
 	fd = open("/dev/null", O_RDONLY);	/* not close-on-exec */
 	assert_true(fd > 2);
 	plug_load(&pl, "exec");
-	plug_init_ok(&pl, sh_config("printf '%s|%s|%s|' \"$FM_TEST_VAR\" "
-	    "\"$FM_TEST_INHERITED\" \"$FM_TEST_REPLACED\" > \"$0\"; "
+	/* only PATH, LANG and "env": nothing of the hub's environment */
+	plug_init_ok(&pl, sh_config("printf '%s|%s|%s|%s|%s|' \"$FM_TEST_VAR\" "
+	    "\"${FM_TEST_INHERITED-unset}\" \"$FM_TEST_REPLACED\" \"$PATH\" "
+	    "\"$LANG\" > \"$0\"; "
 	    "[ -e /proc/self/fd/$1 ] && echo open >> \"$0\" || "
-	    "echo closed >> \"$0\"", cfgf("%s, \"%d\"", jstr(out), fd),
+	    "echo closed >> \"$0\"; /usr/bin/env >> \"$0\"",
+	    cfgf("%s, \"%d\"", jstr(out), fd),
 	    "\"env\": {\"FM_TEST_VAR\": \"a b 'c' $(d)\", "
 	    "\"FM_TEST_REPLACED\": \"new\"}"));
 	assert_int_equal(consume_one(&pl, mkmsg("org.example.t", "{}", "e")),
 	    FM_CONSUME_OK);
 	got = tu_read_file(out, NULL);
-	assert_string_equal(got, "a b 'c' $(d)|yes|new|closed\n");
+	{
+		static const char want[] = "a b 'c' $(d)|unset|new|"
+		    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:"
+		    "/bin|C.UTF-8|closed\n";
+		char *l, *nl;
+
+		if (strncmp(got, want, sizeof(want) - 1) != 0)
+			fail_msg("child saw:\n%s", got);
+		/* env(1)'s view: the shell may add PWD (and OLDPWD) only */
+		for (l = got + sizeof(want) - 1; *l; l = nl + 1) {
+			assert_non_null(nl = strchr(l, '\n'));
+			if (strncmp(l, "PATH=", 5) && strncmp(l, "LANG=", 5) &&
+			    strncmp(l, "FM_TEST_VAR=", 12) &&
+			    strncmp(l, "FM_TEST_REPLACED=", 17) &&
+			    strncmp(l, "PWD=", 4) && strncmp(l, "OLDPWD=", 7))
+				fail_msg("unexpected variable: %.*s",
+				    (int)(nl - l), l);
+		}
+	}
 	free(got);
+	plug_fini(&pl);
+
+	/* "env" may set PATH and LANG; LANG defaults to C.UTF-8 */
+	unsetenv("LANG");
+	plug_init_ok(&pl, sh_config("printf '%s|%s' \"$PATH\" \"$LANG\" > "
+	    "\"$0\"", jstr(out), "\"env\": {\"PATH\": \"/opt/x/bin\"}"));
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.t", "{}", "e2")),
+	    FM_CONSUME_OK);
+	got = tu_read_file(out, NULL);
+	assert_string_equal(got, "/opt/x/bin|C.UTF-8");
+	free(got);
+	unsetenv("FM_TEST_INHERITED");
+	unsetenv("FM_TEST_REPLACED");
 	close(fd);
 	plug_unload(&pl);
 }
@@ -957,11 +1187,16 @@ test_exec_topics_filter(void **state)
 	    FM_CONSUME_OK);
 	assert_int_equal(consume_one(&pl, mkmsg("exact.topic.more", "{}",
 	    "4")), FM_CONSUME_OK);
+	/* '*' spans dots too (fnmatch without FNM_PERIOD/PATHNAME) */
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.a.b.keep", "{}",
+	    "5")), FM_CONSUME_OK);
+	assert_int_equal(consume_one(&pl, mkmsg("org.example.keep", "{}",
+	    "6")), FM_CONSUME_OK);
 	{
 		char *got = tu_read_file(out, NULL);
 
 		assert_string_equal(got, "org.example.prod.keep\n"
-		    "exact.topic\n");
+		    "exact.topic\norg.example.a.b.keep\n");
 		free(got);
 	}
 	plug_unload(&pl);
@@ -1468,6 +1703,80 @@ test_archive_write_errors(void **state)
 	plug_unload(&pl);
 }
 
+/*
+ * A symlink named like an archive file is never followed (it used to
+ * redirect our appends to its target), nor a hard link or a FIFO; a
+ * directory writable by others, or owned by someone else, is refused.
+ */
+static void
+test_archive_unsafe_paths(void **state)
+{
+	const char *dir = tpath("arch-unsafe"), *target = tpath("victim");
+	char lpath[1024], *got;
+	struct plug pl;
+	struct stat sb;
+
+	(void)state;
+	write_file(target, "precious\n");
+	assert_int_equal(mkdir(dir, 0750), 0);
+	snprintf(lpath, sizeof(lpath), "%s/fedmsg.jsonl", dir);
+	assert_int_equal(symlink(target, lpath), 0);
+	plug_load(&pl, "archive");
+	if (plug_init(&pl, cfgf("{\"dir\": %s, \"rotate_daily\": false}",
+	    jstr(dir))) == 0) {
+		assert_int_equal(consume_one(&pl, mkmsg("t", "{}", "s1")),
+		    FM_CONSUME_RETRY);
+		plug_fini(&pl);
+	}
+	assert_logged("(a symbolic link: refused)");
+	got = tu_read_file(target, NULL);
+	assert_string_equal(got, "precious\n");
+	free(got);
+	assert_int_equal(lstat(lpath, &sb), 0);
+	assert_true(S_ISLNK(sb.st_mode));
+	unlink(lpath);
+
+	/* a hard link to another file, and a FIFO (which would block) */
+	assert_int_equal(link(target, lpath), 0);
+	assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s, "
+	    "\"rotate_daily\": false}", jstr(dir))), 0);
+	assert_logged("a file with other hard links: refused");
+	unlink(lpath);
+	assert_int_equal(mkfifo(lpath, 0640), 0);
+	assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s, "
+	    "\"rotate_daily\": false}", jstr(dir))), 0);
+	/* (refused by the open itself: no reader, ENXIO) */
+	assert_logged("arch-unsafe/fedmsg.jsonl: ");
+	unlink(lpath);
+	got = tu_read_file(target, NULL);
+	assert_string_equal(got, "precious\n");
+	free(got);
+
+	/* group or other writable: refused; 0750 or 0700 is fine */
+	assert_int_equal(chmod(dir, 0770), 0);
+	assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s}", jstr(dir))),
+	    0);
+	assert_logged("is group or other writable (mode 0770): refused");
+	assert_int_equal(chmod(dir, 01777), 0);
+	assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s}", jstr(dir))),
+	    0);
+	assert_logged("(mode 1777): refused");
+	assert_int_equal(chmod(dir, 0700), 0);
+	plug_init_ok(&pl, cfgf("{\"dir\": %s}", jstr(dir)));
+	plug_fini(&pl);
+
+	/* owned by another user (root can make one) */
+	if (geteuid() == 0) {
+		assert_int_equal(chown(dir, 65534, 65534), 0);
+		assert_int_not_equal(plug_init(&pl, cfgf("{\"dir\": %s}",
+		    jstr(dir))), 0);
+		assert_logged("is owned by uid 65534, not by us (uid 0): "
+		    "refused");
+		assert_int_equal(chown(dir, 0, 0), 0);
+	}
+	plug_unload(&pl);
+}
+
 static void
 test_archive_configs(void **state)
 {
@@ -1625,6 +1934,7 @@ main(void)
 		cmocka_unit_test(test_cfg_errors),
 		cmocka_unit_test(test_descriptors),
 		cmocka_unit_test(test_exec_stdin_and_placeholders),
+		cmocka_unit_test(test_exec_placeholder_rules),
 		cmocka_unit_test(test_exec_exit_codes),
 		cmocka_unit_test(test_exec_timeout),
 		cmocka_unit_test(test_exec_big_bodies),
@@ -1639,6 +1949,7 @@ main(void)
 		cmocka_unit_test(test_archive_continue_today),
 		cmocka_unit_test(test_archive_concurrent),
 		cmocka_unit_test(test_archive_write_errors),
+		cmocka_unit_test(test_archive_unsafe_paths),
 		cmocka_unit_test(test_archive_configs),
 		cmocka_unit_test(test_example),
 	};

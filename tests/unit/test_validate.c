@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,6 +19,11 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <fedmsg/crypto.h>
 #include <fedmsg/message.h>
@@ -938,17 +944,25 @@ test_freshness(void **state)
 	expect(v, strts, FM_VALID, NULL);
 	fm_validator_free(v);
 
-	/* max_age only */
+	/* max_age only: max_future gets its default, 60 s */
 	v = validator("crl", true, 300, 0);
 	expect(v, fresh, FM_VALID, NULL);
 	expect(v, old, FM_INVALID_STALE, "validate_max_age 300");
 	expect(v, ancient, FM_INVALID_STALE, NULL);
-	expect(v, future, FM_VALID, NULL);
+	expect(v, future, FM_INVALID_FUTURE, "validate_max_future 60");
+	expect_at(v, future, now + 600 - 60, FM_VALID, NULL);
+	expect_at(v, future, now + 600 - 61, FM_INVALID_FUTURE, NULL);
 	expect(v, nots, FM_INVALID_STALE, "no numeric timestamp");
 	expect(v, strts, FM_INVALID_STALE, "no numeric timestamp");
 	/* the window edges, with the clock given */
 	expect_at(v, old, now - 600 + 300, FM_VALID, NULL);
 	expect_at(v, old, now - 600 + 301, FM_INVALID_STALE, NULL);
+	fm_validator_free(v);
+
+	/* max_age with the future limit lifted on purpose */
+	v = validator("crl", true, 300, UINT_MAX);
+	expect(v, future, FM_VALID, NULL);
+	expect(v, old, FM_INVALID_STALE, NULL);
 	fm_validator_free(v);
 
 	/* max_future only */
@@ -1187,6 +1201,156 @@ test_cache(void **state)
 	}
 	for (k = 0; k < 4; k++)
 		fm_msg_unref(m[k]);
+}
+
+/* m with its certificate field replaced by the JSON string of text. */
+static struct fm_msg *
+with_certificate_field(const struct fm_msg *m, const char *text, size_t n)
+{
+	struct buf json = BUF_INIT;
+	struct canon_extra ex;
+	struct fm_msg *out;
+
+	canon_string(&json, text, n);
+	ex = (struct canon_extra){ "certificate", json.data, json.len };
+	out = edit(m, NULL, &ex, 1);
+	buf_free(&json);
+	return out;
+}
+
+/*
+ * The certificate field of m spelled differently (k-th variant): the
+ * lenient base64 decoder skips characters outside its alphabet, so "!" at
+ * a few places gives the same certificate in a new text.
+ */
+static struct fm_msg *
+respelled(const struct fm_msg *m, unsigned k)
+{
+	const struct jv *cert = jv_get(msg_root(m), "certificate");
+	struct buf b = BUF_INIT;
+	struct fm_msg *out;
+	size_t i;
+
+	for (i = 0; i < cert->len; i++) {
+		if (i % 64 == 0 && ((k >> ((i / 64) % 16)) & 1))
+			buf_addc(&b, '!');
+		buf_addc(&b, cert->u.str[i]);
+	}
+	for (i = 0; i < k / 65536 + 1; i++)
+		buf_addc(&b, '!');
+	out = with_certificate_field(m, b.data, b.len);
+	buf_free(&b);
+	return out;
+}
+
+/* A self-signed certificate (serial n), base64 of its PEM, in b. */
+static void
+junk_cert_b64(EVP_PKEY *key, long n, struct buf *b)
+{
+	X509 *x = X509_new();
+	BIO *bio = BIO_new(BIO_s_mem());
+	char cn[64], *pem;
+	long len;
+
+	assert_non_null(x);
+	assert_non_null(bio);
+	snprintf(cn, sizeof(cn), "junk-%ld.example.org", n);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), n);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+	    (unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(x));
+	X509_gmtime_adj(X509_getm_notBefore(x), -86400);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_pubkey(x, key);
+	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
+	assert_int_equal(PEM_write_bio_X509(bio, x), 1);
+	len = BIO_get_mem_data(bio, &pem);
+	b->len = 0;
+	b64_encode_wrapped(b, pem, (size_t)len);
+	BIO_free(bio);
+	X509_free(x);
+}
+
+/*
+ * A flood of rejected certificates (one bad certificate in endless
+ * spellings, many distinct bad certificates, garbage) neither re-judges a
+ * known bad certificate per spelling nor evicts a trusted entry.
+ */
+static void
+test_cache_flood(void **state)
+{
+	struct fm_validator_config cfg = { 0 };
+	struct fm_validator_stats st0, st;
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, 1700000000);
+	struct fm_msg *r = signed_msg(REVOKED, TOPIC, 1700000000), *m;
+	struct fm_validator *v;
+	EVP_PKEY *key;
+	struct buf b = BUF_INIT;
+	char err[FM_ERRLEN], ca[4096], crl[4096];
+	unsigned k;
+
+	(void)state;
+	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(crl, sizeof(crl), "%s", cert_path("crl", ".pem"));
+	cfg.ca_path = ca;
+	cfg.crl_path = crl;
+	cfg.allow_x509 = true;
+	cfg.cert_cache_size = 8;
+	v = fm_validator_new(&cfg, err);
+	assert_non_null(v);
+
+	expect(v, a, FM_VALID, NULL);
+	fm_validator_stats(v, &st0);
+	assert_int_equal(st0.chain_checks, 1);
+	assert_int_equal(st0.trusted_entries, 1);
+
+	/* 100 distinct untrusted certificates, and undecodable junk */
+	key = EVP_EC_gen("P-256");
+	assert_non_null(key);
+	for (k = 0; k < 100; k++) {
+		junk_cert_b64(key, (long)k + 1, &b);
+		m = with_certificate_field(a, b.data, b.len);
+		expect(v, m, FM_INVALID_CHAIN, NULL);
+		fm_msg_unref(m);
+		m = with_certificate_field(a, b.data + 40, b.len - 40);
+		expect(v, m, FM_INVALID_CERT, NULL);
+		fm_msg_unref(m);
+	}
+	EVP_PKEY_free(key);
+	buf_free(&b);
+	fm_validator_stats(v, &st);
+
+	/* the trusted entry is still there: no new chain check */
+	st0 = st;
+	expect(v, a, FM_VALID, "signed by " ALPHA_CN);
+	fm_validator_stats(v, &st);
+	if (st.chain_checks != st0.chain_checks)
+		fail_msg("the trusted certificate was evicted by junk");
+	assert_int_equal(st.cache_hits, st0.cache_hits + 1);
+	assert_int_equal(st.trusted_entries, 1);
+	assert_true(st.negative_entries <= 64);
+
+	st0 = st;
+	/* one revoked certificate, 300 spellings: judged once */
+	for (k = 0; k < 300; k++) {
+		m = respelled(r, k);
+		expect(v, m, FM_INVALID_CHAIN, "certificate revoked");
+		fm_msg_unref(m);
+	}
+	fm_validator_stats(v, &st);
+	if (st.chain_checks != st0.chain_checks + 1)
+		fail_msg("300 spellings of one certificate: %llu chain checks",
+		    (unsigned long long)st.chain_checks);
+	/* a known signer in a new spelling is a cache hit as well */
+	m = respelled(a, 7);
+	expect(v, m, FM_VALID, NULL);
+	fm_msg_unref(m);
+	fm_validator_stats(v, &st);
+	assert_int_equal(st.chain_checks, st0.chain_checks + 1);
+
+	fm_msg_unref(a);
+	fm_msg_unref(r);
+	fm_validator_free(v);
 }
 
 struct thread_arg {
@@ -1599,6 +1763,7 @@ main(void)
 		cmocka_unit_test(test_crl_reload_auto),
 		cmocka_unit_test(test_ca_reload),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_cache_flood),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_signer_load_errors),
 		cmocka_unit_test(test_signer_sign),
