@@ -9,6 +9,7 @@ $TMPDIR/fedmsg-c-test-brokers, TMPDIR defaulting to /tmp) holding
   owner   "PID STARTTIME" of the owning process (STARTTIME from
           /proc/PID/stat, so that a reused PID is not taken for the owner)
   ports   the TCP ports reserved for the run's brokers, one a line
+  watchdog  the watchdog's PID, once it watches
 
 Every process started for a run's brokers carries FM_BROKER_RUN=<run dir>
 in its environment (broker.sh passes its own on); that is how they are
@@ -111,6 +112,13 @@ def kill_tagged(run_dir, grace=10.0):
         if time.monotonic() > deadline:
             sig = signal.SIGKILL
         for p in pids:
+            if os.environ.get("FM_BROKERRUN_DEBUG"):
+                try:
+                    cmd = open("/proc/%d/cmdline" % p, "rb").read()
+                except OSError:
+                    cmd = b"?"
+                print("brokerrun: %s %d %r" % (sig, p, cmd[:200]),
+                      file=sys.stderr)
             if p not in seen or sig == signal.SIGKILL:
                 try:
                     os.kill(p, sig)
@@ -301,8 +309,18 @@ class Run:
 
 def watch(run_dir, interval=0.5):
     run_dir = Path(run_dir)
+    # the owner is read once: a run being removed (close) loses its owner
+    # file before its directory, and that is not the owner's death
+    try:
+        pid, start = (run_dir / "owner").read_text().split()
+    except (OSError, ValueError):
+        return
+    try:
+        (run_dir / "watchdog").write_text("%d\n" % os.getpid())
+    except OSError:
+        return
     while run_dir.is_dir():
-        if not owner_alive(run_dir):
+        if proc_start(pid) != start:
             with _Lock():
                 if run_dir.is_dir():
                     kill_tagged(run_dir)
@@ -324,7 +342,10 @@ def main(argv):
             run.watch()
             print(run.dir, " ".join(str(p) for p in ports))
         elif cmd == "close" and len(argv) == 3:
-            Run(argv[2]).close()
+            killed = Run(argv[2]).close()
+            if killed:
+                print("brokerrun: killed what %s still had: %s"
+                      % (argv[2], " ".join(map(str, killed))), file=sys.stderr)
         elif cmd == "reap" and len(argv) == 2:
             for d, killed in reap():
                 print("brokerrun: cleaned up %s (killed %s)"

@@ -5,6 +5,7 @@ the brokers' usual ports, and nothing left running by a run that was
 killed."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -125,6 +126,29 @@ def test_the_watchdog_ends_with_its_run():
         assert victim.wait(10) == -signal.SIGTERM
     finally:
         stop(victim)
+
+
+def test_the_watchdog_does_not_take_a_closing_run_for_a_dead_one():
+    """close() removes the owner file before the directory: the watchdog
+    must not kill the run's processes then (make bench's own `brokerrun.py
+    close` is one of them, and died of it)."""
+    run = brokerrun.Run.create()
+    dog = run.watch()
+    victim = sleeper(run.env())
+    try:
+        wait_until(lambda: (run.dir / "watchdog").exists(), 10,
+                   "the watchdog has read the owner")
+        (run.dir / "owner").unlink()
+        # the watchdog polls every 0.5 s: give it a few rounds
+        time.sleep(2.0)
+        assert victim.poll() is None, "the watchdog killed a closing run"
+        assert dog.poll() is None
+        shutil.rmtree(run.dir)
+        assert dog.wait(10) == 0
+        assert victim.poll() is None
+    finally:
+        stop(victim)
+        run.close()
 
 
 def hold(ports):
