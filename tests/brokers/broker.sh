@@ -32,7 +32,9 @@
 #             Erlang distribution    FM_RMQ_DIST_PORT
 #             epmd (our own, started and stopped with the node)
 #                                    FM_RMQ_EPMD_PORT
-#             node name              FM_RMQ_NODE (default fmtest-PID@localhost)
+#             node name              FM_RMQ_NODE (default: that of an
+#                                    earlier start in DIR, else
+#                                    fmtest-PID@localhost)
 #   activemq  STOMP                  FM_AMQ_STOMP_PORT
 #             STOMP+TLS, client cert required   FM_AMQ_STOMPS_PORT
 #             STOMP+TLS, no client cert         FM_AMQ_STOMPS_NOAUTH_PORT
@@ -108,6 +110,11 @@ if [ -n "$unset_names" ] && [ "$cmd" != stop ]; then
 		eval "$v=${free[$i]}"
 		i=$((i + 1))
 	done
+fi
+# the node name is the node's data (mnesia/NAME): a restart in DIR keeps
+# the one of the first start, and with it durable queues and messages
+if [ "$cmd" = start ] && [ -z "${FM_RMQ_NODE:-}" ] && [ -f "$D/ports.env" ]; then
+	FM_RMQ_NODE=$(sed -n 's/^FM_RMQ_NODE=//p' "$D/ports.env")
 fi
 FM_RMQ_NODE=${FM_RMQ_NODE:-fmtest-$$@localhost}
 RMQ_AMQP=${FM_RMQ_AMQP_PORT:-}

@@ -397,7 +397,7 @@ def tls_bridge(tmp_path, t, src, port, tls, host="localhost"):
 @pytest.mark.parametrize("port,client", [
     (AMQ_STOMPS_PORT, True),          # a client certificate is required
     (AMQ_STOMPS_NOAUTH_PORT, False),  # server authentication only
-])
+], ids=["client_cert", "no_client_cert"])   # (ports differ per run)
 def test_tls_works(tmp_path, amq, daemons, zctx, stomp_peers, port, client):
     t = amq
     prefix = "org.fedoraproject.dev." + unique("tls")
