@@ -102,8 +102,9 @@ if [ -n "$unset_names" ] && [ "$cmd" != stop ]; then
 		echo "broker.sh: $kind: no $D/ports.env (not started there?)" >&2
 		exit 1
 	fi
-	# shellcheck disable=SC2086
-	read -r -a free <<< "$($PY "$HERE/brokerrun.py" ports $(echo $unset_names | wc -w))"
+	n=0
+	for v in $unset_names; do n=$((n + 1)); done
+	read -r -a free <<< "$($PY "$HERE/brokerrun.py" ports "$n")"
 	i=0
 	for v in $unset_names; do
 		[ -n "${free[$i]:-}" ] || { echo "broker.sh: no free ports" >&2; exit 1; }
