@@ -1136,6 +1136,10 @@ def _session_ports(run):
 
 BROKER_RUN = brokerrun.Run.create()
 _atexit.register(BROKER_RUN.close)
+# every process a test starts carries the mark too (not this one: its
+# /proc environ is fixed at exec), so a daemon a killed session leaves
+# behind is cleaned up with its brokers
+os.environ.update(BROKER_RUN.env())
 SESSION_PORTS = _session_ports(BROKER_RUN)
 RMQ_AMQP_PORT = SESSION_PORTS["FM_RMQ_AMQP_PORT"]
 RMQ_AMQPS_PORT = SESSION_PORTS["FM_RMQ_AMQPS_PORT"]
