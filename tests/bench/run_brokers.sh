@@ -39,10 +39,14 @@
 #   BENCH_BROKER_WINDOW  in flight at most (default 1000)
 #   BENCH_BROKER_REPS    runs per path (default 2)
 #
-# The brokers are our own (tests/brokers/broker.sh), started here on free
-# ports of 127.0.0.1 (so a test run's brokers on the usual ports are never
-# touched and never in the way), with state in a temporary directory, and
-# stopped by the PIDs broker.sh recorded; the test PKI broker.sh makes is
+# The brokers are our own (tests/brokers/broker.sh), started here as a run
+# of tests/brokers/brokerrun.py, like a test session's: on ports reserved
+# for this run (never those of a test run or of a system broker), with
+# state in the run's directory ($TMPDIR/fedmsg-c-test-brokers/...), and
+# stopped by the PIDs broker.sh recorded; if this script is killed without
+# its cleanup, the run's watchdog kills the brokers (and the bridges and
+# clients: every process marked FM_BROKER_RUN), and the next run removes
+# what is left.  The test PKI broker.sh makes is
 # kept in BUILD_DIR/bench/broker-tls to save its 2-3 s next time.  The
 # signed envelopes are kept in BUILD_DIR/bench/broker-envelopes.txt for
 # the same certificate and N.  Without the broker packages (sh
@@ -87,7 +91,11 @@ if [ -n "$missing" ]; then
 	exit 0
 fi
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fedmsg-brokerbench.XXXXXX")
+# the run: its directory, 9 reserved ports, a watchdog
+runinfo=$("$PY" "$top/tests/brokers/brokerrun.py" new $$ 9)
+tmp=${runinfo%% *}
+ports=${runinfo#* }
+export FM_BROKER_RUN="$tmp"
 rdir=$tmp/rabbitmq
 adir=$tmp/activemq
 spid=""		# the bridge now running
@@ -122,7 +130,7 @@ cleanup() {
 	[ -n "${astart:-}" ] && wait "$astart" 2>/dev/null
 	stop_broker rabbitmq "$rdir"
 	stop_broker activemq "$adir"
-	rm -rf "$tmp"
+	"$PY" "$top/tests/brokers/brokerrun.py" close "$tmp"
 	exit $rc
 }
 trap cleanup EXIT
@@ -135,9 +143,9 @@ t_begin=$(date +%s)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 others=$(ps -eo comm= 2>/dev/null | grep -c -E '^(beam\.smp|java)$' || true)
 
-# ---- the brokers, on free ports; the envelopes meanwhile ---------------------
-# shellcheck disable=SC2046
-set -- $("$bz" ports 9)
+# ---- the brokers, on the run's ports; the envelopes meanwhile ----------------
+# shellcheck disable=SC2086
+set -- $ports
 export FM_RMQ_AMQP_PORT=$1 FM_RMQ_AMQPS_PORT=$2 FM_RMQ_STOMP_PORT=$3 \
     FM_RMQ_STOMPS_PORT=$4 FM_RMQ_DIST_PORT=$5 FM_RMQ_EPMD_PORT=$6 \
     FM_AMQ_STOMP_PORT=$7 FM_AMQ_STOMPS_PORT=$8 FM_AMQ_STOMPS_NOAUTH_PORT=$9
@@ -149,7 +157,7 @@ if [ -f "$out/broker-tls/done" ]; then
 	cp -R "$out/broker-tls" "$adir/tls"
 fi
 echo "bench: brokers: starting RabbitMQ and ActiveMQ (tests/brokers/" \
-    "broker.sh, free ports); $n messages per run, $reps runs per path" >&2
+    "broker.sh, ports of this run); $n messages per run, $reps runs per path" >&2
 started="rabbitmq activemq"
 bash "$brokersh" start rabbitmq "$rdir" >"$tmp/rabbitmq-start.log" 2>&1 &
 rstart=$!

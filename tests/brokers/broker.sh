@@ -14,21 +14,38 @@
 #          Refuses to start if one of the ports is already taken (a round
 #          trip against someone else's broker would prove nothing).
 #   stop   SIGTERM each PID this script recorded in DIR/*.pid (never by
-#          name), wait until it is gone, SIGKILL after 30 s.
+#          name), wait until it is gone, SIGKILL after 30 s; then SIGKILL
+#          what is left in its process group.
 #   check  the round trip(s) again.
 #   ctl    rabbitmq only: rabbitmqctl ARGS... against this node.
 #
-# Ports (127.0.0.1; each can be moved with the environment variable shown):
-#   rabbitmq  AMQP 0-9-1 + AMQP 1.0  FM_RMQ_AMQP_PORT    5672
-#             AMQPS                  FM_RMQ_AMQPS_PORT   5671
-#             STOMP                  FM_RMQ_STOMP_PORT   61623
-#             STOMP over TLS         FM_RMQ_STOMPS_PORT  61624
-#             Erlang distribution    FM_RMQ_DIST_PORT    25672
-#             epmd (our own)         FM_RMQ_EPMD_PORT    4371 (not 4369, so
-#                                    a system epmd / other node never mixes in)
-#   activemq  STOMP                  FM_AMQ_STOMP_PORT   61613
-#             STOMP+TLS, client cert required   FM_AMQ_STOMPS_PORT  61612
-#             STOMP+TLS, no client cert         FM_AMQ_STOMPS_NOAUTH_PORT 61611
+# Ports (127.0.0.1): each is taken from the environment variable shown
+# or, when that is not set, picked free by `brokerrun.py ports` (random,
+# below the ephemeral range, never a port a live test run has reserved,
+# never the brokers' usual ports, which a system broker may hold).  start
+# records them, with the node name, in DIR/ports.env (NAME=VALUE lines);
+# check, ctl and stop read them from there.
+#   rabbitmq  AMQP 0-9-1 + AMQP 1.0  FM_RMQ_AMQP_PORT
+#             AMQPS                  FM_RMQ_AMQPS_PORT
+#             STOMP                  FM_RMQ_STOMP_PORT
+#             STOMP over TLS         FM_RMQ_STOMPS_PORT
+#             Erlang distribution    FM_RMQ_DIST_PORT
+#             epmd (our own, started and stopped with the node)
+#                                    FM_RMQ_EPMD_PORT
+#             node name              FM_RMQ_NODE (default: that of an
+#                                    earlier start in DIR, else
+#                                    fmtest-PID@localhost)
+#   activemq  STOMP                  FM_AMQ_STOMP_PORT
+#             STOMP+TLS, client cert required   FM_AMQ_STOMPS_PORT
+#             STOMP+TLS, no client cert         FM_AMQ_STOMPS_NOAUTH_PORT
+#             (no JMX, no web console: nothing else listens)
+#
+# Each broker process (and our epmd) runs in a process group of its own
+# (setsid; its PID file holds the group's ID): a Ctrl-C meant for the test
+# run does not reach it, and stop kills what is left of the group.  The
+# environment is passed on, so FM_BROKER_RUN (see brokerrun.py) marks the
+# processes as a test run's: if that run's owner dies, its watchdog or the
+# next run kills them.
 #
 # Test PKI in DIR/tls (openssl, 10 years): ca.pem/ca.key (CN fedmsg-c test
 # broker CA), server.pem/.key (CN localhost, SAN DNS:localhost,
@@ -61,15 +78,56 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 mkdir -p "$D" && D=$(cd "$D" && pwd) || exit 1
 
-RMQ_AMQP=${FM_RMQ_AMQP_PORT:-5672}
-RMQ_AMQPS=${FM_RMQ_AMQPS_PORT:-5671}
-RMQ_STOMP=${FM_RMQ_STOMP_PORT:-61623}
-RMQ_STOMPS=${FM_RMQ_STOMPS_PORT:-61624}
-RMQ_DIST=${FM_RMQ_DIST_PORT:-25672}
-RMQ_EPMD=${FM_RMQ_EPMD_PORT:-4371}
-AMQ_STOMP=${FM_AMQ_STOMP_PORT:-61613}
-AMQ_STOMPS=${FM_AMQ_STOMPS_PORT:-61612}
-AMQ_STOMPS_NOAUTH=${FM_AMQ_STOMPS_NOAUTH_PORT:-61611}
+# the ports: DIR/ports.env once started, else the environment, else free
+# ones (picked for start only)
+if [ "$cmd" != start ] && [ -f "$D/ports.env" ]; then
+	# shellcheck disable=SC1091
+	. "$D/ports.env"
+fi
+case $kind in
+rabbitmq) names="FM_RMQ_AMQP_PORT FM_RMQ_AMQPS_PORT FM_RMQ_STOMP_PORT
+	FM_RMQ_STOMPS_PORT FM_RMQ_DIST_PORT FM_RMQ_EPMD_PORT" ;;
+activemq) names="FM_AMQ_STOMP_PORT FM_AMQ_STOMPS_PORT FM_AMQ_STOMPS_NOAUTH_PORT" ;;
+esac
+unset_names=""
+for v in $names; do
+	eval "p=\${$v:-}"
+	case $p in
+	"") unset_names="$unset_names $v" ;;
+	*[!0-9]*) echo "broker.sh: $v=$p is not a port number" >&2; exit 2 ;;
+	esac
+done
+if [ -n "$unset_names" ] && [ "$cmd" != stop ]; then
+	if [ "$cmd" != start ]; then
+		echo "broker.sh: $kind: no $D/ports.env (not started there?)" >&2
+		exit 1
+	fi
+	n=0
+	for v in $unset_names; do n=$((n + 1)); done
+	read -r -a free <<< "$($PY "$HERE/brokerrun.py" ports "$n")"
+	i=0
+	for v in $unset_names; do
+		[ -n "${free[$i]:-}" ] || { echo "broker.sh: no free ports" >&2; exit 1; }
+		eval "$v=${free[$i]}"
+		i=$((i + 1))
+	done
+fi
+# the node name is the node's data (mnesia/NAME): a restart in DIR keeps
+# the one of the first start, and with it durable queues and messages
+if [ "$cmd" = start ] && [ -z "${FM_RMQ_NODE:-}" ] && [ -f "$D/ports.env" ]; then
+	FM_RMQ_NODE=$(sed -n 's/^FM_RMQ_NODE=//p' "$D/ports.env")
+fi
+FM_RMQ_NODE=${FM_RMQ_NODE:-fmtest-$$@localhost}
+RMQ_AMQP=${FM_RMQ_AMQP_PORT:-}
+RMQ_AMQPS=${FM_RMQ_AMQPS_PORT:-}
+RMQ_STOMP=${FM_RMQ_STOMP_PORT:-}
+RMQ_STOMPS=${FM_RMQ_STOMPS_PORT:-}
+RMQ_DIST=${FM_RMQ_DIST_PORT:-}
+RMQ_EPMD=${FM_RMQ_EPMD_PORT:-}
+RMQ_NODE=$FM_RMQ_NODE
+AMQ_STOMP=${FM_AMQ_STOMP_PORT:-}
+AMQ_STOMPS=${FM_AMQ_STOMPS_PORT:-}
+AMQ_STOMPS_NOAUTH=${FM_AMQ_STOMPS_NOAUTH_PORT:-}
 RMQ_BIN=/usr/lib/rabbitmq/bin
 AMQ_HOME=/usr/share/activemq
 
@@ -141,19 +199,19 @@ mkcerts() {
 	) > "$D/mkcerts.log" 2>&1 || fail "making the test PKI failed (see $D/mkcerts.log)"
 }
 
-rmq_env() {
-	env HOME="$D/home" RABBITMQ_NODENAME=rabbit@localhost \
-	    RABBITMQ_CONFIG_FILE="$D/rabbitmq.conf" \
-	    RABBITMQ_ENABLED_PLUGINS_FILE="$D/enabled_plugins" \
-	    RABBITMQ_MNESIA_BASE="$D/mnesia" RABBITMQ_LOG_BASE="$D/log" \
-	    RABBITMQ_PID_FILE="$D/rabbit.pid" RABBITMQ_DIST_PORT="$RMQ_DIST" \
-	    ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT="$RMQ_EPMD" \
-	    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
-	    RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
-	    "$@"
-}
+# (an array, not a function: `setsid nohup env ... &` must be one simple
+# command, so that $! is the process group's leader)
+rmq_vars=(HOME="$D/home" RABBITMQ_NODENAME="$RMQ_NODE"
+    RABBITMQ_CONFIG_FILE="$D/rabbitmq.conf"
+    RABBITMQ_ENABLED_PLUGINS_FILE="$D/enabled_plugins"
+    RABBITMQ_MNESIA_BASE="$D/mnesia" RABBITMQ_LOG_BASE="$D/log"
+    RABBITMQ_PID_FILE="$D/rabbit.pid" RABBITMQ_DIST_PORT="$RMQ_DIST"
+    ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT="$RMQ_EPMD"
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+    RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}")
+rmq_env() { env "${rmq_vars[@]}" "$@"; }
 
-rmqctl() { rmq_env "$RMQ_BIN/rabbitmqctl" -n rabbit@localhost "$@"; }
+rmqctl() { rmq_env "$RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" "$@"; }
 
 check() {
 	case $kind in
@@ -188,13 +246,14 @@ start_rabbitmq() {
 	    -e "s|@STOMPS_PORT@|$RMQ_STOMPS|g" \
 	    "$HERE/rabbitmq.conf.in" > "$D/rabbitmq.conf"
 	# our own epmd, in the foreground so that its PID is known
-	ERL_EPMD_PORT=$RMQ_EPMD nohup epmd -address 127.0.0.1 \
+	ERL_EPMD_PORT=$RMQ_EPMD setsid nohup epmd -address 127.0.0.1 \
 	    > "$D/epmd.log" 2>&1 < /dev/null &
 	echo $! > "$D/epmd.pid"
 	waitport "$RMQ_EPMD" 5 "$D/epmd.pid" || return 1
 	# /usr/lib/rabbitmq/bin, not /usr/sbin: that wrapper su's to the
 	# rabbitmq user and writes under /var/log/rabbitmq.
-	rmq_env nohup "$RMQ_BIN/rabbitmq-server" > "$D/rabbitmq.log" 2>&1 < /dev/null &
+	setsid nohup env "${rmq_vars[@]}" "$RMQ_BIN/rabbitmq-server" \
+	    > "$D/rabbitmq.log" 2>&1 < /dev/null &
 	echo $! > "$D/rabbit-sh.pid"   # the shell wrapper; beam.smp's PID comes in rabbit.pid
 	waitport "$RMQ_AMQP" 90 "$D/rabbit-sh.pid" &&
 	waitport "$RMQ_AMQPS" 20 "$D/rabbit-sh.pid" &&
@@ -222,7 +281,7 @@ start_activemq() {
 	cp "$HERE/log4j.properties" "$D/conf/"
 	# what /etc/init.d/activemq would run, minus the user switch and
 	# /var: Java 17 needs the --add-opens; heap capped at 256 MB.
-	nohup java -Xms64m -Xmx256m -Djava.awt.headless=true \
+	setsid nohup java -Xms64m -Xmx256m -Djava.awt.headless=true \
 	    --add-opens java.base/java.lang=ALL-UNNAMED \
 	    --add-opens java.base/java.util=ALL-UNNAMED \
 	    --add-opens java.base/java.net=ALL-UNNAMED \
@@ -239,7 +298,9 @@ start_activemq() {
 	waitport "$AMQ_STOMPS_NOAUTH" 10 "$D/activemq.pid"
 }
 
-# stop_pid NAME: SIGTERM the PID in DIR/NAME.pid and wait for it to go
+# stop_pid NAME [group]: SIGTERM the PID in DIR/NAME.pid and wait for it
+# to go; with "group" (the PID leads a process group of its own, made by
+# setsid), then SIGKILL what is left of that group.
 stop_pid() {
 	local f="$D/$1.pid" p n=0
 	[ -f "$f" ] || return 0
@@ -254,6 +315,9 @@ stop_pid() {
 			fi
 		done
 	fi
+	if [ -n "$p" ] && [ "${2:-}" = group ]; then
+		kill -KILL -- "-$p" 2>/dev/null
+	fi
 	rm -f "$f"
 }
 
@@ -263,10 +327,10 @@ stop_all() {
 		# beam.smp first (rabbit.pid, written by the node), then the
 		# wrapper shell (exits with it), then our epmd
 		stop_pid rabbit
-		stop_pid rabbit-sh
-		stop_pid epmd ;;
+		stop_pid rabbit-sh group
+		stop_pid epmd group ;;
 	activemq)
-		stop_pid activemq ;;
+		stop_pid activemq group ;;
 	esac
 }
 
@@ -276,6 +340,10 @@ start)
 	for p in $(ports); do
 		port_open "$p" && fail "port $p is already in use (another broker?); nothing started"
 	done
+	{
+		for v in $names; do eval "echo $v=\$$v"; done
+		[ "$kind" = rabbitmq ] && echo "FM_RMQ_NODE=$RMQ_NODE"
+	} > "$D/ports.env"
 	mkcerts
 	if ! "start_$kind"; then
 		stop_all

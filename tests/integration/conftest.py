@@ -1120,22 +1120,92 @@ def wait_until(pred, timeout=10.0, what="condition", hub=None):
 # started in parallel the first time one is asked for, and all are stopped
 # by PID at the end of the session (timings printed).  Nothing here runs
 # unless such a test is selected.  Additive, like the helpers above.
+#
+# Ports, per session: tests/brokers/brokerrun.py reserves free ones for
+# this process at import (the RMQ_* / AMQ_* constants below, the session's
+# brokers' ports), so that two sessions at once, or a system broker on
+# the usual ports, never collide.  The run it makes also marks the broker
+# processes (FM_BROKER_RUN in their environment): a watchdog kills them
+# if this process dies, by SIGKILL too, and the next session cleans up
+# after a dead one; SIGTERM / SIGHUP and the exit kill them too.
 # ===========================================================================
 
+import atexit as _atexit
+import importlib.util as _ilu
 import threading as _threading
 
 BROKERS_DIR = REPO / "tests" / "brokers"
 BROKER_SH = BROKERS_DIR / "broker.sh"
 BROKER_START_TIMEOUT = 180   # s; RabbitMQ's first boot is slow on 2 cores
 BROKER_TEST_LIMIT = 60       # s per test unless marked broker_limit(N)
-RMQ_AMQP_PORT = int(os.environ.get("FM_RMQ_AMQP_PORT", 5672))
-RMQ_AMQPS_PORT = int(os.environ.get("FM_RMQ_AMQPS_PORT", 5671))
-RMQ_STOMP_PORT = int(os.environ.get("FM_RMQ_STOMP_PORT", 61623))
-RMQ_STOMPS_PORT = int(os.environ.get("FM_RMQ_STOMPS_PORT", 61624))
-AMQ_STOMP_PORT = int(os.environ.get("FM_AMQ_STOMP_PORT", 61613))
-AMQ_STOMPS_PORT = int(os.environ.get("FM_AMQ_STOMPS_PORT", 61612))
-AMQ_STOMPS_NOAUTH_PORT = int(os.environ.get("FM_AMQ_STOMPS_NOAUTH_PORT",
-                                            61611))
+# broker.sh's environment variables for each broker's ports, in order
+BROKER_PORT_VARS = {
+    "rabbitmq": ("FM_RMQ_AMQP_PORT", "FM_RMQ_AMQPS_PORT", "FM_RMQ_STOMP_PORT",
+                 "FM_RMQ_STOMPS_PORT", "FM_RMQ_DIST_PORT", "FM_RMQ_EPMD_PORT"),
+    "activemq": ("FM_AMQ_STOMP_PORT", "FM_AMQ_STOMPS_PORT",
+                 "FM_AMQ_STOMPS_NOAUTH_PORT"),
+}
+
+
+def _load_brokerrun():
+    spec = _ilu.spec_from_file_location("fm_brokerrun",
+                                        BROKERS_DIR / "brokerrun.py")
+    mod = _ilu.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+brokerrun = _load_brokerrun()
+
+
+def read_ports_env(path):
+    """broker.sh's DIR/ports.env as {NAME: value} ({} if missing)."""
+    out = {}
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        k, sep, v = line.partition("=")
+        if sep:
+            out[k.strip()] = v.strip()
+    return out
+
+
+def _session_ports(run):
+    """{broker.sh port variable: port} for the session's brokers: those
+    of brokers already in FM_BROKER_DIR, else FM_* from the environment,
+    else reserved for this run."""
+    ports = {}
+    for kind, names in BROKER_PORT_VARS.items():
+        known = {}
+        if os.environ.get("FM_BROKER_DIR"):
+            known = read_ports_env(Path(os.environ["FM_BROKER_DIR"]) /
+                                   kind / "ports.env")
+        for n in names:
+            v = known.get(n) or os.environ.get(n)
+            if v:
+                ports[n] = int(v)
+    todo = [n for names in BROKER_PORT_VARS.values() for n in names
+            if n not in ports]
+    ports.update(zip(todo, run.reserve(len(todo)) if todo else ()))
+    return ports
+
+
+BROKER_RUN = brokerrun.Run.create()
+_atexit.register(BROKER_RUN.close)
+# every process a test starts carries the mark too (not this one: its
+# /proc environ is fixed at exec), so a daemon a killed session leaves
+# behind is cleaned up with its brokers
+os.environ.update(BROKER_RUN.env())
+SESSION_PORTS = _session_ports(BROKER_RUN)
+RMQ_AMQP_PORT = SESSION_PORTS["FM_RMQ_AMQP_PORT"]
+RMQ_AMQPS_PORT = SESSION_PORTS["FM_RMQ_AMQPS_PORT"]
+RMQ_STOMP_PORT = SESSION_PORTS["FM_RMQ_STOMP_PORT"]
+RMQ_STOMPS_PORT = SESSION_PORTS["FM_RMQ_STOMPS_PORT"]
+AMQ_STOMP_PORT = SESSION_PORTS["FM_AMQ_STOMP_PORT"]
+AMQ_STOMPS_PORT = SESSION_PORTS["FM_AMQ_STOMPS_PORT"]
+AMQ_STOMPS_NOAUTH_PORT = SESSION_PORTS["FM_AMQ_STOMPS_NOAUTH_PORT"]
 BROKER_FIXTURES = ("rabbitmq", "activemq")
 BRIDGE_STATS_RE = re.compile(
     r"bridge (\S+): in (\d+), out (\d+), invalid (\d+), not JSON (\d+), "
@@ -1150,31 +1220,43 @@ def pytest_configure(config):
 
 
 class Broker:
-    """One broker run by tests/brokers/broker.sh in its own directory."""
+    """One broker run by tests/brokers/broker.sh in its own directory,
+    on the ports given ({broker.sh variable: port}), its processes marked
+    as the brokerrun.Run's."""
 
-    def __init__(self, kind, directory):
+    def __init__(self, kind, directory, ports=None, run=None):
         self.kind = kind
         self.dir = Path(directory)
         self.tls = self.dir / "tls"
+        self.run = run or BROKER_RUN
+        self.ports = {n: (ports or SESSION_PORTS)[n]
+                      for n in BROKER_PORT_VARS[kind]}
         self.proc = None            # a `broker.sh start` in progress
         self.out = b""
         self.timings = []           # (what, seconds)
         self.keep = False           # reused (FM_BROKER_DIR): never stopped
 
     # -- lifecycle ------------------------------------------------------
+    def _env(self):
+        e = dict(os.environ)
+        e.update({n: str(p) for n, p in self.ports.items()})
+        e.update(self.run.env())
+        return e
+
     def _sh(self, *args, timeout=BROKER_START_TIMEOUT):
         return subprocess.run(["bash", str(BROKER_SH)] + list(args),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=timeout)
+                              timeout=timeout, env=self._env())
 
     def launch(self):
         """Begin `broker.sh start` in the background."""
         if self.proc is None:
+            self.run.watch()        # from the first broker on
             self.t0 = time.monotonic()
             self.proc = subprocess.Popen(
                 ["bash", str(BROKER_SH), "start", self.kind, str(self.dir)],
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL)
+                stdin=subprocess.DEVNULL, env=self._env())
 
     def wait_started(self):
         if self.proc is None:
@@ -1262,6 +1344,42 @@ class Broker:
         return "\n".join(parts)
 
     # -- addresses -------------------------------------------------------
+    def port(self, name):
+        """The port of broker.sh's variable name, e.g. FM_RMQ_AMQP_PORT."""
+        return self.ports[name]
+
+    def _pfx(self):
+        return "FM_RMQ_" if self.kind == "rabbitmq" else "FM_AMQ_"
+
+    @property
+    def amqp_port(self):
+        return self.ports["FM_RMQ_AMQP_PORT"]
+
+    @property
+    def amqps_port(self):
+        return self.ports["FM_RMQ_AMQPS_PORT"]
+
+    @property
+    def stomp_port(self):
+        return self.ports[self._pfx() + "STOMP_PORT"]
+
+    @property
+    def stomps_port(self):
+        return self.ports[self._pfx() + "STOMPS_PORT"]
+
+    @property
+    def stomps_noauth_port(self):
+        return self.ports["FM_AMQ_STOMPS_NOAUTH_PORT"]
+
+    @property
+    def amqp_url(self):
+        return "amqp://127.0.0.1:%d" % self.amqp_port
+
+    @property
+    def amqps_url(self):
+        """With the host name the test certificate carries."""
+        return "amqps://localhost:%d" % self.amqps_port
+
     @property
     def ca(self):
         return str(self.tls / "ca.pem")
@@ -1277,10 +1395,13 @@ class Broker:
 
 
 class BrokerPool:
-    """The session's brokers, started on first use."""
+    """The session's brokers, started on first use (or, with ports and
+    run given, another set of brokers beside them)."""
 
-    def __init__(self, base, items):
+    def __init__(self, base, items, ports=None, run=None):
         self.base = Path(base)
+        self.ports = ports
+        self.run = run
         self.brokers = {}
         # every broker some selected test needs, to start them together
         self.needed = [k for k in BROKER_FIXTURES
@@ -1290,9 +1411,12 @@ class BrokerPool:
     def get(self, kind):
         if kind not in self.brokers:
             for k in set(self.needed + [kind]) - set(self.brokers):
-                b = self.brokers[k] = Broker(k, self.base / k)
+                b = self.brokers[k] = Broker(k, self.base / k, self.ports,
+                                             self.run)
                 if b.running():
                     b.keep = True   # FM_BROKER_DIR: someone else's, reused
+                    b.ports.update({n: int(v) for n, v in read_ports_env(
+                        b.dir / "ports.env").items() if n in b.ports})
                 else:
                     b.launch()
         b = self.brokers[kind]
@@ -1340,12 +1464,17 @@ def broker_pool(request, tmp_path_factory):
     # with tests/brokers/broker.sh start KIND DIR/KIND, to iterate fast.
     base = os.environ.get("FM_BROKER_DIR") or \
         tmp_path_factory.mktemp("brokers")
+    # SIGTERM / SIGHUP kill the brokers (SIGINT ends pytest with its
+    # teardown, SIGKILL leaves it to the watchdog)
+    BROKER_RUN.on_signals()
     pool = BrokerPool(base, request.session.items)
     yield pool
     _BROKER_SUMMARY.extend(pool.close())
 
 
-_BROKER_SUMMARY = []
+_BROKER_SUMMARY = ["cleaned up after a dead run: %s (killed PIDs: %s)"
+                   % (d, killed or "none")
+                   for d, killed in BROKER_RUN.reaped]
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -707,7 +707,7 @@ def tls_delivers(tmp_path, rabbitmq, daemons, zctx, amqp_peers, prefix,
     (AMQPS_URL, None),
     # proton cannot verify an IP against the certificate: name the host
     ("amqps://127.0.0.1:%d" % RMQ_AMQPS_PORT, "localhost"),
-])
+], ids=["by_name", "by_ip_with_hostname"])  # (ports differ per run)
 def test_tls_with_the_right_ca(tmp_path, rabbitmq, daemons, zctx, amqp_peers,
                                url, hostname):
     tls = {"ca": rabbitmq.ca}

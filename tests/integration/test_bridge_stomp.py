@@ -1,7 +1,8 @@
 """fedmsg-bridge between ZeroMQ and real STOMP brokers: ActiveMQ 5.17 (the
-UMB-style broker: STOMP 61613, STOMP+TLS 61612 with client certificates
-required, 61611 without) and RabbitMQ 3.10's STOMP plugin (61623, vhost
-"/"), both started once per session by conftest's fixtures through
+UMB-style broker: STOMP, STOMP+TLS with client certificates required,
+and without) and RabbitMQ 3.10's STOMP plugin (vhost "/"), on the
+session's ports (conftest's AMQ_* / RMQ_* constants), both started once
+per session by conftest's fixtures through
 tests/brokers/broker.sh.  The STOMP peers are python3-stomp
 (conftest.StompPeer); the ZeroMQ side is pyzmq, as in test_bridge_amqp.py.
 
@@ -400,7 +401,7 @@ def tls_bridge(tmp_path, t, src, port, tls, host="localhost"):
 @pytest.mark.parametrize("port,client", [
     (AMQ_STOMPS_PORT, True),          # a client certificate is required
     (AMQ_STOMPS_NOAUTH_PORT, False),  # server authentication only
-])
+], ids=["client_cert", "no_client_cert"])   # (ports differ per run)
 def test_tls_works(tmp_path, amq, daemons, zctx, stomp_peers, port, client):
     t = amq
     prefix = "org.fedoraproject.dev." + unique("tls")
