@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "consumer.h"
 #include "log.h"
+#include "plugin_json.h"
 
 const char *const drop_reason_names[DROP_REASONS] = {
 	[DROP_VERDICT] = "verdict",
@@ -59,6 +60,7 @@ struct consumer {
 	void			*dl;
 	const struct fm_plugin	*pl;
 	struct fm_host		 host;
+	struct jv_doc		*config;	/* spec->config_json, parsed */
 	void			*state;
 	bool			 initialized;
 	const char		**topics;	/* effective patterns */
@@ -140,6 +142,46 @@ h_config_json(void *hctx)
 	return c->spec->config_json ? c->spec->config_json : "{}";
 }
 
+/* The parsed "config" (ABI 1.1); {} when the entry has none. */
+static const struct fm_json *
+h_config(void *hctx)
+{
+	static const struct jv empty = { JV_OBJECT, 0, { 0 } };
+	struct consumer *c = hctx;
+
+	return pj_doc(c->config ? jv_doc_root(c->config) : &empty);
+}
+
+static int
+h_publish_built(void *hctx, const char *modname, const char *topic,
+    struct fm_builder *b)
+{
+	struct consumer *c = hctx;
+	char err[128];
+	const char *json;
+	size_t len = 0;
+	int rc = -1;
+
+	if ((json = pj_builder_text(b, &len, err, sizeof(err))) == NULL)
+		log_warn("consumer %s: cannot publish %s: the payload builder "
+		    "failed: %s", c->spec->name, topic ? topic : "", err);
+	else
+		rc = h_publish(hctx, modname, topic, json, len);
+	c->host.builder_free(b);
+	return rc;
+}
+
+/* Parse a consumer's config text for the accessors; NULL text is {}. */
+static int
+parse_config(const char *text, struct jv_doc **out, char *err)
+{
+	*out = NULL;
+	if (text == NULL)
+		return 0;
+	*out = jv_parse(text, strlen(text), NULL, err);
+	return *out ? 0 : -1;
+}
+
 static struct fm_msg *h_msg_ref(struct fm_msg *m) { return fm_msg_ref(m); }
 static void h_msg_unref(struct fm_msg *m) { fm_msg_unref(m); }
 static const char *h_msg_topic(const struct fm_msg *m) { return fm_msg_topic(m); }
@@ -187,11 +229,23 @@ h_timer_add(void *hctx, unsigned interval_ms, void (*fn)(void *), void *arg)
 	return c->ntimers++;
 }
 
+/* The 1.0 entries; consumer_load() adds the 1.1 ones. */
 static const struct fm_host host_template = {
-	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_host),
-	h_log, h_publish, h_config_json, h_msg_ref, h_msg_unref, h_msg_topic,
-	h_msg_id, h_msg_body, h_msg_timestamp, h_msg_signer, h_msg_attempt,
-	h_timer_add,
+	.abi_major = FM_PLUGIN_ABI_MAJOR,
+	.abi_minor = FM_PLUGIN_ABI_MINOR,
+	.size = sizeof(struct fm_host),
+	.log = h_log,
+	.publish = h_publish,
+	.config_json = h_config_json,
+	.msg_ref = h_msg_ref,
+	.msg_unref = h_msg_unref,
+	.msg_topic = h_msg_topic,
+	.msg_id = h_msg_id,
+	.msg_body = h_msg_body,
+	.msg_timestamp = h_msg_timestamp,
+	.msg_signer = h_msg_signer,
+	.msg_attempt = h_msg_attempt,
+	.timer_add = h_timer_add,
 };
 
 /* ---- topics --------------------------------------------------------------------- */
@@ -421,6 +475,17 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 		goto fail;
 	}
 	c->host = host_template;
+	pj_fill_host(&c->host);
+	c->host.config = h_config;
+	c->host.publish_built = h_publish_built;
+	if (parse_config(spec->config_json, &c->config, err) < 0) {
+		char why[FM_ERRLEN];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, FM_ERRLEN, "consumer %s: config: %s", spec->name,
+		    why);
+		goto fail;
+	}
 	if (c->pl->init(&c->host, c, &c->state) != 0) {
 		snprintf(err, FM_ERRLEN, "consumer %s: %s: init() failed%s%s",
 		    spec->name, path, c->last_error[0] ? ": " : "",
@@ -805,8 +870,17 @@ void
 consumer_reload(struct consumer *c, const char *config_json)
 {
 	char *dup = config_json ? strdup(config_json) : NULL, *old;
+	struct jv_doc *doc, *old_doc;
+	char err[FM_ERRLEN];
 	int rc = 0;
 
+	if (parse_config(dup, &doc, err) < 0) {
+		/* the hub checked the config as JSON: only OOM gets here */
+		log_warn("consumer %s: new config not used: %s", c->spec->name,
+		    err);
+		free(dup);
+		return;
+	}
 	/*
 	 * reload() runs while no consume() does (plugin.h), without our lock
 	 * held: the plugin may log, which takes it.
@@ -816,15 +890,20 @@ consumer_reload(struct consumer *c, const char *config_json)
 	while (c->busy)
 		pthread_cond_wait(&c->cv, &c->mu);
 	old = c->spec->config_json;
+	old_doc = c->config;
 	c->spec->config_json = dup;
+	c->config = doc;
 	pthread_mutex_unlock(&c->mu);
 	if (c->pl->reload)
 		rc = c->pl->reload(c->state);
 	pthread_mutex_lock(&c->mu);
 	if (rc != 0) {
-		/* the plugin keeps its old config: so does config_json() */
+		/* the plugin keeps its old config: so do config_json(),
+		 * config() */
 		c->spec->config_json = old;
+		c->config = old_doc;
 		old = dup;
+		old_doc = doc;
 		log_warn("consumer %s: reload() refused the new config; it keeps "
 		    "running with the old one", c->spec->name);
 	}
@@ -832,6 +911,7 @@ consumer_reload(struct consumer *c, const char *config_json)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	free(old);
+	jv_doc_free(old_doc);
 }
 
 void
@@ -897,6 +977,7 @@ consumer_free(struct consumer *c)
 	free(c->overrun_told);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	jv_doc_free(c->config);
 	spec_free(c->spec);
 	free(c);
 }
