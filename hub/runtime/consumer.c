@@ -17,7 +17,9 @@
 
 #include "clock.h"
 #include "consumer.h"
+#include "jptr.h"
 #include "log.h"
+#include "msg.h"
 #include "plugin_json.h"
 
 const char *const drop_reason_names[DROP_REASONS] = {
@@ -61,6 +63,7 @@ struct consumer {
 	const struct fm_plugin	*pl;
 	struct fm_host		 host;
 	struct jv_doc		*config;	/* spec->config_json, parsed */
+	struct jv_doc		*match;		/* spec->match_json, parsed */
 	void			*state;
 	bool			 initialized;
 	const char		**topics;	/* effective patterns */
@@ -281,6 +284,53 @@ consumer_wants(const struct consumer *c, const char *topic, bool zmq_strict)
 	return false;
 }
 
+bool
+consumer_matches(const struct consumer *c, const struct fm_msg *msg)
+{
+	const struct jv *m, *have;
+	uint32_t i;
+
+	if (c->match == NULL)
+		return true;
+	m = jv_doc_root(c->match);
+	for (i = 0; i < m->len; i++)
+		if (jptr_get(msg_root(msg), m->u.members[i].key, &have) !=
+		    JPTR_OK || !jv_equal(have, &m->u.members[i].value))
+			return false;
+	return true;
+}
+
+/* Parse and check "match": an object of valid JSON Pointers. */
+static int
+make_match(struct consumer *c, char *err)
+{
+	const struct jv *m;
+	char why[FM_ERRLEN];
+	uint32_t i;
+
+	if (c->spec->match_json == NULL)
+		return 0;
+	c->match = jv_parse(c->spec->match_json, strlen(c->spec->match_json),
+	    NULL, why);
+	if (c->match == NULL || jv_doc_root(c->match)->type != JV_OBJECT) {
+		snprintf(err, FM_ERRLEN, "consumer %s: match: %s", c->spec->name,
+		    c->match ? "not an object" : why);
+		return -1;
+	}
+	m = jv_doc_root(c->match);
+	for (i = 0; i < m->len; i++)
+		if (memchr(m->u.members[i].key, 0, m->u.members[i].key_len) ||
+		    jptr_check(m->u.members[i].key) != JPTR_OK) {
+			snprintf(err, FM_ERRLEN, "consumer %s: match: \"%.*s\" "
+			    "is not a JSON Pointer (\"/msg/field\": start with "
+			    "'/', write '~' as ~0 and '/' in a name as ~1)",
+			    c->spec->name, (int)m->u.members[i].key_len,
+			    m->u.members[i].key);
+			return -1;
+		}
+	return 0;
+}
+
 const char *const *
 consumer_prefixes(const struct consumer *c)
 {
@@ -388,6 +438,7 @@ spec_free(struct consumer_spec *s)
 		free(*t);
 	free(s->topics);
 	free(s->config_json);
+	free(s->match_json);
 	free(s);
 }
 
@@ -457,7 +508,7 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 		    "consume", spec->name, path);
 		goto fail;
 	}
-	if (make_topics(c, err) < 0)
+	if (make_topics(c, err) < 0 || make_match(c, err) < 0)
 		goto fail;
 
 	c->cap = spec->queue_size;
@@ -978,6 +1029,7 @@ consumer_free(struct consumer *c)
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	jv_doc_free(c->config);
+	jv_doc_free(c->match);
 	spec_free(c->spec);
 	free(c);
 }

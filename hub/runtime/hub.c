@@ -231,7 +231,8 @@ dispatch(struct hub *h, struct fm_msg *m, struct delivery *d)
 		}
 	}
 	for (i = 0; i < h->ncons && topic; i++)
-		if (consumer_wants(h->cons[i], topic, h->cfg->zmq_strict))
+		if (consumer_wants(h->cons[i], topic, h->cfg->zmq_strict) &&
+		    consumer_matches(h->cons[i], m))
 			want[n++] = h->cons[i];
 	if (n == 0) {
 		pthread_mutex_lock(&h->n_mu);
@@ -478,7 +479,7 @@ static const char *const hub_keys[] = { "name", "active", "cert",
 static const char *const consumer_keys[] = { "plugin", "enabled",
     "config_key", "topics", "threads", "queue_size", "queue_full",
     "timeout", "max_attempts", "backoff", "max_backoff", "dedup_window",
-    "config", NULL };
+    "config", "match", NULL };
 
 static void
 warn_unknown(json_t *obj, const char *const *known, const char *where)
@@ -584,14 +585,20 @@ make_spec(const char *name, json_t *e, char *err)
 			bad = true;
 		s->config_json = c ? json_dumps(c, JSON_COMPACT |
 		    JSON_ENCODE_ANY) : strdup("{}");
+		if ((c = json_object_get(e, "match")) != NULL) {
+			if (!json_is_object(c))
+				bad = true;
+			else
+				s->match_json = json_dumps(c, JSON_COMPACT);
+		}
 	}
 	if (bad || (plugin && !json_is_string(plugin)) ||
 	    (ck && !json_is_string(ck)) || s->name == NULL ||
 	    s->plugin == NULL) {
 		snprintf(err, FM_ERRLEN, "%s: a key has the wrong type "
 		    "(plugin, config_key: strings; topics: list of strings; "
-		    "queue_full: \"drop_oldest\" or \"drop_new\"; config: an "
-		    "object; the rest numbers >= 0)", where);
+		    "queue_full: \"drop_oldest\" or \"drop_new\"; config, "
+		    "match: objects; the rest numbers >= 0)", where);
 		free(s->name);
 		free(s->plugin);
 		free(s->config_key);
@@ -600,6 +607,7 @@ make_spec(const char *name, json_t *e, char *err)
 				free(s->topics[i]);
 		free(s->topics);
 		free(s->config_json);
+		free(s->match_json);
 		free(s);
 		return NULL;
 	}

@@ -4,32 +4,40 @@
  * "file" and returns OK.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <fedmsg/plugin.h>
 
-#include "abi_util.h"
+#include "record.h"
 
 struct state {
 	const struct fm_host	*host;
 	void			*hctx;
 	char			 file[2048];
-	long long		 sleep_ms;
+	int64_t			 sleep_ms;
 };
 
 static int
 s_init(const struct fm_host *host, void *hctx, void **state)
 {
 	struct state *st = calloc(1, sizeof(*st));
-	const char *json = host->config_json(hctx);
+	const struct fm_json *cfg;
+	int rc;
 
-	if (st == NULL)
+	if (st == NULL || host->abi_minor < 1) {
+		free(st);
 		return -1;
+	}
 	st->host = host;
 	st->hctx = hctx;
-	if (abi_get_str(json, "file", st->file, sizeof(st->file)) != 0 ||
-	    abi_get_int(json, "sleep_ms", &st->sleep_ms) < 0) {
+	cfg = host->config(hctx);
+	rc = host->json_int(cfg, "/sleep_ms", &st->sleep_ms);
+	if (host->json_string_copy(cfg, "/file", st->file, sizeof(st->file),
+	    NULL) != FM_JSON_OK || (rc != FM_JSON_OK && rc != FM_JSON_EABSENT)) {
 		host->log(hctx, FM_LOG_ERR, "config: want {\"file\": PATH, "
-		    "\"sleep_ms\": N}, got %s", json);
+		    "\"sleep_ms\": N}");
 		free(st);
 		return -1;
 	}
@@ -42,13 +50,11 @@ s_consume(void *state, struct fm_msg *msg)
 {
 	struct state *st = state;
 	const char *id = st->host->msg_id(msg);
-	char *body = abi_body(st->host, msg), line[512];
-	long long ms = st->sleep_ms;
+	int64_t ms = st->sleep_ms;
 	struct timespec ts;
+	char line[512];
 
-	if (body != NULL)
-		(void)abi_get_int(body, "sleep_ms", &ms);
-	free(body);
+	(void)st->host->json_int(st->host->msg_json(msg), "/msg/sleep_ms", &ms);
 	if (ms > 0) {
 		ts.tv_sec = (time_t)(ms / 1000);
 		ts.tv_nsec = (long)(ms % 1000) * 1000000;
@@ -57,7 +63,7 @@ s_consume(void *state, struct fm_msg *msg)
 	}
 	snprintf(line, sizeof(line), "%s %u\n", id ? id : "-",
 	    st->host->msg_attempt(msg));
-	if (abi_append(st->file, line) != 0)
+	if (record_line(st->file, line) != 0)
 		return -1;
 	return FM_CONSUME_OK;
 }
@@ -72,7 +78,7 @@ static const char *const s_topics[] = { "", NULL };
 
 static const struct fm_plugin plugin = {
 	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_plugin),
-	"slow", "1.0", NULL, s_topics,
+	"slow", "1.1", NULL, s_topics,
 	s_init, s_consume, NULL, s_fini,
 };
 
