@@ -19,6 +19,7 @@ LIBDIR		 = $(PREFIX)/lib
 INCLUDEDIR	 = $(PREFIX)/include
 PLUGINDIR	 = $(LIBDIR)/fedmsg-c
 PKGCONFIGDIR	 = $(LIBDIR)/pkgconfig
+DOCDIR		 = $(PREFIX)/share/doc/fedmsg-c
 
 VERSION		 = 0.1.0
 SOVERSION	 = 0
@@ -336,6 +337,8 @@ install: all
 	ln -sf libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libfedmsg.so
 	install -m 644 $(B)/fedmsg-c.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	$(if $(PLUGINS),install -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
+	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -m 644 consumers/example/example.c $(DESTDIR)$(DOCDIR)/examples/
 	install -d $(DESTDIR)$(LIBDIR)/systemd/system
 	sed 's|/usr/local/bin|$(BINDIR)|' hub/runtime/fedmsg-hub.service \
 	    > $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
@@ -347,6 +350,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/fedmsg-c.pc
 	rm -rf $(DESTDIR)$(PLUGINDIR)
 	rm -f $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(B)
