@@ -313,9 +313,14 @@ $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -o $@ $< $(BRIDGE_LIBS) -lpthread
 
-# bench_plugin includes noop_consumer.c and dlopen()s its .so.
-$(B)/bench/bench_plugin: tests/bench/noop_consumer.c include/fedmsg/plugin.h
-$(B)/bench/bench_plugin: LIBS += -ldl
+# bench_plugin includes noop_consumer.c and dlopen()s its .so; its host
+# has the hub's own ABI 1.1 accessors (plugin_json.c).
+$(B)/bench/bench_plugin: tests/bench/bench_plugin.c $(BENCH_HEADERS) \
+		tests/bench/noop_consumer.c include/fedmsg/plugin.h \
+		$(B)/rel/hub/runtime/plugin_json.o $(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/rel/hub/runtime/plugin_json.o \
+	    $(B)/lib/libfedmsg.a $(LIBS) -ldl
 
 # Built like a consumers/<name>/ plugin, against include/fedmsg/plugin.h only.
 $(B)/bench/noop_consumer.so: tests/bench/noop_consumer.c \

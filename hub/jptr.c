@@ -1,8 +1,8 @@
 /*
  * JSON Pointer resolution (jptr.h).  Objects in a parsed doc are sorted by
  * key bytes, so a member is a binary search; a token with escapes is
- * decoded into a small stack buffer first (longer ones are compared by
- * decoding into the heap, which never happens for real field names).
+ * decoded into a small stack buffer first (a longer one into the heap,
+ * which real field names never need); a token without one is the key.
  */
 #include <errno.h>
 #include <math.h>
@@ -67,25 +67,32 @@ jptr_get(const struct jv *root, const char *ptr, const struct jv **out)
 {
 	const struct jv *v = root;
 	const char *s = ptr;
+	bool tilde;
 
-	if (jptr_check(ptr) != JPTR_OK)
+	if (ptr == NULL || (*ptr != '\0' && *ptr != '/'))
+		return JPTR_SYNTAX;
+	/* most pointers have no '~': then every token is its own key */
+	if ((tilde = strchr(ptr, '~') != NULL) && jptr_check(ptr) != JPTR_OK)
 		return JPTR_SYNTAX;
 	while (*s == '/') {
-		const char *tok = s + 1, *e = strchr(tok, '/');
+		const char *tok = s + 1, *e = strchrnul(tok, '/');
+		size_t n = (size_t)(e - tok);
 		uint32_t i;
 
-		if (e == NULL)
-			e = tok + strlen(tok);
 		if (v->type == JV_OBJECT) {
-			char small[256], *key = small;
-			size_t n = (size_t)(e - tok);
+			if (tilde && memchr(tok, '~', n) != NULL) {
+				char small[256], *key = small;
 
-			if (n > sizeof(small) && (key = malloc(n)) == NULL)
-				return JPTR_ABSENT;	/* cannot even look */
-			n = unescape(tok, e, key);
-			v = jv_getn(v, key, n);
-			if (key != small)
-				free(key);
+				if (n > sizeof(small) &&
+				    (key = malloc(n)) == NULL)
+					return JPTR_ABSENT;	/* cannot look */
+				n = unescape(tok, e, key);
+				v = jv_getn(v, key, n);
+				if (key != small)
+					free(key);
+			} else {
+				v = jv_getn(v, tok, n);
+			}
 		} else if (v->type == JV_ARRAY) {
 			v = index_of(tok, e, &i) && i < v->len ?
 			    &v->u.items[i] : NULL;

@@ -121,7 +121,7 @@ fm_config__find(struct fm_config *c, const char *key, int want,
 	if (t == FM_JSON_ABSENT)
 		return 1;
 	if (t != want) {
-		snprintf(c->err, FM_CONFIG_ERRLEN, "'%s' must be %s, not %s",
+		snprintf(c->err, FM_CONFIG_ERRLEN, "'%.120s' must be %s, not %s",
 		    key, want_name, fm_config__type_name(t));
 		return -1;
 	}
@@ -139,7 +139,7 @@ fm_config__strdup(struct fm_config *c, const char *ptr, const char *name)
 	if (c->host->json_string(c->doc, ptr, &s, &n) != FM_JSON_OK)
 		return NULL;
 	if (memchr(s, 0, n) != NULL) {
-		snprintf(c->err, FM_CONFIG_ERRLEN, "'%s' holds a NUL "
+		snprintf(c->err, FM_CONFIG_ERRLEN, "'%.120s' holds a NUL "
 		    "character", name);
 		return NULL;
 	}
@@ -176,12 +176,12 @@ fm_config__int_at(struct fm_config *c, const char *ptr, const char *name,
 	int rc = c->host->json_int(c->doc, ptr, &v);
 
 	if (rc == FM_JSON_ETYPE) {
-		snprintf(c->err, FM_CONFIG_ERRLEN, "'%s' must be an integer, "
+		snprintf(c->err, FM_CONFIG_ERRLEN, "'%.120s' must be an integer, "
 		    "not a float", name);
 		return -1;
 	}
 	if (rc != FM_JSON_OK || v < min || v > max) {
-		snprintf(c->err, FM_CONFIG_ERRLEN, "'%s' must be between %lld "
+		snprintf(c->err, FM_CONFIG_ERRLEN, "'%.120s' must be between %lld "
 		    "and %lld", name, min, max);
 		return -1;
 	}
@@ -212,7 +212,7 @@ fm_config_double(struct fm_config *c, const char *key, double min,
 		return rc;
 	if (c->host->json_double(c->doc, ptr, &v) != FM_JSON_OK ||
 	    !(v >= min && v <= max)) {
-		snprintf(c->err, FM_CONFIG_ERRLEN, "'%s' must be between %g "
+		snprintf(c->err, FM_CONFIG_ERRLEN, "'%.120s' must be between %g "
 		    "and %g", key, min, max);
 		return -1;
 	}
@@ -274,7 +274,7 @@ fm_config_strings(struct fm_config *c, const char *key, char ***out,
 		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
 		snprintf(name, sizeof(name), "%s[%zu]", key, i);
 		if ((t = c->host->json_type(c->doc, item)) != FM_JSON_STRING) {
-			snprintf(c->err, FM_CONFIG_ERRLEN, "'%s' must be a "
+			snprintf(c->err, FM_CONFIG_ERRLEN, "'%.120s' must be a "
 			    "string, not %s", name, fm_config__type_name(t));
 			fm_config_strv_free(v);
 			return -1;
@@ -316,7 +316,7 @@ fm_config_ints(struct fm_config *c, const char *key, long long min,
 		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
 		snprintf(name, sizeof(name), "%s[%zu]", key, i);
 		if ((t = c->host->json_type(c->doc, item)) != FM_JSON_NUMBER) {
-			snprintf(c->err, FM_CONFIG_ERRLEN, "'%s' must be an "
+			snprintf(c->err, FM_CONFIG_ERRLEN, "'%.120s' must be an "
 			    "integer, not %s", name, fm_config__type_name(t));
 			free(v);
 			return -1;
