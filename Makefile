@@ -20,6 +20,7 @@ LIBDIR		 = $(PREFIX)/lib
 INCLUDEDIR	 = $(PREFIX)/include
 PLUGINDIR	 = $(LIBDIR)/fedmsg-c
 PKGCONFIGDIR	 = $(LIBDIR)/pkgconfig
+DOCDIR		 = $(PREFIX)/share/doc/fedmsg-c
 
 VERSION		 = 0.1.0
 SOVERSION	 = 0
@@ -420,9 +421,14 @@ $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -o $@ $< $(BROKER_LIBS) -lpthread
 
-# bench_plugin includes noop_consumer.c and dlopen()s its .so.
-$(B)/bench/bench_plugin: tests/bench/noop_consumer.c include/fedmsg/plugin.h
-$(B)/bench/bench_plugin: LIBS += -ldl
+# bench_plugin includes noop_consumer.c and dlopen()s its .so; its host
+# has the hub's own ABI 1.1 accessors (plugin_json.c).
+$(B)/bench/bench_plugin: tests/bench/bench_plugin.c $(BENCH_HEADERS) \
+		tests/bench/noop_consumer.c include/fedmsg/plugin.h \
+		$(B)/lib/libfmhub.a $(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(INC_hub) $(BASE_CFLAGS) -O2 -g -o $@ $< $(B)/lib/libfmhub.a \
+	    $(B)/lib/libfedmsg.a $(LIBS) -ldl
 
 # Built like a consumers/<name>/ plugin, against include/fedmsg/plugin.h only.
 $(B)/bench/noop_consumer.so: tests/bench/noop_consumer.c \
@@ -443,6 +449,8 @@ install: all
 	ln -sf libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libfedmsg.so
 	install -m 644 $(B)/fedmsg-c.pc $(DESTDIR)$(PKGCONFIGDIR)/
 	$(if $(PLUGINS),install -m 755 $(PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
+	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -m 644 consumers/example/example.c $(DESTDIR)$(DOCDIR)/examples/
 	install -d $(DESTDIR)$(LIBDIR)/systemd/system
 	sed 's|/usr/local/bin|$(BINDIR)|' hub/fedmsg-hub.service \
 	    > $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
@@ -454,6 +462,7 @@ uninstall:
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/fedmsg-c.pc
 	rm -rf $(DESTDIR)$(PLUGINDIR)
 	rm -f $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 clean:
 	rm -rf $(B)

@@ -18,7 +18,10 @@
 
 #include "clock.h"
 #include "consumer.h"
+#include "jptr.h"
 #include "log.h"
+#include "msg.h"
+#include "plugin_json.h"
 
 const char *const drop_reason_names[DROP_REASONS] = {
 	[DROP_VERDICT] = "verdict",
@@ -60,6 +63,8 @@ struct consumer {
 	void			*dl;
 	const struct fm_plugin	*pl;
 	struct fm_host		 host;
+	struct jv_doc		*config;	/* spec->config_json, parsed */
+	struct jv_doc		*match;		/* spec->match_json, parsed */
 	void			*state;
 	bool			 initialized;
 	const char		**topics;	/* effective patterns */
@@ -141,6 +146,46 @@ h_config_json(void *hctx)
 	return c->spec->config_json ? c->spec->config_json : "{}";
 }
 
+/* The parsed "config" (ABI 1.1); {} when the entry has none. */
+static const struct fm_json *
+h_config(void *hctx)
+{
+	static const struct jv empty = { JV_OBJECT, 0, { 0 } };
+	struct consumer *c = hctx;
+
+	return pj_doc(c->config ? jv_doc_root(c->config) : &empty);
+}
+
+static int
+h_publish_built(void *hctx, const char *modname, const char *topic,
+    struct fm_builder *b)
+{
+	struct consumer *c = hctx;
+	char err[128];
+	const char *json;
+	size_t len = 0;
+	int rc = -1;
+
+	if ((json = pj_builder_text(b, &len, err, sizeof(err))) == NULL)
+		log_warn("consumer %s: cannot publish %s: the payload builder "
+		    "failed: %s", c->spec->name, topic ? topic : "", err);
+	else
+		rc = h_publish(hctx, modname, topic, json, len);
+	c->host.builder_free(b);
+	return rc;
+}
+
+/* Parse a consumer's config text for the accessors; NULL text is {}. */
+static int
+parse_config(const char *text, struct jv_doc **out, char *err)
+{
+	*out = NULL;
+	if (text == NULL)
+		return 0;
+	*out = jv_parse(text, strlen(text), NULL, err);
+	return *out ? 0 : -1;
+}
+
 static struct fm_msg *h_msg_ref(struct fm_msg *m) { return fm_msg_ref(m); }
 static void h_msg_unref(struct fm_msg *m) { fm_msg_unref(m); }
 static const char *h_msg_topic(const struct fm_msg *m) { return fm_msg_topic(m); }
@@ -188,11 +233,23 @@ h_timer_add(void *hctx, unsigned interval_ms, void (*fn)(void *), void *arg)
 	return c->ntimers++;
 }
 
+/* The 1.0 entries; consumer_load() adds the 1.1 ones. */
 static const struct fm_host host_template = {
-	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_host),
-	h_log, h_publish, h_config_json, h_msg_ref, h_msg_unref, h_msg_topic,
-	h_msg_id, h_msg_body, h_msg_timestamp, h_msg_signer, h_msg_attempt,
-	h_timer_add,
+	.abi_major = FM_PLUGIN_ABI_MAJOR,
+	.abi_minor = FM_PLUGIN_ABI_MINOR,
+	.size = sizeof(struct fm_host),
+	.log = h_log,
+	.publish = h_publish,
+	.config_json = h_config_json,
+	.msg_ref = h_msg_ref,
+	.msg_unref = h_msg_unref,
+	.msg_topic = h_msg_topic,
+	.msg_id = h_msg_id,
+	.msg_body = h_msg_body,
+	.msg_timestamp = h_msg_timestamp,
+	.msg_signer = h_msg_signer,
+	.msg_attempt = h_msg_attempt,
+	.timer_add = h_timer_add,
 };
 
 /* ---- topics --------------------------------------------------------------------- */
@@ -226,6 +283,53 @@ consumer_wants(const struct consumer *c, const char *topic, bool zmq_strict)
 		}
 	}
 	return false;
+}
+
+bool
+consumer_matches(const struct consumer *c, const struct fm_msg *msg)
+{
+	const struct jv *m, *have;
+	uint32_t i;
+
+	if (c->match == NULL)
+		return true;
+	m = jv_doc_root(c->match);
+	for (i = 0; i < m->len; i++)
+		if (jptr_get(msg_root(msg), m->u.members[i].key, &have) !=
+		    JPTR_OK || !jv_equal(have, &m->u.members[i].value))
+			return false;
+	return true;
+}
+
+/* Parse and check "match": an object of valid JSON Pointers. */
+static int
+make_match(struct consumer *c, char *err)
+{
+	const struct jv *m;
+	char why[FM_ERRLEN];
+	uint32_t i;
+
+	if (c->spec->match_json == NULL)
+		return 0;
+	c->match = jv_parse(c->spec->match_json, strlen(c->spec->match_json),
+	    NULL, why);
+	if (c->match == NULL || jv_doc_root(c->match)->type != JV_OBJECT) {
+		snprintf(err, FM_ERRLEN, "consumer %s: match: %s", c->spec->name,
+		    c->match ? "not an object" : why);
+		return -1;
+	}
+	m = jv_doc_root(c->match);
+	for (i = 0; i < m->len; i++)
+		if (memchr(m->u.members[i].key, 0, m->u.members[i].key_len) ||
+		    jptr_check(m->u.members[i].key) != JPTR_OK) {
+			snprintf(err, FM_ERRLEN, "consumer %s: match: \"%.*s\" "
+			    "is not a JSON Pointer (\"/msg/field\": start with "
+			    "'/', write '~' as ~0 and '/' in a name as ~1)",
+			    c->spec->name, (int)m->u.members[i].key_len,
+			    m->u.members[i].key);
+			return -1;
+		}
+	return 0;
 }
 
 const char *const *
@@ -335,6 +439,7 @@ spec_free(struct consumer_spec *s)
 		free(*t);
 	free(s->topics);
 	free(s->config_json);
+	free(s->match_json);
 	free(s);
 }
 
@@ -455,7 +560,7 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 		    "consume", spec->name, path);
 		goto fail;
 	}
-	if (make_topics(c, err) < 0)
+	if (make_topics(c, err) < 0 || make_match(c, err) < 0)
 		goto fail;
 
 	c->cap = spec->queue_size;
@@ -473,6 +578,17 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 		goto fail;
 	}
 	c->host = host_template;
+	pj_fill_host(&c->host);
+	c->host.config = h_config;
+	c->host.publish_built = h_publish_built;
+	if (parse_config(spec->config_json, &c->config, err) < 0) {
+		char why[FM_ERRLEN];
+
+		snprintf(why, sizeof(why), "%s", err);
+		snprintf(err, FM_ERRLEN, "consumer %s: config: %s", spec->name,
+		    why);
+		goto fail;
+	}
 	if (c->pl->init(&c->host, c, &c->state) != 0) {
 		snprintf(err, FM_ERRLEN, "consumer %s: %s: init() failed%s%s",
 		    spec->name, path, c->last_error[0] ? ": " : "",
@@ -849,8 +965,17 @@ void
 consumer_reload(struct consumer *c, const char *config_json)
 {
 	char *dup = config_json ? strdup(config_json) : NULL, *old;
+	struct jv_doc *doc, *old_doc;
+	char err[FM_ERRLEN];
 	int rc = 0;
 
+	if (parse_config(dup, &doc, err) < 0) {
+		/* the hub checked the config as JSON: only OOM gets here */
+		log_warn("consumer %s: new config not used: %s", c->spec->name,
+		    err);
+		free(dup);
+		return;
+	}
 	/*
 	 * reload() runs while no consume() does (plugin.h), without our lock
 	 * held: the plugin may log, which takes it.
@@ -860,15 +985,20 @@ consumer_reload(struct consumer *c, const char *config_json)
 	while (c->busy)
 		pthread_cond_wait(&c->cv, &c->mu);
 	old = c->spec->config_json;
+	old_doc = c->config;
 	c->spec->config_json = dup;
+	c->config = doc;
 	pthread_mutex_unlock(&c->mu);
 	if (c->pl->reload)
 		rc = c->pl->reload(c->state);
 	pthread_mutex_lock(&c->mu);
 	if (rc != 0) {
-		/* the plugin keeps its old config: so does config_json() */
+		/* the plugin keeps its old config: so do config_json(),
+		 * config() */
 		c->spec->config_json = old;
+		c->config = old_doc;
 		old = dup;
+		old_doc = doc;
 		log_warn("consumer %s: reload() refused the new config; it keeps "
 		    "running with the old one", c->spec->name);
 	}
@@ -876,6 +1006,7 @@ consumer_reload(struct consumer *c, const char *config_json)
 	pthread_cond_broadcast(&c->cv);
 	pthread_mutex_unlock(&c->mu);
 	free(old);
+	jv_doc_free(old_doc);
 }
 
 void
@@ -941,6 +1072,8 @@ consumer_free(struct consumer *c)
 	free(c->overrun_told);
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
+	jv_doc_free(c->config);
+	jv_doc_free(c->match);
 	spec_free(c->spec);
 	free(c);
 }

@@ -40,6 +40,7 @@ struct consumer_spec {
 	unsigned	 backoff_ms, max_backoff_ms;
 	size_t		 dedup_window;	/* msg_ids remembered; 0: off */
 	char		*config_json;	/* the entry's "config" object */
+	char		*match_json;	/* "match": {pointer: value}, or NULL */
 };
 
 /* Why a message left a consumer without being consumed. */
@@ -70,6 +71,13 @@ struct consumer_stats {
 };
 
 struct consumer;
+
+/*
+ * The consumer's "match" filter: every JSON Pointer in it must lead, in
+ * the envelope, to a value equal to the one given (JSON equality; true
+ * is not 1).  No filter: true.  Main thread, before the message is queued.
+ */
+bool consumer_matches(const struct consumer *c, const struct fm_msg *msg);
 
 /*
  * Load spec->plugin, check its ABI and call init().  Returns the consumer,

@@ -195,7 +195,8 @@ dispatch(struct hub *h, struct fm_msg *m, struct delivery *d)
 		}
 	}
 	for (i = 0; i < h->ncons && topic; i++)
-		if (consumer_wants(h->cons[i], topic, h->cfg->zmq_strict))
+		if (consumer_wants(h->cons[i], topic, h->cfg->zmq_strict) &&
+		    consumer_matches(h->cons[i], m))
 			want[n++] = h->cons[i];
 	if (n == 0) {
 		pthread_mutex_lock(&h->n_mu);

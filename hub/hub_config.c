@@ -23,7 +23,7 @@ static const char *const hub_keys[] = { "name", "active", "cert",
 static const char *const consumer_keys[] = { "plugin", "enabled",
     "config_key", "topics", "threads", "queue_size", "queue_full",
     "timeout", "max_attempts", "backoff", "max_backoff", "dedup_window",
-    "config", NULL };
+    "config", "match", NULL };
 
 static void
 warn_unknown(json_t *obj, const char *const *known, const char *where)
@@ -130,14 +130,20 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 			bad = true;
 		s->config_json = c ? json_dumps(c, JSON_COMPACT |
 		    JSON_ENCODE_ANY) : strdup("{}");
+		if ((c = json_object_get(e, "match")) != NULL) {
+			if (!json_is_object(c))
+				bad = true;
+			else
+				s->match_json = json_dumps(c, JSON_COMPACT);
+		}
 	}
 	if (bad || (plugin && !json_is_string(plugin)) ||
 	    (ck && !json_is_string(ck)) || s->name == NULL ||
 	    s->plugin == NULL) {
 		snprintf(err, FM_ERRLEN, "%s: a key has the wrong type "
 		    "(plugin, config_key: strings; topics: list of strings; "
-		    "queue_full: \"drop_oldest\" or \"drop_new\"; config: an "
-		    "object; the rest numbers >= 0)", where);
+		    "queue_full: \"drop_oldest\" or \"drop_new\"; config, "
+		    "match: objects; the rest numbers >= 0)", where);
 		free(s->name);
 		free(s->plugin);
 		free(s->config_key);
@@ -146,6 +152,7 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 				free(s->topics[i]);
 		free(s->topics);
 		free(s->config_json);
+		free(s->match_json);
 		free(s);
 		return NULL;
 	}

@@ -1,5 +1,5 @@
 /*
- * fedmsg-c consumer plugin ABI, version 1.
+ * fedmsg-c consumer plugin ABI, version 1.1.
  *
  * A consumer is a shared object that exports exactly one symbol,
  * fm_plugin_entry_v1(), returning a description of itself (struct
@@ -13,12 +13,24 @@
  * other's fields only within the other's `size`.  A plugin may use a host
  * function added in minor N only when host->abi_minor >= N.
  *
- * Data.  Messages cross as opaque handles and JSON text, so a plugin
- * depends on nothing of ours (no jansson, no OpenSSL).  A message passed
- * to consume() is borrowed and immutable: valid until consume() returns,
- * unless the plugin takes a reference with msg_ref() (and later drops it
- * with msg_unref()).  Whatever a plugin passes to the host is copied; memory
- * is freed only by the side that allocated it.
+ * Data.  Messages cross as opaque handles, so a plugin depends on nothing
+ * of ours (no jansson, no OpenSSL).  Since 1.1 a plugin reads fields of
+ * the message and of its own config through typed accessors over the
+ * hub's parsed tree (the very tree the signature was checked on),
+ * addressed by JSON Pointers (RFC 6901: "/msg/build/nvr", "/msg/tags/0"),
+ * and builds what it publishes with a JSON builder: no plugin needs a
+ * JSON parser or escapes JSON by hand.  A plugin may still link any
+ * library it likes (jansson, ...); the hub does not mind.
+ *
+ * Ownership.  A message passed to consume() is borrowed and immutable:
+ * valid until consume() returns, unless the plugin takes a reference with
+ * msg_ref() (and later drops it with msg_unref()).  Everything an accessor
+ * returns through a pointer is owned by the hub and lives as long as the
+ * document it came from (the message, or the config until the next
+ * reload() or fini()); no accessor allocates on the plugin's behalf.
+ * Whatever a plugin passes to the host is copied, except a builder given
+ * to publish_built(), which the host takes and frees.  Memory is freed
+ * only by the side that allocated it.
  *
  * Threads.  consume() runs on the consumer's own worker thread(s): with
  * "threads": 1 (the default) never concurrently with itself; with more,
@@ -41,7 +53,7 @@ extern "C" {
 #endif
 
 #define FM_PLUGIN_ABI_MAJOR	1	/* changes the entry symbol's name */
-#define FM_PLUGIN_ABI_MINOR	0	/* append-only additions */
+#define FM_PLUGIN_ABI_MINOR	1	/* append-only additions */
 #define FM_PLUGIN_ENTRY_NAME	"fm_plugin_entry_v1"
 
 #if defined(__GNUC__)
@@ -72,6 +84,36 @@ enum fm_log_level {
 	FM_LOG_INFO = 2,
 	FM_LOG_DEBUG = 3,
 };
+
+/* A parsed JSON document lent by the hub: a message's envelope or the
+ * consumer's config.  Opaque; read it with the json_* accessors. */
+struct fm_json;
+
+/* A JSON value being built for publish_built() (ABI 1.1). */
+struct fm_builder;
+
+/* What json_type() says is at a pointer. */
+enum fm_json_type {
+	FM_JSON_ABSENT = 0,	/* nothing there */
+	FM_JSON_NULL = 1,
+	FM_JSON_BOOL = 2,
+	FM_JSON_NUMBER = 3,	/* an integer or a float */
+	FM_JSON_STRING = 4,
+	FM_JSON_ARRAY = 5,
+	FM_JSON_OBJECT = 6,
+};
+
+/* What the json_* accessors return: FM_JSON_OK (0) or one of these. */
+#define FM_JSON_OK		 0
+#define FM_JSON_EABSENT		(-1)	/* no value at the pointer: a missing
+					   member, an index out of range */
+#define FM_JSON_ETYPE		(-2)	/* a value of another type */
+#define FM_JSON_ESYNTAX		(-3)	/* not a JSON Pointer: it must be ""
+					   or start with '/'; '~' only as
+					   "~0" ('~') or "~1" ('/') */
+#define FM_JSON_ERANGE		(-4)	/* a number that does not fit */
+#define FM_JSON_ENOSPC		(-5)	/* the caller's buffer is too small */
+#define FM_JSON_EINVAL		(-6)	/* a NULL document or output */
 
 /*
  * Services the hub lends to a plugin.  Filled by the hub; read-only for
@@ -130,6 +172,119 @@ struct fm_host {
 	 */
 	int		(*timer_add)(void *hctx, unsigned interval_ms,
 			    void (*fn)(void *arg), void *arg);
+
+	/* ---- ABI 1.1: only when host->abi_minor >= 1 ---------------------- */
+
+	/*
+	 * Documents.  msg_json(): the message's envelope, the tree that was
+	 * validated ("/msg/..." is the payload, "/topic", "/headers/...",
+	 * "/username", ...); lives as long as the message.  config(): the
+	 * consumer's "config" object ({} when absent); lives until fini() or
+	 * the next reload().  Neither is ever NULL.
+	 */
+	const struct fm_json *(*msg_json)(const struct fm_msg *msg);
+	const struct fm_json *(*config)(void *hctx);
+
+	/*
+	 * Typed reads at a JSON Pointer (ptr, NUL-terminated; "" is the whole
+	 * document).  Each returns FM_JSON_OK and fills its outputs, or a
+	 * FM_JSON_E* code and leaves them untouched.
+	 */
+	/* The type at ptr (an enum fm_json_type), or FM_JSON_ESYNTAX. */
+	int		(*json_type)(const struct fm_json *doc, const char *ptr);
+	/*
+	 * A string: *s points at *len bytes of UTF-8 owned by the document,
+	 * NOT NUL-terminated (print it with "%.*s"); it may hold NUL bytes.
+	 * len may be NULL only if the plugin does not need it (then s is
+	 * still not terminated: prefer json_string_copy()).
+	 */
+	int		(*json_string)(const struct fm_json *doc, const char *ptr,
+			    const char **s, size_t *len);
+	/*
+	 * The same string copied into buf[size] with a terminating NUL.  *len
+	 * (may be NULL) gets its length; FM_JSON_ENOSPC when size <= length
+	 * (then *len still says how much is needed, and buf holds "").
+	 */
+	int		(*json_string_copy)(const struct fm_json *doc,
+			    const char *ptr, char *buf, size_t size,
+			    size_t *len);
+	/* An integer within int64 (ERANGE beyond; a float such as 3.0 is
+	 * ETYPE; booleans are not integers). */
+	int		(*json_int)(const struct fm_json *doc, const char *ptr,
+			    int64_t *out);
+	/* The exact decimal text of an integer of any size (not
+	 * NUL-terminated; owned by the document). */
+	int		(*json_int_text)(const struct fm_json *doc,
+			    const char *ptr, const char **text, size_t *len);
+	/* Any number as a double, rounded as Python's float() does
+	 * (ERANGE for an integer beyond the double range). */
+	int		(*json_double)(const struct fm_json *doc, const char *ptr,
+			    double *out);
+	/* true or false: *out = 1 or 0. */
+	int		(*json_bool)(const struct fm_json *doc, const char *ptr,
+			    int *out);
+	/* Number of items of an array or members of an object. */
+	int		(*json_length)(const struct fm_json *doc, const char *ptr,
+			    size_t *n);
+	/*
+	 * The name of member index (0 .. length-1) of the object at ptr, in
+	 * code point order (the canonical order): *key points at *len bytes,
+	 * not NUL-terminated, owned by the document.
+	 */
+	int		(*json_member)(const struct fm_json *doc, const char *ptr,
+			    size_t index, const char **key, size_t *len);
+	/*
+	 * The value at ptr as JSON text, canonical as fedmsg signs it (sorted
+	 * keys, no spaces, ASCII), into buf[size] with a NUL.  *len (may be
+	 * NULL) gets the text's length; FM_JSON_ENOSPC when size <= length.
+	 * buf may be NULL with size 0 to learn the length.
+	 */
+	int		(*json_text)(const struct fm_json *doc, const char *ptr,
+			    char *buf, size_t size, size_t *len);
+
+	/* The envelope's "username", or NULL when absent or not a string;
+	 * owned by the message. */
+	const char	*(*msg_username)(const struct fm_msg *msg);
+	/* 1 and *ts when the envelope has a numeric "timestamp", else 0
+	 * (msg_timestamp() cannot tell absent from 0). */
+	int		(*msg_timestamp_get)(const struct fm_msg *msg, double *ts);
+
+	/*
+	 * Building a payload to publish.  builder_new() returns an empty
+	 * builder (NULL when out of memory) owned by the plugin until it is
+	 * given to publish_built() or freed with builder_free().  Values are
+	 * appended in order: a key before each member of an object, each
+	 * begin matched by its end.  Every call returns 0, or -1 once the
+	 * builder is in error (a misuse or out of memory): the first error
+	 * sticks, later calls do nothing, and publish_built() logs it.
+	 * Strings are UTF-8 of len bytes (they may hold NUL).
+	 */
+	struct fm_builder *(*builder_new)(void);
+	void		(*builder_free)(struct fm_builder *b);
+	int		(*build_object_begin)(struct fm_builder *b);
+	int		(*build_object_end)(struct fm_builder *b);
+	int		(*build_array_begin)(struct fm_builder *b);
+	int		(*build_array_end)(struct fm_builder *b);
+	int		(*build_key)(struct fm_builder *b, const char *key,
+			    size_t len);
+	int		(*build_string)(struct fm_builder *b, const char *s,
+			    size_t len);
+	int		(*build_int)(struct fm_builder *b, int64_t n);
+	int		(*build_double)(struct fm_builder *b, double d);
+	int		(*build_bool)(struct fm_builder *b, int v);
+	int		(*build_null)(struct fm_builder *b);
+	/* A copy of the value at ptr in doc (a message's field, say);
+	 * an absent value or a bad pointer puts the builder in error. */
+	int		(*build_json)(struct fm_builder *b,
+			    const struct fm_json *doc, const char *ptr);
+	/*
+	 * Publish the built value as the payload, like publish().  Takes the
+	 * builder in every case (it is freed).  Returns 0, or -1 with the
+	 * reason logged (a builder in error, an incomplete value, invalid
+	 * UTF-8, the bus refused).
+	 */
+	int		(*publish_built)(void *hctx, const char *modname,
+			    const char *topic, struct fm_builder *b);
 };
 
 /*

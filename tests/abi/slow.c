@@ -6,32 +6,40 @@
  * busy on a condition, not for a time.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <fedmsg/plugin.h>
 
-#include "abi_util.h"
+#include "record.h"
 
 struct state {
 	const struct fm_host	*host;
 	void			*hctx;
 	char			 file[2048];
-	long long		 sleep_ms;
+	int64_t			 sleep_ms;
 };
 
 static int
 s_init(const struct fm_host *host, void *hctx, void **state)
 {
 	struct state *st = calloc(1, sizeof(*st));
-	const char *json = host->config_json(hctx);
+	const struct fm_json *cfg;
+	int rc;
 
-	if (st == NULL)
+	if (st == NULL || host->abi_minor < 1) {
+		free(st);
 		return -1;
+	}
 	st->host = host;
 	st->hctx = hctx;
-	if (abi_get_str(json, "file", st->file, sizeof(st->file)) != 0 ||
-	    abi_get_int(json, "sleep_ms", &st->sleep_ms) < 0) {
+	cfg = host->config(hctx);
+	rc = host->json_int(cfg, "/sleep_ms", &st->sleep_ms);
+	if (host->json_string_copy(cfg, "/file", st->file, sizeof(st->file),
+	    NULL) != FM_JSON_OK || (rc != FM_JSON_OK && rc != FM_JSON_EABSENT)) {
 		host->log(hctx, FM_LOG_ERR, "config: want {\"file\": PATH, "
-		    "\"sleep_ms\": N}, got %s", json);
+		    "\"sleep_ms\": N}");
 		free(st);
 		return -1;
 	}
@@ -44,23 +52,21 @@ s_consume(void *state, struct fm_msg *msg)
 {
 	struct state *st = state;
 	const char *id = st->host->msg_id(msg);
-	char *body = abi_body(st->host, msg), line[512], gate[2048] = "";
-	char busy[sizeof(gate) + 8];
-	long long ms = st->sleep_ms;
+	const struct fm_json *doc = st->host->msg_json(msg);
+	char line[512], gate[2048] = "", busy[sizeof(gate) + 8];
+	int64_t ms = st->sleep_ms;
 	struct timespec ts;
 
-	if (body != NULL) {
-		(void)abi_get_int(body, "sleep_ms", &ms);
-		if (abi_get_str(body, "gate", gate, sizeof(gate)) != 0)
-			gate[0] = '\0';
-	}
-	free(body);
+	(void)st->host->json_int(doc, "/msg/sleep_ms", &ms);
+	if (st->host->json_string_copy(doc, "/msg/gate", gate, sizeof(gate),
+	    NULL) != FM_JSON_OK)
+		gate[0] = '\0';
 	if (gate[0] != '\0') {
-		long long until = abi_mono_ms() + 60000;
+		long long until = record_mono_ms() + 60000;
 
 		snprintf(busy, sizeof(busy), "%s.busy", gate);
-		(void)abi_append(busy, "");
-		while (access(gate, F_OK) != 0 && abi_mono_ms() < until) {
+		(void)record_line(busy, "");
+		while (access(gate, F_OK) != 0 && record_mono_ms() < until) {
 			ts.tv_sec = 0;
 			ts.tv_nsec = 10 * 1000000L;
 			nanosleep(&ts, NULL);
@@ -74,7 +80,7 @@ s_consume(void *state, struct fm_msg *msg)
 	}
 	snprintf(line, sizeof(line), "%s %u\n", id ? id : "-",
 	    st->host->msg_attempt(msg));
-	if (abi_append(st->file, line) != 0)
+	if (record_line(st->file, line) != 0)
 		return -1;
 	return FM_CONSUME_OK;
 }
@@ -89,7 +95,7 @@ static const char *const s_topics[] = { "", NULL };
 
 static const struct fm_plugin plugin = {
 	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_plugin),
-	"slow", "1.0", NULL, s_topics,
+	"slow", "1.1", NULL, s_topics,
 	s_init, s_consume, NULL, s_fini,
 };
 

@@ -6,7 +6,8 @@
  * Config (the consumer entry's "config"):
  *	"file"		required: each consume() appends "<msg_id> <attempt>\n"
  *			(with "stamps": 1, "<msg_id> <attempt> <monotonic ms>\n")
- *	"field"		the msg field naming the verdict, default "verdict"
+ *	"field"		the payload field naming the verdict (read at
+ *			"/msg/<field>"), default "verdict"
  *	"script"	"ok,retry,ok,drop,halt,error": the verdicts of successive
  *			consume() calls (retries included) for messages without
  *			the field and whose msg_id does not start with "probe-"
@@ -17,14 +18,17 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <fedmsg/plugin.h>
 
-#include "abi_util.h"
+#include "record.h"
 
 struct conf {
 	char	 file[2048];
-	char	 field[64];
+	char	 field[80];		/* "/msg/<field>" */
 	char	 script[1024];
 	int	 dflt;
 	bool	 stamps;
@@ -59,30 +63,46 @@ word(const char *w, size_t n, int *rc)
 	return 0;
 }
 
+/* A string of the config into out; absent leaves out alone. */
+static int
+opt_str(struct state *st, const char *ptr, char *out, size_t size)
+{
+	int rc = st->host->json_string_copy(st->host->config(st->hctx), ptr,
+	    out, size, NULL);
+
+	return rc == FM_JSON_EABSENT ? 0 : rc;
+}
+
 static int
 load(struct state *st, struct conf *c)
 {
-	const char *json = st->host->config_json(st->hctx);
-	char dflt[32] = "ok";
-	long long stamps = 0;
+	const struct fm_json *cfg = st->host->config(st->hctx);
+	char dflt[32] = "ok", field[64] = "verdict";
+	int64_t stamps = 0;
+	int rc;
 
+	if (st->host->abi_minor < 1) {
+		st->host->log(st->hctx, FM_LOG_ERR, "needs plugin ABI 1.1");
+		return -1;
+	}
 	memset(c, 0, sizeof(*c));
-	snprintf(c->field, sizeof(c->field), "verdict");
-	if (abi_get_str(json, "file", c->file, sizeof(c->file)) != 0 ||
-	    c->file[0] != '/') {
+	if (st->host->json_string_copy(cfg, "/file", c->file,
+	    sizeof(c->file), NULL) != FM_JSON_OK || c->file[0] != '/') {
 		st->host->log(st->hctx, FM_LOG_ERR, "config: 'file' (an "
-		    "absolute path) is required, config was %s", json);
+		    "absolute path) is required");
 		return -1;
 	}
-	if (abi_get_str(json, "field", c->field, sizeof(c->field)) < 0 ||
-	    abi_get_str(json, "script", c->script, sizeof(c->script)) < 0 ||
-	    abi_get_str(json, "default", dflt, sizeof(dflt)) < 0 ||
-	    abi_get_int(json, "stamps", &stamps) < 0 ||
+	rc = st->host->json_int(cfg, "/stamps", &stamps);
+	if (opt_str(st, "/field", field, sizeof(field)) < 0 ||
+	    opt_str(st, "/script", c->script, sizeof(c->script)) < 0 ||
+	    opt_str(st, "/default", dflt, sizeof(dflt)) < 0 ||
+	    (rc != FM_JSON_OK && rc != FM_JSON_EABSENT) ||
 	    word(dflt, strlen(dflt), &c->dflt) < 0) {
-		st->host->log(st->hctx, FM_LOG_ERR, "config: bad value in %s",
-		    json);
+		st->host->log(st->hctx, FM_LOG_ERR, "config: a bad value in "
+		    "field, script, default or stamps");
 		return -1;
 	}
+	snprintf(c->field, sizeof(c->field), "/msg/%s", field);
 	c->stamps = stamps != 0;
 	return 0;
 }
@@ -110,37 +130,38 @@ static int
 v_consume(void *state, struct fm_msg *msg)
 {
 	struct state *st = state;
-	const char *id = st->host->msg_id(msg);
-	char *body = abi_body(st->host, msg), w[32], line[2300];
+	const char *id = st->host->msg_id(msg), *w;
 	unsigned attempt = st->host->msg_attempt(msg);
+	char line[2300];
+	size_t n;
 	int rc;
 
 	if (id == NULL)
 		id = "-";
 	pthread_mutex_lock(&st->mu);
 	rc = st->c.dflt;
-	if (body != NULL && abi_get_str(body, st->c.field, w, sizeof(w)) == 0) {
-		if (word(w, strlen(w), &rc) < 0)
+	if (st->host->json_string(st->host->msg_json(msg), st->c.field, &w,
+	    &n) == FM_JSON_OK) {
+		if (word(w, n, &rc) < 0)
 			rc = -99;
 	} else if (strncmp(id, "probe-", 6) != 0 &&
 	    st->c.script[st->pos] != '\0') {
 		const char *s = st->c.script + st->pos;
-		size_t n = strcspn(s, ",");
 
+		n = strcspn(s, ",");
 		if (word(s, n, &rc) < 0)
 			rc = -98;
 		st->pos += n + (s[n] == ',');
 	}
 	if (st->c.stamps)
 		snprintf(line, sizeof(line), "%s %u %lld\n", id, attempt,
-		    abi_mono_ms());
+		    record_mono_ms());
 	else
 		snprintf(line, sizeof(line), "%s %u\n", id, attempt);
-	if (abi_append(st->c.file, line) != 0)
+	if (record_line(st->c.file, line) != 0)
 		st->host->log(st->hctx, FM_LOG_ERR, "cannot append to %s",
 		    st->c.file);
 	pthread_mutex_unlock(&st->mu);
-	free(body);
 	return rc;
 }
 
@@ -177,7 +198,7 @@ static const char *const v_topics[] = { "", NULL };
 
 static const struct fm_plugin plugin = {
 	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_plugin),
-	"verdicts", "1.0", NULL, v_topics,
+	"verdicts", "1.1", NULL, v_topics,
 	v_init, v_consume, v_reload, v_fini,
 };
 

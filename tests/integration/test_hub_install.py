@@ -57,11 +57,16 @@ def pkg_config(dest, *args):
 def test_installed_layout(installed):
     d = installed / "usr"
     for f in ("bin/fedmsg-hub", "include/fedmsg/plugin.h",
+              "include/fedmsg/plugin_config.h",
+              "share/doc/fedmsg-c/examples/example.c",
               "lib/pkgconfig/fedmsg-c.pc", "lib/fedmsg-c/archive.so",
               "lib/fedmsg-c/exec.so", "lib/fedmsg-c/example.so",
               "lib/systemd/system/fedmsg-hub.service"):
         assert (d / f).is_file(), f
     assert os.access(d / "bin/fedmsg-hub", os.X_OK)
+    # what a plugin author needs, and nothing private
+    assert sorted(p.name for p in (d / "include/fedmsg").iterdir()) == [
+        "bus.h", "crypto.h", "message.h", "plugin.h", "plugin_config.h"]
     unit = (d / "lib/systemd/system/fedmsg-hub.service").read_text()
     assert "/usr/bin/fedmsg-hub" in unit and "/usr/local" not in unit
     pc = (d / "lib/pkgconfig/fedmsg-c.pc").read_text()
@@ -114,7 +119,7 @@ def test_third_party_consumer_with_installed_hub(installed, tmp_path, hubs,
     # The consumer's sources, outside the repository.
     proj = tmp_path / "thirdparty"
     proj.mkdir()
-    for f in ("verdicts.c", "abi_util.h"):
+    for f in ("verdicts.c", "record.h"):
         shutil.copy(ABI_DIR / f, proj / f)
     cflags = pkg_config(installed, "--cflags")
     inc = [f[2:] for f in cflags if f.startswith("-I")]

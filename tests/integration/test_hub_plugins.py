@@ -16,7 +16,7 @@ pytestmark = pytest.mark.usefixtures("hub_time_limit")
 BROKEN = {
     "missing": None,
     "bad_abi": "declares ABI 99.0",
-    "future_minor": "needs ABI minor 99, newer than this hub's 0",
+    "future_minor": "needs ABI minor 99, newer than this hub's 1",
     "no_entry": "has no fm_plugin_entry_v1(): not a fedmsg-c plugin",
     "init_fails": "init() failed: cannot reach the database at "
                   "db.invalid:5432 (init_fails refuses on purpose)",

@@ -107,9 +107,12 @@ def test_consumer_replies_are_signed_by_the_hub(tmp_path, hubs, zctx,
         [m["msg_id"] for m in msgs] + [end["msg_id"]]
     for env, orig in zip(mine, msgs + [end]):
         assert env["topic"] == REPLY_TOPIC
+        # built with the ABI 1.1 builder; "echo" is the consumed
+        # payload copied from the hub's tree (build_json)
         assert env["msg"] == {"in_reply_to": orig["msg_id"],
                               "orig_topic": orig["topic"],
-                              "signer": "alpha-app01.vectors.example.org"}
+                              "signer": "alpha-app01.vectors.example.org",
+                              "echo": orig["msg"]}
         assert env["crypto"] == "x509"
         assert isinstance(env["i"], int) and env["msg_id"]
         assert verify_sha1_pkcs1(env, dev_pki / "ca.crt") == "hub-localhost"
