@@ -60,6 +60,7 @@ struct bridge {
 	struct spool		*spool;
 	unsigned		 in_flight;
 	bool			 rewind;	/* resend once in_flight drains */
+	bool			 blocked;	/* the link had no room: retry */
 	int64_t			 retry_at;
 	void			*pub;		/* broker -> zmq PUB/XPUB */
 	struct fm_validator	*validator;
@@ -347,6 +348,7 @@ send_spooled(struct bridge *br)
 {
 	char err[FM_ERRLEN];
 
+	br->blocked = false;
 	if (br->rewind) {
 		if (br->in_flight || clock_ms() < br->retry_at)
 			return;
@@ -413,9 +415,15 @@ send_spooled(struct bridge *br)
 			continue;
 		}
 		if (rc < 0) {
-			/* no credit yet: hand this record out again later */
-			br->rewind = true;
-			br->retry_at = clock_ms() + 50;
+			/*
+			 * No room in the link's window yet: this record goes
+			 * first when a confirmation makes room.  (A rewind
+			 * here drained the whole window before resending:
+			 * issue 18's slowdown of ZeroMQ -> STOMP at a window
+			 * of max_in_flight.)
+			 */
+			spool_unnext(br->spool, id);
+			br->blocked = true;
 			free(address);
 			fm_msg_unref(m);
 			return;
@@ -960,7 +968,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 			t = br->broker->ops->timeout_ms(br->broker, clock_ms());
 			if (t >= 0 && t < timeout)
 				timeout = t;
-			if (br->rewind && timeout > 50)
+			if ((br->rewind || br->blocked) && timeout > 50)
 				timeout = 50;
 		}
 		if (zmq_poll(items, n, timeout) < 0 && errno != EINTR) {

@@ -1235,6 +1235,13 @@ spool_rewind(struct spool *sp)
 	sp->cursor = 0;
 }
 
+void
+spool_unnext(struct spool *sp, uint64_t id)
+{
+	if (id < sp->cursor)
+		sp->cursor = id;
+}
+
 int
 spool_ack(struct spool *sp, uint64_t id, char *err)
 {

@@ -101,6 +101,13 @@ int spool_next(struct spool *sp, uint64_t *id, const void **data, size_t *len,
 void spool_rewind(struct spool *sp);
 
 /*
+ * Hand out record id (just taken with spool_next) again at the next
+ * spool_next, and the ones after it: the broker had no room for it.
+ * Records before id that are handed out stay handed out.
+ */
+void spool_unnext(struct spool *sp, uint64_t id);
+
+/*
  * The broker has it.  Out-of-order acks are fine; acking an id that is not
  * pending (acked already, dropped, unknown) does nothing.  Returns -1 when
  * recording progress on disk failed (err[256]); the ack itself stands.

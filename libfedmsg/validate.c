@@ -24,6 +24,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
@@ -57,11 +58,16 @@ struct cert_entry {
 	int64_t		 lo, hi;	/* the verdict holds for lo <= now < hi */
 };
 
-/* A certificate field's text that was seen to decode to a trusted DER. */
+/*
+ * A certificate field's text that was seen to decode to a trusted DER.
+ * The text itself is kept and compared in full: a hit needs the very same
+ * bytes, so no crafted field can borrow another's verdict, and the lookup
+ * costs a memcmp instead of a SHA-256 of some 2.7 KB per message.
+ */
 struct spelling {
-	unsigned char	 text_fp[SHA256_DIGEST_LENGTH];
+	char		*text;		/* owned; NULL: slot free */
+	size_t		 len;
 	unsigned char	 der_fp[SHA256_DIGEST_LENGTH];
-	bool		 used;
 };
 
 struct file_id {
@@ -154,7 +160,10 @@ cache_flush_trusted(struct fm_validator *v)
 		if (v->cache[i].used)
 			entry_clear(&v->cache[i]);
 	if (v->spell)
-		memset(v->spell, 0, v->cache_cap * sizeof(*v->spell));
+		for (i = 0; i < v->cache_cap; i++) {
+			free(v->spell[i].text);
+			v->spell[i].text = NULL;
+		}
 	v->cache_count = 0;
 }
 
@@ -427,6 +436,22 @@ fp_hash(const unsigned char *fp)
 	return h;
 }
 
+/*
+ * The spelling slot of a certificate field: FNV-1a over its length and
+ * its last 64 bytes (where base64 certificates differ: the signature).
+ * Only a placement; a match is decided by comparing the whole text.
+ */
+static size_t
+text_hash(const char *text, size_t len)
+{
+	uint64_t h = 1469598103934665603ULL ^ len;
+	size_t i = len > 64 ? len - 64 : 0;
+
+	for (; i < len; i++)
+		h = (h ^ (unsigned char)text[i]) * 1099511628211ULL;
+	return (size_t)h;
+}
+
 /* The trusted table's slot for fp: its entry, or the free slot for it. */
 static struct cert_entry *
 cache_slot(struct fm_validator *v, const unsigned char *fp)
@@ -565,7 +590,7 @@ static enum fm_verdict
 check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
     EVP_PKEY **pkey, char **cn, char *reason)
 {
-	unsigned char tfp[SHA256_DIGEST_LENGTH], fp[SHA256_DIGEST_LENGTH];
+	unsigned char fp[SHA256_DIGEST_LENGTH];
 	struct spelling *sp;
 	struct cert_entry *e, fresh;
 	enum fm_verdict verdict;
@@ -573,11 +598,10 @@ check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
 	char why[FM_ERRLEN];
 	long derlen = 0;
 
-	SHA256((const unsigned char *)b64, len, tfp);
 	pthread_mutex_lock(&v->lock);
 	maybe_reload(v);
-	sp = &v->spell[fp_hash(tfp) % v->cache_cap];
-	if (sp->used && memcmp(sp->text_fp, tfp, sizeof(tfp)) == 0 &&
+	sp = &v->spell[text_hash(b64, len) % v->cache_cap];
+	if (sp->text && sp->len == len && memcmp(sp->text, b64, len) == 0 &&
 	    (e = cache_slot(v, sp->der_fp))->used && now >= e->lo &&
 	    now < e->hi) {
 		v->cache_hits++;
@@ -628,9 +652,16 @@ check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
 	}
 	verdict = answer(e, pkey, cn, reason);
 	if (verdict == FM_VALID) {
-		memcpy(sp->text_fp, tfp, sizeof(tfp));
-		memcpy(sp->der_fp, fp, sizeof(fp));
-		sp->used = true;
+		/* the slot may have been refilled while unlocked: replace it */
+		char *t = malloc(len ? len : 1);
+
+		if (t != NULL) {
+			memcpy(t, b64, len);
+			free(sp->text);
+			sp->text = t;
+			sp->len = len;
+			memcpy(sp->der_fp, fp, sizeof(fp));
+		}
 	}
 	if (e == &fresh)
 		entry_clear(&fresh);
@@ -655,6 +686,73 @@ fm_validator_stats(struct fm_validator *v, struct fm_validator_stats *st)
 		if (v->neg[i].used)
 			st->negative_entries++;
 	pthread_mutex_unlock(&v->lock);
+}
+
+/*
+ * Each thread keeps the verify context of the last key it used, with a
+ * reference to that key (so its address cannot be reused by another key
+ * while cached): a known signer then costs one SHA-1 and one RSA
+ * operation, without EVP_DigestVerifyInit's per-call fetches and
+ * allocations.  Freed when the thread exits.
+ */
+struct verify_ctx {
+	EVP_PKEY	*pkey;		/* reference held */
+	EVP_PKEY_CTX	*ctx;
+};
+
+static pthread_key_t verify_key;
+static pthread_once_t verify_once = PTHREAD_ONCE_INIT;
+static bool verify_key_ok;
+
+static void
+verify_ctx_free(void *p)
+{
+	struct verify_ctx *vc = p;
+
+	EVP_PKEY_CTX_free(vc->ctx);
+	EVP_PKEY_free(vc->pkey);
+	free(vc);
+}
+
+static void
+verify_key_init(void)
+{
+	verify_key_ok = pthread_key_create(&verify_key, verify_ctx_free) == 0;
+}
+
+/* A ready RSA/PKCS#1/SHA-1 verify context for pkey, or NULL. */
+static EVP_PKEY_CTX *
+verify_ctx_for(EVP_PKEY *pkey)
+{
+	struct verify_ctx *vc;
+	EVP_PKEY_CTX *ctx;
+
+	pthread_once(&verify_once, verify_key_init);
+	if (!verify_key_ok)
+		return NULL;
+	if ((vc = pthread_getspecific(verify_key)) == NULL) {
+		if ((vc = calloc(1, sizeof(*vc))) == NULL)
+			return NULL;
+		if (pthread_setspecific(verify_key, vc) != 0) {
+			free(vc);
+			return NULL;
+		}
+	}
+	if (vc->pkey == pkey && vc->ctx != NULL)
+		return vc->ctx;
+	if ((ctx = EVP_PKEY_CTX_new(pkey, NULL)) == NULL ||
+	    EVP_PKEY_verify_init(ctx) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_signature_md(ctx, EVP_sha1()) != 1) {
+		EVP_PKEY_CTX_free(ctx);
+		return NULL;
+	}
+	EVP_PKEY_up_ref(pkey);
+	EVP_PKEY_CTX_free(vc->ctx);
+	EVP_PKEY_free(vc->pkey);
+	vc->pkey = pkey;
+	vc->ctx = ctx;
+	return ctx;
 }
 
 #define REASON(...) do { if (reason) snprintf(reason, FM_ERRLEN, __VA_ARGS__); } while (0)
@@ -711,7 +809,8 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	size_t siglen = 0, canon_len;
 	enum fm_verdict verdict = FM_VALID;
 	EVP_PKEY *pkey = NULL;
-	EVP_MD_CTX *ctx = NULL;
+	EVP_PKEY_CTX *ctx;
+	unsigned char md[SHA_DIGEST_LENGTH];
 	char *canonical = NULL, *cn = NULL, err[FM_ERRLEN];
 	double ts;
 
@@ -767,15 +866,14 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 		goto done;
 
 	if ((canonical = fm_msg_canonical(msg, true, &canon_len)) == NULL ||
-	    (ctx = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha1(), NULL, pkey) != 1) {
+	    (ctx = verify_ctx_for(pkey)) == NULL ||
+	    EVP_Digest(canonical, canon_len, md, NULL, EVP_sha1(), NULL) != 1) {
 		verdict = FM_INVALID_SIGNATURE;
 		REASON("cannot verify: out of memory or SHA-1 disabled by "
 		    "the system crypto policy");
 		goto done;
 	}
-	if (EVP_DigestVerify(ctx, sig, siglen, (unsigned char *)canonical,
-	    canon_len) != 1) {
+	if (EVP_PKEY_verify(ctx, sig, siglen, md, sizeof(md)) != 1) {
 		verdict = FM_INVALID_SIGNATURE;
 		REASON("signature does not match the message");
 		goto done;
@@ -811,7 +909,6 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 		msg_set_signer(msg, cn);
 	}
 done:
-	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pkey);
 	ERR_clear_error();
 	free(canonical);

@@ -1,7 +1,7 @@
 /*
  * bench_crypto: throughput of fedmsg-c's signing and validation paths.
  *
- *   bench_crypto [-s SECONDS] [-b SECONDS] DIR [CERTNAME]
+ *   bench_crypto [-s SECONDS] [-b SECONDS] [-w WORKLOAD] DIR [CERTNAME]
  *
  * DIR holds a development PKI (certs/mkcerts.sh): ca.crt, optionally
  * crl.pem, and CERTNAME.crt/.key (default shell-localhost).  A realistic
@@ -23,6 +23,9 @@
  *                     then the same on 2 threads sharing one validator
  *   rsa_sign          bare RSA-2048 PKCS#1 sign of a SHA-1 digest
  *   sign              fm_signer_sign of the unsigned envelope
+ *
+ * -w runs only the named workload (one thread), for a profiler:
+ * `valgrind --tool=callgrind bench_crypto -s 1 -w verify DIR`.
  *
  * The bare RSA rows are timed next to the fedmsg paths so that their
  * ratio holds on a machine shared with other work.  It only reports.
@@ -372,7 +375,10 @@ usage(void)
 	    "[CERTNAME]\n"
 	    "  -s  time per verify/sign workload (default 3)\n"
 	    "  -b  time per breakdown row: parse, canonical, bare RSA "
-	    "(default 2)\n");
+	    "(default 2)\n"
+	    "  -w  run only this workload (parse, parse_canon, "
+	    "parse_canon_sha1,\n      rsa_verify, evp_verify, verify, "
+	    "rsa_sign, sign), on one thread\n");
 	exit(2);
 }
 
@@ -387,16 +393,20 @@ main(int argc, char **argv)
 	char *cert, *key, *ca, *crl, *topic = NULL;
 	char err[FM_ERRLEN];
 	double secs = 3, bsecs = 2;
+	const char *only = NULL;
 	size_t ulen;
 	int c, status = 2;
 
-	while ((c = getopt(argc, argv, "s:b:")) != -1) {
+	while ((c = getopt(argc, argv, "s:b:w:")) != -1) {
 		switch (c) {
 		case 's':
 			secs = seconds_arg(optarg);
 			break;
 		case 'b':
 			bsecs = seconds_arg(optarg);
+			break;
+		case 'w':
+			only = optarg;
 			break;
 		default:
 			usage();
@@ -451,6 +461,25 @@ main(int argc, char **argv)
 
 	/* measure() checks each workload once before timing it. */
 	status = 1;
+	if (only != NULL) {
+		static const struct { const char *name; enum work w; } ws[] = {
+			{ "parse", W_PARSE }, { "parse_canon", W_PARSE_CANON },
+			{ "parse_canon_sha1", W_PARSE_CANON_SHA1 },
+			{ "rsa_verify", W_RSA_VERIFY },
+			{ "evp_verify", W_EVP_VERIFY }, { "verify", W_VERIFY },
+			{ "rsa_sign", W_RSA_SIGN }, { "sign", W_SIGN },
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(ws) / sizeof(ws[0]); i++)
+			if (strcmp(ws[i].name, only) == 0)
+				break;
+		if (i == sizeof(ws) / sizeof(ws[0]))
+			usage();
+		if (measure(&b, only, ws[i].w, 1, secs) == 0)
+			status = 0;
+		goto out;
+	}
 	if (measure(&b, "parse", W_PARSE, 1, bsecs) == 0 &&
 	    measure(&b, "parse_canon", W_PARSE_CANON, 1, bsecs) == 0 &&
 	    measure(&b, "parse_canon_sha1", W_PARSE_CANON_SHA1, 1,

@@ -326,6 +326,31 @@ test_order(void **state)
 	spool_close(sp);
 }
 
+/* The broker had no room for a record: it goes next, nothing else again. */
+static void
+test_unnext(void **state)
+{
+	const char *d = tdir("unnext");
+	struct spool *sp;
+	uint64_t i;
+
+	(void)state;
+	sp = sopen(d, 1 << 20, SPOOL_DROP_NEW, false);
+	for (i = 1; i <= 6; i++)
+		app(sp, 100, i);
+	for (i = 1; i <= 4; i++)
+		want_next(sp, i, 100, i);
+	spool_unnext(sp, 4);
+	want_next(sp, 4, 100, 4);	/* not 1: 1..3 are in flight */
+	spool_unnext(sp, 6);		/* not handed out yet: no change */
+	want_next(sp, 5, 100, 5);
+	ack(sp, 5);
+	spool_unnext(sp, 5);		/* acked: skipped */
+	want_next(sp, 6, 100, 6);
+	want_none(sp);
+	spool_close(sp);
+}
+
 static void
 test_out_of_order_acks(void **state)
 {
@@ -1174,6 +1199,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_out_of_order_acks),
+		cmocka_unit_test(test_unnext),
 		cmocka_unit_test(test_many_gaps),
 		cmocka_unit_test(test_rewind),
 		cmocka_unit_test(test_restart),

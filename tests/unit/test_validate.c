@@ -1272,6 +1272,40 @@ junk_cert_b64(EVP_PKEY *key, long n, struct buf *b)
 }
 
 /*
+ * The spelling cache places a certificate field by a hash of its length
+ * and its tail: a field that differs only earlier lands in the same slot
+ * and must not borrow the trusted verdict (issue 18's cache may not be
+ * poisonable).
+ */
+static void
+test_spelling_collision(void **state)
+{
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m;
+	const struct jv *cert = jv_get(msg_root(s), "certificate");
+	char reason[FM_ERRLEN], *text;
+	enum fm_verdict got;
+
+	(void)state;
+	expect(v, s, FM_VALID, NULL);	/* its spelling is now cached */
+	assert_true(cert->len > 200);
+	text = malloc(cert->len);
+	assert_non_null(text);
+	memcpy(text, cert->u.str, cert->len);
+	text[120] = text[120] == 'A' ? 'B' : 'A';	/* another DER */
+	m = with_certificate_field(s, text, cert->len);
+	got = fm_validator_check(v, m, reason);
+	if (got == FM_VALID)
+		fail_msg("a different certificate field took the cached "
+		    "verdict: %s", reason);
+	expect(v, s, FM_VALID, NULL);
+	fm_msg_unref(m);
+	free(text);
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+/*
  * A flood of rejected certificates (one bad certificate in endless
  * spellings, many distinct bad certificates, garbage) neither re-judges a
  * known bad certificate per spelling nor evicts a trusted entry.
@@ -1763,6 +1797,7 @@ main(void)
 		cmocka_unit_test(test_crl_reload_auto),
 		cmocka_unit_test(test_ca_reload),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_spelling_collision),
 		cmocka_unit_test(test_cache_flood),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_signer_load_errors),
