@@ -61,7 +61,8 @@ layer_inc	 = $(INC_$(firstword $(subst /, ,$(1))))
 
 CORE_SRC	 = $(wildcard libfedmsg/*.c)
 BROKER_SRC	 = $(wildcard brokers/*.c)
-BROKER_LIBS	 = $(shell pkg-config --libs libqpid-proton 2>/dev/null || echo -lqpid-proton)
+BROKER_LIBS	 = $(shell pkg-config --libs libqpid-proton 2>/dev/null || echo -lqpid-proton) \
+		   $(shell pkg-config --libs librabbitmq 2>/dev/null || echo -lrabbitmq)
 # hub/ and bridge/: fedmsg-<name>.c is the program, the rest its archive.
 HUB_SRC		 = $(filter-out hub/fedmsg-%.c,$(wildcard hub/*.c))
 HUB_LIBS	 = -lmicrohttpd -lsystemd -ldl

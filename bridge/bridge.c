@@ -22,6 +22,7 @@
 #include "canon.h"
 #include "config.h"
 #include "jget.h"
+#include "jwrite.h"
 #include "log.h"
 #include "msg.h"
 #include "spool.h"
@@ -34,6 +35,15 @@
 #define SEEN_WINDOW	100000	/* msg_ids remembered against loops */
 #define SPOOL_DEFAULT_MAX (1024ull * 1024 * 1024)
 #define ORIGIN_PROP	"fedmsg_c_bridge"
+#define FM_SCHEMA	"base.message"	/* fedora-messaging's generic class */
+#define FM_SEVERITY	20		/* INFO, fedora-messaging's default */
+#define BRIDGE_USER	"amqp-bridge"	/* fedmsg-migration-tools' name */
+
+/* What travels on the broker (README "Message formats"). */
+enum format {
+	FORMAT_FEDMSG,		/* the signed envelope as the body */
+	FORMAT_FEDORA_MESSAGING, /* the payload, fedora-messaging headers */
+};
 
 struct map_entry {
 	char	*from, *to;
@@ -66,6 +76,10 @@ struct bridge {
 	struct fm_validator	*validator;
 	struct fm_signer	*signer;
 	const struct fm_limits	*lim;		/* the config's */
+	enum format		 format;
+	char			*username;	/* envelopes we wrap; dropped
+						   when they come back */
+	char			*schema;	/* fedora_messaging_schema */
 	int64_t			 seq;
 	struct bridge_stats	 st;
 };
@@ -227,12 +241,26 @@ take_from_zmq(struct bridge *br)
 			fm_msg_unref(r.msg);
 			continue;
 		}
-		if (seen_id(fm_msg_id(r.msg))) {
+		if (seen_id(fm_msg_id(r.msg)) ||
+		    (br->format == FORMAT_FEDORA_MESSAGING &&
+		    fm_msg_username(r.msg) &&
+		    strcmp(fm_msg_username(r.msg), br->username) == 0)) {
 			br->st.looped++;	/* a broker -> zmq bridge sent it */
 			fm_msg_unref(r.msg);
 			continue;
 		}
 		br->st.in++;
+		if (br->format == FORMAT_FEDORA_MESSAGING &&
+		    (fm_msg_id(r.msg) == NULL ||
+		    jv_get(msg_root(r.msg), "msg") == NULL)) {
+			/* as fedmsg-migration-tools: no msg_id or msg, no
+			   fedora-messaging message */
+			br->st.dropped++;
+			log_warn("bridge %s: dropped a message without msg_id "
+			    "or msg on %s", br->name, topic);
+			fm_msg_unref(r.msg);
+			continue;
+		}
 		if (br->validator &&
 		    fm_validator_check(br->validator, r.msg, err) != FM_VALID) {
 			br->st.invalid++;
@@ -343,6 +371,75 @@ copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
 	return n;
 }
 
+/*
+ * fedora-messaging's form of an envelope, as fedmsg-migration-tools'
+ * zmq_to_amqp publishes it: the body is "msg"; the headers are the
+ * envelope's "headers" plus the schema, an integer severity, sent-at
+ * (from "timestamp"), priority 0, the user filter headers for the
+ * payload's agent/user/username, and our origin marker.  *body and
+ * *headers are owned by the writers, freed by the caller.
+ */
+static int
+fedora_messaging_form(const struct bridge *br, const struct fm_msg *m,
+    struct jw *bw, struct jw *hw, const char **body, size_t *bl,
+    const char **headers, char *err)
+{
+	static const char *const users[] = { "agent", "user", "username",
+	    NULL };
+	const struct jv *root = msg_root(m), *msg = jv_get(root, "msg");
+	const struct jv *h = jv_get(root, "headers");
+	const char *const *u;
+	char sent[40], key[300];
+	double ts;
+	time_t t;
+	struct tm tm;
+	size_t hl;
+	uint32_t i;
+
+	jw_value(bw, msg);
+	if ((*body = jw_finish(bw, bl, err, FM_ERRLEN)) == NULL)
+		return -1;
+	t = fm_msg_timestamp(m, &ts) ? (time_t)ts : time(NULL);
+	gmtime_r(&t, &tm);
+	strftime(sent, sizeof(sent), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+	jw_object_begin(hw);
+	if (h && h->type == JV_OBJECT)
+		for (i = 0; i < h->len; i++) {
+			const struct jv_member *mb = &h->u.members[i];
+
+			if (mb->key_len > 128)
+				continue;	/* not an AMQP short string */
+			jw_key(hw, mb->key, mb->key_len);
+			jw_value(hw, &mb->value);
+		}
+	/* later keys win when a parser meets a name twice: ours last */
+	jw_key(hw, "fedora_messaging_schema", 23);
+	jw_string(hw, br->schema, strlen(br->schema));
+	jw_key(hw, "fedora_messaging_severity", 25);
+	jw_int(hw, FM_SEVERITY);
+	jw_key(hw, "sent-at", 7);
+	jw_string(hw, sent, strlen(sent));
+	jw_key(hw, "priority", 8);
+	jw_int(hw, 0);
+	for (u = users; msg && msg->type == JV_OBJECT && *u; u++) {
+		const struct jv *v = jv_get(msg, *u);
+		int n;
+
+		if (v == NULL || v->type != JV_STRING || v->len == 0 ||
+		    v->len > 100 || memchr(v->u.str, 0, v->len))
+			continue;
+		n = snprintf(key, sizeof(key), "fedora_messaging_user_%.*s",
+		    (int)v->len, v->u.str);
+		jw_key(hw, key, (size_t)n);
+		jw_bool(hw, 1);
+	}
+	jw_key(hw, ORIGIN_PROP, strlen(ORIGIN_PROP));
+	jw_string(hw, br->origin, strlen(br->origin));
+	jw_object_end(hw);
+	*headers = jw_finish(hw, &hl, err, FM_ERRLEN);
+	return *headers ? 0 : -1;
+}
+
 static void
 send_spooled(struct bridge *br)
 {
@@ -400,10 +497,26 @@ send_spooled(struct bridge *br)
 		props[0] = (struct broker_prop){ "topic", topic };
 		props[1] = (struct broker_prop){ ORIGIN_PROP, br->origin };
 		out.props = props;
-		out.nprops = 2 + copy_props(m, props + 2, MAX_PROPS - 2,
-		    vals, keys);
-		rc = br->broker->ops->can_send(br->broker, address) ?
-		    br->broker->ops->send(br->broker, &out, id) : -1;
+		if (br->format == FORMAT_FEDORA_MESSAGING) {
+			struct jw *bw = jw_new(), *hw = jw_new();
+
+			out.nprops = 0;
+			rc = bw && hw ? fedora_messaging_form(br, m, bw, hw,
+			    &out.body, &out.len, &out.headers_json, err) : -1;
+			if (rc == 0)
+				rc = br->broker->ops->can_send(br->broker,
+				    address) ? br->broker->ops->send(br->broker,
+				    &out, id) : -1;
+			else if (bw && hw)
+				rc = -2;	/* cannot be written: never */
+			jw_free(bw);
+			jw_free(hw);
+		} else {
+			out.nprops = 2 + copy_props(m, props + 2,
+			    MAX_PROPS - 2, vals, keys);
+			rc = br->broker->ops->can_send(br->broker, address) ?
+			    br->broker->ops->send(br->broker, &out, id) : -1;
+		}
 		if (rc == -2) {
 			/* can never be sent this way: drop it, say so */
 			br->st.dropped++;
@@ -451,35 +564,89 @@ from_us(const struct broker_in *in)
 	return false;
 }
 
-/* Wrap a plain JSON body (Brew's protonmsg, dist-git on UMB) and sign it. */
+/* "2019-07-30T19:12:22+00:00" (fedora-messaging's sent-at) as seconds. */
+static int64_t
+parse_sent_at(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return 0;
+	if (*end == '.')	/* microseconds from other publishers */
+		end += 1 + strspn(end + 1, "0123456789");
+	if (*end && strcmp(end, "+00:00") && strcmp(end, "Z"))
+		return 0;	/* only UTC is written by fedora-messaging */
+	return (int64_t)timegm(&tm);
+}
+
+/*
+ * Wrap a plain JSON body (Brew's protonmsg, dist-git on UMB, a
+ * fedora-messaging publisher) and sign it.  In the fedora-messaging format,
+ * as fedmsg-migration-tools' AmqpToZmq: msg_id "<year>-<message_id>"
+ * (the same on a redelivery), timestamp from sent-at, our username, and
+ * the AMQP headers kept with their types.
+ */
 static struct fm_msg *
 wrap(struct bridge *br, const struct broker_in *in, char *err)
 {
 	struct fm_msg_fields f;
 	struct fm_msg *m = NULL, *s = NULL;
-	json_t *headers = json_object();
-	char *topic, *htext;
+	json_t *headers = NULL;
+	char *topic, *htext, idbuf[300];
 	size_t i;
 
-	for (i = 0; i < in->nprops; i++)
-		json_object_set_new(headers, in->props[i].name,
-		    json_string(in->props[i].value));
+	if (br->format == FORMAT_FEDORA_MESSAGING && in->headers_json)
+		headers = json_loads(in->headers_json, 0, NULL);
+	if (headers == NULL) {
+		headers = json_object();
+		for (i = 0; i < in->nprops; i++)
+			json_object_set_new(headers, in->props[i].name,
+			    json_string(in->props[i].value));
+	}
+	/* transport metadata of RabbitMQ federation, not application data */
+	json_object_del(headers, "x-received-from");
 	topic = topic_from(br, in->destination && *in->destination ?
 	    in->destination : in->subject && *in->subject ? in->subject :
 	    in->source);
 	htext = json_dumps(headers, JSON_COMPACT);
-	json_decref(headers);
 	memset(&f, 0, sizeof(f));
 	f.topic = topic;
 	f.msg_json = in->body;
 	f.msg_len = in->len;
 	f.headers_json = htext;
-	/* keep a fedmsg-shaped id ("YYYY-uuid"), else make one */
-	if (in->message_id && strlen(in->message_id) == FM_MSG_ID_LEN &&
-	    in->message_id[4] == '-')
-		f.msg_id = in->message_id;
 	f.i = ++br->seq;
-	f.username = "fedmsg-bridge";
+	f.username = br->username;
+	if (br->format == FORMAT_FEDORA_MESSAGING) {
+		const char *id = in->message_id;
+		int64_t sent = parse_sent_at(json_string_value(
+		    json_object_get(headers, "sent-at")));
+
+		if (id == NULL || *id == '\0' || strlen(id) > 200) {
+			snprintf(err, FM_ERRLEN, "no message_id (or one over "
+			    "200 bytes)");
+			goto out;
+		}
+		f.timestamp = sent;
+		if (strlen(id) >= 5 && strspn(id, "0123456789") == 4 &&
+		    id[4] == '-') {
+			f.msg_id = id;
+		} else {
+			/* the year of sending, so a redelivery keeps its id */
+			time_t t = sent ? (time_t)sent : time(NULL);
+			struct tm tm;
+
+			gmtime_r(&t, &tm);
+			snprintf(idbuf, sizeof(idbuf), "%04d-%s",
+			    tm.tm_year + 1900, id);
+			f.msg_id = idbuf;
+		}
+	} else if (in->message_id && strlen(in->message_id) ==
+	    FM_MSG_ID_LEN && in->message_id[4] == '-') {
+		/* keep a fedmsg-shaped id ("YYYY-uuid"), else make one */
+		f.msg_id = in->message_id;
+	}
 	if (topic && htext && fm_msg_build(&f, br->lim, &m, err) == 0 &&
 	    br->signer && fm_signer_sign(br->signer, m, &s, err) == 0) {
 		fm_msg_unref(m);
@@ -488,6 +655,8 @@ wrap(struct bridge *br, const struct broker_in *in, char *err)
 		fm_msg_unref(m);
 		m = NULL;
 	}
+out:
+	json_decref(headers);
 	free(topic);
 	free(htext);
 	return m;
@@ -505,6 +674,22 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 	if (from_us(in)) {
 		br->st.looped++;
 		goto done;
+	}
+	if (br->format == FORMAT_FEDORA_MESSAGING) {
+		/* the payload itself: never an envelope to pass through */
+		if ((m = wrap(br, in, err)) == NULL) {
+			br->st.invalid++;
+			log_warn("bridge %s: rejected a message: %s", br->name,
+			    err);
+			how = SETTLE_REJECT;
+			goto done;
+		}
+		br->st.wrapped++;
+		if (seen_id(fm_msg_id(m))) {
+			br->st.looped++;
+			goto done;
+		}
+		goto forward;
 	}
 	if (fm_msg_parse(in->body, in->len, br->lim, &m, err) < 0) {
 		br->st.not_json++;
@@ -552,6 +737,7 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		}
 		br->st.wrapped++;
 	}
+forward:
 	if (!wanted(br, fm_msg_topic(m))) {
 		br->st.filtered++;
 		goto done;
@@ -597,8 +783,15 @@ b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 
 	if (br->in_flight)
 		br->in_flight--;
-	if (o == BROKER_ACCEPTED) {
-		br->st.out++;
+	if (o == BROKER_ACCEPTED || o == BROKER_UNROUTABLE) {
+		if (o == BROKER_ACCEPTED) {
+			br->st.out++;
+		} else {
+			/* resending cannot help: counted, said, dropped */
+			br->st.dropped++;
+			log_warn("bridge %s: record %llu dropped: %s", br->name,
+			    (unsigned long long)token, why);
+		}
 		if (spool_ack(br->spool, token, err) < 0)
 			log_err("bridge %s: spool: %s", br->name, err);
 		return;
@@ -618,7 +811,8 @@ static const char *const bridge_keys[] = { "from", "to", "topics",
     "endpoints", "address", "source", "topic_map", "tls", "user",
     "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
     "cert", "active", "confirm_timeout", "connect_timeout",
-    "allow_plaintext_credentials", NULL };
+    "allow_plaintext_credentials", "format", "username", "schema",
+    "exchanges", "queues", "bindings", "passive_declares", NULL };
 
 static int
 urls_of(json_t *v, const char **out, size_t max, size_t *n)
@@ -669,6 +863,8 @@ bridge_free(struct bridge *br)
 	}
 	free(br->address);
 	free(br->source);
+	free(br->username);
+	free(br->schema);
 	free(br->name);
 	free(br);
 }
@@ -780,6 +976,29 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		goto fail;
 	}
 	br->to_broker = zmq_from;
+	v = json_object_get(e, "format");
+	if (v && (!json_is_string(v) ||
+	    (strcmp(json_string_value(v), "fedmsg") &&
+	    strcmp(json_string_value(v), "fedora-messaging")))) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: format must be \"fedmsg\" "
+		    "or \"fedora-messaging\"", name);
+		goto fail;
+	}
+	br->format = v && strcmp(json_string_value(v), "fedora-messaging") ==
+	    0 ? FORMAT_FEDORA_MESSAGING : FORMAT_FEDMSG;
+	if ((json_object_get(e, "username") && !jget_str(e, "username")) ||
+	    (json_object_get(e, "schema") && !jget_str(e, "schema"))) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: username and schema must "
+		    "be strings", name);
+		goto fail;
+	}
+	br->username = strdup(jget_str(e, "username") ?
+	    jget_str(e, "username") : br->format == FORMAT_FEDORA_MESSAGING ?
+	    BRIDGE_USER : "fedmsg-bridge");
+	br->schema = strdup(jget_str(e, "schema") ? jget_str(e, "schema") :
+	    FM_SCHEMA);
+	if (br->username == NULL || br->schema == NULL)
+		goto oom;
 	if (urls_of(zmq_from ? to : from, urls, 16, &nurls) < 0) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: \"%s\" must be a broker URL "
 		    "or a list of them", name, zmq_from ? "to" : "from");

@@ -1,6 +1,7 @@
 /*
  * A connection to a message broker, whatever the protocol: AMQP 1.0
- * (amqp.c, qpid-proton) or STOMP (stomp_link.c).  The bridge and the
+ * (amqp.c, qpid-proton), AMQP 0-9-1 (amqp091.c, rabbitmq-c) or STOMP
+ * (stomp_link.c).  The bridge and the
  * hub's broker transport are written against this interface only.
  *
  * Everything runs on one thread: the owner polls broker_poll_item() (a
@@ -45,6 +46,12 @@ struct broker_out {
 	int64_t			 creation_ms;	/* 0: none */
 	const struct broker_prop *props;
 	size_t			 nprops;
+	/*
+	 * Typed headers as a JSON object text (AMQP 0-9-1 only: integers
+	 * stay integers), added after props; NULL: none.  Other protocols
+	 * ignore it.
+	 */
+	const char		*headers_json;
 };
 
 /* What arrived.  Pointers are valid during on_message() only. */
@@ -57,6 +64,9 @@ struct broker_in {
 	const char		*subject;
 	const struct broker_prop *props;	/* text-valued properties */
 	size_t			 nprops;
+	const char		*headers_json;	/* AMQP 0-9-1: every header,
+						   typed, as a JSON object;
+						   NULL elsewhere */
 };
 
 /* The broker's verdict on something we sent. */
@@ -64,6 +74,9 @@ enum broker_outcome {
 	BROKER_ACCEPTED,	/* it has it: drop it from the spool */
 	BROKER_REFUSED,		/* rejected/released/modified: retry later */
 	BROKER_LOST,		/* the connection dropped before a verdict */
+	BROKER_UNROUTABLE,	/* taken, but no queue was bound for it
+				   (AMQP 0-9-1 basic.return of a mandatory
+				   publish): retrying would not help */
 };
 
 struct broker_delivery;		/* a received message awaiting settlement */
@@ -111,9 +124,16 @@ struct broker_opts {
 	size_t		 max_message;	/* bigger deliveries are refused early;
 					   0: 64 MiB */
 	const char	*name;		/* for logs and the container id */
+	/*
+	 * AMQP 0-9-1: the config object holding "exchanges", "queues",
+	 * "bindings" and "passive_declares" as fedora-messaging's TOML has
+	 * them; declared (or checked) at every connect.  Copied.
+	 */
+	struct json_t	*topology;
 };
 
 struct broker;
+struct json_t;
 
 struct broker_ops {
 	const char	*proto;
@@ -146,7 +166,8 @@ struct broker {
 };
 
 /*
- * A link for bo->urls[0]'s scheme (amqp, amqps, stomp, stomp+ssl).
+ * A link for bo->urls[0]'s scheme (amqp, amqps: AMQP 1.0; amqp091,
+ * amqps091: AMQP 0-9-1; stomp, stomp+ssl).
  * Returns NULL with err[FM_ERRLEN].  Strings in bo are copied.
  */
 struct broker *broker_new(const struct broker_opts *bo,
@@ -160,7 +181,6 @@ struct broker *broker_new(const struct broker_opts *bo,
  * point into obj.  A password_file that group or others may read is
  * refused.  Returns 0 or -1.
  */
-struct json_t;
 int broker_opts_from_json(struct json_t *obj, struct broker_opts *bo,
     char **secret, char *err);
 /* Wipe and free a secret (NULL is fine). */
@@ -168,6 +188,10 @@ void broker_secret_free(char *secret);
 
 /* amqp://, amqps:// URLs (amqp.c). */
 struct broker *amqp_broker_new(const struct broker_opts *o,
+    const struct broker_callbacks *cb, char *err);
+
+/* amqp091://, amqps091:// URLs (amqp091.c). */
+struct broker *amqp091_broker_new(const struct broker_opts *o,
     const struct broker_callbacks *cb, char *err);
 
 /* stomp://, stomp+ssl:// URLs (stomp_link.c). */

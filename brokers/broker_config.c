@@ -132,6 +132,7 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	    err)) == NULL)
 		return -1;
 	bo->password = *secret;
+	bo->topology = obj;
 	return 0;
 }
 
@@ -147,11 +148,15 @@ broker_new(const struct broker_opts *bo, const struct broker_callbacks *cb,
 
 		url = p + strspn(p, "( \t");
 	}
+	if (strncasecmp(url, "amqp091://", 10) == 0 ||
+	    strncasecmp(url, "amqps091://", 11) == 0)
+		return amqp091_broker_new(bo, cb, err);
 	if (strncmp(url, "amqp://", 7) == 0 || strncmp(url, "amqps://", 8) == 0)
 		return amqp_broker_new(bo, cb, err);
 	if (strncmp(url, "stomp", 5) == 0)
 		return stomp_broker_new(bo, cb, err);
-	snprintf(err, FM_ERRLEN, "%s: want amqp://, amqps://, stomp:// or "
+	snprintf(err, FM_ERRLEN, "%s: want amqp://, amqps:// (AMQP "
+	    "1.0), amqp091://, amqps091:// (AMQP 0-9-1), stomp:// or "
 	    "stomp+ssl://", url);
 	return NULL;
 }

@@ -46,6 +46,30 @@ def need_fedmsg():
                     % (SKIP_PREFIX, FEDMSG_SRC))
 
 
+FEDORA_MESSAGING_SRC = PEERS / "fedora-messaging"
+
+
+def need_fedora_messaging():
+    """Skip the calling test, with one clear line, without the real
+    fedora-messaging (library and CLI)."""
+    if not (FEDORA_MESSAGING_SRC / "fedora_messaging" / "api.py").is_file():
+        pytest.skip("%s real fedora-messaging not found in %s (a clone "
+                    "without ../shared/peers; set FM_PEERS to run it)"
+                    % (SKIP_PREFIX, FEDORA_MESSAGING_SRC))
+
+
+def fedora_messaging_env(conf, *extra_paths):
+    """Environment of a real fedora-messaging process: its source (and
+    extra_paths, e.g. a callback's folder) on PYTHONPATH, its TOML config
+    in FEDORA_MESSAGING_CONF."""
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(
+        [str(FEDORA_MESSAGING_SRC)] + [str(p) for p in extra_paths])
+    e["FEDORA_MESSAGING_CONF"] = str(conf)
+    e["PYTHONUNBUFFERED"] = "1"
+    return e
+
+
 def peer_env(home):
     """Environment of a real fedmsg process: its source on PYTHONPATH and
     HOME set to `home`, so no ~/.fedmsg.d of the machine leaks in."""

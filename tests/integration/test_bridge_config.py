@@ -34,7 +34,8 @@ CASES = {
     "url_not_a_string": (lambda t: zmq_to_amqp(t, to=42),
                          '"to" must be a broker URL or a list of them'),
     "unknown_scheme": (lambda t: zmq_to_amqp(t, to="http://127.0.0.1:1"),
-                       "want amqp://, amqps://, stomp:// or stomp+ssl://"),
+                       "want amqp://, amqps:// (AMQP 1.0), amqp091://, "
+                       "amqps091:// (AMQP 0-9-1), stomp:// or stomp+ssl://"),
     "topics_not_a_list": (lambda t: zmq_to_amqp(t, topics="org.x"),
                           "topics must be a list"),
     "no_spool": (lambda t: {"from": "zmq", "to": AMQP},

@@ -1,0 +1,1092 @@
+/*
+ * AMQP 0-9-1 broker link (broker.h) on rabbitmq-c, the protocol
+ * RabbitMQ and fedora-messaging speak natively.
+ *
+ * Event model: one channel on one connection.  Once logged in, the
+ * socket sits in the owner's poll loop: readable, or frames buffered
+ * inside rabbitmq-c (timeout 0), and handle() drains the frames with
+ * amqp_simple_wait_frame_noblock(), which also sends and checks the
+ * heartbeats.  Connecting (TCP, TLS, login, channel, declarations,
+ * consumers) is done with rabbitmq-c's synchronous calls bounded by
+ * connect_timeout; a failure there is a normal disconnect with backoff.
+ *
+ * Sending: the channel is in confirm mode (confirm.select); every publish
+ * is mandatory and waits in a FIFO of delivery tags until basic.ack
+ * (accepted) or basic.nack (refused).  A basic.return (no queue bound)
+ * arrives before its ack and marks that message unroutable.
+ *
+ * Receiving: basic.qos prefetch = credit, manual acks; the owner's
+ * verdict becomes basic.ack, basic.nack(requeue) or basic.reject.
+ *
+ * Addresses: "/exchange/X/KEY" (exchange X, routing key KEY),
+ * "/exchange/X" (routing key = the subject), "/topic/KEY" (amq.topic),
+ * "/queue/Q" (the default exchange, key Q), anything else a routing key
+ * on amq.topic.  Sources: "/queue/Q" or "Q" consume queue Q;
+ * "/exchange/X/KEY" consumes a private server-named queue bound to X.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <amqp.h>
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#include <jansson.h>
+
+#include <fedmsg/message.h>
+
+#include "amqp091_table.h"
+#include "broker.h"
+#include "clock.h"
+#include "log.h"
+#include "net.h"
+
+#define CHANNEL		1
+#define MAX_SOURCES	64
+#define MAX_HEADERS	64		/* text headers passed as props */
+#define FRAME_MAX	131072
+#define BACKOFF_MIN_MS	500
+#define BACKOFF_MAX_MS	30000
+#define CONNECT_TIMEOUT_MS 10000
+#define FRAMES_PER_HANDLE 512		/* then back to the poll loop */
+
+enum state { IDLE, UP };
+
+/* A received delivery the owner has not settled yet. */
+struct broker_delivery {
+	uint64_t		 tag;
+	unsigned		 gen;	/* connection it came on */
+	struct broker_delivery	*prev, *next;
+};
+
+/* A publish awaiting its confirm. */
+struct pending {
+	uint64_t	 tag;		/* channel delivery tag */
+	uint64_t	 token;		/* the owner's */
+	char		*message_id;	/* to match a basic.return */
+	bool		 returned;
+};
+
+struct source {
+	char	*address;
+	char	*queue;			/* resolved at connect */
+};
+
+struct a091 {
+	struct broker		 b;
+	struct broker_opts	 o;
+	json_t			*topology;
+	struct net_url		*urls;
+	size_t			 nurls, url_next;
+	struct broker_callbacks	 cb;
+
+	enum state		 state;
+	amqp_connection_state_t	 conn;
+	unsigned		 gen;
+	struct net_backoff	 bo;
+	int64_t			 retry_at;
+	char			 why[256];
+
+	/* confirms: a ring of pendings, oldest first */
+	struct pending		*ring;
+	size_t			 cap, head, count;
+	uint64_t		 next_tag;
+	int64_t			 confirm_at;	/* last confirm progress */
+	uint64_t		 returned, nacked;
+
+	struct source		 sources[MAX_SOURCES];
+	int			 nsources;
+	struct broker_delivery	*unsettled;
+	bool			 paused;
+};
+
+static const struct net_scheme a091_schemes[] = {
+	{ "amqp091", false }, { "amqps091", true }, { NULL, false },
+};
+
+static const struct net_proto a091_proto = {
+	"AMQP 0-9-1", a091_schemes, "amqp091", "amqps091", 5672, 5671, false,
+};
+
+static unsigned
+connect_ms(const struct a091 *a)
+{
+	return a->o.connect_timeout_ms ? a->o.connect_timeout_ms :
+	    CONNECT_TIMEOUT_MS;
+}
+
+static unsigned
+confirm_ms(const struct a091 *a)
+{
+	return a->o.confirm_timeout_ms ? a->o.confirm_timeout_ms : 30000;
+}
+
+/* The server's reason for a failed synchronous call, or the library's. */
+static void
+reply_text(amqp_rpc_reply_t r, const char *what, char *out, size_t len)
+{
+	switch (r.reply_type) {
+	case AMQP_RESPONSE_NORMAL:
+		snprintf(out, len, "%s: ok", what);
+		break;
+	case AMQP_RESPONSE_NONE:
+		snprintf(out, len, "%s: no reply", what);
+		break;
+	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+		snprintf(out, len, "%s: %s", what,
+		    amqp_error_string2(r.library_error));
+		break;
+	case AMQP_RESPONSE_SERVER_EXCEPTION:
+		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *c = r.reply.decoded;
+
+			snprintf(out, len, "%s: broker closed the connection: "
+			    "%u %.*s", what, c->reply_code,
+			    (int)c->reply_text.len,
+			    (char *)c->reply_text.bytes);
+		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *c = r.reply.decoded;
+
+			snprintf(out, len, "%s: broker closed the channel: "
+			    "%u %.*s", what, c->reply_code,
+			    (int)c->reply_text.len,
+			    (char *)c->reply_text.bytes);
+		} else {
+			snprintf(out, len, "%s: broker error (method 0x%08x)",
+			    what, r.reply.id);
+		}
+		break;
+	}
+}
+
+static bool
+rpc_ok(struct a091 *a, const char *what, char *err)
+{
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(a->conn);
+
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return true;
+	reply_text(r, what, err, FM_ERRLEN);
+	return false;
+}
+
+/* ---- disconnecting -------------------------------------------------------- */
+
+static void
+pending_pop(struct a091 *a, enum broker_outcome o, const char *why)
+{
+	struct pending p = a->ring[a->head];
+
+	a->head = (a->head + 1) % a->cap;
+	a->count--;
+	free(p.message_id);
+	a->cb.on_sent(a->cb.ctx, p.token, o, why);
+}
+
+static void
+disconnect(struct a091 *a, const char *why)
+{
+	bool was_up = a->state == UP;
+
+	snprintf(a->why, sizeof(a->why), "%s", why);
+	if (a->conn) {
+		/* no close handshake: the connection is broken or refused */
+		amqp_destroy_connection(a->conn);
+		a->conn = NULL;
+	}
+	a->state = IDLE;
+	a->gen++;
+	while (a->count)
+		pending_pop(a, BROKER_LOST, why);
+	a->retry_at = clock_ms() + net_backoff_next(&a->bo);
+	if (was_up)
+		a->cb.on_down(a->cb.ctx, why);
+	else
+		log_warn("amqp091 %s: cannot connect: %s", a->o.name, why);
+}
+
+/* ---- connecting ----------------------------------------------------------- */
+
+static bool
+jbool(json_t *o, const char *k, bool dflt)
+{
+	json_t *v = json_object_get(o, k);
+
+	return v ? json_is_true(v) : dflt;
+}
+
+/*
+ * The declarations of the topology (fedora-messaging's TOML shape):
+ * exchanges {name: {type, durable, auto_delete, arguments}}, queues
+ * {name: {durable, auto_delete, exclusive, arguments}}, bindings
+ * [{queue, exchange, routing_keys}]; passive_declares checks only.
+ */
+static int
+declare(struct a091 *a, char *err)
+{
+	json_t *t = a->topology, *v, *b;
+	bool passive = jbool(t, "passive_declares", false);
+	const char *name;
+	char what[300];
+	size_t i, k;
+
+	json_object_foreach(json_object_get(t, "exchanges"), name, v) {
+		amqp_pool_t pool;
+		amqp_table_t args;
+		const char *type = json_string_value(json_object_get(v,
+		    "type"));
+
+		init_amqp_pool(&pool, 1024);
+		if (amqp091_table_from_json(json_object_get(v, "arguments"),
+		    &pool, &args) < 0) {
+			empty_amqp_pool(&pool);
+			snprintf(err, FM_ERRLEN, "exchanges.%s.arguments: not "
+			    "an object of JSON values", name);
+			return -1;
+		}
+		amqp_exchange_declare(a->conn, CHANNEL, amqp_cstring_bytes(name),
+		    amqp_cstring_bytes(type ? type : "topic"), passive,
+		    jbool(v, "durable", true), jbool(v, "auto_delete", false),
+		    0, args);
+		empty_amqp_pool(&pool);
+		snprintf(what, sizeof(what), "%s exchange '%s'", passive ?
+		    "checking" : "declaring", name);
+		if (!rpc_ok(a, what, err))
+			return -1;
+	}
+	json_object_foreach(json_object_get(t, "queues"), name, v) {
+		amqp_pool_t pool;
+		amqp_table_t args;
+
+		init_amqp_pool(&pool, 1024);
+		if (amqp091_table_from_json(json_object_get(v, "arguments"),
+		    &pool, &args) < 0) {
+			empty_amqp_pool(&pool);
+			snprintf(err, FM_ERRLEN, "queues.%s.arguments: not an "
+			    "object of JSON values", name);
+			return -1;
+		}
+		amqp_queue_declare(a->conn, CHANNEL, amqp_cstring_bytes(name),
+		    passive, jbool(v, "durable", true),
+		    jbool(v, "exclusive", false), jbool(v, "auto_delete", false),
+		    args);
+		empty_amqp_pool(&pool);
+		snprintf(what, sizeof(what), "%s queue '%s'", passive ?
+		    "checking" : "declaring", name);
+		if (!rpc_ok(a, what, err))
+			return -1;
+	}
+	if (passive)
+		return 0;	/* bindings cannot be checked, only made */
+	json_array_foreach(json_object_get(t, "bindings"), i, b) {
+		const char *q = json_string_value(json_object_get(b, "queue"));
+		const char *x = json_string_value(json_object_get(b,
+		    "exchange"));
+		json_t *keys = json_object_get(b, "routing_keys"), *key;
+
+		if (q == NULL || x == NULL || !json_is_array(keys)) {
+			snprintf(err, FM_ERRLEN, "bindings[%zu]: want queue, "
+			    "exchange and routing_keys (a list)", i);
+			return -1;
+		}
+		json_array_foreach(keys, k, key) {
+			if (!json_is_string(key)) {
+				snprintf(err, FM_ERRLEN, "bindings[%zu]: "
+				    "routing_keys must be strings", i);
+				return -1;
+			}
+			amqp_queue_bind(a->conn, CHANNEL, amqp_cstring_bytes(q),
+			    amqp_cstring_bytes(x),
+			    amqp_cstring_bytes(json_string_value(key)),
+			    amqp_empty_table);
+			snprintf(what, sizeof(what), "binding queue '%s' to "
+			    "exchange '%s' with '%s'", q, x,
+			    json_string_value(key));
+			if (!rpc_ok(a, what, err))
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* Resolve a source to a queue and start consuming it. */
+static int
+consume(struct a091 *a, struct source *s, char *err)
+{
+	const char *addr = s->address;
+	char what[300];
+
+	free(s->queue);
+	s->queue = NULL;
+	if (strncmp(addr, "/exchange/", 10) == 0) {
+		/* a private queue bound to the exchange, gone with us */
+		const char *x = addr + 10, *slash = strchr(x, '/');
+		amqp_queue_declare_ok_t *ok;
+		char *xname;
+
+		xname = strndup(x, slash ? (size_t)(slash - x) : strlen(x));
+		ok = amqp_queue_declare(a->conn, CHANNEL, amqp_empty_bytes, 0,
+		    0, 1, 1, amqp_empty_table);
+		if (xname == NULL || ok == NULL ||
+		    !rpc_ok(a, "declaring a private queue", err)) {
+			if (xname && ok == NULL)
+				rpc_ok(a, "declaring a private queue", err);
+			free(xname);
+			return -1;
+		}
+		s->queue = strndup(ok->queue.bytes, ok->queue.len);
+		amqp_queue_bind(a->conn, CHANNEL, amqp_cstring_bytes(s->queue),
+		    amqp_cstring_bytes(xname),
+		    amqp_cstring_bytes(slash ? slash + 1 : "#"),
+		    amqp_empty_table);
+		snprintf(what, sizeof(what), "binding to exchange '%s'", xname);
+		free(xname);
+		if (!rpc_ok(a, what, err))
+			return -1;
+	} else {
+		s->queue = strdup(strncmp(addr, "/queue/", 7) == 0 ? addr + 7 :
+		    addr);
+	}
+	if (s->queue == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	amqp_basic_consume(a->conn, CHANNEL, amqp_cstring_bytes(s->queue),
+	    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	snprintf(what, sizeof(what), "consuming queue '%s'", s->queue);
+	return rpc_ok(a, what, err) ? 0 : -1;
+}
+
+static int
+start(struct a091 *a, const struct net_url *u, char *err)
+{
+	amqp_socket_t *sock;
+	struct timeval tv;
+	amqp_rpc_reply_t r;
+	unsigned ms = connect_ms(a);
+	unsigned hb = (a->o.heartbeat_ms ? a->o.heartbeat_ms : 60000) / 1000;
+	int rc, i;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	if ((a->conn = amqp_new_connection()) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	amqp_set_handshake_timeout(a->conn, &tv);
+	amqp_set_rpc_timeout(a->conn, &tv);
+	if (u->tls) {
+		if ((sock = amqp_ssl_socket_new(a->conn)) == NULL) {
+			snprintf(err, FM_ERRLEN, "%s: cannot make a TLS socket",
+			    u->text);
+			return -1;
+		}
+		amqp_ssl_socket_set_verify_peer(sock, 1);
+		amqp_ssl_socket_set_verify_hostname(sock, 1);
+		if (a->o.tls.ca &&
+		    (rc = amqp_ssl_socket_set_cacert(sock, a->o.tls.ca))) {
+			snprintf(err, FM_ERRLEN, "tls.ca %s: %s", a->o.tls.ca,
+			    amqp_error_string2(rc));
+			return -1;
+		}
+		if (a->o.tls.cert && (rc = amqp_ssl_socket_set_key(sock,
+		    a->o.tls.cert, a->o.tls.key ? a->o.tls.key :
+		    a->o.tls.cert))) {
+			snprintf(err, FM_ERRLEN, "tls.cert %s: %s", a->o.tls.cert,
+			    amqp_error_string2(rc));
+			return -1;
+		}
+	} else if ((sock = amqp_tcp_socket_new(a->conn)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	rc = amqp_socket_open_noblock(sock, u->host, atoi(u->port), &tv);
+	if (rc != AMQP_STATUS_OK) {
+		snprintf(err, FM_ERRLEN, "%s: %s%s", u->text,
+		    amqp_error_string2(rc), rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ?
+		    " (the certificate does not name this host)" :
+		    rc == AMQP_STATUS_SSL_CONNECTION_FAILED ||
+		    rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED ?
+		    " (TLS: check tls.ca and the broker's certificate)" : "");
+		return -1;
+	}
+	/* a client certificate without a password: SASL EXTERNAL */
+	if (u->tls && a->o.tls.cert && a->o.password == NULL)
+		r = amqp_login(a->conn, a->o.vhost ? a->o.vhost : "/", 0,
+		    FRAME_MAX, (int)hb, AMQP_SASL_METHOD_EXTERNAL,
+		    a->o.user ? a->o.user : u->user ? u->user : "");
+	else
+		r = amqp_login(a->conn, a->o.vhost ? a->o.vhost : "/", 0,
+		    FRAME_MAX, (int)hb, AMQP_SASL_METHOD_PLAIN,
+		    a->o.user ? a->o.user : u->user ? u->user : "guest",
+		    a->o.password ? a->o.password : "guest");
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		char why[FM_ERRLEN];
+
+		reply_text(r, "login", why, sizeof(why));
+		snprintf(err, FM_ERRLEN, "%s vhost '%s': %s", u->text,
+		    a->o.vhost ? a->o.vhost : "/", why);
+		return -1;
+	}
+	amqp_channel_open(a->conn, CHANNEL);
+	if (!rpc_ok(a, "opening a channel", err))
+		return -1;
+	amqp_confirm_select(a->conn, CHANNEL);
+	if (!rpc_ok(a, "confirm.select", err))
+		return -1;
+	if (declare(a, err) < 0)
+		return -1;
+	amqp_basic_qos(a->conn, CHANNEL, 0, (uint16_t)(a->o.credit &&
+	    a->o.credit < 65535 ? a->o.credit : a->o.credit ? 65535 : 100), 0);
+	if (!rpc_ok(a, "basic.qos", err))
+		return -1;
+	for (i = 0; i < a->nsources; i++)
+		if (consume(a, &a->sources[i], err) < 0)
+			return -1;
+	/* from here on the poll loop drives it: no waiting in I/O */
+	return 0;
+}
+
+static void
+try_connect(struct a091 *a)
+{
+	char err[FM_ERRLEN];
+	const struct net_url *u = &a->urls[a->url_next];
+
+	a->url_next = (a->url_next + 1) % a->nurls;
+	if (start(a, u, err) < 0) {
+		disconnect(a, err);
+		return;
+	}
+	a->state = UP;
+	a->next_tag = 1;
+	a->confirm_at = clock_ms();
+	net_backoff_reset(&a->bo);
+	log_info("amqp091 %s: connected to %s", a->o.name, u->text);
+	a->cb.on_up(a->cb.ctx);
+}
+
+/* ---- frames --------------------------------------------------------------- */
+
+static void
+confirmed(struct a091 *a, uint64_t tag, bool multiple, bool ack)
+{
+	while (a->count && (a->ring[a->head].tag == tag ||
+	    (multiple && a->ring[a->head].tag < tag))) {
+		struct pending *p = &a->ring[a->head];
+		bool last = p->tag == tag;
+
+		if (!ack) {
+			a->nacked++;
+			pending_pop(a, BROKER_REFUSED, "basic.nack from the "
+			    "broker");
+		} else if (p->returned) {
+			pending_pop(a, BROKER_UNROUTABLE, "basic.return: no "
+			    "queue is bound for its routing key");
+		} else {
+			pending_pop(a, BROKER_ACCEPTED, NULL);
+		}
+		if (last)
+			break;
+	}
+	a->confirm_at = clock_ms();
+}
+
+/* A basic.return: mark the unconfirmed publish it belongs to. */
+static void
+returned(struct a091 *a, const amqp_message_t *m, const amqp_basic_return_t *r)
+{
+	const amqp_basic_properties_t *p = &m->properties;
+	size_t i;
+
+	a->returned++;
+	for (i = 0; i < a->count; i++) {
+		struct pending *q = &a->ring[(a->head + i) % a->cap];
+
+		if (!q->returned && q->message_id &&
+		    (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
+		    strlen(q->message_id) == p->message_id.len &&
+		    memcmp(q->message_id, p->message_id.bytes,
+		    p->message_id.len) == 0) {
+			q->returned = true;
+			break;
+		}
+		if (!q->returned && q->message_id == NULL &&
+		    !(p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)) {
+			q->returned = true;	/* the oldest without an id */
+			break;
+		}
+	}
+	log_warn("amqp091 %s: broker returned a message: %u %.*s", a->o.name,
+	    r->reply_code, (int)r->reply_text.len,
+	    (char *)r->reply_text.bytes);
+}
+
+static char *
+bytes_dup(amqp_bytes_t b)
+{
+	return strndup(b.bytes ? b.bytes : "", b.len);
+}
+
+static void
+delivered(struct a091 *a, const amqp_basic_deliver_t *dm)
+{
+	struct broker_prop props[MAX_HEADERS];
+	char *names[MAX_HEADERS], *vals[MAX_HEADERS];
+	amqp_message_t m;
+	amqp_rpc_reply_t r;
+	struct broker_in in;
+	struct broker_delivery *d;
+	char *rk = bytes_dup(dm->routing_key), *ctag = bytes_dup(
+	    dm->consumer_tag), *mid = NULL, *hjson = NULL;
+	uint64_t tag = dm->delivery_tag;
+	const char *source = "";
+	size_t n = 0, i;
+	int k;
+
+	(void)ctag;
+	r = amqp_read_message(a->conn, CHANNEL, &m, 0);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		char why[FM_ERRLEN];
+
+		reply_text(r, "reading a delivery", why, sizeof(why));
+		free(rk);
+		free(ctag);
+		disconnect(a, why);
+		return;
+	}
+	if ((d = calloc(1, sizeof(*d))) == NULL) {
+		amqp_destroy_message(&m);
+		free(rk);
+		free(ctag);
+		return;	/* unacked: redelivered after a reconnect */
+	}
+	d->tag = tag;
+	d->gen = a->gen;
+	d->next = a->unsettled;
+	if (d->next)
+		d->next->prev = d;
+	a->unsettled = d;
+	memset(&in, 0, sizeof(in));
+	for (k = 0; k < a->nsources; k++)
+		source = a->sources[k].address;	/* one channel: the only, or
+						   the last, subscription */
+	if (m.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+		mid = bytes_dup(m.properties.message_id);
+	if (m.properties._flags & AMQP_BASIC_HEADERS_FLAG) {
+		const amqp_table_t *h = &m.properties.headers;
+		json_t *j = amqp091_table_to_json(h);
+
+		hjson = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		for (k = 0; k < h->num_entries && n < MAX_HEADERS; k++) {
+			const amqp_field_value_t *v = &h->entries[k].value;
+
+			if (v->kind != AMQP_FIELD_KIND_UTF8)
+				continue;
+			names[n] = bytes_dup(h->entries[k].key);
+			vals[n] = bytes_dup(v->value.bytes);
+			props[n].name = names[n] ? names[n] : "";
+			props[n].value = vals[n] ? vals[n] : "";
+			n++;
+		}
+	}
+	in.source = source;
+	in.destination = rk;
+	in.subject = rk;
+	in.body = m.body.bytes ? m.body.bytes : "";
+	in.len = m.body.len;
+	in.message_id = mid;
+	in.props = props;
+	in.nprops = n;
+	in.headers_json = hjson;
+	if (a->o.max_message && m.body.len > a->o.max_message) {
+		log_warn("amqp091 %s: rejected a %zu-byte message (limit %zu)",
+		    a->o.name, m.body.len, a->o.max_message);
+		a->b.ops->settle(&a->b, d, SETTLE_REJECT);
+	} else {
+		a->cb.on_message(a->cb.ctx, &in, d);
+	}
+	for (i = 0; i < n; i++) {
+		free(names[i]);
+		free(vals[i]);
+	}
+	free(hjson);
+	free(mid);
+	free(rk);
+	free(ctag);
+	amqp_destroy_message(&m);
+}
+
+static void
+frames(struct a091 *a)
+{
+	struct timeval zero = { 0, 0 };
+	int k;
+
+	for (k = 0; k < FRAMES_PER_HANDLE && a->state == UP; k++) {
+		amqp_frame_t f;
+		int rc = amqp_simple_wait_frame_noblock(a->conn, &f, &zero);
+
+		if (rc == AMQP_STATUS_TIMEOUT)
+			break;
+		if (rc != AMQP_STATUS_OK) {
+			disconnect(a, amqp_error_string2(rc));
+			return;
+		}
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue;	/* stray content: not ours to read */
+		switch (f.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD: {
+			amqp_basic_ack_t *m = f.payload.method.decoded;
+
+			confirmed(a, m->delivery_tag, m->multiple, true);
+			break;
+		}
+		case AMQP_BASIC_NACK_METHOD: {
+			amqp_basic_nack_t *m = f.payload.method.decoded;
+
+			confirmed(a, m->delivery_tag, m->multiple, false);
+			break;
+		}
+		case AMQP_BASIC_RETURN_METHOD: {
+			amqp_basic_return_t rm = *(amqp_basic_return_t *)
+			    f.payload.method.decoded;
+			char text[256];
+			amqp_message_t m;
+			amqp_rpc_reply_t r;
+
+			snprintf(text, sizeof(text), "%.*s",
+			    (int)rm.reply_text.len, (char *)rm.reply_text.bytes);
+			rm.reply_text = amqp_cstring_bytes(text);
+			r = amqp_read_message(a->conn, CHANNEL, &m, 0);
+			if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+				disconnect(a, "cannot read a returned message");
+				return;
+			}
+			returned(a, &m, &rm);
+			amqp_destroy_message(&m);
+			break;
+		}
+		case AMQP_BASIC_DELIVER_METHOD: {
+			amqp_basic_deliver_t dm = *(amqp_basic_deliver_t *)
+			    f.payload.method.decoded;
+			char *rk = bytes_dup(dm.routing_key);
+
+			/* the frame's memory is reused by the next read */
+			dm.routing_key = amqp_cstring_bytes(rk ? rk : "");
+			dm.consumer_tag = amqp_empty_bytes;
+			delivered(a, &dm);
+			free(rk);
+			break;
+		}
+		case AMQP_CHANNEL_CLOSE_METHOD:
+		case AMQP_CONNECTION_CLOSE_METHOD: {
+			amqp_rpc_reply_t r = { AMQP_RESPONSE_SERVER_EXCEPTION,
+			    f.payload.method, 0 };
+			char why[FM_ERRLEN];
+
+			reply_text(r, "in use", why, sizeof(why));
+			disconnect(a, why);
+			return;
+		}
+		case AMQP_BASIC_CANCEL_METHOD:
+			disconnect(a, "the broker cancelled a consumer (queue "
+			    "deleted?)");
+			return;
+		default:
+			break;
+		}
+	}
+	if (a->state == UP)
+		amqp_maybe_release_buffers(a->conn);
+}
+
+/* ---- the broker interface -------------------------------------------------- */
+
+static void
+q_poll_item(struct broker *b, zmq_pollitem_t *it)
+{
+	struct a091 *a = (struct a091 *)b;
+
+	it->socket = NULL;
+	it->fd = a->state == UP ? amqp_get_sockfd(a->conn) : -1;
+	it->events = it->fd >= 0 ? ZMQ_POLLIN : 0;
+	it->revents = 0;
+}
+
+static void
+q_handle(struct broker *b, short revents, int64_t now)
+{
+	struct a091 *a = (struct a091 *)b;
+
+	(void)revents;	/* frames may sit in rabbitmq-c's buffer: always look */
+	if (a->state == IDLE) {
+		if (now >= a->retry_at)
+			try_connect(a);
+		return;
+	}
+	frames(a);
+	if (a->state == UP && a->count &&
+	    now - a->confirm_at >= (int64_t)confirm_ms(a)) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "%zu publishes and no confirm for "
+		    "%u ms (confirm_timeout)", a->count, confirm_ms(a));
+		disconnect(a, why);
+	}
+}
+
+static int
+q_timeout_ms(struct broker *b, int64_t now)
+{
+	struct a091 *a = (struct a091 *)b;
+
+	if (a->state == IDLE)
+		return a->retry_at <= now ? 0 : a->retry_at - now > 1000 ?
+		    1000 : (int)(a->retry_at - now);
+	if (amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn))
+		return 0;
+	return 1000;	/* heartbeats and the confirm timer */
+}
+
+static bool
+q_can_send(struct broker *b, const char *address)
+{
+	struct a091 *a = (struct a091 *)b;
+
+	(void)address;
+	return a->state == UP && a->count < a->cap;
+}
+
+/* An address as exchange and routing key (see the top of the file). */
+static void
+split_address(const char *addr, const char *subject, char *x, size_t xl,
+    const char **rk)
+{
+	const char *p, *s;
+
+	if (strncmp(addr, "/exchange/", 10) == 0) {
+		p = addr + 10;
+		s = strchr(p, '/');
+		snprintf(x, xl, "%.*s", (int)(s ? (size_t)(s - p) : strlen(p)),
+		    p);
+		*rk = s ? s + 1 : subject ? subject : "";
+	} else if (strncmp(addr, "/queue/", 7) == 0) {
+		x[0] = '\0';
+		*rk = addr + 7;
+	} else {
+		snprintf(x, xl, "amq.topic");
+		*rk = strncmp(addr, "/topic/", 7) == 0 ? addr + 7 : addr;
+	}
+}
+
+static int
+q_send(struct broker *b, const struct broker_out *m, uint64_t token)
+{
+	struct a091 *a = (struct a091 *)b;
+	amqp_basic_properties_t p;
+	amqp_table_entry_t *ents = NULL;
+	amqp_pool_t pool;
+	amqp_table_t extra;
+	json_t *hj = NULL;
+	struct pending *q;
+	char exchange[256];
+	const char *rk;
+	size_t i;
+	int rc;
+
+	if (!q_can_send(b, m->address))
+		return -1;
+	split_address(m->address, m->subject, exchange, sizeof(exchange), &rk);
+	if (strlen(rk) > 255) {
+		log_warn("amqp091 %s: routing key over 255 bytes", a->o.name);
+		return -2;
+	}
+	init_amqp_pool(&pool, 4096);
+	if (m->headers_json && ((hj = json_loads(m->headers_json, 0, NULL)) ==
+	    NULL || amqp091_table_from_json(hj, &pool, &extra) < 0)) {
+		log_warn("amqp091 %s: headers are not a JSON object of AMQP "
+		    "values", a->o.name);
+		json_decref(hj);
+		empty_amqp_pool(&pool);
+		return -2;
+	}
+	if (!m->headers_json)
+		extra.num_entries = 0;
+	ents = amqp_pool_alloc(&pool, (m->nprops + (size_t)extra.num_entries +
+	    1) * sizeof(*ents));
+	if (ents == NULL) {
+		json_decref(hj);
+		empty_amqp_pool(&pool);
+		return -1;
+	}
+	for (i = 0; i < m->nprops; i++) {
+		ents[i].key = amqp_cstring_bytes(m->props[i].name);
+		ents[i].value.kind = AMQP_FIELD_KIND_UTF8;
+		ents[i].value.value.bytes = amqp_cstring_bytes(
+		    m->props[i].value);
+	}
+	for (rc = 0; rc < extra.num_entries; rc++)
+		ents[i++] = extra.entries[rc];
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
+	    AMQP_BASIC_CONTENT_ENCODING_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+	    AMQP_BASIC_HEADERS_FLAG;
+	p.content_type = amqp_cstring_bytes("application/json");
+	p.content_encoding = amqp_cstring_bytes("utf-8");
+	p.delivery_mode = 2;	/* persistent */
+	p.headers.num_entries = (int)i;
+	p.headers.entries = ents;
+	if (m->message_id) {
+		p._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+		p.message_id = amqp_cstring_bytes(m->message_id);
+	}
+	if (m->creation_ms) {
+		p._flags |= AMQP_BASIC_TIMESTAMP_FLAG;
+		p.timestamp = (uint64_t)(m->creation_ms / 1000);
+	}
+	rc = amqp_basic_publish(a->conn, CHANNEL, amqp_cstring_bytes(exchange),
+	    amqp_cstring_bytes(rk), 1 /* mandatory */, 0, &p,
+	    (amqp_bytes_t){ m->len, (void *)m->body });
+	json_decref(hj);
+	empty_amqp_pool(&pool);
+	if (rc != AMQP_STATUS_OK) {
+		disconnect(a, amqp_error_string2(rc));
+		return -1;
+	}
+	q = &a->ring[(a->head + a->count) % a->cap];
+	q->tag = a->next_tag++;
+	q->token = token;
+	q->message_id = m->message_id ? strdup(m->message_id) : NULL;
+	q->returned = false;
+	if (a->count == 0)
+		a->confirm_at = clock_ms();
+	a->count++;
+	return 0;
+}
+
+static int
+q_subscribe(struct broker *b, const char *source)
+{
+	struct a091 *a = (struct a091 *)b;
+	int i;
+
+	for (i = 0; i < a->nsources; i++)
+		if (strcmp(a->sources[i].address, source) == 0)
+			return 0;
+	if (a->nsources == MAX_SOURCES ||
+	    (a->sources[a->nsources].address = strdup(source)) == NULL)
+		return -1;
+	a->nsources++;
+	if (a->state == UP) {
+		char err[FM_ERRLEN];
+
+		if (consume(a, &a->sources[a->nsources - 1], err) < 0)
+			disconnect(a, err);
+	}
+	return 0;
+}
+
+static void
+q_settle(struct broker *b, struct broker_delivery *d, enum settle how)
+{
+	struct a091 *a = (struct a091 *)b;
+	int rc = 0;
+
+	if (d->prev)
+		d->prev->next = d->next;
+	else
+		a->unsettled = d->next;
+	if (d->next)
+		d->next->prev = d->prev;
+	/* a delivery of an older connection: the broker requeued it */
+	if (a->state == UP && d->gen == a->gen) {
+		switch (how) {
+		case SETTLE_ACCEPT:
+			rc = amqp_basic_ack(a->conn, CHANNEL, d->tag, 0);
+			break;
+		case SETTLE_RELEASE:
+		case SETTLE_FAILED:
+			rc = amqp_basic_nack(a->conn, CHANNEL, d->tag, 0, 1);
+			break;
+		case SETTLE_REJECT:
+			/* dead-lettered when the queue has an exchange for it */
+			rc = amqp_basic_reject(a->conn, CHANNEL, d->tag, 0);
+			break;
+		}
+	}
+	free(d);
+	if (rc != AMQP_STATUS_OK)
+		disconnect(a, amqp_error_string2(rc));
+}
+
+/*
+ * basic.qos already bounds what is delivered and not settled: the owner
+ * pausing means it settles nothing, so at most "credit" messages wait.
+ */
+static void
+q_pause(struct broker *b, bool paused)
+{
+	((struct a091 *)b)->paused = paused;
+}
+
+static bool
+q_is_up(struct broker *b)
+{
+	return ((struct a091 *)b)->state == UP;
+}
+
+static void
+q_free(struct broker *b)
+{
+	struct a091 *a = (struct a091 *)b;
+	struct broker_delivery *d, *next;
+	int i;
+
+	if (a == NULL)
+		return;
+	if (a->conn && a->state == UP) {
+		/* bounded by the rpc timeout; the broker sees a clean close */
+		amqp_channel_close(a->conn, CHANNEL, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
+	}
+	if (a->conn)
+		amqp_destroy_connection(a->conn);
+	for (d = a->unsettled; d; d = next) {
+		next = d->next;
+		free(d);
+	}
+	while (a->count) {
+		free(a->ring[a->head].message_id);
+		a->head = (a->head + 1) % a->cap;
+		a->count--;
+	}
+	free(a->ring);
+	for (i = 0; i < a->nsources; i++) {
+		free(a->sources[i].address);
+		free(a->sources[i].queue);
+	}
+	net_urls_free(a->urls, a->nurls);
+	json_decref(a->topology);
+	free((char *)a->o.user);
+	if (a->o.password)
+		explicit_bzero((char *)a->o.password, strlen(a->o.password));
+	free((char *)a->o.password);
+	free((char *)a->o.vhost);
+	free((char *)a->o.name);
+	free((char *)a->o.tls.ca);
+	free((char *)a->o.tls.cert);
+	free((char *)a->o.tls.key);
+	free(a);
+}
+
+static const struct broker_ops a091_ops = {
+	"amqp091", q_poll_item, q_handle, q_timeout_ms, q_can_send, q_send,
+	q_subscribe, q_settle, q_pause, q_is_up, q_free,
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+struct broker *
+amqp091_broker_new(const struct broker_opts *o,
+    const struct broker_callbacks *cb, char *err)
+{
+	struct a091 *a;
+	const struct net_url *plain = NULL;
+	size_t i, ntls = 0;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return NULL;
+	}
+	a->b.ops = &a091_ops;
+	a->o = *o;
+	a->o.urls = NULL;
+	a->o.user = a->o.password = a->o.vhost = a->o.name = NULL;
+	a->o.tls.ca = a->o.tls.cert = a->o.tls.key = a->o.tls.hostname = NULL;
+	a->o.topology = NULL;
+	for (i = 0; i < o->nurls; i++)
+		if (net_urls_add(&a091_proto, o->urls[i], &a->urls, &a->nurls,
+		    err) < 0) {
+			q_free(&a->b);
+			return NULL;
+		}
+	if (a->nurls == 0) {
+		snprintf(err, FM_ERRLEN, "no broker URL");
+		q_free(&a->b);
+		return NULL;
+	}
+	for (i = 0; i < a->nurls; i++) {
+		if (a->urls[i].tls)
+			ntls++;
+		else if (plain == NULL)
+			plain = &a->urls[i];
+	}
+	if (ntls && plain) {
+		snprintf(err, FM_ERRLEN, "the URL list mixes amqps091:// and "
+		    "amqp091:// (%s): a failed TLS handshake would fall back "
+		    "to plain text; list only one kind", plain->text);
+		q_free(&a->b);
+		return NULL;
+	}
+	if (o->tls.hostname) {
+		/* rabbitmq-c checks the name it connected to, nothing else */
+		snprintf(err, FM_ERRLEN, "tls.hostname is not supported with "
+		    "AMQP 0-9-1: put the certificate's name in the URL");
+		q_free(&a->b);
+		return NULL;
+	}
+	if (ntls) {
+		struct net_tls_opts to = { o->tls.ca, NULL, o->tls.cert,
+		    o->tls.key };
+		SSL_CTX *ctx = net_tls_ctx_new(&to, err);	/* checks the files */
+
+		if (ctx == NULL) {
+			q_free(&a->b);
+			return NULL;
+		}
+		SSL_CTX_free(ctx);
+	}
+	if (plain && (o->user || o->password || plain->user)) {
+		if (!o->allow_plaintext_credentials) {
+			snprintf(err, FM_ERRLEN, "user/password_file over plain "
+			    "%s would send them in clear: use amqps091:// (or "
+			    "set allow_plaintext_credentials: true)",
+			    plain->text);
+			q_free(&a->b);
+			return NULL;
+		}
+		log_warn("%s: INSECURE: allow_plaintext_credentials is set: the "
+		    "user name and password go in clear (SASL PLAIN) to %s",
+		    o->name ? o->name : "bridge", plain->text);
+	}
+	a->o.user = dup_or_null(o->user);
+	a->o.password = dup_or_null(o->password);
+	a->o.vhost = dup_or_null(o->vhost);
+	a->o.name = strdup(o->name ? o->name : "bridge");
+	a->o.tls.ca = dup_or_null(o->tls.ca);
+	a->o.tls.cert = dup_or_null(o->tls.cert);
+	a->o.tls.key = dup_or_null(o->tls.key);
+	a->topology = o->topology ? json_deep_copy(o->topology) : NULL;
+	a->cap = o->max_in_flight ? o->max_in_flight : 1000;
+	a->ring = calloc(a->cap, sizeof(*a->ring));
+	if (a->o.name == NULL || a->ring == NULL ||
+	    (o->topology && a->topology == NULL)) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		q_free(&a->b);
+		return NULL;
+	}
+	a->cb = *cb;
+	net_backoff_init(&a->bo, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+	a->retry_at = 0;
+	return &a->b;
+}
