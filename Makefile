@@ -77,6 +77,8 @@ TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
 # (consumers/common.h is a header shared by the plugins, not a plugin)
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
+# Libraries a plugin links besides libc: PLUGIN_LIBS_<name>.
+PLUGIN_LIBS_robosignatory = -lcurl
 SAN_PLUGINS	 = $(addprefix $(B)/asan/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
 UNIT_TESTS	 = $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
@@ -188,7 +190,7 @@ $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
 		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC -pthread \
-	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
+	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^) $(PLUGIN_LIBS_$*)
 
 # The same plugins under ASan+UBSan, for the unit tests and the ASan hub.
 # gcc links the sanitizer runtimes as shared libraries, so the .so needs
@@ -198,7 +200,7 @@ $(B)/asan/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h
 		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(SAN_CFLAGS) -fPIC -pthread \
-	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
+	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^) $(PLUGIN_LIBS_$*)
 
 # Things that embed PREFIX are rebuilt when it changes.
 $(B)/.prefix: FORCE

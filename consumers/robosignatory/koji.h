@@ -1,0 +1,34 @@
+/*
+ * A Koji hub client: XML-RPC over HTTPS with a client certificate
+ * (libcurl), logged in with sslLogin as koji's "ssl" authmethod does; the
+ * session rides on every later call's URL as session-id, session-key and
+ * callnum.  One per consumer thread; not thread-safe.
+ */
+#ifndef ROBOSIG_KOJI_H
+#define ROBOSIG_KOJI_H
+
+#include "xmlrpc.h"
+
+enum koji_rc {
+	KOJI_OK = 0,
+	KOJI_TRANSIENT = 1,	/* unreachable, timeout, HTTP 5xx, garbage */
+	KOJI_FAULT = 2,		/* the hub answered with a fault */
+};
+
+struct koji;
+
+/* url, cert (PEM with its key), serverca: copied.  timeout in seconds. */
+struct koji *koji_new(const char *url, const char *cert, const char *serverca,
+	    long timeout);
+void	koji_free(struct koji *k);
+/*
+ * Send the encoded request; *out: the result (or the fault), to free with
+ * xr_free.  err: a reason for anything but KOJI_OK.  auth: log in first
+ * (once per client) and send the session.
+ */
+enum koji_rc koji_call(struct koji *k, const struct xr_buf *req, int auth,
+	    struct xr_value **out, char *err, size_t errlen);
+/* How many calls went out (for the bench and the logs). */
+unsigned long koji_calls(const struct koji *k);
+
+#endif /* ROBOSIG_KOJI_H */

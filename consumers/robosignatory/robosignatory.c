@@ -1,0 +1,819 @@
+/*
+ * robosignatory: signs the RPMs of a build tagged into a configured
+ * "from" tag and moves the build to the "to" tag, in robosignatory's
+ * order (spec: publishers-consumers.md section 3), over Koji's XML-RPC:
+ *
+ *   getBuild(build_id) -> listTags(build_id) -> listRPMs(build_id) ->
+ *   queryRPMSigs(rpm_id=, sigkey=) per RPM -> the signing command for the
+ *   unsigned ones -> writeSignedRPM(rpm_id, keyid) per RPM ->
+ *   tagBuild(to, build_id, False, from)
+ *
+ * listTags is ours: a build no longer in "from" but in "to" was already
+ * moved (a replay, a redelivery, another hub on the same queue) and is
+ * reported, not signed again.  Messages from a signer whose CN is not in
+ * "trusted_publishers" never cause a Koji call.  Outcome: a message
+ * robosignatory.build.sign {build, nvr, tag, to, key, status, reason,
+ * duration}; RETRY on transient failures (Koji or the signer unreachable,
+ * timeouts), DROP on permanent ones; after max_attempts the failure is
+ * published too.
+ *
+ * Config (the consumer's "config"):
+ *   trusted_publishers   [CN...]      required: who may send buildsys.tag
+ *   max_attempts         5            match the hub entry's max_attempts
+ *   koji_timeout         60           seconds per Koji call
+ *   signing {command: [argv template], user, passphrase_file,
+ *            config_file, timeout (s, 600)}
+ *   koji_instances {NAME: {url, mbs_user, options: {authmethod: "ssl",
+ *            cert, serverca}, tags: [{from, to, key, keyid,
+ *            file_signing_key, type: "plain"|"modular", skip_untagging,
+ *            sidetags: {pattern, from, to, trusted_taggers}}]}}
+ * Template arguments that are exactly "{user}", "{config_file}",
+ * "{instance}", "{key}", "{keyid}", "{file_signing_key}" are replaced,
+ * "{rpms}" becomes one argument per RPM (N-V-R.A); nothing is substituted
+ * inside an argument.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include <fedmsg/plugin.h>
+#include <fedmsg/plugin_config.h>
+
+#include "koji.h"
+#include "signer.h"
+#include "xmlrpc.h"
+
+#define MAX_RPMS	4096		/* RPMs of one build we sign */
+#define MAX_ARGS	(MAX_RPMS + 64)
+#define SEEN_IDS	256		/* msg_ids done, for cheap replays */
+#define MSGID_LEN	80
+
+struct rtag {
+	char	*from, *to, *key, *keyid, *file_signing_key;
+	bool	 modular, skip_untagging;
+	char	*side_pattern, *side_from, *side_to;
+	char	**trusted_taggers;
+};
+
+struct instance {
+	char		*name, *url, *cert, *serverca, *mbs_user;
+	struct rtag	*tags;
+	size_t		 ntags;
+	struct koji	*koji;		/* consume() is single-threaded */
+};
+
+struct robosig {
+	const struct fm_host	*host;
+	void			*hctx;
+	char			**trusted;	/* signer CNs for buildsys.tag */
+	long long		 max_attempts, koji_timeout, sign_timeout;
+	char			**command;	/* argv template */
+	char			*user, *passphrase_file, *config_file;
+	struct instance		*inst;
+	size_t			 ninst;
+	pthread_mutex_t		 lock;
+	char			 seen[SEEN_IDS][MSGID_LEN];
+	size_t			 seen_next;
+	unsigned long long	 untrusted, unknown, skipped, signed_builds,
+				 moved_before, failed, retried;
+};
+
+static const char *const default_command[] = {
+	"sigul", "--batch", "--user-name", "{user}", "--config-file",
+	"{config_file}", "sign-rpms", "--store-in-koji", "--koji-only", "-k",
+	"{instance}", "--v3-signature", "{key}", "{rpms}", NULL,
+};
+
+/* ---- config ----------------------------------------------------------- */
+
+/* A reader of the object at an explicit pointer (array items). */
+static void
+config_at(const struct fm_config *c, const char *ptr, struct fm_config *sub)
+{
+	memset(sub, 0, sizeof(*sub));
+	sub->host = c->host;
+	sub->hctx = c->hctx;
+	sub->doc = c->doc;
+	snprintf(sub->base, sizeof(sub->base), "%s", ptr);
+}
+
+static int
+cfg_err(struct robosig *r, const char *where, const char *what)
+{
+	r->host->log(r->hctx, FM_LOG_ERR, "config: %s%s%s", where,
+	    where[0] ? ": " : "", what);
+	return -1;
+}
+
+/* A required string: present and non-empty. */
+static int
+need_string(struct robosig *r, struct fm_config *c, const char *where,
+    const char *key, char **out)
+{
+	char msg[FM_CONFIG_ERRLEN + 64];
+	int rc = fm_config_string(c, key, out);
+
+	if (rc < 0)
+		return cfg_err(r, where, c->err);
+	if (rc == 1 || (*out)[0] == '\0') {
+		snprintf(msg, sizeof(msg), "'%s' is required", key);
+		return cfg_err(r, where, msg);
+	}
+	return 0;
+}
+
+static int
+read_tag(struct robosig *r, struct fm_config *c, const char *where,
+    struct rtag *t)
+{
+	struct fm_config side;
+	char *type = NULL;
+	size_t i;
+	int rc;
+
+	if (need_string(r, c, where, "from", &t->from) < 0 ||
+	    need_string(r, c, where, "to", &t->to) < 0 ||
+	    need_string(r, c, where, "key", &t->key) < 0 ||
+	    need_string(r, c, where, "keyid", &t->keyid) < 0 ||
+	    fm_config_string(c, "file_signing_key", &t->file_signing_key) < 0 ||
+	    fm_config_bool(c, "skip_untagging", &t->skip_untagging) < 0 ||
+	    fm_config_string(c, "type", &type) < 0)
+		return cfg_err(r, where, c->err);
+	/* koji's sigkey: 8 lowercase hex digits */
+	for (i = 0; t->keyid[i] != '\0'; i++)
+		if (!((t->keyid[i] >= '0' && t->keyid[i] <= '9') ||
+		    (t->keyid[i] >= 'a' && t->keyid[i] <= 'f')))
+			break;
+	if (i != 8 || t->keyid[i] != '\0')
+		return cfg_err(r, where, "'keyid' must be 8 lowercase hex "
+		    "digits");
+	if (type != NULL && strcmp(type, "modular") == 0)
+		t->modular = true;
+	else if (type != NULL && strcmp(type, "plain") != 0) {
+		free(type);
+		return cfg_err(r, where, "'type' must be \"plain\" or "
+		    "\"modular\"");
+	}
+	free(type);
+	if ((rc = fm_config_object(c, "sidetags", &side)) < 0)
+		return cfg_err(r, where, c->err);
+	if (rc == 0) {
+		if (need_string(r, &side, where, "pattern", &t->side_pattern) < 0 ||
+		    need_string(r, &side, where, "from", &t->side_from) < 0 ||
+		    need_string(r, &side, where, "to", &t->side_to) < 0)
+			return -1;
+		if (fm_config_strings(&side, "trusted_taggers",
+		    &t->trusted_taggers, NULL) != 0)
+			return cfg_err(r, where, side.err[0] ? side.err :
+			    "'sidetags.trusted_taggers' is required");
+		fm_config_warn_unknown(&side);
+	}
+	fm_config_warn_unknown(c);
+	return 0;
+}
+
+static int
+read_instance(struct robosig *r, struct fm_config *insts, size_t idx,
+    struct instance *in)
+{
+	struct fm_config c, opt, tc;
+	char where[160], ptr[FM_CONFIG_MAX_PTR], *auth = NULL;
+	size_t i, n = 0;
+	int rc;
+
+	if ((in->name = fm_config_key(insts, idx)) == NULL)
+		return cfg_err(r, "koji_instances", insts->err);
+	snprintf(where, sizeof(where), "koji_instances.%.100s", in->name);
+	if (fm_config_object(insts, in->name, &c) != 0)
+		return cfg_err(r, where, "must be an object");
+	if (need_string(r, &c, where, "url", &in->url) < 0 ||
+	    fm_config_string(&c, "mbs_user", &in->mbs_user) < 0)
+		return cfg_err(r, where, c.err);
+	if (fm_config_object(&c, "options", &opt) != 0 ||
+	    need_string(r, &opt, where, "authmethod", &auth) < 0)
+		return cfg_err(r, where, "'options' with an 'authmethod' is "
+		    "required");
+	if (strcmp(auth, "ssl") == 0) {
+		if (need_string(r, &opt, where, "cert", &in->cert) < 0 ||
+		    need_string(r, &opt, where, "serverca", &in->serverca) < 0) {
+			free(auth);
+			return -1;
+		}
+	} else {
+		rc = strcmp(auth, "kerberos") == 0;
+		free(auth);
+		return cfg_err(r, where, rc ? "options.authmethod \"kerberos\" "
+		    "is not supported by this build (use \"ssl\")" :
+		    "options.authmethod must be \"ssl\" or \"kerberos\"");
+	}
+	free(auth);
+	fm_config_warn_unknown(&opt);
+	if ((rc = fm_config__find(&c, "tags", FM_JSON_ARRAY, "an array", ptr))
+	    != 0)
+		return cfg_err(r, where, rc < 0 ? c.err : "'tags' is required");
+	r->host->json_length(c.doc, ptr, &n);
+	if ((in->tags = calloc(n ? n : 1, sizeof(*in->tags))) == NULL)
+		return cfg_err(r, where, "out of memory");
+	for (i = 0; i < n; i++) {
+		char item[FM_CONFIG_MAX_PTR + 24], w[200];
+		size_t j;
+
+		snprintf(item, sizeof(item), "%s/%zu", ptr, i);
+		snprintf(w, sizeof(w), "%s.tags[%zu]", where, i);
+		if (r->host->json_type(c.doc, item) != FM_JSON_OBJECT)
+			return cfg_err(r, w, "must be an object");
+		config_at(&c, item, &tc);
+		in->ntags++;
+		if (read_tag(r, &tc, w, &in->tags[i]) < 0)
+			return -1;
+		for (j = 0; j < i; j++)
+			if (strcmp(in->tags[j].from, in->tags[i].from) == 0)
+				return cfg_err(r, w, "'from' tag appears twice "
+				    "in this instance");
+	}
+	fm_config_warn_unknown(&c);
+	in->koji = koji_new(in->url, in->cert, in->serverca,
+	    (long)r->koji_timeout);
+	return in->koji == NULL ? cfg_err(r, where, "out of memory") : 0;
+}
+
+static int
+read_config(struct robosig *r)
+{
+	struct fm_config c, sig, insts;
+	size_t i, n = 0;
+	int rc;
+
+	r->max_attempts = 5;
+	r->koji_timeout = 60;
+	r->sign_timeout = 600;
+	if (fm_config_open(&c, r->host, r->hctx) != 0 ||
+	    fm_config_int(&c, "max_attempts", 1, 1000, &r->max_attempts) < 0 ||
+	    fm_config_int(&c, "koji_timeout", 1, 3600, &r->koji_timeout) < 0)
+		return cfg_err(r, "", c.err);
+	if ((rc = fm_config_strings(&c, "trusted_publishers", &r->trusted, &n))
+	    < 0)
+		return cfg_err(r, "", c.err);
+	if (rc == 1 || n == 0)
+		return cfg_err(r, "", "'trusted_publishers' (the certificate "
+		    "CNs allowed to send buildsys.tag) is required");
+	if ((rc = fm_config_object(&c, "signing", &sig)) != 0)
+		return cfg_err(r, "", rc < 0 ? c.err : "'signing' is required");
+	if (need_string(r, &sig, "signing", "user", &r->user) < 0 ||
+	    fm_config_string(&sig, "passphrase_file", &r->passphrase_file) < 0 ||
+	    fm_config_string(&sig, "config_file", &r->config_file) < 0 ||
+	    fm_config_int(&sig, "timeout", 1, 86400, &r->sign_timeout) < 0 ||
+	    (rc = fm_config_strings(&sig, "command", &r->command, &n)) < 0)
+		return cfg_err(r, "signing", sig.err);
+	if (rc == 0 && n == 0)
+		return cfg_err(r, "signing", "'command' must not be empty");
+	if (rc == 1) {
+		for (n = 0; default_command[n] != NULL; n++)
+			;
+		if ((r->command = calloc(n + 1, sizeof(char *))) == NULL)
+			return cfg_err(r, "", "out of memory");
+		for (i = 0; i < n; i++)
+			if ((r->command[i] = strdup(default_command[i])) == NULL)
+				return cfg_err(r, "", "out of memory");
+	}
+	fm_config_warn_unknown(&sig);
+	if ((rc = fm_config_object(&c, "koji_instances", &insts)) != 0)
+		return cfg_err(r, "", rc < 0 ? c.err :
+		    "'koji_instances' is required");
+	n = fm_config_size(&insts);
+	if (n == 0)
+		return cfg_err(r, "koji_instances", "no instance configured");
+	if ((r->inst = calloc(n, sizeof(*r->inst))) == NULL)
+		return cfg_err(r, "", "out of memory");
+	for (i = 0; i < n; i++) {
+		r->ninst++;
+		if (read_instance(r, &insts, i, &r->inst[i]) < 0)
+			return -1;
+	}
+	fm_config_warn_unknown(&c);
+	return 0;
+}
+
+static void
+free_tag(struct rtag *t)
+{
+	free(t->from); free(t->to); free(t->key); free(t->keyid);
+	free(t->file_signing_key); free(t->side_pattern); free(t->side_from);
+	free(t->side_to);
+	fm_config_strv_free(t->trusted_taggers);
+}
+
+static void
+robosig_free(struct robosig *r)
+{
+	size_t i, j;
+
+	for (i = 0; i < r->ninst; i++) {
+		struct instance *in = &r->inst[i];
+
+		for (j = 0; j < in->ntags; j++)
+			free_tag(&in->tags[j]);
+		free(in->tags);
+		free(in->name); free(in->url); free(in->cert);
+		free(in->serverca); free(in->mbs_user);
+		koji_free(in->koji);
+	}
+	free(r->inst);
+	fm_config_strv_free(r->trusted);
+	fm_config_strv_free(r->command);
+	free(r->user);
+	free(r->passphrase_file);
+	free(r->config_file);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
+/* ---- one message ------------------------------------------------------ */
+
+enum outcome { DONE, MOVED_BEFORE, TRANSIENT, PERMANENT };
+
+struct job {
+	struct robosig		*r;
+	struct instance		*in;
+	const struct rtag	*t;
+	int64_t			 build_id;
+	char			 nvr[512];
+	unsigned		 nsigned;
+	char			 reason[512];
+};
+
+static enum outcome why(struct job *j, enum outcome o, const char *fmt, ...)
+    FM_PRINTF(3, 4);
+
+static enum outcome
+why(struct job *j, enum outcome o, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(j->reason, sizeof(j->reason), fmt, ap);
+	va_end(ap);
+	return o;
+}
+
+/* One Koji call; a fault is permanent, the rest transient. */
+static enum outcome
+call(struct job *j, struct xr_buf *req, int auth, struct xr_value **v)
+{
+	char err[300];
+	enum koji_rc rc;
+
+	*v = NULL;
+	if (xr_call_end(req) < 0) {
+		xr_buf_free(req);
+		return why(j, TRANSIENT, "%s", "out of memory");
+	}
+	rc = koji_call(j->in->koji, req, auth, v, err, sizeof(err));
+	xr_buf_free(req);
+	if (rc == KOJI_OK)
+		return DONE;
+	xr_free(*v);
+	*v = NULL;
+	return why(j, rc == KOJI_FAULT ? PERMANENT : TRANSIENT, "%s", err);
+}
+
+/* An RPM name safe as one argv item: no option, no odd bytes. */
+static bool
+safe_arg(const char *s)
+{
+	if (s == NULL || s[0] == '\0' || s[0] == '-' || strlen(s) > 255)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr("._+~^-", *s)))
+			return false;
+	return true;
+}
+
+/* Read the passphrase file (bounded); NULL when none is configured. */
+static int
+read_pass(struct robosig *r, char *buf, size_t size, size_t *len)
+{
+	FILE *f;
+
+	*len = 0;
+	if (r->passphrase_file == NULL)
+		return 0;
+	if ((f = fopen(r->passphrase_file, "re")) == NULL)
+		return -1;
+	*len = fread(buf, 1, size, f);
+	fclose(f);
+	if (*len == size)
+		return -1;
+	while (*len > 0 && (buf[*len - 1] == '\n' || buf[*len - 1] == '\r'))
+		(*len)--;
+	return 0;
+}
+
+static enum outcome
+run_signer(struct job *j, char **rpms, size_t nrpms)
+{
+	struct robosig *r = j->r;
+	const char *argv[MAX_ARGS + 1];
+	char out[2048], pass[4096];
+	size_t n = 0, i, k, plen;
+	int status;
+	enum signer_rc rc;
+
+	for (i = 0; r->command[i] != NULL; i++) {
+		const char *a = r->command[i], *v = a;
+
+		if (strcmp(a, "{rpms}") == 0) {
+			for (k = 0; k < nrpms && n < MAX_ARGS; k++)
+				argv[n++] = rpms[k];
+			continue;
+		}
+		if (strcmp(a, "{user}") == 0)
+			v = r->user;
+		else if (strcmp(a, "{config_file}") == 0)
+			v = r->config_file;
+		else if (strcmp(a, "{instance}") == 0)
+			v = j->in->name;
+		else if (strcmp(a, "{key}") == 0)
+			v = j->t->key;
+		else if (strcmp(a, "{keyid}") == 0)
+			v = j->t->keyid;
+		else if (strcmp(a, "{file_signing_key}") == 0)
+			v = j->t->file_signing_key;
+		if (v == NULL)		/* an unset optional: drop the item */
+			continue;
+		if (n < MAX_ARGS)
+			argv[n++] = v;
+	}
+	argv[n] = NULL;
+	if (read_pass(r, pass, sizeof(pass), &plen) < 0)
+		return why(j, TRANSIENT, "cannot read passphrase_file %s",
+		    r->passphrase_file);
+	rc = signer_run((char *const *)argv, plen ? pass : NULL, plen,
+	    (int)r->sign_timeout * 1000, out, sizeof(out), &status);
+	memset(pass, 0, sizeof(pass));
+	if (out[0] != '\0')
+		r->host->log(r->hctx, FM_LOG_INFO, "%s: signer said: %.1000s",
+		    j->nvr, out);
+	switch (rc) {
+	case SIGNER_OK:
+		return DONE;
+	case SIGNER_FAILED:
+		return why(j, PERMANENT, "Signing failed (%s)", status >= 0 ?
+		    "non-zero exit" : "killed");
+	case SIGNER_TIMEOUT:
+		return why(j, TRANSIENT, "%s", "signer timed out");
+	default:
+		return why(j, TRANSIENT, "cannot run the signer %s",
+		    r->command[0]);
+	}
+}
+
+static enum outcome
+process(struct job *j, const char *name, const char *version,
+    const char *release)
+{
+	const struct rtag *t = j->t;
+	struct xr_buf req;
+	struct xr_value *v = NULL, *rpms = NULL;
+	char **names = NULL;
+	size_t i, nunsigned = 0;
+	bool in_from = false, in_to = false;
+	enum outcome o;
+
+	/* getBuild: the build exists and is the one the message names */
+	xr_call_begin(&req, "getBuild");
+	xr_param_int(&req, j->build_id);
+	if ((o = call(j, &req, 0, &v)) != DONE)
+		return o;
+	if (v->type != XR_STRUCT) {
+		xr_free(v);
+		return why(j, PERMANENT, "unknown build %s", j->nvr);
+	}
+	if (!xr_get_str(v, "name") || strcmp(xr_get_str(v, "name"), name) ||
+	    !xr_get_str(v, "version") ||
+	    strcmp(xr_get_str(v, "version"), version) ||
+	    !xr_get_str(v, "release") ||
+	    strcmp(xr_get_str(v, "release"), release)) {
+		xr_free(v);
+		return why(j, PERMANENT, "build_id is not %s in koji", j->nvr);
+	}
+	xr_free(v);
+
+	/* listTags: still in "from"?  Already moved to "to"? */
+	xr_call_begin(&req, "listTags");
+	xr_param_int(&req, j->build_id);
+	if ((o = call(j, &req, 0, &v)) != DONE)
+		return o;
+	for (i = 0; v->type == XR_ARRAY && i < v->n; i++) {
+		const char *tn = xr_get_str(v->items[i], "name");
+
+		in_from |= tn != NULL && strcmp(tn, t->from) == 0;
+		in_to |= tn != NULL && strcmp(tn, t->to) == 0;
+	}
+	xr_free(v);
+	if (!in_from)
+		return in_to ? why(j, MOVED_BEFORE, "already in %s", t->to) :
+		    why(j, PERMANENT, "build is not tagged into %s", t->from);
+
+	/* listRPMs, queryRPMSigs: which still need the key */
+	xr_call_begin(&req, "listRPMs");
+	xr_param_int(&req, j->build_id);
+	if ((o = call(j, &req, 0, &rpms)) != DONE)
+		return o;
+	if (rpms->type != XR_ARRAY || rpms->n > MAX_RPMS ||
+	    (names = calloc(rpms->n + 1, sizeof(*names))) == NULL) {
+		o = why(j, PERMANENT, "%s", "listRPMs: not a list of RPMs");
+		goto out;
+	}
+	for (i = 0; i < rpms->n; i++) {
+		const struct xr_value *rpm = rpms->items[i];
+		const char *rn = xr_get_str(rpm, "name"),
+		    *rv = xr_get_str(rpm, "version"),
+		    *rr = xr_get_str(rpm, "release"),
+		    *ra = xr_get_str(rpm, "arch");
+		int64_t id;
+		char nvra[1100];
+
+		if (xr_get_int(rpm, "id", &id) < 0 || !rn || !rv || !rr || !ra) {
+			o = why(j, PERMANENT, "%s", "listRPMs: an RPM without "
+			    "id, name, version, release or arch");
+			goto out;
+		}
+		snprintf(nvra, sizeof(nvra), "%s-%s-%s.%s", rn, rv, rr, ra);
+		if (!safe_arg(nvra)) {
+			o = why(j, PERMANENT, "unsafe RPM name %.200s", nvra);
+			goto out;
+		}
+		xr_call_begin(&req, "queryRPMSigs");
+		xr_kwargs_begin(&req);
+		xr_kw_int(&req, "rpm_id", id);
+		xr_kw_string(&req, "sigkey", t->keyid);
+		xr_kwargs_end(&req);
+		if ((o = call(j, &req, 0, &v)) != DONE)
+			goto out;
+		if (v->type != XR_ARRAY || v->n == 0) {
+			if ((names[nunsigned++] = strdup(nvra)) == NULL) {
+				xr_free(v);
+				o = why(j, TRANSIENT, "%s", "out of memory");
+				goto out;
+			}
+		}
+		xr_free(v);
+	}
+
+	/* sign what is not signed yet, then record the signed copies */
+	if (nunsigned > 0 && (o = run_signer(j, names, nunsigned)) != DONE)
+		goto out;
+	j->nsigned = (unsigned)nunsigned;
+	for (i = 0; i < rpms->n; i++) {
+		int64_t id = 0;
+
+		xr_get_int(rpms->items[i], "id", &id);
+		xr_call_begin(&req, "writeSignedRPM");
+		xr_param_int(&req, id);
+		xr_param_string(&req, t->keyid);
+		if ((o = call(j, &req, 1, &v)) != DONE)
+			goto out;
+		xr_free(v);
+	}
+
+	/* the move: Bodhi's "signed" signal */
+	o = DONE;
+	if (strcmp(t->from, t->to) != 0) {
+		xr_call_begin(&req, "tagBuild");
+		xr_param_string(&req, t->to);
+		xr_param_int(&req, j->build_id);
+		xr_param_bool(&req, 0);
+		if (t->skip_untagging)
+			xr_param_nil(&req);
+		else
+			xr_param_string(&req, t->from);
+		if ((o = call(j, &req, 1, &v)) == DONE)
+			xr_free(v);
+	}
+	if (o == DONE)
+		snprintf(j->reason, sizeof(j->reason), "%s", nunsigned ?
+		    "signed" : "already signed");
+out:
+	for (i = 0; names != NULL && names[i] != NULL; i++)
+		free(names[i]);
+	free(names);
+	xr_free(rpms);
+	return o;
+}
+
+static void
+publish_result(struct job *j, const char *tag, const char *status,
+    double duration)
+{
+	const struct fm_host *h = j->r->host;
+	struct fm_builder *b = h->builder_new();
+
+#define KEY(k)	h->build_key(b, k, strlen(k))
+#define STR(s)	h->build_string(b, s, strlen(s))
+	h->build_object_begin(b);
+	KEY("build_id");	h->build_int(b, j->build_id);
+	KEY("build");		STR(j->nvr);
+	KEY("instance");	STR(j->in->name);
+	KEY("tag");		STR(tag);
+	KEY("to");		STR(j->t->to);
+	KEY("key");		STR(j->t->key);
+	KEY("keyid");		STR(j->t->keyid);
+	KEY("status");		STR(status);
+	KEY("reason");		STR(j->reason);
+	KEY("rpms_signed");	h->build_int(b, j->nsigned);
+	KEY("duration");	h->build_double(b, duration);
+	h->build_object_end(b);
+#undef KEY
+#undef STR
+	if (h->publish_built(j->r->hctx, "robosignatory", "build.sign", b) != 0)
+		h->log(j->r->hctx, FM_LOG_WARN, "%s: result not published",
+		    j->nvr);
+}
+
+static bool
+in_list(char **list, const char *s)
+{
+	for (; s != NULL && *list != NULL; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
+}
+
+static bool
+seen_id(struct robosig *r, const char *id, bool add)
+{
+	size_t i;
+	bool found = false;
+
+	if (id == NULL || strlen(id) >= MSGID_LEN)
+		return false;
+	pthread_mutex_lock(&r->lock);
+	for (i = 0; i < SEEN_IDS && !found; i++)
+		found = strcmp(r->seen[i], id) == 0;
+	if (add && !found) {
+		snprintf(r->seen[r->seen_next], MSGID_LEN, "%s", id);
+		r->seen_next = (r->seen_next + 1) % SEEN_IDS;
+	}
+	pthread_mutex_unlock(&r->lock);
+	return found;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+rs_consume(void *state, struct fm_msg *msg)
+{
+	struct robosig *r = state;
+	const struct fm_host *h = r->host;
+	const struct fm_json *d = h->msg_json(msg);
+	const char *signer = h->msg_signer(msg), *id = h->msg_id(msg);
+	char name[256], version[256], release[256], tag[256], inst[128];
+	struct job j = { .r = r };
+	enum outcome o;
+	double t0 = now_s();
+	size_t i;
+	unsigned attempt;
+
+	/* second line behind the hub: only Koji's hub may ask us to sign */
+	if (!in_list(r->trusted, signer)) {
+		h->log(r->hctx, FM_LOG_WARN, "%s: signer '%s' is not in "
+		    "trusted_publishers: ignored", id ? id : "?",
+		    signer ? signer : "(unsigned)");
+		r->untrusted++;
+		return FM_CONSUME_DROP;
+	}
+	if (seen_id(r, id, false)) {
+		h->log(r->hctx, FM_LOG_INFO, "%s: handled before", id);
+		return FM_CONSUME_OK;
+	}
+	if (h->json_int(d, "/msg/build_id", &j.build_id) != FM_JSON_OK ||
+	    h->json_string_copy(d, "/msg/name", name, sizeof(name), NULL) ||
+	    h->json_string_copy(d, "/msg/version", version, sizeof(version),
+	    NULL) ||
+	    h->json_string_copy(d, "/msg/release", release, sizeof(release),
+	    NULL) ||
+	    h->json_string_copy(d, "/msg/tag", tag, sizeof(tag), NULL)) {
+		h->log(r->hctx, FM_LOG_WARN, "%s: not a buildsys.tag body "
+		    "(build_id, name, version, release, tag)", id ? id : "?");
+		r->unknown++;
+		return FM_CONSUME_DROP;
+	}
+	if (h->json_string_copy(d, "/msg/instance", inst, sizeof(inst), NULL))
+		snprintf(inst, sizeof(inst), "primary");
+	snprintf(j.nvr, sizeof(j.nvr), "%s-%s-%s", name, version, release);
+	for (i = 0; i < r->ninst && !j.in; i++)
+		if (strcmp(r->inst[i].name, inst) == 0)
+			j.in = &r->inst[i];
+	if (j.in == NULL) {
+		h->log(r->hctx, FM_LOG_INFO, "%s: unknown koji instance '%s'",
+		    j.nvr, inst);
+		r->skipped++;
+		return FM_CONSUME_OK;
+	}
+	for (i = 0; i < j.in->ntags && !j.t; i++)
+		if (strcmp(j.in->tags[i].from, tag) == 0)
+			j.t = &j.in->tags[i];
+	if (j.t == NULL) {
+		r->skipped++;	/* not a tag we sign for */
+		return FM_CONSUME_OK;
+	}
+	if (j.t->modular) {
+		h->log(r->hctx, FM_LOG_ERR, "%s: modular tags are not "
+		    "supported yet", j.nvr);
+		return FM_CONSUME_DROP;
+	}
+	o = process(&j, name, version, release);
+	attempt = h->msg_attempt(msg);
+	switch (o) {
+	case DONE:
+		r->signed_builds++;
+		seen_id(r, id, true);
+		h->log(r->hctx, FM_LOG_INFO, "%s: %s, %s -> %s", j.nvr,
+		    j.reason, tag, j.t->to);
+		publish_result(&j, tag, "success", now_s() - t0);
+		return FM_CONSUME_OK;
+	case MOVED_BEFORE:
+		r->moved_before++;
+		seen_id(r, id, true);
+		h->log(r->hctx, FM_LOG_INFO, "%s: %s", j.nvr, j.reason);
+		publish_result(&j, tag, "already-done", now_s() - t0);
+		return FM_CONSUME_OK;
+	case TRANSIENT:
+		if (attempt < (unsigned)r->max_attempts) {
+			r->retried++;
+			h->log(r->hctx, FM_LOG_WARN, "%s: %s (attempt %u, will "
+			    "retry)", j.nvr, j.reason, attempt);
+			return FM_CONSUME_RETRY;
+		}
+		/* FALLTHROUGH */
+	default:
+		r->failed++;
+		h->log(r->hctx, FM_LOG_ERR, "%s: %s", j.nvr, j.reason);
+		publish_result(&j, tag, "failure", now_s() - t0);
+		return FM_CONSUME_DROP;
+	}
+}
+
+static int
+rs_init(const struct fm_host *host, void *hctx, void **state)
+{
+	struct robosig *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return -1;
+	r->host = host;
+	r->hctx = hctx;
+	pthread_mutex_init(&r->lock, NULL);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		host->log(hctx, FM_LOG_ERR, "libcurl failed to initialise");
+		pthread_mutex_destroy(&r->lock);
+		free(r);
+		return -1;
+	}
+	if (read_config(r) != 0) {
+		robosig_free(r);
+		curl_global_cleanup();
+		return -1;
+	}
+	*state = r;
+	return 0;
+}
+
+static void
+rs_fini(void *state)
+{
+	struct robosig *r = state;
+
+	r->host->log(r->hctx, FM_LOG_INFO, "signed or moved %llu, already "
+	    "done %llu, failed %llu, retried %llu, untrusted %llu, not ours "
+	    "%llu, malformed %llu", r->signed_builds, r->moved_before,
+	    r->failed, r->retried, r->untrusted, r->skipped, r->unknown);
+	robosig_free(r);
+	curl_global_cleanup();
+}
+
+static const char *const rs_topics[] = { "*.buildsys.tag", NULL };
+
+static const struct fm_plugin plugin = {
+	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_plugin),
+	"robosignatory", "0.1.0", NULL, rs_topics,
+	rs_init, rs_consume, NULL, rs_fini,
+};
+
+FM_PLUGIN_DEFINE(plugin)
