@@ -53,7 +53,7 @@ class Site:
     """A bare repository ns/pkg.git whose post-receive runs both hooks,
     a work clone, a relay and a SUB on its outbound side."""
 
-    def __init__(self, tmp, daemons, zctx, dev_pki, relay=True):
+    def __init__(self, tmp, daemons, zctx, dev_pki, relay=True, **keys):
         self.tmp = tmp
         self.daemons, self.zctx = daemons, zctx
         self.p_in, self.p_out = free_ports(2)
@@ -65,6 +65,7 @@ class Site:
         conf["git_hook.url_template"] = URL_TEMPLATE
         conf["git_hook.with_namespace"] = True
         conf["git_hook.timeout"] = 2
+        conf.update(("git_hook." + k, v) for k, v in keys.items())
         self.cfg = write_config(tmp, conf)
         self.bare = tmp / "ns" / "pkg.git"
         self.bare.parent.mkdir()
@@ -249,6 +250,25 @@ def test_relay_down_spools_then_flush_and_next_push(tmp_path, daemons, zctx,
     assert [m["msg"] for m in ours] == theirs4
     ids = [json.loads(b)["msg_id"] for _, b in s.sub.msgs]
     assert len(ids) == len(set(ids)) == 4
+
+
+def test_caps_on_commits_and_patch(tmp_path, daemons, zctx, dev_pki):
+    need_fedora_hook()
+    s = Site(tmp_path, daemons, zctx, dev_pki, max_commits=2,
+             max_patch_bytes=100)
+    revs = [s.commit({"f%d" % i: "line\n" * 50}, "c%d" % i) for i in range(3)]
+    ours, theirs, err = s.push("master")
+    assert len(theirs) == 3
+    assert "more than 2 new commits; publishing the newest 2" in err, err
+    s.sub.wait_count(2)
+    got = [m["msg"]["commit"] for m in ours]
+    assert [c["rev"] for c in got] == revs[1:]     # the newest, oldest first
+    full = theirs[2]["commit"]["patch"]
+    cut = got[1]["patch"]
+    head, note = cut.split("\n[fedmsg-git-hook: ")
+    assert full.startswith(head) and len(head) <= 100, cut
+    assert note == "patch cut at %d of %d bytes]\n" % (len(head), len(full))
+    assert got[1]["stats"] == theirs[2]["commit"]["stats"]
 
 
 def test_bad_input_never_fails(tmp_path, run, dev_pki):
