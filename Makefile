@@ -95,14 +95,18 @@ FUZZ_SECONDS	?= 300
 UNIT_BROKERS	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net
 UNIT_TOOLS	 = test_terse
+UNIT_PUBLISHERS	 = test_git_commit
 FUZZ_BROKERS	 = fuzz_stomp
 test_layer	 = $(if $(filter $(1),$(UNIT_BROKERS) $(FUZZ_BROKERS)),brokers,$(if \
-		   $(filter $(1),$(UNIT_TOOLS)),tools,libfedmsg))
+		   $(filter $(1),$(UNIT_TOOLS)),tools,$(if \
+		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,libfedmsg)))
 # Per layer: the archives a test links (in link order), its libraries.
 TEST_ARCHIVES_libfedmsg = libfedmsg.a
 TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
 TEST_LIBS_brokers = $(BROKER_LIBS)
+TEST_ARCHIVES_publishers = libfmpublishers.a libfmbroker.a libfedmsg.a
+TEST_LIBS_publishers = $(PUB_LIBS)
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 
