@@ -56,6 +56,7 @@ INC_brokers	 = $(INC_libfedmsg) -Ibrokers
 INC_hub		 = $(INC_brokers) -Ihub
 INC_bridge	 = $(INC_brokers) -Ibridge
 INC_tools	 = $(INC_libfedmsg) -Itools
+INC_publishers	 = $(INC_brokers) -Ipublishers $(shell pkg-config --cflags libgit2 2>/dev/null)
 # The include paths of a source file: those of its top folder.
 layer_inc	 = $(INC_$(firstword $(subst /, ,$(1))))
 
@@ -72,6 +73,10 @@ BRIDGE_SRC	 = $(filter-out bridge/fedmsg-%.c,$(wildcard bridge/*.c))
 TOOL_MAINS	 = $(wildcard tools/fedmsg-*.c)
 TOOL_LIB_SRC	 = $(filter-out $(TOOL_MAINS),$(wildcard tools/*.c))
 TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
+# publishers/: programs that publish for others (fedmsg-git-hook), on
+# libgit2; fedmsg-<name>.c is the program, the rest its archive.
+PUB_SRC		 = $(filter-out publishers/fedmsg-%.c,$(wildcard publishers/*.c))
+PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2)
 # Consumer plugins: consumers/<name>/*.c -> <name>.so, built against
 # include/fedmsg/plugin.h only (they link nothing of ours).
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
@@ -93,21 +98,26 @@ FUZZ_SECONDS	?= 300
 UNIT_BROKERS	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net
 UNIT_TOOLS	 = test_terse
+UNIT_PUBLISHERS	 = test_git_commit
 FUZZ_BROKERS	 = fuzz_stomp
 test_layer	 = $(if $(filter $(1),$(UNIT_BROKERS) $(FUZZ_BROKERS)),brokers,$(if \
-		   $(filter $(1),$(UNIT_TOOLS)),tools,libfedmsg))
+		   $(filter $(1),$(UNIT_TOOLS)),tools,$(if \
+		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,libfedmsg)))
 # Per layer: the archives a test links (in link order), its libraries.
 TEST_ARCHIVES_libfedmsg = libfedmsg.a
 TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
 TEST_LIBS_brokers = $(BROKER_LIBS)
+TEST_ARCHIVES_publishers = libfmpublishers.a libfmbroker.a libfedmsg.a
+TEST_LIBS_publishers = $(PUB_LIBS)
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 
 # The archive of each layer, release and sanitizer builds.
 layer_objs	 = $(patsubst %.c,$(B)/$(1)/%.o,$(2))
 REL_LIBS	 = $(B)/lib/libfedmsg.a $(B)/lib/libfmbroker.a \
-		   $(B)/lib/libfmhub.a $(B)/lib/libfmbridge.a $(B)/lib/libfmtools.a
+		   $(B)/lib/libfmhub.a $(B)/lib/libfmbridge.a $(B)/lib/libfmtools.a \
+		   $(B)/lib/libfmpublishers.a
 SAN_LIBS	 = $(patsubst $(B)/lib/%,$(B)/asan/lib/%,$(REL_LIBS))
 
 DEPS_STAMP	 = $(B)/.deps-build
@@ -127,7 +137,7 @@ TEST_DEPS_STAMP	 = $(B)/.deps-test
 
 all: $(DEPS_STAMP) $(B)/lib/libfedmsg.a $(B)/lib/libfedmsg.so \
 	$(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
-	$(B)/bin/fedmsg-bridge $(PLUGINS) $(B)/fedmsg-c.pc
+	$(B)/bin/fedmsg-bridge $(B)/bin/fedmsg-git-hook $(PLUGINS) $(B)/fedmsg-c.pc
 
 # ---- dependencies -----------------------------------------------------------
 
@@ -158,6 +168,7 @@ $(B)/lib/libfmbroker.a: $(call layer_objs,rel,$(BROKER_SRC))
 $(B)/lib/libfmhub.a: $(call layer_objs,rel,$(HUB_SRC))
 $(B)/lib/libfmbridge.a: $(call layer_objs,rel,$(BRIDGE_SRC))
 $(B)/lib/libfmtools.a: $(call layer_objs,rel,$(TOOL_LIB_SRC))
+$(B)/lib/libfmpublishers.a: $(call layer_objs,rel,$(PUB_SRC))
 $(REL_LIBS) $(SAN_LIBS):
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -184,6 +195,11 @@ $(B)/bin/fedmsg-hub: $(B)/rel/hub/fedmsg-hub.o $(B)/lib/libfmhub.a \
 		$(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BROKER_LIBS)
+
+$(B)/bin/fedmsg-git-hook: $(B)/rel/publishers/fedmsg-git-hook.o \
+		$(B)/lib/libfmpublishers.a $(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(PUB_LIBS)
 
 # -fvisibility=hidden: the entry symbol is the only one a plugin exports.
 $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
@@ -238,6 +254,7 @@ $(B)/asan/lib/libfmbroker.a: $(call layer_objs,asan,$(BROKER_SRC))
 $(B)/asan/lib/libfmhub.a: $(call layer_objs,asan,$(HUB_SRC))
 $(B)/asan/lib/libfmbridge.a: $(call layer_objs,asan,$(BRIDGE_SRC))
 $(B)/asan/lib/libfmtools.a: $(call layer_objs,asan,$(TOOL_LIB_SRC))
+$(B)/asan/lib/libfmpublishers.a: $(call layer_objs,asan,$(PUB_SRC))
 
 $(B)/asan/bin/%: $(B)/asan/tools/%.o $(B)/asan/lib/libfmtools.a \
 		$(B)/asan/lib/libfedmsg.a
@@ -259,8 +276,14 @@ $(B)/asan/bin/fedmsg-hub: $(B)/asan/hub/fedmsg-hub.o $(B)/asan/lib/libfmhub.a \
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LIBS) $(HUB_LIBS) $(BROKER_LIBS)
 
+$(B)/asan/bin/fedmsg-git-hook: $(B)/asan/publishers/fedmsg-git-hook.o \
+		$(B)/asan/lib/libfmpublishers.a $(B)/asan/lib/libfmbroker.a \
+		$(B)/asan/lib/libfedmsg.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(PUB_LIBS)
+
 asan-tools: $(addprefix $(B)/asan/bin/,$(TOOLS)) $(B)/asan/bin/fedmsg-hub \
-	$(B)/asan/bin/fedmsg-bridge $(TEST_TOOLS) $(SAN_PLUGINS)
+	$(B)/asan/bin/fedmsg-bridge $(B)/asan/bin/fedmsg-git-hook $(TEST_TOOLS) $(SAN_PLUGINS)
 
 # (no cmocka: built with the tools, before the test packages)
 $(B)/asan/tests/tools/%.o: tests/tools/%.c | $(DEPS_STAMP)
@@ -446,7 +469,7 @@ install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR)/fedmsg \
 	    $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PLUGINDIR) $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 $(addprefix $(B)/bin/,$(TOOLS)) $(B)/bin/fedmsg-hub \
-	    $(B)/bin/fedmsg-bridge $(DESTDIR)$(BINDIR)/
+	    $(B)/bin/fedmsg-bridge $(B)/bin/fedmsg-git-hook $(DESTDIR)$(BINDIR)/
 	install -m 644 include/fedmsg/*.h $(DESTDIR)$(INCLUDEDIR)/fedmsg/
 	install -m 755 $(B)/lib/libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/
 	ln -sf libfedmsg.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libfedmsg.so
@@ -459,7 +482,7 @@ install: all
 	    > $(DESTDIR)$(LIBDIR)/systemd/system/fedmsg-hub.service
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS) fedmsg-hub fedmsg-bridge)
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(TOOLS) fedmsg-hub fedmsg-bridge fedmsg-git-hook)
 	rm -rf $(DESTDIR)$(INCLUDEDIR)/fedmsg
 	rm -f $(DESTDIR)$(LIBDIR)/libfedmsg.a $(DESTDIR)$(LIBDIR)/libfedmsg.so*
 	rm -f $(DESTDIR)$(PKGCONFIGDIR)/fedmsg-c.pc

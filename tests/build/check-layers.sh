@@ -69,6 +69,13 @@ probe tools $o/tools/layer_probe.o lines.h ok
 for h in broker.h stomp.h hub.h bridge.h; do
 	probe tools $o/tools/layer_probe.o $h missing
 done
+# publishers: + brokers (the spool), never hub, bridge or tools
+probe publishers $o/publishers/layer_probe.o spool.h ok
+probe publishers $o/publishers/layer_probe.o git_commit.h ok
+for h in hub.h bridge.h terse.h; do
+	probe publishers $o/publishers/layer_probe.o $h missing
+done
+probe tools $o/tools/layer_probe.o git_commit.h missing
 # a libfedmsg unit test cannot see the broker layer
 probe tests/unit build/asan/tests/unit/layer_probe.o json.h ok
 probe tests/unit build/asan/tests/unit/layer_probe.o stomp.h missing

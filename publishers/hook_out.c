@@ -1,0 +1,187 @@
+/*
+ * fedmsg-git-hook's outbox (hook_out.h): brokers/spool.c on disk, then
+ * libfedmsg's active publisher.  A record is acknowledged once ZeroMQ took
+ * it on a connection the relay had subscribed on (fm_publisher_open waits
+ * for that), so a message is sent once under its msg_id, or stays spooled.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <fedmsg/bus.h>
+#include <fedmsg/message.h>
+
+#include "hook_out.h"
+#include "log.h"
+#include "spool.h"
+
+struct hook_out {
+	struct fm_config	*cfg;
+	struct spool		*sp;
+	/* Without a spool: the bodies in memory, sent once. */
+	char			**mem;
+	size_t			*mem_len, n_mem, cap_mem;
+};
+
+int64_t
+ho_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct hook_out *
+ho_open(struct fm_config *cfg, const char *dir, uint64_t max_bytes,
+    int64_t deadline_ms)
+{
+	struct hook_out *h = calloc(1, sizeof(*h));
+	char err[256];
+
+	if (h == NULL)
+		return NULL;
+	h->cfg = cfg;
+	if (dir == NULL)
+		return h;
+	/* Another push's run holds the spool (flock): wait for it. */
+	for (;;) {
+		h->sp = spool_open(dir, max_bytes, SPOOL_DROP_NEW, false, err);
+		if (h->sp || ho_now_ms() >= deadline_ms)
+			break;
+		nanosleep(&(struct timespec){ 0, 50 * 1000000 }, NULL);
+	}
+	if (h->sp == NULL)
+		log_err("spool %s: %s; sending without a spool (messages are "
+		    "lost if the relay is down)", dir, err);
+	return h;
+}
+
+int
+ho_add(struct hook_out *h, const char *body, size_t len)
+{
+	char err[256];
+	uint64_t id;
+	int rc;
+
+	if (h->sp) {
+		rc = spool_append(h->sp, body, len, &id, err);
+		if (rc == 1)
+			log_err("spool full: a message was dropped");
+		else if (rc < 0)
+			log_err("spool: %s", err);
+		return rc == 0 ? 0 : -1;
+	}
+	if (h->n_mem == h->cap_mem) {
+		size_t cap = h->cap_mem ? h->cap_mem * 2 : 16;
+		char **m = realloc(h->mem, cap * sizeof(*m));
+		size_t *l = m ? realloc(h->mem_len, cap * sizeof(*l)) : NULL;
+
+		if (m)
+			h->mem = m;
+		if (l == NULL) {
+			log_err("out of memory");
+			return -1;
+		}
+		h->mem_len = l;
+		h->cap_mem = cap;
+	}
+	if ((h->mem[h->n_mem] = malloc(len + 1)) == NULL) {
+		log_err("out of memory");
+		return -1;
+	}
+	memcpy(h->mem[h->n_mem], body, len);
+	h->mem_len[h->n_mem++] = len;
+	return 0;
+}
+
+static int
+send_body(struct fm_publisher *p, const struct fm_config *cfg,
+    const void *body, size_t len)
+{
+	struct fm_msg *m;
+	char err[FM_ERRLEN];
+	int rc;
+
+	if (fm_msg_parse(body, len, &cfg->limits, &m, err) < 0) {
+		/* Our own record, damaged: nothing better to do than skip. */
+		log_err("spooled message unreadable, skipped: %s", err);
+		return 0;
+	}
+	rc = fm_publisher_send(p, m, err);
+	if (rc < 0)
+		log_err("%s", err);
+	else
+		log_info("sent %s", fm_msg_id(m) ? fm_msg_id(m) : "?");
+	fm_msg_unref(m);
+	return rc;
+}
+
+uint64_t
+ho_deliver(struct hook_out *h, int64_t deadline_ms)
+{
+	struct fm_bus_opts o = FM_BUS_OPTS_INIT;
+	struct fm_publisher *p;
+	struct spool_stats st;
+	char err[FM_ERRLEN];
+	int64_t left = deadline_ms - ho_now_ms();
+	uint64_t pending;
+	size_t i;
+
+	if (h->sp)
+		spool_stats(h->sp, &st);
+	pending = h->sp ? st.pending : h->n_mem;
+	if (pending == 0)
+		return 0;
+	o.config = h->cfg;
+	o.name = "relay_inbound";
+	o.active = 1;
+	o.sign = 0;		/* signed when spooled */
+	o.connect_timeout_ms = left > 1 ? (int)left : 1;
+	/* Closing waits zmq_linger for the queue: keep it within the bound. */
+	if (h->cfg->zmq_linger > left)
+		h->cfg->zmq_linger = left > 0 ? left : 0;
+	if ((p = fm_publisher_open(&o, err)) == NULL) {
+		log_warn("%s; %llu message(s) %s", err,
+		    (unsigned long long)pending, h->sp ? "stay in the spool "
+		    "(delivered by the next push or --flush)" : "lost");
+		return pending;
+	}
+	if (h->sp) {
+		const void *data;
+		uint64_t id;
+		size_t len;
+
+		while (spool_next(h->sp, &id, &data, &len, err) == 1) {
+			if (send_body(p, h->cfg, data, len) < 0)
+				break;
+			if (spool_ack(h->sp, id, err) < 0)
+				log_err("spool: %s", err);
+		}
+		spool_stats(h->sp, &st);
+		pending = st.pending;
+	} else {
+		for (i = 0; i < h->n_mem; i++)
+			if (send_body(p, h->cfg, h->mem[i], h->mem_len[i]) < 0)
+				break;
+		pending = h->n_mem - i;
+	}
+	fm_publisher_close(p);
+	return pending;
+}
+
+void
+ho_close(struct hook_out *h)
+{
+	size_t i;
+
+	if (h == NULL)
+		return;
+	spool_close(h->sp);
+	for (i = 0; i < h->n_mem; i++)
+		free(h->mem[i]);
+	free(h->mem);
+	free(h->mem_len);
+	free(h);
+}
