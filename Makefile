@@ -73,6 +73,8 @@ TOOL_LIB_SRC	 = $(filter-out $(TOOL_MAINS),$(wildcard tools/*.c))
 TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
 # Consumer plugins: consumers/<name>/*.c -> <name>.so, built against
 # include/fedmsg/plugin.h only (they link nothing of ours).
+# A plugin that needs a library of its own names it in PLUGIN_LIBS_<name>.
+PLUGIN_LIBS_resultsdb = -lcurl -ljansson
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
 # (consumers/common.h is a header shared by the plugins, not a plugin)
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
@@ -187,7 +189,7 @@ $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
 		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC -pthread \
-	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
+	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^) $(PLUGIN_LIBS_$*)
 
 # The same plugins under ASan+UBSan, for the unit tests and the ASan hub.
 # gcc links the sanitizer runtimes as shared libraries, so the .so needs
@@ -197,7 +199,7 @@ $(B)/asan/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h
 		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(SAN_CFLAGS) -fPIC -pthread \
-	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^)
+	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^) $(PLUGIN_LIBS_$*)
 
 # Things that embed PREFIX are rebuilt when it changes.
 $(B)/.prefix: FORCE
