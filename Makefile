@@ -79,6 +79,8 @@ PUB_SRC		 = $(filter-out publishers/fedmsg-%.c,$(wildcard publishers/*.c))
 PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2)
 # Consumer plugins: consumers/<name>/*.c -> <name>.so, built against
 # include/fedmsg/plugin.h only (they link nothing of ours).
+# A plugin that needs a library of its own names it in PLUGIN_LIBS_<name>.
+PLUGIN_LIBS_resultsdb = -lcurl -ljansson
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
 # (consumers/common.h is a header shared by the plugins, not a plugin)
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
