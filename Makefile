@@ -78,14 +78,13 @@ TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
 PUB_SRC		 = $(filter-out publishers/fedmsg-%.c,$(wildcard publishers/*.c))
 PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2)
 # Consumer plugins: consumers/<name>/*.c -> <name>.so, built against
-# include/fedmsg/plugin.h only (they link nothing of ours).
-# A plugin that needs a library of its own names it in PLUGIN_LIBS_<name>.
+# include/fedmsg/plugin.h only (they link nothing of ours).  A plugin
+# that needs a library of its own names it in PLUGIN_LIBS_<name>.
 PLUGIN_LIBS_resultsdb = -lcurl -ljansson
+PLUGIN_LIBS_robosignatory = -lcurl
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
 # (consumers/common.h is a header shared by the plugins, not a plugin)
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
-# Libraries a plugin links besides libc: PLUGIN_LIBS_<name>.
-PLUGIN_LIBS_robosignatory = -lcurl
 SAN_PLUGINS	 = $(addprefix $(B)/asan/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
 UNIT_TESTS	 = $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
