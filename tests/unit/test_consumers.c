@@ -956,6 +956,102 @@ test_exec_placeholder_rules(void **state)
 	plug_unload(&pl);
 }
 
+/*
+ * {/json/pointer} placeholders: a string as it is, a number as its JSON
+ * text (integers of any size exactly, floats as Python's repr), true or
+ * false; absent, null, an array or an object skips the message (DROP,
+ * logged with the placeholder and the msg_id) unless "missing": "empty".
+ */
+static void
+test_exec_json_pointers(void **state)
+{
+	static const struct {
+		const char	*msg;	/* the payload */
+		const char	*log;
+	} skips[] = {
+		{ "{\"n\": 1}", "message id-1: placeholder {/msg/commit/repo} "
+		  "is absent (skipped: drop)" },
+		{ "{\"commit\": {\"repo\": null}}", "{/msg/commit/repo} is null" },
+		{ "{\"commit\": {\"repo\": {\"a\": 1}}}",
+		  "{/msg/commit/repo} is an object" },
+		{ "{\"commit\": {\"repo\": [\"a\"]}}",
+		  "{/msg/commit/repo} is an array" },
+		{ "{\"commit\": []}", "{/msg/commit/repo} is absent" },
+		{ "{\"commit\": \"rpms\"}", "{/msg/commit/repo} is absent" },
+		{ "{\"commit\": {\"repo\": \"a\\u0000b\"}}",
+		  "{/msg/commit/repo} is a string holding a NUL character" },
+		{ "{\"commit\": {\"repo\": \"-rf\"}}",
+		  "message id-1: argv[4] '{/msg/commit/repo}' would start with "
+		  "'-' from a placeholder" },
+		{ "{\"commit\": {\"repo\": -1}}", "would start with '-'" },
+	};
+	const char *ranf = tpath("exec-ptr-ran"), *argsf = tpath("exec-ptr-args");
+	char body[512], *got;
+	struct plug pl;
+	bool ran;
+	size_t i;
+	int rc;
+
+	(void)state;
+	plug_load(&pl, "exec");
+	plug_init_ok(&pl, sh_config("cat > /dev/null; printf '%s\\n' \"$@\" > "
+	    "\"$0\"", cfgf("%s, \"{/msg/commit/repo}\", \"n={/msg/n}\", "
+	    "\"{/msg/big}\", \"{/msg/f}\", \"{/msg/e}\", \"{/msg/t}\", "
+	    "\"{/msg/u}\", \"{/msg/a~1b/0}\", \"{/msg/commit/repo}/{/msg/n}\", "
+	    "\"{/msg/m~0}\"", jstr(argsf)), ""));
+	assert_false(logged("W:"));
+	rc = consume_one(&pl, rawmsg("{\"msg_id\": \"id-0\", \"msg\": "
+	    "{\"commit\": {\"repo\": \"rpms/bash\"}, \"n\": 42, \"big\": "
+	    "123456789012345678901234567890, \"f\": 0.1, \"e\": 1e16, "
+	    "\"t\": true, \"u\": \"caf\\u00e9 it's $(x) {/msg/n}\", "
+	    "\"a/b\": [\"x y\"], \"m~\": false}}"));
+	assert_int_equal(rc, FM_CONSUME_OK);
+	got = tu_read_file(argsf, NULL);
+	assert_string_equal(got, "rpms/bash\nn=42\n"
+	    "123456789012345678901234567890\n0.1\n1e+16\ntrue\n"
+	    "caf\xc3\xa9 it's $(x) {/msg/n}\nx y\nrpms/bash/42\nfalse\n");
+	free(got);
+	plug_fini(&pl);
+
+	/* Skipped messages: dropped, logged, nothing run. */
+	plug_init_ok(&pl, sh_config("cat > /dev/null; : > \"$0\"",
+	    cfgf("%s, \"{/msg/commit/repo}\"", jstr(ranf)), ""));
+	for (i = 0; i < sizeof(skips) / sizeof(skips[0]); i++) {
+		M.loglen = 0;
+		M.logs[0] = '\0';
+		snprintf(body, sizeof(body), "{\"msg_id\": \"id-1\", \"msg\": "
+		    "%s}", skips[i].msg);
+		rc = consume_raw(&pl, body, ranf, &ran);
+		if (rc != FM_CONSUME_DROP || ran || !logged(skips[i].log))
+			fail_msg("%s: verdict %d, ran %d, expected '%s' in:\n%s",
+			    body, rc, ran, skips[i].log, M.logs);
+	}
+	/* a bad msg_id is not echoed into the log */
+	rc = consume_raw(&pl, "{\"msg_id\": \"$(x) y\", \"msg\": {}}", ranf,
+	    &ran);
+	assert_int_equal(rc, FM_CONSUME_DROP);
+	assert_logged("message (bad msg_id): placeholder {/msg/commit/repo}");
+	plug_fini(&pl);
+
+	/* "missing": "empty": "" for absent, null, arrays and objects */
+	plug_init_ok(&pl, sh_config("cat > /dev/null; printf '%s\\n' \"$@\" > "
+	    "\"$0\"", cfgf("%s, \"r={/msg/commit/repo}\", \"{/msg/x}\"",
+	    jstr(argsf)), "\"missing\": \"empty\""));
+	rc = consume_one(&pl, rawmsg("{\"msg_id\": \"id-2\", \"msg\": "
+	    "{\"x\": null}}"));
+	assert_int_equal(rc, FM_CONSUME_OK);
+	got = tu_read_file(argsf, NULL);
+	assert_string_equal(got, "r=\n\n");
+	free(got);
+	rc = consume_one(&pl, rawmsg("{\"msg_id\": \"id-2\", \"msg\": "
+	    "{\"x\": [1], \"commit\": {\"repo\": \"r\"}}}"));
+	assert_int_equal(rc, FM_CONSUME_OK);
+	got = tu_read_file(argsf, NULL);
+	assert_string_equal(got, "r=r\n\n");
+	free(got);
+	plug_unload(&pl);
+}
+
 static void
 test_exec_exit_codes(void **state)
 {
@@ -2055,6 +2151,7 @@ main(void)
 		cmocka_unit_test(test_descriptors),
 		cmocka_unit_test(test_exec_stdin_and_placeholders),
 		cmocka_unit_test(test_exec_placeholder_rules),
+		cmocka_unit_test(test_exec_json_pointers),
 		cmocka_unit_test(test_exec_exit_codes),
 		cmocka_unit_test(test_exec_timeout),
 		cmocka_unit_test(test_exec_big_bodies),
