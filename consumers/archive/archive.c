@@ -41,6 +41,9 @@
  * is undone with ftruncate(), logged, and the message retried; an fsync
  * failure is retried too, so the archive is at-least-once: a line may
  * appear twice, never cut.  One hub per directory and prefix.
+ *
+ * Needs plugin ABI 1.1 (fedmsg-c 0.2 or later): plugin_config.h reads the
+ * config through the host's accessors.
  */
 #include <dirent.h>
 #include <errno.h>

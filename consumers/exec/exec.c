@@ -29,6 +29,23 @@
  *			    "--" argument comes before it ("--id={msg_id}"
  *			    starts with the template's own '-': fine).
  *			Placeholders argv does not use are not checked.
+ *			{/json/pointer}: any RFC 6901 JSON Pointer into the
+ *			envelope ("{/msg/commit/repo}", "{/msg/tags/0}";
+ *			"~1" for a '/' in a member name, "~0" for '~'; it
+ *			ends at the first '}', so a name holding '}' cannot
+ *			be addressed), read from the hub's validated tree.
+ *			Its value: a string as it is (any characters; the
+ *			'-' rule above applies, NUL drops the message), an
+ *			integer as its exact digits (any size), a float as
+ *			Python's repr() ("0.1", "1e+16"), true or false.
+ *			Absent, null, an array or an object: the message is
+ *			skipped (dropped, logged with the placeholder and
+ *			the msg_id), unless "missing" is "empty".  A
+ *			pointer with bad syntax or "{/" without '}' is a
+ *			config error.
+ *	"missing"	"skip" (default) or "empty": what a {/json/pointer}
+ *			placeholder that finds no scalar does (see above);
+ *			"empty" substitutes "".
  *	"timeout"	seconds, 1 to 86400, default 30.  On expiry every
  *			process the program started gets SIGTERM, then
  *			SIGKILL 2 s later, and the message is retried (see
@@ -53,8 +70,13 @@
  * Verdicts: exit 0 -> OK; a retry code -> RETRY; any other code -> DROP;
  * timeout -> RETRY; killed by a signal we did not send -> DROP (a crash
  * would likely repeat); the program could not be started -> RETRY (the
- * binary may be mid-upgrade); a placeholder rule broken -> DROP.  Each
- * non-OK outcome is logged.
+ * binary may be mid-upgrade); a placeholder rule broken or a pointer
+ * placeholder without a value -> DROP.  Each non-OK outcome is logged.
+ * To run only for some messages, prefer the entry's "match" (evaluated
+ * by the hub before queueing) to skipping them here.
+ *
+ * Needs plugin ABI 1.1 (fedmsg-c 0.2 or later): the config is read with
+ * plugin_config.h and pointer values with the host's json_* accessors.
  *
  * The child: each run forks a small helper from the hub, which makes
  * itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER: only the helper,
