@@ -83,7 +83,6 @@ PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2)
 PLUGIN_LIBS_resultsdb = -lcurl -ljansson
 PLUGIN_LIBS_robosignatory = -lcurl
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
-# (consumers/common.h is a header shared by the plugins, not a plugin)
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 SAN_PLUGINS	 = $(addprefix $(B)/asan/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
@@ -100,17 +99,22 @@ UNIT_BROKERS	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net
 UNIT_TOOLS	 = test_terse
 UNIT_PUBLISHERS	 = test_git_commit
+# the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
+UNIT_HUB	 = test_consumers
 FUZZ_BROKERS	 = fuzz_stomp
 test_layer	 = $(if $(filter $(1),$(UNIT_BROKERS) $(FUZZ_BROKERS)),brokers,$(if \
 		   $(filter $(1),$(UNIT_TOOLS)),tools,$(if \
-		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,libfedmsg)))
+		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,$(if \
+		   $(filter $(1),$(UNIT_HUB)),hub,libfedmsg))))
 # Per layer: the archives a test links (in link order), its libraries.
 TEST_ARCHIVES_libfedmsg = libfedmsg.a
 TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
+TEST_ARCHIVES_hub = libfmhub.a libfmbroker.a libfedmsg.a
 TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_ARCHIVES_publishers = libfmpublishers.a libfmbroker.a libfedmsg.a
 TEST_LIBS_publishers = $(PUB_LIBS)
+TEST_LIBS_hub	 = $(HUB_LIBS) $(BROKER_LIBS)
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 
@@ -204,7 +208,7 @@ $(B)/bin/fedmsg-git-hook: $(B)/rel/publishers/fedmsg-git-hook.o \
 
 # -fvisibility=hidden: the entry symbol is the only one a plugin exports.
 $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
-		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
+		include/fedmsg/plugin.h include/fedmsg/plugin_config.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(CFLAGS) -fPIC -pthread \
 	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^) $(PLUGIN_LIBS_$*)
@@ -214,7 +218,7 @@ $(B)/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
 # the same libasan.so as its host; the release hub (valgrind) cannot load
 # these and keeps $(B)/plugins.
 $(B)/asan/plugins/%.so: $$(wildcard consumers/%/*.c) $$(wildcard consumers/%/*.h) \
-		consumers/common.h include/fedmsg/plugin.h | $(DEPS_STAMP)
+		include/fedmsg/plugin.h include/fedmsg/plugin_config.h | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -Iinclude $(WARN) $(SAN_CFLAGS) -fPIC -pthread \
 	    -fvisibility=hidden -shared -o $@ $(filter %.c,$^) $(PLUGIN_LIBS_$*)

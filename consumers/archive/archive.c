@@ -41,6 +41,9 @@
  * is undone with ftruncate(), logged, and the message retried; an fsync
  * failure is retried too, so the archive is at-least-once: a line may
  * appear twice, never cut.  One hub per directory and prefix.
+ *
+ * Needs plugin ABI 1.1 (fedmsg-c 0.2 or later): plugin_config.h reads the
+ * config through the host's accessors.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -58,8 +61,7 @@
 #include <unistd.h>
 
 #include <fedmsg/plugin.h>
-
-#include "../common.h"
+#include <fedmsg/plugin_config.h>
 
 #define PREFIX_MAX	64
 
@@ -119,17 +121,17 @@ prefix_ok(const char *p)
 static int
 conf_load(struct archive *a, struct arch_conf *c)
 {
-	struct cfg cfg;
+	struct fm_config cfg;
 
 	memset(c, 0, sizeof(*c));
 	c->max_bytes = 104857600;
 	c->daily = true;
-	if (cfg_parse(&cfg, a->host->config_json(a->hctx)) != 0 ||
-	    cfg_get_string(&cfg, "dir", &c->dir) < 0 ||
-	    cfg_get_string(&cfg, "prefix", &c->prefix) < 0 ||
-	    cfg_get_int(&cfg, "max_bytes", 0, INT64_MAX, &c->max_bytes) < 0 ||
-	    cfg_get_bool(&cfg, "rotate_daily", &c->daily) < 0 ||
-	    cfg_get_bool(&cfg, "fsync", &c->fsync) < 0) {
+	if (fm_config_open(&cfg, a->host, a->hctx) != 0 ||
+	    fm_config_string(&cfg, "dir", &c->dir) < 0 ||
+	    fm_config_string(&cfg, "prefix", &c->prefix) < 0 ||
+	    fm_config_int(&cfg, "max_bytes", 0, INT64_MAX, &c->max_bytes) < 0 ||
+	    fm_config_bool(&cfg, "rotate_daily", &c->daily) < 0 ||
+	    fm_config_bool(&cfg, "fsync", &c->fsync) < 0) {
 		a->host->log(a->hctx, FM_LOG_ERR, "config: %s", cfg.err);
 		goto fail;
 	}
@@ -150,7 +152,7 @@ conf_load(struct archive *a, struct arch_conf *c)
 		    c->prefix, PREFIX_MAX);
 		goto fail;
 	}
-	cfg_warn_unknown(&cfg, a->host, a->hctx);
+	fm_config_warn_unknown(&cfg);
 	return 0;
 fail:
 	conf_free(c);
@@ -510,7 +512,7 @@ static const char *const arch_topics[] = { "", NULL };
 
 static const struct fm_plugin plugin = {
 	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_plugin),
-	"archive", "0.1.0", NULL, arch_topics,
+	"archive", "0.2.0", NULL, arch_topics,
 	arch_init, arch_consume, arch_reload, arch_fini,
 };
 

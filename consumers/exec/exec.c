@@ -29,6 +29,23 @@
  *			    "--" argument comes before it ("--id={msg_id}"
  *			    starts with the template's own '-': fine).
  *			Placeholders argv does not use are not checked.
+ *			{/json/pointer}: any RFC 6901 JSON Pointer into the
+ *			envelope ("{/msg/commit/repo}", "{/msg/tags/0}";
+ *			"~1" for a '/' in a member name, "~0" for '~'; it
+ *			ends at the first '}', so a name holding '}' cannot
+ *			be addressed), read from the hub's validated tree.
+ *			Its value: a string as it is (any characters; the
+ *			'-' rule above applies, NUL drops the message), an
+ *			integer as its exact digits (any size), a float as
+ *			Python's repr() ("0.1", "1e+16"), true or false.
+ *			Absent, null, an array or an object: the message is
+ *			skipped (dropped, logged with the placeholder and
+ *			the msg_id), unless "missing" is "empty".  A
+ *			pointer with bad syntax or "{/" without '}' is a
+ *			config error.
+ *	"missing"	"skip" (default) or "empty": what a {/json/pointer}
+ *			placeholder that finds no scalar does (see above);
+ *			"empty" substitutes "".
  *	"timeout"	seconds, 1 to 86400, default 30.  On expiry every
  *			process the program started gets SIGTERM, then
  *			SIGKILL 2 s later, and the message is retried (see
@@ -53,8 +70,13 @@
  * Verdicts: exit 0 -> OK; a retry code -> RETRY; any other code -> DROP;
  * timeout -> RETRY; killed by a signal we did not send -> DROP (a crash
  * would likely repeat); the program could not be started -> RETRY (the
- * binary may be mid-upgrade); a placeholder rule broken -> DROP.  Each
- * non-OK outcome is logged.
+ * binary may be mid-upgrade); a placeholder rule broken or a pointer
+ * placeholder without a value -> DROP.  Each non-OK outcome is logged.
+ * To run only for some messages, prefer the entry's "match" (evaluated
+ * by the hub before queueing) to skipping them here.
+ *
+ * Needs plugin ABI 1.1 (fedmsg-c 0.2 or later): the config is read with
+ * plugin_config.h and pointer values with the host's json_* accessors.
  *
  * The child: each run forks a small helper from the hub, which makes
  * itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER: only the helper,
@@ -106,8 +128,7 @@
 #include <unistd.h>
 
 #include <fedmsg/plugin.h>
-
-#include "../common.h"
+#include <fedmsg/plugin_config.h>
 
 #define KILL_GRACE_MS	2000		/* SIGTERM -> SIGKILL */
 #define EX_TEMPFAIL_	75
@@ -138,6 +159,10 @@ struct exec_conf {
 	size_t		  argc;
 	bool		 *subst;	/* argv[i] holds a placeholder */
 	bool		  uses[NPH];	/* some argument holds placeholder k */
+	char		**ptrs;		/* the {/json/pointer}s used, each once
+					   (without braces), NULL-terminated */
+	size_t		  nptr;
+	bool		  missing_empty; /* "missing": "empty" (else skip) */
 	size_t		  dashdash;	/* index of the first literal "--" */
 	long long	  timeout;	/* seconds */
 	char		**topics;	/* NULL: no filter */
@@ -157,10 +182,11 @@ struct exec_state {
 static void
 conf_free(struct exec_conf *c)
 {
-	cfg_strv_free(c->argv);
+	fm_config_strv_free(c->argv);
 	free(c->subst);
-	cfg_strv_free(c->topics);
-	cfg_strv_free(c->envp);
+	fm_config_strv_free(c->ptrs);
+	fm_config_strv_free(c->topics);
+	fm_config_strv_free(c->envp);
 	free(c->retry);
 	free(c->drop);
 	memset(c, 0, sizeof(*c));
@@ -177,54 +203,59 @@ in_list(const long long *v, size_t n, long long x)
 	return false;
 }
 
+/* Whether the NULL-terminated "NAME=value" vector v sets name. */
 static bool
-env_has(const struct cfg *env, const char *key)
+env_has(char *const *v, const char *name)
 {
-	size_t j;
+	size_t n = strlen(name);
 
-	for (j = 0; j < env->n; j++)
-		if (strcmp(env->m[j].key, key) == 0)
+	for (; *v != NULL; v++)
+		if (strncmp(*v, name, n) == 0 && (*v)[n] == '=')
 			return true;
 	return false;
 }
 
 /*
  * The child's whole environment: PATH (DEFAULT_PATH), LANG (the hub's, or
- * C.UTF-8), then env's members, which may replace either.  Nothing else of
- * the hub's environment (credentials, LD_PRELOAD, sanitizer options) leaks
- * into programs.
+ * C.UTF-8), then env's members (env NULL: none), which may replace
+ * either.  Nothing else of the hub's environment (credentials, LD_PRELOAD,
+ * sanitizer options) leaks into programs.
  */
 static char **
-make_envp(struct cfg *env, char *err)
+make_envp(struct fm_config *env, char *err)
 {
 	const char *lang = getenv("LANG");
-	size_t k = 0, j, klen;
-	char **v, *s;
+	size_t k = 0, j, klen, n = env != NULL ? fm_config_size(env) : 0;
+	char **v, *s = NULL, *key = NULL;
 
-	if ((v = calloc(env->n + 3, sizeof(*v))) == NULL)
+	if ((v = calloc(n + 3, sizeof(*v))) == NULL)
 		goto oom;
-	for (j = 0; j < env->n; j++) {
-		klen = strlen(env->m[j].key);
-		if (klen == 0 || strchr(env->m[j].key, '=') != NULL) {
-			snprintf(err, CFG_ERRLEN, "'env': bad variable name "
-			    "'%s'", env->m[j].key);
+	for (j = 0; j < n; j++) {
+		if ((key = fm_config_key(env, j)) == NULL) {
+			snprintf(err, FM_CONFIG_ERRLEN, "'env': %s", env->err);
 			goto fail;
 		}
-		if (cfg_get_string(env, env->m[j].key, &s) != 0) {
-			snprintf(err, CFG_ERRLEN, "'env': %s", env->err);
+		klen = strlen(key);
+		if (klen == 0 || strchr(key, '=') != NULL) {
+			snprintf(err, FM_CONFIG_ERRLEN, "'env': bad variable "
+			    "name '%s'", key);
 			goto fail;
 		}
-		if ((v[k] = malloc(klen + strlen(s) + 2)) == NULL) {
-			free(s);
+		if (fm_config_string(env, key, &s) != 0) {
+			snprintf(err, FM_CONFIG_ERRLEN, "'env': %s", env->err);
+			goto fail;
+		}
+		if ((v[k] = malloc(klen + strlen(s) + 2)) == NULL)
 			goto oom;
-		}
-		sprintf(v[k++], "%s=%s", env->m[j].key, s);
+		sprintf(v[k++], "%s=%s", key, s);
 		free(s);
+		free(key);
+		s = key = NULL;
 	}
-	if (!env_has(env, "PATH") &&
+	if (!env_has(v, "PATH") &&
 	    (v[k++] = strdup("PATH=" DEFAULT_PATH)) == NULL)
 		goto oom;
-	if (!env_has(env, "LANG")) {
+	if (!env_has(v, "LANG")) {
 		if (lang == NULL || *lang == '\0')
 			lang = "C.UTF-8";
 		if ((v[k] = malloc(strlen(lang) + 6)) == NULL)
@@ -233,18 +264,54 @@ make_envp(struct cfg *env, char *err)
 	}
 	return v;
 oom:
-	snprintf(err, CFG_ERRLEN, "out of memory");
+	snprintf(err, FM_CONFIG_ERRLEN, "out of memory");
 fail:
-	cfg_strv_free(v);
+	free(s);
+	free(key);
+	fm_config_strv_free(v);
 	return NULL;
 }
 
-/* Warn about "{word}" in argument i that is not a placeholder. */
-static void
-check_placeholders(struct exec_state *st, size_t i, const char *a,
-    bool *has, bool uses[NPH])
+/*
+ * The length of the JSON Pointer placeholder at p ("{/a/b}": 6), 0 when p
+ * does not start one ("{/" up to the first '}'), -1 when "{/" has no '}'.
+ */
+static long
+ptr_placeholder(const char *p)
 {
-	const char *p, *q;
+	const char *q;
+
+	if (p[0] != '{' || p[1] != '/')
+		return 0;
+	if ((q = strchr(p + 2, '}')) == NULL)
+		return -1;
+	return (long)(q - p + 1);
+}
+
+/* The index of pointer ptr[0..len) in c->ptrs, or c->nptr. */
+static size_t
+ptr_index(const struct exec_conf *c, const char *ptr, size_t len)
+{
+	size_t k;
+
+	for (k = 0; k < c->nptr; k++)
+		if (strncmp(c->ptrs[k], ptr, len) == 0 && c->ptrs[k][len] == 0)
+			break;
+	return k;
+}
+
+/*
+ * Note the placeholders of argument i: the fixed ones in c->uses, the
+ * JSON Pointers in c->ptrs (checked for syntax: -1 and logged when one is
+ * not a pointer).  A "{word}" that is no placeholder is warned about.
+ */
+static int
+check_placeholders(struct exec_state *st, struct exec_conf *c, size_t i)
+{
+	const struct fm_host *h = st->host;
+	const char *a = c->argv[i], *p, *q;
+	char **v;
+	long plen;
 	size_t k;
 
 	for (p = strchr(a, '{'); p != NULL; p = strchr(p + 1, '{')) {
@@ -252,32 +319,71 @@ check_placeholders(struct exec_state *st, size_t i, const char *a,
 			if (strncmp(p, ph_names[k], strlen(ph_names[k])) == 0)
 				break;
 		if (k < NPH) {
-			*has = true;
-			uses[k] = true;
+			c->subst[i] = true;
+			c->uses[k] = true;
+			continue;
+		}
+		if ((plen = ptr_placeholder(p)) < 0) {
+			h->log(st->hctx, FM_LOG_ERR, "config: argv[%zu]: '%s' "
+			    "has \"{/\" without a closing '}'", i, a);
+			return -1;
+		}
+		if (plen > 0) {
+			char *ptr = strndup(p + 1, (size_t)plen - 2);
+
+			if (ptr == NULL)
+				goto oom;
+			/* the syntax, checked on any document */
+			if (h->json_type(h->config(st->hctx), ptr) ==
+			    FM_JSON_ESYNTAX) {
+				h->log(st->hctx, FM_LOG_ERR, "config: argv[%zu]: "
+				    "'{%s}' is not a JSON Pointer ('~' only as "
+				    "~0 or ~1)", i, ptr);
+				free(ptr);
+				return -1;
+			}
+			c->subst[i] = true;
+			if (ptr_index(c, ptr, strlen(ptr)) < c->nptr) {
+				free(ptr);
+				continue;
+			}
+			if ((v = realloc(c->ptrs, (c->nptr + 2) *
+			    sizeof(*v))) == NULL) {
+				free(ptr);
+				goto oom;
+			}
+			c->ptrs = v;
+			v[c->nptr++] = ptr;
+			v[c->nptr] = NULL;
 			continue;
 		}
 		for (q = p + 1; (*q >= 'a' && *q <= 'z') || *q == '_'; q++)
 			;
 		if (q > p + 1 && *q == '}')
-			st->host->log(st->hctx, FM_LOG_WARN, "argv[%zu]: "
-			    "'%.*s' is not a placeholder ({topic}, {msg_id}, "
-			    "{signer}, {timestamp}); passed as is", i,
+			h->log(st->hctx, FM_LOG_WARN, "argv[%zu]: '%.*s' is not "
+			    "a placeholder ({topic}, {msg_id}, {signer}, "
+			    "{timestamp}, {/json/pointer}); passed as is", i,
 			    (int)(q - p + 1), p);
 	}
+	return 0;
+oom:
+	h->log(st->hctx, FM_LOG_ERR, "out of memory");
+	return -1;
 }
 
 static int
 conf_load(struct exec_state *st, struct exec_conf *c)
 {
-	struct cfg cfg, env;
+	struct fm_config cfg, env;
+	char *missing = NULL;
 	size_t i;
 	int r;
 
 	memset(c, 0, sizeof(*c));
 	c->timeout = 30;
-	if (cfg_parse(&cfg, st->host->config_json(st->hctx)) != 0)
+	if (fm_config_open(&cfg, st->host, st->hctx) != 0)
 		goto bad;
-	if ((r = cfg_get_strings(&cfg, "argv", &c->argv, &c->argc)) < 0)
+	if ((r = fm_config_strings(&cfg, "argv", &c->argv, &c->argc)) < 0)
 		goto bad;
 	if (r == 1 || c->argc == 0) {
 		st->host->log(st->hctx, FM_LOG_ERR, "config: 'argv' is "
@@ -299,21 +405,31 @@ conf_load(struct exec_state *st, struct exec_conf *c)
 		goto oom;
 	c->dashdash = c->argc;
 	for (i = 0; i < c->argc; i++) {
-		check_placeholders(st, i, c->argv[i], &c->subst[i], c->uses);
+		if (check_placeholders(st, c, i) != 0)
+			goto fail;
 		if (i > 0 && c->dashdash == c->argc &&
 		    strcmp(c->argv[i], "--") == 0)
 			c->dashdash = i;
 	}
-	if (cfg_get_int(&cfg, "timeout", 1, 86400, &c->timeout) < 0 ||
-	    cfg_get_strings(&cfg, "topics", &c->topics, NULL) < 0)
+	if ((r = fm_config_string(&cfg, "missing", &missing)) < 0)
 		goto bad;
-	if ((r = cfg_get_object(&cfg, "env", &env)) < 0)
+	if (r == 0 && strcmp(missing, "empty") != 0 &&
+	    strcmp(missing, "skip") != 0) {
+		st->host->log(st->hctx, FM_LOG_ERR, "config: 'missing' must be "
+		    "\"skip\" or \"empty\", not '%s'", missing);
+		free(missing);
+		goto fail;
+	}
+	c->missing_empty = r == 0 && strcmp(missing, "empty") == 0;
+	free(missing);
+	if (fm_config_int(&cfg, "timeout", 1, 86400, &c->timeout) < 0 ||
+	    fm_config_strings(&cfg, "topics", &c->topics, NULL) < 0)
 		goto bad;
-	if (r == 1)
-		env.n = 0;
-	if ((c->envp = make_envp(&env, cfg.err)) == NULL)
+	if ((r = fm_config_object(&cfg, "env", &env)) < 0)
 		goto bad;
-	if ((r = cfg_get_ints(&cfg, "retry_exit_codes", 1, 255, &c->retry,
+	if ((c->envp = make_envp(r == 0 ? &env : NULL, cfg.err)) == NULL)
+		goto bad;
+	if ((r = fm_config_ints(&cfg, "retry_exit_codes", 1, 255, &c->retry,
 	    &c->nretry)) < 0)
 		goto bad;
 	if (r == 1) {
@@ -322,7 +438,7 @@ conf_load(struct exec_state *st, struct exec_conf *c)
 		c->retry[0] = EX_TEMPFAIL_;
 		c->nretry = 1;
 	}
-	if (cfg_get_ints(&cfg, "drop_exit_codes", 1, 255, &c->drop,
+	if (fm_config_ints(&cfg, "drop_exit_codes", 1, 255, &c->drop,
 	    &c->ndrop) < 0)
 		goto bad;
 	for (i = 0; i < c->ndrop; i++)
@@ -332,10 +448,10 @@ conf_load(struct exec_state *st, struct exec_conf *c)
 			    "drop_exit_codes", c->drop[i]);
 			goto fail;
 		}
-	cfg_warn_unknown(&cfg, st->host, st->hctx);
+	fm_config_warn_unknown(&cfg);
 	return 0;
 oom:
-	snprintf(cfg.err, CFG_ERRLEN, "out of memory");
+	snprintf(cfg.err, FM_CONFIG_ERRLEN, "out of memory");
 bad:
 	st->host->log(st->hctx, FM_LOG_ERR, "config: %s", cfg.err);
 fail:
@@ -359,13 +475,18 @@ topic_wanted(const struct exec_conf *c, const char *topic)
 	return false;
 }
 
-/* tmpl with the placeholders replaced: malloc'ed, or NULL. */
+/*
+ * tmpl with the placeholders replaced (vals: the fixed ones; pvals: the
+ * values of c->ptrs): malloc'ed, or NULL.
+ */
 static char *
-subst(const char *tmpl, const char *const vals[NPH])
+subst(const struct exec_conf *c, const char *tmpl,
+    const char *const vals[NPH], char *const *pvals)
 {
 	char *out = NULL, *o = NULL;
-	const char *p;
-	size_t len = 0, k, n;
+	const char *p, *v;
+	size_t len = 0, k, n, skip;
+	long plen;
 	int pass;
 
 	for (pass = 0; pass < 2; pass++) {
@@ -374,18 +495,26 @@ subst(const char *tmpl, const char *const vals[NPH])
 				if (strncmp(p, ph_names[k],
 				    strlen(ph_names[k])) == 0)
 					break;
-			if (k == NPH) {
+			if (k < NPH) {
+				v = vals[k];
+				skip = strlen(ph_names[k]);
+			} else if ((plen = ptr_placeholder(p)) > 0 &&
+			    (k = ptr_index(c, p + 1, (size_t)plen - 2)) <
+			    c->nptr) {
+				v = pvals[k];
+				skip = (size_t)plen;
+			} else {
 				if (o != NULL)
 					*o++ = *p;
 				len++;
 				p++;
 				continue;
 			}
-			n = strlen(vals[k]);
+			n = strlen(v);
 			if (o != NULL)
-				o = (char *)memcpy(o, vals[k], n) + n;
+				o = (char *)memcpy(o, v, n) + n;
 			len += n;
-			p += strlen(ph_names[k]);
+			p += skip;
 		}
 		if (pass == 0 && (o = out = malloc(len + 1)) == NULL)
 			return NULL;
@@ -942,12 +1071,90 @@ values(struct exec_state *st, struct fm_msg *msg, const char *vals[NPH],
 }
 
 /*
+ * The text of the value at ptr for an argument (malloc'ed into *out): a
+ * string as it is, a number as its JSON text (an integer exactly, a float
+ * as Python's repr), true or false.  Absent, null, an array or an object:
+ * "" with "missing": "empty", else 1 (skip the message).  -1: out of
+ * memory or a string holding NUL.  *why says what was wrong.
+ */
+static int
+ptr_value(const struct exec_conf *c, const struct fm_host *h,
+    const struct fm_json *doc, const char *ptr, char **out, const char **why)
+{
+	static const char *const what[] = { "absent", "null", "", "", "",
+	    "an array", "an object" };
+	const char *s;
+	size_t len = 0;
+	int t = h->json_type(doc, ptr);
+
+	*out = NULL;
+	*why = "out of memory";
+	switch (t) {
+	case FM_JSON_STRING:
+		h->json_string(doc, ptr, &s, &len);
+		if (memchr(s, '\0', len) != NULL) {
+			*why = "a string holding a NUL character";
+			return 1;
+		}
+		return (*out = strndup(s, len)) != NULL ? 0 : -1;
+	case FM_JSON_NUMBER:
+	case FM_JSON_BOOL:
+		h->json_text(doc, ptr, NULL, 0, &len);
+		if ((*out = malloc(len + 1)) == NULL)
+			return -1;
+		return h->json_text(doc, ptr, *out, len + 1, NULL) ==
+		    FM_JSON_OK ? 0 : -1;
+	case FM_JSON_ABSENT:
+	case FM_JSON_NULL:
+	case FM_JSON_ARRAY:
+	case FM_JSON_OBJECT:
+		*why = what[t];
+		if (!c->missing_empty)
+			return 1;
+		return (*out = strdup("")) != NULL ? 0 : -1;
+	default:	/* syntax: checked at load */
+		*why = "not a JSON Pointer";
+		return 1;
+	}
+}
+
+/*
+ * The values of the {/json/pointer} placeholders for msg into pvals[nptr]
+ * (malloc'ed, freed by the caller with fm_config_strv_free): 0, 1 (and
+ * logged) when the message must be skipped, -1 when out of memory.
+ */
+static int
+ptr_values(struct exec_state *st, struct fm_msg *msg, char **pvals,
+    const char *id)
+{
+	const struct fm_host *h = st->host;
+	const struct exec_conf *c = &st->conf;
+	const struct fm_json *doc = h->msg_json(msg);
+	const char *why;
+	size_t k;
+	int rc;
+
+	for (k = 0; k < c->nptr; k++) {
+		if ((rc = ptr_value(c, h, doc, c->ptrs[k], &pvals[k], &why))
+		    == 0)
+			continue;
+		if (rc > 0)
+			h->log(st->hctx, FM_LOG_WARN, "%s: message %s: "
+			    "placeholder {%s} is %s (skipped: drop)",
+			    c->argv[0], id_ok(id) ? id : "(bad msg_id)",
+			    c->ptrs[k], why);
+		return rc;
+	}
+	return 0;
+}
+
+/*
  * argv for the message: NULL with *drop set (logged) when a placeholder
  * would start an argument with '-' before any literal "--".
  */
 static char **
-make_argv(struct exec_state *st, const char *const vals[NPH], const char *id,
-    bool *drop)
+make_argv(struct exec_state *st, const char *const vals[NPH],
+    char *const *pvals, const char *id, bool *drop)
 {
 	const struct exec_conf *c = &st->conf;
 	char **argv;
@@ -957,7 +1164,7 @@ make_argv(struct exec_state *st, const char *const vals[NPH], const char *id,
 	if ((argv = calloc(c->argc + 1, sizeof(*argv))) == NULL)
 		return NULL;
 	for (i = 0; i < c->argc; i++) {
-		argv[i] = c->subst[i] ? subst(c->argv[i], vals) :
+		argv[i] = c->subst[i] ? subst(c, c->argv[i], vals, pvals) :
 		    strdup(c->argv[i]);
 		if (argv[i] == NULL)
 			goto fail;
@@ -966,14 +1173,15 @@ make_argv(struct exec_state *st, const char *const vals[NPH], const char *id,
 			st->host->log(st->hctx, FM_LOG_WARN, "%s: message %s: "
 			    "argv[%zu] '%s' would start with '-' from a "
 			    "placeholder, and no \"--\" comes before it (drop)",
-			    c->argv[0], id, i, c->argv[i]);
+			    c->argv[0], id_ok(id) ? id : "(bad msg_id)", i,
+			    c->argv[i]);
 			*drop = true;
 			goto fail;
 		}
 	}
 	return argv;
 fail:
-	cfg_strv_free(argv);
+	fm_config_strv_free(argv);
 	return NULL;
 }
 
@@ -984,7 +1192,7 @@ run(struct exec_state *st, struct fm_msg *msg)
 	const struct fm_host *h = st->host;
 	const struct exec_conf *c = &st->conf;
 	const char *vals[NPH], *body, *id;
-	char ts[64], **argv;
+	char ts[64], **argv, **pvals;
 	struct timespec deadline;
 	struct report r = { 0, 0 };
 	size_t len;
@@ -995,13 +1203,23 @@ run(struct exec_state *st, struct fm_msg *msg)
 	id = h->msg_id(msg) != NULL ? h->msg_id(msg) : "(no msg_id)";
 	if (!values(st, msg, vals, ts, id))
 		return FM_CONSUME_DROP;
-	if ((argv = make_argv(st, vals, id, &drop)) == NULL) {
+	if ((pvals = calloc(c->nptr + 1, sizeof(*pvals))) == NULL)
+		goto oom;
+	if ((rc = ptr_values(st, msg, pvals, id)) != 0) {
+		fm_config_strv_free(pvals);
+		if (rc < 0)
+			goto oom;
+		return FM_CONSUME_DROP;
+	}
+	argv = make_argv(st, vals, pvals, id, &drop);
+	fm_config_strv_free(pvals);
+	if (argv == NULL) {
 		if (drop)
 			return FM_CONSUME_DROP;
 		goto oom;
 	}
 	rc = spawn_helper(c, argv, &pid, &wfd, &ctl, &rep);
-	cfg_strv_free(argv);
+	fm_config_strv_free(argv);
 	if (rc != 0) {
 		h->log(st->hctx, FM_LOG_ERR, "%s: cannot start: %s (retry)",
 		    c->argv[0], strerror(rc));
@@ -1137,7 +1355,7 @@ static const char *const exec_topics[] = { "", NULL };
 
 static const struct fm_plugin plugin = {
 	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_plugin),
-	"exec", "0.1.0", NULL, exec_topics,
+	"exec", "0.2.0", NULL, exec_topics,
 	exec_init, exec_consume, exec_reload, exec_fini,
 };
 

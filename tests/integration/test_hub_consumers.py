@@ -248,3 +248,79 @@ def test_archive_reload_moves_to_new_dir(tmp_path, hubs, bus):
     hub_mark(pub.send_multipart, probes, lambda: ids(b), hub)
     assert env["msg_id"] in ids(b) and env["msg_id"] not in ids(a)
     assert hub.stop() == 0
+
+
+def git_receive(repo, namespace="rpms", branch="rawhide", **extra):
+    """A dist-git git.receive envelope as the legacy hook published it
+    (spec publishers-consumers.md 1.2), signed."""
+    commit = {"name": "Packager", "email": "p@example.org",
+              "username": "packager", "agent": "packager",
+              "summary": "Rebuild", "message": "Rebuild\n",
+              "stats": {"files": {"x.spec": {"additions": 1,
+                                             "deletions": 0, "lines": 1}},
+                        "total": {"additions": 1, "deletions": 0,
+                                  "lines": 1, "files": 1}},
+              "rev": hashlib.sha1(str(repo).encode()).hexdigest(),
+              "path": "/srv/git/repositories/%s/%s.git" % (namespace, repo),
+              "repo": repo, "namespace": namespace, "branch": branch,
+              "seen": False}
+    commit.update(extra)
+    if repo is None:
+        del commit["repo"]
+    return signed("git.receive", {"commit": commit})
+
+
+def test_exec_trigger_on_fields(tmp_path, hubs, bus):
+    """A taskotron-style trigger is one entry: the hub's "match" picks
+    pushes to rpms/* on rawhide, exec's {/json/pointer} placeholders pass
+    the repository and the commit to the program."""
+    pub, src, mport = bus
+    out, sync_out = tmp_path / "out", tmp_path / "sync"
+    out.mkdir()
+    sync_out.mkdir()
+    script = tmp_path / "record.py"
+    script.write_text(EXEC_SCRIPT)
+    cfg = write_config(tmp_path, hub_config(src, mport, {
+        "trigger": {
+            "plugin": str(project_plugin("exec")),
+            "topics": ["org.fedoraproject.dev.git.receive"],
+            "match": {"/msg/commit/namespace": "rpms",
+                      "/msg/commit/branch": "rawhide"},
+            "config": {"argv": ["/usr/bin/python3", str(script), str(out),
+                                "{msg_id}",
+                                "{/msg/commit/namespace}/{/msg/commit/repo}",
+                                "{/msg/commit/rev}",
+                                "{/msg/commit/stats/total/lines}"]}},
+        # sees everything: beats the slow joiner
+        "sync": {"plugin": str(project_plugin("exec")),
+                 "config": {"argv": ["/usr/bin/python3", str(script),
+                                     str(sync_out), "{msg_id}"]}}}))
+    hub = hubs(cfg, metrics_port=mport).ready()
+    hub_sync(pub.send_multipart, HubProbes(),
+             lambda: exec_calls(sync_out), hub)
+
+    runs = git_receive("bash")
+    skipped = {
+        "branch": git_receive("bash", branch="f40"),
+        "namespace": git_receive("bash", namespace="modules"),
+        "not git": signed("buildsys.tag", {"commit": {
+            "namespace": "rpms", "branch": "rawhide", "repo": "x"}}),
+    }
+    no_repo = git_receive(None)         # matches; no value for {.../repo}
+    last = git_receive("tar")           # matches: the end marker
+    for env in [runs] + list(skipped.values()) + [no_repo, last]:
+        pub.send_multipart(wire(env))
+    # the trigger's queue is ordered: once "last" ran, all was decided
+    wait_until(lambda: last["msg_id"] in exec_calls(out), 10,
+               "the trigger for the last push", hub)
+
+    assert exec_calls(out) == [runs["msg_id"], last["msg_id"]]
+    argv, body, _ = exec_files(out, runs["msg_id"])
+    assert argv == [str(out), runs["msg_id"], "rpms/bash",
+                    runs["msg"]["commit"]["rev"], "1"]
+    assert body == wire(runs)[1]
+    assert exec_files(out, last["msg_id"])[0][2] == "rpms/tar"
+    err = hub.stderr()
+    assert ("message %s: placeholder {/msg/commit/repo} is absent "
+            "(skipped: drop)" % no_repo["msg_id"]) in err
+    assert hub.stop() == 0
