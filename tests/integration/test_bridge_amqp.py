@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from conftest import (HOST, RMQ_AMQP_PORT, RMQ_AMQPS_PORT, VECTORS,
+from conftest import (wait_until, HOST, RMQ_AMQP_PORT, RMQ_AMQPS_PORT, VECTORS,
                       VECTOR_CA, VECTOR_CRL,
                       BridgeSource, Probes, Sub, bridge_config, bridge_stats,
                       canonical, free_ports, make_envelope, password_file,
@@ -791,8 +791,10 @@ def test_sasl_external_logs_in_as_the_certificate(tmp_path, rabbitmq,
         tmp_path, rabbitmq, daemons, zctx, amqp_peers,
         "org.fedoraproject.dev." + unique("ext"),
         lambda src: external_entry(tmp_path, src, rabbitmq))
-    assert rabbitmq.log_text().count(
-        "user 'fedmsg-bridge' authenticated") > before
+    # RabbitMQ writes its log asynchronously: wait for the line
+    wait_until(lambda: rabbitmq.log_text().count(
+        "user 'fedmsg-bridge' authenticated") > before, 15,
+        "RabbitMQ's log of the EXTERNAL login", bridge)
     stop_bridge(bridge)
 
 
