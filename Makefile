@@ -100,10 +100,12 @@ UNIT_BROKERS	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net
 UNIT_TOOLS	 = test_terse
 UNIT_PUBLISHERS	 = test_git_commit
+UNIT_BRIDGE	 = test_koji_map
 FUZZ_BROKERS	 = fuzz_stomp
 test_layer	 = $(if $(filter $(1),$(UNIT_BROKERS) $(FUZZ_BROKERS)),brokers,$(if \
 		   $(filter $(1),$(UNIT_TOOLS)),tools,$(if \
-		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,libfedmsg)))
+		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,$(if \
+		   $(filter $(1),$(UNIT_BRIDGE)),bridge,libfedmsg))))
 # Per layer: the archives a test links (in link order), its libraries.
 TEST_ARCHIVES_libfedmsg = libfedmsg.a
 TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
@@ -111,6 +113,8 @@ TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
 TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_ARCHIVES_publishers = libfmpublishers.a libfmbroker.a libfedmsg.a
 TEST_LIBS_publishers = $(PUB_LIBS)
+TEST_ARCHIVES_bridge = libfmbridge.a libfmbroker.a libfedmsg.a
+TEST_LIBS_bridge = $(BROKER_LIBS)
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "jget.h"
 #include "jwrite.h"
+#include "koji_map.h"
 #include "log.h"
 #include "msg.h"
 #include "spool.h"
@@ -80,6 +81,8 @@ struct bridge {
 	char			*username;	/* envelopes we wrap; dropped
 						   when they come back */
 	char			*schema;	/* fedora_messaging_schema */
+	char			*koji_topic;	/* "koji": Koji -> buildsys.* */
+	char			*koji_instance;
 	int64_t			 seq;
 	struct bridge_stats	 st;
 };
@@ -589,7 +592,8 @@ parse_sent_at(const char *s)
  * the AMQP headers kept with their types.
  */
 static struct fm_msg *
-wrap(struct bridge *br, const struct broker_in *in, char *err)
+wrap(struct bridge *br, const struct broker_in *in, const char *topic_as,
+    const char *body_as, char *err)
 {
 	struct fm_msg_fields f;
 	struct fm_msg *m = NULL, *s = NULL;
@@ -599,7 +603,7 @@ wrap(struct bridge *br, const struct broker_in *in, char *err)
 
 	if (br->format == FORMAT_FEDORA_MESSAGING && in->headers_json)
 		headers = json_loads(in->headers_json, 0, NULL);
-	if (headers == NULL) {
+	if (headers == NULL && body_as == NULL) {
 		headers = json_object();
 		for (i = 0; i < in->nprops; i++)
 			json_object_set_new(headers, in->props[i].name,
@@ -607,14 +611,15 @@ wrap(struct bridge *br, const struct broker_in *in, char *err)
 	}
 	/* transport metadata of RabbitMQ federation, not application data */
 	json_object_del(headers, "x-received-from");
-	topic = topic_from(br, in->destination && *in->destination ?
+	topic = topic_as ? strdup(topic_as) : topic_from(br,
+	    in->destination && *in->destination ?
 	    in->destination : in->subject && *in->subject ? in->subject :
 	    in->source);
-	htext = json_dumps(headers, JSON_COMPACT);
+	htext = headers ? json_dumps(headers, JSON_COMPACT) : NULL;
 	memset(&f, 0, sizeof(f));
 	f.topic = topic;
-	f.msg_json = in->body;
-	f.msg_len = in->len;
+	f.msg_json = body_as ? body_as : in->body;
+	f.msg_len = body_as ? strlen(body_as) : in->len;
 	f.headers_json = htext;
 	f.i = ++br->seq;
 	f.username = br->username;
@@ -647,7 +652,7 @@ wrap(struct bridge *br, const struct broker_in *in, char *err)
 		/* keep a fedmsg-shaped id ("YYYY-uuid"), else make one */
 		f.msg_id = in->message_id;
 	}
-	if (topic && htext && fm_msg_build(&f, br->lim, &m, err) == 0 &&
+	if (topic && (htext || !headers) && fm_msg_build(&f, br->lim, &m, err) == 0 &&
 	    br->signer && fm_signer_sign(br->signer, m, &s, err) == 0) {
 		fm_msg_unref(m);
 		m = s;
@@ -660,6 +665,34 @@ out:
 	free(topic);
 	free(htext);
 	return m;
+}
+
+/*
+ * "koji": Koji's protonmsg message as Fedora's buildsys.* (koji_map.h),
+ * wrapped and signed.  False when it is skipped (err says why); true
+ * with *out, or with NULL when the wrap failed (err says why).
+ */
+static bool
+koji_fedora(struct bridge *br, const struct broker_in *in,
+    struct fm_msg **out, char *err)
+{
+	const char *type = NULL;
+	char *suffix, *body, topic[512], why[KOJI_WHYLEN];
+	size_t i;
+
+	for (i = 0; i < in->nprops; i++)
+		if (strcmp(in->props[i].name, "type") == 0)
+			type = in->props[i].value;
+	if (koji_to_fedora(type, in->body, in->len, br->koji_instance,
+	    &suffix, &body, why) != KOJI_MAPPED) {
+		snprintf(err, FM_ERRLEN, "%s", why);
+		return false;
+	}
+	snprintf(topic, sizeof(topic), "%s.%s", br->koji_topic, suffix);
+	*out = wrap(br, in, topic, body, err);
+	free(suffix);
+	free(body);
+	return true;
 }
 
 static void
@@ -677,7 +710,7 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 	}
 	if (br->format == FORMAT_FEDORA_MESSAGING) {
 		/* the payload itself: never an envelope to pass through */
-		if ((m = wrap(br, in, err)) == NULL) {
+		if ((m = wrap(br, in, NULL, NULL, err)) == NULL) {
 			br->st.invalid++;
 			log_warn("bridge %s: rejected a message: %s", br->name,
 			    err);
@@ -727,9 +760,18 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		}
 	} else {
 		/* A plain JSON body (Brew, dist-git on UMB): wrap and sign. */
-		struct fm_msg *w = wrap(br, in, err);
+		struct fm_msg *w = NULL;
 
 		fm_msg_unref(m);
+		m = NULL;
+		if (br->koji_topic && !koji_fedora(br, in, &w, err)) {
+			br->st.skipped++;
+			log_warn("bridge %s: Koji message skipped: %s",
+			    br->name, err);
+			goto done;
+		}
+		if (w == NULL && !br->koji_topic)
+			w = wrap(br, in, NULL, NULL, err);
 		if ((m = w) == NULL) {
 			log_warn("bridge %s: cannot wrap: %s", br->name, err);
 			how = SETTLE_RELEASE;
@@ -811,8 +853,43 @@ static const char *const bridge_keys[] = { "from", "to", "topics",
     "endpoints", "address", "source", "topic_map", "tls", "user",
     "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
     "cert", "active", "confirm_timeout", "connect_timeout",
-    "allow_plaintext_credentials", "format", "username", "schema",
+    "allow_plaintext_credentials", "format", "username", "schema", "koji",
     "exchanges", "queues", "bindings", "passive_declares", NULL };
+
+/*
+ * "koji": {"topic": ..., "instance": ...} (both optional): translate Koji's
+ * protonmsg messages into Fedora's buildsys.* (README, "Koji/Brew").
+ */
+static int
+koji_settings(struct bridge *br, json_t *k, char *err)
+{
+	json_t *t = json_object_get(k, "topic"), *i = json_object_get(k,
+	    "instance");
+	const char *key;
+	json_t *v;
+
+	if (k == NULL)
+		return 0;
+	if (!json_is_object(k) || br->to_broker || (t && !json_is_string(t)) ||
+	    (i && !json_is_string(i))) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: koji must be an object "
+		    "{\"topic\": string, \"instance\": string} on a broker -> "
+		    "zmq bridge", br->name);
+		return -1;
+	}
+	json_object_foreach(k, key, v)
+		if (strcmp(key, "topic") && strcmp(key, "instance"))
+			log_warn("bridges.%s.koji: unknown key '%s'", br->name,
+			    key);
+	br->koji_topic = strdup(t ? json_string_value(t) :
+	    "org.fedoraproject.prod.buildsys");
+	br->koji_instance = strdup(i ? json_string_value(i) : "primary");
+	if (br->koji_topic == NULL || br->koji_instance == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	return 0;
+}
 
 static int
 urls_of(json_t *v, const char **out, size_t max, size_t *n)
@@ -865,6 +942,8 @@ bridge_free(struct bridge *br)
 	free(br->source);
 	free(br->username);
 	free(br->schema);
+	free(br->koji_topic);
+	free(br->koji_instance);
 	free(br->name);
 	free(br);
 }
@@ -874,14 +953,15 @@ log_stats(const struct bridge *br)
 {
 	log_info("bridge %s: in %llu, out %llu, invalid %llu, not JSON %llu, "
 	    "looped %llu, wrapped %llu, retried %llu, dropped %llu, filtered "
-	    "%llu", br->name, (unsigned long long)br->st.in,
+	    "%llu, skipped %llu", br->name, (unsigned long long)br->st.in,
 	    (unsigned long long)br->st.out, (unsigned long long)br->st.invalid,
 	    (unsigned long long)br->st.not_json,
 	    (unsigned long long)br->st.looped,
 	    (unsigned long long)br->st.wrapped,
 	    (unsigned long long)br->st.retried,
 	    (unsigned long long)br->st.dropped,
-	    (unsigned long long)br->st.filtered);
+	    (unsigned long long)br->st.filtered,
+	    (unsigned long long)br->st.skipped);
 }
 
 struct spool_settings {
@@ -999,6 +1079,8 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	    FM_SCHEMA);
 	if (br->username == NULL || br->schema == NULL)
 		goto oom;
+	if (koji_settings(br, json_object_get(e, "koji"), err) < 0)
+		goto fail;
 	if (urls_of(zmq_from ? to : from, urls, 16, &nurls) < 0) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: \"%s\" must be a broker URL "
 		    "or a list of them", name, zmq_from ? "to" : "from");

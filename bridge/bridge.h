@@ -34,6 +34,7 @@ struct bridge_stats {
 	uint64_t	 retried;	/* refused or lost, sent again */
 	uint64_t	 dropped;	/* spool full, or unsendable */
 	uint64_t	 filtered;	/* topic not wanted */
+	uint64_t	 skipped;	/* Koji events with no Fedora form */
 };
 
 /*

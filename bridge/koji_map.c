@@ -1,0 +1,344 @@
+/*
+ * Koji protonmsg -> Fedora buildsys.* (koji_map.h).  The Fedora bodies
+ * are those of Fedora's koji hub plugin (spec publishers-consumers.md
+ * 2.2-2.3); the Koji ones those of koji's plugins/hub/protonmsg.py (2.5).
+ */
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "koji_map.h"
+
+/* Fedora's plugin deletes these everywhere (floats that differed by host). */
+static const char *const volatile_keys[] = { "weight", "start_ts",
+    "create_ts", "completion_ts", NULL };
+
+struct ctx {
+	json_t	*in;		/* the Koji body (borrowed) */
+	json_t	*out;		/* the Fedora body being built */
+	char	*why;
+	bool	 bad;		/* a required field was missing: why says */
+};
+
+static void
+fail(struct ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->bad)
+		return;		/* keep the first reason */
+	c->bad = true;
+	va_start(ap, fmt);
+	vsnprintf(c->why, KOJI_WHYLEN, fmt, ap);
+	va_end(ap);
+}
+
+/* in.<obj>.<key>, or in.<key> when obj is NULL; NULL when absent. */
+static json_t *
+field(struct ctx *c, const char *obj, const char *key)
+{
+	json_t *o = obj ? json_object_get(c->in, obj) : c->in;
+
+	return json_is_object(o) ? json_object_get(o, key) : NULL;
+}
+
+/* Copy a required string. */
+static void
+req_str(struct ctx *c, const char *to, const char *obj, const char *key)
+{
+	json_t *v = field(c, obj, key);
+
+	if (!json_is_string(v))
+		fail(c, "%s%s%s is missing or not a string", obj ? obj : "",
+		    obj ? "." : "", key);
+	else
+		json_object_set(c->out, to, v);
+}
+
+/* Copy a required integer. */
+static void
+req_int(struct ctx *c, const char *to, const char *obj, const char *key)
+{
+	json_t *v = field(c, obj, key);
+
+	if (!json_is_integer(v))
+		fail(c, "%s%s%s is missing or not an integer", obj ? obj : "",
+		    obj ? "." : "", key);
+	else
+		json_object_set(c->out, to, v);
+}
+
+/* Copy an optional value of the given JSON type; null otherwise. */
+static void
+opt(struct ctx *c, const char *to, const char *obj, const char *key,
+    json_type type)
+{
+	json_t *v = field(c, obj, key);
+
+	json_object_set_new(c->out, to, v && json_typeof(v) == type ?
+	    json_incref(v) : json_null());
+}
+
+/* Copy a value of any type (null when absent). */
+static void
+any(struct ctx *c, const char *to, const char *obj, const char *key)
+{
+	json_t *v = field(c, obj, key);
+
+	json_object_set_new(c->out, to, v ? json_deep_copy(v) : json_null());
+}
+
+static void
+strip_volatile(json_t *v, int depth)
+{
+	const char *const *k;
+	const char *key;
+	json_t *e;
+	size_t i;
+
+	if (depth > 64)		/* json.c bounds nesting; stay bounded too */
+		return;
+	if (json_is_object(v)) {
+		for (k = volatile_keys; *k; k++)
+			json_object_del(v, *k);
+		json_object_foreach(v, key, e)
+			strip_volatile(e, depth + 1);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			strip_volatile(e, depth + 1);
+	}
+}
+
+static bool
+attribute_is_state(struct ctx *c)
+{
+	json_t *a = field(c, NULL, "attribute");
+
+	if (!json_is_string(a) || strcmp(json_string_value(a), "state")) {
+		fail(c, "attribute is not \"state\" (Fedora publishes state "
+		    "changes only)");
+		return false;
+	}
+	return true;
+}
+
+static const char *
+build_state_change(struct ctx *c)
+{
+	json_t *o = field(c, NULL, "old"), *n = field(c, NULL, "new");
+
+	if (!attribute_is_state(c))
+		return NULL;
+	if (!json_is_integer(n) || !(json_is_integer(o) || json_is_null(o))) {
+		fail(c, "old/new are not build state numbers");
+		return NULL;
+	}
+	req_int(c, "build_id", "info", "id");
+	req_str(c, "name", "info", "name");
+	req_str(c, "version", "info", "version");
+	req_str(c, "release", "info", "release");
+	opt(c, "epoch", "info", "epoch", JSON_INTEGER);
+	opt(c, "owner", "info", "owner_name", JSON_STRING);
+	json_object_set_new(c->out, "attribute", json_string("state"));
+	json_object_set(c->out, "old", o);
+	json_object_set(c->out, "new", n);
+	opt(c, "task_id", "info", "task_id", JSON_INTEGER);
+	/* the task's request is not in the Koji message: never guessed */
+	json_object_set_new(c->out, "request", json_null());
+	return "build.state.change";
+}
+
+static const char *
+tag_change(struct ctx *c, const char *topic)
+{
+	req_str(c, "tag", "tag", "name");
+	req_int(c, "tag_id", "tag", "id");
+	req_int(c, "build_id", "build", "id");
+	req_str(c, "name", "build", "name");
+	req_str(c, "version", "build", "version");
+	req_str(c, "release", "build", "release");
+	req_str(c, "user", "user", "name");
+	opt(c, "owner", "build", "owner_name", JSON_STRING);
+	return topic;
+}
+
+/* A scratch build's parent task: Fedora's plugin publishes only those. */
+static bool
+scratch_parent(struct ctx *c, json_t *info)
+{
+	json_t *req = json_object_get(info, "request");
+	json_t *last = json_array_size(req) ?
+	    json_array_get(req, json_array_size(req) - 1) : NULL;
+
+	if (!json_is_null(json_object_get(info, "parent"))) {
+		fail(c, "a child task (Fedora publishes scratch parent tasks "
+		    "only)");
+		return false;
+	}
+	if (!json_is_object(last) ||
+	    !json_is_true(json_object_get(last, "scratch"))) {
+		fail(c, "not a scratch build task (Fedora publishes "
+		    "build.state.change for the others)");
+		return false;
+	}
+	return true;
+}
+
+static const char *
+task_state_change(struct ctx *c)
+{
+	json_t *info = field(c, NULL, "info");
+	json_t *req, *first;
+	const char *slash;
+
+	if (!attribute_is_state(c))
+		return NULL;
+	if (!json_is_object(info)) {
+		fail(c, "info is missing or not an object");
+		return NULL;
+	}
+	if (!scratch_parent(c, info))
+		return NULL;
+	req_int(c, "id", "info", "id");
+	req_str(c, "method", "info", "method");
+	json_object_set_new(c->out, "attribute", json_string("state"));
+	opt(c, "old", NULL, "old", JSON_STRING);
+	req_str(c, "new", NULL, "new");
+	/* Koji's task info has the owner's id; Fedora resolved the name */
+	json_object_set_new(c->out, "owner", json_null());
+	req = json_object_get(info, "request");
+	first = json_array_get(req, 0);
+	if (json_is_string(first)) {
+		slash = strrchr(json_string_value(first), '/');
+		json_object_set_new(c->out, "srpm", json_string(slash ?
+		    slash + 1 : json_string_value(first)));
+	} else {
+		json_object_set_new(c->out, "srpm", json_null());
+	}
+	json_object_set_new(c->out, "info", json_deep_copy(info));
+	return "task.state.change";
+}
+
+static const char *
+package_list_change(struct ctx *c)
+{
+	json_t *owner = field(c, NULL, "owner");
+
+	req_str(c, "tag", "tag", "name");
+	req_str(c, "package", "package", "name");
+	req_str(c, "action", NULL, "action");
+	/* Koji passes the owner's id; Fedora resolved it to a name */
+	json_object_set_new(c->out, "owner", json_is_string(owner) ?
+	    json_incref(owner) : json_null());
+	any(c, "block", NULL, "block");
+	any(c, "extra_arches", NULL, "extra_arches");
+	any(c, "force", NULL, "force");
+	any(c, "update", NULL, "update");
+	return "package.list.change";
+}
+
+static const char *
+rpm_sign(struct ctx *c)
+{
+	json_t *key = field(c, NULL, "sigkey");
+
+	if (!json_is_string(key) || json_string_length(key) == 0) {
+		fail(c, "sigkey is empty or missing (Fedora drops those)");
+		return NULL;
+	}
+	req_str(c, "sigkey", NULL, "sigkey");
+	opt(c, "sighash", NULL, "sighash", JSON_STRING);
+	if (!json_is_object(field(c, NULL, "rpm")) ||
+	    !json_is_object(field(c, NULL, "build"))) {
+		fail(c, "rpm or build is missing or not an object");
+		return NULL;
+	}
+	any(c, "rpm", NULL, "rpm");
+	any(c, "build", NULL, "build");
+	return "rpm.sign";
+}
+
+/* The Fedora topic and body for one callback type; NULL when skipped. */
+static const char *
+translate(struct ctx *c, const char *type)
+{
+	if (strcmp(type, "BuildStateChange") == 0)
+		return build_state_change(c);
+	if (strcmp(type, "Tag") == 0)
+		return tag_change(c, "tag");
+	if (strcmp(type, "Untag") == 0)
+		return tag_change(c, "untag");
+	if (strcmp(type, "TaskStateChange") == 0)
+		return task_state_change(c);
+	if (strcmp(type, "PackageListChange") == 0)
+		return package_list_change(c);
+	if (strcmp(type, "RPMSign") == 0)
+		return rpm_sign(c);
+	if (strcmp(type, "RepoInit") == 0) {
+		req_str(c, "tag", "tag", "name");
+		req_int(c, "tag_id", "tag", "id");
+		req_int(c, "repo_id", NULL, "repo_id");
+		return "repo.init";
+	}
+	if (strcmp(type, "RepoDone") == 0) {
+		req_str(c, "tag", "repo", "tag_name");
+		req_int(c, "tag_id", "repo", "tag_id");
+		req_int(c, "repo_id", "repo", "id");
+		return "repo.done";
+	}
+	/* Import, BuildPromote, ...: Fedora's plugin publishes no body */
+	fail(c, "event type \"%.64s\" has no Fedora buildsys message", type);
+	return NULL;
+}
+
+enum koji_verdict
+koji_to_fedora(const char *type, const char *body, size_t len,
+    const char *instance, char **topic, char **body_out,
+    char why[KOJI_WHYLEN])
+{
+	struct ctx c;
+	json_error_t je;
+	const char *t;
+
+	*topic = *body_out = NULL;
+	memset(&c, 0, sizeof(c));
+	c.why = why;
+	why[0] = '\0';
+	if (type == NULL || *type == '\0') {
+		snprintf(why, KOJI_WHYLEN, "no \"type\" property (not a Koji "
+		    "protonmsg message)");
+		return KOJI_SKIPPED;
+	}
+	c.in = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(c.in)) {
+		snprintf(why, KOJI_WHYLEN, "%.40s: body is not a JSON object%s"
+		    "%.120s", type, c.in ? "" : ": ", c.in ? "" : je.text);
+		json_decref(c.in);
+		return KOJI_SKIPPED;
+	}
+	c.out = json_object();
+	t = translate(&c, type);
+	if (t != NULL && !c.bad) {
+		json_object_set_new(c.out, "instance", json_string(instance));
+		strip_volatile(c.out, 0);
+		*body_out = json_dumps(c.out, JSON_COMPACT);
+		*topic = strdup(t);
+	} else if (!c.bad) {
+		fail(&c, "%.40s: not translated", type);
+	}
+	json_decref(c.out);
+	json_decref(c.in);
+	if (*topic == NULL || *body_out == NULL) {
+		free(*topic);
+		free(*body_out);
+		*topic = *body_out = NULL;
+		if (why[0] == '\0')
+			snprintf(why, KOJI_WHYLEN, "out of memory");
+		return KOJI_SKIPPED;
+	}
+	return KOJI_MAPPED;
+}

@@ -1,0 +1,39 @@
+/*
+ * Koji's protonmsg messages (Brew on the UMB) as Fedora's buildsys.*
+ * messages: the translation a broker -> ZeroMQ bridge applies when its
+ * config has "koji" (README.md, "Koji/Brew translation", has the table
+ * and what cannot be mapped).
+ *
+ * protonmsg sends the callback's arguments as a JSON string body and the
+ * callback name minus "post" as the application property "type"
+ * (BuildStateChange, Tag, ...).  Fedora's koji plugin sent, for the same
+ * callbacks, flattened bodies with usernames resolved.  What the Koji
+ * message does not carry (the build's task request, a task owner's name)
+ * is set to null, never guessed.
+ */
+#ifndef FM_KOJI_MAP_H
+#define FM_KOJI_MAP_H
+
+#include <stddef.h>
+
+#define KOJI_WHYLEN	256
+
+enum koji_verdict {
+	KOJI_MAPPED,		/* *topic and *body are set */
+	KOJI_SKIPPED,		/* nothing to publish; the reason in why */
+};
+
+/*
+ * Translate one protonmsg message: type is its "type" property (NULL
+ * when absent), body its JSON text (len bytes), instance the Fedora
+ * "instance" value ("primary").  On KOJI_MAPPED, *topic is the topic
+ * after "buildsys." (e.g. "build.state.change") and *body_out the new
+ * body as compact JSON, both malloc'd and owned by the caller.  On
+ * KOJI_SKIPPED (unknown or unpublished event, missing or mistyped
+ * field, a filtered event as Fedora's plugin filters it) why says what.
+ */
+enum koji_verdict koji_to_fedora(const char *type, const char *body,
+    size_t len, const char *instance, char **topic, char **body_out,
+    char why[KOJI_WHYLEN]);
+
+#endif
