@@ -342,3 +342,311 @@ koji_to_fedora(const char *type, const char *body, size_t len,
 	}
 	return KOJI_MAPPED;
 }
+
+/* ---- Fedora buildsys.* -> Koji protonmsg (the UMB shape) ------------------------ */
+
+static const char *const build_states[] = { "BUILDING", "COMPLETE",
+    "DELETED", "FAILED", "CANCELED" };
+
+struct rev {
+	struct ctx	 c;		/* c.in Fedora's body, c.out Koji's */
+	json_t		*props;
+	char		 address[128];
+};
+
+/* in.<key> (copied) into obj.<to> when present and not null. */
+static void
+put(struct rev *r, json_t *obj, const char *to, const char *key)
+{
+	json_t *v = json_object_get(r->c.in, key);
+
+	if (v && !json_is_null(v))
+		json_object_set_new(obj, to, json_deep_copy(v));
+}
+
+/* A property: a scalar, never null (AMQP 1.0 text properties). */
+static void
+prop(struct rev *r, const char *name, json_t *v)
+{
+	if (v && (json_is_string(v) || json_is_integer(v) ||
+	    json_is_boolean(v)))
+		json_object_set(r->props, name, v);
+}
+
+static void
+lower_into(char *dst, size_t n, const char *prefix, const char *s)
+{
+	size_t i, k = (size_t)snprintf(dst, n, "%s", prefix);
+
+	for (i = 0; s[i] && k + 1 < n; i++)
+		dst[k++] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] + 32 : s[i]);
+	dst[k < n ? k : n - 1] = '\0';
+}
+
+/* Koji's build dict from Fedora's flat fields. */
+static json_t *
+build_dict(struct rev *r, const char *id_key, const char *owner_key)
+{
+	json_t *b = json_object(), *n = json_object_get(r->c.in, "name");
+	json_t *v = json_object_get(r->c.in, "version");
+	json_t *rel = json_object_get(r->c.in, "release");
+
+	if (!json_is_integer(json_object_get(r->c.in, id_key)) ||
+	    !json_is_string(n) || !json_is_string(v) || !json_is_string(rel)) {
+		fail(&r->c, "%s, name, version or release is missing", id_key);
+		return b;
+	}
+	put(r, b, "id", id_key);
+	put(r, b, "build_id", id_key);
+	{
+		char nvr[768];
+
+		snprintf(nvr, sizeof(nvr), "%.255s-%.255s-%.255s",
+		    json_string_value(n), json_string_value(v),
+		    json_string_value(rel));
+		json_object_set_new(b, "nvr", json_string(nvr));
+	}
+	put(r, b, "name", "name");
+	put(r, b, "version", "version");
+	put(r, b, "release", "release");
+	put(r, b, "epoch", "epoch");
+	put(r, b, "owner_name", owner_key);
+	prop(r, "name", n);
+	prop(r, "version", v);
+	prop(r, "release", rel);
+	return b;
+}
+
+static void
+rev_build_state(struct rev *r)
+{
+	json_t *o = json_object_get(r->c.in, "old");
+	json_t *n = json_object_get(r->c.in, "new"), *info;
+	json_int_t nv = json_integer_value(n), ov = json_integer_value(o);
+
+	if (!json_is_integer(n) || nv < 0 || nv > 4 ||
+	    !(json_is_null(o) || o == NULL || (json_is_integer(o) && ov >= 0 &&
+	    ov <= 4))) {
+		fail(&r->c, "old/new are not Koji build states");
+		return;
+	}
+	json_object_set_new(r->props, "type", json_string("BuildStateChange"));
+	info = build_dict(r, "build_id", "owner");
+	put(r, info, "task_id", "task_id");
+	json_object_set(info, "state", n);
+	json_object_set_new(r->c.out, "attribute", json_string("state"));
+	json_object_set_new(r->c.out, "old", json_is_integer(o) ?
+	    json_incref(o) : json_null());
+	json_object_set(r->c.out, "new", n);
+	json_object_set_new(r->c.out, "info", info);
+	json_object_set_new(r->props, "attribute", json_string("state"));
+	if (json_is_integer(o))
+		json_object_set_new(r->props, "old",
+		    json_string(build_states[ov]));
+	json_object_set_new(r->props, "new", json_string(build_states[nv]));
+	lower_into(r->address, sizeof(r->address), "build.",
+	    build_states[nv]);
+}
+
+static void
+rev_tag(struct rev *r, const char *type, const char *address)
+{
+	json_t *tag = json_object(), *user = json_object();
+	json_t *t = json_object_get(r->c.in, "tag");
+	json_t *u = json_object_get(r->c.in, "user");
+
+	if (!json_is_string(t) || !json_is_string(u)) {
+		fail(&r->c, "tag or user is missing or not a string");
+		json_decref(tag);
+		json_decref(user);
+		return;
+	}
+	json_object_set_new(r->props, "type", json_string(type));
+	put(r, tag, "id", "tag_id");
+	json_object_set(tag, "name", t);
+	json_object_set(user, "name", u);
+	json_object_set_new(r->c.out, "tag", tag);
+	json_object_set_new(r->c.out, "build", build_dict(r, "build_id",
+	    "owner"));
+	json_object_set_new(r->c.out, "user", user);
+	prop(r, "tag", t);
+	prop(r, "user", u);
+	snprintf(r->address, sizeof(r->address), "%s", address);
+}
+
+static void
+rev_task(struct rev *r)
+{
+	json_t *info = json_object_get(r->c.in, "info");
+	json_t *n = json_object_get(r->c.in, "new");
+
+	if (!json_is_object(info) || !json_is_string(n) ||
+	    !json_is_integer(json_object_get(info, "id"))) {
+		fail(&r->c, "info (with an id) or new is missing");
+		return;
+	}
+	json_object_set_new(r->props, "type", json_string("TaskStateChange"));
+	json_object_set_new(r->c.out, "attribute", json_string("state"));
+	put(r, r->c.out, "old", "old");
+	json_object_set(r->c.out, "new", n);
+	json_object_set_new(r->c.out, "info", json_deep_copy(info));
+	prop(r, "id", json_object_get(info, "id"));
+	prop(r, "parent", json_object_get(info, "parent"));
+	prop(r, "method", json_object_get(info, "method"));
+	json_object_set_new(r->props, "attribute", json_string("state"));
+	prop(r, "old", json_object_get(r->c.in, "old"));
+	prop(r, "new", n);
+	lower_into(r->address, sizeof(r->address), "task.",
+	    json_string_value(n));
+}
+
+static void
+rev_repo(struct rev *r, bool done)
+{
+	json_t *t = json_object_get(r->c.in, "tag"), *o = json_object();
+
+	if (!json_is_string(t) ||
+	    !json_is_integer(json_object_get(r->c.in, "repo_id"))) {
+		fail(&r->c, "tag or repo_id is missing");
+		json_decref(o);
+		return;
+	}
+	json_object_set_new(r->props, "type", json_string(done ? "RepoDone" :
+	    "RepoInit"));
+	if (done) {
+		put(r, o, "id", "repo_id");
+		put(r, o, "tag_id", "tag_id");
+		json_object_set(o, "tag_name", t);
+		json_object_set_new(r->c.out, "repo", o);
+	} else {
+		put(r, o, "id", "tag_id");
+		json_object_set(o, "name", t);
+		json_object_set_new(r->c.out, "tag", o);
+		put(r, r->c.out, "repo_id", "repo_id");
+	}
+	prop(r, "tag", t);
+	prop(r, "repo_id", json_object_get(r->c.in, "repo_id"));
+	snprintf(r->address, sizeof(r->address), "repo.%s", done ? "done" :
+	    "init");
+}
+
+static void
+rev_package(struct rev *r)
+{
+	json_t *t = json_object_get(r->c.in, "tag");
+	json_t *p = json_object_get(r->c.in, "package");
+	json_t *a = json_object_get(r->c.in, "action");
+	static const char *const keys[] = { "owner", "block", "extra_arches",
+	    "force", "update", NULL };
+	const char *const *k;
+
+	if (!json_is_string(t) || !json_is_string(p) || !json_is_string(a) ||
+	    strspn(json_string_value(a), "abcdefghijklmnopqrstuvwxyz") !=
+	    json_string_length(a) || json_string_length(a) == 0) {
+		fail(&r->c, "tag, package or action is missing");
+		return;
+	}
+	json_object_set_new(r->props, "type", json_string("PackageListChange"));
+	json_object_set(r->c.out, "action", a);
+	json_object_set_new(r->c.out, "tag", json_pack("{sO}", "name", t));
+	json_object_set_new(r->c.out, "package", json_pack("{sO}", "name", p));
+	for (k = keys; *k; k++)
+		put(r, r->c.out, *k, *k);
+	prop(r, "tag", t);
+	prop(r, "package", p);
+	prop(r, "action", a);
+	lower_into(r->address, sizeof(r->address), "package.",
+	    json_string_value(a));
+}
+
+static void
+rev_sign(struct rev *r)
+{
+	json_t *key = json_object_get(r->c.in, "sigkey");
+	json_t *b = json_object_get(r->c.in, "build");
+	json_t *rpm = json_object_get(r->c.in, "rpm");
+	static const char *const bp[] = { "name", "version", "release", NULL };
+	static const char *const rp[] = { "name", "version", "release", "arch",
+	    NULL };
+	const char *const *k;
+	char name[32];
+
+	if (!json_is_string(key) || json_string_length(key) == 0 ||
+	    !json_is_object(b) || !json_is_object(rpm)) {
+		fail(&r->c, "sigkey, build or rpm is missing (the koji <= 1.10 "
+		    "form has no build)");
+		return;
+	}
+	json_object_set_new(r->props, "type", json_string("RPMSign"));
+	put(r, r->c.out, "sigkey", "sigkey");
+	put(r, r->c.out, "sighash", "sighash");
+	put(r, r->c.out, "build", "build");
+	put(r, r->c.out, "rpm", "rpm");
+	prop(r, "sigkey", key);
+	for (k = bp; *k; k++)
+		prop(r, *k, json_object_get(b, *k));
+	for (k = rp; *k; k++) {
+		snprintf(name, sizeof(name), "rpm_%s", *k);
+		prop(r, name, json_object_get(rpm, *k));
+	}
+	snprintf(r->address, sizeof(r->address), "sign.rpm");
+}
+
+enum koji_verdict
+koji_from_fedora(const char *event, const char *msg, size_t len,
+    char **address, char **body_out, char **props_json,
+    char why[KOJI_WHYLEN])
+{
+	struct rev r;
+	json_error_t je;
+
+	*address = *body_out = *props_json = NULL;
+	memset(&r, 0, sizeof(r));
+	r.c.why = why;
+	why[0] = '\0';
+	r.c.in = json_loadb(msg, len, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(r.c.in)) {
+		snprintf(why, KOJI_WHYLEN, "buildsys.%.60s: msg is not a JSON "
+		    "object", event);
+		json_decref(r.c.in);
+		return KOJI_SKIPPED;
+	}
+	r.c.out = json_object();
+	r.props = json_object();
+	if (strcmp(event, "build.state.change") == 0)
+		rev_build_state(&r);
+	else if (strcmp(event, "tag") == 0)
+		rev_tag(&r, "Tag", "build.tag");
+	else if (strcmp(event, "untag") == 0)
+		rev_tag(&r, "Untag", "build.untag");
+	else if (strcmp(event, "task.state.change") == 0)
+		rev_task(&r);
+	else if (strcmp(event, "repo.init") == 0)
+		rev_repo(&r, false);
+	else if (strcmp(event, "repo.done") == 0)
+		rev_repo(&r, true);
+	else if (strcmp(event, "package.list.change") == 0)
+		rev_package(&r);
+	else if (strcmp(event, "rpm.sign") == 0)
+		rev_sign(&r);
+	else
+		fail(&r.c, "buildsys.%.60s has no Koji protonmsg form", event);
+	if (!r.c.bad && r.address[0]) {
+		*body_out = json_dumps(r.c.out, JSON_COMPACT);
+		*props_json = json_dumps(r.props, JSON_COMPACT);
+		*address = strdup(r.address);
+	}
+	json_decref(r.c.in);
+	json_decref(r.c.out);
+	json_decref(r.props);
+	if (*address == NULL || *body_out == NULL || *props_json == NULL) {
+		free(*address);
+		free(*body_out);
+		free(*props_json);
+		*address = *body_out = *props_json = NULL;
+		if (why[0] == '\0')
+			snprintf(why, KOJI_WHYLEN, "out of memory");
+		return KOJI_SKIPPED;
+	}
+	return KOJI_MAPPED;
+}

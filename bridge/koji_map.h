@@ -36,4 +36,17 @@ enum koji_verdict koji_to_fedora(const char *type, const char *body,
     size_t len, const char *instance, char **topic, char **body_out,
     char why[KOJI_WHYLEN]);
 
+/*
+ * The reverse, where the Fedora body allows it: a buildsys.* message
+ * (event = the topic after "buildsys.", msg its "msg" as JSON text) in
+ * protonmsg's shape.  On KOJI_MAPPED: *address the address after Koji's
+ * topic_prefix ("build.tag", "build.complete", ...), *body_out Koji's
+ * body, *props_json the application properties as a flat JSON object
+ * (nulls left out), all malloc'd and owned by the caller.  Fields Koji
+ * would have that Fedora dropped are absent (README lists them).
+ */
+enum koji_verdict koji_from_fedora(const char *event, const char *msg,
+    size_t len, char **address, char **body_out, char **props_json,
+    char why[KOJI_WHYLEN]);
+
 #endif

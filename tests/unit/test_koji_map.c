@@ -224,6 +224,143 @@ test_deep_body(void **state)
 	free(b);
 }
 
+/*
+ * Fedora -> Koji -> Fedora gives the Fedora body back, for every Fedora
+ * body the table produces: nothing the reverse keeps is lost or changed.
+ */
+static void
+test_round_trip(void **state)
+{
+	const struct mapcase *c;
+	char *topic, *body, *addr, *kbody, *props, *t2, *b2;
+	char why[KOJI_WHYLEN];
+	int n = 0;
+
+	(void)state;
+	for (c = cases; c < cases + sizeof(cases) / sizeof(cases[0]); c++) {
+		json_t *a, *z, *pj;
+
+		if (c->topic == NULL)
+			continue;
+		assert_int_equal(koji_to_fedora(c->type, c->body,
+		    strlen(c->body), "primary", &topic, &body, why),
+		    KOJI_MAPPED);
+		if (koji_from_fedora(topic, body, strlen(body), &addr, &kbody,
+		    &props, why) != KOJI_MAPPED)
+			fail_msg("%s: no Koji form: %s", c->name, why);
+		pj = json_loads(props, 0, NULL);
+		if (koji_to_fedora(json_string_value(json_object_get(pj,
+		    "type")), kbody, strlen(kbody), "primary", &t2, &b2, why) !=
+		    KOJI_MAPPED)
+			fail_msg("%s: Koji form %s not translated back: %s",
+			    c->name, kbody, why);
+		a = json_loads(body, 0, NULL);
+		z = json_loads(b2, 0, NULL);
+		assert_string_equal(topic, t2);
+		if (!json_equal(a, z))
+			fail_msg("%s: round trip\n  %s\nvia\n  %s\ngave\n  %s",
+			    c->name, body, kbody, b2);
+		json_decref(a);
+		json_decref(z);
+		json_decref(pj);
+		free(topic);
+		free(body);
+		free(addr);
+		free(kbody);
+		free(props);
+		free(t2);
+		free(b2);
+		n++;
+	}
+	assert_int_equal(n, 9);
+}
+
+struct revcase {
+	const char	*event, *msg;
+	const char	*address;	/* NULL: skipped */
+	const char	*props;		/* expected properties, or reason */
+};
+
+static const struct revcase revcases[] = {
+	{ "build.state.change",
+	  "{\"build_id\":7,\"name\":\"a\",\"version\":\"1\",\"release\":\"2\","
+	  "\"owner\":\"me\",\"attribute\":\"state\",\"old\":0,\"new\":3,"
+	  "\"task_id\":9,\"request\":null,\"instance\":\"primary\"}",
+	  "build.failed",
+	  "{\"type\":\"BuildStateChange\",\"name\":\"a\",\"version\":\"1\","
+	  "\"release\":\"2\",\"attribute\":\"state\",\"old\":\"BUILDING\","
+	  "\"new\":\"FAILED\"}" },
+	{ "tag",
+	  "{\"tag\":\"f41\",\"tag_id\":1,\"build_id\":7,\"name\":\"a\","
+	  "\"version\":\"1\",\"release\":\"2\",\"user\":\"bodhi\","
+	  "\"owner\":\"me\",\"instance\":\"primary\"}",
+	  "build.tag",
+	  "{\"type\":\"Tag\",\"name\":\"a\",\"version\":\"1\",\"release\":"
+	  "\"2\",\"tag\":\"f41\",\"user\":\"bodhi\"}" },
+	{ "task.state.change",
+	  "{\"id\":5,\"method\":\"build\",\"old\":\"OPEN\",\"new\":"
+	  "\"CLOSED\",\"info\":{\"id\":5,\"parent\":null,\"method\":"
+	  "\"build\"}}",
+	  "task.closed",
+	  "{\"type\":\"TaskStateChange\",\"id\":5,\"method\":\"build\","
+	  "\"attribute\":\"state\",\"old\":\"OPEN\",\"new\":\"CLOSED\"}" },
+	{ "package.list.change",
+	  "{\"tag\":\"f41\",\"package\":\"p\",\"action\":\"block\"}",
+	  "package.block",
+	  "{\"type\":\"PackageListChange\",\"tag\":\"f41\",\"package\":"
+	  "\"p\",\"action\":\"block\"}" },
+	{ "build.state.change", "{\"build_id\":7,\"name\":\"a\",\"version\":"
+	  "\"1\",\"release\":\"2\",\"old\":0,\"new\":9}", NULL,
+	  "not Koji build states" },
+	{ "rpm.sign", "{\"attribute\":\"sighash\",\"old\":null,\"new\":\"x\","
+	  "\"info\":{}}", NULL, "koji <= 1.10" },
+	{ "package.list.change", "{\"tag\":\"f41\",\"package\":\"p\","
+	  "\"action\":\"../x\"}", NULL, "action" },
+	{ "build.promote", "{}", NULL, "no Koji protonmsg form" },
+	{ "tag", "[1]", NULL, "not a JSON object" },
+};
+
+static void
+test_reverse_table(void **state)
+{
+	const struct revcase *c;
+	char *addr, *body, *props, why[KOJI_WHYLEN];
+	enum koji_verdict v;
+
+	(void)state;
+	for (c = revcases; c < revcases + sizeof(revcases) /
+	    sizeof(revcases[0]); c++) {
+		v = koji_from_fedora(c->event, c->msg, strlen(c->msg), &addr,
+		    &body, &props, why);
+		if (c->address == NULL) {
+			if (v != KOJI_SKIPPED || addr || body || props)
+				fail_msg("%s %s: mapped, expected a skip",
+				    c->event, c->msg);
+			if (strstr(why, c->props) == NULL)
+				fail_msg("%s: reason \"%s\" lacks \"%s\"",
+				    c->event, why, c->props);
+			continue;
+		}
+		if (v != KOJI_MAPPED)
+			fail_msg("%s: skipped: %s", c->event, why);
+		assert_string_equal(addr, c->address);
+		{
+			json_t *got = json_loads(props, 0, NULL);
+			json_t *want = json_loads(c->props, 0, NULL);
+
+			assert_non_null(want);
+			if (!json_equal(got, want))
+				fail_msg("%s: props %s, expected %s", c->event,
+				    props, c->props);
+			json_decref(got);
+			json_decref(want);
+		}
+		free(addr);
+		free(body);
+		free(props);
+	}
+}
+
 int
 main(void)
 {
@@ -231,6 +368,8 @@ main(void)
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_instance),
 		cmocka_unit_test(test_deep_body),
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_reverse_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
