@@ -443,6 +443,69 @@ fedora_messaging_form(const struct bridge *br, const struct fm_msg *m,
 	return *headers ? 0 : -1;
 }
 
+/*
+ * "koji" on a ZeroMQ -> broker bridge: a message on <koji.topic>.<event>
+ * goes out in Koji's protonmsg shape (koji_map.h): the address template's
+ * {topic} is Koji's event address, the body Koji's, the properties Koji's
+ * (as text) and our origin marker.  Returns 1 with out, *address and
+ * owned[3] (to free) set; 0 for other topics (sent as usual); -3 when it
+ * has no Koji form (counted as skipped, logged); -2 when *address is
+ * NULL (out of memory).
+ */
+static int
+koji_umb_form(struct bridge *br, const char *topic, const char *env,
+    size_t len, struct broker_out *out, char **address, char *owned[3],
+    struct broker_prop *props, char (*vals)[257], char (*keys)[65])
+{
+	size_t n = strlen(br->koji_topic), i = 1;
+	char why[KOJI_WHYLEN], *msg;
+	json_t *e, *pj, *v;
+	const char *k;
+
+	if (strncmp(topic, br->koji_topic, n) || topic[n] != '.')
+		return 0;
+	e = json_loadb(env, len, 0, NULL);
+	msg = json_dumps(json_object_get(e, "msg"), JSON_COMPACT |
+	    JSON_ENCODE_ANY);
+	json_decref(e);
+	if (msg == NULL || koji_from_fedora(topic + n + 1, msg, strlen(msg),
+	    &owned[0], &owned[1], &owned[2], why) != KOJI_MAPPED) {
+		br->st.skipped++;
+		log_warn("bridge %s: %s not sent in Koji's shape: %s",
+		    br->name, topic, msg ? why : "out of memory");
+		free(msg);
+		return -3;
+	}
+	free(msg);
+	free(*address);
+	if ((*address = address_for(br, owned[0])) == NULL)
+		return -2;
+	out->address = *address;
+	out->body = owned[1];
+	out->len = strlen(owned[1]);
+	props[0] = (struct broker_prop){ ORIGIN_PROP, br->origin };
+	pj = json_loads(owned[2], 0, NULL);
+	json_object_foreach(pj, k, v) {
+		if (i == MAX_PROPS || strlen(k) > 64)
+			break;
+		if (json_is_string(v))
+			snprintf(vals[i], 257, "%s", json_string_value(v));
+		else if (json_is_integer(v))
+			snprintf(vals[i], 257, "%" JSON_INTEGER_FORMAT,
+			    json_integer_value(v));
+		else
+			snprintf(vals[i], 257, "%s", json_is_true(v) ? "true" :
+			    "false");
+		snprintf(keys[i], 65, "%s", k);
+		props[i] = (struct broker_prop){ keys[i], vals[i] };
+		i++;
+	}
+	json_decref(pj);
+	out->props = props;
+	out->nprops = i;
+	return 1;
+}
+
 static void
 send_spooled(struct bridge *br)
 {
@@ -465,7 +528,7 @@ send_spooled(struct bridge *br)
 		size_t len, bl;
 		uint64_t id;
 		double ts;
-		char *address;
+		char *address, *kown[3] = { NULL, NULL, NULL };
 		int rc;
 
 		/* Peek by taking; a record that cannot go yet is resent later. */
@@ -500,7 +563,26 @@ send_spooled(struct bridge *br)
 		props[0] = (struct broker_prop){ "topic", topic };
 		props[1] = (struct broker_prop){ ORIGIN_PROP, br->origin };
 		out.props = props;
-		if (br->format == FORMAT_FEDORA_MESSAGING) {
+		if (br->koji_topic && (rc = koji_umb_form(br, topic, body, bl,
+		    &out, &address, kown, props, vals, keys)) != 0) {
+			if (rc == 1)
+				rc = br->broker->ops->can_send(br->broker,
+				    address) ? br->broker->ops->send(br->broker,
+				    &out, id) : -1;
+			free(kown[0]);
+			free(kown[1]);
+			free(kown[2]);
+			if (address == NULL) {
+				fm_msg_unref(m);
+				return;		/* out of memory: later */
+			}
+			if (rc == -3) {		/* no Koji form: skipped */
+				spool_ack(br->spool, id, err);
+				free(address);
+				fm_msg_unref(m);
+				continue;
+			}
+		} else if (br->format == FORMAT_FEDORA_MESSAGING) {
 			struct jw *bw = jw_new(), *hw = jw_new();
 
 			out.nprops = 0;
@@ -870,11 +952,10 @@ koji_settings(struct bridge *br, json_t *k, char *err)
 
 	if (k == NULL)
 		return 0;
-	if (!json_is_object(k) || br->to_broker || (t && !json_is_string(t)) ||
+	if (!json_is_object(k) || (t && !json_is_string(t)) ||
 	    (i && !json_is_string(i))) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: koji must be an object "
-		    "{\"topic\": string, \"instance\": string} on a broker -> "
-		    "zmq bridge", br->name);
+		    "{\"topic\": string, \"instance\": string}", br->name);
 		return -1;
 	}
 	json_object_foreach(k, key, v)

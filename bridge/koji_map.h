@@ -1,8 +1,8 @@
 /*
  * Koji's protonmsg messages (Brew on the UMB) as Fedora's buildsys.*
- * messages: the translation a broker -> ZeroMQ bridge applies when its
- * config has "koji" (README.md, "Koji/Brew translation", has the table
- * and what cannot be mapped).
+ * messages, and back: the translations a bridge applies when its config
+ * has "koji" (README.md, "Koji/Brew on the bridge", has the table and
+ * what cannot be mapped).
  *
  * protonmsg sends the callback's arguments as a JSON string body and the
  * callback name minus "post" as the application property "type"

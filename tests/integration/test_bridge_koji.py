@@ -14,11 +14,12 @@ import json
 
 import pytest
 
-from conftest import (Probes, Sub, bridge_config, bridge_stats, free_ports,
-                      start_bridge, tcp, unique, write_config)
+from conftest import (BridgeSource, Probes, Sub, bridge_config, bridge_stats,
+                      free_ports, make_envelope, start_bridge, tcp, unique,
+                      write_config)
 from peers import koji_protonmsg_send, need_koji
-from test_bridge_amqp import AMQP_URL, end_marker, from_amqp, stop_bridge, \
-    sync_zmq
+from test_bridge_amqp import AMQP_URL, end_marker, from_amqp, non_probes, \
+    stop_bridge, sync_amqp, sync_zmq, to_amqp
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
@@ -181,3 +182,69 @@ def test_koji_protonmsg_umb_shape_kept(tmp_path, rabbitmq, daemons, zctx,
                                  ca=dev_pki / "ca.crt",
                                  crl=dev_pki / "crl.pem")
     assert bridge_stats(stop_bridge(bridge), "in")["skipped"] == 0
+
+
+def test_fedora_buildsys_to_koji_shape_and_back(tmp_path, rabbitmq, daemons,
+                                                zctx, amqp_peers, dev_pki):
+    """The reverse: the Fedora bodies above, published on ZeroMQ, leave a
+    ZeroMQ -> AMQP bridge with "koji" in Koji's protonmsg shape (address
+    <prefix>.<event>, Koji's body, its "type" and other properties), and
+    a second bridge process (AMQP -> ZeroMQ, "koji") turns them back into
+    the very same Fedora bodies.  A Fedora event with no Koji form is a
+    counted skip."""
+    need_koji()
+    dev = "org.fedoraproject.dev." + unique("k")
+    fed = dev + ".buildsys"
+    for d in ("out", "in"):
+        (tmp_path / d).mkdir()
+    # the way back first, in its own process (a bridge drops what carries
+    # the origin marker of a bridge of its own process, as a loop)
+    back, umb, snd, sub, probes = start(
+        tmp_path / "in", daemons, zctx, amqp_peers, dev_pki,
+        koji={"topic": fed})
+    src = BridgeSource(zctx)
+    rcv = amqp_peers.receiver("/topic/%s.#" % umb)
+    out_cfg = write_config(tmp_path / "out", bridge_config(
+        {"out": to_amqp(tmp_path / "out", src,
+                        address="/topic/%s.{topic}" % umb,
+                        koji={"topic": fed})},
+        endpoints={"src": [src.url]}))
+    bridge = start_bridge(daemons, out_cfg)
+    src.wait_subscriber(daemon=bridge)
+    sync_amqp(src, rcv, dev, bridge)   # probes outside "koji": as they are
+
+    events = list(WANT.items()) + [("build.promote", {"build_id": 1})]
+    for ev, body in events:
+        src.send(make_envelope("%s.%s" % (fed, ev), body))
+    rcv.wait_count(len(rcv.msgs) + len(WANT), timeout=15)
+    rcv.quiet(0.5)
+    koji = {m.address: m for m in non_probes(rcv)}
+    assert sorted(koji) == sorted(
+        "/topic/%s.%s" % (umb, a) for a in (
+            "build.complete", "build.tag", "build.untag", "task.failed",
+            "repo.init", "repo.done", "package.add", "sign.rpm"))
+    tag = koji["/topic/%s.build.tag" % umb]
+    assert json.loads(bytes(tag.body)) == {
+        "tag": {"id": 64512, "name": "f41-signing-pending"},
+        "build": {"id": 2456789, "build_id": 2456789,
+                  "nvr": "python-requests-2.31.0-5.fc41",
+                  "name": "python-requests", "version": "2.31.0",
+                  "release": "5.fc41", "owner_name": "jsmith"},
+        "user": {"name": "bodhi"}}
+    assert {k: v for k, v in tag.properties.items()
+            if k != "fedmsg_c_bridge"} == {
+        "type": "Tag", "tag": "f41-signing-pending",
+        "name": "python-requests", "version": "2.31.0",
+        "release": "5.fc41", "user": "bodhi"}
+    done = koji["/topic/%s.build.complete" % umb].properties
+    assert (done["type"], done["old"], done["new"]) == (
+        "BuildStateChange", "BUILDING", "COMPLETE")
+    text = stop_bridge(bridge)
+    assert "Koji's shape: buildsys.build.promote has no Koji" in text
+    assert bridge_stats(text, "out")["skipped"] == 1
+
+    # ... and back, through the second bridge: the same Fedora bodies
+    end_marker(snd, sub, probes)
+    got = {e["topic"]: e["msg"] for e in received(sub)}
+    assert got == {"%s.%s" % (fed, ev): body for ev, body in WANT.items()}
+    assert bridge_stats(stop_bridge(back), "in")["skipped"] == 0
