@@ -81,8 +81,7 @@ struct bridge {
 	char			*username;	/* envelopes we wrap; dropped
 						   when they come back */
 	char			*schema;	/* fedora_messaging_schema */
-	char			*koji_topic;	/* "koji": Koji -> buildsys.* */
-	char			*koji_instance;
+	struct koji_settings	 koji;		/* Koji <-> buildsys.* */
 	int64_t			 seq;
 	struct bridge_stats	 st;
 };
@@ -445,64 +444,39 @@ fedora_messaging_form(const struct bridge *br, const struct fm_msg *m,
 
 /*
  * "koji" on a ZeroMQ -> broker bridge: a message on <koji.topic>.<event>
- * goes out in Koji's protonmsg shape (koji_map.h): the address template's
- * {topic} is Koji's event address, the body Koji's, the properties Koji's
- * (as text) and our origin marker.  Returns 1 with out, *address and
- * owned[3] (to free) set; 0 for other topics (sent as usual); -3 when it
- * has no Koji form (counted as skipped, logged); -2 when *address is
- * NULL (out of memory).
+ * goes out in Koji's protonmsg shape (koji_map.h), to the address
+ * template with Koji's event address as {topic}, with our origin marker.
+ * Returns 1 with out and *address set (u to free); 0 for other topics
+ * (sent as usual); -3 when it has no Koji form (counted, logged); -2
+ * when *address is NULL (out of memory).
  */
 static int
 koji_umb_form(struct bridge *br, const char *topic, const char *env,
-    size_t len, struct broker_out *out, char **address, char *owned[3],
-    struct broker_prop *props, char (*vals)[257], char (*keys)[65])
+    size_t len, struct broker_out *out, char **address, struct koji_umb *u,
+    struct broker_prop *props)
 {
-	size_t n = strlen(br->koji_topic), i = 1;
-	char why[KOJI_WHYLEN], *msg;
-	json_t *e, *pj, *v;
-	const char *k;
+	size_t n = strlen(br->koji.topic);
+	char why[KOJI_WHYLEN];
 
-	if (strncmp(topic, br->koji_topic, n) || topic[n] != '.')
+	if (strncmp(topic, br->koji.topic, n) || topic[n] != '.')
 		return 0;
-	e = json_loadb(env, len, 0, NULL);
-	msg = json_dumps(json_object_get(e, "msg"), JSON_COMPACT |
-	    JSON_ENCODE_ANY);
-	json_decref(e);
-	if (msg == NULL || koji_from_fedora(topic + n + 1, msg, strlen(msg),
-	    &owned[0], &owned[1], &owned[2], why) != KOJI_MAPPED) {
+	if (koji_umb_from_envelope(topic + n + 1, env, len, u, why) !=
+	    KOJI_MAPPED) {
 		br->st.skipped++;
 		log_warn("bridge %s: %s not sent in Koji's shape: %s",
-		    br->name, topic, msg ? why : "out of memory");
-		free(msg);
+		    br->name, topic, why);
 		return -3;
 	}
-	free(msg);
 	free(*address);
-	if ((*address = address_for(br, owned[0])) == NULL)
+	if ((*address = address_for(br, u->address)) == NULL)
 		return -2;
 	out->address = *address;
-	out->body = owned[1];
-	out->len = strlen(owned[1]);
+	out->body = u->body;
+	out->len = strlen(u->body);
 	props[0] = (struct broker_prop){ ORIGIN_PROP, br->origin };
-	pj = json_loads(owned[2], 0, NULL);
-	json_object_foreach(pj, k, v) {
-		if (i == MAX_PROPS || strlen(k) > 64)
-			break;
-		if (json_is_string(v))
-			snprintf(vals[i], 257, "%s", json_string_value(v));
-		else if (json_is_integer(v))
-			snprintf(vals[i], 257, "%" JSON_INTEGER_FORMAT,
-			    json_integer_value(v));
-		else
-			snprintf(vals[i], 257, "%s", json_is_true(v) ? "true" :
-			    "false");
-		snprintf(keys[i], 65, "%s", k);
-		props[i] = (struct broker_prop){ keys[i], vals[i] };
-		i++;
-	}
-	json_decref(pj);
+	memcpy(props + 1, u->props, u->nprops * sizeof(*props));
 	out->props = props;
-	out->nprops = i;
+	out->nprops = 1 + u->nprops;
 	return 1;
 }
 
@@ -528,7 +502,8 @@ send_spooled(struct bridge *br)
 		size_t len, bl;
 		uint64_t id;
 		double ts;
-		char *address, *kown[3] = { NULL, NULL, NULL };
+		char *address;
+		struct koji_umb ku;
 		int rc;
 
 		/* Peek by taking; a record that cannot go yet is resent later. */
@@ -563,15 +538,13 @@ send_spooled(struct bridge *br)
 		props[0] = (struct broker_prop){ "topic", topic };
 		props[1] = (struct broker_prop){ ORIGIN_PROP, br->origin };
 		out.props = props;
-		if (br->koji_topic && (rc = koji_umb_form(br, topic, body, bl,
-		    &out, &address, kown, props, vals, keys)) != 0) {
+		if (br->koji.topic && (rc = koji_umb_form(br, topic, body, bl,
+		    &out, &address, &ku, props)) != 0) {
 			if (rc == 1)
 				rc = br->broker->ops->can_send(br->broker,
 				    address) ? br->broker->ops->send(br->broker,
 				    &out, id) : -1;
-			free(kown[0]);
-			free(kown[1]);
-			free(kown[2]);
+			koji_umb_free(&ku);
 			if (address == NULL) {
 				fm_msg_unref(m);
 				return;		/* out of memory: later */
@@ -765,12 +738,12 @@ koji_fedora(struct bridge *br, const struct broker_in *in,
 	for (i = 0; i < in->nprops; i++)
 		if (strcmp(in->props[i].name, "type") == 0)
 			type = in->props[i].value;
-	if (koji_to_fedora(type, in->body, in->len, br->koji_instance,
+	if (koji_to_fedora(type, in->body, in->len, br->koji.instance,
 	    &suffix, &body, why) != KOJI_MAPPED) {
 		snprintf(err, FM_ERRLEN, "%s", why);
 		return false;
 	}
-	snprintf(topic, sizeof(topic), "%s.%s", br->koji_topic, suffix);
+	snprintf(topic, sizeof(topic), "%s.%s", br->koji.topic, suffix);
 	*out = wrap(br, in, topic, body, err);
 	free(suffix);
 	free(body);
@@ -846,13 +819,13 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 
 		fm_msg_unref(m);
 		m = NULL;
-		if (br->koji_topic && !koji_fedora(br, in, &w, err)) {
+		if (br->koji.topic && !koji_fedora(br, in, &w, err)) {
 			br->st.skipped++;
 			log_warn("bridge %s: Koji message skipped: %s",
 			    br->name, err);
 			goto done;
 		}
-		if (w == NULL && !br->koji_topic)
+		if (w == NULL && !br->koji.topic)
 			w = wrap(br, in, NULL, NULL, err);
 		if ((m = w) == NULL) {
 			log_warn("bridge %s: cannot wrap: %s", br->name, err);
@@ -938,40 +911,6 @@ static const char *const bridge_keys[] = { "from", "to", "topics",
     "allow_plaintext_credentials", "format", "username", "schema", "koji",
     "exchanges", "queues", "bindings", "passive_declares", NULL };
 
-/*
- * "koji": {"topic": ..., "instance": ...} (both optional): translate Koji's
- * protonmsg messages into Fedora's buildsys.* (README, "Koji/Brew").
- */
-static int
-koji_settings(struct bridge *br, json_t *k, char *err)
-{
-	json_t *t = json_object_get(k, "topic"), *i = json_object_get(k,
-	    "instance");
-	const char *key;
-	json_t *v;
-
-	if (k == NULL)
-		return 0;
-	if (!json_is_object(k) || (t && !json_is_string(t)) ||
-	    (i && !json_is_string(i))) {
-		snprintf(err, FM_ERRLEN, "bridges.%s: koji must be an object "
-		    "{\"topic\": string, \"instance\": string}", br->name);
-		return -1;
-	}
-	json_object_foreach(k, key, v)
-		if (strcmp(key, "topic") && strcmp(key, "instance"))
-			log_warn("bridges.%s.koji: unknown key '%s'", br->name,
-			    key);
-	br->koji_topic = strdup(t ? json_string_value(t) :
-	    "org.fedoraproject.prod.buildsys");
-	br->koji_instance = strdup(i ? json_string_value(i) : "primary");
-	if (br->koji_topic == NULL || br->koji_instance == NULL) {
-		snprintf(err, FM_ERRLEN, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
 static int
 urls_of(json_t *v, const char **out, size_t max, size_t *n)
 {
@@ -1023,8 +962,7 @@ bridge_free(struct bridge *br)
 	free(br->source);
 	free(br->username);
 	free(br->schema);
-	free(br->koji_topic);
-	free(br->koji_instance);
+	koji_settings_free(&br->koji);
 	free(br->name);
 	free(br);
 }
@@ -1160,8 +1098,13 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	    FM_SCHEMA);
 	if (br->username == NULL || br->schema == NULL)
 		goto oom;
-	if (koji_settings(br, json_object_get(e, "koji"), err) < 0)
+	if (koji_settings_parse(json_object_get(e, "koji"), &br->koji, &key,
+	    why, sizeof(why)) < 0) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: %s", name, why);
 		goto fail;
+	}
+	if (key)
+		log_warn("bridges.%s.koji: unknown key '%s'", name, key);
 	if (urls_of(zmq_from ? to : from, urls, 16, &nurls) < 0) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: \"%s\" must be a broker URL "
 		    "or a list of them", name, zmq_from ? "to" : "from");

@@ -4,12 +4,11 @@
  * 2.2-2.3); the Koji ones those of koji's plugins/hub/protonmsg.py (2.5).
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include "koji_map.h"
 
@@ -649,4 +648,102 @@ koji_from_fedora(const char *event, const char *msg, size_t len,
 		return KOJI_SKIPPED;
 	}
 	return KOJI_MAPPED;
+}
+
+/* ---- the envelope in protonmsg's shape, and the config ----------------------------- */
+
+enum koji_verdict
+koji_umb_from_envelope(const char *event, const char *env, size_t len,
+    struct koji_umb *u, char why[KOJI_WHYLEN])
+{
+	json_t *e = json_loadb(env, len, 0, NULL), *pj, *v;
+	char *msg, *props;
+	const char *k;
+	enum koji_verdict r;
+
+	memset(u, 0, offsetof(struct koji_umb, props));
+	u->nprops = 0;
+	msg = json_dumps(json_object_get(e, "msg"), JSON_COMPACT |
+	    JSON_ENCODE_ANY);
+	json_decref(e);
+	if (msg == NULL) {
+		snprintf(why, KOJI_WHYLEN, "no \"msg\" in the envelope");
+		return KOJI_SKIPPED;
+	}
+	r = koji_from_fedora(event, msg, strlen(msg), &u->address, &u->body,
+	    &props, why);
+	free(msg);
+	if (r != KOJI_MAPPED)
+		return r;
+	pj = json_loads(props, 0, NULL);
+	free(props);
+	json_object_foreach(pj, k, v) {
+		size_t i = u->nprops;
+
+		if (i == KOJI_MAX_PROPS || strlen(k) > 64)
+			break;
+		if (json_is_string(v))
+			snprintf(u->vals[i], 257, "%s", json_string_value(v));
+		else if (json_is_integer(v))
+			snprintf(u->vals[i], 257, "%" JSON_INTEGER_FORMAT,
+			    json_integer_value(v));
+		else
+			snprintf(u->vals[i], 257, "%s", json_is_true(v) ?
+			    "true" : "false");
+		snprintf(u->keys[i], 65, "%s", k);
+		u->props[i].name = u->keys[i];
+		u->props[i].value = u->vals[i];
+		u->nprops++;
+	}
+	json_decref(pj);
+	return KOJI_MAPPED;
+}
+
+void
+koji_umb_free(struct koji_umb *u)
+{
+	free(u->address);
+	free(u->body);
+	u->address = u->body = NULL;
+}
+
+int
+koji_settings_parse(json_t *k, struct koji_settings *ks,
+    const char **unknown, char *err, size_t errlen)
+{
+	json_t *t = json_object_get(k, "topic");
+	json_t *i = json_object_get(k, "instance"), *v;
+	const char *key;
+
+	memset(ks, 0, sizeof(*ks));
+	*unknown = NULL;
+	if (k == NULL)
+		return 0;
+	if (!json_is_object(k) || (t && !json_is_string(t)) ||
+	    (i && !json_is_string(i))) {
+		snprintf(err, errlen, "koji must be an object {\"topic\": "
+		    "string, \"instance\": string}");
+		return -1;
+	}
+	json_object_foreach(k, key, v)
+		if (*unknown == NULL && strcmp(key, "topic") &&
+		    strcmp(key, "instance"))
+			*unknown = key;
+	ks->topic = strdup(t ? json_string_value(t) :
+	    "org.fedoraproject.prod.buildsys");
+	ks->instance = strdup(i ? json_string_value(i) : "primary");
+	if (ks->topic == NULL || ks->instance == NULL) {
+		koji_settings_free(ks);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+void
+koji_settings_free(struct koji_settings *ks)
+{
+	free(ks->topic);
+	free(ks->instance);
+	ks->topic = ks->instance = NULL;
 }

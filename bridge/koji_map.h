@@ -16,7 +16,12 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
+#include "broker.h"
+
 #define KOJI_WHYLEN	256
+#define KOJI_MAX_PROPS	16	/* protonmsg sends at most 9 */
 
 enum koji_verdict {
 	KOJI_MAPPED,		/* *topic and *body are set */
@@ -48,5 +53,40 @@ enum koji_verdict koji_to_fedora(const char *type, const char *body,
 enum koji_verdict koji_from_fedora(const char *event, const char *msg,
     size_t len, char **address, char **body_out, char **props_json,
     char why[KOJI_WHYLEN]);
+
+/* A fedmsg envelope in protonmsg's shape, ready for a broker_out. */
+struct koji_umb {
+	char			*address;	/* Koji's ("build.tag") */
+	char			*body;
+	struct broker_prop	 props[KOJI_MAX_PROPS];	/* as text */
+	size_t			 nprops;
+	char			 vals[KOJI_MAX_PROPS][257];
+	char			 keys[KOJI_MAX_PROPS][65];
+};
+
+/*
+ * koji_from_fedora on the "msg" of the envelope env (len bytes), with
+ * the properties as text (integers in decimal, booleans true/false).
+ * On KOJI_MAPPED, free u's strings with koji_umb_free().
+ */
+enum koji_verdict koji_umb_from_envelope(const char *event, const char *env,
+    size_t len, struct koji_umb *u, char why[KOJI_WHYLEN]);
+void koji_umb_free(struct koji_umb *u);
+
+/* A bridge's "koji" config object (README). */
+struct koji_settings {
+	char	*topic;		/* Fedora topic prefix; NULL: no "koji" */
+	char	*instance;	/* the body's "instance" */
+};
+
+/*
+ * Read k (NULL: no translation, *ks zeroed): {"topic": string,
+ * "instance": string}, both optional.  -1 with err (errlen bytes) when
+ * it is not that shape or memory runs out; unknown keys are ignored and
+ * returned in *unknown (the first, borrowed) for the caller to log.
+ */
+int koji_settings_parse(json_t *k, struct koji_settings *ks,
+    const char **unknown, char *err, size_t errlen);
+void koji_settings_free(struct koji_settings *ks);
 
 #endif

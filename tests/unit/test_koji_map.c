@@ -361,6 +361,68 @@ test_reverse_table(void **state)
 	}
 }
 
+/* An envelope's Koji form has its properties as text. */
+static void
+test_umb_from_envelope(void **state)
+{
+	const char *env = "{\"topic\":\"x.buildsys.repo.done\",\"msg\":"
+	    "{\"tag\":\"f41-build\",\"tag_id\":64500,\"repo_id\":6203311}}";
+	struct koji_umb u;
+	char why[KOJI_WHYLEN];
+	size_t i;
+	int seen = 0;
+
+	(void)state;
+	assert_int_equal(koji_umb_from_envelope("repo.done", env, strlen(env),
+	    &u, why), KOJI_MAPPED);
+	assert_string_equal(u.address, "repo.done");
+	for (i = 0; i < u.nprops; i++)
+		if (strcmp(u.props[i].name, "repo_id") == 0) {
+			assert_string_equal(u.props[i].value, "6203311");
+			seen++;
+		} else if (strcmp(u.props[i].name, "type") == 0) {
+			assert_string_equal(u.props[i].value, "RepoDone");
+			seen++;
+		}
+	assert_int_equal(seen, 2);
+	koji_umb_free(&u);
+	assert_int_equal(koji_umb_from_envelope("repo.done", "{}", 2, &u, why),
+	    KOJI_SKIPPED);
+	assert_null(u.address);
+	koji_umb_free(&u);
+}
+
+static void
+test_settings(void **state)
+{
+	struct koji_settings ks;
+	const char *unknown;
+	char err[200];
+	json_t *j;
+
+	(void)state;
+	assert_int_equal(koji_settings_parse(NULL, &ks, &unknown, err,
+	    sizeof(err)), 0);
+	assert_null(ks.topic);
+	j = json_loads("{\"instance\":\"ppc\",\"x\":1}", 0, NULL);
+	assert_int_equal(koji_settings_parse(j, &ks, &unknown, err,
+	    sizeof(err)), 0);
+	assert_string_equal(ks.topic, "org.fedoraproject.prod.buildsys");
+	assert_string_equal(ks.instance, "ppc");
+	assert_string_equal(unknown, "x");
+	koji_settings_free(&ks);
+	json_decref(j);
+	j = json_loads("{\"topic\":3}", 0, NULL);
+	assert_int_equal(koji_settings_parse(j, &ks, &unknown, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "koji must be an object"));
+	json_decref(j);
+	j = json_string("yes");
+	assert_int_equal(koji_settings_parse(j, &ks, &unknown, err,
+	    sizeof(err)), -1);
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -370,6 +432,8 @@ main(void)
 		cmocka_unit_test(test_deep_body),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_reverse_table),
+		cmocka_unit_test(test_umb_from_envelope),
+		cmocka_unit_test(test_settings),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
