@@ -94,27 +94,29 @@ FUZZ_SRC	 = $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS		 = $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_SECONDS	?= 300
 # Unit tests and fuzzers link the layer they test and those below it:
-# libfedmsg unless named here (a libfedmsg test must not link proton).
-UNIT_BROKERS	 = test_spool test_stomp test_stomp_frame test_stomp_session \
-		   test_net test_amqp_net
-UNIT_TOOLS	 = test_terse
-UNIT_PUBLISHERS	 = test_git_commit
+# libfedmsg unless listed under another layer here (a libfedmsg test must
+# not link proton).
+TEST_LAYERS	 = brokers tools publishers hub bridge
+TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
+		   test_net test_amqp_net fuzz_stomp
+TESTS_tools	 = test_terse
+TESTS_publishers = test_git_commit
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
-UNIT_HUB	 = test_consumers
-FUZZ_BROKERS	 = fuzz_stomp
-test_layer	 = $(if $(filter $(1),$(UNIT_BROKERS) $(FUZZ_BROKERS)),brokers,$(if \
-		   $(filter $(1),$(UNIT_TOOLS)),tools,$(if \
-		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,$(if \
-		   $(filter $(1),$(UNIT_HUB)),hub,libfedmsg))))
+TESTS_hub	 = test_consumers
+TESTS_bridge	 = test_koji_map
+test_layer	 = $(or $(firstword $(foreach l,$(TEST_LAYERS),$(if \
+		   $(filter $(1),$(TESTS_$(l))),$(l)))),libfedmsg)
 # Per layer: the archives a test links (in link order), its libraries.
 TEST_ARCHIVES_libfedmsg = libfedmsg.a
 TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
-TEST_ARCHIVES_hub = libfmhub.a libfmbroker.a libfedmsg.a
-TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_ARCHIVES_publishers = libfmpublishers.a libfmbroker.a libfedmsg.a
+TEST_ARCHIVES_hub = libfmhub.a libfmbroker.a libfedmsg.a
+TEST_ARCHIVES_bridge = libfmbridge.a libfmbroker.a libfedmsg.a
+TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_LIBS_publishers = $(PUB_LIBS)
 TEST_LIBS_hub	 = $(HUB_LIBS) $(BROKER_LIBS)
+TEST_LIBS_bridge = $(BROKER_LIBS)
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 

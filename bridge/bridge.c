@@ -23,6 +23,7 @@
 #include "config.h"
 #include "jget.h"
 #include "jwrite.h"
+#include "koji_map.h"
 #include "log.h"
 #include "msg.h"
 #include "spool.h"
@@ -80,6 +81,7 @@ struct bridge {
 	char			*username;	/* envelopes we wrap; dropped
 						   when they come back */
 	char			*schema;	/* fedora_messaging_schema */
+	struct koji_settings	 koji;		/* Koji <-> buildsys.* */
 	int64_t			 seq;
 	struct bridge_stats	 st;
 };
@@ -440,6 +442,44 @@ fedora_messaging_form(const struct bridge *br, const struct fm_msg *m,
 	return *headers ? 0 : -1;
 }
 
+/*
+ * "koji" on a ZeroMQ -> broker bridge: a message on <koji.topic>.<event>
+ * goes out in Koji's protonmsg shape (koji_map.h), to the address
+ * template with Koji's event address as {topic}, with our origin marker.
+ * Returns 1 with out and *address set (u to free); 0 for other topics
+ * (sent as usual); -3 when it has no Koji form (counted, logged); -2
+ * when *address is NULL (out of memory).
+ */
+static int
+koji_umb_form(struct bridge *br, const char *topic, const char *env,
+    size_t len, struct broker_out *out, char **address, struct koji_umb *u,
+    struct broker_prop *props)
+{
+	size_t n = strlen(br->koji.topic);
+	char why[KOJI_WHYLEN];
+
+	if (strncmp(topic, br->koji.topic, n) || topic[n] != '.')
+		return 0;
+	if (koji_umb_from_envelope(topic + n + 1, env, len, u, why) !=
+	    KOJI_MAPPED) {
+		br->st.skipped++;
+		log_warn("bridge %s: %s not sent in Koji's shape: %s",
+		    br->name, topic, why);
+		return -3;
+	}
+	free(*address);
+	if ((*address = address_for(br, u->address)) == NULL)
+		return -2;
+	out->address = *address;
+	out->body = u->body;
+	out->len = strlen(u->body);
+	props[0] = (struct broker_prop){ ORIGIN_PROP, br->origin };
+	memcpy(props + 1, u->props, u->nprops * sizeof(*props));
+	out->props = props;
+	out->nprops = 1 + u->nprops;
+	return 1;
+}
+
 static void
 send_spooled(struct bridge *br)
 {
@@ -463,6 +503,7 @@ send_spooled(struct bridge *br)
 		uint64_t id;
 		double ts;
 		char *address;
+		struct koji_umb ku;
 		int rc;
 
 		/* Peek by taking; a record that cannot go yet is resent later. */
@@ -497,7 +538,24 @@ send_spooled(struct bridge *br)
 		props[0] = (struct broker_prop){ "topic", topic };
 		props[1] = (struct broker_prop){ ORIGIN_PROP, br->origin };
 		out.props = props;
-		if (br->format == FORMAT_FEDORA_MESSAGING) {
+		if (br->koji.topic && (rc = koji_umb_form(br, topic, body, bl,
+		    &out, &address, &ku, props)) != 0) {
+			if (rc == 1)
+				rc = br->broker->ops->can_send(br->broker,
+				    address) ? br->broker->ops->send(br->broker,
+				    &out, id) : -1;
+			koji_umb_free(&ku);
+			if (address == NULL) {
+				fm_msg_unref(m);
+				return;		/* out of memory: later */
+			}
+			if (rc == -3) {		/* no Koji form: skipped */
+				spool_ack(br->spool, id, err);
+				free(address);
+				fm_msg_unref(m);
+				continue;
+			}
+		} else if (br->format == FORMAT_FEDORA_MESSAGING) {
 			struct jw *bw = jw_new(), *hw = jw_new();
 
 			out.nprops = 0;
@@ -589,7 +647,8 @@ parse_sent_at(const char *s)
  * the AMQP headers kept with their types.
  */
 static struct fm_msg *
-wrap(struct bridge *br, const struct broker_in *in, char *err)
+wrap(struct bridge *br, const struct broker_in *in, const char *topic_as,
+    const char *body_as, char *err)
 {
 	struct fm_msg_fields f;
 	struct fm_msg *m = NULL, *s = NULL;
@@ -599,7 +658,7 @@ wrap(struct bridge *br, const struct broker_in *in, char *err)
 
 	if (br->format == FORMAT_FEDORA_MESSAGING && in->headers_json)
 		headers = json_loads(in->headers_json, 0, NULL);
-	if (headers == NULL) {
+	if (headers == NULL && body_as == NULL) {
 		headers = json_object();
 		for (i = 0; i < in->nprops; i++)
 			json_object_set_new(headers, in->props[i].name,
@@ -607,14 +666,15 @@ wrap(struct bridge *br, const struct broker_in *in, char *err)
 	}
 	/* transport metadata of RabbitMQ federation, not application data */
 	json_object_del(headers, "x-received-from");
-	topic = topic_from(br, in->destination && *in->destination ?
+	topic = topic_as ? strdup(topic_as) : topic_from(br,
+	    in->destination && *in->destination ?
 	    in->destination : in->subject && *in->subject ? in->subject :
 	    in->source);
-	htext = json_dumps(headers, JSON_COMPACT);
+	htext = headers ? json_dumps(headers, JSON_COMPACT) : NULL;
 	memset(&f, 0, sizeof(f));
 	f.topic = topic;
-	f.msg_json = in->body;
-	f.msg_len = in->len;
+	f.msg_json = body_as ? body_as : in->body;
+	f.msg_len = body_as ? strlen(body_as) : in->len;
 	f.headers_json = htext;
 	f.i = ++br->seq;
 	f.username = br->username;
@@ -647,7 +707,7 @@ wrap(struct bridge *br, const struct broker_in *in, char *err)
 		/* keep a fedmsg-shaped id ("YYYY-uuid"), else make one */
 		f.msg_id = in->message_id;
 	}
-	if (topic && htext && fm_msg_build(&f, br->lim, &m, err) == 0 &&
+	if (topic && (htext || !headers) && fm_msg_build(&f, br->lim, &m, err) == 0 &&
 	    br->signer && fm_signer_sign(br->signer, m, &s, err) == 0) {
 		fm_msg_unref(m);
 		m = s;
@@ -660,6 +720,34 @@ out:
 	free(topic);
 	free(htext);
 	return m;
+}
+
+/*
+ * "koji": Koji's protonmsg message as Fedora's buildsys.* (koji_map.h),
+ * wrapped and signed.  False when it is skipped (err says why); true
+ * with *out, or with NULL when the wrap failed (err says why).
+ */
+static bool
+koji_fedora(struct bridge *br, const struct broker_in *in,
+    struct fm_msg **out, char *err)
+{
+	const char *type = NULL;
+	char *suffix, *body, topic[512], why[KOJI_WHYLEN];
+	size_t i;
+
+	for (i = 0; i < in->nprops; i++)
+		if (strcmp(in->props[i].name, "type") == 0)
+			type = in->props[i].value;
+	if (koji_to_fedora(type, in->body, in->len, br->koji.instance,
+	    &suffix, &body, why) != KOJI_MAPPED) {
+		snprintf(err, FM_ERRLEN, "%s", why);
+		return false;
+	}
+	snprintf(topic, sizeof(topic), "%s.%s", br->koji.topic, suffix);
+	*out = wrap(br, in, topic, body, err);
+	free(suffix);
+	free(body);
+	return true;
 }
 
 static void
@@ -677,7 +765,7 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 	}
 	if (br->format == FORMAT_FEDORA_MESSAGING) {
 		/* the payload itself: never an envelope to pass through */
-		if ((m = wrap(br, in, err)) == NULL) {
+		if ((m = wrap(br, in, NULL, NULL, err)) == NULL) {
 			br->st.invalid++;
 			log_warn("bridge %s: rejected a message: %s", br->name,
 			    err);
@@ -727,9 +815,18 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		}
 	} else {
 		/* A plain JSON body (Brew, dist-git on UMB): wrap and sign. */
-		struct fm_msg *w = wrap(br, in, err);
+		struct fm_msg *w = NULL;
 
 		fm_msg_unref(m);
+		m = NULL;
+		if (br->koji.topic && !koji_fedora(br, in, &w, err)) {
+			br->st.skipped++;
+			log_warn("bridge %s: Koji message skipped: %s",
+			    br->name, err);
+			goto done;
+		}
+		if (w == NULL && !br->koji.topic)
+			w = wrap(br, in, NULL, NULL, err);
 		if ((m = w) == NULL) {
 			log_warn("bridge %s: cannot wrap: %s", br->name, err);
 			how = SETTLE_RELEASE;
@@ -811,7 +908,7 @@ static const char *const bridge_keys[] = { "from", "to", "topics",
     "endpoints", "address", "source", "topic_map", "tls", "user",
     "password_file", "vhost", "spool", "heartbeat", "credit", "validate",
     "cert", "active", "confirm_timeout", "connect_timeout",
-    "allow_plaintext_credentials", "format", "username", "schema",
+    "allow_plaintext_credentials", "format", "username", "schema", "koji",
     "exchanges", "queues", "bindings", "passive_declares", NULL };
 
 static int
@@ -865,6 +962,7 @@ bridge_free(struct bridge *br)
 	free(br->source);
 	free(br->username);
 	free(br->schema);
+	koji_settings_free(&br->koji);
 	free(br->name);
 	free(br);
 }
@@ -874,14 +972,15 @@ log_stats(const struct bridge *br)
 {
 	log_info("bridge %s: in %llu, out %llu, invalid %llu, not JSON %llu, "
 	    "looped %llu, wrapped %llu, retried %llu, dropped %llu, filtered "
-	    "%llu", br->name, (unsigned long long)br->st.in,
+	    "%llu, skipped %llu", br->name, (unsigned long long)br->st.in,
 	    (unsigned long long)br->st.out, (unsigned long long)br->st.invalid,
 	    (unsigned long long)br->st.not_json,
 	    (unsigned long long)br->st.looped,
 	    (unsigned long long)br->st.wrapped,
 	    (unsigned long long)br->st.retried,
 	    (unsigned long long)br->st.dropped,
-	    (unsigned long long)br->st.filtered);
+	    (unsigned long long)br->st.filtered,
+	    (unsigned long long)br->st.skipped);
 }
 
 struct spool_settings {
@@ -999,6 +1098,13 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	    FM_SCHEMA);
 	if (br->username == NULL || br->schema == NULL)
 		goto oom;
+	if (koji_settings_parse(json_object_get(e, "koji"), &br->koji, &key,
+	    why, sizeof(why)) < 0) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: %s", name, why);
+		goto fail;
+	}
+	if (key)
+		log_warn("bridges.%s.koji: unknown key '%s'", name, key);
 	if (urls_of(zmq_from ? to : from, urls, 16, &nurls) < 0) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: \"%s\" must be a broker URL "
 		    "or a list of them", name, zmq_from ? "to" : "from");

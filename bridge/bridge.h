@@ -9,6 +9,9 @@
  * fedmsg envelope, signed with the bridge's certificate.  A delivery is
  * accepted only once the message is on the ZeroMQ socket.
  *
+ * With "koji", Koji's protonmsg messages become Fedora's buildsys.* and
+ * buildsys.* goes to the broker in protonmsg's shape (koji_map.h).
+ *
  * Loops are cut twice: what a bridge sends to a broker carries the
  * property fedmsg_c_bridge, which the other direction drops, and every
  * msg_id a bridge forwarded is remembered in a bounded cache.
@@ -34,6 +37,7 @@ struct bridge_stats {
 	uint64_t	 retried;	/* refused or lost, sent again */
 	uint64_t	 dropped;	/* spool full, or unsendable */
 	uint64_t	 filtered;	/* topic not wanted */
+	uint64_t	 skipped;	/* Koji events with no Fedora form */
 };
 
 /*

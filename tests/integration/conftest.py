@@ -1210,7 +1210,7 @@ BROKER_FIXTURES = ("rabbitmq", "activemq")
 BRIDGE_STATS_RE = re.compile(
     r"bridge (\S+): in (\d+), out (\d+), invalid (\d+), not JSON (\d+), "
     r"looped (\d+), wrapped (\d+), retried (\d+), dropped (\d+), "
-    r"filtered (\d+)")
+    r"filtered (\d+)(?:, skipped (\d+))?")
 
 
 def pytest_configure(config):
@@ -1525,8 +1525,8 @@ def bridge_stats(text, name=None):
     assert found, "no bridge counter line%s in:\n%s" % (
         " for %s" % name if name else "", text[-3000:])
     keys = ("in", "out", "invalid", "not_json", "looped", "wrapped",
-            "retried", "dropped", "filtered")
-    return dict(zip(keys, map(int, found[-1][1:])))
+            "retried", "dropped", "filtered", "skipped")
+    return dict(zip(keys, (int(v or 0) for v in found[-1][1:])))
 
 
 def password_file(directory, secret="guest", name="password"):

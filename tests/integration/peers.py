@@ -381,3 +381,45 @@ def pytest_sessionfinish(session, exitstatus):
         sys.stderr.write("CI=true and %s: peer tests must run in CI\n"
                          % "; ".join(problems))
         session.exitstatus = 1
+
+
+# ---- Koji's protonmsg hub plugin --------------------------------------------
+
+KOJI_SRC = PEERS / "koji"
+KOJI_DRIVER = REPO / "tests" / "peers" / "koji_protonmsg.py"
+
+
+def need_koji():
+    """Skip the calling test, with one clear line, without Koji's source
+    (its protonmsg plugin)."""
+    if not (KOJI_SRC / "plugins" / "hub" / "protonmsg.py").is_file():
+        pytest.skip("%s Koji's protonmsg not found in %s (a clone without "
+                    "../shared/peers; set FM_PEERS to run it)"
+                    % (SKIP_PREFIX, KOJI_SRC))
+
+
+def koji_protonmsg_send(workdir, url, topic_prefix, events, timeout=60):
+    """Run Koji's real protonmsg plugin (tests/peers/koji_protonmsg.py)
+    on events, a list of (prep function, callback name, kwargs): each is
+    queued as Koji's hub would, then sent by send_queued_msgs("postCommit")
+    over a real proton Container to url.  Returns the number queued;
+    fails the test unless every queued message was sent."""
+    workdir = Path(workdir)
+    conf = workdir / "protonmsg.conf"
+    conf.write_text("[broker]\nurls = %s\ntopic_prefix = %s\n"
+                    "connect_timeout = 10\nsend_timeout = 30\n\n"
+                    "[message]\nextra_limit = 0\n" % (url, topic_prefix))
+    ev = workdir / "koji-events.json"
+    ev.write_text(json.dumps([{"prep": p, "callback": c, "kws": k}
+                              for p, c, k in events]))
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(
+        [str(KOJI_SRC), str(KOJI_SRC / "plugins" / "hub")])
+    r = subprocess.run([PYTHON, str(KOJI_DRIVER), str(conf), str(ev)],
+                       env=e, capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        pytest.fail("Koji's protonmsg did not send everything (rc %d):\n%s"
+                    "\n%s" % (r.returncode, r.stdout, r.stderr[-3000:]),
+                    pytrace=False)
+    return json.loads(r.stdout.strip().splitlines()[-1])["queued"]
