@@ -35,6 +35,8 @@ struct transport_stats {
 	uint64_t	 topic_mismatch;
 	uint64_t	 published;
 	uint64_t	 publish_failed;
+	uint64_t	 publish_unroutable;	/* broker: taken, no queue bound
+						   (AMQP 0-9-1 basic.return) */
 };
 
 struct transport;

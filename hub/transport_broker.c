@@ -62,6 +62,14 @@ bt_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 	if (o == BROKER_ACCEPTED)
 		return;
 	bt->st.publish_failed++;
+	if (o == BROKER_UNROUTABLE) {
+		/* taken but dropped: no queue is bound for its topic */
+		bt->st.publish_unroutable++;
+		log_warn("hub: published message %llu was unroutable (no "
+		    "queue bound for it) and is dropped: %s",
+		    (unsigned long long)token, why);
+		return;
+	}
 	log_warn("hub: the broker did not take published message %llu: %s",
 	    (unsigned long long)token, why);
 }
