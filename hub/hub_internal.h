@@ -41,6 +41,7 @@ struct hub {
 	int64_t			 seq;		/* "i" of what the hub publishes */
 
 	bool			 paused;
+	enum settle		 unrouted;	/* what no consumer wants */
 	struct hub_counters	 n;
 	pthread_mutex_t		 n_mu;		/* counters vs. metrics thread */
 	void			*monitor;	/* moksha.monitoring.socket PUB */
