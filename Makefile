@@ -97,7 +97,7 @@ FUZZ_SECONDS	?= 300
 # Unit tests and fuzzers link the layer they test and those below it:
 # libfedmsg unless named here (a libfedmsg test must not link proton).
 UNIT_BROKERS	 = test_spool test_stomp test_stomp_frame test_stomp_session \
-		   test_net test_amqp_net
+		   test_net test_amqp_net test_broker_wrap
 UNIT_TOOLS	 = test_terse
 UNIT_PUBLISHERS	 = test_git_commit
 FUZZ_BROKERS	 = fuzz_stomp
