@@ -33,7 +33,7 @@ from conftest import (RMQ_AMQP_PORT, bus_config, free_ports, password_file,
                       write_config)
 from peers import fedora_messaging_env, need_fedora_messaging
 
-pytestmark = pytest.mark.usefixtures("hub_time_limit")
+pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
 URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
 FM_URL = "amqp://guest:guest@127.0.0.1:%d/%%2F" % RMQ_AMQP_PORT
