@@ -167,6 +167,41 @@ drain_queues(struct hub *h)
 	}
 }
 
+static bool
+all_halted(struct consumer *const *want, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!consumer_halted(want[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Hold a broker delivery that only halted consumers want (see
+ * hub_internal.h); 0, or -1 when out of memory (then it is released).
+ */
+static int
+park(struct hub *h, struct delivery *d, struct consumer *c)
+{
+	if (h->nparked == h->parked_cap) {
+		size_t cap = h->parked_cap ? h->parked_cap * 2 : 64;
+		struct delivery **p = realloc(h->parked, cap * sizeof(*p));
+
+		if (p == NULL)
+			return -1;
+		h->parked = p;
+		h->parked_cap = cap;
+	}
+	if (h->nparked == 0)
+		log_warn("consumer %s has halted: the messages only it wants "
+		    "stay with the broker, unsettled, until the hub stops",
+		    consumer_name(c));
+	h->parked[h->nparked++] = d;
+	return 0;
+}
+
 /* Validate, then hand to every consumer that wants it. */
 static void
 dispatch(struct hub *h, struct fm_msg *m, struct delivery *d)
@@ -220,6 +255,8 @@ dispatch(struct hub *h, struct fm_msg *m, struct delivery *d)
 		h->bus->ops->settle(h->bus, d, h->unrouted);
 		return;
 	}
+	if (d && all_halted(want, n) && park(h, d, want[0]) == 0)
+		return;
 	if (d) {
 		if ((dsp = calloc(1, sizeof(*dsp))) == NULL) {
 			h->bus->ops->settle(h->bus, d, SETTLE_RELEASE);
@@ -661,8 +698,12 @@ out:
 		consumer_free(h->cons[i]);
 	if (h->bus) {
 		drain_queues(h);
+		while (h->nparked)
+			h->bus->ops->settle(h->bus, h->parked[--h->nparked],
+			    SETTLE_RELEASE);
 		h->bus->ops->free(h->bus);
 	}
+	free(h->parked);
 	if (h->monitor) {
 		zmq_setsockopt(h->monitor, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
 		zmq_close(h->monitor);

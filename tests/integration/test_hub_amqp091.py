@@ -11,6 +11,8 @@ settlements:
   ok                     basic.ack                      gone
   drop                   basic.reject                   dead-lettered
   halt (not processed)   basic.nack(requeue)            back in the queue
+  (then for the halted   held unsettled until stop,     back in the queue
+   consumer)             then basic.nack(requeue)
   retry, waiting at stop basic.nack(requeue)            back in the queue
   no consumer wants it   hub.unrouted (reject)          dead-lettered
   bad signature          basic.reject                   dead-lettered
@@ -139,6 +141,11 @@ def test_fedora_messaging_publishers_to_hub_plugins(tmp_path, rabbitmq, hubs,
     wait_until(lambda: "invalid message %s" % forged["msg_id"]
                in hub.stderr(), 15, "the forged one rejected", hub)
     assert forged["msg_id"] not in rec.read_text()
+    # the halt message, redelivered, is held for the halted consumer (not
+    # released in a loop: RabbitMQ would redeliver it at once, forever)
+    wait_until(lambda: "consumer h has halted: the messages only it wants "
+               "stay with the broker" in hub.stderr(), 15, "parked", hub)
+    assert hub.metrics()("fedmsg_hub_received_total") < 20
     assert hub.stop() == 0, hub.describe()
 
     dead = queue_ids(dlq)
