@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "bridge.h"
 #include "broker.h"
+#include "broker_wrap.h"
 #include "bus_internal.h"
 #include "canon.h"
 #include "config.h"
@@ -622,103 +623,36 @@ from_us(const struct broker_in *in)
 	return false;
 }
 
-/* "2019-07-30T19:12:22+00:00" (fedora-messaging's sent-at) as seconds. */
-static int64_t
-parse_sent_at(const char *s)
-{
-	struct tm tm;
-	const char *end;
-
-	memset(&tm, 0, sizeof(tm));
-	if (s == NULL || (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
-		return 0;
-	if (*end == '.')	/* microseconds from other publishers */
-		end += 1 + strspn(end + 1, "0123456789");
-	if (*end && strcmp(end, "+00:00") && strcmp(end, "Z"))
-		return 0;	/* only UTC is written by fedora-messaging */
-	return (int64_t)timegm(&tm);
-}
-
 /*
  * Wrap a plain JSON body (Brew's protonmsg, dist-git on UMB, a
- * fedora-messaging publisher) and sign it.  In the fedora-messaging format,
- * as fedmsg-migration-tools' AmqpToZmq: msg_id "<year>-<message_id>"
- * (the same on a redelivery), timestamp from sent-at, our username, and
- * the AMQP headers kept with their types.
+ * fedora-messaging publisher; broker_wrap.h) and sign it.
  */
 static struct fm_msg *
 wrap(struct bridge *br, const struct broker_in *in, const char *topic_as,
     const char *body_as, char *err)
 {
-	struct fm_msg_fields f;
-	struct fm_msg *m = NULL, *s = NULL;
-	json_t *headers = NULL;
-	char *topic, *htext, idbuf[300];
-	size_t i;
+	struct broker_wrap_opts wo;
+	struct fm_msg *m, *s = NULL;
+	char *topic;
 
-	if (br->format == FORMAT_FEDORA_MESSAGING && in->headers_json)
-		headers = json_loads(in->headers_json, 0, NULL);
-	if (headers == NULL && body_as == NULL) {
-		headers = json_object();
-		for (i = 0; i < in->nprops; i++)
-			json_object_set_new(headers, in->props[i].name,
-			    json_string(in->props[i].value));
-	}
-	/* transport metadata of RabbitMQ federation, not application data */
-	json_object_del(headers, "x-received-from");
 	topic = topic_as ? strdup(topic_as) : topic_from(br,
-	    in->destination && *in->destination ?
-	    in->destination : in->subject && *in->subject ? in->subject :
-	    in->source);
-	htext = headers ? json_dumps(headers, JSON_COMPACT) : NULL;
-	memset(&f, 0, sizeof(f));
-	f.topic = topic;
-	f.msg_json = body_as ? body_as : in->body;
-	f.msg_len = body_as ? strlen(body_as) : in->len;
-	f.headers_json = htext;
-	f.i = ++br->seq;
-	f.username = br->username;
-	if (br->format == FORMAT_FEDORA_MESSAGING) {
-		const char *id = in->message_id;
-		int64_t sent = parse_sent_at(json_string_value(
-		    json_object_get(headers, "sent-at")));
-
-		if (id == NULL || *id == '\0' || strlen(id) > 200) {
-			snprintf(err, FM_ERRLEN, "no message_id (or one over "
-			    "200 bytes)");
-			goto out;
-		}
-		f.timestamp = sent;
-		if (strlen(id) >= 5 && strspn(id, "0123456789") == 4 &&
-		    id[4] == '-') {
-			f.msg_id = id;
-		} else {
-			/* the year of sending, so a redelivery keeps its id */
-			time_t t = sent ? (time_t)sent : time(NULL);
-			struct tm tm;
-
-			gmtime_r(&t, &tm);
-			snprintf(idbuf, sizeof(idbuf), "%04d-%s",
-			    tm.tm_year + 1900, id);
-			f.msg_id = idbuf;
-		}
-	} else if (in->message_id && strlen(in->message_id) ==
-	    FM_MSG_ID_LEN && in->message_id[4] == '-') {
-		/* keep a fedmsg-shaped id ("YYYY-uuid"), else make one */
-		f.msg_id = in->message_id;
-	}
-	if (topic && (htext || !headers) && fm_msg_build(&f, br->lim, &m, err) == 0 &&
-	    br->signer && fm_signer_sign(br->signer, m, &s, err) == 0) {
+	    in->destination && *in->destination ? in->destination :
+	    in->subject && *in->subject ? in->subject : in->source);
+	memset(&wo, 0, sizeof(wo));
+	wo.topic = topic;
+	wo.username = br->username;
+	wo.seq = ++br->seq;
+	wo.fedora_messaging = br->format == FORMAT_FEDORA_MESSAGING;
+	wo.lim = br->lim;
+	wo.body = body_as;
+	m = broker_wrap(in, &wo, err);
+	free(topic);
+	if (m && br->signer) {
+		if (fm_signer_sign(br->signer, m, &s, err) < 0)
+			s = NULL;
 		fm_msg_unref(m);
 		m = s;
-	} else if (br->signer && m) {
-		fm_msg_unref(m);
-		m = NULL;
 	}
-out:
-	json_decref(headers);
-	free(topic);
-	free(htext);
 	return m;
 }
 

@@ -361,6 +361,48 @@ consume(struct a091 *a, struct source *s, char *err)
 	return rpc_ok(a, what, err) ? 0 : -1;
 }
 
+/*
+ * The vhost for a URL: the configured one, else the URL's path without
+ * its leading '/', percent-decoded as in RabbitMQ's URI spec
+ * ("amqp091://h/%2f" is "/", "amqp091://h/fedora" is "fedora"); no path
+ * or a bare "/" is the default vhost "/".  0, or -1 for a bad escape.
+ */
+static int
+url_vhost(const struct a091 *a, const struct net_url *u, char *out,
+    size_t len, char *err)
+{
+	const char *p;
+	size_t n = 0;
+
+	if (a->o.vhost || u->path == NULL || strcmp(u->path, "/") == 0) {
+		snprintf(out, len, "%s", a->o.vhost ? a->o.vhost : "/");
+		return 0;
+	}
+	for (p = u->path + 1; *p && n + 1 < len; p++) {
+		unsigned c;
+
+		if (*p == '%') {
+			if (sscanf(p + 1, "%2x", &c) != 1 ||
+			    strspn(p + 1, "0123456789abcdefABCDEF") < 2 ||
+			    c == 0) {
+				snprintf(err, FM_ERRLEN, "%s: bad %%-escape in "
+				    "the vhost path '%s'", u->text, u->path);
+				return -1;
+			}
+			out[n++] = (char)c;
+			p += 2;
+		} else if (*p == '/') {
+			snprintf(err, FM_ERRLEN, "%s: the vhost path '%s' has a "
+			    "'/': write it %%2f", u->text, u->path);
+			return -1;
+		} else {
+			out[n++] = *p;
+		}
+	}
+	out[n] = '\0';
+	return 0;
+}
+
 static int
 start(struct a091 *a, const struct net_url *u, char *err)
 {
@@ -369,10 +411,13 @@ start(struct a091 *a, const struct net_url *u, char *err)
 	amqp_rpc_reply_t r;
 	unsigned ms = connect_ms(a);
 	unsigned hb = (a->o.heartbeat_ms ? a->o.heartbeat_ms : 60000) / 1000;
+	char vhost[256];
 	int rc, i;
 
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
+	if (url_vhost(a, u, vhost, sizeof(vhost), err) < 0)
+		return -1;
 	if ((a->conn = amqp_new_connection()) == NULL) {
 		snprintf(err, FM_ERRLEN, "out of memory");
 		return -1;
@@ -416,11 +461,11 @@ start(struct a091 *a, const struct net_url *u, char *err)
 	}
 	/* a client certificate without a password: SASL EXTERNAL */
 	if (u->tls && a->o.tls.cert && a->o.password == NULL)
-		r = amqp_login(a->conn, a->o.vhost ? a->o.vhost : "/", 0,
+		r = amqp_login(a->conn, vhost, 0,
 		    FRAME_MAX, (int)hb, AMQP_SASL_METHOD_EXTERNAL,
 		    a->o.user ? a->o.user : u->user ? u->user : "");
 	else
-		r = amqp_login(a->conn, a->o.vhost ? a->o.vhost : "/", 0,
+		r = amqp_login(a->conn, vhost, 0,
 		    FRAME_MAX, (int)hb, AMQP_SASL_METHOD_PLAIN,
 		    a->o.user ? a->o.user : u->user ? u->user : "guest",
 		    a->o.password ? a->o.password : "guest");
@@ -429,7 +474,7 @@ start(struct a091 *a, const struct net_url *u, char *err)
 
 		reply_text(r, "login", why, sizeof(why));
 		snprintf(err, FM_ERRLEN, "%s vhost '%s': %s", u->text,
-		    a->o.vhost ? a->o.vhost : "/", why);
+		    vhost, why);
 		return -1;
 	}
 	amqp_channel_open(a->conn, CHANNEL);
@@ -498,9 +543,9 @@ confirmed(struct a091 *a, uint64_t tag, bool multiple, bool ack)
 
 /* A basic.return: mark the unconfirmed publish it belongs to. */
 static void
-returned(struct a091 *a, const amqp_message_t *m, const amqp_basic_return_t *r)
+returned(struct a091 *a, const amqp_basic_properties_t *p,
+    const amqp_basic_return_t *r)
 {
-	const amqp_basic_properties_t *p = &m->properties;
 	size_t i;
 
 	a->returned++;
@@ -532,35 +577,96 @@ bytes_dup(amqp_bytes_t b)
 	return strndup(b.bytes ? b.bytes : "", b.len);
 }
 
+/*
+ * The content after a basic.deliver or basic.return.  The header frame
+ * gives the body's size before any of it is read: a body over max is
+ * read frame by frame and dropped (memory stays bounded) and *body is
+ * NULL; else *body is malloc'ed (the caller frees it), NUL-terminated.
+ * *props points into the connection's frame pool, valid until frames()
+ * releases its buffers.  Each frame waits at most connect_timeout.
+ * Returns 0, or -1 with err (the connection is then unusable).
+ */
+static int
+read_content(struct a091 *a, size_t max, amqp_basic_properties_t **props,
+    char **body, size_t *size, char *err)
+{
+	struct timeval tv = { connect_ms(a) / 1000,
+	    (connect_ms(a) % 1000) * 1000 };
+	amqp_frame_t f;
+	size_t got = 0;
+	uint64_t want;
+	int rc;
+
+	*body = NULL;
+	*size = 0;
+	rc = amqp_simple_wait_frame_noblock(a->conn, &f, &tv);
+	if (rc != AMQP_STATUS_OK || f.frame_type != AMQP_FRAME_HEADER ||
+	    f.channel != CHANNEL) {
+		snprintf(err, FM_ERRLEN, "reading a content header: %s",
+		    rc != AMQP_STATUS_OK ? amqp_error_string2(rc) :
+		    "unexpected frame");
+		return -1;
+	}
+	*props = f.payload.properties.decoded;
+	want = f.payload.properties.body_size;
+	if (want > SIZE_MAX - 1) {
+		snprintf(err, FM_ERRLEN, "content of %" PRIu64 " bytes", want);
+		return -1;
+	}
+	*size = (size_t)want;
+	if (want <= max && (*body = malloc((size_t)want + 1)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory for a %" PRIu64
+		    "-byte message", want);
+		return -1;
+	}
+	while (got < want) {
+		rc = amqp_simple_wait_frame_noblock(a->conn, &f, &tv);
+		if (rc != AMQP_STATUS_OK || f.frame_type != AMQP_FRAME_BODY ||
+		    f.channel != CHANNEL ||
+		    f.payload.body_fragment.len > want - got) {
+			snprintf(err, FM_ERRLEN, "reading a content body: %s",
+			    rc != AMQP_STATUS_OK ? amqp_error_string2(rc) :
+			    "unexpected frame");
+			free(*body);
+			*body = NULL;
+			return -1;
+		}
+		if (*body)
+			memcpy(*body + got, f.payload.body_fragment.bytes,
+			    f.payload.body_fragment.len);
+		got += f.payload.body_fragment.len;
+	}
+	if (*body)
+		(*body)[got] = '\0';
+	return 0;
+}
+
 static void
 delivered(struct a091 *a, const amqp_basic_deliver_t *dm)
 {
 	struct broker_prop props[MAX_HEADERS];
-	char *names[MAX_HEADERS], *vals[MAX_HEADERS];
-	amqp_message_t m;
-	amqp_rpc_reply_t r;
+	char *names[MAX_HEADERS], *vals[MAX_HEADERS], why[FM_ERRLEN];
+	amqp_basic_properties_t *pr;
 	struct broker_in in;
 	struct broker_delivery *d;
 	char *rk = bytes_dup(dm->routing_key), *ctag = bytes_dup(
 	    dm->consumer_tag), *mid = NULL, *hjson = NULL;
 	uint64_t tag = dm->delivery_tag;
 	const char *source = "";
-	size_t n = 0, i;
+	char *body;
+	size_t n = 0, i, size;
 	int k;
 
 	(void)ctag;
-	r = amqp_read_message(a->conn, CHANNEL, &m, 0);
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		char why[FM_ERRLEN];
-
-		reply_text(r, "reading a delivery", why, sizeof(why));
+	if (read_content(a, a->o.max_message ? a->o.max_message : SIZE_MAX - 1,
+	    &pr, &body, &size, why) < 0) {
 		free(rk);
 		free(ctag);
 		disconnect(a, why);
 		return;
 	}
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
-		amqp_destroy_message(&m);
+		free(body);
 		free(rk);
 		free(ctag);
 		return;	/* unacked: redelivered after a reconnect */
@@ -575,10 +681,10 @@ delivered(struct a091 *a, const amqp_basic_deliver_t *dm)
 	for (k = 0; k < a->nsources; k++)
 		source = a->sources[k].address;	/* one channel: the only, or
 						   the last, subscription */
-	if (m.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
-		mid = bytes_dup(m.properties.message_id);
-	if (m.properties._flags & AMQP_BASIC_HEADERS_FLAG) {
-		const amqp_table_t *h = &m.properties.headers;
+	if (pr->_flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+		mid = bytes_dup(pr->message_id);
+	if (pr->_flags & AMQP_BASIC_HEADERS_FLAG) {
+		const amqp_table_t *h = &pr->headers;
 		json_t *j = amqp091_table_to_json(h);
 
 		hjson = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -598,15 +704,16 @@ delivered(struct a091 *a, const amqp_basic_deliver_t *dm)
 	in.source = source;
 	in.destination = rk;
 	in.subject = rk;
-	in.body = m.body.bytes ? m.body.bytes : "";
-	in.len = m.body.len;
+	in.body = body ? body : "";
+	in.len = size;
 	in.message_id = mid;
 	in.props = props;
 	in.nprops = n;
 	in.headers_json = hjson;
-	if (a->o.max_message && m.body.len > a->o.max_message) {
+	if (body == NULL) {
+		/* skipped unread (read_content): only its size is known */
 		log_warn("amqp091 %s: rejected a %zu-byte message (limit %zu)",
-		    a->o.name, m.body.len, a->o.max_message);
+		    a->o.name, size, a->o.max_message);
 		a->b.ops->settle(&a->b, d, SETTLE_REJECT);
 	} else {
 		a->cb.on_message(a->cb.ctx, &in, d);
@@ -619,7 +726,7 @@ delivered(struct a091 *a, const amqp_basic_deliver_t *dm)
 	free(mid);
 	free(rk);
 	free(ctag);
-	amqp_destroy_message(&m);
+	free(body);
 }
 
 static void
@@ -656,20 +763,20 @@ frames(struct a091 *a)
 		case AMQP_BASIC_RETURN_METHOD: {
 			amqp_basic_return_t rm = *(amqp_basic_return_t *)
 			    f.payload.method.decoded;
-			char text[256];
-			amqp_message_t m;
-			amqp_rpc_reply_t r;
+			char text[256], why[FM_ERRLEN], *body;
+			amqp_basic_properties_t *pr;
+			size_t size;
 
 			snprintf(text, sizeof(text), "%.*s",
 			    (int)rm.reply_text.len, (char *)rm.reply_text.bytes);
 			rm.reply_text = amqp_cstring_bytes(text);
-			r = amqp_read_message(a->conn, CHANNEL, &m, 0);
-			if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-				disconnect(a, "cannot read a returned message");
+			/* only its message_id matters: the body is skipped */
+			if (read_content(a, 0, &pr, &body, &size, why) < 0) {
+				disconnect(a, why);
 				return;
 			}
-			returned(a, &m, &rm);
-			amqp_destroy_message(&m);
+			returned(a, pr, &rm);
+			free(body);
 			break;
 		}
 		case AMQP_BASIC_DELIVER_METHOD: {

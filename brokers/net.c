@@ -33,6 +33,7 @@ net_url_free(struct net_url *u)
 	free(u->user);
 	free(u->host);
 	free(u->port);
+	free(u->path);
 	memset(u, 0, sizeof(*u));
 }
 
@@ -108,6 +109,14 @@ net_url_parse(const struct net_proto *p, const char *s, size_t n,
 	/* the authority ends at the path, query or fragment */
 	for (h = s; h < end && *h != '/' && *h != '?' && *h != '#'; h++)
 		;
+	if (h < end && *h == '/') {
+		const char *pe = h;
+
+		while (pe < end && *pe != '?' && *pe != '#')
+			pe++;
+		if ((u->path = strndup(h, (size_t)(pe - h))) == NULL)
+			goto oom;
+	}
 	end = h;
 	h = s;
 	for (at = end; at > h && at[-1] != '@'; at--)

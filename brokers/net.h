@@ -49,12 +49,14 @@ struct net_url {
 	char	*user;		/* from "user@", or NULL */
 	char	*host;		/* without the brackets */
 	char	*port;		/* decimal */
+	char	*path;		/* "/..." before any '?' or '#', still
+				   percent-encoded; NULL when absent */
 	bool	 tls;
 };
 
 /*
  * Parse one URL, [scheme://][user@]host[:port][/path][?query] (the path
- * and query are ignored).  A password in the URL is refused: secrets
+ * is kept in u->path, the query ignored).  A password in the URL is refused: secrets
  * belong in password_file.  Returns 0, or -1 with a reason in
  * err[FM_ERRLEN] that quotes the URL.
  */

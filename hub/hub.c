@@ -167,6 +167,41 @@ drain_queues(struct hub *h)
 	}
 }
 
+static bool
+all_halted(struct consumer *const *want, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!consumer_halted(want[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Hold a broker delivery that only halted consumers want (see
+ * hub_internal.h); 0, or -1 when out of memory (then it is released).
+ */
+static int
+park(struct hub *h, struct delivery *d, struct consumer *c)
+{
+	if (h->nparked == h->parked_cap) {
+		size_t cap = h->parked_cap ? h->parked_cap * 2 : 64;
+		struct delivery **p = realloc(h->parked, cap * sizeof(*p));
+
+		if (p == NULL)
+			return -1;
+		h->parked = p;
+		h->parked_cap = cap;
+	}
+	if (h->nparked == 0)
+		log_warn("consumer %s has halted: the messages only it wants "
+		    "stay with the broker, unsettled, until the hub stops",
+		    consumer_name(c));
+	h->parked[h->nparked++] = d;
+	return 0;
+}
+
 /* Validate, then hand to every consumer that wants it. */
 static void
 dispatch(struct hub *h, struct fm_msg *m, struct delivery *d)
@@ -180,7 +215,10 @@ dispatch(struct hub *h, struct fm_msg *m, struct delivery *d)
 	pthread_mutex_lock(&h->n_mu);
 	h->n.received++;
 	pthread_mutex_unlock(&h->n_mu);
-	if (h->validator) {
+	/* a payload wrapped under the broker's authentication has no
+	   signature: the broker's identity check is the trust */
+	if (h->validator && !(h->bus->ops->vouched &&
+	    h->bus->ops->vouched(h->bus))) {
 		enum fm_verdict v = fm_validator_check(h->validator, m, reason);
 
 		if (v != FM_VALID) {
@@ -199,12 +237,26 @@ dispatch(struct hub *h, struct fm_msg *m, struct delivery *d)
 		    consumer_matches(h->cons[i], m))
 			want[n++] = h->cons[i];
 	if (n == 0) {
+		uint64_t k;
+
 		pthread_mutex_lock(&h->n_mu);
-		h->n.unrouted++;
+		k = ++h->n.unrouted;
 		pthread_mutex_unlock(&h->n_mu);
-		h->bus->ops->settle(h->bus, d, SETTLE_ACCEPT);
+		/* on a broker: hub.unrouted (reject: to the dead-letter
+		   exchange), never silently taken */
+		if (d && (k & (k - 1)) == 0)	/* 1st, 2nd, 4th, ... */
+			log_warn("no consumer wants %s on %s (%llu so far): "
+			    "settled as hub.unrouted says (%s)",
+			    fm_msg_id(m) ? fm_msg_id(m) : "-",
+			    topic ? topic : "(no topic)",
+			    (unsigned long long)k, h->unrouted ==
+			    SETTLE_REJECT ? "reject" : h->unrouted ==
+			    SETTLE_RELEASE ? "release" : "accept");
+		h->bus->ops->settle(h->bus, d, h->unrouted);
 		return;
 	}
+	if (d && all_halted(want, n) && park(h, d, want[0]) == 0)
+		return;
 	if (d) {
 		if ((dsp = calloc(1, sizeof(*dsp))) == NULL) {
 			h->bus->ops->settle(h->bus, d, SETTLE_RELEASE);
@@ -356,6 +408,34 @@ subscriptions(struct hub *h)
 	return all;
 }
 
+/*
+ * hub.unrouted: how a broker delivery that no consumer wants (or that
+ * has no topic) is settled: "reject" (default: dead-lettered when the
+ * queue has a dead-letter exchange), "release" (requeued) or "accept".
+ */
+static int
+unrouted_rule(json_t *hubcfg, enum settle *out, char *err)
+{
+	json_t *v = json_object_get(hubcfg, "unrouted");
+	const char *s = json_string_value(v);
+
+	*out = SETTLE_REJECT;
+	if (v == NULL)
+		return 0;
+	if (s && strcmp(s, "reject") == 0)
+		*out = SETTLE_REJECT;
+	else if (s && strcmp(s, "release") == 0)
+		*out = SETTLE_RELEASE;
+	else if (s && strcmp(s, "accept") == 0)
+		*out = SETTLE_ACCEPT;
+	else {
+		snprintf(err, FM_ERRLEN, "hub.unrouted must be \"reject\", "
+		    "\"release\" or \"accept\"");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 setup(struct hub *h, char *err)
 {
@@ -407,6 +487,8 @@ setup(struct hub *h, char *err)
 		return -1;
 	if (h->ncons == 0)
 		log_warn("no consumer is enabled");
+	if (unrouted_rule(hubcfg, &h->unrouted, err) < 0)
+		return -1;
 	if (json_object_get(hubcfg, "bus"))
 		h->bus = transport_broker_new(h->cfg, hubcfg, err);
 	else
@@ -616,8 +698,12 @@ out:
 		consumer_free(h->cons[i]);
 	if (h->bus) {
 		drain_queues(h);
+		while (h->nparked)
+			h->bus->ops->settle(h->bus, h->parked[--h->nparked],
+			    SETTLE_RELEASE);
 		h->bus->ops->free(h->bus);
 	}
+	free(h->parked);
 	if (h->monitor) {
 		zmq_setsockopt(h->monitor, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
 		zmq_close(h->monitor);

@@ -19,7 +19,8 @@ static const char *const hub_keys[] = { "name", "active", "cert",
     "skip_broken_consumers", "bus", "source", "address", "user",
     "password_file", "vhost", "tls", "credit", "heartbeat",
     "confirm_timeout", "connect_timeout", "allow_plaintext_credentials",
-    NULL };
+    "broker_authenticated", "unrouted", "username", "exchanges", "queues",
+    "bindings", "passive_declares", NULL };
 static const char *const consumer_keys[] = { "plugin", "enabled",
     "config_key", "topics", "threads", "queue_size", "queue_full",
     "timeout", "max_attempts", "backoff", "max_backoff", "dedup_window",

@@ -41,6 +41,14 @@ struct hub {
 	int64_t			 seq;		/* "i" of what the hub publishes */
 
 	bool			 paused;
+	enum settle		 unrouted;	/* what no consumer wants */
+	/*
+	 * Broker deliveries wanted only by halted consumers: held unsettled
+	 * until the hub stops (then released), so that the broker does not
+	 * redeliver them in a loop.  Bounded by the credit (prefetch).
+	 */
+	struct delivery		**parked;
+	size_t			 nparked, parked_cap;
 	struct hub_counters	 n;
 	pthread_mutex_t		 n_mu;		/* counters vs. metrics thread */
 	void			*monitor;	/* moksha.monitoring.socket PUB */

@@ -113,6 +113,10 @@ hub_metrics_text(struct hub *h)
 	    "fedmsg_hub_published_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)n.published,
 	    (unsigned long long)n.publish_failed);
+	metric(&b, "fedmsg_hub_publish_unroutable_total", "counter",
+	    "Published messages the broker took but no queue was bound for.");
+	buf_printf(&b, "fedmsg_hub_publish_unroutable_total %llu\n",
+	    (unsigned long long)ts.publish_unroutable);
 
 	metric(&b, "fedmsg_consumer_in_total", "counter",
 	    "Messages queued for a consumer.");

@@ -35,6 +35,10 @@ struct transport_stats {
 	uint64_t	 topic_mismatch;
 	uint64_t	 published;
 	uint64_t	 publish_failed;
+	uint64_t	 publish_unroutable;	/* broker: taken, no queue bound
+						   (AMQP 0-9-1 basic.return) */
+	uint64_t	 wrapped;	/* broker_authenticated: payloads
+					   wrapped in an envelope */
 };
 
 struct transport;
@@ -71,6 +75,13 @@ struct transport_ops {
 	int	(*tick)(struct transport *t, int64_t now_ms);
 	void	(*stats)(const struct transport *t, struct transport_stats *st);
 	void	(*free)(struct transport *t);
+	/*
+	 * Optional (NULL: never): true when the message receive() returned
+	 * last was wrapped by the transport from a source whose broker
+	 * identity is the trust (hub.broker_authenticated), so there is no
+	 * signature to check.
+	 */
+	bool	(*vouched)(const struct transport *t);
 };
 
 struct transport {

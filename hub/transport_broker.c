@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "broker.h"
+#include "broker_wrap.h"
 #include "config.h"
 #include "jget.h"
 #include "log.h"
@@ -26,6 +27,7 @@
 struct item {
 	struct fm_msg		*msg;
 	struct broker_delivery	*d;
+	bool			 vouched;	/* wrapped: no signature */
 };
 
 struct broker_transport {
@@ -37,6 +39,10 @@ struct broker_transport {
 	size_t			 head, len;
 	uint64_t		 token;
 	struct transport_stats	 st;
+	bool			 authenticated;	/* broker_authenticated */
+	bool			 last_vouched;	/* of the last receive() */
+	char			*username;	/* of wrapped envelopes */
+	int64_t			 seq;
 };
 
 static void
@@ -62,8 +68,33 @@ bt_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 	if (o == BROKER_ACCEPTED)
 		return;
 	bt->st.publish_failed++;
+	if (o == BROKER_UNROUTABLE) {
+		/* taken but dropped: no queue is bound for its topic */
+		bt->st.publish_unroutable++;
+		log_warn("hub: published message %llu was unroutable (no "
+		    "queue bound for it) and is dropped: %s",
+		    (unsigned long long)token, why);
+		return;
+	}
 	log_warn("hub: the broker did not take published message %llu: %s",
 	    (unsigned long long)token, why);
+}
+
+/*
+ * A signed fedmsg envelope (validated as ever), as opposed to a payload:
+ * its top level has "signature" (x509) or "crypto".
+ */
+static bool
+signed_envelope(const struct fm_msg *m)
+{
+	char *sig;
+
+	if (fm_msg_crypto(m))
+		return true;
+	if ((sig = fm_msg_member_json(m, "signature", NULL)) == NULL)
+		return false;
+	free(sig);
+	return true;
 }
 
 static void
@@ -72,19 +103,50 @@ bt_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 	struct broker_transport *bt = ctx;
 	struct fm_msg *m;
 	char err[FM_ERRLEN];
+	bool vouched = false;
 
 	if (bt->len == RING) {		/* cannot happen within credit */
 		bt->b->ops->settle(bt->b, d, SETTLE_RELEASE);
 		return;
 	}
-	if (fm_msg_parse(in->body, in->len, &bt->cfg->limits, &m, err) < 0) {
+	m = NULL;
+	if (fm_msg_parse(in->body, in->len, &bt->cfg->limits, &m, err) < 0 &&
+	    !bt->authenticated) {
 		bt->st.bad_json++;
 		log_warn("hub: rejected a delivery that is not a fedmsg "
 		    "envelope: %s", err);
 		bt->b->ops->settle(bt->b, d, SETTLE_REJECT);
 		return;
 	}
-	bt->ring[(bt->head + bt->len) % RING] = (struct item){ m, d };
+	if (bt->authenticated && (m == NULL || !signed_envelope(m))) {
+		/*
+		 * The broker vouches for the publisher (its TLS/SASL
+		 * identity): wrap the payload as fedmsg-bridge does, topic
+		 * from the routing key / subject / destination.
+		 */
+		struct broker_wrap_opts wo;
+
+		fm_msg_unref(m);
+		memset(&wo, 0, sizeof(wo));
+		wo.topic = in->destination && *in->destination ?
+		    in->destination : in->subject;
+		if (wo.topic && strncmp(wo.topic, "/topic/", 7) == 0)
+			wo.topic += 7;	/* STOMP, AMQP 1.0 on RabbitMQ */
+		wo.username = bt->username;
+		wo.seq = ++bt->seq;
+		wo.fedora_messaging = in->headers_json != NULL;
+		wo.lim = &bt->cfg->limits;
+		if ((m = broker_wrap(in, &wo, err)) == NULL) {
+			bt->st.bad_json++;
+			log_warn("hub: rejected a delivery that cannot be "
+			    "wrapped: %s", err);
+			bt->b->ops->settle(bt->b, d, SETTLE_REJECT);
+			return;
+		}
+		bt->st.wrapped++;
+		vouched = true;
+	}
+	bt->ring[(bt->head + bt->len) % RING] = (struct item){ m, d, vouched };
 	bt->len++;
 	bt->st.received++;
 }
@@ -136,7 +198,14 @@ bt_receive(struct transport *t, struct fm_msg **msg, struct delivery **d,
 	bt->len--;
 	*msg = it->msg;
 	*d = (struct delivery *)it->d;
+	bt->last_vouched = it->vouched;
 	return 1;
+}
+
+static bool
+bt_vouched(const struct transport *t)
+{
+	return ((const struct broker_transport *)t)->last_vouched;
 }
 
 static void
@@ -228,12 +297,13 @@ bt_free(struct transport *t)
 		bt->b->ops->free(bt->b);
 	free(bt->source);
 	free(bt->address);
+	free(bt->username);
 	free(bt);
 }
 
 static const struct transport_ops broker_ops = {
 	"broker", bt_subscribe, bt_poll_items, bt_io, bt_receive, bt_settle,
-	bt_pause, bt_publish, bt_tick, bt_stats, bt_free,
+	bt_pause, bt_publish, bt_tick, bt_stats, bt_free, bt_vouched,
 };
 
 struct transport *
@@ -271,10 +341,15 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	bt->source = strdup(jget_str(h, "source"));
 	bt->address = strdup(jget_str(h, "address") ? jget_str(h, "address") :
 	    "/topic/{topic}");
+	bt->authenticated = json_is_true(json_object_get(h,
+	    "broker_authenticated"));
+	bt->username = strdup(jget_str(h, "username") ? jget_str(h,
+	    "username") : "amqp-bridge");
 	memset(&bo, 0, sizeof(bo));
 	bo.urls = urls;
 	bo.nurls = n;
 	bo.name = "hub";
+	bo.topology = h;	/* AMQP 0-9-1 exchanges, queues, bindings */
 	bo.max_message = cfg->limits.max_message_bytes ?
 	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES;
 	cb.ctx = bt;

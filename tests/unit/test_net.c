@@ -158,6 +158,39 @@ test_url_table(void **state)
 	}
 }
 
+/* The path is kept, still encoded, without the query (AMQP's vhost). */
+static void
+test_url_path(void **state)
+{
+	static const struct net_scheme sc[] = { { "amqp091", false },
+	    { NULL, false } };
+	static const struct net_proto p = { "AMQP 0-9-1", sc, "amqp091",
+	    "amqps091", 5672, 5671, false };
+	static const struct {
+		const char	*in, *path;
+	} t[] = {
+		{ "amqp091://h", NULL },
+		{ "amqp091://h:1/", "/" },
+		{ "amqp091://u@h/%2f?heartbeat=5", "/%2f" },
+		{ "amqp091://h/fedora#x", "/fedora" },
+		{ "amqp091://h?x=/y", NULL },
+	};
+	char err[FM_ERRLEN];
+	struct net_url u;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		if (net_url_parse(&p, t[i].in, strlen(t[i].in), &u, err) < 0)
+			fail_msg("'%s': %s", t[i].in, err);
+		if (t[i].path)
+			assert_string_equal(u.path, t[i].path);
+		else
+			assert_null(u.path);
+		net_url_free(&u);
+	}
+}
+
 static void
 test_url_lists(void **state)
 {
@@ -487,6 +520,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_url_table),
+		cmocka_unit_test(test_url_path),
 		cmocka_unit_test(test_url_lists),
 		cmocka_unit_test(test_connect_refused_then_accepted),
 		cmocka_unit_test(test_connect_all_refused),

@@ -1,0 +1,191 @@
+"""fedmsg-bridge over AMQP 0-9-1 (amqp091://, rabbitmq-c) when things go
+wrong, against the test RabbitMQ; pika (python3-pika, a real AMQP 0-9-1
+client) prepares queues and reads what arrived.
+
+- a broker restart while publishing with confirms loses nothing (the
+  spool advances on basic.ack only);
+- a missing exchange with passive declares, a queue redeclared with other
+  arguments, an unknown vhost (from the URL's path) and a TLS certificate
+  that does not name the host are each refused with a clear log line;
+- a delivery over max_message_bytes is rejected from its frame header,
+  and the next one still flows.
+"""
+
+import json
+import time
+
+import pika
+import pytest
+
+from conftest import (RMQ_AMQP_PORT, BridgeSource, Sub, bridge_config,
+                      free_ports, password_file, signed, start_bridge, tcp,
+                      unique, write_config)
+
+pytestmark = pytest.mark.usefixtures("broker_time_limit")
+
+URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
+
+
+def channel():
+    """A pika channel on the test RabbitMQ (guest on loopback)."""
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        "127.0.0.1", RMQ_AMQP_PORT,
+        credentials=pika.PlainCredentials("guest", "guest")))
+    return conn, conn.channel()
+
+
+def entry(tmp_path, **kw):
+    b = {"user": "guest", "password_file": password_file(tmp_path),
+         "allow_plaintext_credentials": True}      # RabbitMQ on loopback
+    b.update(kw)
+    return b
+
+
+def drain_ids(queue, want, timeout):
+    """message_ids read from queue (acked) until want is covered."""
+    conn, ch = channel()
+    ids = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not want <= set(ids):
+            method, props, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.1)
+                continue
+            ids.append(props.message_id)
+    finally:
+        conn.close()
+    return ids
+
+
+@pytest.mark.broker_limit(150)
+def test_broker_restart_with_confirms_loses_nothing(tmp_path, rabbitmq,
+                                                    daemons, zctx):
+    """100 messages, RabbitMQ stopped, 100 more while it is down, RabbitMQ
+    back: all 200 are in the durable queue (the URL's "/%2f" path is the
+    default vhost)."""
+    rabbitmq.ensure()
+    prefix = "org.fedoraproject.dev." + unique("rs")
+    queue = unique("rsq")
+    src = BridgeSource(zctx)
+    topology = {
+        "queues": {queue: {"durable": True, "auto_delete": False}},
+        "bindings": [{"queue": queue, "exchange": "amq.topic",
+                      "routing_keys": [prefix + ".#"]}]}
+    cfg = write_config(tmp_path, bridge_config(
+        {"out": entry(tmp_path, **{
+            "from": "zmq", "to": URL091 + "/%2f", "endpoints": ["src"],
+            "address": "/topic/{topic}", "format": "fedora-messaging",
+            "spool": {"dir": str(tmp_path / "spool")}}, **topology)},
+        endpoints={"src": [src.url]}))
+    bridge = start_bridge(daemons, cfg)
+    src.wait_subscriber(daemon=bridge)
+    sent = [signed(prefix.split("dev.", 1)[1] + ".m", {"n": i})
+            for i in range(200)]
+    for env in sent[:100]:
+        src.send(env)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and \
+            rabbitmq.queues().get(queue, (0,))[0] < 100:
+        time.sleep(0.2)
+    rabbitmq.stop()
+    try:
+        for env in sent[100:]:
+            src.send(env)
+        bridge.wait_stderr("cannot connect", 20)
+    finally:
+        rabbitmq.start()
+    want = {e["msg_id"] for e in sent}
+    ids = drain_ids(queue, want, 60)
+    assert set(ids) == want, bridge.describe()
+    assert bridge.stop() == 0, bridge.describe()
+
+
+def refused(tmp_path, daemons, zctx, needle, to=URL091, **kw):
+    """A ZeroMQ -> 0-9-1 bridge that cannot get going: the log line with
+    needle, and it never says it connected."""
+    src = BridgeSource(zctx)
+    cfg = write_config(tmp_path, bridge_config(
+        {"out": entry(tmp_path, **{
+            "from": "zmq", "to": to, "endpoints": ["src"],
+            "address": "/topic/{topic}",
+            "spool": {"dir": str(tmp_path / "spool")}}, **kw)},
+        endpoints={"src": [src.url]}))
+    bridge = start_bridge(daemons, cfg, wait=None)
+    bridge.wait_stderr(needle, 20)
+    assert "connected to" not in bridge.stderr(), bridge.describe()
+    bridge.stop()
+    return [line for line in bridge.stderr().splitlines() if needle in line]
+
+
+def test_missing_exchange_with_passive_declares(tmp_path, rabbitmq, daemons,
+                                                zctx):
+    x = unique("nox")
+    lines = refused(tmp_path, daemons, zctx, "checking exchange '%s'" % x,
+                    passive_declares=True,
+                    exchanges={x: {"type": "topic", "durable": True}})
+    assert "404" in lines[0] and "NOT_FOUND" in lines[0], lines
+
+
+def test_queue_redeclared_with_other_arguments(tmp_path, rabbitmq, daemons,
+                                               zctx):
+    q = unique("argq")
+    conn, ch = channel()
+    ch.queue_declare(q, durable=True, arguments={"x-message-ttl": 1000})
+    conn.close()
+    lines = refused(tmp_path, daemons, zctx, "declaring queue '%s'" % q,
+                    queues={q: {"durable": True,
+                                "arguments": {"x-message-ttl": 60000}}})
+    assert "PRECONDITION_FAILED" in lines[0], lines
+    assert "x-message-ttl" in lines[0], lines
+
+
+def test_unknown_vhost_from_the_url_path(tmp_path, rabbitmq, daemons, zctx):
+    lines = refused(tmp_path, daemons, zctx, "vhost 'fm-no-such'",
+                    to=URL091 + "/fm%2Dno-such")
+    assert "login" in lines[0] or "access" in lines[0].lower(), lines
+
+
+def test_tls_certificate_not_naming_the_host(tmp_path, rabbitmq, daemons,
+                                             zctx):
+    """The certificate names localhost, the URL 127.0.0.1: refused (and
+    the URL list cannot fall back to plain amqp091://)."""
+    lines = refused(tmp_path, daemons, zctx, "does not name this host",
+                    to="amqps091://127.0.0.1:%d" % rabbitmq.amqps_port,
+                    tls={"ca": rabbitmq.ca})
+    assert lines
+
+
+def test_oversized_delivery_rejected_from_its_header(tmp_path, rabbitmq,
+                                                     daemons, zctx):
+    """max_message_bytes 4096: a 20000-byte delivery is rejected (to the
+    queue's dead-letter queue) without being read; the next one flows."""
+    q, dlq = unique("bigq"), unique("bigdlq")
+    conn, ch = channel()
+    ch.queue_declare(dlq, durable=True)
+    ch.queue_declare(q, durable=True, arguments={
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
+    port = free_ports(1)[0]
+    cfg = write_config(tmp_path, bridge_config(
+        {"in": entry(tmp_path, **{
+            "from": URL091, "to": "zmq", "source": "/queue/" + q,
+            "endpoints": tcp(port), "format": "fedora-messaging"})},
+        max_message_bytes=4096))
+    bridge = start_bridge(daemons, cfg)
+    sub = Sub(zctx, tcp(port))
+    time.sleep(0.3)     # the SUB's subscription reaches the bridge's PUB
+    props = pika.BasicProperties(content_type="application/json",
+                                 message_id="big-1")
+    ch.basic_publish("", q, json.dumps({"pad": "x" * 20000}), props)
+    props.message_id = "small-1"
+    ch.basic_publish("", q, json.dumps({"ok": 1}), props)
+    deadline = time.monotonic() + 15
+    while not sub.msgs and time.monotonic() < deadline:
+        sub.pump(200)
+    assert len(sub.msgs) == 1, bridge.describe()
+    assert json.loads(sub.msgs[0][1])["msg"] == {"ok": 1}
+    assert "rejected a 20011-byte message (limit 4096)" in bridge.stderr()
+    method, p, body = ch.basic_get(dlq, auto_ack=True)
+    conn.close()
+    assert method is not None and p.message_id == "big-1"
+    assert bridge.stop() == 0, bridge.describe()

@@ -1,0 +1,155 @@
+"""fedmsg-hub on AMQP 0-9-1 (amqp091://) consuming what fedora-messaging
+publishes, on the test RabbitMQ.
+
+The hub's source is broker-authenticated ("broker_authenticated": true):
+the broker's login is the trust, as in fedora-messaging, so an unsigned
+payload is wrapped as fedmsg-bridge does (topic = routing key, msg_id =
+"<year>-<message_id>") and dispatched, while a signed envelope is still
+validated.  Verdicts of the tests/abi/verdicts.c plugin become 0-9-1
+settlements:
+
+  ok                     basic.ack                      gone
+  drop                   basic.reject                   dead-lettered
+  halt (not processed)   basic.nack(requeue)            back in the queue
+  (then for the halted   held unsettled until stop,     back in the queue
+   consumer)             then basic.nack(requeue)
+  retry, waiting at stop basic.nack(requeue)            back in the queue
+  no consumer wants it   hub.unrouted (reject)          dead-lettered
+  bad signature          basic.reject                   dead-lettered
+
+Publishers: the real fedora-messaging api.publish (../shared/peers) for
+the payloads, pika (python3-pika) for the raw envelopes; pika reads the
+queues afterwards.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+import pika
+import pytest
+
+from conftest import (RMQ_AMQP_PORT, bus_config, free_ports, password_file,
+                      signed, unique, vector_validation, wait_until,
+                      write_config)
+from peers import fedora_messaging_env, need_fedora_messaging
+
+pytestmark = pytest.mark.usefixtures("broker_time_limit")
+
+URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
+FM_URL = "amqp://guest:guest@127.0.0.1:%d/%%2F" % RMQ_AMQP_PORT
+DEV = "org.fedoraproject.dev."
+
+
+def channel():
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        "127.0.0.1", RMQ_AMQP_PORT,
+        credentials=pika.PlainCredentials("guest", "guest")))
+    return conn, conn.channel()
+
+
+def fm_publish(tmp_path, topics):
+    """fedora-messaging's api.publish of {"verdict": <last topic word>}
+    on each topic -> [message id]."""
+    conf = tmp_path / "fm.toml"
+    conf.write_text('amqp_url = "%s"\npassive_declares = false\n' % FM_URL)
+    script = (
+        "import json, sys\n"
+        "from fedora_messaging import api, message\n"
+        "for t in sys.argv[1:]:\n"
+        "    m = message.Message(topic=t,\n"
+        "                        body={'verdict': t.rsplit('.', 1)[1]})\n"
+        "    api.publish(m)\n"
+        "    print(m.id)\n")
+    p = subprocess.run([sys.executable, "-c", script] + list(topics),
+                       env=fedora_messaging_env(conf), cwd=str(tmp_path),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=45)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    return p.stdout.decode().split()
+
+
+def queue_ids(queue):
+    """message_ids (or, for envelopes, msg_ids) in queue, drained."""
+    conn, ch = channel()
+    out = []
+    while True:
+        method, props, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            break
+        out.append(props.message_id or json.loads(body)["msg_id"])
+    conn.close()
+    return out
+
+
+def test_fedora_messaging_publishers_to_hub_plugins(tmp_path, rabbitmq, hubs,
+                                                    abi_plugins):
+    need_fedora_messaging()
+    rabbitmq.ensure()
+    stem = unique("hb")
+    prefix = DEV + stem
+    q, dlq = unique("hubq"), unique("hubdlq")
+    rec, hrec = tmp_path / "v.txt", tmp_path / "h.txt"
+    mport = free_ports(1)[0]
+    cfg = bus_config(**vector_validation())
+    cfg.update(zmq_linger=0, hub={
+        "bus": URL091, "source": "/queue/" + q, "broker_authenticated": True,
+        "user": "guest", "password_file": password_file(tmp_path),
+        "allow_plaintext_credentials": True,       # RabbitMQ on loopback
+        "metrics": "127.0.0.1:%d" % mport, "drain_timeout": 2,
+        "queues": {
+            dlq: {"durable": True},
+            q: {"durable": True, "arguments": {
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": dlq}}},
+        "bindings": [{"queue": q, "exchange": "amq.topic",
+                      "routing_keys": [prefix + ".#"]}]})
+    cfg["consumers"] = {
+        "v": {"plugin": str(abi_plugins["verdicts"]),
+              "topics": [prefix + ".ok", prefix + ".drop",
+                         prefix + ".retry"],
+              "backoff": 60, "max_attempts": 5, "config": {"file": str(rec)}},
+        "h": {"plugin": str(abi_plugins["verdicts"]),
+              "topics": [prefix + ".halt"], "config": {"file": str(hrec)}}}
+    hub = hubs(write_config(tmp_path, cfg), metrics_port=mport).ready(15)
+    hub.wait_stderr("connected to the broker", 15)
+
+    words = ["ok", "drop", "retry", "halt", "nobody"]
+    ids = dict(zip(words, fm_publish(tmp_path,
+                                     [prefix + "." + w for w in words])))
+    # signed envelopes, published raw: still validated
+    good = signed(stem + ".ok", {"verdict": "ok"})
+    forged = signed(stem + ".ok", {"verdict": "ok"})
+    forged["msg"]["verdict"] = "drop"           # signature now wrong
+    conn, ch = channel()
+    for env in (good, forged):
+        ch.basic_publish("amq.topic", env["topic"], json.dumps(env),
+                         pika.BasicProperties(content_type="application/json"))
+    conn.close()
+
+    year = time.gmtime().tm_year
+    wrapped = {w: "%d-%s" % (year, i) for w, i in ids.items()}
+    wait_until(lambda: rec.exists() and all(
+        x in rec.read_text() for x in (wrapped["ok"], wrapped["drop"],
+                                       wrapped["retry"], good["msg_id"])),
+        15, "ok, drop, the first retry and the signed envelope consumed", hub)
+    wait_until(lambda: hrec.exists() and wrapped["halt"] in hrec.read_text(),
+               15, "halt consumed", hub)
+    wait_until(lambda: "no consumer wants %s" % wrapped["nobody"]
+               in hub.stderr(), 15, "the unrouted one settled", hub)
+    wait_until(lambda: "invalid message %s" % forged["msg_id"]
+               in hub.stderr(), 15, "the forged one rejected", hub)
+    assert forged["msg_id"] not in rec.read_text()
+    # the halt message, redelivered, is held for the halted consumer (not
+    # released in a loop: RabbitMQ would redeliver it at once, forever)
+    wait_until(lambda: "consumer h has halted: the messages only it wants "
+               "stay with the broker" in hub.stderr(), 15, "parked", hub)
+    assert hub.metrics()("fedmsg_hub_received_total") < 20
+    assert hub.stop() == 0, hub.describe()
+
+    dead = queue_ids(dlq)
+    assert sorted(dead) == sorted([ids["drop"], ids["nobody"],
+                                   forged["msg_id"]]), dead
+    back = queue_ids(q)
+    assert sorted(set(back)) == sorted([ids["retry"], ids["halt"]]), back
