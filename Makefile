@@ -56,6 +56,7 @@ INC_brokers	 = $(INC_libfedmsg) -Ibrokers
 INC_hub		 = $(INC_brokers) -Ihub
 INC_bridge	 = $(INC_brokers) -Ibridge
 INC_tools	 = $(INC_libfedmsg) -Itools
+INC_consumers	 = -Iinclude
 INC_publishers	 = $(INC_brokers) -Ipublishers $(shell pkg-config --cflags libgit2 2>/dev/null)
 # The include paths of a source file: those of its top folder.
 layer_inc	 = $(INC_$(firstword $(subst /, ,$(1))))
@@ -100,10 +101,13 @@ UNIT_BROKERS	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net
 UNIT_TOOLS	 = test_terse
 UNIT_PUBLISHERS	 = test_git_commit
+# a plugin's own code (#included): the public headers, its libraries
+UNIT_CONSUMERS	 = test_rdb_mapping
 FUZZ_BROKERS	 = fuzz_stomp
 test_layer	 = $(if $(filter $(1),$(UNIT_BROKERS) $(FUZZ_BROKERS)),brokers,$(if \
 		   $(filter $(1),$(UNIT_TOOLS)),tools,$(if \
-		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,libfedmsg)))
+		   $(filter $(1),$(UNIT_PUBLISHERS)),publishers,$(if \
+		   $(filter $(1),$(UNIT_CONSUMERS)),consumers,libfedmsg))))
 # Per layer: the archives a test links (in link order), its libraries.
 TEST_ARCHIVES_libfedmsg = libfedmsg.a
 TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
@@ -111,6 +115,7 @@ TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
 TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_ARCHIVES_publishers = libfmpublishers.a libfmbroker.a libfedmsg.a
 TEST_LIBS_publishers = $(PUB_LIBS)
+TEST_LIBS_consumers = $(PLUGIN_LIBS_resultsdb)
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 
