@@ -259,3 +259,4 @@ def test_malformed_and_refused_are_dropped_with_the_reason_published(
     wait_until(lambda: len(db.results()) > before, 10, "the next result",
                hub)
     assert good["msg_id"] not in errors
+
