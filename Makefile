@@ -56,6 +56,7 @@ INC_brokers	 = $(INC_libfedmsg) -Ibrokers
 INC_hub		 = $(INC_brokers) -Ihub
 INC_bridge	 = $(INC_brokers) -Ibridge
 INC_tools	 = $(INC_libfedmsg) -Itools
+INC_consumers	 = -Iinclude
 INC_publishers	 = $(INC_brokers) -Ipublishers $(shell pkg-config --cflags libgit2 2>/dev/null)
 # The include paths of a source file: those of its top folder.
 layer_inc	 = $(INC_$(firstword $(subst /, ,$(1))))
@@ -96,7 +97,7 @@ FUZZ_SECONDS	?= 300
 # Unit tests and fuzzers link the layer they test and those below it:
 # libfedmsg unless listed under another layer here (a libfedmsg test must
 # not link proton).
-TEST_LAYERS	 = brokers tools publishers hub bridge
+TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net test_broker_wrap fuzz_stomp
 TESTS_tools	 = test_terse
@@ -104,6 +105,8 @@ TESTS_publishers = test_git_commit
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
 TESTS_hub	 = test_consumers
 TESTS_bridge	 = test_koji_map
+# a plugin's own code (#included): the public headers, its libraries
+TESTS_consumers	 = test_rdb_mapping
 test_layer	 = $(or $(firstword $(foreach l,$(TEST_LAYERS),$(if \
 		   $(filter $(1),$(TESTS_$(l))),$(l)))),libfedmsg)
 # Per layer: the archives a test links (in link order), its libraries.
@@ -117,6 +120,7 @@ TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_LIBS_publishers = $(PUB_LIBS)
 TEST_LIBS_hub	 = $(HUB_LIBS) $(BROKER_LIBS)
 TEST_LIBS_bridge = $(BROKER_LIBS)
+TEST_LIBS_consumers = $(PLUGIN_LIBS_resultsdb)
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 

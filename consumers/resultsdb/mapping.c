@@ -34,7 +34,7 @@ struct ctx {
 };
 
 static void
-fail(struct ctx *c, const char *fmt, ...)
+reject(struct ctx *c, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -72,7 +72,7 @@ vget(struct ctx *c, json_t *v, json_t *def, const char *first, va_list ap)
 	}
 	if (missing) {
 		if (def == REQ) {
-			fail(c, "Missing field \"%s\"", path);
+			reject(c, "Missing field \"%s\"", path);
 			return NULL;
 		}
 		return def;
@@ -121,7 +121,7 @@ sys_get(struct ctx *c, const char *field, json_t *def)
 		s = json_array_size(s) > 0 ? json_array_get(s, 0) : NULL;
 	if (!json_is_object(s) || (v = json_object_get(s, field)) == NULL) {
 		if (def == REQ) {
-			fail(c, "Missing field \"system.%s\"", field);
+			reject(c, "Missing field \"system.%s\"", field);
 			return NULL;
 		}
 		return def;
@@ -295,13 +295,13 @@ serialize_data(struct ctx *c, json_t *data)
 			for (i = 0; i < json_array_size(v); i++)
 				if (pylen(json_array_get(v, i)) >
 				    MAX_RESULT_DATA_SIZE) {
-					fail(c, "Result value \"%s\" contains "
+					reject(c, "Result value \"%s\" contains "
 					    "items that are too large", k);
 					return;
 				}
 		} else if (v != NULL && !json_is_null(v) &&
 		    pylen(v) > MAX_RESULT_DATA_SIZE) {
-			fail(c, "Result value \"%s\" is too large", k);
+			reject(c, "Result value \"%s\" is too large", k);
 			return;
 		}
 	}
@@ -350,7 +350,7 @@ add_result(struct ctx *c, struct rdb_results *out, json_t *testcase,
 
 		if (fnmatch(pv->glob, tname, 0) == 0 &&
 		    (pub == NULL || strcmp(pub, pv->publisher) != 0)) {
-			fail(c, "Test case \"%s\" is private (matches \"%s\") "
+			reject(c, "Test case \"%s\" is private (matches \"%s\") "
 			    "but message JMSXUserID \"%s\" does not match "
 			    "\"%s\"", tname, pv->glob, pub ? pub : "None",
 			    pv->publisher);
@@ -359,14 +359,14 @@ add_result(struct ctx *c, struct rdb_results *out, json_t *testcase,
 	}
 	if (!json_is_object(data)) {
 		/* Python: data.items() on a non-dict raises */
-		fail(c, "Result data is not an object");
+		reject(c, "Result data is not an object");
 		goto out;
 	}
 	serialize_data(c, data);
 	if (c->err || c->nomem)
 		goto out;
 	if (out->n == RDB_MAX_RESULTS) {
-		fail(c, "more than %d results in one message",
+		reject(c, "more than %d results in one message",
 		    RDB_MAX_RESULTS);
 		goto out;
 	}
@@ -426,7 +426,7 @@ outcome_of(struct ctx *c, json_t *status)
 	if (!json_is_string(status)) {
 		char *r = pystr(status);
 
-		fail(c, "Unexpected result status/outcome, expected a string, "
+		reject(c, "Unexpected result status/outcome, expected a string, "
 		    "got: %s", r ? r : "?");
 		free(r);
 		return NULL;
@@ -686,7 +686,7 @@ map_umb_item(struct ctx *c, json_t *data, const char *item_type)
 		ok = json_is_string(nsvc) && regexec(&re, s, 5, m, 0) == 0;
 		regfree(&re);
 		if (!ok) {
-			fail(c, "Invalid nsvc \"%s\" encountered", s);
+			reject(c, "Invalid nsvc \"%s\" encountered", s);
 			goto module_out;
 		}
 		{
@@ -803,21 +803,21 @@ module_out:
 		if (items == NULL || pdata == NULL)
 			c->nomem = 1;
 		if (!c->err && !json_is_array(products))
-			fail(c, "Unexpected \"artifact.products\": not a list");
+			reject(c, "Unexpected \"artifact.products\": not a list");
 		for (i = 0; !c->err && !c->nomem &&
 		    i < json_array_size(products); i++) {
 			json_t *nvr, *id;
 
 			p = json_array_get(products, i);
 			if (!json_is_object(p)) {
-				fail(c, "Unexpected product: not an object");
+				reject(c, "Unexpected product: not an object");
 				break;
 			}
 			json_array_append_new(pdata, dumped(p));
 			nvr = json_object_get(p, "nvr");
 			id = json_object_get(p, "id");
 			if (nvr == NULL && id == NULL) {
-				fail(c, "Missing field \"id\" of a product");
+				reject(c, "Missing field \"id\" of a product");
 				break;
 			}
 			json_array_append(items, nvr ? nvr : id);
@@ -837,7 +837,7 @@ module_out:
 		json_decref(items);
 		json_decref(pdata);
 	} else {
-		fail(c, "Unknown artifact type \"%s\"", item_type);
+		reject(c, "Unknown artifact type \"%s\"", item_type);
 	}
 }
 
@@ -858,7 +858,7 @@ handle_ci_umb(struct ctx *c, struct rdb_results *out)
 			    "information, using default version 0.1.0");
 	} else if (json_is_string(ver) && json_string_length(ver) > 0 &&
 	    strncmp(json_string_value(ver), "0.", 2) != 0) {
-		fail(c, "Unsupported version: %s (supported are only "
+		reject(c, "Unsupported version: %s (supported are only "
 		    "versions less than 1.0.0)", json_string_value(ver));
 		return RDB_MAP_REJECTED;
 	}
@@ -938,7 +938,7 @@ handle_ci_umb(struct ctx *c, struct rdb_results *out)
 				    "\"%s\"", c->in->topic ? c->in->topic :
 				    "None", name);
 		} else if (strlen(ns) != nl || strncmp(ns, name, nl) != 0) {
-			fail(c, "Test case \"%s\" namespace \"%.*s\" does not "
+			reject(c, "Test case \"%s\" namespace \"%.*s\" does not "
 			    "match message topic \"%s\" namespace \"%s\"",
 			    name, (int)nl, name, c->in->topic, ns);
 		}
@@ -955,7 +955,7 @@ handle_ci_umb(struct ctx *c, struct rdb_results *out)
 			put_new(c, data, "error_reason", json_stringn(s,
 			    utf8_off(s, n, 256)));
 		} else if (!c->err) {
-			fail(c, "Unexpected error reason: not a string");
+			reject(c, "Unexpected error reason: not a string");
 		}
 		if (issue != NULL && !(json_is_string(issue) &&
 		    json_string_length(issue) == 0) && !json_is_false(issue))
@@ -1005,14 +1005,14 @@ handle_ci_metrics(struct ctx *c, struct rdb_results *out)
 	task = get(c, unknown, "brew_task_id", NULL);
 	tests = get(c, REQ, "tests", NULL);
 	if (!c->err && !json_is_string(grp_url))
-		fail(c, "Unexpected \"jenkins_build_url\": not a string");
+		reject(c, "Unexpected \"jenkins_build_url\": not a string");
 	component = get(c, unknown, "component", NULL);
 	recips = get(c, unknown, "recipients", NULL);
 	if (!c->err && !json_is_string(recips))
-		fail(c, "Unexpected \"recipients\": not a string");
+		reject(c, "Unexpected \"recipients\": not a string");
 	tier = get(c, ulist, "CI_tier", NULL);
 	if (!c->err && !json_is_array(tests))
-		fail(c, "Unexpected \"tests\": not a list");
+		reject(c, "Unexpected \"tests\": not a list");
 	if (c->err || c->nomem)
 		goto out;
 	{	/* recipients.split(',') */
@@ -1062,7 +1062,7 @@ handle_ci_metrics(struct ctx *c, struct rdb_results *out)
 		char *exs, *name = NULL;
 
 		if (!json_is_object(t)) {
-			fail(c, "Unexpected test: not an object");
+			reject(c, "Unexpected test: not an object");
 			break;
 		}
 		failed = json_object_get(t, "failed");
@@ -1177,7 +1177,7 @@ handle_resultsdb_format(struct ctx *c, struct rdb_results *out)
 		ok = json_is_string(ref) && regexec(&re, u, 4, m, 0) == 0;
 		regfree(&re);
 		if (!ok) {
-			fail(c, "The ref_url \"%s\" did not match the rpmdiff "
+			reject(c, "The ref_url \"%s\" did not match the rpmdiff "
 			    "URL scheme", u);
 			goto out;
 		}
@@ -1192,7 +1192,7 @@ handle_resultsdb_format(struct ctx *c, struct rdb_results *out)
 	    json_string_length(results) > 0) || json_is_true(results) ||
 	    json_is_number(results))) {
 		if (!json_is_object(results)) {
-			fail(c, "Unexpected \"results\": not an object");
+			reject(c, "Unexpected \"results\": not an object");
 			goto out;
 		}
 		json_object_foreach(results, k, v) {
@@ -1201,7 +1201,7 @@ handle_resultsdb_format(struct ctx *c, struct rdb_results *out)
 			if (c->err || c->nomem)
 				break;
 			if (!json_is_object(v)) {
-				fail(c, "Unexpected result \"%s\": not an "
+				reject(c, "Unexpected result \"%s\": not an "
 				    "object", k);
 				break;
 			}
@@ -1211,7 +1211,7 @@ handle_resultsdb_format(struct ctx *c, struct rdb_results *out)
 			ro = json_object_get(v, "outcome");
 			if (ro == NULL) {
 				json_decref(d);
-				fail(c, "Missing field \"outcome\" of result "
+				reject(c, "Missing field \"outcome\" of result "
 				    "\"%s\"", k);
 				break;
 			}

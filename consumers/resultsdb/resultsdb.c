@@ -474,7 +474,7 @@ rdb_consume(void *state, struct fm_msg *msg)
 	struct rdb_results *res = NULL;
 	struct rdb_input in;
 	json_t *body, *headers;
-	char why[RDB_WHYLEN], *id;
+	char why[RDB_WHYLEN], *id, *topic = NULL;
 	enum rdb_map_rc mrc;
 	enum step st = STEP_OK;
 	int rc = FM_CONSUME_OK;
@@ -488,6 +488,12 @@ rdb_consume(void *state, struct fm_msg *msg)
 	}
 	memset(&in, 0, sizeof(in));
 	in.topic = h->msg_topic(msg);
+	/* fedmsg-bridge names a UMB message by its destination without
+	 * "/topic/"; ResultsDB-Updater (on STOMP) saw it with the prefix,
+	 * and its topic checks expect it */
+	if (in.topic != NULL && strncmp(in.topic, "VirtualTopic.", 13) == 0 &&
+	    asprintf(&topic, "/topic/%s", in.topic) > 0)
+		in.topic = topic;
 	in.body = body;
 	in.headers = json_is_object(headers) ? headers : NULL;
 	in.priv = r->priv;
@@ -525,6 +531,7 @@ rdb_consume(void *state, struct fm_msg *msg)
 	}
 	rdb_results_free(res);
 out:
+	free(topic);
 	free(res);
 	free(id);
 	json_decref(body);
@@ -583,7 +590,10 @@ static const char *const rdb_topics[] = {
 	"/topic/VirtualTopic.eng.ci.*",
 	"/topic/VirtualTopic.eng.platformci.*",
 	"/topic/VirtualTopic.qe.ci.*",
+	/* the same through fedmsg-bridge (no "/topic/") */
 	"VirtualTopic.eng.ci.*",
+	"VirtualTopic.eng.platformci.*",
+	"VirtualTopic.qe.ci.*",
 	"org.centos.prod.ci.*",
 	"org.fedoraproject.prod.ci.*",
 	NULL,

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import (fast_sign, free_ports, hub_config, make_envelope,
+from conftest import (SLOW, fast_sign, free_ports, hub_config, make_envelope,
                       project_plugin, tcp, wait_until, wire, write_config,
                       zmq_module, zsocket)
 from resultsdb_peer import (ResultsDB, fake_messages, need_resultsdb,
@@ -133,3 +133,130 @@ def test_fake_messages_land_as_resultsdb_updater_puts_them(
     assert rejected == ['Missing field "test.result"']
     assert 'Invalid message rejected: Missing field "test.result"' in \
         hub.stderr()
+
+
+def rdb_hub(tmp_path, hubs, zctx, db, config=None, publish_port=None,
+            **entry):
+    """A hub running the plugin into db, topics of every fake message,
+    with a ZeroMQ PUB to feed it (and its own PUB on publish_port);
+    returns (hub, pub, send(fake) -> env) once a first message has
+    landed (the slow joiner)."""
+    zmq = zmq_module()
+    src, mport = free_ports(2)
+    pub = zsocket(zctx, zmq.PUB, bind=tcp(src))
+    topics = sorted({f["topic"] for f in fake_messages().values()} |
+                    {"/topic/VirtualTopic.eng.ci.bad"})
+    e = {"plugin": str(project_plugin("resultsdb")), "topics": topics,
+         "dedup_window": 0, "backoff": 0.2,
+         "config": dict({"api_url": db.url, "timeout": 10}, **(config or {}))}
+    e.update(entry)
+    extra = {} if publish_port is None else {
+        "hub": {"name": "hubpub", "heartbeat_interval": 0.3},
+        "endpoints": {"src": [tcp(src)], "hubpub": [tcp(publish_port)]}}
+    cfg = write_config(tmp_path, hub_config(src, mport, {"rdb": e},
+                                            **extra))
+    hub = hubs(cfg, metrics_port=mport).ready()
+
+    def send(fake, msg_id=None):
+        env = ci_envelope(fake, msg_id)
+        pub.send_multipart(wire(env))
+        return env
+    sync = ci_envelope(fake_messages()["message"], "2026-sync")
+    for _ in range(50):
+        pub.send_multipart(wire(sync))
+        time.sleep(0.2)
+        if db.results():
+            break
+    wait_until(lambda: db.results(), 5, "a first result", hub)
+    hub.idle()
+    return hub, pub, send
+
+
+def names(results):
+    return sorted(r["testcase"]["name"] for r in results)
+
+
+def test_resultsdb_down_then_up_every_result_lands_once(
+        tmp_path, hubs, zctx, resultsdbs):
+    """ResultsDB stopped while messages arrive: RETRY with backoff; once
+    it is back every result lands, once (a message redelivered during
+    the outage finds its results there and posts nothing)."""
+    db = resultsdbs("db")
+    hub, pub, send = rdb_hub(tmp_path, hubs, zctx, db,
+                             config={"retries": 0, "connect_timeout": 1},
+                             max_attempts=200, max_backoff=0.4)
+    fakes = fake_messages()
+    picked = ["compose_message", "container_image_message",
+              "rpmdiff_message_two", "platformci_success_message"]
+    want = names(db.results()) + sorted(
+        p["testcase"]["name"] if isinstance(p["testcase"], dict)
+        else p["testcase"]
+        for e in updater_expected([fakes[n] for n in picked])
+        for p in e["posts"])
+    db.stop()
+    for n in picked:
+        send(fakes[n], "2026-" + n)
+    send(fakes[picked[0]], "2026-" + picked[0])   # redelivered
+    wait_until(lambda: hub.stderr().count("will retry") >= 2 * len(picked),
+               15, "every message retried while ResultsDB is down", hub)
+    db.start()
+    wait_until(lambda: len(db.results()) >= len(want), 15,
+               "%d results" % len(want), hub)
+    hub.idle(15)
+    assert names(db.results()) == sorted(want)
+    m = hub.metrics()
+    assert m("fedmsg_consumer_dropped_total", consumer="rdb",
+             reason="retries_exhausted") == 0
+
+
+
+def test_malformed_and_refused_are_dropped_with_the_reason_published(
+        tmp_path, hubs, zctx, resultsdbs):
+    """A CI message that lacks fields is dropped with ResultsDB-Updater's
+    reason; a result ResultsDB refuses (HTTP 400: an unknown outcome) is
+    dropped, not retried; with errors "publish" both reasons go on the
+    bus as resultsdb_updater.error; the next message still lands."""
+    db = resultsdbs("db")
+    zmq = zmq_module()
+    out = free_ports(1)[0]
+    hub, pub, send = rdb_hub(tmp_path, hubs, zctx, db,
+                             config={"errors": "publish"},
+                             publish_port=out, max_attempts=5)
+    sub = zsocket(zctx, zmq.SUB, connect=tcp(out))
+    # subscribed once a heartbeat of the hub comes through
+    assert sub.poll(5000 * SLOW), "no heartbeat from the hub"
+    before = len(db.results())
+    lacking = send({"topic": "/topic/VirtualTopic.eng.ci.bad.brew-build."
+                    "test.complete", "body": {"msg": {
+                        "ci": {}, "run": {"url": "u"}, "artifact": {}}}})
+    refused = send({"topic": "/topic/VirtualTopic.eng.ci.bad.x.test."
+                    "complete", "body": {"msg": {
+                        "ref_url": "https://ci/1", "results": {
+                            "bad.outcome": {"outcome": "SORT_OF"}}}}})
+    errors = {}
+    deadline = time.monotonic() + 10
+    while len(errors) < 2 and time.monotonic() < deadline:
+        if sub.poll(100):
+            env = json.loads(sub.recv_multipart()[1])
+            if "resultsdb_updater" in env["topic"]:
+                errors[env["msg"]["msg_id"]] = env
+    assert set(errors) == {lacking["msg_id"], refused["msg_id"]}, \
+        hub.describe()
+    e = errors[lacking["msg_id"]]
+    assert e["topic"] == "org.fedoraproject.dev.resultsdb_updater.error"
+    assert e["msg"]["reason"] == 'Missing field "artifact.type"'
+    assert e["msg"]["topic"].endswith(".bad.brew-build.test.complete")
+    assert errors[refused["msg_id"]]["msg"]["reason"].startswith(
+        "Failed to create result: ")
+    assert "SORT_OF" in errors[refused["msg_id"]]["msg"]["reason"]
+    # both dropped at once (a 4xx is not retried), nothing stored
+    m = hub.idle()
+    assert m("fedmsg_consumer_dropped_total", consumer="rdb",
+             reason="verdict") == 2
+    assert m("fedmsg_consumer_retried_total", consumer="rdb") == 0
+    assert len(db.results()) == before
+    good = send(fake_messages()["compose_message"])
+    wait_until(lambda: len(db.results()) > before, 10, "the next result",
+               hub)
+    assert good["msg_id"] not in errors
+

@@ -23,7 +23,7 @@ static const struct fm_limits lim;
 static json_t *
 wrapped(const struct broker_in *in, bool fm, const char *topic, char *err)
 {
-	struct broker_wrap_opts o = { topic, "amqp-bridge", 7, fm, &lim };
+	struct broker_wrap_opts o = { topic, "amqp-bridge", 7, fm, &lim, NULL };
 	struct fm_msg *m = broker_wrap(in, &o, err);
 	json_t *j;
 	size_t len;
