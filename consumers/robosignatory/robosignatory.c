@@ -19,7 +19,7 @@
  *
  * Config (the consumer's "config"):
  *   trusted_publishers   [CN...]      required: who may send buildsys.tag
- *   max_attempts         5            match the hub entry's max_attempts
+ *   max_attempts         3            the hub entry's max_attempts (default 3)
  *   koji_timeout         60           seconds per Koji call
  *   signing {command: [argv template], user, passphrase_file,
  *            config_file, timeout (s, 600)}
@@ -251,7 +251,7 @@ read_config(struct robosig *r)
 	size_t i, n = 0;
 	int rc;
 
-	r->max_attempts = 5;
+	r->max_attempts = 3;	/* the hub's default: the plugin cannot see it */
 	r->koji_timeout = 60;
 	r->sign_timeout = 600;
 	if (fm_config_open(&c, r->host, r->hctx) != 0 ||

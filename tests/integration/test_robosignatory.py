@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import threading
 import time
+from xmlrpc.client import Fault
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 import pytest
@@ -59,6 +60,10 @@ class FakeKoji:
         else:
             kw = {}
         self.calls.append((method, list(params), kw))
+        if method in ("writeSignedRPM", "tagBuild") and \
+                "session-id=7&session-key=k%2Fe%20y&" not in \
+                self.srv.koji_query + "&":
+            raise Fault(1000, "%s needs a session" % method)
         return getattr(self, "k_" + method)(*params, **kw)
 
     def k_sslLogin(self):
@@ -101,7 +106,13 @@ class FakeKoji:
 
 
 class Handler(SimpleXMLRPCRequestHandler):
+    """Koji's paths; a session's calls carry it in the query string."""
     rpc_paths = ("/kojihub", "/kojihub/ssllogin")
+
+    def is_rpc_path_valid(self):
+        path, _, query = self.path.partition("?")
+        self.server.koji_query = query
+        return path in self.rpc_paths
 
 
 @pytest.fixture
