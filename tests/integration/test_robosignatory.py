@@ -70,6 +70,8 @@ class FakeKoji:
         return {"session-id": 7, "session-key": "k/e y"}
 
     def k_getBuild(self, build_id):
+        if build_id == 666:
+            raise Fault(1000, "GenericError: the database is on fire")
         if build_id != 1001:
             return None
         return {"id": 1001, "name": "pkg", "version": "1.0",
@@ -137,7 +139,7 @@ exit 0
 """
 
 
-def make_setup(tmp_path, dev_pki, koji, zctx):
+def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, **extra):
     zmq = zmq_module()
     src, out, mport = free_ports(3)
     client = tmp_path / "client.pem"
@@ -165,11 +167,11 @@ def make_setup(tmp_path, dev_pki, koji, zctx):
         "robosignatory": {"plugin": str(project_plugin("robosignatory")),
                           "topics": ["org.fedoraproject.dev.buildsys.tag",
                                      "org.fedoraproject.dev.probe"],
-                          "config": conf}},
+                          "config": conf, **(entry or {})}},
         hub={"name": "hubpub"},
         endpoints={"src": [tcp(src)], "hubpub": [tcp(out)]},
         sign_messages=True, ssldir=str(dev_pki),
-        certnames={"hubpub": "hub-localhost"}))
+        certnames={"hubpub": "hub-localhost"}, **extra))
     pub = zsocket(zctx, zmq.PUB, bind=tcp(src))
     sub = zsocket(zctx, zmq.SUB, connect=tcp(out))
     return cfg, pub, sub, rec, mport
@@ -234,4 +236,64 @@ def test_tag_sign_move_and_replay(tmp_path, hubs, zctx, dev_pki, koji):
     assert got[0]["msg"]["status"] == "already-done"
     assert koji.methods()[n:] == ["getBuild", "listTags"]
     assert len(rec.read_text().splitlines()) == 1
+    hub.stop()
+
+
+def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
+                                          koji):
+    """Forged and routing-policy-violating tag messages stop at the hub (no
+    Koji call); a Koji fault is permanent (DROP, failure published); Koji
+    down is transient (RETRY) until max_attempts, then the failure is
+    published and the message dropped."""
+    policy = {"org.fedoraproject.dev.buildsys.tag":
+              ["alpha-app01.vectors.example.org"]}
+    cfg, pub, sub, rec, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, entry={"backoff": 0.1},
+        routing_policy=policy)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    beta = (VECTOR_CERTS / "beta-pkgs02.vectors.example.org.crt",
+            VECTOR_CERTS / "beta-pkgs02.vectors.example.org.key")
+
+    def invalid(m, reason):
+        return m("fedmsg_hub_invalid_total", reason=reason)
+    # forged: a signed message whose body was changed afterwards (sent
+    # until one arrives: the slow joiner)
+    while invalid(hub.metrics(), "bad_signature") == 0:
+        assert time.monotonic() < deadline, hub.describe()
+        env = signed("buildsys.tag", tag_msg())
+        env["msg"]["tag"] = FROM + "-evil"
+        pub.send_multipart(wire(env))
+        time.sleep(0.2)
+    # policy: beta may not send buildsys.tag
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(),
+                                   signer=beta)))
+    hub.wait_metric(lambda m: invalid(m, "routing_policy") == 1, 10,
+                    "the policy violation")
+    # a Koji fault on getBuild: DROP, failure published
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(build_id=666))))
+    got = results(sub, 1, deadline, hub)
+    assert koji.methods() == ["getBuild"]   # nothing before: forged, policy
+    m = got[0]["msg"]
+    assert (m["status"], m["build_id"]) == ("failure", 666), m
+    assert "database is on fire" in m["reason"], m
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 0
+    assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
+               reason="verdict") == 1
+    # Koji down: retried, then the failure after the hub's max_attempts (3)
+    koji.stop()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    got = results(sub, 1, deadline, hub)
+    m = got[0]["msg"]
+    assert (m["status"], m["build_id"]) == ("failure", 1001), m
+    assert "koji https://localhost:%d/kojihub" % koji.port in m["reason"], m
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 2
+    assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
+               reason="verdict") == 2
+    assert hub.stderr().count("will retry") == 2
+    assert rec.exists() is False            # never signed
     hub.stop()
