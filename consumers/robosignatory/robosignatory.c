@@ -8,6 +8,10 @@
  *   unsigned ones -> writeSignedRPM(rpm_id, keyid) per RPM ->
  *   tagBuild(to, build_id, False, from)
  *
+ * A tag matching a "sidetags" template (sidetag.h) is a side tag: before
+ * listTags, queryHistory(build=) must show its latest active tagging into
+ * the side tag by one of trusted_taggers; it moves to the side tag's "to".
+ *
  * listTags is ours: a build no longer in "from" but in "to" was already
  * moved (a replay, a redelivery, another hub on the same queue) and is
  * reported, not signed again.  Messages from a signer whose CN is not in
@@ -47,6 +51,7 @@
 #include <fedmsg/plugin_config.h>
 
 #include "koji.h"
+#include "sidetag.h"
 #include "signer.h"
 #include "xmlrpc.h"
 
@@ -169,6 +174,9 @@ read_tag(struct robosig *r, struct fm_config *c, const char *where,
 		    need_string(r, &side, where, "from", &t->side_from) < 0 ||
 		    need_string(r, &side, where, "to", &t->side_to) < 0)
 			return -1;
+		if (strstr(t->side_pattern, "<seq_id>") == NULL)
+			return cfg_err(r, where, "'sidetags.pattern' must "
+			    "contain <seq_id>");
 		if (fm_config_strings(&side, "trusted_taggers",
 		    &t->trusted_taggers, NULL) != 0)
 			return cfg_err(r, where, side.err[0] ? side.err :
@@ -343,6 +351,8 @@ struct job {
 	struct robosig		*r;
 	struct instance		*in;
 	const struct rtag	*t;
+	bool			 side;		/* t's side tag, from -> to */
+	char			 from[SIDETAG_MAX], to[SIDETAG_MAX];
 	int64_t			 build_id;
 	char			 nvr[512];
 	unsigned		 nsigned;
@@ -361,6 +371,15 @@ why(struct job *j, enum outcome o, const char *fmt, ...)
 	vsnprintf(j->reason, sizeof(j->reason), fmt, ap);
 	va_end(ap);
 	return o;
+}
+
+static bool
+in_list(char **list, const char *s)
+{
+	for (; list != NULL && s != NULL && *list != NULL; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
 }
 
 /* One Koji call; a fault is permanent, the rest transient. */
@@ -476,6 +495,54 @@ run_signer(struct job *j, char **rpms, size_t nrpms)
 	}
 }
 
+/*
+ * A side tag: the latest active tagging of the build into it (Koji's
+ * queryHistory tag_listing) must be by one of trusted_taggers.
+ */
+static enum outcome
+trusted_tagging(struct job *j)
+{
+	struct xr_buf req;
+	struct xr_value *v = NULL;
+	const struct xr_value *rows, *best = NULL;
+	int64_t best_ev = -1, ev;
+	const char *who;
+	size_t i;
+	enum outcome o;
+
+	xr_call_begin(&req, "queryHistory");
+	xr_kwargs_begin(&req);
+	xr_kw_int(&req, "build", j->build_id);
+	xr_kwargs_end(&req);
+	if ((o = call(j, &req, 0, &v)) != DONE)
+		return o;
+	rows = xr_get(v, "tag_listing");
+	for (i = 0; rows != NULL && rows->type == XR_ARRAY && i < rows->n;
+	    i++) {
+		const struct xr_value *row = rows->items[i],
+		    *active = xr_get(row, "active");
+		const char *tn = xr_get_str(row, "tag.name");
+
+		if (tn == NULL || strcmp(tn, j->from) != 0 || active == NULL ||
+		    active->type != XR_BOOL || active->i != 1 ||
+		    xr_get_int(row, "create_event", &ev) < 0)
+			continue;
+		if (ev > best_ev) {
+			best_ev = ev;
+			best = row;
+		}
+	}
+	if (best == NULL)
+		o = why(j, PERMANENT, "Tag not found in build history: %s",
+		    j->from);
+	else if (!in_list(j->t->trusted_taggers,
+	    (who = xr_get_str(best, "creator_name"))))
+		o = why(j, PERMANENT, "Side tag build tagged by untrusted "
+		    "user %.100s", who ? who : "(none)");
+	xr_free(v);
+	return o;
+}
+
 static enum outcome
 process(struct job *j, const char *name, const char *version,
     const char *release)
@@ -507,6 +574,9 @@ process(struct job *j, const char *name, const char *version,
 	}
 	xr_free(v);
 
+	if (j->side && (o = trusted_tagging(j)) != DONE)
+		return o;
+
 	/* listTags: still in "from"?  Already moved to "to"? */
 	xr_call_begin(&req, "listTags");
 	xr_param_int(&req, j->build_id);
@@ -515,13 +585,13 @@ process(struct job *j, const char *name, const char *version,
 	for (i = 0; v->type == XR_ARRAY && i < v->n; i++) {
 		const char *tn = xr_get_str(v->items[i], "name");
 
-		in_from |= tn != NULL && strcmp(tn, t->from) == 0;
-		in_to |= tn != NULL && strcmp(tn, t->to) == 0;
+		in_from |= tn != NULL && strcmp(tn, j->from) == 0;
+		in_to |= tn != NULL && strcmp(tn, j->to) == 0;
 	}
 	xr_free(v);
 	if (!in_from)
-		return in_to ? why(j, MOVED_BEFORE, "already in %s", t->to) :
-		    why(j, PERMANENT, "build is not tagged into %s", t->from);
+		return in_to ? why(j, MOVED_BEFORE, "already in %s", j->to) :
+		    why(j, PERMANENT, "build is not tagged into %s", j->from);
 
 	/* listRPMs, queryRPMSigs: which still need the key */
 	xr_call_begin(&req, "listRPMs");
@@ -587,15 +657,15 @@ process(struct job *j, const char *name, const char *version,
 
 	/* the move: Bodhi's "signed" signal */
 	o = DONE;
-	if (strcmp(t->from, t->to) != 0) {
+	if (strcmp(j->from, j->to) != 0) {
 		xr_call_begin(&req, "tagBuild");
-		xr_param_string(&req, t->to);
+		xr_param_string(&req, j->to);
 		xr_param_int(&req, j->build_id);
 		xr_param_bool(&req, 0);
 		if (t->skip_untagging)
 			xr_param_nil(&req);
 		else
-			xr_param_string(&req, t->from);
+			xr_param_string(&req, j->from);
 		if ((o = call(j, &req, 1, &v)) == DONE)
 			xr_free(v);
 	}
@@ -624,7 +694,7 @@ publish_result(struct job *j, const char *tag, const char *status,
 	KEY("build");		STR(j->nvr);
 	KEY("instance");	STR(j->in->name);
 	KEY("tag");		STR(tag);
-	KEY("to");		STR(j->t->to);
+	KEY("to");		STR(j->to);
 	KEY("key");		STR(j->t->key);
 	KEY("keyid");		STR(j->t->keyid);
 	KEY("status");		STR(status);
@@ -637,15 +707,6 @@ publish_result(struct job *j, const char *tag, const char *status,
 	if (h->publish_built(j->r->hctx, "robosignatory", "build.sign", b) != 0)
 		h->log(j->r->hctx, FM_LOG_WARN, "%s: result not published",
 		    j->nvr);
-}
-
-static bool
-in_list(char **list, const char *s)
-{
-	for (; s != NULL && *list != NULL; list++)
-		if (strcmp(*list, s) == 0)
-			return true;
-	return false;
 }
 
 static bool
@@ -727,8 +788,22 @@ rs_consume(void *state, struct fm_msg *msg)
 		return FM_CONSUME_OK;
 	}
 	for (i = 0; i < j.in->ntags && !j.t; i++)
-		if (strcmp(j.in->tags[i].from, tag) == 0)
+		if (strcmp(j.in->tags[i].from, tag) == 0) {
 			j.t = &j.in->tags[i];
+			snprintf(j.from, sizeof(j.from), "%s", j.t->from);
+			snprintf(j.to, sizeof(j.to), "%s", j.t->to);
+		}
+	for (i = 0; i < j.in->ntags && !j.t; i++) {
+		const struct rtag *t = &j.in->tags[i];
+
+		if (t->side_pattern != NULL && sidetag_match(t->side_pattern,
+		    t->side_from, t->side_to, t->from, t->to, tag, j.to,
+		    sizeof(j.to)) == 1) {
+			j.t = t;
+			j.side = true;
+			snprintf(j.from, sizeof(j.from), "%s", tag);
+		}
+	}
 	if (j.t == NULL) {
 		r->skipped++;	/* not a tag we sign for */
 		return FM_CONSUME_OK;
@@ -745,7 +820,7 @@ rs_consume(void *state, struct fm_msg *msg)
 		r->signed_builds++;
 		seen_id(r, id, true);
 		h->log(r->hctx, FM_LOG_INFO, "%s: %s, %s -> %s", j.nvr,
-		    j.reason, tag, j.t->to);
+		    j.reason, tag, j.to);
 		publish_result(&j, tag, "success", now_s() - t0);
 		return FM_CONSUME_OK;
 	case MOVED_BEFORE:

@@ -25,6 +25,15 @@ pytestmark = pytest.mark.usefixtures("hub_time_limit")
 
 FROM, TO, KEYID = "f41-signing-pending", "f41-updates-testing-pending", \
     "e99d6ad1"
+SIDE = "f41-build-side-42-signing-pending"
+SIDE_TO = "f41-build-side-42-testing-pending"
+BUILDS = {1001: "pkg", 1002: "side", 1003: "evil"}
+
+
+def tagging(tag, who, event, active):
+    """A row of Koji's queryHistory()["tag_listing"]."""
+    return {"tag.name": tag, "creator_name": who, "create_event": event,
+            "active": True if active else None}
 
 
 class FakeKoji:
@@ -33,7 +42,13 @@ class FakeKoji:
 
     def __init__(self, server_cert, server_key, client_ca):
         self.calls = []
-        self.tags = {1001: {FROM}}
+        self.tags = {1001: {FROM}, 1002: {SIDE}, 1003: {SIDE}}
+        # 1003: bodhi's tagging was revoked, mallory's is the active one
+        self.history = {
+            1002: [tagging(FROM, "mallory", 3, False),
+                   tagging(SIDE, "bodhi", 10, True)],
+            1003: [tagging(SIDE, "bodhi", 5, False),
+                   tagging(SIDE, "mallory", 9, True)]}
         self.sigs = set()
         srv = SimpleXMLRPCServer(("127.0.0.1", 0), allow_none=True,
                                  logRequests=False,
@@ -69,18 +84,23 @@ class FakeKoji:
     def k_getBuild(self, build_id):
         if build_id == 666:
             raise Fault(1000, "GenericError: the database is on fire")
-        if build_id != 1001:
+        if build_id not in BUILDS:
             return None
-        return {"id": 1001, "name": "pkg", "version": "1.0",
-                "release": "1.fc41", "nvr": "pkg-1.0-1.fc41"}
+        n = BUILDS[build_id]
+        return {"id": build_id, "name": n, "version": "1.0",
+                "release": "1.fc41", "nvr": n + "-1.0-1.fc41"}
+
+    def k_queryHistory(self, tables=None, build=None):
+        return {"tag_listing": self.history.get(build, [])}
 
     def k_listTags(self, build_id):
         return [{"name": t} for t in sorted(self.tags.get(build_id, ()))]
 
     def k_listRPMs(self, build_id):
-        return [{"id": 11, "name": "pkg", "version": "1.0",
+        n, base = BUILDS[build_id], (build_id - 1000) * 10
+        return [{"id": base + 1, "name": n, "version": "1.0",
                  "release": "1.fc41", "arch": "x86_64"},
-                {"id": 12, "name": "pkg", "version": "1.0",
+                {"id": base + 2, "name": n, "version": "1.0",
                  "release": "1.fc41", "arch": "src"}]
 
     def k_queryRPMSigs(self, rpm_id=None, sigkey=None):
@@ -159,7 +179,11 @@ def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, **extra):
             "options": {"authmethod": "ssl", "cert": str(client),
                         "serverca": str(koji.ca)},
             "tags": [{"from": FROM, "to": TO, "key": "fedora-41",
-                      "keyid": KEYID}]}}}
+                      "keyid": KEYID, "sidetags": {
+                          "pattern": "f41-build-side-<seq_id>",
+                          "from": "<sidetag>-signing-pending",
+                          "to": "<sidetag>-testing-pending",
+                          "trusted_taggers": ["bodhi"]}}]}}}
     cfg = write_config(tmp_path, hub_config(src, mport, {
         "robosignatory": {"plugin": str(project_plugin("robosignatory")),
                           "topics": ["org.fedoraproject.dev.buildsys.tag",
@@ -193,19 +217,24 @@ def results(sub, want, deadline, hub):
     return got
 
 
-def test_tag_sign_move_and_replay(tmp_path, hubs, zctx, dev_pki, koji):
-    cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
-    hub = hubs(cfg, metrics_port=mport).ready()
-    wait_until(lambda: "robosignatory" in hub.stderr(), 10, "loaded", hub)
-    deadline = time.monotonic() + 30
-    # the slow joiner: wrong-signer messages until the hub logs one
-    beta = (VECTOR_CERTS / "beta-pkgs02.vectors.example.org.crt",
-            VECTOR_CERTS / "beta-pkgs02.vectors.example.org.key")
+BETA = (VECTOR_CERTS / "beta-pkgs02.vectors.example.org.crt",
+        VECTOR_CERTS / "beta-pkgs02.vectors.example.org.key")
+
+
+def join(hub, pub, deadline):
+    """The slow joiner: wrong-signer messages until the hub logs one."""
     while "not in trusted_publishers" not in hub.stderr():
         assert time.monotonic() < deadline, hub.describe()
         pub.send_multipart(wire(signed("buildsys.tag", tag_msg(),
-                                       signer=beta)))
+                                       signer=BETA)))
         time.sleep(0.2)
+
+
+def test_tag_sign_move_and_replay(tmp_path, hubs, zctx, dev_pki, koji):
+    cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
     assert koji.calls == []            # an untrusted signer: no Koji call
 
     env = signed("buildsys.tag", tag_msg())
@@ -249,8 +278,6 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
         routing_policy=policy)
     hub = hubs(cfg, metrics_port=mport).ready()
     deadline = time.monotonic() + 30
-    beta = (VECTOR_CERTS / "beta-pkgs02.vectors.example.org.crt",
-            VECTOR_CERTS / "beta-pkgs02.vectors.example.org.key")
 
     def invalid(m, reason):
         return m("fedmsg_hub_invalid_total", reason=reason)
@@ -264,7 +291,7 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
         time.sleep(0.2)
     # policy: beta may not send buildsys.tag
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg(),
-                                   signer=beta)))
+                                   signer=BETA)))
     hub.wait_metric(lambda m: invalid(m, "routing_policy") == 1, 10,
                     "the policy violation")
     # a Koji fault on getBuild: DROP, failure published
@@ -293,4 +320,37 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
                reason="verdict") == 2
     assert hub.stderr().count("will retry") == 2
     assert rec.exists() is False            # never signed
+    hub.stop()
+
+
+def test_side_tags_need_a_trusted_tagger(tmp_path, hubs, zctx, dev_pki,
+                                        koji):
+    """A side tag (f41-build-side-<seq_id>-signing-pending) is signed and
+    moved to its own "to" only when Koji's history shows its latest active
+    tagging by a trusted tagger."""
+    cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    # untrusted: mallory's tagging is the active one -> DROP, no signing
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1003, name="evil", tag=SIDE))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["build_id"], m["tag"]) == \
+        ("failure", 1003, SIDE), m
+    assert "untrusted user mallory" in m["reason"], m
+    assert koji.methods() == ["getBuild", "queryHistory"]
+    assert koji.calls[1][2] == {"build": 1003}
+    # trusted: bodhi -> signed, moved to the side tag's "to"
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1002, name="side", tag=SIDE))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["to"], m["rpms_signed"]) == \
+        ("success", SIDE_TO, 2), m
+    assert koji.methods()[2:5] == ["getBuild", "queryHistory", "listTags"]
+    assert koji.calls[-1][1] == [SIDE_TO, 1002, False, SIDE]
+    assert koji.tags[1002] == {SIDE_TO}
+    assert rec.read_text().splitlines() == [
+        "pass=s3cret args=-k primary --v3-signature fedora-41 "
+        "side-1.0-1.fc41.x86_64 side-1.0-1.fc41.src"]
     hub.stop()
