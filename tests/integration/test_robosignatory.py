@@ -8,6 +8,7 @@ Forged-by-another-signer messages and replays cause no Koji call."""
 
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import threading
@@ -50,6 +51,7 @@ class FakeKoji:
             1003: [tagging(SIDE, "bodhi", 5, False),
                    tagging(SIDE, "mallory", 9, True)]}
         self.sigs = set()
+        self.check_signed = None
         srv = SimpleXMLRPCServer(("127.0.0.1", 0), allow_none=True,
                                  logRequests=False,
                                  requestHandler=Handler)
@@ -107,6 +109,8 @@ class FakeKoji:
         return [{"sigkey": sigkey}] if (rpm_id, sigkey) in self.sigs else []
 
     def k_writeSignedRPM(self, rpm_id, sigkey):
+        if self.check_signed is not None:     # Koji needs the signature
+            self.check_signed(rpm_id, sigkey)
         self.sigs.add((rpm_id, sigkey))
         return None
 
@@ -156,7 +160,8 @@ exit 0
 """
 
 
-def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, **extra):
+def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
+               keyid=KEYID, **extra):
     zmq = zmq_module()
     src, out, mport = free_ports(3)
     client = tmp_path / "client.pem"
@@ -170,8 +175,9 @@ def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, **extra):
     passf.write_text("s3cret\n")
     conf = {
         "trusted_publishers": ["alpha-app01.vectors.example.org"],
-        "signing": {"command": [str(script), "-k", "{instance}",
-                                "--v3-signature", "{key}", "{rpms}"],
+        "signing": {"command": command or [
+                        str(script), "-k", "{instance}", "--v3-signature",
+                        "{key}", "{rpms}"],
                     "user": "autopen", "passphrase_file": str(passf),
                     "timeout": 20},
         "koji_instances": {"primary": {
@@ -179,7 +185,7 @@ def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, **extra):
             "options": {"authmethod": "ssl", "cert": str(client),
                         "serverca": str(koji.ca)},
             "tags": [{"from": FROM, "to": TO, "key": "fedora-41",
-                      "keyid": KEYID, "sidetags": {
+                      "keyid": keyid, "sidetags": {
                           "pattern": "f41-build-side-<seq_id>",
                           "from": "<sidetag>-signing-pending",
                           "to": "<sidetag>-testing-pending",
@@ -353,4 +359,101 @@ def test_side_tags_need_a_trusted_tagger(tmp_path, hubs, zctx, dev_pki,
     assert rec.read_text().splitlines() == [
         "pass=s3cret args=-k primary --v3-signature fedora-41 "
         "side-1.0-1.fc41.x86_64 side-1.0-1.fc41.src"]
+    hub.stop()
+
+
+SPEC = """Name: pkg
+Version: 1.0
+Release: 1.fc41
+Summary: robosignatory test package
+License: MIT
+%description
+A package to sign.
+%install
+mkdir -p %{buildroot}/usr/share/pkg
+echo hi > %{buildroot}/usr/share/pkg/hi
+%files
+/usr/share/pkg/hi
+"""
+
+RPMSIGN = """#!/bin/sh
+# sigul's part in the test: rpmsign --addsign the RPMs named N-V-R.A with
+# the GnuPG key named $1 (the throwaway key has no passphrase: stdin is
+# read and dropped)
+cat >/dev/null
+key=$1; shift
+for nvra in "$@"; do
+    GNUPGHOME=%(gnupg)s rpmsign --addsign --define "_gpg_name $key" \\
+        --define "__gpg %(gpg)s" --define "_gpg_path %(gnupg)s" \\
+        "%(rpms)s/$nvra.rpm" </dev/null || exit 1
+done
+"""
+
+
+def rpm_tools():
+    tools = [shutil.which(t) for t in ("rpmbuild", "rpmsign", "rpm", "gpg")]
+    if None in tools:
+        pytest.skip("rpmbuild, rpmsign or gpg missing (Debian rpm, gnupg)")
+    return tools
+
+
+def run(*argv, **kw):
+    return subprocess.run([str(a) for a in argv], check=True,
+                          capture_output=True, text=True, **kw)
+
+
+def test_real_rpmsign(tmp_path, hubs, zctx, dev_pki, koji):
+    """The signing command really signs (rpmsign with a throwaway GnuPG
+    key named like the configured key); the fake Koji's writeSignedRPM
+    refuses an RPM without a signature by keyid; rpm -K verifies both
+    RPMs against the public key afterwards."""
+    rpmbuild, rpmsign, rpm, gpg = rpm_tools()
+    gnupg, top, rpms = tmp_path / "gnupg", tmp_path / "top", \
+        tmp_path / "rpms"
+    gnupg.mkdir(mode=0o700)
+    rpms.mkdir()
+    env = dict(os.environ, GNUPGHOME=str(gnupg))
+    run(gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+        "--quick-gen-key", "fedora-41", "rsa2048", "sign", "1d", env=env)
+    fpr = [ln.split(":")[9] for ln in run(
+        gpg, "--with-colons", "--list-keys", env=env).stdout.splitlines()
+        if ln.startswith("fpr:")][0]
+    keyid = fpr[-8:].lower()
+    (tmp_path / "pkg.spec").write_text(SPEC)
+    run(rpmbuild, "-ba", "--define", "_topdir %s" % top,
+        tmp_path / "pkg.spec")
+    for f in top.glob("*RPMS/**/*.rpm"):
+        shutil.copy(f, rpms)
+    names = {11: "pkg-1.0-1.fc41.x86_64", 12: "pkg-1.0-1.fc41.src"}
+    assert sorted(p.stem for p in rpms.iterdir()) == sorted(names.values())
+
+    def check_signed(rpm_id, sigkey):
+        sig = run(rpm, "-qp", "--qf", "%{RSAHEADER:pgpsig}",
+                  rpms / (names[rpm_id] + ".rpm")).stdout
+        if not sig.lower().endswith(sigkey):
+            raise Fault(1000, "no signature by %s: %s" % (sigkey, sig))
+    koji.check_signed = check_signed
+    script = tmp_path / "rpmsign-as-sigul"
+    script.write_text(RPMSIGN % {"gnupg": gnupg, "gpg": gpg, "rpms": rpms})
+    script.chmod(0o755)
+    cfg, pub, sub, rec, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, keyid=keyid,
+        command=[str(script), "{key}", "{rpms}"])
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["rpms_signed"], m["keyid"]) == \
+        ("success", 2, keyid), (m, hub.stderr())
+    assert koji.methods()[-3:] == ["writeSignedRPM", "writeSignedRPM",
+                                   "tagBuild"]
+    db = tmp_path / "rpmdb"
+    run(gpg, "--armor", "--output", tmp_path / "pub.asc", "--export",
+        "fedora-41", env=env)
+    run(rpm, "--dbpath", db, "--initdb")
+    run(rpm, "--dbpath", db, "--import", tmp_path / "pub.asc")
+    for n in names.values():
+        out = run(rpm, "--dbpath", db, "-K", rpms / (n + ".rpm")).stdout
+        assert out.strip().endswith("digests signatures OK"), out
     hub.stop()
