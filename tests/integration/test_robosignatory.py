@@ -161,7 +161,7 @@ exit 0
 
 
 def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
-               keyid=KEYID, **extra):
+               keyid=KEYID, sign_timeout=20, **extra):
     zmq = zmq_module()
     src, out, mport = free_ports(3)
     client = tmp_path / "client.pem"
@@ -179,7 +179,7 @@ def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
                         str(script), "-k", "{instance}", "--v3-signature",
                         "{key}", "{rpms}"],
                     "user": "autopen", "passphrase_file": str(passf),
-                    "timeout": 20},
+                    "timeout": sign_timeout},
         "koji_instances": {"primary": {
             "url": "https://localhost:%d/kojihub" % koji.port,
             "options": {"authmethod": "ssl", "cert": str(client),
@@ -456,4 +456,50 @@ def test_real_rpmsign(tmp_path, hubs, zctx, dev_pki, koji):
     for n in names.values():
         out = run(rpm, "--dbpath", db, "-K", rpms / (n + ".rpm")).stdout
         assert out.strip().endswith("digests signatures OK"), out
+    hub.stop()
+
+
+BAD_SIGNER = """#!/bin/sh
+cat >/dev/null
+case "$*" in
+*side-*) echo $$ > %(pidfile)s; exec sleep 600 ;;   # hangs
+esac
+echo "sigul: key refused" >&2
+exit 1
+"""
+
+
+def test_signer_refuses_or_hangs(tmp_path, hubs, zctx, dev_pki, koji):
+    """A signer exiting non-zero is permanent (DROP, its output logged); a
+    signer that hangs is killed at signing.timeout and retried until
+    max_attempts, then the failure is published.  Neither writes a
+    signature or moves the build."""
+    script, pidfile = tmp_path / "bad-sigul", tmp_path / "hung.pid"
+    script.write_text(BAD_SIGNER % {"pidfile": pidfile})
+    script.chmod(0o755)
+    koji.tags[1002] = {FROM}
+    cfg, pub, sub, rec, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, entry={"backoff": 0.1},
+        command=[str(script), "{rpms}"], sign_timeout=1)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["reason"]) == \
+        ("failure", "Signing failed (non-zero exit)"), m
+    assert "signer said: sigul: key refused" in hub.stderr()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1002, name="side"))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["reason"]) == ("failure", "signer timed out"), m
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 2
+    assert not {"writeSignedRPM", "tagBuild", "sslLogin"} & \
+        set(koji.methods())
+    assert koji.tags == {1001: {FROM}, 1002: {FROM}, 1003: {SIDE}}
+    pid = int(pidfile.read_text())          # the last hung signer: killed
+    wait_until(lambda: not os.path.exists("/proc/%d" % pid), 5,
+               "the hung signer killed", hub)
     hub.stop()
