@@ -21,6 +21,14 @@
  * timeouts), DROP on permanent ones; after max_attempts the failure is
  * published too.
  *
+ * Second handler, *.robosignatory.xml-sign: the body is a string that
+ * must start with an XML declaration (so it cannot be used to sign RPM
+ * headers); it is written to a file in xml.tmpdir, signed with the
+ * xml.command template ({input}, {output}, {key}, {user}, {config_file})
+ * and answered on robosignatory.xml-sign.finished with {body, signature}
+ * or {body, error}.  Off unless "xml" is configured; its senders are
+ * xml.trusted_publishers.
+ *
  * Config (the consumer's "config"):
  *   trusted_publishers   [CN...]      required: who may send buildsys.tag
  *   max_attempts         3            the hub entry's max_attempts (default 3)
@@ -31,6 +39,7 @@
  *            cert, serverca}, tags: [{from, to, key, keyid,
  *            file_signing_key, type: "plain"|"modular", skip_untagging,
  *            sidetags: {pattern, from, to, trusted_taggers}}]}}
+ *   xml {key, trusted_publishers, command, tmpdir (/var/tmp)}  optional
  * Template arguments that are exactly "{user}", "{config_file}",
  * "{instance}", "{key}", "{keyid}", "{file_signing_key}" are replaced,
  * "{rpms}" becomes one argument per RPM (N-V-R.A); nothing is substituted
@@ -44,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -59,6 +69,9 @@
 #define MAX_ARGS	(MAX_RPMS + 64)
 #define SEEN_IDS	256		/* msg_ids done, for cheap replays */
 #define MSGID_LEN	80
+#define XML_MAX		(1024 * 1024)	/* bytes of an xml-sign body */
+#define XML_SIG_MAX	(64 * 1024)	/* bytes of its signature */
+#define XML_DECL	"<?xml version=\"1.0\" "
 
 struct rtag {
 	char	*from, *to, *key, *keyid, *file_signing_key;
@@ -83,6 +96,8 @@ struct robosig {
 	char			*user, *passphrase_file, *config_file;
 	struct instance		*inst;
 	size_t			 ninst;
+	char			*xml_key, *xml_tmpdir;	/* NULL: no xml-sign */
+	char			**xml_trusted, **xml_command;
 	pthread_mutex_t		 lock;
 	char			 seen[SEEN_IDS][MSGID_LEN];
 	size_t			 seen_next;
@@ -94,6 +109,12 @@ static const char *const default_command[] = {
 	"sigul", "--batch", "--user-name", "{user}", "--config-file",
 	"{config_file}", "sign-rpms", "--store-in-koji", "--koji-only", "-k",
 	"{instance}", "--v3-signature", "{key}", "{rpms}", NULL,
+};
+
+static const char *const default_xml_command[] = {
+	"sigul", "--batch", "--user-name", "{user}", "--config-file",
+	"{config_file}", "sign-data", "--armor", "--output", "{output}",
+	"{key}", "{input}", NULL,
 };
 
 /* ---- config ----------------------------------------------------------- */
@@ -252,6 +273,56 @@ read_instance(struct robosig *r, struct fm_config *insts, size_t idx,
 	return in->koji == NULL ? cfg_err(r, where, "out of memory") : 0;
 }
 
+static char **
+strv_dup(const char *const *v)
+{
+	size_t i, n;
+	char **out;
+
+	for (n = 0; v[n] != NULL; n++)
+		;
+	if ((out = calloc(n + 1, sizeof(char *))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if ((out[i] = strdup(v[i])) == NULL) {
+			fm_config_strv_free(out);
+			return NULL;
+		}
+	return out;
+}
+
+/* The optional "xml" object: the xml-sign handler. */
+static int
+read_xml(struct robosig *r, struct fm_config *c)
+{
+	struct fm_config x;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = fm_config_object(c, "xml", &x)) != 0)
+		return rc < 0 ? cfg_err(r, "", c->err) : 0;
+	if (need_string(r, &x, "xml", "key", &r->xml_key) < 0 ||
+	    fm_config_string(&x, "tmpdir", &r->xml_tmpdir) < 0 ||
+	    (rc = fm_config_strings(&x, "command", &r->xml_command, &n)) < 0)
+		return cfg_err(r, "xml", x.err);
+	if (rc == 0 && n == 0)
+		return cfg_err(r, "xml", "'command' must not be empty");
+	if (rc == 1 && (r->xml_command = strv_dup(default_xml_command))
+	    == NULL)
+		return cfg_err(r, "", "out of memory");
+	if (r->xml_tmpdir == NULL && (r->xml_tmpdir = strdup("/var/tmp"))
+	    == NULL)
+		return cfg_err(r, "", "out of memory");
+	if ((rc = fm_config_strings(&x, "trusted_publishers", &r->xml_trusted,
+	    &n)) < 0)
+		return cfg_err(r, "xml", x.err);
+	if (rc == 1 || n == 0)
+		return cfg_err(r, "xml", "'trusted_publishers' (the "
+		    "certificate CNs allowed to send xml-sign) is required");
+	fm_config_warn_unknown(&x);
+	return 0;
+}
+
 static int
 read_config(struct robosig *r)
 {
@@ -282,16 +353,11 @@ read_config(struct robosig *r)
 		return cfg_err(r, "signing", sig.err);
 	if (rc == 0 && n == 0)
 		return cfg_err(r, "signing", "'command' must not be empty");
-	if (rc == 1) {
-		for (n = 0; default_command[n] != NULL; n++)
-			;
-		if ((r->command = calloc(n + 1, sizeof(char *))) == NULL)
-			return cfg_err(r, "", "out of memory");
-		for (i = 0; i < n; i++)
-			if ((r->command[i] = strdup(default_command[i])) == NULL)
-				return cfg_err(r, "", "out of memory");
-	}
+	if (rc == 1 && (r->command = strv_dup(default_command)) == NULL)
+		return cfg_err(r, "", "out of memory");
 	fm_config_warn_unknown(&sig);
+	if (read_xml(r, &c) < 0)
+		return -1;
 	if ((rc = fm_config_object(&c, "koji_instances", &insts)) != 0)
 		return cfg_err(r, "", rc < 0 ? c.err :
 		    "'koji_instances' is required");
@@ -339,6 +405,10 @@ robosig_free(struct robosig *r)
 	free(r->user);
 	free(r->passphrase_file);
 	free(r->config_file);
+	free(r->xml_key);
+	free(r->xml_tmpdir);
+	fm_config_strv_free(r->xml_trusted);
+	fm_config_strv_free(r->xml_command);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -352,6 +422,7 @@ struct job {
 	struct instance		*in;
 	const struct rtag	*t;
 	bool			 side;		/* t's side tag, from -> to */
+	const char		*input, *output;	/* xml-sign files */
 	char			 from[SIDETAG_MAX], to[SIDETAG_MAX];
 	int64_t			 build_id;
 	char			 nvr[512];
@@ -437,7 +508,7 @@ read_pass(struct robosig *r, char *buf, size_t size, size_t *len)
 }
 
 static enum outcome
-run_signer(struct job *j, char **rpms, size_t nrpms)
+run_signer(struct job *j, char **tmpl, char **rpms, size_t nrpms)
 {
 	struct robosig *r = j->r;
 	const char *argv[MAX_ARGS + 1];
@@ -446,8 +517,8 @@ run_signer(struct job *j, char **rpms, size_t nrpms)
 	int status;
 	enum signer_rc rc;
 
-	for (i = 0; r->command[i] != NULL; i++) {
-		const char *a = r->command[i], *v = a;
+	for (i = 0; tmpl[i] != NULL; i++) {
+		const char *a = tmpl[i], *v = a;
 
 		if (strcmp(a, "{rpms}") == 0) {
 			for (k = 0; k < nrpms && n < MAX_ARGS; k++)
@@ -459,13 +530,17 @@ run_signer(struct job *j, char **rpms, size_t nrpms)
 		else if (strcmp(a, "{config_file}") == 0)
 			v = r->config_file;
 		else if (strcmp(a, "{instance}") == 0)
-			v = j->in->name;
+			v = j->in ? j->in->name : NULL;
 		else if (strcmp(a, "{key}") == 0)
-			v = j->t->key;
+			v = j->t ? j->t->key : r->xml_key;
 		else if (strcmp(a, "{keyid}") == 0)
-			v = j->t->keyid;
+			v = j->t ? j->t->keyid : NULL;
 		else if (strcmp(a, "{file_signing_key}") == 0)
-			v = j->t->file_signing_key;
+			v = j->t ? j->t->file_signing_key : NULL;
+		else if (strcmp(a, "{input}") == 0)
+			v = j->input;
+		else if (strcmp(a, "{output}") == 0)
+			v = j->output;
 		if (v == NULL)		/* an unset optional: drop the item */
 			continue;
 		if (n < MAX_ARGS)
@@ -491,7 +566,7 @@ run_signer(struct job *j, char **rpms, size_t nrpms)
 		return why(j, TRANSIENT, "%s", "signer timed out");
 	default:
 		return why(j, TRANSIENT, "cannot run the signer %s",
-		    r->command[0]);
+		    tmpl[0]);
 	}
 }
 
@@ -640,7 +715,8 @@ process(struct job *j, const char *name, const char *version,
 	}
 
 	/* sign what is not signed yet, then record the signed copies */
-	if (nunsigned > 0 && (o = run_signer(j, names, nunsigned)) != DONE)
+	if (nunsigned > 0 &&
+	    (o = run_signer(j, j->r->command, names, nunsigned)) != DONE)
 		goto out;
 	j->nsigned = (unsigned)nunsigned;
 	for (i = 0; i < rpms->n; i++) {
@@ -737,6 +813,153 @@ now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* ---- xml-sign ------------------------------------------------------- */
+
+static void
+publish_xml(struct robosig *r, const char *body, size_t len, const char *k,
+    const char *v)
+{
+	const struct fm_host *h = r->host;
+	struct fm_builder *b = h->builder_new();
+
+	h->build_object_begin(b);
+	h->build_key(b, "body", 4);
+	h->build_string(b, body, len);
+	h->build_key(b, k, strlen(k));
+	h->build_string(b, v, strlen(v));
+	h->build_object_end(b);
+	if (h->publish_built(r->hctx, "robosignatory", "xml-sign.finished", b)
+	    != 0)
+		h->log(r->hctx, FM_LOG_WARN, "xml-sign: reply not published");
+}
+
+/* Write body to a new file in xml_tmpdir; its name in path. */
+static int
+xml_input(struct robosig *r, const char *body, size_t len, char *path,
+    size_t size)
+{
+	int fd;
+	size_t off = 0;
+	ssize_t n;
+
+	if ((size_t)snprintf(path, size, "%s/robosignatory-xml-XXXXXX",
+	    r->xml_tmpdir) >= size || (fd = mkstemp(path)) < 0)
+		return -1;
+	while (off < len) {
+		if ((n = write(fd, body + off, len - off)) <= 0) {
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return close(fd);
+}
+
+/* The signature file: bounded, text only; NULL when missing or odd. */
+static char *
+xml_signature(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *sig = calloc(1, XML_SIG_MAX + 1);
+	size_t n = 0;
+
+	if (f != NULL && sig != NULL)
+		n = fread(sig, 1, XML_SIG_MAX + 1, f);
+	if (f != NULL)
+		fclose(f);
+	if (sig == NULL || n == 0 || n > XML_SIG_MAX || strlen(sig) != n) {
+		free(sig);
+		return NULL;
+	}
+	return sig;
+}
+
+static int
+xml_consume(struct robosig *r, struct fm_msg *msg)
+{
+	const struct fm_host *h = r->host;
+	const struct fm_json *d = h->msg_json(msg);
+	const char *signer = h->msg_signer(msg), *id = h->msg_id(msg), *body;
+	char in[4096], out[4200], *sig;
+	struct job j = { .r = r };
+	size_t len = 0;
+	enum outcome o;
+
+	if (r->xml_key == NULL) {
+		r->skipped++;		/* no "xml" configured */
+		return FM_CONSUME_OK;
+	}
+	if (!in_list(r->xml_trusted, signer)) {
+		h->log(r->hctx, FM_LOG_WARN, "%s: signer '%s' is not in "
+		    "xml.trusted_publishers: ignored", id ? id : "?",
+		    signer ? signer : "(unsigned)");
+		r->untrusted++;
+		return FM_CONSUME_DROP;
+	}
+	if (seen_id(r, id, false))
+		return FM_CONSUME_OK;
+	if (h->json_string(d, "/msg", &body, &len) != FM_JSON_OK ||
+	    len > XML_MAX || len < strlen(XML_DECL) ||
+	    memcmp(body, XML_DECL, strlen(XML_DECL)) != 0 ||
+	    memchr(body, '\0', len) != NULL) {
+		r->unknown++;
+		h->log(r->hctx, FM_LOG_WARN, "%s: xml-sign: the body is not "
+		    "an XML document (a string starting with %s)",
+		    id ? id : "?", XML_DECL);
+		if (h->json_string(d, "/msg", &body, &len) != FM_JSON_OK ||
+		    len > XML_MAX)
+			body = "", len = 0;
+		publish_xml(r, body, len, "error", "not an XML document");
+		seen_id(r, id, true);
+		return FM_CONSUME_OK;
+	}
+	snprintf(j.nvr, sizeof(j.nvr), "xml-sign %s", id ? id : "?");
+	if (xml_input(r, body, len, in, sizeof(in)) < 0) {
+		o = why(&j, TRANSIENT, "cannot write a file in %s",
+		    r->xml_tmpdir);
+	} else {
+		snprintf(out, sizeof(out), "%s.asc", in);
+		j.input = in;
+		j.output = out;
+		o = run_signer(&j, r->xml_command, NULL, 0);
+		if (o == DONE && (sig = xml_signature(out)) != NULL) {
+			publish_xml(r, body, len, "signature", sig);
+			free(sig);
+		} else if (o == DONE)
+			o = why(&j, PERMANENT, "%s", "the signer wrote no "
+			    "signature");
+		unlink(in);
+		unlink(out);
+	}
+	if (o == DONE) {
+		r->signed_builds++;
+		seen_id(r, id, true);
+		h->log(r->hctx, FM_LOG_INFO, "%s: signed", j.nvr);
+		return FM_CONSUME_OK;
+	}
+	if (o == TRANSIENT && h->msg_attempt(msg) < (unsigned)r->max_attempts) {
+		r->retried++;
+		h->log(r->hctx, FM_LOG_WARN, "%s: %s (will retry)", j.nvr,
+		    j.reason);
+		return FM_CONSUME_RETRY;
+	}
+	r->failed++;
+	h->log(r->hctx, FM_LOG_ERR, "%s: %s", j.nvr, j.reason);
+	publish_xml(r, body, len, "error", j.reason);
+	return FM_CONSUME_DROP;
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static bool
+ends_with(const char *s, const char *tail)
+{
+	size_t n = s ? strlen(s) : 0, k = strlen(tail);
+
+	return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
 static int
 rs_consume(void *state, struct fm_msg *msg)
 {
@@ -751,6 +974,8 @@ rs_consume(void *state, struct fm_msg *msg)
 	size_t i;
 	unsigned attempt;
 
+	if (ends_with(h->msg_topic(msg), ".robosignatory.xml-sign"))
+		return xml_consume(r, msg);
 	/* second line behind the hub: only Koji's hub may ask us to sign */
 	if (!in_list(r->trusted, signer)) {
 		h->log(r->hctx, FM_LOG_WARN, "%s: signer '%s' is not in "
@@ -883,7 +1108,9 @@ rs_fini(void *state)
 	curl_global_cleanup();
 }
 
-static const char *const rs_topics[] = { "*.buildsys.tag", NULL };
+static const char *const rs_topics[] = {
+	"*.buildsys.tag", "*.robosignatory.xml-sign", NULL,
+};
 
 static const struct fm_plugin plugin = {
 	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_plugin),

@@ -161,7 +161,7 @@ exit 0
 
 
 def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
-               keyid=KEYID, sign_timeout=20, **extra):
+               keyid=KEYID, sign_timeout=20, xml=None, **extra):
     zmq = zmq_module()
     src, out, mport = free_ports(3)
     client = tmp_path / "client.pem"
@@ -190,9 +190,13 @@ def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
                           "from": "<sidetag>-signing-pending",
                           "to": "<sidetag>-testing-pending",
                           "trusted_taggers": ["bodhi"]}}]}}}
+    if xml is not None:
+        conf["xml"] = xml
     cfg = write_config(tmp_path, hub_config(src, mport, {
         "robosignatory": {"plugin": str(project_plugin("robosignatory")),
                           "topics": ["org.fedoraproject.dev.buildsys.tag",
+                                     "org.fedoraproject.dev.robosignatory."
+                                     "xml-sign",
                                      "org.fedoraproject.dev.probe"],
                           "config": conf, **(entry or {})}},
         hub={"name": "hubpub"},
@@ -212,13 +216,13 @@ def tag_msg(**over):
     return body
 
 
-def results(sub, want, deadline, hub):
+def results(sub, want, deadline, hub, tail="robosignatory.build.sign"):
     got = []
     while len(got) < want:
         assert time.monotonic() < deadline, hub.describe()
         if sub.poll(100):
             env = json.loads(sub.recv_multipart()[1])
-            if env["topic"].endswith("robosignatory.build.sign"):
+            if env["topic"].endswith(tail):
                 got.append(env)
     return got
 
@@ -502,4 +506,60 @@ def test_signer_refuses_or_hangs(tmp_path, hubs, zctx, dev_pki, koji):
     pid = int(pidfile.read_text())          # the last hung signer: killed
     wait_until(lambda: not os.path.exists("/proc/%d" % pid), 5,
                "the hung signer killed", hub)
+    hub.stop()
+
+
+XML_SIGNER = """#!/bin/sh
+# sigul sign-data's part: an armored detached signature by key $1
+cat >/dev/null
+echo "$2" >> %(rec)s
+GNUPGHOME=%(gnupg)s exec %(gpg)s --batch --yes --armor --detach-sign \\
+    -u "$1" -o "$3" "$2"
+"""
+REPOMD = '<?xml version="1.0" encoding="UTF-8"?>\n<repomd><revision>1' \
+    '</revision></repomd>\n'
+
+
+def test_xml_sign(tmp_path, hubs, zctx, dev_pki, koji):
+    """robosignatory.xml-sign: an XML body is signed (a detached armored
+    signature gpg --verify accepts) and answered on xml-sign.finished;
+    anything else (here an RPM header's magic) is answered with an error
+    and never reaches the signer; no temporary file is left."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        pytest.skip("gpg missing (Debian gnupg)")
+    gnupg, tmp, rec = tmp_path / "gnupg", tmp_path / "xmltmp", \
+        tmp_path / "xml-signed.txt"
+    gnupg.mkdir(mode=0o700)
+    tmp.mkdir()
+    env = dict(os.environ, GNUPGHOME=str(gnupg))
+    run(gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+        "--quick-gen-key", "fedora-42", "rsa2048", "sign", "1d", env=env)
+    script = tmp_path / "xml-sigul"
+    script.write_text(XML_SIGNER % {"gnupg": gnupg, "gpg": gpg, "rec": rec})
+    script.chmod(0o755)
+    cfg, pub, sub, _, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, xml={
+            "key": "fedora-42", "tmpdir": str(tmp),
+            "trusted_publishers": ["alpha-app01.vectors.example.org"],
+            "command": [str(script), "{key}", "{input}", "{output}"]})
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("robosignatory.xml-sign", REPOMD)))
+    m = results(sub, 1, deadline, hub, "robosignatory.xml-sign.finished")
+    m = m[0]["msg"]
+    assert m["body"] == REPOMD and "error" not in m, m
+    assert m["signature"].startswith("-----BEGIN PGP SIGNATURE-----"), m
+    (tmp_path / "body.xml").write_text(REPOMD)
+    (tmp_path / "body.asc").write_text(m["signature"])
+    run(gpg, "--verify", tmp_path / "body.asc", tmp_path / "body.xml",
+        env=env)
+    hdr = "\u008e\u00ad\u00e8\u0001 not XML"
+    pub.send_multipart(wire(signed("robosignatory.xml-sign", hdr)))
+    m = results(sub, 1, deadline, hub, "robosignatory.xml-sign.finished")
+    assert m[0]["msg"] == {"body": hdr, "error": "not an XML document"}, m
+    assert len(rec.read_text().splitlines()) == 1
+    assert list(tmp.iterdir()) == []
+    assert koji.calls == []
     hub.stop()
