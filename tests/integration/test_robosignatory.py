@@ -160,10 +160,10 @@ exit 0
 """
 
 
-def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
-               keyid=KEYID, sign_timeout=20, xml=None, **extra):
-    zmq = zmq_module()
-    src, out, mport = free_ports(3)
+def consumer_config(tmp_path, dev_pki, koji, command=None, keyid=KEYID,
+                    sign_timeout=20, xml=None):
+    """robosignatory's config for the fake Koji, and the file the
+    recording signer writes."""
     client = tmp_path / "client.pem"
     client.write_bytes((dev_pki / "shell-localhost.crt").read_bytes() +
                        (dev_pki / "shell-localhost.key").read_bytes())
@@ -192,6 +192,15 @@ def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
                           "trusted_taggers": ["bodhi"]}}]}}}
     if xml is not None:
         conf["xml"] = xml
+    return conf, rec
+
+
+def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
+               keyid=KEYID, sign_timeout=20, xml=None, **extra):
+    zmq = zmq_module()
+    src, out, mport = free_ports(3)
+    conf, rec = consumer_config(tmp_path, dev_pki, koji, command, keyid,
+                                sign_timeout, xml)
     cfg = write_config(tmp_path, hub_config(src, mport, {
         "robosignatory": {"plugin": str(project_plugin("robosignatory")),
                           "topics": ["org.fedoraproject.dev.buildsys.tag",
