@@ -13,8 +13,10 @@
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
 #   BENCH_BREAKDOWN  time per breakdown row (default 2)
 #   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
-#   BENCH_PARTS      which parts to run, any of "crypto bus brokers"
-#                    (default: all three)
+#   BENCH_PARTS      which parts to run, any of "crypto bus robosig
+#                    brokers" (default: all four; robosig:
+#                    tests/bench/bench_robosig.py, the robosignatory
+#                    consumer's cost to the hub, BUILD_DIR/bench/robosig.txt)
 #   BENCH_BROKERS    0: skip the broker part (about 2 minutes with the
 #                    brokers' start and stop)
 #
@@ -35,7 +37,7 @@ out=$build/bench
 secs=${BENCH_SECONDS:-3}
 bsecs=${BENCH_BREAKDOWN:-2}
 osecs=${OPENSSL_SECONDS:-3}
-parts=${BENCH_PARTS:-crypto bus brokers}
+parts=${BENCH_PARTS:-crypto bus robosig brokers}
 if [ "${BENCH_BROKERS:-1}" = 0 ]; then
 	parts=$(echo " $parts " | sed 's/ brokers / /g')
 fi
@@ -81,6 +83,14 @@ rest() {
 	*" bus "*)
 		[ -n "$sep" ] && echo
 		sh "$top/tests/bench/run_bus.sh" "$build" "$dev"
+		sep=1 ;;
+	esac
+	case " $parts " in
+	*" robosig "*)
+		[ -n "$sep" ] && echo
+		/usr/bin/python3 "$top/tests/bench/bench_robosig.py" "$build" \
+		    >"$out/robosig.txt"
+		cat "$out/robosig.txt"
 		sep=1 ;;
 	esac
 	case " $parts " in
