@@ -69,6 +69,7 @@
 #define MAX_ARGS	(MAX_RPMS + 64)
 #define SEEN_IDS	256		/* msg_ids done, for cheap replays */
 #define MSGID_LEN	80
+#define FIELD_LEN	256		/* name, version, release, tag */
 #define XML_MAX		(1024 * 1024)	/* bytes of an xml-sign body */
 #define XML_SIG_MAX	(64 * 1024)	/* bytes of its signature */
 #define XML_DECL	"<?xml version=\"1.0\" "
@@ -960,6 +961,29 @@ ends_with(const char *s, const char *tail)
 	return n >= k && strcmp(s + n - k, tail) == 0;
 }
 
+/*
+ * The build and tag of a tag message: Fedora's flat buildsys.tag body
+ * (id "/msg" means /msg/build_id) or Brew's protonmsg build.tag as the
+ * bridge wraps it (build {id, name, version, release}, tag {name}).
+ */
+static bool
+tag_body(const struct fm_host *h, const struct fm_json *d, const char *idp,
+    const char *nvrp, const char *tagp, int64_t *build_id, char *name,
+    char *version, char *release, char *tag)
+{
+	char p[64];
+
+	if (strcmp(idp, "/msg") == 0)
+		idp = "/msg/build_id";
+#define NVR(field, buf)	(snprintf(p, sizeof(p), "%s/" field, nvrp), \
+	h->json_string_copy(d, p, buf, FIELD_LEN, NULL) == FM_JSON_OK)
+	return h->json_int(d, idp, build_id) == FM_JSON_OK &&
+	    NVR("name", name) && NVR("version", version) &&
+	    NVR("release", release) &&
+	    h->json_string_copy(d, tagp, tag, FIELD_LEN, NULL) == FM_JSON_OK;
+#undef NVR
+}
+
 static int
 rs_consume(void *state, struct fm_msg *msg)
 {
@@ -967,7 +991,8 @@ rs_consume(void *state, struct fm_msg *msg)
 	const struct fm_host *h = r->host;
 	const struct fm_json *d = h->msg_json(msg);
 	const char *signer = h->msg_signer(msg), *id = h->msg_id(msg);
-	char name[256], version[256], release[256], tag[256], inst[128];
+	char name[FIELD_LEN], version[FIELD_LEN], release[FIELD_LEN],
+	    tag[FIELD_LEN], inst[128];
 	struct job j = { .r = r };
 	enum outcome o;
 	double t0 = now_s();
@@ -988,15 +1013,14 @@ rs_consume(void *state, struct fm_msg *msg)
 		h->log(r->hctx, FM_LOG_INFO, "%s: handled before", id);
 		return FM_CONSUME_OK;
 	}
-	if (h->json_int(d, "/msg/build_id", &j.build_id) != FM_JSON_OK ||
-	    h->json_string_copy(d, "/msg/name", name, sizeof(name), NULL) ||
-	    h->json_string_copy(d, "/msg/version", version, sizeof(version),
-	    NULL) ||
-	    h->json_string_copy(d, "/msg/release", release, sizeof(release),
-	    NULL) ||
-	    h->json_string_copy(d, "/msg/tag", tag, sizeof(tag), NULL)) {
+	if (!tag_body(h, d, "/msg", "/msg", "/msg/tag", &j.build_id, name,
+	    version, release, tag) &&
+	    !tag_body(h, d, "/msg/build/id", "/msg/build", "/msg/tag/name",
+	    &j.build_id, name, version, release, tag)) {
 		h->log(r->hctx, FM_LOG_WARN, "%s: not a buildsys.tag body "
-		    "(build_id, name, version, release, tag)", id ? id : "?");
+		    "(build_id, name, version, release, tag) nor Brew's "
+		    "build.tag (build {id, name, version, release}, tag {name})",
+		    id ? id : "?");
 		r->unknown++;
 		return FM_CONSUME_DROP;
 	}

@@ -206,6 +206,7 @@ def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
                           "topics": ["org.fedoraproject.dev.buildsys.tag",
                                      "org.fedoraproject.dev.robosignatory."
                                      "xml-sign",
+                                     "org.fedoraproject.dev.brew.build.tag",
                                      "org.fedoraproject.dev.probe"],
                           "config": conf, **(entry or {})}},
         hub={"name": "hubpub"},
@@ -571,4 +572,30 @@ def test_xml_sign(tmp_path, hubs, zctx, dev_pki, koji):
     assert len(rec.read_text().splitlines()) == 1
     assert list(tmp.iterdir()) == []
     assert koji.calls == []
+    hub.stop()
+
+
+def test_brew_build_tag_shape(tmp_path, hubs, zctx, dev_pki, koji):
+    """Brew's protonmsg build.tag body (nested build and tag, as
+    fedmsg-bridge wraps it from UMB) is understood like Fedora's flat
+    buildsys.tag; a body of neither shape is dropped without a Koji
+    call."""
+    cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("brew.build.tag", {"build": {}})))
+    brew = {"tag": {"id": 5, "name": FROM, "arches": None},
+            "build": {"id": 1001, "build_id": 1001, "nvr": "pkg-1.0-1.fc41",
+                      "name": "pkg", "version": "1.0", "release": "1.fc41",
+                      "owner_name": "jdoe"},
+            "user": {"id": 7, "name": "bodhi"}, "force": False}
+    pub.send_multipart(wire(signed("brew.build.tag", brew)))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["build"], m["tag"], m["to"]) == \
+        ("success", "pkg-1.0-1.fc41", FROM, TO), m
+    assert "not a buildsys.tag body" in hub.stderr()
+    assert koji.methods()[0] == "getBuild" and \
+        koji.methods().count("getBuild") == 1
+    assert len(rec.read_text().splitlines()) == 1
     hub.stop()
