@@ -8,6 +8,10 @@
  *   unsigned ones -> writeSignedRPM(rpm_id, keyid) per RPM ->
  *   tagBuild(to, build_id, False, from)
  *
+ * A "modular" tag: the RPMs are those of every build in the module
+ * build's content tag (listTagged), all of which must be owned by the
+ * instance's mbs_user; the module build is moved.
+ *
  * A tag matching a "sidetags" template (sidetag.h) is a side tag: before
  * listTags, queryHistory(build=) must show its latest active tagging into
  * the side tag by one of trusted_taggers; it moves to the side tag's "to".
@@ -263,6 +267,9 @@ read_instance(struct robosig *r, struct fm_config *insts, size_t idx,
 		in->ntags++;
 		if (read_tag(r, &tc, w, &in->tags[i]) < 0)
 			return -1;
+		if (in->tags[i].modular && in->mbs_user == NULL)
+			return cfg_err(r, w, "a \"modular\" tag needs the "
+			    "instance's 'mbs_user'");
 		for (j = 0; j < i; j++)
 			if (strcmp(in->tags[j].from, in->tags[i].from) == 0)
 				return cfg_err(r, w, "'from' tag appears twice "
@@ -619,15 +626,132 @@ trusted_tagging(struct job *j)
 	return o;
 }
 
+/* The RPMs of the builds a job signs: every id, the unsigned ones' names. */
+struct rpmset {
+	int64_t	 ids[MAX_RPMS];
+	char	*names[MAX_RPMS + 1];	/* NULL-terminated */
+	size_t	 nids, nnames;
+};
+
+/* listRPMs, queryRPMSigs: add build_id's RPMs to set. */
+static enum outcome
+collect_rpms(struct job *j, int64_t build_id, struct rpmset *set)
+{
+	struct xr_buf req;
+	struct xr_value *v = NULL, *rpms = NULL;
+	size_t i;
+	enum outcome o;
+
+	xr_call_begin(&req, "listRPMs");
+	xr_param_int(&req, build_id);
+	if ((o = call(j, &req, 0, &rpms)) != DONE)
+		return o;
+	if (rpms->type != XR_ARRAY || rpms->n > MAX_RPMS - set->nids) {
+		xr_free(rpms);
+		return why(j, PERMANENT, "%s", "listRPMs: not a list of RPMs "
+		    "(or too many)");
+	}
+	for (i = 0; i < rpms->n; i++) {
+		const struct xr_value *rpm = rpms->items[i];
+		const char *rn = xr_get_str(rpm, "name"),
+		    *rv = xr_get_str(rpm, "version"),
+		    *rr = xr_get_str(rpm, "release"),
+		    *ra = xr_get_str(rpm, "arch");
+		int64_t id;
+		char nvra[1100];
+
+		if (xr_get_int(rpm, "id", &id) < 0 || !rn || !rv || !rr || !ra) {
+			o = why(j, PERMANENT, "%s", "listRPMs: an RPM without "
+			    "id, name, version, release or arch");
+			break;
+		}
+		snprintf(nvra, sizeof(nvra), "%s-%s-%s.%s", rn, rv, rr, ra);
+		if (!safe_arg(nvra)) {
+			o = why(j, PERMANENT, "unsafe RPM name %.200s", nvra);
+			break;
+		}
+		xr_call_begin(&req, "queryRPMSigs");
+		xr_kwargs_begin(&req);
+		xr_kw_int(&req, "rpm_id", id);
+		xr_kw_string(&req, "sigkey", j->t->keyid);
+		xr_kwargs_end(&req);
+		if ((o = call(j, &req, 0, &v)) != DONE)
+			break;
+		set->ids[set->nids++] = id;
+		if ((v->type != XR_ARRAY || v->n == 0) &&
+		    (set->names[set->nnames++] = strdup(nvra)) == NULL)
+			o = why(j, TRANSIENT, "%s", "out of memory");
+		xr_free(v);
+		if (o != DONE)
+			break;
+	}
+	xr_free(rpms);
+	return o;
+}
+
+/*
+ * A modular build: every build in its content tag (the module build's
+ * extra.typeinfo.module.content_koji_tag) must be owned by mbs_user;
+ * their RPMs are signed.
+ */
+static enum outcome
+collect_module(struct job *j, const char *content_tag, struct rpmset *set)
+{
+	struct xr_buf req;
+	struct xr_value *v = NULL;
+	const char *owner;
+	int64_t id;
+	size_t i;
+	enum outcome o;
+
+	if (content_tag == NULL)
+		return why(j, PERMANENT, "%s is not a module build (no "
+		    "extra.typeinfo.module.content_koji_tag)", j->nvr);
+	xr_call_begin(&req, "listTagged");
+	xr_param_string(&req, content_tag);
+	if ((o = call(j, &req, 0, &v)) != DONE)
+		return o;
+	if (v->type != XR_ARRAY)
+		o = why(j, PERMANENT, "listTagged %.200s: not a list",
+		    content_tag);
+	for (i = 0; o == DONE && i < v->n; i++) {
+		owner = xr_get_str(v->items[i], "owner_name");
+		if (owner == NULL || strcmp(owner, j->in->mbs_user) != 0)
+			o = why(j, PERMANENT, "module content tag %.200s has a "
+			    "build owned by %.100s, not %.100s", content_tag,
+			    owner ? owner : "(none)", j->in->mbs_user);
+		else if (xr_get_int(v->items[i], "build_id", &id) < 0)
+			o = why(j, PERMANENT, "listTagged %.200s: a build "
+			    "without build_id", content_tag);
+		else
+			o = collect_rpms(j, id, set);
+	}
+	xr_free(v);
+	return o;
+}
+
+static char *
+content_tag_of(const struct xr_value *build)
+{
+	const struct xr_value *v = xr_get(build, "extra");
+	const char *tag;
+
+	v = v ? xr_get(v, "typeinfo") : NULL;
+	v = v ? xr_get(v, "module") : NULL;
+	tag = v ? xr_get_str(v, "content_koji_tag") : NULL;
+	return tag ? strdup(tag) : NULL;
+}
+
 static enum outcome
 process(struct job *j, const char *name, const char *version,
     const char *release)
 {
 	const struct rtag *t = j->t;
 	struct xr_buf req;
-	struct xr_value *v = NULL, *rpms = NULL;
-	char **names = NULL;
-	size_t i, nunsigned = 0;
+	struct xr_value *v = NULL;
+	struct rpmset *set;
+	char *content_tag = NULL;
+	size_t i;
 	bool in_from = false, in_to = false;
 	enum outcome o;
 
@@ -648,16 +772,18 @@ process(struct job *j, const char *name, const char *version,
 		xr_free(v);
 		return why(j, PERMANENT, "build_id is not %s in koji", j->nvr);
 	}
+	if (t->modular)
+		content_tag = content_tag_of(v);
 	xr_free(v);
 
 	if (j->side && (o = trusted_tagging(j)) != DONE)
-		return o;
+		goto out_tag;
 
 	/* listTags: still in "from"?  Already moved to "to"? */
 	xr_call_begin(&req, "listTags");
 	xr_param_int(&req, j->build_id);
 	if ((o = call(j, &req, 0, &v)) != DONE)
-		return o;
+		goto out_tag;
 	for (i = 0; v->type == XR_ARRAY && i < v->n; i++) {
 		const char *tn = xr_get_str(v->items[i], "name");
 
@@ -665,67 +791,30 @@ process(struct job *j, const char *name, const char *version,
 		in_to |= tn != NULL && strcmp(tn, j->to) == 0;
 	}
 	xr_free(v);
-	if (!in_from)
-		return in_to ? why(j, MOVED_BEFORE, "already in %s", j->to) :
+	if (!in_from) {
+		o = in_to ? why(j, MOVED_BEFORE, "already in %s", j->to) :
 		    why(j, PERMANENT, "build is not tagged into %s", j->from);
+		goto out_tag;
+	}
 
-	/* listRPMs, queryRPMSigs: which still need the key */
-	xr_call_begin(&req, "listRPMs");
-	xr_param_int(&req, j->build_id);
-	if ((o = call(j, &req, 0, &rpms)) != DONE)
-		return o;
-	if (rpms->type != XR_ARRAY || rpms->n > MAX_RPMS ||
-	    (names = calloc(rpms->n + 1, sizeof(*names))) == NULL) {
-		o = why(j, PERMANENT, "%s", "listRPMs: not a list of RPMs");
+	/* which RPMs still need the key */
+	if ((set = calloc(1, sizeof(*set))) == NULL) {
+		o = why(j, TRANSIENT, "%s", "out of memory");
+		goto out_tag;
+	}
+	o = t->modular ? collect_module(j, content_tag, set) :
+	    collect_rpms(j, j->build_id, set);
+	if (o != DONE)
 		goto out;
-	}
-	for (i = 0; i < rpms->n; i++) {
-		const struct xr_value *rpm = rpms->items[i];
-		const char *rn = xr_get_str(rpm, "name"),
-		    *rv = xr_get_str(rpm, "version"),
-		    *rr = xr_get_str(rpm, "release"),
-		    *ra = xr_get_str(rpm, "arch");
-		int64_t id;
-		char nvra[1100];
-
-		if (xr_get_int(rpm, "id", &id) < 0 || !rn || !rv || !rr || !ra) {
-			o = why(j, PERMANENT, "%s", "listRPMs: an RPM without "
-			    "id, name, version, release or arch");
-			goto out;
-		}
-		snprintf(nvra, sizeof(nvra), "%s-%s-%s.%s", rn, rv, rr, ra);
-		if (!safe_arg(nvra)) {
-			o = why(j, PERMANENT, "unsafe RPM name %.200s", nvra);
-			goto out;
-		}
-		xr_call_begin(&req, "queryRPMSigs");
-		xr_kwargs_begin(&req);
-		xr_kw_int(&req, "rpm_id", id);
-		xr_kw_string(&req, "sigkey", t->keyid);
-		xr_kwargs_end(&req);
-		if ((o = call(j, &req, 0, &v)) != DONE)
-			goto out;
-		if (v->type != XR_ARRAY || v->n == 0) {
-			if ((names[nunsigned++] = strdup(nvra)) == NULL) {
-				xr_free(v);
-				o = why(j, TRANSIENT, "%s", "out of memory");
-				goto out;
-			}
-		}
-		xr_free(v);
-	}
 
 	/* sign what is not signed yet, then record the signed copies */
-	if (nunsigned > 0 &&
-	    (o = run_signer(j, j->r->command, names, nunsigned)) != DONE)
+	if (set->nnames > 0 &&
+	    (o = run_signer(j, j->r->command, set->names, set->nnames)) != DONE)
 		goto out;
-	j->nsigned = (unsigned)nunsigned;
-	for (i = 0; i < rpms->n; i++) {
-		int64_t id = 0;
-
-		xr_get_int(rpms->items[i], "id", &id);
+	j->nsigned = (unsigned)set->nnames;
+	for (i = 0; i < set->nids; i++) {
 		xr_call_begin(&req, "writeSignedRPM");
-		xr_param_int(&req, id);
+		xr_param_int(&req, set->ids[i]);
 		xr_param_string(&req, t->keyid);
 		if ((o = call(j, &req, 1, &v)) != DONE)
 			goto out;
@@ -747,13 +836,14 @@ process(struct job *j, const char *name, const char *version,
 			xr_free(v);
 	}
 	if (o == DONE)
-		snprintf(j->reason, sizeof(j->reason), "%s", nunsigned ?
+		snprintf(j->reason, sizeof(j->reason), "%s", set->nnames ?
 		    "signed" : "already signed");
 out:
-	for (i = 0; names != NULL && names[i] != NULL; i++)
-		free(names[i]);
-	free(names);
-	xr_free(rpms);
+	for (i = 0; i < set->nnames; i++)
+		free(set->names[i]);
+	free(set);
+out_tag:
+	free(content_tag);
 	return o;
 }
 
@@ -1056,11 +1146,6 @@ rs_consume(void *state, struct fm_msg *msg)
 	if (j.t == NULL) {
 		r->skipped++;	/* not a tag we sign for */
 		return FM_CONSUME_OK;
-	}
-	if (j.t->modular) {
-		h->log(r->hctx, FM_LOG_ERR, "%s: modular tags are not "
-		    "supported yet", j.nvr);
-		return FM_CONSUME_DROP;
 	}
 	o = process(&j, name, version, release);
 	attempt = h->msg_attempt(msg);

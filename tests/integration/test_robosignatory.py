@@ -28,7 +28,13 @@ FROM, TO, KEYID = "f41-signing-pending", "f41-updates-testing-pending", \
     "e99d6ad1"
 SIDE = "f41-build-side-42-signing-pending"
 SIDE_TO = "f41-build-side-42-testing-pending"
-BUILDS = {1001: "pkg", 1002: "side", 1003: "evil"}
+BUILDS = {1001: "pkg", 1002: "side", 1003: "evil", 1004: "mod",
+          1005: "modpkg1", 1006: "modpkg2", 1007: "badmod", 1008: "evilpkg"}
+MFROM, MTO, MBS = "f41-modular-signing-pending", "f41-modular-updates", \
+    "mbs/mbs.example.org"
+# module build -> (content tag, [(content build, owner)])
+MODULES = {1004: ("module-mod-content", [(1005, MBS), (1006, MBS)]),
+           1007: ("module-bad-content", [(1008, "mallory")])}
 
 
 def tagging(tag, who, event, active):
@@ -43,7 +49,8 @@ class FakeKoji:
 
     def __init__(self, server_cert, server_key, client_ca):
         self.calls = []
-        self.tags = {1001: {FROM}, 1002: {SIDE}, 1003: {SIDE}}
+        self.tags = {1001: {FROM}, 1002: {SIDE}, 1003: {SIDE},
+                     1004: {MFROM}, 1007: {MFROM}}
         # 1003: bodhi's tagging was revoked, mallory's is the active one
         self.history = {
             1002: [tagging(FROM, "mallory", 3, False),
@@ -89,8 +96,20 @@ class FakeKoji:
         if build_id not in BUILDS:
             return None
         n = BUILDS[build_id]
-        return {"id": build_id, "name": n, "version": "1.0",
-                "release": "1.fc41", "nvr": n + "-1.0-1.fc41"}
+        b = {"id": build_id, "name": n, "version": "1.0",
+             "release": "1.fc41", "nvr": n + "-1.0-1.fc41"}
+        if build_id in MODULES:
+            b["extra"] = {"typeinfo": {"module": {
+                "content_koji_tag": MODULES[build_id][0]}}}
+        return b
+
+    def k_listTagged(self, tag):
+        for content, builds in MODULES.values():
+            if content == tag:
+                return [{"build_id": b, "owner_name": who,
+                         "nvr": BUILDS[b] + "-1.0-1.fc41"}
+                        for b, who in builds]
+        raise Fault(1000, "No such tag: %s" % tag)
 
     def k_queryHistory(self, tables=None, build=None):
         return {"tag_listing": self.history.get(build, [])}
@@ -189,7 +208,10 @@ def consumer_config(tmp_path, dev_pki, koji, command=None, keyid=KEYID,
                           "pattern": "f41-build-side-<seq_id>",
                           "from": "<sidetag>-signing-pending",
                           "to": "<sidetag>-testing-pending",
-                          "trusted_taggers": ["bodhi"]}}]}}}
+                          "trusted_taggers": ["bodhi"]}},
+                     {"from": MFROM, "to": MTO, "key": "fedora-41",
+                      "keyid": keyid, "type": "modular"}],
+            "mbs_user": MBS}}}
     if xml is not None:
         conf["xml"] = xml
     return conf, rec
@@ -512,7 +534,8 @@ def test_signer_refuses_or_hangs(tmp_path, hubs, zctx, dev_pki, koji):
                consumer="robosignatory") == 2
     assert not {"writeSignedRPM", "tagBuild", "sslLogin"} & \
         set(koji.methods())
-    assert koji.tags == {1001: {FROM}, 1002: {FROM}, 1003: {SIDE}}
+    assert {b: koji.tags[b] for b in (1001, 1002)} == \
+        {1001: {FROM}, 1002: {FROM}}
     pid = int(pidfile.read_text())          # the last hung signer: killed
     wait_until(lambda: not os.path.exists("/proc/%d" % pid), 5,
                "the hung signer killed", hub)
@@ -598,4 +621,36 @@ def test_brew_build_tag_shape(tmp_path, hubs, zctx, dev_pki, koji):
     assert koji.methods()[0] == "getBuild" and \
         koji.methods().count("getBuild") == 1
     assert len(rec.read_text().splitlines()) == 1
+    hub.stop()
+
+
+def test_modular_builds(tmp_path, hubs, zctx, dev_pki, koji):
+    """A module build tagged into a "modular" from tag: the RPMs of every
+    build in its content tag are signed (all owned by mbs_user) and the
+    module build is moved; a content tag with a build owned by anyone
+    else is refused before anything is signed."""
+    cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1007, name="badmod", tag=MFROM))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure" and "owned by mallory" in m["reason"], m
+    assert koji.methods() == ["getBuild", "listTags", "listTagged"]
+    assert not rec.exists()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1004, name="mod", tag=MFROM))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["to"], m["rpms_signed"]) == ("success", MTO, 4), m
+    assert koji.calls[5] == ("listTagged", ["module-mod-content"], {})
+    assert [c[1] for c in koji.calls if c[0] == "listRPMs"] == \
+        [[1005], [1006]]
+    assert [c[1][0] for c in koji.calls if c[0] == "writeSignedRPM"] == \
+        [51, 52, 61, 62]
+    assert koji.calls[-1][1] == [MTO, 1004, False, MFROM]
+    assert rec.read_text().splitlines() == [
+        "pass=s3cret args=-k primary --v3-signature fedora-41 "
+        "modpkg1-1.0-1.fc41.x86_64 modpkg1-1.0-1.fc41.src "
+        "modpkg2-1.0-1.fc41.x86_64 modpkg2-1.0-1.fc41.src"]
     hub.stop()
