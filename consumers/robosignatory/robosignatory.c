@@ -8,6 +8,14 @@
  *   unsigned ones -> writeSignedRPM(rpm_id, keyid) per RPM ->
  *   tagBuild(to, build_id, False, from)
  *
+ * A "modular" tag: the RPMs are those of every build in the module
+ * build's content tag (listTagged), all of which must be owned by the
+ * instance's mbs_user; the module build is moved.
+ *
+ * A tag matching a "sidetags" template (sidetag.h) is a side tag: before
+ * listTags, queryHistory(build=) must show its latest active tagging into
+ * the side tag by one of trusted_taggers; it moves to the side tag's "to".
+ *
  * listTags is ours: a build no longer in "from" but in "to" was already
  * moved (a replay, a redelivery, another hub on the same queue) and is
  * reported, not signed again.  Messages from a signer whose CN is not in
@@ -17,9 +25,17 @@
  * timeouts), DROP on permanent ones; after max_attempts the failure is
  * published too.
  *
+ * Second handler, *.robosignatory.xml-sign: the body is a string that
+ * must start with an XML declaration (so it cannot be used to sign RPM
+ * headers); it is written to a file in xml.tmpdir, signed with the
+ * xml.command template ({input}, {output}, {key}, {user}, {config_file})
+ * and answered on robosignatory.xml-sign.finished with {body, signature}
+ * or {body, error}.  Off unless "xml" is configured; its senders are
+ * xml.trusted_publishers.
+ *
  * Config (the consumer's "config"):
  *   trusted_publishers   [CN...]      required: who may send buildsys.tag
- *   max_attempts         5            match the hub entry's max_attempts
+ *   max_attempts         3            the hub entry's max_attempts (default 3)
  *   koji_timeout         60           seconds per Koji call
  *   signing {command: [argv template], user, passphrase_file,
  *            config_file, timeout (s, 600)}
@@ -27,6 +43,7 @@
  *            cert, serverca}, tags: [{from, to, key, keyid,
  *            file_signing_key, type: "plain"|"modular", skip_untagging,
  *            sidetags: {pattern, from, to, trusted_taggers}}]}}
+ *   xml {key, trusted_publishers, command, tmpdir (/var/tmp)}  optional
  * Template arguments that are exactly "{user}", "{config_file}",
  * "{instance}", "{key}", "{keyid}", "{file_signing_key}" are replaced,
  * "{rpms}" becomes one argument per RPM (N-V-R.A); nothing is substituted
@@ -40,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
@@ -47,6 +65,7 @@
 #include <fedmsg/plugin_config.h>
 
 #include "koji.h"
+#include "sidetag.h"
 #include "signer.h"
 #include "xmlrpc.h"
 
@@ -54,6 +73,10 @@
 #define MAX_ARGS	(MAX_RPMS + 64)
 #define SEEN_IDS	256		/* msg_ids done, for cheap replays */
 #define MSGID_LEN	80
+#define FIELD_LEN	256		/* name, version, release, tag */
+#define XML_MAX		(1024 * 1024)	/* bytes of an xml-sign body */
+#define XML_SIG_MAX	(64 * 1024)	/* bytes of its signature */
+#define XML_DECL	"<?xml version=\"1.0\" "
 
 struct rtag {
 	char	*from, *to, *key, *keyid, *file_signing_key;
@@ -78,6 +101,8 @@ struct robosig {
 	char			*user, *passphrase_file, *config_file;
 	struct instance		*inst;
 	size_t			 ninst;
+	char			*xml_key, *xml_tmpdir;	/* NULL: no xml-sign */
+	char			**xml_trusted, **xml_command;
 	pthread_mutex_t		 lock;
 	char			 seen[SEEN_IDS][MSGID_LEN];
 	size_t			 seen_next;
@@ -89,6 +114,12 @@ static const char *const default_command[] = {
 	"sigul", "--batch", "--user-name", "{user}", "--config-file",
 	"{config_file}", "sign-rpms", "--store-in-koji", "--koji-only", "-k",
 	"{instance}", "--v3-signature", "{key}", "{rpms}", NULL,
+};
+
+static const char *const default_xml_command[] = {
+	"sigul", "--batch", "--user-name", "{user}", "--config-file",
+	"{config_file}", "sign-data", "--armor", "--output", "{output}",
+	"{key}", "{input}", NULL,
 };
 
 /* ---- config ----------------------------------------------------------- */
@@ -169,6 +200,9 @@ read_tag(struct robosig *r, struct fm_config *c, const char *where,
 		    need_string(r, &side, where, "from", &t->side_from) < 0 ||
 		    need_string(r, &side, where, "to", &t->side_to) < 0)
 			return -1;
+		if (strstr(t->side_pattern, "<seq_id>") == NULL)
+			return cfg_err(r, where, "'sidetags.pattern' must "
+			    "contain <seq_id>");
 		if (fm_config_strings(&side, "trusted_taggers",
 		    &t->trusted_taggers, NULL) != 0)
 			return cfg_err(r, where, side.err[0] ? side.err :
@@ -233,6 +267,9 @@ read_instance(struct robosig *r, struct fm_config *insts, size_t idx,
 		in->ntags++;
 		if (read_tag(r, &tc, w, &in->tags[i]) < 0)
 			return -1;
+		if (in->tags[i].modular && in->mbs_user == NULL)
+			return cfg_err(r, w, "a \"modular\" tag needs the "
+			    "instance's 'mbs_user'");
 		for (j = 0; j < i; j++)
 			if (strcmp(in->tags[j].from, in->tags[i].from) == 0)
 				return cfg_err(r, w, "'from' tag appears twice "
@@ -244,6 +281,56 @@ read_instance(struct robosig *r, struct fm_config *insts, size_t idx,
 	return in->koji == NULL ? cfg_err(r, where, "out of memory") : 0;
 }
 
+static char **
+strv_dup(const char *const *v)
+{
+	size_t i, n;
+	char **out;
+
+	for (n = 0; v[n] != NULL; n++)
+		;
+	if ((out = calloc(n + 1, sizeof(char *))) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if ((out[i] = strdup(v[i])) == NULL) {
+			fm_config_strv_free(out);
+			return NULL;
+		}
+	return out;
+}
+
+/* The optional "xml" object: the xml-sign handler. */
+static int
+read_xml(struct robosig *r, struct fm_config *c)
+{
+	struct fm_config x;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = fm_config_object(c, "xml", &x)) != 0)
+		return rc < 0 ? cfg_err(r, "", c->err) : 0;
+	if (need_string(r, &x, "xml", "key", &r->xml_key) < 0 ||
+	    fm_config_string(&x, "tmpdir", &r->xml_tmpdir) < 0 ||
+	    (rc = fm_config_strings(&x, "command", &r->xml_command, &n)) < 0)
+		return cfg_err(r, "xml", x.err);
+	if (rc == 0 && n == 0)
+		return cfg_err(r, "xml", "'command' must not be empty");
+	if (rc == 1 && (r->xml_command = strv_dup(default_xml_command))
+	    == NULL)
+		return cfg_err(r, "", "out of memory");
+	if (r->xml_tmpdir == NULL && (r->xml_tmpdir = strdup("/var/tmp"))
+	    == NULL)
+		return cfg_err(r, "", "out of memory");
+	if ((rc = fm_config_strings(&x, "trusted_publishers", &r->xml_trusted,
+	    &n)) < 0)
+		return cfg_err(r, "xml", x.err);
+	if (rc == 1 || n == 0)
+		return cfg_err(r, "xml", "'trusted_publishers' (the "
+		    "certificate CNs allowed to send xml-sign) is required");
+	fm_config_warn_unknown(&x);
+	return 0;
+}
+
 static int
 read_config(struct robosig *r)
 {
@@ -251,7 +338,7 @@ read_config(struct robosig *r)
 	size_t i, n = 0;
 	int rc;
 
-	r->max_attempts = 5;
+	r->max_attempts = 3;	/* the hub's default: the plugin cannot see it */
 	r->koji_timeout = 60;
 	r->sign_timeout = 600;
 	if (fm_config_open(&c, r->host, r->hctx) != 0 ||
@@ -274,16 +361,11 @@ read_config(struct robosig *r)
 		return cfg_err(r, "signing", sig.err);
 	if (rc == 0 && n == 0)
 		return cfg_err(r, "signing", "'command' must not be empty");
-	if (rc == 1) {
-		for (n = 0; default_command[n] != NULL; n++)
-			;
-		if ((r->command = calloc(n + 1, sizeof(char *))) == NULL)
-			return cfg_err(r, "", "out of memory");
-		for (i = 0; i < n; i++)
-			if ((r->command[i] = strdup(default_command[i])) == NULL)
-				return cfg_err(r, "", "out of memory");
-	}
+	if (rc == 1 && (r->command = strv_dup(default_command)) == NULL)
+		return cfg_err(r, "", "out of memory");
 	fm_config_warn_unknown(&sig);
+	if (read_xml(r, &c) < 0)
+		return -1;
 	if ((rc = fm_config_object(&c, "koji_instances", &insts)) != 0)
 		return cfg_err(r, "", rc < 0 ? c.err :
 		    "'koji_instances' is required");
@@ -331,6 +413,10 @@ robosig_free(struct robosig *r)
 	free(r->user);
 	free(r->passphrase_file);
 	free(r->config_file);
+	free(r->xml_key);
+	free(r->xml_tmpdir);
+	fm_config_strv_free(r->xml_trusted);
+	fm_config_strv_free(r->xml_command);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }
@@ -343,6 +429,9 @@ struct job {
 	struct robosig		*r;
 	struct instance		*in;
 	const struct rtag	*t;
+	bool			 side;		/* t's side tag, from -> to */
+	const char		*input, *output;	/* xml-sign files */
+	char			 from[SIDETAG_MAX], to[SIDETAG_MAX];
 	int64_t			 build_id;
 	char			 nvr[512];
 	unsigned		 nsigned;
@@ -361,6 +450,15 @@ why(struct job *j, enum outcome o, const char *fmt, ...)
 	vsnprintf(j->reason, sizeof(j->reason), fmt, ap);
 	va_end(ap);
 	return o;
+}
+
+static bool
+in_list(char **list, const char *s)
+{
+	for (; list != NULL && s != NULL && *list != NULL; list++)
+		if (strcmp(*list, s) == 0)
+			return true;
+	return false;
 }
 
 /* One Koji call; a fault is permanent, the rest transient. */
@@ -418,7 +516,7 @@ read_pass(struct robosig *r, char *buf, size_t size, size_t *len)
 }
 
 static enum outcome
-run_signer(struct job *j, char **rpms, size_t nrpms)
+run_signer(struct job *j, char **tmpl, char **rpms, size_t nrpms)
 {
 	struct robosig *r = j->r;
 	const char *argv[MAX_ARGS + 1];
@@ -427,8 +525,8 @@ run_signer(struct job *j, char **rpms, size_t nrpms)
 	int status;
 	enum signer_rc rc;
 
-	for (i = 0; r->command[i] != NULL; i++) {
-		const char *a = r->command[i], *v = a;
+	for (i = 0; tmpl[i] != NULL; i++) {
+		const char *a = tmpl[i], *v = a;
 
 		if (strcmp(a, "{rpms}") == 0) {
 			for (k = 0; k < nrpms && n < MAX_ARGS; k++)
@@ -440,13 +538,17 @@ run_signer(struct job *j, char **rpms, size_t nrpms)
 		else if (strcmp(a, "{config_file}") == 0)
 			v = r->config_file;
 		else if (strcmp(a, "{instance}") == 0)
-			v = j->in->name;
+			v = j->in ? j->in->name : NULL;
 		else if (strcmp(a, "{key}") == 0)
-			v = j->t->key;
+			v = j->t ? j->t->key : r->xml_key;
 		else if (strcmp(a, "{keyid}") == 0)
-			v = j->t->keyid;
+			v = j->t ? j->t->keyid : NULL;
 		else if (strcmp(a, "{file_signing_key}") == 0)
-			v = j->t->file_signing_key;
+			v = j->t ? j->t->file_signing_key : NULL;
+		else if (strcmp(a, "{input}") == 0)
+			v = j->input;
+		else if (strcmp(a, "{output}") == 0)
+			v = j->output;
 		if (v == NULL)		/* an unset optional: drop the item */
 			continue;
 		if (n < MAX_ARGS)
@@ -472,8 +574,172 @@ run_signer(struct job *j, char **rpms, size_t nrpms)
 		return why(j, TRANSIENT, "%s", "signer timed out");
 	default:
 		return why(j, TRANSIENT, "cannot run the signer %s",
-		    r->command[0]);
+		    tmpl[0]);
 	}
+}
+
+/*
+ * A side tag: the latest active tagging of the build into it (Koji's
+ * queryHistory tag_listing) must be by one of trusted_taggers.
+ */
+static enum outcome
+trusted_tagging(struct job *j)
+{
+	struct xr_buf req;
+	struct xr_value *v = NULL;
+	const struct xr_value *rows, *best = NULL;
+	int64_t best_ev = -1, ev;
+	const char *who;
+	size_t i;
+	enum outcome o;
+
+	xr_call_begin(&req, "queryHistory");
+	xr_kwargs_begin(&req);
+	xr_kw_int(&req, "build", j->build_id);
+	xr_kwargs_end(&req);
+	if ((o = call(j, &req, 0, &v)) != DONE)
+		return o;
+	rows = xr_get(v, "tag_listing");
+	for (i = 0; rows != NULL && rows->type == XR_ARRAY && i < rows->n;
+	    i++) {
+		const struct xr_value *row = rows->items[i],
+		    *active = xr_get(row, "active");
+		const char *tn = xr_get_str(row, "tag.name");
+
+		if (tn == NULL || strcmp(tn, j->from) != 0 || active == NULL ||
+		    active->type != XR_BOOL || active->i != 1 ||
+		    xr_get_int(row, "create_event", &ev) < 0)
+			continue;
+		if (ev > best_ev) {
+			best_ev = ev;
+			best = row;
+		}
+	}
+	if (best == NULL)
+		o = why(j, PERMANENT, "Tag not found in build history: %s",
+		    j->from);
+	else if (!in_list(j->t->trusted_taggers,
+	    (who = xr_get_str(best, "creator_name"))))
+		o = why(j, PERMANENT, "Side tag build tagged by untrusted "
+		    "user %.100s", who ? who : "(none)");
+	xr_free(v);
+	return o;
+}
+
+/* The RPMs of the builds a job signs: every id, the unsigned ones' names. */
+struct rpmset {
+	int64_t	 ids[MAX_RPMS];
+	char	*names[MAX_RPMS + 1];	/* NULL-terminated */
+	size_t	 nids, nnames;
+};
+
+/* listRPMs, queryRPMSigs: add build_id's RPMs to set. */
+static enum outcome
+collect_rpms(struct job *j, int64_t build_id, struct rpmset *set)
+{
+	struct xr_buf req;
+	struct xr_value *v = NULL, *rpms = NULL;
+	size_t i;
+	enum outcome o;
+
+	xr_call_begin(&req, "listRPMs");
+	xr_param_int(&req, build_id);
+	if ((o = call(j, &req, 0, &rpms)) != DONE)
+		return o;
+	if (rpms->type != XR_ARRAY || rpms->n > MAX_RPMS - set->nids) {
+		xr_free(rpms);
+		return why(j, PERMANENT, "%s", "listRPMs: not a list of RPMs "
+		    "(or too many)");
+	}
+	for (i = 0; i < rpms->n; i++) {
+		const struct xr_value *rpm = rpms->items[i];
+		const char *rn = xr_get_str(rpm, "name"),
+		    *rv = xr_get_str(rpm, "version"),
+		    *rr = xr_get_str(rpm, "release"),
+		    *ra = xr_get_str(rpm, "arch");
+		int64_t id;
+		char nvra[1100];
+
+		if (xr_get_int(rpm, "id", &id) < 0 || !rn || !rv || !rr || !ra) {
+			o = why(j, PERMANENT, "%s", "listRPMs: an RPM without "
+			    "id, name, version, release or arch");
+			break;
+		}
+		snprintf(nvra, sizeof(nvra), "%s-%s-%s.%s", rn, rv, rr, ra);
+		if (!safe_arg(nvra)) {
+			o = why(j, PERMANENT, "unsafe RPM name %.200s", nvra);
+			break;
+		}
+		xr_call_begin(&req, "queryRPMSigs");
+		xr_kwargs_begin(&req);
+		xr_kw_int(&req, "rpm_id", id);
+		xr_kw_string(&req, "sigkey", j->t->keyid);
+		xr_kwargs_end(&req);
+		if ((o = call(j, &req, 0, &v)) != DONE)
+			break;
+		set->ids[set->nids++] = id;
+		if ((v->type != XR_ARRAY || v->n == 0) &&
+		    (set->names[set->nnames++] = strdup(nvra)) == NULL)
+			o = why(j, TRANSIENT, "%s", "out of memory");
+		xr_free(v);
+		if (o != DONE)
+			break;
+	}
+	xr_free(rpms);
+	return o;
+}
+
+/*
+ * A modular build: every build in its content tag (the module build's
+ * extra.typeinfo.module.content_koji_tag) must be owned by mbs_user;
+ * their RPMs are signed.
+ */
+static enum outcome
+collect_module(struct job *j, const char *content_tag, struct rpmset *set)
+{
+	struct xr_buf req;
+	struct xr_value *v = NULL;
+	const char *owner;
+	int64_t id;
+	size_t i;
+	enum outcome o;
+
+	if (content_tag == NULL)
+		return why(j, PERMANENT, "%s is not a module build (no "
+		    "extra.typeinfo.module.content_koji_tag)", j->nvr);
+	xr_call_begin(&req, "listTagged");
+	xr_param_string(&req, content_tag);
+	if ((o = call(j, &req, 0, &v)) != DONE)
+		return o;
+	if (v->type != XR_ARRAY)
+		o = why(j, PERMANENT, "listTagged %.200s: not a list",
+		    content_tag);
+	for (i = 0; o == DONE && i < v->n; i++) {
+		owner = xr_get_str(v->items[i], "owner_name");
+		if (owner == NULL || strcmp(owner, j->in->mbs_user) != 0)
+			o = why(j, PERMANENT, "module content tag %.200s has a "
+			    "build owned by %.100s, not %.100s", content_tag,
+			    owner ? owner : "(none)", j->in->mbs_user);
+		else if (xr_get_int(v->items[i], "build_id", &id) < 0)
+			o = why(j, PERMANENT, "listTagged %.200s: a build "
+			    "without build_id", content_tag);
+		else
+			o = collect_rpms(j, id, set);
+	}
+	xr_free(v);
+	return o;
+}
+
+static char *
+content_tag_of(const struct xr_value *build)
+{
+	const struct xr_value *v = xr_get(build, "extra");
+	const char *tag;
+
+	v = v ? xr_get(v, "typeinfo") : NULL;
+	v = v ? xr_get(v, "module") : NULL;
+	tag = v ? xr_get_str(v, "content_koji_tag") : NULL;
+	return tag ? strdup(tag) : NULL;
 }
 
 static enum outcome
@@ -482,9 +748,10 @@ process(struct job *j, const char *name, const char *version,
 {
 	const struct rtag *t = j->t;
 	struct xr_buf req;
-	struct xr_value *v = NULL, *rpms = NULL;
-	char **names = NULL;
-	size_t i, nunsigned = 0;
+	struct xr_value *v = NULL;
+	struct rpmset *set;
+	char *content_tag = NULL;
+	size_t i;
 	bool in_from = false, in_to = false;
 	enum outcome o;
 
@@ -505,80 +772,49 @@ process(struct job *j, const char *name, const char *version,
 		xr_free(v);
 		return why(j, PERMANENT, "build_id is not %s in koji", j->nvr);
 	}
+	if (t->modular)
+		content_tag = content_tag_of(v);
 	xr_free(v);
+
+	if (j->side && (o = trusted_tagging(j)) != DONE)
+		goto out_tag;
 
 	/* listTags: still in "from"?  Already moved to "to"? */
 	xr_call_begin(&req, "listTags");
 	xr_param_int(&req, j->build_id);
 	if ((o = call(j, &req, 0, &v)) != DONE)
-		return o;
+		goto out_tag;
 	for (i = 0; v->type == XR_ARRAY && i < v->n; i++) {
 		const char *tn = xr_get_str(v->items[i], "name");
 
-		in_from |= tn != NULL && strcmp(tn, t->from) == 0;
-		in_to |= tn != NULL && strcmp(tn, t->to) == 0;
+		in_from |= tn != NULL && strcmp(tn, j->from) == 0;
+		in_to |= tn != NULL && strcmp(tn, j->to) == 0;
 	}
 	xr_free(v);
-	if (!in_from)
-		return in_to ? why(j, MOVED_BEFORE, "already in %s", t->to) :
-		    why(j, PERMANENT, "build is not tagged into %s", t->from);
+	if (!in_from) {
+		o = in_to ? why(j, MOVED_BEFORE, "already in %s", j->to) :
+		    why(j, PERMANENT, "build is not tagged into %s", j->from);
+		goto out_tag;
+	}
 
-	/* listRPMs, queryRPMSigs: which still need the key */
-	xr_call_begin(&req, "listRPMs");
-	xr_param_int(&req, j->build_id);
-	if ((o = call(j, &req, 0, &rpms)) != DONE)
-		return o;
-	if (rpms->type != XR_ARRAY || rpms->n > MAX_RPMS ||
-	    (names = calloc(rpms->n + 1, sizeof(*names))) == NULL) {
-		o = why(j, PERMANENT, "%s", "listRPMs: not a list of RPMs");
+	/* which RPMs still need the key */
+	if ((set = calloc(1, sizeof(*set))) == NULL) {
+		o = why(j, TRANSIENT, "%s", "out of memory");
+		goto out_tag;
+	}
+	o = t->modular ? collect_module(j, content_tag, set) :
+	    collect_rpms(j, j->build_id, set);
+	if (o != DONE)
 		goto out;
-	}
-	for (i = 0; i < rpms->n; i++) {
-		const struct xr_value *rpm = rpms->items[i];
-		const char *rn = xr_get_str(rpm, "name"),
-		    *rv = xr_get_str(rpm, "version"),
-		    *rr = xr_get_str(rpm, "release"),
-		    *ra = xr_get_str(rpm, "arch");
-		int64_t id;
-		char nvra[1100];
-
-		if (xr_get_int(rpm, "id", &id) < 0 || !rn || !rv || !rr || !ra) {
-			o = why(j, PERMANENT, "%s", "listRPMs: an RPM without "
-			    "id, name, version, release or arch");
-			goto out;
-		}
-		snprintf(nvra, sizeof(nvra), "%s-%s-%s.%s", rn, rv, rr, ra);
-		if (!safe_arg(nvra)) {
-			o = why(j, PERMANENT, "unsafe RPM name %.200s", nvra);
-			goto out;
-		}
-		xr_call_begin(&req, "queryRPMSigs");
-		xr_kwargs_begin(&req);
-		xr_kw_int(&req, "rpm_id", id);
-		xr_kw_string(&req, "sigkey", t->keyid);
-		xr_kwargs_end(&req);
-		if ((o = call(j, &req, 0, &v)) != DONE)
-			goto out;
-		if (v->type != XR_ARRAY || v->n == 0) {
-			if ((names[nunsigned++] = strdup(nvra)) == NULL) {
-				xr_free(v);
-				o = why(j, TRANSIENT, "%s", "out of memory");
-				goto out;
-			}
-		}
-		xr_free(v);
-	}
 
 	/* sign what is not signed yet, then record the signed copies */
-	if (nunsigned > 0 && (o = run_signer(j, names, nunsigned)) != DONE)
+	if (set->nnames > 0 &&
+	    (o = run_signer(j, j->r->command, set->names, set->nnames)) != DONE)
 		goto out;
-	j->nsigned = (unsigned)nunsigned;
-	for (i = 0; i < rpms->n; i++) {
-		int64_t id = 0;
-
-		xr_get_int(rpms->items[i], "id", &id);
+	j->nsigned = (unsigned)set->nnames;
+	for (i = 0; i < set->nids; i++) {
 		xr_call_begin(&req, "writeSignedRPM");
-		xr_param_int(&req, id);
+		xr_param_int(&req, set->ids[i]);
 		xr_param_string(&req, t->keyid);
 		if ((o = call(j, &req, 1, &v)) != DONE)
 			goto out;
@@ -587,26 +823,27 @@ process(struct job *j, const char *name, const char *version,
 
 	/* the move: Bodhi's "signed" signal */
 	o = DONE;
-	if (strcmp(t->from, t->to) != 0) {
+	if (strcmp(j->from, j->to) != 0) {
 		xr_call_begin(&req, "tagBuild");
-		xr_param_string(&req, t->to);
+		xr_param_string(&req, j->to);
 		xr_param_int(&req, j->build_id);
 		xr_param_bool(&req, 0);
 		if (t->skip_untagging)
 			xr_param_nil(&req);
 		else
-			xr_param_string(&req, t->from);
+			xr_param_string(&req, j->from);
 		if ((o = call(j, &req, 1, &v)) == DONE)
 			xr_free(v);
 	}
 	if (o == DONE)
-		snprintf(j->reason, sizeof(j->reason), "%s", nunsigned ?
+		snprintf(j->reason, sizeof(j->reason), "%s", set->nnames ?
 		    "signed" : "already signed");
 out:
-	for (i = 0; names != NULL && names[i] != NULL; i++)
-		free(names[i]);
-	free(names);
-	xr_free(rpms);
+	for (i = 0; i < set->nnames; i++)
+		free(set->names[i]);
+	free(set);
+out_tag:
+	free(content_tag);
 	return o;
 }
 
@@ -624,7 +861,7 @@ publish_result(struct job *j, const char *tag, const char *status,
 	KEY("build");		STR(j->nvr);
 	KEY("instance");	STR(j->in->name);
 	KEY("tag");		STR(tag);
-	KEY("to");		STR(j->t->to);
+	KEY("to");		STR(j->to);
 	KEY("key");		STR(j->t->key);
 	KEY("keyid");		STR(j->t->keyid);
 	KEY("status");		STR(status);
@@ -637,15 +874,6 @@ publish_result(struct job *j, const char *tag, const char *status,
 	if (h->publish_built(j->r->hctx, "robosignatory", "build.sign", b) != 0)
 		h->log(j->r->hctx, FM_LOG_WARN, "%s: result not published",
 		    j->nvr);
-}
-
-static bool
-in_list(char **list, const char *s)
-{
-	for (; s != NULL && *list != NULL; list++)
-		if (strcmp(*list, s) == 0)
-			return true;
-	return false;
 }
 
 static bool
@@ -676,6 +904,176 @@ now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* ---- xml-sign ------------------------------------------------------- */
+
+static void
+publish_xml(struct robosig *r, const char *body, size_t len, const char *k,
+    const char *v)
+{
+	const struct fm_host *h = r->host;
+	struct fm_builder *b = h->builder_new();
+
+	h->build_object_begin(b);
+	h->build_key(b, "body", 4);
+	h->build_string(b, body, len);
+	h->build_key(b, k, strlen(k));
+	h->build_string(b, v, strlen(v));
+	h->build_object_end(b);
+	if (h->publish_built(r->hctx, "robosignatory", "xml-sign.finished", b)
+	    != 0)
+		h->log(r->hctx, FM_LOG_WARN, "xml-sign: reply not published");
+}
+
+/* Write body to a new file in xml_tmpdir; its name in path. */
+static int
+xml_input(struct robosig *r, const char *body, size_t len, char *path,
+    size_t size)
+{
+	int fd;
+	size_t off = 0;
+	ssize_t n;
+
+	if ((size_t)snprintf(path, size, "%s/robosignatory-xml-XXXXXX",
+	    r->xml_tmpdir) >= size || (fd = mkstemp(path)) < 0)
+		return -1;
+	while (off < len) {
+		if ((n = write(fd, body + off, len - off)) <= 0) {
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		off += (size_t)n;
+	}
+	return close(fd);
+}
+
+/* The signature file: bounded, text only; NULL when missing or odd. */
+static char *
+xml_signature(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *sig = calloc(1, XML_SIG_MAX + 1);
+	size_t n = 0;
+
+	if (f != NULL && sig != NULL)
+		n = fread(sig, 1, XML_SIG_MAX + 1, f);
+	if (f != NULL)
+		fclose(f);
+	if (sig == NULL || n == 0 || n > XML_SIG_MAX || strlen(sig) != n) {
+		free(sig);
+		return NULL;
+	}
+	return sig;
+}
+
+static int
+xml_consume(struct robosig *r, struct fm_msg *msg)
+{
+	const struct fm_host *h = r->host;
+	const struct fm_json *d = h->msg_json(msg);
+	const char *signer = h->msg_signer(msg), *id = h->msg_id(msg), *body;
+	char in[4096], out[4200], *sig;
+	struct job j = { .r = r };
+	size_t len = 0;
+	enum outcome o;
+
+	if (r->xml_key == NULL) {
+		r->skipped++;		/* no "xml" configured */
+		return FM_CONSUME_OK;
+	}
+	if (!in_list(r->xml_trusted, signer)) {
+		h->log(r->hctx, FM_LOG_WARN, "%s: signer '%s' is not in "
+		    "xml.trusted_publishers: ignored", id ? id : "?",
+		    signer ? signer : "(unsigned)");
+		r->untrusted++;
+		return FM_CONSUME_DROP;
+	}
+	if (seen_id(r, id, false))
+		return FM_CONSUME_OK;
+	if (h->json_string(d, "/msg", &body, &len) != FM_JSON_OK ||
+	    len > XML_MAX || len < strlen(XML_DECL) ||
+	    memcmp(body, XML_DECL, strlen(XML_DECL)) != 0 ||
+	    memchr(body, '\0', len) != NULL) {
+		r->unknown++;
+		h->log(r->hctx, FM_LOG_WARN, "%s: xml-sign: the body is not "
+		    "an XML document (a string starting with %s)",
+		    id ? id : "?", XML_DECL);
+		if (h->json_string(d, "/msg", &body, &len) != FM_JSON_OK ||
+		    len > XML_MAX)
+			body = "", len = 0;
+		publish_xml(r, body, len, "error", "not an XML document");
+		seen_id(r, id, true);
+		return FM_CONSUME_OK;
+	}
+	snprintf(j.nvr, sizeof(j.nvr), "xml-sign %s", id ? id : "?");
+	if (xml_input(r, body, len, in, sizeof(in)) < 0) {
+		o = why(&j, TRANSIENT, "cannot write a file in %s",
+		    r->xml_tmpdir);
+	} else {
+		snprintf(out, sizeof(out), "%s.asc", in);
+		j.input = in;
+		j.output = out;
+		o = run_signer(&j, r->xml_command, NULL, 0);
+		if (o == DONE && (sig = xml_signature(out)) != NULL) {
+			publish_xml(r, body, len, "signature", sig);
+			free(sig);
+		} else if (o == DONE)
+			o = why(&j, PERMANENT, "%s", "the signer wrote no "
+			    "signature");
+		unlink(in);
+		unlink(out);
+	}
+	if (o == DONE) {
+		r->signed_builds++;
+		seen_id(r, id, true);
+		h->log(r->hctx, FM_LOG_INFO, "%s: signed", j.nvr);
+		return FM_CONSUME_OK;
+	}
+	if (o == TRANSIENT && h->msg_attempt(msg) < (unsigned)r->max_attempts) {
+		r->retried++;
+		h->log(r->hctx, FM_LOG_WARN, "%s: %s (will retry)", j.nvr,
+		    j.reason);
+		return FM_CONSUME_RETRY;
+	}
+	r->failed++;
+	h->log(r->hctx, FM_LOG_ERR, "%s: %s", j.nvr, j.reason);
+	publish_xml(r, body, len, "error", j.reason);
+	return FM_CONSUME_DROP;
+}
+
+/* ---- dispatch --------------------------------------------------------- */
+
+static bool
+ends_with(const char *s, const char *tail)
+{
+	size_t n = s ? strlen(s) : 0, k = strlen(tail);
+
+	return n >= k && strcmp(s + n - k, tail) == 0;
+}
+
+/*
+ * The build and tag of a tag message: Fedora's flat buildsys.tag body
+ * (id "/msg" means /msg/build_id) or Brew's protonmsg build.tag as the
+ * bridge wraps it (build {id, name, version, release}, tag {name}).
+ */
+static bool
+tag_body(const struct fm_host *h, const struct fm_json *d, const char *idp,
+    const char *nvrp, const char *tagp, int64_t *build_id, char *name,
+    char *version, char *release, char *tag)
+{
+	char p[64];
+
+	if (strcmp(idp, "/msg") == 0)
+		idp = "/msg/build_id";
+#define NVR(field, buf)	(snprintf(p, sizeof(p), "%s/" field, nvrp), \
+	h->json_string_copy(d, p, buf, FIELD_LEN, NULL) == FM_JSON_OK)
+	return h->json_int(d, idp, build_id) == FM_JSON_OK &&
+	    NVR("name", name) && NVR("version", version) &&
+	    NVR("release", release) &&
+	    h->json_string_copy(d, tagp, tag, FIELD_LEN, NULL) == FM_JSON_OK;
+#undef NVR
+}
+
 static int
 rs_consume(void *state, struct fm_msg *msg)
 {
@@ -683,13 +1081,16 @@ rs_consume(void *state, struct fm_msg *msg)
 	const struct fm_host *h = r->host;
 	const struct fm_json *d = h->msg_json(msg);
 	const char *signer = h->msg_signer(msg), *id = h->msg_id(msg);
-	char name[256], version[256], release[256], tag[256], inst[128];
+	char name[FIELD_LEN], version[FIELD_LEN], release[FIELD_LEN],
+	    tag[FIELD_LEN], inst[128];
 	struct job j = { .r = r };
 	enum outcome o;
 	double t0 = now_s();
 	size_t i;
 	unsigned attempt;
 
+	if (ends_with(h->msg_topic(msg), ".robosignatory.xml-sign"))
+		return xml_consume(r, msg);
 	/* second line behind the hub: only Koji's hub may ask us to sign */
 	if (!in_list(r->trusted, signer)) {
 		h->log(r->hctx, FM_LOG_WARN, "%s: signer '%s' is not in "
@@ -702,15 +1103,14 @@ rs_consume(void *state, struct fm_msg *msg)
 		h->log(r->hctx, FM_LOG_INFO, "%s: handled before", id);
 		return FM_CONSUME_OK;
 	}
-	if (h->json_int(d, "/msg/build_id", &j.build_id) != FM_JSON_OK ||
-	    h->json_string_copy(d, "/msg/name", name, sizeof(name), NULL) ||
-	    h->json_string_copy(d, "/msg/version", version, sizeof(version),
-	    NULL) ||
-	    h->json_string_copy(d, "/msg/release", release, sizeof(release),
-	    NULL) ||
-	    h->json_string_copy(d, "/msg/tag", tag, sizeof(tag), NULL)) {
+	if (!tag_body(h, d, "/msg", "/msg", "/msg/tag", &j.build_id, name,
+	    version, release, tag) &&
+	    !tag_body(h, d, "/msg/build/id", "/msg/build", "/msg/tag/name",
+	    &j.build_id, name, version, release, tag)) {
 		h->log(r->hctx, FM_LOG_WARN, "%s: not a buildsys.tag body "
-		    "(build_id, name, version, release, tag)", id ? id : "?");
+		    "(build_id, name, version, release, tag) nor Brew's "
+		    "build.tag (build {id, name, version, release}, tag {name})",
+		    id ? id : "?");
 		r->unknown++;
 		return FM_CONSUME_DROP;
 	}
@@ -727,16 +1127,25 @@ rs_consume(void *state, struct fm_msg *msg)
 		return FM_CONSUME_OK;
 	}
 	for (i = 0; i < j.in->ntags && !j.t; i++)
-		if (strcmp(j.in->tags[i].from, tag) == 0)
+		if (strcmp(j.in->tags[i].from, tag) == 0) {
 			j.t = &j.in->tags[i];
+			snprintf(j.from, sizeof(j.from), "%s", j.t->from);
+			snprintf(j.to, sizeof(j.to), "%s", j.t->to);
+		}
+	for (i = 0; i < j.in->ntags && !j.t; i++) {
+		const struct rtag *t = &j.in->tags[i];
+
+		if (t->side_pattern != NULL && sidetag_match(t->side_pattern,
+		    t->side_from, t->side_to, t->from, t->to, tag, j.to,
+		    sizeof(j.to)) == 1) {
+			j.t = t;
+			j.side = true;
+			snprintf(j.from, sizeof(j.from), "%s", tag);
+		}
+	}
 	if (j.t == NULL) {
 		r->skipped++;	/* not a tag we sign for */
 		return FM_CONSUME_OK;
-	}
-	if (j.t->modular) {
-		h->log(r->hctx, FM_LOG_ERR, "%s: modular tags are not "
-		    "supported yet", j.nvr);
-		return FM_CONSUME_DROP;
 	}
 	o = process(&j, name, version, release);
 	attempt = h->msg_attempt(msg);
@@ -745,7 +1154,7 @@ rs_consume(void *state, struct fm_msg *msg)
 		r->signed_builds++;
 		seen_id(r, id, true);
 		h->log(r->hctx, FM_LOG_INFO, "%s: %s, %s -> %s", j.nvr,
-		    j.reason, tag, j.t->to);
+		    j.reason, tag, j.to);
 		publish_result(&j, tag, "success", now_s() - t0);
 		return FM_CONSUME_OK;
 	case MOVED_BEFORE:
@@ -808,7 +1217,9 @@ rs_fini(void *state)
 	curl_global_cleanup();
 }
 
-static const char *const rs_topics[] = { "*.buildsys.tag", NULL };
+static const char *const rs_topics[] = {
+	"*.buildsys.tag", "*.robosignatory.xml-sign", NULL,
+};
 
 static const struct fm_plugin plugin = {
 	FM_PLUGIN_ABI_MAJOR, FM_PLUGIN_ABI_MINOR, sizeof(struct fm_plugin),

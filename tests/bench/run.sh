@@ -13,10 +13,12 @@
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
 #   BENCH_BREAKDOWN  time per breakdown row (default 2)
 #   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
-#   BENCH_PARTS      which parts to run, any of "crypto bus brokers
-#                    resultsdb" (default: all; resultsdb: the resultsdb
-#                    plugin into a real ResultsDB against a plain HTTP
-#                    client, tests/bench/bench_resultsdb.py)
+#   BENCH_PARTS      which parts to run, any of "crypto bus robosig brokers
+#                    resultsdb" (default: all; robosig:
+#                    tests/bench/bench_robosig.py, the robosignatory
+#                    consumer's cost to the hub, BUILD_DIR/bench/robosig.txt;
+#                    resultsdb: the resultsdb plugin into a real ResultsDB
+#                    against a plain HTTP client, tests/bench/bench_resultsdb.py)
 #   BENCH_BROKERS    0: skip the broker part (about 2 minutes with the
 #                    brokers' start and stop)
 #
@@ -37,7 +39,7 @@ out=$build/bench
 secs=${BENCH_SECONDS:-3}
 bsecs=${BENCH_BREAKDOWN:-2}
 osecs=${OPENSSL_SECONDS:-3}
-parts=${BENCH_PARTS:-crypto bus brokers resultsdb}
+parts=${BENCH_PARTS:-crypto bus robosig brokers resultsdb}
 if [ "${BENCH_BROKERS:-1}" = 0 ]; then
 	parts=$(echo " $parts " | sed 's/ brokers / /g')
 fi
@@ -83,6 +85,14 @@ rest() {
 	*" bus "*)
 		[ -n "$sep" ] && echo
 		sh "$top/tests/bench/run_bus.sh" "$build" "$dev"
+		sep=1 ;;
+	esac
+	case " $parts " in
+	*" robosig "*)
+		[ -n "$sep" ] && echo
+		/usr/bin/python3 "$top/tests/bench/bench_robosig.py" "$build" \
+		    >"$out/robosig.txt"
+		cat "$out/robosig.txt"
 		sep=1 ;;
 	esac
 	case " $parts " in

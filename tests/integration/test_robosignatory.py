@@ -8,10 +8,12 @@ Forged-by-another-signer messages and replays cause no Koji call."""
 
 import json
 import os
+import shutil
 import ssl
 import subprocess
 import threading
 import time
+from xmlrpc.client import Fault
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 import pytest
@@ -20,13 +22,25 @@ from conftest import (VECTOR_CERTS, free_ports, hub_config, hub_sync,
                       HubProbes, project_plugin, signed, tcp, wait_until,
                       wire, write_config, zmq_module, zsocket)
 
-pytestmark = [pytest.mark.usefixtures("hub_time_limit"),
-              # DISABLED: written, not yet passing (the first run hit the
-              # 20 s test limit before any result; not debugged yet)
-              ]
+pytestmark = pytest.mark.usefixtures("hub_time_limit")
 
 FROM, TO, KEYID = "f41-signing-pending", "f41-updates-testing-pending", \
     "e99d6ad1"
+SIDE = "f41-build-side-42-signing-pending"
+SIDE_TO = "f41-build-side-42-testing-pending"
+BUILDS = {1001: "pkg", 1002: "side", 1003: "evil", 1004: "mod",
+          1005: "modpkg1", 1006: "modpkg2", 1007: "badmod", 1008: "evilpkg"}
+MFROM, MTO, MBS = "f41-modular-signing-pending", "f41-modular-updates", \
+    "mbs/mbs.example.org"
+# module build -> (content tag, [(content build, owner)])
+MODULES = {1004: ("module-mod-content", [(1005, MBS), (1006, MBS)]),
+           1007: ("module-bad-content", [(1008, "mallory")])}
+
+
+def tagging(tag, who, event, active):
+    """A row of Koji's queryHistory()["tag_listing"]."""
+    return {"tag.name": tag, "creator_name": who, "create_event": event,
+            "active": True if active else None}
 
 
 class FakeKoji:
@@ -35,8 +49,16 @@ class FakeKoji:
 
     def __init__(self, server_cert, server_key, client_ca):
         self.calls = []
-        self.tags = {1001: {FROM}}
+        self.tags = {1001: {FROM}, 1002: {SIDE}, 1003: {SIDE},
+                     1004: {MFROM}, 1007: {MFROM}}
+        # 1003: bodhi's tagging was revoked, mallory's is the active one
+        self.history = {
+            1002: [tagging(FROM, "mallory", 3, False),
+                   tagging(SIDE, "bodhi", 10, True)],
+            1003: [tagging(SIDE, "bodhi", 5, False),
+                   tagging(SIDE, "mallory", 9, True)]}
         self.sigs = set()
+        self.check_signed = None
         srv = SimpleXMLRPCServer(("127.0.0.1", 0), allow_none=True,
                                  logRequests=False,
                                  requestHandler=Handler)
@@ -59,30 +81,55 @@ class FakeKoji:
         else:
             kw = {}
         self.calls.append((method, list(params), kw))
+        if method in ("writeSignedRPM", "tagBuild") and \
+                "session-id=7&session-key=k%2Fe%20y&" not in \
+                self.srv.koji_query + "&":
+            raise Fault(1000, "%s needs a session" % method)
         return getattr(self, "k_" + method)(*params, **kw)
 
     def k_sslLogin(self):
         return {"session-id": 7, "session-key": "k/e y"}
 
     def k_getBuild(self, build_id):
-        if build_id != 1001:
+        if build_id == 666:
+            raise Fault(1000, "GenericError: the database is on fire")
+        if build_id not in BUILDS:
             return None
-        return {"id": 1001, "name": "pkg", "version": "1.0",
-                "release": "1.fc41", "nvr": "pkg-1.0-1.fc41"}
+        n = BUILDS[build_id]
+        b = {"id": build_id, "name": n, "version": "1.0",
+             "release": "1.fc41", "nvr": n + "-1.0-1.fc41"}
+        if build_id in MODULES:
+            b["extra"] = {"typeinfo": {"module": {
+                "content_koji_tag": MODULES[build_id][0]}}}
+        return b
+
+    def k_listTagged(self, tag):
+        for content, builds in MODULES.values():
+            if content == tag:
+                return [{"build_id": b, "owner_name": who,
+                         "nvr": BUILDS[b] + "-1.0-1.fc41"}
+                        for b, who in builds]
+        raise Fault(1000, "No such tag: %s" % tag)
+
+    def k_queryHistory(self, tables=None, build=None):
+        return {"tag_listing": self.history.get(build, [])}
 
     def k_listTags(self, build_id):
         return [{"name": t} for t in sorted(self.tags.get(build_id, ()))]
 
     def k_listRPMs(self, build_id):
-        return [{"id": 11, "name": "pkg", "version": "1.0",
+        n, base = BUILDS[build_id], (build_id - 1000) * 10
+        return [{"id": base + 1, "name": n, "version": "1.0",
                  "release": "1.fc41", "arch": "x86_64"},
-                {"id": 12, "name": "pkg", "version": "1.0",
+                {"id": base + 2, "name": n, "version": "1.0",
                  "release": "1.fc41", "arch": "src"}]
 
     def k_queryRPMSigs(self, rpm_id=None, sigkey=None):
         return [{"sigkey": sigkey}] if (rpm_id, sigkey) in self.sigs else []
 
     def k_writeSignedRPM(self, rpm_id, sigkey):
+        if self.check_signed is not None:     # Koji needs the signature
+            self.check_signed(rpm_id, sigkey)
         self.sigs.add((rpm_id, sigkey))
         return None
 
@@ -101,7 +148,13 @@ class FakeKoji:
 
 
 class Handler(SimpleXMLRPCRequestHandler):
+    """Koji's paths; a session's calls carry it in the query string."""
     rpc_paths = ("/kojihub", "/kojihub/ssllogin")
+
+    def is_rpc_path_valid(self):
+        path, _, query = self.path.partition("?")
+        self.server.koji_query = query
+        return path in self.rpc_paths
 
 
 @pytest.fixture
@@ -126,9 +179,10 @@ exit 0
 """
 
 
-def make_setup(tmp_path, dev_pki, koji, zctx):
-    zmq = zmq_module()
-    src, out, mport = free_ports(3)
+def consumer_config(tmp_path, dev_pki, koji, command=None, keyid=KEYID,
+                    sign_timeout=20, xml=None):
+    """robosignatory's config for the fake Koji, and the file the
+    recording signer writes."""
     client = tmp_path / "client.pem"
     client.write_bytes((dev_pki / "shell-localhost.crt").read_bytes() +
                        (dev_pki / "shell-localhost.key").read_bytes())
@@ -140,25 +194,47 @@ def make_setup(tmp_path, dev_pki, koji, zctx):
     passf.write_text("s3cret\n")
     conf = {
         "trusted_publishers": ["alpha-app01.vectors.example.org"],
-        "signing": {"command": [str(script), "-k", "{instance}",
-                                "--v3-signature", "{key}", "{rpms}"],
+        "signing": {"command": command or [
+                        str(script), "-k", "{instance}", "--v3-signature",
+                        "{key}", "{rpms}"],
                     "user": "autopen", "passphrase_file": str(passf),
-                    "timeout": 20},
+                    "timeout": sign_timeout},
         "koji_instances": {"primary": {
             "url": "https://localhost:%d/kojihub" % koji.port,
             "options": {"authmethod": "ssl", "cert": str(client),
                         "serverca": str(koji.ca)},
             "tags": [{"from": FROM, "to": TO, "key": "fedora-41",
-                      "keyid": KEYID}]}}}
+                      "keyid": keyid, "sidetags": {
+                          "pattern": "f41-build-side-<seq_id>",
+                          "from": "<sidetag>-signing-pending",
+                          "to": "<sidetag>-testing-pending",
+                          "trusted_taggers": ["bodhi"]}},
+                     {"from": MFROM, "to": MTO, "key": "fedora-41",
+                      "keyid": keyid, "type": "modular"}],
+            "mbs_user": MBS}}}
+    if xml is not None:
+        conf["xml"] = xml
+    return conf, rec
+
+
+def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
+               keyid=KEYID, sign_timeout=20, xml=None, **extra):
+    zmq = zmq_module()
+    src, out, mport = free_ports(3)
+    conf, rec = consumer_config(tmp_path, dev_pki, koji, command, keyid,
+                                sign_timeout, xml)
     cfg = write_config(tmp_path, hub_config(src, mport, {
         "robosignatory": {"plugin": str(project_plugin("robosignatory")),
                           "topics": ["org.fedoraproject.dev.buildsys.tag",
+                                     "org.fedoraproject.dev.robosignatory."
+                                     "xml-sign",
+                                     "org.fedoraproject.dev.brew.build.tag",
                                      "org.fedoraproject.dev.probe"],
-                          "config": conf}},
+                          "config": conf, **(entry or {})}},
         hub={"name": "hubpub"},
         endpoints={"src": [tcp(src)], "hubpub": [tcp(out)]},
         sign_messages=True, ssldir=str(dev_pki),
-        certnames={"hubpub": "hub-localhost"}))
+        certnames={"hubpub": "hub-localhost"}, **extra))
     pub = zsocket(zctx, zmq.PUB, bind=tcp(src))
     sub = zsocket(zctx, zmq.SUB, connect=tcp(out))
     return cfg, pub, sub, rec, mport
@@ -172,30 +248,35 @@ def tag_msg(**over):
     return body
 
 
-def results(sub, want, deadline, hub):
+def results(sub, want, deadline, hub, tail="robosignatory.build.sign"):
     got = []
     while len(got) < want:
         assert time.monotonic() < deadline, hub.describe()
         if sub.poll(100):
             env = json.loads(sub.recv_multipart()[1])
-            if env["topic"].endswith("robosignatory.build.sign"):
+            if env["topic"].endswith(tail):
                 got.append(env)
     return got
+
+
+BETA = (VECTOR_CERTS / "beta-pkgs02.vectors.example.org.crt",
+        VECTOR_CERTS / "beta-pkgs02.vectors.example.org.key")
+
+
+def join(hub, pub, deadline):
+    """The slow joiner: wrong-signer messages until the hub logs one."""
+    while "not in trusted_publishers" not in hub.stderr():
+        assert time.monotonic() < deadline, hub.describe()
+        pub.send_multipart(wire(signed("buildsys.tag", tag_msg(),
+                                       signer=BETA)))
+        time.sleep(0.2)
 
 
 def test_tag_sign_move_and_replay(tmp_path, hubs, zctx, dev_pki, koji):
     cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
     hub = hubs(cfg, metrics_port=mport).ready()
-    wait_until(lambda: "robosignatory" in hub.stderr(), 10, "loaded", hub)
     deadline = time.monotonic() + 30
-    # the slow joiner: wrong-signer messages until the hub logs one
-    beta = (VECTOR_CERTS / "beta-pkgs02.vectors.example.org.crt",
-            VECTOR_CERTS / "beta-pkgs02.vectors.example.org.key")
-    while "not in trusted_publishers" not in hub.stderr():
-        assert time.monotonic() < deadline, hub.describe()
-        pub.send_multipart(wire(signed("buildsys.tag", tag_msg(),
-                                       signer=beta)))
-        time.sleep(0.2)
+    join(hub, pub, deadline)
     assert koji.calls == []            # an untrusted signer: no Koji call
 
     env = signed("buildsys.tag", tag_msg())
@@ -223,4 +304,353 @@ def test_tag_sign_move_and_replay(tmp_path, hubs, zctx, dev_pki, koji):
     assert got[0]["msg"]["status"] == "already-done"
     assert koji.methods()[n:] == ["getBuild", "listTags"]
     assert len(rec.read_text().splitlines()) == 1
+    hub.stop()
+
+
+def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
+                                          koji):
+    """Forged and routing-policy-violating tag messages stop at the hub (no
+    Koji call); a Koji fault is permanent (DROP, failure published); Koji
+    down is transient (RETRY) until max_attempts, then the failure is
+    published and the message dropped."""
+    policy = {"org.fedoraproject.dev.buildsys.tag":
+              ["alpha-app01.vectors.example.org"]}
+    cfg, pub, sub, rec, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, entry={"backoff": 0.1},
+        routing_policy=policy)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+
+    def invalid(m, reason):
+        return m("fedmsg_hub_invalid_total", reason=reason)
+    # forged: a signed message whose body was changed afterwards (sent
+    # until one arrives: the slow joiner)
+    while invalid(hub.metrics(), "bad_signature") == 0:
+        assert time.monotonic() < deadline, hub.describe()
+        env = signed("buildsys.tag", tag_msg())
+        env["msg"]["tag"] = FROM + "-evil"
+        pub.send_multipart(wire(env))
+        time.sleep(0.2)
+    # policy: beta may not send buildsys.tag
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(),
+                                   signer=BETA)))
+    hub.wait_metric(lambda m: invalid(m, "routing_policy") == 1, 10,
+                    "the policy violation")
+    # a Koji fault on getBuild: DROP, failure published
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(build_id=666))))
+    got = results(sub, 1, deadline, hub)
+    assert koji.methods() == ["getBuild"]   # nothing before: forged, policy
+    m = got[0]["msg"]
+    assert (m["status"], m["build_id"]) == ("failure", 666), m
+    assert "database is on fire" in m["reason"], m
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 0
+    assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
+               reason="verdict") == 1
+    # Koji down: retried, then the failure after the hub's max_attempts (3)
+    koji.stop()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    got = results(sub, 1, deadline, hub)
+    m = got[0]["msg"]
+    assert (m["status"], m["build_id"]) == ("failure", 1001), m
+    assert "koji https://localhost:%d/kojihub" % koji.port in m["reason"], m
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 2
+    assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
+               reason="verdict") == 2
+    assert hub.stderr().count("will retry") == 2
+    assert rec.exists() is False            # never signed
+    hub.stop()
+
+
+def test_side_tags_need_a_trusted_tagger(tmp_path, hubs, zctx, dev_pki,
+                                        koji):
+    """A side tag (f41-build-side-<seq_id>-signing-pending) is signed and
+    moved to its own "to" only when Koji's history shows its latest active
+    tagging by a trusted tagger."""
+    cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    # untrusted: mallory's tagging is the active one -> DROP, no signing
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1003, name="evil", tag=SIDE))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["build_id"], m["tag"]) == \
+        ("failure", 1003, SIDE), m
+    assert "untrusted user mallory" in m["reason"], m
+    assert koji.methods() == ["getBuild", "queryHistory"]
+    assert koji.calls[1][2] == {"build": 1003}
+    # trusted: bodhi -> signed, moved to the side tag's "to"
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1002, name="side", tag=SIDE))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["to"], m["rpms_signed"]) == \
+        ("success", SIDE_TO, 2), m
+    assert koji.methods()[2:5] == ["getBuild", "queryHistory", "listTags"]
+    assert koji.calls[-1][1] == [SIDE_TO, 1002, False, SIDE]
+    assert koji.tags[1002] == {SIDE_TO}
+    assert rec.read_text().splitlines() == [
+        "pass=s3cret args=-k primary --v3-signature fedora-41 "
+        "side-1.0-1.fc41.x86_64 side-1.0-1.fc41.src"]
+    hub.stop()
+
+
+SPEC = """Name: pkg
+Version: 1.0
+Release: 1.fc41
+Summary: robosignatory test package
+License: MIT
+%description
+A package to sign.
+%install
+mkdir -p %{buildroot}/usr/share/pkg
+echo hi > %{buildroot}/usr/share/pkg/hi
+%files
+/usr/share/pkg/hi
+"""
+
+RPMSIGN = """#!/bin/sh
+# sigul's part in the test: rpmsign --addsign the RPMs named N-V-R.A with
+# the GnuPG key named $1 (the throwaway key has no passphrase: stdin is
+# read and dropped)
+cat >/dev/null
+key=$1; shift
+for nvra in "$@"; do
+    GNUPGHOME=%(gnupg)s rpmsign --addsign --define "_gpg_name $key" \\
+        --define "__gpg %(gpg)s" --define "_gpg_path %(gnupg)s" \\
+        "%(rpms)s/$nvra.rpm" </dev/null || exit 1
+done
+"""
+
+
+def rpm_tools():
+    tools = [shutil.which(t) for t in ("rpmbuild", "rpmsign", "rpm", "gpg")]
+    if None in tools:
+        pytest.skip("rpmbuild, rpmsign or gpg missing (Debian rpm, gnupg)")
+    return tools
+
+
+def run(*argv, **kw):
+    return subprocess.run([str(a) for a in argv], check=True,
+                          capture_output=True, text=True, **kw)
+
+
+def test_real_rpmsign(tmp_path, hubs, zctx, dev_pki, koji):
+    """The signing command really signs (rpmsign with a throwaway GnuPG
+    key named like the configured key); the fake Koji's writeSignedRPM
+    refuses an RPM without a signature by keyid; rpm -K verifies both
+    RPMs against the public key afterwards."""
+    rpmbuild, rpmsign, rpm, gpg = rpm_tools()
+    gnupg, top, rpms = tmp_path / "gnupg", tmp_path / "top", \
+        tmp_path / "rpms"
+    gnupg.mkdir(mode=0o700)
+    rpms.mkdir()
+    env = dict(os.environ, GNUPGHOME=str(gnupg))
+    run(gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+        "--quick-gen-key", "fedora-41", "rsa2048", "sign", "1d", env=env)
+    fpr = [ln.split(":")[9] for ln in run(
+        gpg, "--with-colons", "--list-keys", env=env).stdout.splitlines()
+        if ln.startswith("fpr:")][0]
+    keyid = fpr[-8:].lower()
+    (tmp_path / "pkg.spec").write_text(SPEC)
+    run(rpmbuild, "-ba", "--define", "_topdir %s" % top,
+        tmp_path / "pkg.spec")
+    for f in top.glob("*RPMS/**/*.rpm"):
+        shutil.copy(f, rpms)
+    names = {11: "pkg-1.0-1.fc41.x86_64", 12: "pkg-1.0-1.fc41.src"}
+    assert sorted(p.stem for p in rpms.iterdir()) == sorted(names.values())
+
+    def check_signed(rpm_id, sigkey):
+        sig = run(rpm, "-qp", "--qf", "%{RSAHEADER:pgpsig}",
+                  rpms / (names[rpm_id] + ".rpm")).stdout
+        if not sig.lower().endswith(sigkey):
+            raise Fault(1000, "no signature by %s: %s" % (sigkey, sig))
+    koji.check_signed = check_signed
+    script = tmp_path / "rpmsign-as-sigul"
+    script.write_text(RPMSIGN % {"gnupg": gnupg, "gpg": gpg, "rpms": rpms})
+    script.chmod(0o755)
+    cfg, pub, sub, rec, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, keyid=keyid,
+        command=[str(script), "{key}", "{rpms}"])
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["rpms_signed"], m["keyid"]) == \
+        ("success", 2, keyid), (m, hub.stderr())
+    assert koji.methods()[-3:] == ["writeSignedRPM", "writeSignedRPM",
+                                   "tagBuild"]
+    db = tmp_path / "rpmdb"
+    run(gpg, "--armor", "--output", tmp_path / "pub.asc", "--export",
+        "fedora-41", env=env)
+    run(rpm, "--dbpath", db, "--initdb")
+    run(rpm, "--dbpath", db, "--import", tmp_path / "pub.asc")
+    for n in names.values():
+        out = run(rpm, "--dbpath", db, "-K", rpms / (n + ".rpm")).stdout
+        assert out.strip().endswith("digests signatures OK"), out
+    hub.stop()
+
+
+BAD_SIGNER = """#!/bin/sh
+cat >/dev/null
+case "$*" in
+*side-*) echo $$ > %(pidfile)s; exec sleep 600 ;;   # hangs
+esac
+echo "sigul: key refused" >&2
+exit 1
+"""
+
+
+def test_signer_refuses_or_hangs(tmp_path, hubs, zctx, dev_pki, koji):
+    """A signer exiting non-zero is permanent (DROP, its output logged); a
+    signer that hangs is killed at signing.timeout and retried until
+    max_attempts, then the failure is published.  Neither writes a
+    signature or moves the build."""
+    script, pidfile = tmp_path / "bad-sigul", tmp_path / "hung.pid"
+    script.write_text(BAD_SIGNER % {"pidfile": pidfile})
+    script.chmod(0o755)
+    koji.tags[1002] = {FROM}
+    cfg, pub, sub, rec, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, entry={"backoff": 0.1},
+        command=[str(script), "{rpms}"], sign_timeout=1)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["reason"]) == \
+        ("failure", "Signing failed (non-zero exit)"), m
+    assert "signer said: sigul: key refused" in hub.stderr()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1002, name="side"))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["reason"]) == ("failure", "signer timed out"), m
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 2
+    assert not {"writeSignedRPM", "tagBuild", "sslLogin"} & \
+        set(koji.methods())
+    assert {b: koji.tags[b] for b in (1001, 1002)} == \
+        {1001: {FROM}, 1002: {FROM}}
+    pid = int(pidfile.read_text())          # the last hung signer: killed
+    wait_until(lambda: not os.path.exists("/proc/%d" % pid), 5,
+               "the hung signer killed", hub)
+    hub.stop()
+
+
+XML_SIGNER = """#!/bin/sh
+# sigul sign-data's part: an armored detached signature by key $1
+cat >/dev/null
+echo "$2" >> %(rec)s
+GNUPGHOME=%(gnupg)s exec %(gpg)s --batch --yes --armor --detach-sign \\
+    -u "$1" -o "$3" "$2"
+"""
+REPOMD = '<?xml version="1.0" encoding="UTF-8"?>\n<repomd><revision>1' \
+    '</revision></repomd>\n'
+
+
+def test_xml_sign(tmp_path, hubs, zctx, dev_pki, koji):
+    """robosignatory.xml-sign: an XML body is signed (a detached armored
+    signature gpg --verify accepts) and answered on xml-sign.finished;
+    anything else (here an RPM header's magic) is answered with an error
+    and never reaches the signer; no temporary file is left."""
+    gpg = shutil.which("gpg")
+    if gpg is None:
+        pytest.skip("gpg missing (Debian gnupg)")
+    gnupg, tmp, rec = tmp_path / "gnupg", tmp_path / "xmltmp", \
+        tmp_path / "xml-signed.txt"
+    gnupg.mkdir(mode=0o700)
+    tmp.mkdir()
+    env = dict(os.environ, GNUPGHOME=str(gnupg))
+    run(gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
+        "--quick-gen-key", "fedora-42", "rsa2048", "sign", "1d", env=env)
+    script = tmp_path / "xml-sigul"
+    script.write_text(XML_SIGNER % {"gnupg": gnupg, "gpg": gpg, "rec": rec})
+    script.chmod(0o755)
+    cfg, pub, sub, _, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, xml={
+            "key": "fedora-42", "tmpdir": str(tmp),
+            "trusted_publishers": ["alpha-app01.vectors.example.org"],
+            "command": [str(script), "{key}", "{input}", "{output}"]})
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("robosignatory.xml-sign", REPOMD)))
+    m = results(sub, 1, deadline, hub, "robosignatory.xml-sign.finished")
+    m = m[0]["msg"]
+    assert m["body"] == REPOMD and "error" not in m, m
+    assert m["signature"].startswith("-----BEGIN PGP SIGNATURE-----"), m
+    (tmp_path / "body.xml").write_text(REPOMD)
+    (tmp_path / "body.asc").write_text(m["signature"])
+    run(gpg, "--verify", tmp_path / "body.asc", tmp_path / "body.xml",
+        env=env)
+    hdr = "\u008e\u00ad\u00e8\u0001 not XML"
+    pub.send_multipart(wire(signed("robosignatory.xml-sign", hdr)))
+    m = results(sub, 1, deadline, hub, "robosignatory.xml-sign.finished")
+    assert m[0]["msg"] == {"body": hdr, "error": "not an XML document"}, m
+    assert len(rec.read_text().splitlines()) == 1
+    assert list(tmp.iterdir()) == []
+    assert koji.calls == []
+    hub.stop()
+
+
+def test_brew_build_tag_shape(tmp_path, hubs, zctx, dev_pki, koji):
+    """Brew's protonmsg build.tag body (nested build and tag, as
+    fedmsg-bridge wraps it from UMB) is understood like Fedora's flat
+    buildsys.tag; a body of neither shape is dropped without a Koji
+    call."""
+    cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("brew.build.tag", {"build": {}})))
+    brew = {"tag": {"id": 5, "name": FROM, "arches": None},
+            "build": {"id": 1001, "build_id": 1001, "nvr": "pkg-1.0-1.fc41",
+                      "name": "pkg", "version": "1.0", "release": "1.fc41",
+                      "owner_name": "jdoe"},
+            "user": {"id": 7, "name": "bodhi"}, "force": False}
+    pub.send_multipart(wire(signed("brew.build.tag", brew)))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["build"], m["tag"], m["to"]) == \
+        ("success", "pkg-1.0-1.fc41", FROM, TO), m
+    assert "not a buildsys.tag body" in hub.stderr()
+    assert koji.methods()[0] == "getBuild" and \
+        koji.methods().count("getBuild") == 1
+    assert len(rec.read_text().splitlines()) == 1
+    hub.stop()
+
+
+def test_modular_builds(tmp_path, hubs, zctx, dev_pki, koji):
+    """A module build tagged into a "modular" from tag: the RPMs of every
+    build in its content tag are signed (all owned by mbs_user) and the
+    module build is moved; a content tag with a build owned by anyone
+    else is refused before anything is signed."""
+    cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx)
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1007, name="badmod", tag=MFROM))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure" and "owned by mallory" in m["reason"], m
+    assert koji.methods() == ["getBuild", "listTags", "listTagged"]
+    assert not rec.exists()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1004, name="mod", tag=MFROM))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["to"], m["rpms_signed"]) == ("success", MTO, 4), m
+    assert koji.calls[5] == ("listTagged", ["module-mod-content"], {})
+    assert [c[1] for c in koji.calls if c[0] == "listRPMs"] == \
+        [[1005], [1006]]
+    assert [c[1][0] for c in koji.calls if c[0] == "writeSignedRPM"] == \
+        [51, 52, 61, 62]
+    assert koji.calls[-1][1] == [MTO, 1004, False, MFROM]
+    assert rec.read_text().splitlines() == [
+        "pass=s3cret args=-k primary --v3-signature fedora-41 "
+        "modpkg1-1.0-1.fc41.x86_64 modpkg1-1.0-1.fc41.src "
+        "modpkg2-1.0-1.fc41.x86_64 modpkg2-1.0-1.fc41.src"]
     hub.stop()
