@@ -6,6 +6,7 @@
 #                   (ASan+UBSan tools; then a subset under valgrind)
 #   make bench      throughput as ratios to baselines measured in the same run
 #   make bench-spool  the disk spool against LMDB (needs liblmdb-dev)
+#   make soak       relay, hub and bridges under steady load for SOAK_MINUTES (10)
 #   make fuzz       longer libFuzzer runs (FUZZ_SECONDS per target)
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -126,7 +127,7 @@ TEST_DEPS_STAMP	 = $(B)/.deps-test
 
 .PHONY: all deps test-deps run test check-install-order check-layers \
 	check-exports unit fuzz-replay integration valgrind fuzz bench \
-	bench-spool FORCE \
+	bench-spool soak FORCE \
 	install uninstall clean asan-tools
 .DELETE_ON_ERROR:
 # Keep the objects that pattern chains would make intermediate (tools,
@@ -443,6 +444,13 @@ $(B)/bench/bench_spool_lmdb: tests/bench/bench_spool_lmdb.c \
 	$(CC) $(INC_brokers) $(BASE_CFLAGS) -O2 -g -o $@ $< \
 	    $(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a $(LIBS) \
 	    $(BROKER_LIBS) -llmdb
+
+# soak: relay, hub (example + archive) and a bridge to each test broker under
+# a steady load for SOAK_MINUTES (default 10): RSS at start and end, messages
+# lost, p99 latency per minute (tests/soak/soak.py; not part of `make test`).
+soak: all $(B)/bench/bench_zmq
+	sh certs/mkcerts.sh $(B)/dev >/dev/null
+	/usr/bin/python3 tests/soak/soak.py $(B)
 
 $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
