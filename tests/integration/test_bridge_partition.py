@@ -1,5 +1,5 @@
 """A network partition between fedmsg-bridge and its broker (issue 18),
-for STOMP (ActiveMQ): the path goes silent, no FIN, no RST (conftest has
+for STOMP (ActiveMQ) and AMQP 0-9-1 (RabbitMQ): the path goes silent, no FIN, no RST (conftest has
 no network namespaces to spare, so test_bridge_faults.BlackholeProxy
 stands between the bridge and the broker).  The bridge must call the
 link dead within 2x the configured heart-beat, keep spooling, reconnect
@@ -10,13 +10,16 @@ in flight on the dead connection may reach the broker late).
 test_amqp_blackholed_connection_idle_timeout.)
 """
 
+import json
 import re
 import time
 
 import pytest
 
-from conftest import (AMQ_STOMP_PORT, BridgeSource, bridge_config,
-                      make_envelope, start_bridge, unique, write_config)
+from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, BridgeSource,
+                      bridge_config, make_envelope, start_bridge, unique,
+                      write_config)
+from test_bridge_amqp import non_probes, sync_amqp, to_amqp
 from test_bridge_faults import AckingReceiver, proxy  # noqa: F401
 from test_bridge_stomp import Target, stop_bridge, to_stomp
 
@@ -83,4 +86,65 @@ def test_stomp_partition_detected_within_two_heartbeats(tmp_path, activemq,
         assert not rcv.errors, rcv.errors
     finally:
         rcv.close()
+    stop_bridge(bridge)
+
+
+@pytest.mark.broker_limit(90)
+def test_amqp091_partition_detected_and_healed(tmp_path, rabbitmq, daemons,
+                                               zctx, amqp_peers,
+                                               proxy):  # noqa: F811
+    """The same over AMQP 0-9-1 (rabbitmq-c): the heart-beat runs out
+    (rabbitmq-c's receive limit is 2 beats, checked on the bridge's 1 s
+    tick), the bridge reconnects, nothing is lost."""
+    hb = 2
+    prefix = "org.fedoraproject.dev." + unique("p091")
+    src = BridgeSource(zctx)
+    px = proxy(RMQ_AMQP_PORT)
+    rcv = amqp_peers.receiver("/topic/%s.#" % prefix, credit=1000)
+    cfg = write_config(tmp_path, bridge_config(
+        {"out": to_amqp(tmp_path, src, heartbeat=hb,
+                        to="amqp091://127.0.0.1:%d" % px.port)},
+        endpoints={"src": [src.url]}))
+    bridge = start_bridge(daemons, cfg)
+    src.wait_subscriber(daemon=bridge)
+    sync_amqp(src, rcv, prefix, bridge)
+
+    def received_ids():
+        rcv.pump(0.05)
+        return [json.loads(bytes(m.body))["msg_id"] for m in non_probes(rcv)]
+
+    before = [make_envelope(prefix + ".x", {"n": i}) for i in range(20)]
+    for env in before:
+        src.send(env)
+    bridge.wait_for(lambda: {e["msg_id"] for e in before} <=
+                    set(received_ids()), 15, "the first 20 messages")
+    time.sleep(3 * hb)
+    received_ids()
+    healthy = bridge.stderr()
+
+    accepted = px.accepted
+    px.blackhole()
+    bridge.wait_for(lambda: px.holed, 5, "the blackhole")
+    t_hole = time.monotonic()
+    during = [make_envelope(prefix + ".x", {"n": 100 + i})
+              for i in range(30)]
+    for env in during[:15]:
+        src.send(env)
+    bridge.wait_for(lambda: px.accepted > accepted, 4 * hb + 15,
+                    "the partition detected and a reconnect attempted")
+    print("reconnect attempt %.1f s into the partition (heart-beat %d s); "
+          "log: %s" % (time.monotonic() - t_hole, hb,
+                       bridge.stderr()[len(healthy):].strip()[:600]))
+    assert "connection lost: heartbeat timeout" in \
+        bridge.stderr()[len(healthy):], bridge.describe()
+    for env in during[15:]:
+        src.send(env)
+    assert bridge.running(), bridge.describe()
+    px.heal()
+    want = {e["msg_id"] for e in before + during}
+    bridge.wait_for(lambda: want <= set(received_ids()), 60,
+                    "every message sent during the partition")
+    ids = received_ids()
+    print("received %d, distinct %d" % (len(ids), len(set(ids))))
+    assert set(ids) == want
     stop_bridge(bridge)
