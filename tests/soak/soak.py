@@ -10,13 +10,15 @@ What runs (all on 127.0.0.1, fresh ports; stopped by PID at the end):
                                      |    (the archive file is tailed here)
                                      |--> fedmsg-bridge -> RabbitMQ, AMQP 1.0
                                      |    (a proton receiver here)
+                                     |--> fedmsg-bridge -> RabbitMQ, AMQP
+                                     |    0-9-1 (the same receiver)
                                      '--> fedmsg-bridge -> ActiveMQ, STOMP
                                           (a stomp.py subscriber here)
 
 Each bridge has its disk spool on.  The brokers are our own test brokers
 (tests/brokers/broker.sh, a run of tests/brokers/brokerrun.py, as `make
 bench` starts them); without the broker packages (sh .ci/install-deps
-brokers) the two bridges are left out and a line says so.
+brokers) the bridges are left out and a line says so.
 
 Messages: signed envelopes from `bench_zmq envelopes` (git.receive, about
 3 KB signed, each its own msg_id and "bench_seq"), sent at SOAK_RATE per
@@ -298,6 +300,9 @@ class Soak:
                 ("amqp", "amqp://127.0.0.1:%d" % self.amqp_port,
                  {"user": "guest", "password_file": str(pw),
                   "allow_plaintext_credentials": True}),
+                ("amqp091", "amqp091://127.0.0.1:%d" % self.amqp_port,
+                 {"user": "guest", "password_file": str(pw),
+                  "allow_plaintext_credentials": True}),
                 ("stomp", "stomp://127.0.0.1:%d" % self.stomp_port, {})):
             spool = self.tmp / ("spool-" + name)
             b = dict(extra, **{"from": "zmq", "to": url,
@@ -346,14 +351,14 @@ class Soak:
                 sink.arrived(line)
             time.sleep(0.01)
 
-    def recv_amqp(self, sink):
+    def recv_amqp(self, sink, queue):
         from proton.utils import BlockingConnection
         from proton import Timeout
         try:
             c = BlockingConnection("amqp://127.0.0.1:%d" % self.amqp_port,
                                    timeout=30, user="guest",
                                    password="guest", allowed_mechs="PLAIN")
-            r = c.create_receiver("/queue/fedmsg-soak-amqp", credit=500)
+            r = c.create_receiver(queue, credit=500)
             while not self.stop.is_set():
                 try:
                     m = r.receive(timeout=0.2)
@@ -442,11 +447,14 @@ class Soak:
         self.sinks = {"relay": Sink("relay"), "hub": Sink("hub")}
         if with_brokers:
             self.sinks["amqp"] = Sink("AMQP bridge")
+            self.sinks["amqp091"] = Sink("0-9-1 bridge")
             self.sinks["stomp"] = Sink("STOMP bridge")
         self.thread(self.sub_relay, self.sinks["relay"])
         self.thread(self.tail_archive, self.sinks["hub"])
         if with_brokers:
-            self.thread(self.recv_amqp, self.sinks["amqp"])
+            for k in ("amqp", "amqp091"):
+                self.thread(self.recv_amqp, self.sinks[k],
+                            "/queue/fedmsg-soak-" + k)
             self.thread(self.recv_stomp, self.sinks["stomp"])
         pub = self.zctx.socket(zmq.PUB)
         pub.setsockopt(zmq.SNDHWM, 100000)
@@ -502,8 +510,8 @@ class Soak:
                      self.n / self.rate / 60),
                  "  fedmsg-relay --validate into fedmsg-hub (validating; "
                  "example + archive consumers)" +
-                 (",\n  fedmsg-bridge -> RabbitMQ (AMQP 1.0) and "
-                  "fedmsg-bridge -> ActiveMQ (STOMP), spools on"
+                 (",\n  fedmsg-bridge -> RabbitMQ (AMQP 1.0), -> RabbitMQ "
+                  "(AMQP 0-9-1), -> ActiveMQ (STOMP),\n  spools on"
                   if with_brokers else " (bridges left out)"),
                  "  drained %.1f s after the last send; load average %s" % (
                      t_drained, " ".join(
