@@ -32,8 +32,9 @@ its arrivals, so it reports, per sink:
            ("start") and at the end, and the growth in %
 
 Goals (issue 18): growth <= 2 %, lost 0.  The exit status is 1 when a
-message was lost or a daemon died, 2 when the run could not be made; RSS
-growth is reported, not enforced (a 1-minute run mostly shows warm-up).
+message was lost or a receiver failed, 2 when the run could not be made or
+a daemon exited during it; RSS growth is reported, not enforced (a short
+run mostly shows warm-up).
 
   SOAK_MINUTES   minutes of sending (default 10; fractions allowed)
   SOAK_RATE      messages per second (default 50)
