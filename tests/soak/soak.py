@@ -466,6 +466,7 @@ class Soak:
             self.n, self.rate, self.n / self.rate / 60, len(self.procs)))
         sent_at = [0.0] * self.n
         rss0 = {}
+        self.rss_by_min = []     # VmRSS at the end of each full minute
         t0 = time.monotonic()
         next_check = t0 + 5
         for i, (topic, body) in enumerate(self.msgs[:self.n]):
@@ -477,6 +478,9 @@ class Soak:
             pub.send_multipart([topic, body])
             if not rss0 and sent_at[i] - t0 >= self.warmup:
                 rss0 = {k: rss_kib(p.pid) for k, p in self.procs.items()}
+            if sent_at[i] - t0 >= 60 * (len(self.rss_by_min) + 1):
+                self.rss_by_min.append(
+                    {k: rss_kib(p.pid) for k, p in self.procs.items()})
             if sent_at[i] >= next_check:
                 self.check_alive()
                 next_check += 5
@@ -525,6 +529,15 @@ class Soak:
             a, b = rss0.get(k, -1), rss1.get(k, -1)
             g = "%+.1f %%" % (100.0 * (b - a) / a) if a > 0 and b > 0 else "-"
             lines.append("  %-22s %10d %10d %8s" % (k, a, b, g))
+        if len(self.rss_by_min) > 1:
+            # growth that goes on after warm-up shows here, minute by minute
+            lines += ["", "  VmRSS at the end of each minute, KiB",
+                      "  %-8s" % "minute" + "".join(
+                          "%14s" % k.replace("fedmsg-", "")
+                          for k in self.procs)]
+            for mi, r in enumerate(self.rss_by_min):
+                lines.append("  %-8d" % (mi + 1) + "".join(
+                    "%14d" % r.get(k, -1) for k in self.procs))
         lines += ["", "  messages (goal: 0 lost)",
                   "  %-22s %8s %8s %8s %6s" % ("sink", "sent", "received",
                                                "lost", "dups")]
