@@ -13,6 +13,11 @@
 #     thread, XSUB -> PUB, no parsing: the baseline), fedmsg-relay,
 #     fedmsg-relay --validate, and fedmsg-relay --validate --threads 2.
 #     BENCH_BUS_REPS runs of each, interleaved; the best run counts.
+#     Beside them, the real fedmsg 1.1.7's relay with validation
+#     (tests/bench/peer_relay.py: its per-message work through the peer's
+#     own API, as moksha is not in Debian 12), where ../shared/peers/fedmsg
+#     (or $FM_PEERS/fedmsg) and pyzmq are present: our throughput and CPU
+#     per message as multiples of its.
 #  2. latency at a fixed rate through the raw hop, the relay and the
 #     validating relay (first repetition only).
 #  3. fedmsg-hub with the noop consumer (noop_consumer.so), validation off
@@ -58,7 +63,21 @@ for f in "$bz" "$bp" "$out/noop_consumer.so" "$relay" "$hub"; do
 done
 noop=$(cd "$out" && pwd)/noop_consumer.so
 crl=""
-[ -r "$dev/crl.pem" ] && crl="\"crl_location\": \"$dev/crl.pem\","
+crlfile=""
+[ -r "$dev/crl.pem" ] && crl="\"crl_location\": \"$dev/crl.pem\"," &&
+    crlfile=$dev/crl.pem
+top=$(cd "$(dirname "$0")/../.." && pwd)
+peers=${FM_PEERS:-$top/../shared/peers}
+peer=""		# "peer": the real fedmsg's relay is measured too
+if [ -d "$peers/fedmsg/fedmsg" ] && [ -n "$crlfile" ] &&
+    /usr/bin/python3 -c 'import zmq, cryptography' 2>/dev/null; then
+	peer=peer
+	peers=$(cd "$peers" && pwd)
+else
+	echo "bench: the real fedmsg (../shared/peers/fedmsg or" \
+	    "\$FM_PEERS/fedmsg), pyzmq or a CRL is missing: no comparison" \
+	    "with it" >&2
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fedmsg-busbench.XXXXXX")
 spid=""		# the server now running
@@ -115,7 +134,7 @@ echo "bench: relay throughput, ${secs} s x $reps runs per path; latency" \
     "at $lrate msg/s for ${lsecs} s" >&2
 r=1
 while [ "$r" -le "$reps" ]; do
-	for path in raw fwd val val2; do
+	for path in raw fwd val val2 $peer; do
 		set -- $("$bz" ports 2)
 		in=tcp://127.0.0.1:$1
 		outb=tcp://127.0.0.1:$2
@@ -135,9 +154,15 @@ EOF
 			    --validate ;;
 		val2)	start "$log" "$relay" --config "$tmp/relay.json" \
 			    --validate --threads 2 ;;
+		peer)	mkdir -p "$tmp/peer-home"
+			start "$log" env PYTHONPATH="$peers/fedmsg" \
+			    HOME="$tmp/peer-home" /usr/bin/python3 \
+			    "$top/tests/bench/peer_relay.py" "$in" "$outb" \
+			    "$dev/ca.crt" "${crlfile:-}" ;;
 		esac
 		lat=""
-		if [ "$r" -eq 1 ] && [ "$path" != val2 ]; then
+		if [ "$r" -eq 1 ] && [ "$path" != val2 ] &&
+		    [ "$path" != peer ]; then
 			lat="-l $lrate -L $lsecs"
 		fi
 		# shellcheck disable=SC2086
@@ -254,11 +279,28 @@ END {
 	trow("fedmsg-relay (forward only)", "fwd")
 	trow("fedmsg-relay --validate", "val")
 	trow("fedmsg-relay --validate --threads 2", "val2")
+	if ("peer" in rate)
+		trow("fedmsg 1.1.7 relay, validating", "peer")
 	printf "  (ratio: msgs/s / the raw hop's msgs/s.  cpu us: the " \
 	    "server process's CPU time\n  (user+system, all its threads) " \
 	    "per message received, in the best run; cpu x: that\n  / the " \
 	    "raw hop's, a ratio less disturbed by other work on the machine " \
-	    "than msgs/s.\n  lost: sent - received.)\n\n"
+	    "than msgs/s.\n  lost: sent - received.)\n"
+	if ("peer" in rate) {
+		printf "  Beside the real fedmsg 1.1.7 (tests/bench/peer_relay.py:" \
+		    " fedmsg.encoding and\n  fedmsg.crypto.validate per message, " \
+		    "its relay's work without moksha), validating:\n"
+		printf "    fedmsg-relay --validate: %.1fx its msgs/s, %.1fx " \
+		    "less CPU per message\n", ratio(rate["val"], rate["peer"]),
+		    ratio(us(scpu["peer"], recv["peer"]),
+		    us(scpu["val"], recv["val"]))
+		printf "    fedmsg-relay --validate --threads 2: %.1fx its " \
+		    "msgs/s, %.1fx less CPU per message\n",
+		    ratio(rate["val2"], rate["peer"]),
+		    ratio(us(scpu["peer"], recv["peer"]),
+		    us(scpu["val2"], recv["val2"]))
+	}
+	printf "\n"
 
 	printf "  2. latency at %d msg/s for %s s, one run each: send -> " \
 	    "arrival, CLOCK_MONOTONIC\n", lrate, lsecs
