@@ -70,13 +70,19 @@ def proc_start(pid):
 
 
 def owner_alive(run_dir):
-    """Is the process that owns run_dir still there?  (False when the
-    owner file is missing or unreadable: such a run is not being made
-    any more, as it is written before the run is visible.)"""
+    """Is the process that owns run_dir still there?  (Without an owner
+    file: only while the run's watchdog lives, i.e. the run is being
+    closed; the owner file is written before the run is visible.)"""
     try:
         pid, start = (Path(run_dir) / "owner").read_text().split()
     except (OSError, ValueError):
-        return False
+        # close() removes the owner file first: while the run's watchdog
+        # lives, its owner is finishing it, not dead
+        try:
+            wd = int((Path(run_dir) / "watchdog").read_text())
+        except (OSError, ValueError):
+            return False
+        return proc_start(wd) is not None
     return proc_start(pid) == start
 
 
