@@ -1131,31 +1131,16 @@ amqp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	a->o.tls.cert = dup_or_null(o->tls.cert);
 	a->o.tls.key = dup_or_null(o->tls.key);
 	a->o.tls.hostname = dup_or_null(o->tls.hostname);
-	/*
-	 * A failover from amqps:// to amqp:// would undo TLS whenever TLS
-	 * fails (or is made to fail); credentials only over TLS unless the
-	 * user says otherwise.
-	 */
-	if (ntls && plain) {
-		snprintf(err, FM_ERRLEN, "the URL list mixes amqps:// and "
-		    "amqp:// (%s): a failed TLS handshake would fall back to "
-		    "plain text; list only one kind", plain->text);
-		a_free(&a->b);
-		return NULL;
-	}
-	/* a user@ in a URL is a credential too (SASL PLAIN sends it) */
-	if (plain && (o->user || o->password || plain->user)) {
-		if (!o->allow_plaintext_credentials) {
-			snprintf(err, FM_ERRLEN, "user/password_file over "
-			    "plain %s would send them in clear: use amqps:// "
-			    "(or set allow_plaintext_credentials: true)",
-			    plain->text);
+	{
+		const struct net_clear_rules r = { a->o.name, "amqps://",
+		    "amqp://", "the user name and password go in clear (SASL "
+		    "PLAIN)" };
+
+		if (net_urls_check_clear(a->urls, a->nurls, o->user ||
+		    o->password, o->allow_plaintext_credentials, &r, err) < 0) {
 			a_free(&a->b);
 			return NULL;
 		}
-		log_warn("%s: INSECURE: allow_plaintext_credentials is set: the "
-		    "user name and password go in clear (SASL PLAIN) to %s",
-		    o->name ? o->name : "bridge", plain->text);
 	}
 	a->cb = *cb;
 	net_backoff_init(&a->bo, BACKOFF_MIN_MS, BACKOFF_MAX_MS);

@@ -1138,12 +1138,16 @@ amqp091_broker_new(const struct broker_opts *o,
 		else if (plain == NULL)
 			plain = &a->urls[i];
 	}
-	if (ntls && plain) {
-		snprintf(err, FM_ERRLEN, "the URL list mixes amqps091:// and "
-		    "amqp091:// (%s): a failed TLS handshake would fall back "
-		    "to plain text; list only one kind", plain->text);
-		q_free(&a->b);
-		return NULL;
+	{
+		const struct net_clear_rules r = { o->name ? o->name :
+		    "bridge", "amqps091://", "amqp091://", "the user name and "
+		    "password go in clear (SASL PLAIN)" };
+
+		if (net_urls_check_clear(a->urls, a->nurls, o->user ||
+		    o->password, o->allow_plaintext_credentials, &r, err) < 0) {
+			q_free(&a->b);
+			return NULL;
+		}
 	}
 	if (o->tls.hostname) {
 		/* rabbitmq-c checks the name it connected to, nothing else */
@@ -1162,19 +1166,6 @@ amqp091_broker_new(const struct broker_opts *o,
 			return NULL;
 		}
 		SSL_CTX_free(ctx);
-	}
-	if (plain && (o->user || o->password || plain->user)) {
-		if (!o->allow_plaintext_credentials) {
-			snprintf(err, FM_ERRLEN, "user/password_file over plain "
-			    "%s would send them in clear: use amqps091:// (or "
-			    "set allow_plaintext_credentials: true)",
-			    plain->text);
-			q_free(&a->b);
-			return NULL;
-		}
-		log_warn("%s: INSECURE: allow_plaintext_credentials is set: the "
-		    "user name and password go in clear (SASL PLAIN) to %s",
-		    o->name ? o->name : "bridge", plain->text);
 	}
 	a->o.user = dup_or_null(o->user);
 	a->o.password = dup_or_null(o->password);

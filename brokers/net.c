@@ -22,6 +22,7 @@
 
 #include <fedmsg/message.h>
 
+#include "log.h"
 #include "net.h"
 
 /* ---- URLs ---------------------------------------------------------------- */
@@ -812,4 +813,40 @@ bool
 net_stream_pending(const struct net_stream *st)
 {
 	return st->ssl && SSL_pending(st->ssl) > 0;
+}
+
+int
+net_urls_check_clear(const struct net_url *v, size_t n, bool creds,
+    bool allow, const struct net_clear_rules *r, char *err)
+{
+	const struct net_url *plain = NULL;
+	size_t i, ntls = 0;
+
+	for (i = 0; i < n; i++) {
+		if (v[i].tls)
+			ntls++;
+		else if (plain == NULL)
+			plain = &v[i];
+	}
+	if (plain == NULL)
+		return 0;
+	if (ntls) {
+		snprintf(err, FM_ERRLEN, "the URL list mixes %s and %s (%s): a "
+		    "failed TLS handshake would fall back to plain text; list "
+		    "only one kind", r->tls_scheme, r->plain_scheme,
+		    plain->text);
+		return -1;
+	}
+	if (!creds && plain->user == NULL)
+		return 0;
+	if (!allow) {
+		snprintf(err, FM_ERRLEN, "user/password_file over plain %s would "
+		    "send them in clear: use %s (or set "
+		    "allow_plaintext_credentials: true)", plain->text,
+		    r->tls_scheme);
+		return -1;
+	}
+	log_warn("%s: INSECURE: allow_plaintext_credentials is set: %s to %s",
+	    r->who, r->what, plain->text);
+	return 0;
 }

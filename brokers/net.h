@@ -72,6 +72,24 @@ int net_urls_add(const struct net_proto *p, const char *entry,
     struct net_url **v, size_t *n, char *err);
 void net_urls_free(struct net_url *v, size_t n);
 
+/* How a client names itself and its schemes in the clear-text rules. */
+struct net_clear_rules {
+	const char	*who;		/* log prefix: "bridge", "stomp" */
+	const char	*tls_scheme;	/* "amqps://" */
+	const char	*plain_scheme;	/* "amqp://" */
+	const char	*what;		/* "the login and passcode go in clear" */
+};
+
+/*
+ * The clear-text rules of every broker client, on its URL list: a list
+ * mixing TLS and plain URLs is refused (a refused TLS handshake would
+ * fail over to plain text); credentials (creds, or a user@ in a plain
+ * URL) over plain text need allow, and are then logged as INSECURE.
+ * Returns 0, or -1 with the reason in err[FM_ERRLEN].
+ */
+int net_urls_check_clear(const struct net_url *v, size_t n, bool creds,
+    bool allow, const struct net_clear_rules *r, char *err);
+
 /* ---- connecting ---------------------------------------------------------- */
 
 enum net_result {

@@ -106,7 +106,6 @@ stomp_new(const struct stomp_opts *o, char *err)
 {
 	struct net_tls_opts to = { o->ca_file, o->ca_dir, o->cert_file,
 	    o->key_file };
-	const struct net_url *plain = NULL;
 	struct conn *c;
 	struct stomp *s;
 	bool tls = false;
@@ -135,28 +134,15 @@ stomp_new(const struct stomp_opts *o, char *err)
 		snprintf(err, FM_ERRLEN, "no STOMP broker URL");
 		goto fail;
 	}
-	for (i = 0; i < c->nurls; i++) {
+	for (i = 0; i < c->nurls; i++)
 		tls |= c->urls[i].tls;
-		if (!c->urls[i].tls && plain == NULL)
-			plain = &c->urls[i];
-	}
-	/* a failover from TLS to plain would undo TLS whenever TLS fails */
-	if (tls && plain) {
-		snprintf(err, FM_ERRLEN, "the URL list mixes stomp+ssl:// and "
-		    "plain stomp:// (%s): a failed TLS handshake would fall "
-		    "back to plain text; list only one kind", plain->text);
-		goto fail;
-	}
-	if (plain && (o->login || o->passcode || plain->user)) {
-		if (!o->allow_plaintext_login) {
-			snprintf(err, FM_ERRLEN, "user/password_file over plain "
-			    "%s would send them in clear: use stomp+ssl:// (or "
-			    "set allow_plaintext_credentials: true)",
-			    plain->text);
+	{
+		const struct net_clear_rules r = { "stomp", "stomp+ssl://",
+		    "plain stomp://", "the login and passcode go in clear" };
+
+		if (net_urls_check_clear(c->urls, c->nurls, o->login ||
+		    o->passcode, o->allow_plaintext_login, &r, err) < 0)
 			goto fail;
-		}
-		log_warn("stomp: INSECURE: allow_plaintext_credentials is set: "
-		    "the login and passcode go in clear to %s", plain->text);
 	}
 	if ((o->tls_verify_name &&
 	    (c->verify_name = strdup(o->tls_verify_name)) == NULL) ||
