@@ -83,7 +83,7 @@ PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2)
 # include/fedmsg/plugin.h only (they link nothing of ours).  A plugin
 # that needs a library of its own names it in PLUGIN_LIBS_<name>.
 PLUGIN_LIBS_resultsdb = -lcurl -ljansson
-PLUGIN_LIBS_robosignatory = -lcurl
+PLUGIN_LIBS_robosignatory = -lcurl -lgssapi_krb5 -lkrb5
 PLUGIN_NAMES	 = $(patsubst consumers/%/,%,$(sort $(dir $(wildcard consumers/*/*.c))))
 PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 SAN_PLUGINS	 = $(addprefix $(B)/asan/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))

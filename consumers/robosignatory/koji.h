@@ -1,8 +1,11 @@
 /*
- * A Koji hub client: XML-RPC over HTTPS with a client certificate
- * (libcurl), logged in with sslLogin as koji's "ssl" authmethod does; the
- * session rides on every later call's URL as session-id, session-key and
- * callnum.  One per consumer thread; not thread-safe.
+ * A Koji hub client: XML-RPC over HTTPS (libcurl), logged in with
+ * sslLogin at .../ssllogin as koji's "ssl" authmethod does (the client
+ * certificate), or as its "kerberos" one (gssapi_login: the same call
+ * with HTTP Negotiate, negotiate.h); the session rides on every later
+ * call's URL as session-id, session-key and callnum, and a session the
+ * hub expired (AuthExpired) is logged in again once.  One per consumer
+ * thread; not thread-safe.
  */
 #ifndef ROBOSIG_KOJI_H
 #define ROBOSIG_KOJI_H
@@ -12,7 +15,9 @@
 enum koji_rc {
 	KOJI_OK = 0,
 	KOJI_TRANSIENT = 1,	/* unreachable, timeout, HTTP 5xx, garbage */
-	KOJI_FAULT = 2,		/* the hub answered with a fault */
+	KOJI_FAULT = 2,		/* the hub answered with a fault, or the
+				   login was refused (wrong principal,
+				   keytab, no ticket, HTTP 401) */
 };
 
 struct koji;
@@ -22,6 +27,12 @@ struct koji *koji_new(const char *url, const char *cert, const char *serverca,
 	    long timeout);
 void	koji_free(struct koji *k);
 /*
+ * Log in with Kerberos (HTTP Negotiate) instead of the client certificate:
+ * principal and keytab as negotiate_new() takes them.  0, or -1 (memory).
+ */
+int	koji_set_kerberos(struct koji *k, const char *principal,
+	    const char *keytab);
+/*
  * Send the encoded request; *out: the result (or the fault), to free with
  * xr_free.  err: a reason for anything but KOJI_OK.  auth: log in first
  * (once per client) and send the session.
@@ -30,5 +41,7 @@ enum koji_rc koji_call(struct koji *k, const struct xr_buf *req, int auth,
 	    struct xr_value **out, char *err, size_t errlen);
 /* How many calls went out (for the bench and the logs). */
 unsigned long koji_calls(const struct koji *k);
+/* How many logins were tried. */
+unsigned long koji_logins(const struct koji *k);
 
 #endif /* ROBOSIG_KOJI_H */

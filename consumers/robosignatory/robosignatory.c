@@ -40,7 +40,8 @@
  *   signing {command: [argv template], user, passphrase_file,
  *            config_file, timeout (s, 600)}
  *   koji_instances {NAME: {url, mbs_user, options: {authmethod: "ssl",
- *            cert, serverca}, tags: [{from, to, key, keyid,
+ *            cert, serverca | authmethod: "kerberos", principal, keytab,
+ *            serverca}, tags: [{from, to, key, keyid,
  *            file_signing_key, type: "plain"|"modular", skip_untagging,
  *            sidetags: {pattern, from, to, trusted_taggers}}]}}
  *   xml {key, trusted_publishers, command, tmpdir (/var/tmp)}  optional
@@ -87,6 +88,8 @@ struct rtag {
 
 struct instance {
 	char		*name, *url, *cert, *serverca, *mbs_user;
+	char		*principal, *keytab;	/* authmethod "kerberos" */
+	bool		 kerberos;
 	struct rtag	*tags;
 	size_t		 ntags;
 	struct koji	*koji;		/* consume() is single-threaded */
@@ -240,12 +243,26 @@ read_instance(struct robosig *r, struct fm_config *insts, size_t idx,
 			free(auth);
 			return -1;
 		}
+	} else if (strcmp(auth, "kerberos") == 0) {
+		/* koji's gssapi_login: principal and keytab may be left out
+		   (the keytab's first principal; kinit's tickets) */
+		in->kerberos = true;
+		if (fm_config_string(&opt, "principal", &in->principal) < 0 ||
+		    fm_config_string(&opt, "keytab", &in->keytab) < 0 ||
+		    fm_config_string(&opt, "serverca", &in->serverca) < 0) {
+			free(auth);
+			return cfg_err(r, where, opt.err);
+		}
+		if (strncmp(in->url, "https://", 8) != 0) {
+			free(auth);
+			return cfg_err(r, where, "authmethod \"kerberos\" needs "
+			    "an https:// 'url' (the session key travels on "
+			    "it)");
+		}
 	} else {
-		rc = strcmp(auth, "kerberos") == 0;
 		free(auth);
-		return cfg_err(r, where, rc ? "options.authmethod \"kerberos\" "
-		    "is not supported by this build (use \"ssl\")" :
-		    "options.authmethod must be \"ssl\" or \"kerberos\"");
+		return cfg_err(r, where, "options.authmethod must be \"ssl\" "
+		    "or \"kerberos\"");
 	}
 	free(auth);
 	fm_config_warn_unknown(&opt);
@@ -278,6 +295,11 @@ read_instance(struct robosig *r, struct fm_config *insts, size_t idx,
 	fm_config_warn_unknown(&c);
 	in->koji = koji_new(in->url, in->cert, in->serverca,
 	    (long)r->koji_timeout);
+	if (in->koji != NULL && in->kerberos &&
+	    koji_set_kerberos(in->koji, in->principal, in->keytab) < 0) {
+		koji_free(in->koji);
+		in->koji = NULL;
+	}
 	return in->koji == NULL ? cfg_err(r, where, "out of memory") : 0;
 }
 
@@ -405,6 +427,7 @@ robosig_free(struct robosig *r)
 		free(in->tags);
 		free(in->name); free(in->url); free(in->cert);
 		free(in->serverca); free(in->mbs_user);
+		free(in->principal); free(in->keytab);
 		koji_free(in->koji);
 	}
 	free(r->inst);

@@ -6,6 +6,7 @@ bus.  The signing command is a script that records what it was asked to
 sign and the passphrase it read (no rpm/rpmsign in this environment).
 Forged-by-another-signer messages and replays cause no Koji call."""
 
+import base64
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 from xmlrpc.client import Fault
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
@@ -45,10 +47,15 @@ def tagging(tag, who, event, active):
 
 class FakeKoji:
     """Koji's calls as robosignatory uses them, over a build with two
-    RPMs; calls are recorded as (method, args)."""
+    RPMs; calls are recorded as (method, args).  client_ca: the TLS
+    client certificate it requires (authmethod "ssl"); without one,
+    kerberos(keytab) makes sslLogin need HTTP Negotiate (SPNEGO) for a
+    principal of the realm, as koji's hub behind mod_auth_gssapi does."""
 
     def __init__(self, server_cert, server_key, client_ca):
         self.calls = []
+        self.session, self.expired = (7, "k/e y"), set()
+        self.gss, self.logins, self.refused = None, [], []
         self.tags = {1001: {FROM}, 1002: {SIDE}, 1003: {SIDE},
                      1004: {MFROM}, 1007: {MFROM}}
         # 1003: bodhi's tagging was revoked, mallory's is the active one
@@ -64,9 +71,11 @@ class FakeKoji:
                                  requestHandler=Handler)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(server_cert, server_key)
-        ctx.load_verify_locations(client_ca)
-        ctx.verify_mode = ssl.CERT_REQUIRED
+        if client_ca is not None:
+            ctx.load_verify_locations(client_ca)
+            ctx.verify_mode = ssl.CERT_REQUIRED
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        srv.fake = self
         srv.register_instance(self, allow_dotted_names=False)
         self.srv = srv
         self.port = srv.server_address[1]
@@ -82,13 +91,52 @@ class FakeKoji:
             kw = {}
         self.calls.append((method, list(params), kw))
         if method in ("writeSignedRPM", "tagBuild") and \
-                "session-id=7&session-key=k%2Fe%20y&" not in \
+                "session-id=%d&session-key=%s&" % (
+                    self.session[0], urllib.parse.quote(self.session[1],
+                                                        safe="")) not in \
                 self.srv.koji_query + "&":
+            sid = urllib.parse.parse_qs(self.srv.koji_query).get(
+                "session-id", ["0"])[0]
+            if int(sid) in self.expired:
+                raise Fault(1007, "AuthExpired: session %s expired" % sid)
             raise Fault(1000, "%s needs a session" % method)
         return getattr(self, "k_" + method)(*params, **kw)
 
     def k_sslLogin(self):
-        return {"session-id": 7, "session-key": "k/e y"}
+        return {"session-id": self.session[0],
+                "session-key": self.session[1]}
+
+    def expire(self):
+        """The hub ends the session: its calls get AuthExpired."""
+        self.expired.add(self.session[0])
+        self.session = (self.session[0] + 1, "k/e y%d" % self.session[0])
+
+    def kerberos(self, keytab):
+        """sslLogin needs SPNEGO, accepted with the HTTP/ keys in
+        keytab."""
+        import gssapi
+        self.gss = gssapi.Credentials(usage="accept",
+                                      store={"keytab": str(keytab)})
+
+    def accept(self, authz):
+        """The login's Authorization header -> (principal, the answer
+        token for mutual authentication), or (None, None)."""
+        import gssapi
+        if not authz or not authz.startswith("Negotiate "):
+            self.refused.append("no Negotiate token")
+            return None, None
+        try:
+            ctx = gssapi.SecurityContext(creds=self.gss, usage="accept")
+            out = ctx.step(base64.b64decode(authz[10:]))
+        except (gssapi.exceptions.GSSError, ValueError) as e:
+            self.refused.append(str(e))
+            return None, None
+        if not ctx.complete:
+            self.refused.append("context not complete")
+            return None, None
+        self.logins.append(str(ctx.initiator_name))
+        return str(ctx.initiator_name), \
+            base64.b64encode(out).decode() if out else None
 
     def k_getBuild(self, build_id):
         if build_id == 666:
@@ -156,6 +204,28 @@ class Handler(SimpleXMLRPCRequestHandler):
         self.server.koji_query = query
         return path in self.rpc_paths
 
+    def do_POST(self):
+        fake = self.server.fake
+        self.negotiate_reply = None
+        if fake.gss is not None and \
+                self.path.partition("?")[0].endswith("/ssllogin"):
+            who, self.negotiate_reply = fake.accept(
+                self.headers.get("Authorization"))
+            if who is None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", "Negotiate")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        super().do_POST()
+
+    def end_headers(self):
+        if getattr(self, "negotiate_reply", None):
+            self.send_header("WWW-Authenticate",
+                             "Negotiate " + self.negotiate_reply)
+        super().end_headers()
+
 
 @pytest.fixture
 def koji(tmp_path, dev_pki):
@@ -218,11 +288,14 @@ def consumer_config(tmp_path, dev_pki, koji, command=None, keyid=KEYID,
 
 
 def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
-               keyid=KEYID, sign_timeout=20, xml=None, **extra):
+               keyid=KEYID, sign_timeout=20, xml=None, edit=None, **extra):
+    """edit(conf): changes the consumer's config before it is written."""
     zmq = zmq_module()
     src, out, mport = free_ports(3)
     conf, rec = consumer_config(tmp_path, dev_pki, koji, command, keyid,
                                 sign_timeout, xml)
+    if edit is not None:
+        edit(conf)
     cfg = write_config(tmp_path, hub_config(src, mport, {
         "robosignatory": {"plugin": str(project_plugin("robosignatory")),
                           "topics": ["org.fedoraproject.dev.buildsys.tag",

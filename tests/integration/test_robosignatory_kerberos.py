@@ -1,0 +1,152 @@
+"""robosignatory's Koji client with authmethod "kerberos" (koji's
+gssapi_login): sslLogin at .../ssllogin with HTTP Negotiate (SPNEGO),
+credentials from the configured keytab and principal, against a real MIT
+KDC the test starts (krb5kdc.py) and the fake Koji hub of
+test_robosignatory.py, which accepts SPNEGO with its HTTP/localhost keytab
+(python3-gssapi), answers with its own token (mutual authentication) and
+requires the session on writeSignedRPM and tagBuild."""
+
+import time
+
+import pytest
+
+from conftest import wire, signed
+from krb5kdc import KDC, REALM, need_kdc
+from test_robosignatory import (FakeKoji, FROM, TO, make_setup, results,
+                                tag_msg, join)
+
+pytestmark = pytest.mark.usefixtures("hub_time_limit")
+
+ROBOSIG = "robosig/localhost@" + REALM
+AFTER_GETS = ["getBuild", "listTags", "listRPMs", "queryRPMSigs",
+              "queryRPMSigs"]
+
+
+@pytest.fixture
+def kdc(tmp_path):
+    need_kdc()
+    pytest.importorskip("gssapi", reason="python3-gssapi missing")
+    k = KDC(tmp_path)
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def krb_koji(tmp_path, kdc, monkeypatch):
+    """The fake Koji: TLS without client certificates, SPNEGO on its
+    login URL with the keys of HTTP/localhost."""
+    import subprocess
+    crt, key = tmp_path / "koji.crt", tmp_path / "koji.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-subj", "/CN=localhost", "-days", "1",
+                    "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(crt)], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for k, v in kdc.env().items():      # the acceptor reads this realm
+        monkeypatch.setenv(k, v)
+    kdc.principal("HTTP/localhost", tmp_path / "http.keytab")
+    k = FakeKoji(str(crt), str(key), None)
+    k.ca = crt
+    k.kerberos(tmp_path / "http.keytab")
+    yield k
+    k.stop()
+
+
+def kerberos_instances(conf, koji, **keytabs):
+    """The one ssl instance of conf becomes one kerberos instance per
+    name=(principal, keytab)."""
+    ssl = conf["koji_instances"].pop("primary")
+    for name, (principal, keytab) in keytabs.items():
+        inst = dict(ssl, options={"authmethod": "kerberos",
+                                  "principal": principal,
+                                  "keytab": str(keytab),
+                                  "serverca": str(koji.ca)})
+        conf["koji_instances"][name] = inst
+
+
+def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
+                                                  dev_pki, kdc, krb_koji):
+    """A tag message signs a build with a Kerberos session; a session the
+    hub expired is logged in again once; a stale keytab and a keytab
+    without the principal are refused before any Koji login (DROP, a clear
+    reason); the KDC down is transient (RETRY, then the failure)."""
+    koji = krb_koji
+    good = tmp_path / "robosig.keytab"
+    kdc.principal("robosig/localhost", good)
+    stale = tmp_path / "stale.keytab"          # re-keyed after export
+    kdc.principal("stale/localhost", stale)
+    kdc.keytab("stale/localhost", tmp_path / "stale-new.keytab")
+    other = tmp_path / "mallory.keytab"        # holds someone else
+    kdc.principal("mallory", other)
+    kdc.start()
+    for b in (1002, 1003, 1005, 1006):
+        koji.tags[b] = {FROM}
+
+    cfg, pub, sub, rec, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, entry={"backoff": 0.1},
+        edit=lambda conf: kerberos_instances(
+            conf, koji, primary=(ROBOSIG, good),
+            stale=("stale/localhost@" + REALM, stale),
+            wrong=(ROBOSIG, other), late=(ROBOSIG, good)))
+    hub = hubs(cfg, metrics_port=mport, env=kdc.env()).ready()
+    deadline = time.monotonic() + 40
+    join(hub, pub, deadline)
+    assert koji.calls == []
+
+    # signed with a Kerberos session
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["rpms_signed"], m["to"]) == \
+        ("success", 2, TO), (m, hub.stderr())
+    assert koji.methods() == AFTER_GETS + [
+        "sslLogin", "writeSignedRPM", "writeSignedRPM", "tagBuild"]
+    assert koji.logins == [ROBOSIG] and koji.refused == []
+    assert koji.tags[1001] == {TO}
+
+    # the hub ends the session: AuthExpired, one new login, then on
+    koji.expire()
+    n = len(koji.calls)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1006, name="modpkg2"))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "success", (m, hub.stderr())
+    assert koji.methods()[n + 5:] == [
+        "writeSignedRPM", "sslLogin", "writeSignedRPM", "writeSignedRPM",
+        "tagBuild"]
+    assert koji.logins == [ROBOSIG, ROBOSIG]
+
+    # a stale keytab, a keytab without the principal: the KDC says no,
+    # Koji's login URL is never asked, nothing is written or moved
+    for inst, build, name, why in (
+            ("stale", 1002, "side", "Decrypt integrity check failed"),
+            ("wrong", 1003, "evil", "mallory.keytab: No key table entry found "
+             "for " + ROBOSIG)):
+        n = len(koji.calls)
+        pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+            build_id=build, name=name, instance=inst))))
+        m = results(sub, 1, deadline, hub)[0]["msg"]
+        assert m["status"] == "failure", m
+        assert m["reason"].startswith("kerberos login as "), m
+        assert why in m["reason"], m
+        assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
+        assert koji.tags[build] == {FROM}
+    assert koji.logins == [ROBOSIG, ROBOSIG] and koji.refused == []
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 0
+
+    # the KDC down: an instance with no ticket yet retries, then the
+    # failure is published after max_attempts (3)
+    kdc.stop()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1005, name="modpkg1", instance="late"))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure", m
+    assert "Cannot contact any KDC" in m["reason"], m
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 2
+    assert "sslLogin" not in koji.methods()[-5:]
+    assert koji.tags[1005] == {FROM}
+    hub.stop()
+
