@@ -128,10 +128,11 @@ class FakeKoji:
         try:
             ctx = gssapi.SecurityContext(creds=self.gss, usage="accept")
             out = ctx.step(base64.b64decode(authz[10:]))
+            complete = ctx.complete     # raises a failed step's error
         except (gssapi.exceptions.GSSError, ValueError) as e:
             self.refused.append(str(e))
             return None, None
-        if not ctx.complete:
+        if not complete:
             self.refused.append("context not complete")
             return None, None
         self.logins.append(str(ctx.initiator_name))

@@ -69,7 +69,8 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
     """A tag message signs a build with a Kerberos session; a session the
     hub expired is logged in again once; a stale keytab and a keytab
     without the principal are refused before any Koji login (DROP, a clear
-    reason); the KDC down is transient (RETRY, then the failure)."""
+    reason); a hub whose key changed refuses the login (HTTP 401, DROP);
+    the KDC down is transient (RETRY, then the failure)."""
     koji = krb_koji
     good = tmp_path / "robosig.keytab"
     kdc.principal("robosig/localhost", good)
@@ -87,7 +88,8 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
         edit=lambda conf: kerberos_instances(
             conf, koji, primary=(ROBOSIG, good),
             stale=("stale/localhost@" + REALM, stale),
-            wrong=(ROBOSIG, other), late=(ROBOSIG, good)))
+            wrong=(ROBOSIG, other), rekeyed=(ROBOSIG, good),
+            late=(ROBOSIG, good)))
     hub = hubs(cfg, metrics_port=mport, env=kdc.env()).ready()
     deadline = time.monotonic() + 40
     join(hub, pub, deadline)
@@ -131,6 +133,19 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
         assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
         assert koji.tags[build] == {FROM}
     assert koji.logins == [ROBOSIG, ROBOSIG] and koji.refused == []
+
+    # the hub's own key changed under it (its keytab is stale): a fresh
+    # ticket does not open it, it answers 401 -> DROP, nothing written
+    kdc.keytab("HTTP/localhost", tmp_path / "http-new.keytab")
+    n = len(koji.calls)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1002, name="side", instance="rekeyed"))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure", m
+    assert m["reason"].endswith("the hub refused the Kerberos login "
+                                "(HTTP 401)"), m
+    assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
+    assert len(koji.refused) == 1 and koji.logins == [ROBOSIG, ROBOSIG]
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
                consumer="robosignatory") == 0
