@@ -107,7 +107,7 @@ TESTS_publishers = test_git_commit
 TESTS_hub	 = test_consumers
 TESTS_bridge	 = test_koji_map
 # a plugin's own code (#included): the public headers, its libraries
-TESTS_consumers	 = test_rdb_mapping
+TESTS_consumers	 = test_rdb_mapping test_negotiate
 test_layer	 = $(or $(firstword $(foreach l,$(TEST_LAYERS),$(if \
 		   $(filter $(1),$(TESTS_$(l))),$(l)))),libfedmsg)
 # Per layer: the archives a test links (in link order), its libraries.
@@ -121,7 +121,7 @@ TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_LIBS_publishers = $(PUB_LIBS)
 TEST_LIBS_hub	 = $(HUB_LIBS) $(BROKER_LIBS)
 TEST_LIBS_bridge = $(BROKER_LIBS)
-TEST_LIBS_consumers = $(PLUGIN_LIBS_resultsdb)
+TEST_LIBS_consumers = $(PLUGIN_LIBS_resultsdb) -lgssapi_krb5 -lkrb5
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
 

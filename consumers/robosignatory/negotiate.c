@@ -109,7 +109,7 @@ gss_words(OM_uint32 code, int type, char *buf, size_t size)
  * (unknown principal, wrong key, no ticket at all) needs a person.
  */
 static enum neg_rc
-fail(struct negotiate *n, const char *what, OM_uint32 major, OM_uint32 minor,
+neg_fail(struct negotiate *n, const char *what, OM_uint32 major, OM_uint32 minor,
     char *err, size_t errlen)
 {
 	char words[400] = "";
@@ -191,7 +191,7 @@ acquire(struct negotiate *n, gss_cred_id_t *cred, char *err, size_t errlen)
 		major = gss_import_name(&minor, &nb,
 		    GSS_KRB5_NT_PRINCIPAL_NAME, &name);
 		if (GSS_ERROR(major))
-			return fail(n, "bad principal", major, minor, err,
+			return neg_fail(n, "bad principal", major, minor, err,
 			    errlen);
 	}
 	/*
@@ -210,7 +210,7 @@ acquire(struct negotiate *n, gss_cred_id_t *cred, char *err, size_t errlen)
 	}
 	gss_release_name(&minor2, &name);
 	if (GSS_ERROR(major))
-		return fail(n, "no credentials", major, minor, err, errlen);
+		return neg_fail(n, "no credentials", major, minor, err, errlen);
 	return NEG_OK;
 }
 
@@ -242,7 +242,7 @@ negotiate_begin(struct negotiate *n, const char *host, char **b64,
 	if (GSS_ERROR(major)) {
 		gss_release_buffer(&minor, &out);
 		snprintf(svc, sizeof(svc), "no ticket for HTTP@%.200s", host);
-		return fail(n, svc, major, minor, err, errlen);
+		return neg_fail(n, svc, major, minor, err, errlen);
 	}
 	*b64 = neg_b64_encode(out.value, out.length);
 	gss_release_buffer(&minor, &out);
@@ -262,10 +262,6 @@ negotiate_end(struct negotiate *n, const char *b64, char *err, size_t errlen)
 	unsigned char *tok;
 	size_t len;
 
-	if (n->ctx == GSS_C_NO_CONTEXT) {
-		snprintf(err, errlen, "kerberos: no login under way");
-		return NEG_PERMANENT;
-	}
 	if (b64 == NULL) {
 		snprintf(err, errlen, "kerberos login: the hub sent no "
 		    "Negotiate token back (mutual authentication failed)");
@@ -278,6 +274,11 @@ negotiate_end(struct negotiate *n, const char *b64, char *err, size_t errlen)
 		drop_ctx(n);
 		return NEG_PERMANENT;
 	}
+	if (n->ctx == GSS_C_NO_CONTEXT) {
+		free(tok);
+		snprintf(err, errlen, "kerberos: no login under way");
+		return NEG_PERMANENT;
+	}
 	in.value = tok;
 	in.length = len;
 	major = gss_init_sec_context(&minor, GSS_C_NO_CREDENTIAL, &n->ctx,
@@ -286,7 +287,7 @@ negotiate_end(struct negotiate *n, const char *b64, char *err, size_t errlen)
 	free(tok);
 	gss_release_buffer(&minor, &out);
 	if (major != GSS_S_COMPLETE)
-		return fail(n, "the hub's answer does not authenticate it",
+		return neg_fail(n, "the hub's answer does not authenticate it",
 		    major == GSS_S_CONTINUE_NEEDED ? GSS_S_DEFECTIVE_TOKEN :
 		    major, minor, err, errlen);
 	drop_ctx(n);
