@@ -7,6 +7,7 @@ test_robosignatory.py, which accepts SPNEGO with its HTTP/localhost keytab
 requires the session on writeSignedRPM and tagBuild."""
 
 import time
+import types
 
 import pytest
 
@@ -165,3 +166,32 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
     assert koji.tags[1005] == {FROM}
     hub.stop()
 
+
+
+def test_kerberos_config_errors(tmp_path, hubs, zctx, dev_pki):
+    """A bad kerberos instance stops the hub with an error naming it: an
+    http:// url (the session key would travel in clear), an authmethod
+    that is neither ssl nor kerberos, a principal that is not a string."""
+    koji = types.SimpleNamespace(port=1, ca=tmp_path / "none.crt")
+    cases = [
+        ({"url": "http://localhost:1/kojihub"},
+         "authmethod \"kerberos\" needs an https:// 'url'"),
+        ({"options": {"authmethod": "gssapi"}},
+         "options.authmethod must be \"ssl\" or \"kerberos\""),
+        ({"options": {"authmethod": "kerberos", "principal": 7}},
+         "'principal' must be a string"),
+    ]
+    for i, (over, why) in enumerate(cases):
+        def edit(conf, over=over):
+            kerberos_instances(conf, koji, primary=(ROBOSIG, "/k.keytab"))
+            conf["koji_instances"]["primary"].update(over)
+        d = tmp_path / str(i)
+        d.mkdir()
+        cfg, pub, sub, rec, mport = make_setup(d, dev_pki, koji, zctx,
+                                               edit=edit)
+        hub = hubs(cfg, metrics_port=mport)
+        assert hub.wait(20) != 0, hub.describe()
+        err = hub.stderr()
+        assert "koji_instances.primary" in err and why in err, err
+        pub.close()
+        sub.close()
