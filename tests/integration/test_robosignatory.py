@@ -56,6 +56,7 @@ class FakeKoji:
         self.calls = []
         self.session, self.expired = (7, "k/e y"), set()
         self.gss, self.logins, self.refused = None, [], []
+        self.mutual = True      # answer a login with the server's token
         self.tags = {1001: {FROM}, 1002: {SIDE}, 1003: {SIDE},
                      1004: {MFROM}, 1007: {MFROM}}
         # 1003: bodhi's tagging was revoked, mallory's is the active one
@@ -137,7 +138,7 @@ class FakeKoji:
             return None, None
         self.logins.append(str(ctx.initiator_name))
         return str(ctx.initiator_name), \
-            base64.b64encode(out).decode() if out else None
+            base64.b64encode(out).decode() if out and self.mutual else None
 
     def k_getBuild(self, build_id):
         if build_id == 666:

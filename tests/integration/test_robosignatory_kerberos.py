@@ -55,22 +55,24 @@ def krb_koji(tmp_path, kdc, monkeypatch):
 
 def kerberos_instances(conf, koji, **keytabs):
     """The one ssl instance of conf becomes one kerberos instance per
-    name=(principal, keytab)."""
+    name=(principal, keytab or None: the default ccache)."""
     ssl = conf["koji_instances"].pop("primary")
     for name, (principal, keytab) in keytabs.items():
-        inst = dict(ssl, options={"authmethod": "kerberos",
-                                  "principal": principal,
-                                  "keytab": str(keytab),
-                                  "serverca": str(koji.ca)})
-        conf["koji_instances"][name] = inst
+        opt = {"authmethod": "kerberos", "principal": principal,
+               "serverca": str(koji.ca)}
+        if keytab is not None:
+            opt["keytab"] = str(keytab)
+        conf["koji_instances"][name] = dict(ssl, options=opt)
 
 
 def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
                                                   dev_pki, kdc, krb_koji):
     """A tag message signs a build with a Kerberos session; a session the
-    hub expired is logged in again once; a stale keytab and a keytab
-    without the principal are refused before any Koji login (DROP, a clear
-    reason); a hub whose key changed refuses the login (HTTP 401, DROP);
+    hub expired is logged in again once; a stale keytab, a keytab without
+    the principal and no keytab nor ticket are refused before any Koji
+    login (DROP, a clear reason); a hub that does not authenticate itself
+    is not trusted with the session, and a hub whose key changed refuses
+    the login (HTTP 401): DROP;
     the KDC down is transient (RETRY, then the failure)."""
     koji = krb_koji
     good = tmp_path / "robosig.keytab"
@@ -89,7 +91,8 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
         edit=lambda conf: kerberos_instances(
             conf, koji, primary=(ROBOSIG, good),
             stale=("stale/localhost@" + REALM, stale),
-            wrong=(ROBOSIG, other), rekeyed=(ROBOSIG, good),
+            wrong=(ROBOSIG, other), noticket=(ROBOSIG, None),
+            nomutual=(ROBOSIG, good), rekeyed=(ROBOSIG, good),
             late=(ROBOSIG, good)))
     hub = hubs(cfg, metrics_port=mport, env=kdc.env()).ready()
     deadline = time.monotonic() + 40
@@ -118,9 +121,12 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
         "tagBuild"]
     assert koji.logins == [ROBOSIG, ROBOSIG]
 
-    # a stale keytab, a keytab without the principal: the KDC says no,
-    # Koji's login URL is never asked, nothing is written or moved
+    # a stale keytab, a keytab without the principal, no keytab and no
+    # ticket in the default ccache: Koji's login URL is never asked,
+    # nothing is written or moved
     for inst, build, name, why in (
+            ("noticket", 1003, "evil", "Can't find client principal %s "
+             "in cache collection" % ROBOSIG),
             ("stale", 1002, "side", "Decrypt integrity check failed"),
             ("wrong", 1003, "evil", "mallory.keytab: No key table entry found "
              "for " + ROBOSIG)):
@@ -135,6 +141,18 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
         assert koji.tags[build] == {FROM}
     assert koji.logins == [ROBOSIG, ROBOSIG] and koji.refused == []
 
+    # a hub that does not answer with its own token has not proved who
+    # it is: its session is not used
+    koji.mutual = False
+    n = len(koji.calls)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1003, name="evil", instance="nomutual"))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure", m
+    assert "mutual authentication failed" in m["reason"], m
+    assert koji.methods()[n:] == AFTER_GETS + ["sslLogin"]
+    koji.mutual = True
+
     # the hub's own key changed under it (its keytab is stale): a fresh
     # ticket does not open it, it answers 401 -> DROP, nothing written
     kdc.keytab("HTTP/localhost", tmp_path / "http-new.keytab")
@@ -146,7 +164,7 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
     assert m["reason"].endswith("the hub refused the Kerberos login "
                                 "(HTTP 401)"), m
     assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
-    assert len(koji.refused) == 1 and koji.logins == [ROBOSIG, ROBOSIG]
+    assert len(koji.refused) == 1 and koji.logins == [ROBOSIG] * 3
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
                consumer="robosignatory") == 0
