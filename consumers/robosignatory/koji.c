@@ -20,7 +20,7 @@ struct koji {
 	char		*url, *cert, *serverca;
 	long		 timeout;
 	char		*session_id, *session_key;
-	unsigned long	 callnum, calls, logins;
+	unsigned long	 callnum, calls;
 	struct negotiate *neg;		/* authmethod "kerberos", or NULL */
 	char		*neg_reply;	/* the hub's Negotiate token */
 };
@@ -107,12 +107,6 @@ koji_set_kerberos(struct koji *k, const char *principal, const char *keytab)
 	negotiate_free(k->neg);
 	k->neg = negotiate_new(principal, keytab);
 	return k->neg != NULL ? 0 : -1;
-}
-
-unsigned long
-koji_logins(const struct koji *k)
-{
-	return k->logins;
 }
 
 /* Keep the token of "WWW-Authenticate: Negotiate <token>". */
@@ -281,7 +275,6 @@ login(struct koji *k, char *err, size_t errlen)
 
 	free(k->session_id);
 	k->session_id = NULL;
-	k->logins++;
 	if (k->neg != NULL &&
 	    (rc = negotiate_header(k, &authz, err, errlen)) != KOJI_OK)
 		return rc;	/* no ticket: the hub is not asked */
@@ -333,7 +326,6 @@ koji_call(struct koji *k, const struct xr_buf *req, int auth,
 {
 	char url[2048];
 	enum koji_rc rc;
-
 	int64_t code;
 	int again;
 

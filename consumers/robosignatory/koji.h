@@ -41,7 +41,5 @@ enum koji_rc koji_call(struct koji *k, const struct xr_buf *req, int auth,
 	    struct xr_value **out, char *err, size_t errlen);
 /* How many calls went out (for the bench and the logs). */
 unsigned long koji_calls(const struct koji *k);
-/* How many logins were tried. */
-unsigned long koji_logins(const struct koji *k);
 
 #endif /* ROBOSIG_KOJI_H */
