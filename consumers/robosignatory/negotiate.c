@@ -109,8 +109,8 @@ gss_words(OM_uint32 code, int type, char *buf, size_t size)
  * (unknown principal, wrong key, no ticket at all) needs a person.
  */
 static enum neg_rc
-neg_fail(struct negotiate *n, const char *what, OM_uint32 major, OM_uint32 minor,
-    char *err, size_t errlen)
+neg_fail(struct negotiate *n, const char *what, OM_uint32 major,
+    OM_uint32 minor, char *err, size_t errlen)
 {
 	char words[400] = "";
 	enum neg_rc rc = NEG_PERMANENT;
@@ -118,7 +118,7 @@ neg_fail(struct negotiate *n, const char *what, OM_uint32 major, OM_uint32 minor
 
 	if (m == KRB5_KDC_UNREACH || m == KRB5_REALM_CANT_RESOLVE ||
 	    m == ETIMEDOUT || m == ECONNREFUSED ||
-	    GSS_ERROR(major) == GSS_S_CREDENTIALS_EXPIRED ||
+	    GSS_ROUTINE_ERROR(major) == GSS_S_CREDENTIALS_EXPIRED ||
 	    m == KRB5KRB_AP_ERR_TKT_EXPIRED)
 		rc = NEG_TRANSIENT;
 	gss_words(major, GSS_C_GSS_CODE, words, sizeof(words));
@@ -220,7 +220,7 @@ negotiate_begin(struct negotiate *n, const char *host, char **b64,
 {
 	gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
 	gss_buffer_desc tb, out = GSS_C_EMPTY_BUFFER;
-	OM_uint32 major, minor, flags;
+	OM_uint32 major, minor, minor2, flags;	/* minor2: of the cleanups */
 	char svc[300];
 	enum neg_rc rc;
 
@@ -238,14 +238,14 @@ negotiate_begin(struct negotiate *n, const char *host, char **b64,
 		    &spnego_oid, GSS_C_MUTUAL_FLAG, 0,
 		    GSS_C_NO_CHANNEL_BINDINGS, GSS_C_NO_BUFFER, NULL, &out,
 		    &flags, NULL);
-	gss_release_cred(&minor, &cred);
+	gss_release_cred(&minor2, &cred);
 	if (GSS_ERROR(major)) {
-		gss_release_buffer(&minor, &out);
+		gss_release_buffer(&minor2, &out);
 		snprintf(svc, sizeof(svc), "no ticket for HTTP@%.200s", host);
 		return neg_fail(n, svc, major, minor, err, errlen);
 	}
 	*b64 = neg_b64_encode(out.value, out.length);
-	gss_release_buffer(&minor, &out);
+	gss_release_buffer(&minor2, &out);
 	if (*b64 == NULL) {
 		snprintf(err, errlen, "out of memory");
 		drop_ctx(n);
@@ -258,7 +258,7 @@ enum neg_rc
 negotiate_end(struct negotiate *n, const char *b64, char *err, size_t errlen)
 {
 	gss_buffer_desc in, out = GSS_C_EMPTY_BUFFER;
-	OM_uint32 major, minor, flags;
+	OM_uint32 major, minor, minor2, flags;
 	unsigned char *tok;
 	size_t len;
 
@@ -285,7 +285,7 @@ negotiate_end(struct negotiate *n, const char *b64, char *err, size_t errlen)
 	    n->target, &spnego_oid, GSS_C_MUTUAL_FLAG, 0,
 	    GSS_C_NO_CHANNEL_BINDINGS, &in, NULL, &out, &flags, NULL);
 	free(tok);
-	gss_release_buffer(&minor, &out);
+	gss_release_buffer(&minor2, &out);
 	if (major != GSS_S_COMPLETE)
 		return neg_fail(n, "the hub's answer does not authenticate it",
 		    major == GSS_S_CONTINUE_NEEDED ? GSS_S_DEFECTIVE_TOKEN :
