@@ -219,6 +219,7 @@ negotiate_begin(struct negotiate *n, const char *host, char **b64,
     char *err, size_t errlen)
 {
 	gss_cred_id_t cred = GSS_C_NO_CREDENTIAL;
+	gss_ctx_id_t probe = GSS_C_NO_CONTEXT;
 	gss_buffer_desc tb, out = GSS_C_EMPTY_BUFFER;
 	OM_uint32 major, minor, minor2, flags;	/* minor2: of the cleanups */
 	char svc[300];
@@ -233,6 +234,19 @@ negotiate_begin(struct negotiate *n, const char *host, char **b64,
 	tb.length = strlen(svc);
 	major = gss_import_name(&minor, &tb, GSS_C_NT_HOSTBASED_SERVICE,
 	    &n->target);
+	/*
+	 * Kerberos alone first, as in acquire(): the service ticket lands in
+	 * the ccache and a failure keeps the krb5 code the verdict needs
+	 * (through SPNEGO it comes back renumbered); SPNEGO then wraps the
+	 * cached ticket without asking the KDC again.
+	 */
+	if (!GSS_ERROR(major)) {
+		major = gss_init_sec_context(&minor, cred, &probe, n->target,
+		    (gss_OID)gss_mech_krb5, 0, 0, GSS_C_NO_CHANNEL_BINDINGS,
+		    GSS_C_NO_BUFFER, NULL, &out, NULL, NULL);
+		gss_delete_sec_context(&minor2, &probe, GSS_C_NO_BUFFER);
+		gss_release_buffer(&minor2, &out);
+	}
 	if (!GSS_ERROR(major))
 		major = gss_init_sec_context(&minor, cred, &n->ctx, n->target,
 		    &spnego_oid, GSS_C_MUTUAL_FLAG, 0,

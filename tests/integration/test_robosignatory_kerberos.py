@@ -40,7 +40,7 @@ def krb_koji(tmp_path, kdc, monkeypatch):
     crt, key = tmp_path / "koji.crt", tmp_path / "koji.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
                     "-nodes", "-subj", "/CN=localhost", "-days", "1",
-                    "-addext", "subjectAltName=DNS:localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
                     "-keyout", str(key), "-out", str(crt)], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for k, v in kdc.env().items():      # the acceptor reads this realm
@@ -53,9 +53,10 @@ def krb_koji(tmp_path, kdc, monkeypatch):
     k.stop()
 
 
-def kerberos_instances(conf, koji, **keytabs):
+def kerberos_instances(conf, koji, urls=None, **keytabs):
     """The one ssl instance of conf becomes one kerberos instance per
-    name=(principal, keytab or None: the default ccache)."""
+    name=(principal, keytab or None: the default ccache); urls: another
+    url for some."""
     ssl = conf["koji_instances"].pop("primary")
     for name, (principal, keytab) in keytabs.items():
         opt = {"authmethod": "kerberos", "principal": principal,
@@ -63,6 +64,8 @@ def kerberos_instances(conf, koji, **keytabs):
         if keytab is not None:
             opt["keytab"] = str(keytab)
         conf["koji_instances"][name] = dict(ssl, options=opt)
+        if name in (urls or {}):
+            conf["koji_instances"][name]["url"] = urls[name]
 
 
 def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
@@ -93,7 +96,8 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
             stale=("stale/localhost@" + REALM, stale),
             wrong=(ROBOSIG, other), noticket=(ROBOSIG, None),
             nomutual=(ROBOSIG, good), rekeyed=(ROBOSIG, good),
-            late=(ROBOSIG, good)))
+            late=(ROBOSIG, good), byip=(ROBOSIG, good),
+            urls={"byip": "https://127.0.0.1:%d/kojihub" % koji.port}))
     hub = hubs(cfg, metrics_port=mport, env=kdc.env()).ready()
     deadline = time.monotonic() + 40
     join(hub, pub, deadline)
@@ -165,6 +169,18 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
                                 "(HTTP 401)"), m
     assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
     assert len(koji.refused) == 1 and koji.logins == [ROBOSIG] * 3
+
+    # the hub's url names a host the realm has no HTTP/ service for: the
+    # KDC says so (DROP); the TGT got on the way stays for what follows
+    n = len(koji.calls)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1003, name="evil", instance="byip"))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure", m
+    assert "no ticket for HTTP@127.0.0.1" in m["reason"] and \
+        "Server HTTP/127.0.0.1@%s not found in Kerberos database" % REALM \
+        in m["reason"], m
+    assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
                consumer="robosignatory") == 0
@@ -183,6 +199,15 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
                consumer="robosignatory") == 2
     assert koji.methods()[n:] == AFTER_GETS * 3    # no login reached Koji
     assert koji.tags[1005] == {FROM}
+    # with a TGT but no service ticket yet: the same, at the second step
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+        build_id=1003, name="evil", instance="byip"))))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure" and "no ticket for HTTP@127.0.0.1" in \
+        m["reason"] and "Cannot contact any KDC" in m["reason"], m
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 4
     hub.stop()
 
 
