@@ -11,7 +11,7 @@ import types
 
 import pytest
 
-from conftest import wire, signed
+from conftest import SLOW, signed, wire
 from krb5kdc import KDC, REALM, need_kdc
 from test_robosignatory import (FakeKoji, FROM, TO, make_setup, results,
                                 tag_msg, join)
@@ -68,40 +68,45 @@ def kerberos_instances(conf, koji, urls=None, **keytabs):
             conf["koji_instances"][name]["url"] = urls[name]
 
 
-def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
-                                                  dev_pki, kdc, krb_koji):
-    """A tag message signs a build with a Kerberos session; a session the
-    hub expired is logged in again once; a stale keytab, a keytab without
-    the principal and no keytab nor ticket are refused before any Koji
-    login (DROP, a clear reason); a hub that does not authenticate itself
-    is not trusted with the session, and a hub whose key changed refuses
-    the login (HTTP 401): DROP;
-    the KDC down is transient (RETRY, then the failure)."""
-    koji = krb_koji
-    good = tmp_path / "robosig.keytab"
-    kdc.principal("robosig/localhost", good)
-    stale = tmp_path / "stale.keytab"          # re-keyed after export
-    kdc.principal("stale/localhost", stale)
-    kdc.keytab("stale/localhost", tmp_path / "stale-new.keytab")
-    other = tmp_path / "mallory.keytab"        # holds someone else
-    kdc.principal("mallory", other)
+def krb_hub(tmp_path, hubs, zctx, dev_pki, kdc, koji, **instances):
+    """principals and keytabs in the KDC, the KDC started, a hub with
+    robosignatory on kerberos instances of the fake Koji (byip: by
+    127.0.0.1, a host the realm has no HTTP/ service for); builds 1001-1006
+    in FROM."""
+    keytabs = {"good": tmp_path / "robosig.keytab",
+               "stale": tmp_path / "stale.keytab",
+               "other": tmp_path / "mallory.keytab"}
+    kdc.principal("robosig/localhost", keytabs["good"])
+    kdc.principal("stale/localhost", keytabs["stale"])
+    kdc.keytab("stale/localhost", tmp_path / "stale-new.keytab")  # re-key
+    kdc.principal("mallory", keytabs["other"])      # someone else's
     kdc.start()
     for b in (1002, 1003, 1005, 1006):
         koji.tags[b] = {FROM}
-
+    inst = {name: (p, keytabs.get(k)) for name, (p, k) in instances.items()}
     cfg, pub, sub, rec, mport = make_setup(
         tmp_path, dev_pki, koji, zctx, entry={"backoff": 0.1},
         edit=lambda conf: kerberos_instances(
-            conf, koji, primary=(ROBOSIG, good),
-            stale=("stale/localhost@" + REALM, stale),
-            wrong=(ROBOSIG, other), noticket=(ROBOSIG, None),
-            nomutual=(ROBOSIG, good), rekeyed=(ROBOSIG, good),
-            late=(ROBOSIG, good), byip=(ROBOSIG, good),
-            urls={"byip": "https://127.0.0.1:%d/kojihub" % koji.port}))
+            conf, koji, urls={"byip": "https://127.0.0.1:%d/kojihub" %
+                              koji.port}, **inst))
     hub = hubs(cfg, metrics_port=mport, env=kdc.env()).ready()
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + 30 * SLOW
     join(hub, pub, deadline)
     assert koji.calls == []
+    return hub, pub, sub, deadline
+
+
+def test_kerberos_sign_relogin_and_hub_checks(tmp_path, hubs, zctx,
+                                              dev_pki, kdc, krb_koji):
+    """A tag message signs a build with a Kerberos session; a session the
+    hub expired is logged in again once; a hub that does not authenticate
+    itself is not trusted with the session, and a hub whose key changed
+    refuses the login (HTTP 401): DROP, nothing written."""
+    koji = krb_koji
+    hub, pub, sub, deadline = krb_hub(
+        tmp_path, hubs, zctx, dev_pki, kdc, koji,
+        primary=(ROBOSIG, "good"), nomutual=(ROBOSIG, "good"),
+        rekeyed=(ROBOSIG, "good"))
 
     # signed with a Kerberos session
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
@@ -124,26 +129,6 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
         "writeSignedRPM", "sslLogin", "writeSignedRPM", "writeSignedRPM",
         "tagBuild"]
     assert koji.logins == [ROBOSIG, ROBOSIG]
-
-    # a stale keytab, a keytab without the principal, no keytab and no
-    # ticket in the default ccache: Koji's login URL is never asked,
-    # nothing is written or moved
-    for inst, build, name, why in (
-            ("noticket", 1003, "evil", "Can't find client principal %s "
-             "in cache collection" % ROBOSIG),
-            ("stale", 1002, "side", "Decrypt integrity check failed"),
-            ("wrong", 1003, "evil", "mallory.keytab: No key table entry found "
-             "for " + ROBOSIG)):
-        n = len(koji.calls)
-        pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
-            build_id=build, name=name, instance=inst))))
-        m = results(sub, 1, deadline, hub)[0]["msg"]
-        assert m["status"] == "failure", m
-        assert m["reason"].startswith("kerberos login as "), m
-        assert why in m["reason"], m
-        assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
-        assert koji.tags[build] == {FROM}
-    assert koji.logins == [ROBOSIG, ROBOSIG] and koji.refused == []
 
     # a hub that does not answer with its own token has not proved who
     # it is: its session is not used
@@ -169,6 +154,46 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
                                 "(HTTP 401)"), m
     assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
     assert len(koji.refused) == 1 and koji.logins == [ROBOSIG] * 3
+
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 0
+    hub.stop()
+
+
+def test_kerberos_credential_failures_and_kdc_down(tmp_path, hubs, zctx,
+                                                   dev_pki, kdc, krb_koji):
+    """No keytab nor ticket, a stale keytab, a keytab without the
+    principal, a url host the realm has no service for: refused before
+    any Koji login (DROP, the KDC's or the keytab's reason); the KDC down
+    is transient (RETRY, then the failure), with no ticket yet and with
+    the initial ticket only."""
+    koji = krb_koji
+    hub, pub, sub, deadline = krb_hub(
+        tmp_path, hubs, zctx, dev_pki, kdc, koji,
+        stale=("stale/localhost@" + REALM, "stale"),
+        wrong=(ROBOSIG, "other"), noticket=(ROBOSIG, None),
+        late=(ROBOSIG, "good"), byip=(ROBOSIG, "good"))
+
+    # a stale keytab, a keytab without the principal, no keytab and no
+    # ticket in the default ccache: Koji's login URL is never asked,
+    # nothing is written or moved
+    for inst, build, name, why in (
+            ("noticket", 1003, "evil", "Can't find client principal %s "
+             "in cache collection" % ROBOSIG),
+            ("stale", 1002, "side", "Decrypt integrity check failed"),
+            ("wrong", 1003, "evil", "mallory.keytab: No key table entry found "
+             "for " + ROBOSIG)):
+        n = len(koji.calls)
+        pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
+            build_id=build, name=name, instance=inst))))
+        m = results(sub, 1, deadline, hub)[0]["msg"]
+        assert m["status"] == "failure", m
+        assert m["reason"].startswith("kerberos login as "), m
+        assert why in m["reason"], m
+        assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
+        assert koji.tags[build] == {FROM}
+    assert koji.logins == [] and koji.refused == []
 
     # the hub's url names a host the realm has no HTTP/ service for: the
     # KDC says so (DROP); the TGT got on the way stays for what follows
@@ -209,6 +234,7 @@ def test_kerberos_login_sign_relogin_and_failures(tmp_path, hubs, zctx,
     assert met("fedmsg_consumer_retried_total",
                consumer="robosignatory") == 4
     hub.stop()
+
 
 
 
