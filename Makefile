@@ -78,7 +78,7 @@ TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
 # publishers/: programs that publish for others (fedmsg-git-hook), on
 # libgit2; fedmsg-<name>.c is the program, the rest its archive.
 PUB_SRC		 = $(filter-out publishers/fedmsg-%.c,$(wildcard publishers/*.c))
-PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2)
+PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2) $(BROKER_LIBS)
 # Consumer plugins: consumers/<name>/*.c -> <name>.so, built against
 # include/fedmsg/plugin.h only (they link nothing of ours).  A plugin
 # that needs a library of its own names it in PLUGIN_LIBS_<name>.

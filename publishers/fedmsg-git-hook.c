@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "git_commit.h"
+#include "hook_broker.h"
 #include "hook_out.h"
 #include "log.h"
 
@@ -64,6 +65,8 @@ static const char usage[] =
 struct settings {
 	const char	*config, *spool, *cert_prefix;
 	const char	*url_template;
+	const char	*umb_topic;	/* git_hook.shape "umb": the topic */
+	json_t		*broker;	/* git_hook.broker, borrowed */
 	bool		 with_namespace, flush;
 	double		 timeout;
 	long		 max_commits;
@@ -121,6 +124,19 @@ read_settings(const struct fm_config *cfg, struct settings *s, double cli_timeou
 		s->max_patch = (long)json_integer_value(v);
 	if ((v = hook_key(cfg, "spool_max_bytes")) && json_is_integer(v))
 		s->spool_max = (long)json_integer_value(v);
+	if ((v = hook_key(cfg, "shape")) && (!json_is_string(v) ||
+	    (strcmp(json_string_value(v), "fedora") &&
+	    strcmp(json_string_value(v), "umb")))) {
+		log_err("config: git_hook.shape must be \"fedora\" or \"umb\"");
+		return -1;
+	}
+	if (v && strcmp(json_string_value(v), "umb") == 0) {
+		s->umb_topic = "VirtualTopic.eng.distgit.commit";
+		if ((v = hook_key(cfg, "umb_topic")) && json_is_string(v) &&
+		    *json_string_value(v))
+			s->umb_topic = json_string_value(v);
+	}
+	s->broker = hook_key(cfg, "broker");
 	if (s->timeout < 0 || s->max_commits < 1 || s->max_patch < 0 ||
 	    s->spool_max < 4096) {
 		log_err("config: git_hook.timeout, max_commits, max_patch_bytes "
@@ -242,6 +258,7 @@ struct run {
 	struct gc_opts		 gc;
 	char			*topic;
 	int64_t			 seq;
+	const char		*note;	/* the cap note of this ref, or NULL */
 	/* revisions published in this push, for "seen" */
 	char			(*seen)[41];
 	size_t			 n_seen, cap_seen;
@@ -286,8 +303,16 @@ publish_commit(struct run *r, const char *rev, const char *branch)
 		return;
 	}
 	json_object_set_new(commit, "seen", json_boolean(seen_before(r, rev)));
-	body = json_pack("{s:o, s:s}", "commit", commit, "agent",
-	    r->gc.username);
+	if (r->s->umb_topic) {
+		/* UMB's distgit.commit: the commit object itself, flat */
+		json_object_set_new(commit, "agent",
+		    json_string(r->gc.username));
+		body = commit;
+	} else
+		body = json_pack("{s:o, s:s}", "commit", commit, "agent",
+		    r->gc.username);
+	if (body && r->note)
+		json_object_set_new(body, "note", json_string(r->note));
 	if (body)
 		text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
@@ -318,7 +343,7 @@ static void
 process_line(struct run *r, char *line)
 {
 	char old[64], new_[64], ref[MAX_LINE];
-	char (*revs)[41] = NULL;
+	char (*revs)[41] = NULL, *note = NULL;
 	const char *branch;
 	git_commit *c = NULL;
 	git_oid oid;
@@ -352,10 +377,18 @@ process_line(struct run *r, char *line)
 		    "%ld (git_hook.max_commits)", ref, r->s->max_commits,
 		    r->s->max_commits);
 		n = r->s->max_commits;
+		/* said in each message of this ref too, for its consumers */
+		if (asprintf(&note, "fedmsg-git-hook: more than %ld new "
+		    "commits on %s in this push; only the newest %ld were "
+		    "published (git_hook.max_commits)", r->s->max_commits,
+		    branch, r->s->max_commits) > 0)
+			r->note = note;
 	}
 	log_info("publishing %ld commit(s) of %s", n, branch);
 	for (i = n - 1; i >= 0; i--)
 		publish_commit(r, revs[i], branch);
+	r->note = NULL;
+	free(note);
 	free(revs);
 }
 
@@ -422,6 +455,7 @@ main(int argc, char **argv)
 	struct settings s = { .cert_prefix = "scm", .max_commits = 1000,
 	    .max_patch = 1024 * 1024, .spool_max = 64L * 1024 * 1024 };
 	struct run r = { .s = &s };
+	struct hook_broker *broker = NULL;
 	char err[FM_ERRLEN], line[MAX_LINE], *gitdir = NULL, *spool = NULL;
 	double cli_timeout = -1;
 	int64_t deadline;
@@ -463,6 +497,10 @@ main(int argc, char **argv)
 	if (read_settings(r.cfg, &s, cli_timeout) < 0 ||
 	    (s.url_template && check_url_template(s.url_template) < 0))
 		goto out;
+	if (s.broker && (broker = hb_new(s.broker, err)) == NULL) {
+		log_err("config: %s; nothing published", err);
+		goto out;
+	}
 	deadline = ho_now_ms() + (int64_t)(s.timeout * 1000);
 	if ((gitdir = git_dir_abspath()) == NULL) {
 		log_err("cannot tell the repository's path");
@@ -472,6 +510,8 @@ main(int argc, char **argv)
 		s.spool = spool;
 	if (s.flush) {
 		r.out = ho_open(r.cfg, s.spool, (uint64_t)s.spool_max, deadline);
+		if (r.out)
+			ho_set_broker(r.out, broker);
 		left = r.out ? ho_deliver(r.out, deadline) : 1;
 		rc = left ? 1 : 0;
 		goto out;
@@ -487,13 +527,15 @@ main(int argc, char **argv)
 	r.gc.url_template = s.url_template;
 	r.gc.with_namespace = s.with_namespace;
 	r.gc.max_patch_bytes = (size_t)s.max_patch;
-	r.topic = fm_topic_build(r.cfg->topic_prefix, r.cfg->environment,
-	    "git", "receive");
+	r.topic = s.umb_topic ? strdup(s.umb_topic) :
+	    fm_topic_build(r.cfg->topic_prefix, r.cfg->environment, "git",
+	    "receive");
 	if (r.topic == NULL || open_signer(&r) < 0)
 		goto out;
 	if ((r.out = ho_open(r.cfg, s.spool, (uint64_t)s.spool_max,
 	    deadline)) == NULL)
 		goto out;
+	ho_set_broker(r.out, broker);
 	while (fgets(line, sizeof(line), stdin)) {
 		if (strchr(line, '\n') == NULL && !feof(stdin)) {
 			log_err("input line longer than %d bytes skipped",
@@ -506,12 +548,18 @@ main(int argc, char **argv)
 	}
 	if (r.skipped)
 		log_warn("%lu commit(s) skipped (see above)", r.skipped);
-	left = ho_deliver(r.out, deadline);
+	/*
+	 * The wait on the bus has its own bound, after building (at most
+	 * max_commits messages per ref): a big push is spooled whole, then
+	 * sent for up to timeout; what is left goes with the next run.
+	 */
+	left = ho_deliver(r.out, ho_now_ms() + (int64_t)(s.timeout * 1000));
 	if (left == 0 && r.published)
 		log_info("%lu message(s) sent", r.published);
 out:
 	drain_stdin();
 	ho_close(r.out);
+	hb_free(broker);
 	fm_signer_free(r.signer);
 	free(r.topic);
 	free(r.seen);
