@@ -370,7 +370,8 @@ integration: all asan-tools $(TEST_DEPS_STAMP)
 #    hub, and under ASan and libFuzzer;
 #  - files whose time goes to the Python peers or to brokers starting, not
 #    to our code (test_peer_fedmsg: real fedmsg; test_git_hook: Fedora's
-#    hook on every push; test_bridge_koji: Koji's protonmsg; the broker
+#    hook on every push; test_git_hook_big: git building 12 000 commits;
+#    test_bridge_koji: Koji's protonmsg; the broker
 #    runs of ResultsDB and robosignatory; test_broker_harness: the test
 #    brokers' own harness).  The C paths they drive run under valgrind in
 #    the other files (relay, hub with the same plugins, bridges) and all
@@ -382,6 +383,7 @@ VALGRIND	 = valgrind -q --error-exitcode=99 --leak-check=full \
 		   --child-silent-after-fork=yes
 VALGRIND_TESTS	 = $(filter-out $(addprefix %/,test_sign_cli.py \
 		   test_verify_cli.py test_peer_fedmsg.py test_git_hook.py \
+		   test_git_hook_big.py \
 		   test_bridge_koji.py test_resultsdb_broker.py \
 		   test_robosignatory_broker.py test_broker_harness.py), \
 		   $(wildcard tests/integration/test_*.py))
