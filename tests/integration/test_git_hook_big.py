@@ -69,7 +69,8 @@ def fedora_hook_bodies(bare, lines):
 
 def test_2000_commit_push(tmp_path, daemons, zctx, dev_pki):
     need_fedora_hook()
-    s = Site(tmp_path, daemons, zctx, dev_pki, max_commits=2000, timeout=20)
+    # timeout bounds the wait on the relay, after building 2 000 messages
+    s = Site(tmp_path, daemons, zctx, dev_pki, max_commits=2000, timeout=5)
     only_our_hook(s)
     revs = fast_import(s.work, 2000)
     git(s.work, "push", "-q", "origin", "master")
