@@ -8,6 +8,9 @@ Fedora's hook builds for the same push.
   and its top-level scalars as headers.
 * format "fedora-messaging" -> RabbitMQ (AMQP 0-9-1) -> fedora-messaging's
   own `consume`: topic, id = msg_id, body = Fedora's body.
+* format "fedmsg" -> RabbitMQ (AMQP 1.0) -> a proton receiver: the signed
+  envelope, message id = msg_id, topic and the payload's scalars as
+  application properties.
 * the broker down: the push succeeds, the messages stay spooled; --flush
   (format "fedmsg", ActiveMQ STOMP) delivers them in order with their
   original msg_ids, signed; the next push sends only its own.
@@ -113,6 +116,32 @@ def test_fedora_messaging_format_to_rabbitmq(tmp_path, daemons, zctx,
         assert g["headers"]["fedora_messaging_user_%s" %
                             g["body"]["agent"]] is True
         assert g["headers"]["fedora_messaging_schema"] == "base.message"
+
+
+def test_fedmsg_format_to_rabbitmq_amqp10(tmp_path, daemons, zctx, dev_pki,
+                                          rabbitmq, amqp_peers):
+    need_fedora_hook()
+    topic = unique("githook")
+    s = Site(tmp_path, daemons, zctx, dev_pki, relay=False, broker={
+        "url": "amqp://127.0.0.1:%d" % RMQ_AMQP_PORT,
+        "user": "guest", "password_file": password_file(tmp_path),
+        "allow_plaintext_credentials": True,        # loopback broker
+        "address": "/topic/%s.{topic}" % topic})
+    rcv = amqp_peers.receiver("/topic/%s.#" % topic)
+    s.commit({"a": "1\n"}, "one")
+    s.commit({"b": "2\n"}, "two")
+    _, theirs, err = s.push("master")
+    assert "2 message(s) sent to the broker" in err, err
+    got = rcv.wait_count(2)
+    envs = [json.loads(b) for b in rcv.bodies()]
+    assert [e["msg"] for e in envs] == theirs
+    assert [m.id for m in got] == [e["msg_id"] for e in envs]
+    for m, e in zip(got, envs):
+        assert m.subject == e["topic"]
+        assert m.properties["topic"] == e["topic"]
+        assert m.properties["agent"] == e["msg"]["agent"]
+    assert_signed_by(envs, "shell-localhost", ca=dev_pki / "ca.crt",
+                     crl=dev_pki / "crl.pem")
 
 
 def test_broker_down_spools_then_flush_in_order(tmp_path, daemons, zctx,
