@@ -19,7 +19,8 @@ import pytest
 
 from peers import assert_signed_by
 from test_git_hook import (FM_GIT_HOOK, HOOK_PEER, PEERS, URL_TEMPLATE,
-                           Site, git, need_fedora_hook)
+                           Site, git, need_fedora_hook,
+                           stop_fedora_hook_servers)  # noqa: F401 autouse
 from conftest import tool
 
 

@@ -26,7 +26,8 @@ from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, free_ports,
                       password_file, unique, write_config)
 from peers import (assert_signed_by, fedora_messaging_env,
                    need_fedora_messaging)
-from test_git_hook import Site, need_fedora_hook
+from test_git_hook import (Site, need_fedora_hook,
+                           stop_fedora_hook_servers)  # noqa: F401 autouse
 from test_bridge_amqp091 import CALLBACK, fm_toml
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
