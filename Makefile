@@ -102,7 +102,7 @@ TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net test_broker_wrap fuzz_stomp
 TESTS_tools	 = test_terse
-TESTS_publishers = test_git_commit
+TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
 TESTS_hub	 = test_consumers
 TESTS_bridge	 = test_koji_map
