@@ -56,7 +56,9 @@ static const char usage[] =
 "                        git_hook.shape (\"fedora\"; \"umb\": topic\n"
 "                        git_hook.umb_topic, default\n"
 "                        VirtualTopic.eng.distgit.commit, the flat commit\n"
-"                        body), git_hook.broker (null: relay_inbound; an\n"
+"                        body; then per ref git_hook.umb_push_topic,\n"
+"                        default VirtualTopic.eng.distgit.push, \"\": none),\n"
+"                        git_hook.broker (null: relay_inbound; an\n"
 "                        object: url, address, format fedmsg|fedora-\n"
 "                        messaging|umb, credentials; see the README)\n"
 "  --timeout SECONDS     wall time spent waiting on the bus (and on the\n"
@@ -74,6 +76,7 @@ struct settings {
 	const char	*config, *spool, *cert_prefix;
 	const char	*url_template;
 	const char	*umb_topic;	/* git_hook.shape "umb": the topic */
+	const char	*umb_push_topic; /* and of distgit.push ("": none) */
 	json_t		*broker;	/* git_hook.broker, borrowed */
 	bool		 with_namespace, flush;
 	double		 timeout;
@@ -143,6 +146,9 @@ read_settings(const struct fm_config *cfg, struct settings *s, double cli_timeou
 		if ((v = hook_key(cfg, "umb_topic")) && json_is_string(v) &&
 		    *json_string_value(v))
 			s->umb_topic = json_string_value(v);
+		s->umb_push_topic = "VirtualTopic.eng.distgit.push";
+		if ((v = hook_key(cfg, "umb_push_topic")) && json_is_string(v))
+			s->umb_push_topic = json_string_value(v);
 	}
 	s->broker = hook_key(cfg, "broker");
 	if (s->timeout < 0 || s->max_commits < 1 || s->max_patch < 0 ||
@@ -294,56 +300,104 @@ seen_before(struct run *r, const char *rev)
 	return false;
 }
 
-/* Build, sign and spool the message of one commit. */
-static void
-publish_commit(struct run *r, const char *rev, const char *branch)
+/* Sign and spool one message; body is consumed.  what names it in logs. */
+static bool
+publish_body(struct run *r, const char *topic, json_t *body, const char *what)
 {
 	struct fm_msg_fields f = { 0 };
 	struct fm_msg *m = NULL, *sm = NULL;
-	json_t *commit, *body;
 	char err[FM_ERRLEN], *text = NULL;
 	const char *bytes;
+	bool ok = false;
 	size_t len;
 
-	if ((commit = gc_build(r->repo, &r->gc, rev, branch, err)) == NULL) {
-		log_err("commit %s skipped: %s", rev, err);
-		r->skipped++;
-		return;
-	}
-	json_object_set_new(commit, "seen", json_boolean(seen_before(r, rev)));
-	if (r->s->umb_topic) {
-		/* UMB's distgit.commit: the commit object itself, flat */
-		json_object_set_new(commit, "agent",
-		    json_string(r->gc.username));
-		body = commit;
-	} else
-		body = json_pack("{s:o, s:s}", "commit", commit, "agent",
-		    r->gc.username);
 	if (body && r->note)
 		json_object_set_new(body, "note", json_string(r->note));
 	if (body)
 		text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	f.topic = r->topic;
+	f.topic = topic;
 	f.msg_json = text;
 	f.i = ++r->seq;
 	f.username = r->gc.username;
 	if (text == NULL ||
 	    fm_msg_build(&f, &r->cfg->limits, &m, err) < 0 ||
 	    (r->signer && fm_signer_sign(r->signer, m, &sm, err) < 0)) {
-		log_err("commit %s skipped: %s", rev, text ? err :
-		    "out of memory");
-		r->skipped++;
+		log_err("%s skipped: %s", what, text ? err : "out of memory");
 	} else {
 		bytes = fm_msg_body(sm ? sm : m, &len);
-		if (ho_add(r->out, bytes, len) == 0)
-			r->published++;
-		else
-			r->skipped++;
+		ok = ho_add(r->out, bytes, len) == 0;
 	}
+	if (ok)
+		r->published++;
+	else
+		r->skipped++;
 	fm_msg_unref(m);
 	fm_msg_unref(sm);
 	free(text);
+	return ok;
+}
+
+/*
+ * Build, sign and spool the message of one commit.  In the UMB shape,
+ * *where gets the commit's repo, namespace and path (for distgit.push)
+ * when still NULL; the caller frees it.
+ */
+static bool
+publish_commit(struct run *r, const char *rev, const char *branch,
+    json_t **where)
+{
+	json_t *commit, *body;
+	char err[FM_ERRLEN], what[64];
+
+	if ((commit = gc_build(r->repo, &r->gc, rev, branch, err)) == NULL) {
+		log_err("commit %s skipped: %s", rev, err);
+		r->skipped++;
+		return false;
+	}
+	json_object_set_new(commit, "seen", json_boolean(seen_before(r, rev)));
+	if (r->s->umb_topic) {
+		/* UMB's distgit.commit: the commit object itself, flat */
+		json_object_set_new(commit, "agent",
+		    json_string(r->gc.username));
+		if (*where == NULL)
+			*where = json_pack("{s:O?, s:O?, s:O?}", "repo",
+			    json_object_get(commit, "repo"), "namespace",
+			    json_object_get(commit, "namespace"), "path",
+			    json_object_get(commit, "path"));
+		body = commit;
+	} else
+		body = json_pack("{s:o, s:s}", "commit", commit, "agent",
+		    r->gc.username);
+	snprintf(what, sizeof(what), "commit %.40s", rev);
+	return publish_body(r, r->topic, body, what);
+}
+
+/*
+ * UMB's distgit.push for one ref: oldrev, newrev, the published commits
+ * (newest first, as rev-list lists them), numcommits, username, repo,
+ * namespace, branch, path.  where is consumed.
+ */
+static void
+publish_push(struct run *r, const char *old, const char *new_,
+    const char *branch, char (*revs)[41], long n, json_t *where)
+{
+	json_t *commits = json_array(), *body = where;
+	long i;
+
+	for (i = 0; i < n && commits; i++)
+		json_array_append_new(commits, json_string(revs[i]));
+	if (body && commits &&
+	    json_object_update_new(body, json_pack("{s:s, s:s, s:O, s:I, s:s, "
+	    "s:s}", "oldrev", old, "newrev", new_, "commits", commits,
+	    "numcommits", (json_int_t)n, "username", r->gc.username, "branch",
+	    branch)) == 0)
+		publish_body(r, r->s->umb_push_topic, body, "distgit.push");
+	else {
+		json_decref(body);
+		log_err("distgit.push of %s skipped: out of memory", branch);
+	}
+	json_decref(commits);
 }
 
 /* One "<old> <new> <ref>" line. */
@@ -352,6 +406,7 @@ process_line(struct run *r, char *line)
 {
 	char old[64], new_[64], ref[MAX_LINE];
 	char (*revs)[41] = NULL, *note = NULL;
+	json_t *where = NULL;	/* UMB: repo, namespace, path */
 	const char *branch;
 	git_commit *c = NULL;
 	git_oid oid;
@@ -394,7 +449,11 @@ process_line(struct run *r, char *line)
 	}
 	log_info("publishing %ld commit(s) of %s", n, branch);
 	for (i = n - 1; i >= 0; i--)
-		publish_commit(r, revs[i], branch);
+		publish_commit(r, revs[i], branch, &where);
+	if (r->s->umb_push_topic && *r->s->umb_push_topic && where)
+		publish_push(r, old, new_, branch, revs, n, where);
+	else
+		json_decref(where);
 	r->note = NULL;
 	free(note);
 	free(revs);

@@ -5,7 +5,7 @@ Fedora's hook builds for the same push.
 
 * UMB shape (git_hook.shape "umb", format "umb") -> ActiveMQ STOMP ->
   stomp.py on /topic/VirtualTopic.eng.distgit.commit: the flat commit body
-  and its top-level scalars as headers.
+  and its top-level scalars as headers; then distgit.push for the ref.
 * format "fedora-messaging" -> RabbitMQ (AMQP 0-9-1) -> fedora-messaging's
   own `consume`: topic, id = msg_id, body = Fedora's body.
 * format "fedmsg" -> RabbitMQ (AMQP 1.0) -> a proton receiver: the signed
@@ -33,6 +33,7 @@ from test_bridge_amqp091 import CALLBACK, fm_toml
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
 UMB_TOPIC = "VirtualTopic.eng.distgit.commit"
+UMB_PUSH_TOPIC = "VirtualTopic.eng.distgit.push"
 
 
 def header_form(v):
@@ -50,12 +51,14 @@ def test_umb_shape_to_activemq_stomp(tmp_path, daemons, zctx, dev_pki,
                      "format": "umb", "address": "/topic/{topic}"})
     peer = stomp_peers(AMQ_STOMP_PORT)
     sid = peer.subscribe("/topic/" + UMB_TOPIC)
-    s.commit({"README": "hello\n"}, "first")
-    s.commit({"pkg.spec": "Name: pkg\n", "logo.png": bytes(range(256))},
-             "add spec and logo\n\nwith a body\n")
+    psid = peer.subscribe("/topic/" + UMB_PUSH_TOPIC)
+    revs = [s.commit({"README": "hello\n"}, "first"),
+            s.commit({"pkg.spec": "Name: pkg\n",
+                      "logo.png": bytes(range(256))},
+                     "add spec and logo\n\nwith a body\n")]
     _, theirs, err = s.push("master")
     assert len(theirs) == 2
-    assert "2 message(s) sent to the broker" in err, err
+    assert "3 message(s) sent to the broker" in err, err
     path = str(s.bare) + "/"                # pygit2's repo.path
     arrived = peer.wait_count(sid, 2)
     got = [(h, json.loads(b)) for h, b in arrived
@@ -73,6 +76,18 @@ def test_umb_shape_to_activemq_stomp(tmp_path, daemons, zctx, dev_pki,
         ids.add(h["fedmsg_msg_id"])
     assert "message" not in got[1][0]       # multi-line: body only
     assert len(ids) == 2
+
+    # distgit.push: one per updated ref, after its commits
+    pushes = [(h, json.loads(b)) for h, b in peer.wait_count(psid, 1)
+              if json.loads(b).get("path") == path]
+    assert len(pushes) == 1
+    h, body = pushes[0]
+    assert body == {"oldrev": "0" * 40, "newrev": revs[1],
+                    "commits": revs[::-1], "numcommits": 2,
+                    "username": theirs[0]["agent"], "repo": "pkg",
+                    "namespace": "ns", "branch": "master", "path": path}
+    for k in ("oldrev", "newrev", "numcommits", "repo", "branch", "path"):
+        assert h[k] == header_form(body[k])
 
 
 def test_fedora_messaging_format_to_rabbitmq(tmp_path, daemons, zctx,
