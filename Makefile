@@ -471,10 +471,14 @@ $(B)/bench/bench_spool_lmdb: tests/bench/bench_spool_lmdb.c \
 
 # soak: relay, hub (example + archive) and a bridge to each test broker under
 # a steady load for SOAK_MINUTES (default 10): RSS at start and end, messages
-# lost, p99 latency per minute (tests/soak/soak.py; not part of `make test`).
+# lost, p99 latency per minute (tests/soak/soak.py; not part of `make test`);
+# then the 2 000-commit git push compared whole with Fedora's hook.
 soak: all $(B)/bench/bench_zmq
 	sh certs/mkcerts.sh $(B)/dev >/dev/null
 	/usr/bin/python3 tests/soak/soak.py $(B)
+	# fedmsg-git-hook: a 2 000-commit push, every message against Fedora's hook
+	FM_GIT_HOOK_FULL=1 FM_BIN=$(abspath $(B))/bin /usr/bin/python3 -m pytest -q \
+	    tests/integration/test_git_hook_big.py -k 2000
 
 $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
