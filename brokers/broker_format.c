@@ -43,8 +43,8 @@ broker_reserved_name(const char *k, size_t n)
  * (numbers in fedmsg's own spelling), except names brokers reserve.
  */
 size_t
-broker_copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
-    char (*vals)[257], char (*keys)[65])
+broker_copy_props(const struct fm_msg *m, struct broker_prop *props,
+    size_t max, char (*vals)[257], char (*keys)[65])
 {
 	const struct jv *msg = jv_get(msg_root(m), "msg");
 	uint32_t i;

@@ -1,8 +1,9 @@
 /*
  * Where fedmsg-git-hook's signed messages go: first to a local spool (so a
  * relay or broker that is down loses nothing and never stalls a push),
- * then, in order, to relay_inbound or a broker.  A record is the signed body, msg_id included,
- * so a later run or `--flush` sends exactly the same message.
+ * then, in order, to relay_inbound or a broker.  A record is the signed
+ * body, msg_id included, so a later run or `--flush` sends exactly the
+ * same message.
  */
 #ifndef FM_HOOK_OUT_H
 #define FM_HOOK_OUT_H
