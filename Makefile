@@ -78,7 +78,7 @@ TOOLS		 = $(patsubst tools/%.c,%,$(TOOL_MAINS))
 # publishers/: programs that publish for others (fedmsg-git-hook), on
 # libgit2; fedmsg-<name>.c is the program, the rest its archive.
 PUB_SRC		 = $(filter-out publishers/fedmsg-%.c,$(wildcard publishers/*.c))
-PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2)
+PUB_LIBS	 = $(shell pkg-config --libs libgit2 2>/dev/null || echo -lgit2) $(BROKER_LIBS)
 # Consumer plugins: consumers/<name>/*.c -> <name>.so, built against
 # include/fedmsg/plugin.h only (they link nothing of ours).  A plugin
 # that needs a library of its own names it in PLUGIN_LIBS_<name>.
@@ -102,7 +102,7 @@ TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net test_broker_wrap fuzz_stomp
 TESTS_tools	 = test_terse
-TESTS_publishers = test_git_commit
+TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
 TESTS_hub	 = test_consumers
 TESTS_bridge	 = test_koji_map
@@ -370,7 +370,8 @@ integration: all asan-tools $(TEST_DEPS_STAMP)
 #    hub, and under ASan and libFuzzer;
 #  - files whose time goes to the Python peers or to brokers starting, not
 #    to our code (test_peer_fedmsg: real fedmsg; test_git_hook: Fedora's
-#    hook on every push; test_bridge_koji: Koji's protonmsg; the broker
+#    hook on every push; test_git_hook_big: git building 12 000 commits;
+#    test_bridge_koji: Koji's protonmsg; the broker
 #    runs of ResultsDB and robosignatory; test_broker_harness: the test
 #    brokers' own harness).  The C paths they drive run under valgrind in
 #    the other files (relay, hub with the same plugins, bridges) and all
@@ -384,6 +385,7 @@ VALGRIND	 = valgrind -q --error-exitcode=99 --leak-check=full \
 		   --child-silent-after-fork=yes
 VALGRIND_TESTS	 = $(filter-out $(addprefix %/,test_sign_cli.py \
 		   test_verify_cli.py test_peer_fedmsg.py test_git_hook.py \
+		   test_git_hook_big.py \
 		   test_bridge_koji.py test_resultsdb_broker.py \
 		   test_robosignatory_broker.py test_broker_harness.py), \
 		   $(wildcard tests/integration/test_*.py))
@@ -471,10 +473,14 @@ $(B)/bench/bench_spool_lmdb: tests/bench/bench_spool_lmdb.c \
 
 # soak: relay, hub (example + archive) and a bridge to each test broker under
 # a steady load for SOAK_MINUTES (default 10): RSS at start and end, messages
-# lost, p99 latency per minute (tests/soak/soak.py; not part of `make test`).
+# lost, p99 latency per minute (tests/soak/soak.py; not part of `make test`);
+# then the 2 000-commit git push compared whole with Fedora's hook.
 soak: all $(B)/bench/bench_zmq
 	sh certs/mkcerts.sh $(B)/dev >/dev/null
 	/usr/bin/python3 tests/soak/soak.py $(B)
+	# fedmsg-git-hook: a 2 000-commit push, every message against Fedora's hook
+	FM_GIT_HOOK_FULL=1 FM_BIN=$(abspath $(B))/bin /usr/bin/python3 -m pytest -q \
+	    tests/integration/test_git_hook_big.py -k 2000
 
 $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

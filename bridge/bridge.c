@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "bridge.h"
 #include "broker.h"
+#include "broker_format.h"
 #include "broker_wrap.h"
 #include "bus_internal.h"
 #include "canon.h"
@@ -36,9 +37,8 @@
 #define MAX_PROPS	40	/* topic, origin and up to 38 copied fields */
 #define SEEN_WINDOW	100000	/* msg_ids remembered against loops */
 #define SPOOL_DEFAULT_MAX (1024ull * 1024 * 1024)
-#define ORIGIN_PROP	"fedmsg_c_bridge"
-#define FM_SCHEMA	"base.message"	/* fedora-messaging's generic class */
-#define FM_SEVERITY	20		/* INFO, fedora-messaging's default */
+#define ORIGIN_PROP	BROKER_ORIGIN_PROP
+#define FM_SCHEMA	BROKER_FM_SCHEMA
 #define BRIDGE_USER	"amqp-bridge"	/* fedmsg-migration-tools' name */
 
 /* What travels on the broker (README "Message formats"). */
@@ -294,156 +294,6 @@ take_from_zmq(struct bridge *br)
 }
 
 /*
- * Names a broker interprets itself (STOMP/JMS headers, ActiveMQ and
- * RabbitMQ extensions): a payload field called "timestamp" or "priority"
- * must not become one, or ActiveMQ drops the connection.
- */
-static bool
-reserved_name(const char *k, size_t n)
-{
-	static const char *const names[] = { "ack", "content-length",
-	    "content-type", "correlation-id", "destination", "expires", "id",
-	    "message-id", "persistent", "priority", "receipt", "redelivered",
-	    "reply-to", "subscription", "timestamp", "transaction",
-	    "transformation", "type", "topic", ORIGIN_PROP, NULL };
-	const char *const *p;
-
-	if ((n >= 3 && strncasecmp(k, "JMS", 3) == 0) ||
-	    (n >= 4 && strncmp(k, "amq-", 4) == 0) ||
-	    (n >= 9 && strncmp(k, "activemq.", 9) == 0) ||
-	    (n >= 2 && strncmp(k, "x-", 2) == 0))
-		return true;
-	for (p = names; *p; p++)
-		if (strlen(*p) == n && strncasecmp(*p, k, n) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Copy the payload's top-level scalars as properties, as UMB producers do
- * (numbers in fedmsg's own spelling), except names brokers reserve.
- */
-static size_t
-copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
-    char (*vals)[257], char (*keys)[65])
-{
-	const struct jv *msg = jv_get(msg_root(m), "msg");
-	uint32_t i;
-	size_t n = 0;
-
-	if (msg == NULL || msg->type != JV_OBJECT)
-		return 0;
-	for (i = 0; i < msg->len && n < max; i++) {
-		const struct jv_member *mb = &msg->u.members[i];
-		const struct jv *v = &mb->value;
-
-		if (mb->key_len > 64 || memchr(mb->key, 0, mb->key_len) ||
-		    memchr(mb->key, ':', mb->key_len) ||
-		    reserved_name(mb->key, mb->key_len))
-			continue;
-		switch (v->type) {
-		case JV_STRING:
-			/* header-safe text only (STOMP 1.1 has no \r escape) */
-			if (v->len > 256 || memchr(v->u.str, 0, v->len) ||
-			    memchr(v->u.str, '\r', v->len) ||
-			    memchr(v->u.str, '\n', v->len))
-				continue;
-			snprintf(vals[n], 257, "%.*s", (int)v->len, v->u.str);
-			break;
-		case JV_TRUE:
-		case JV_FALSE:
-			snprintf(vals[n], 257, "%s", v->type == JV_TRUE ? "true" :
-			    "false");
-			break;
-		case JV_INT:
-			if (v->len > 256)
-				continue;
-			snprintf(vals[n], 257, "%.*s", (int)v->len, v->u.str);
-			break;
-		case JV_FLOAT:
-			canon_float(v->u.num, vals[n]);
-			break;
-		default:
-			continue;
-		}
-		snprintf(keys[n], 65, "%.*s", (int)mb->key_len, mb->key);
-		props[n].name = keys[n];
-		props[n].value = vals[n];
-		n++;
-	}
-	return n;
-}
-
-/*
- * fedora-messaging's form of an envelope, as fedmsg-migration-tools'
- * zmq_to_amqp publishes it: the body is "msg"; the headers are the
- * envelope's "headers" plus the schema, an integer severity, sent-at
- * (from "timestamp"), priority 0, the user filter headers for the
- * payload's agent/user/username, and our origin marker.  *body and
- * *headers are owned by the writers, freed by the caller.
- */
-static int
-fedora_messaging_form(const struct bridge *br, const struct fm_msg *m,
-    struct jw *bw, struct jw *hw, const char **body, size_t *bl,
-    const char **headers, char *err)
-{
-	static const char *const users[] = { "agent", "user", "username",
-	    NULL };
-	const struct jv *root = msg_root(m), *msg = jv_get(root, "msg");
-	const struct jv *h = jv_get(root, "headers");
-	const char *const *u;
-	char sent[40], key[300];
-	double ts;
-	time_t t;
-	struct tm tm;
-	size_t hl;
-	uint32_t i;
-
-	jw_value(bw, msg);
-	if ((*body = jw_finish(bw, bl, err, FM_ERRLEN)) == NULL)
-		return -1;
-	t = fm_msg_timestamp(m, &ts) ? (time_t)ts : time(NULL);
-	gmtime_r(&t, &tm);
-	strftime(sent, sizeof(sent), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-	jw_object_begin(hw);
-	if (h && h->type == JV_OBJECT)
-		for (i = 0; i < h->len; i++) {
-			const struct jv_member *mb = &h->u.members[i];
-
-			if (mb->key_len > 128)
-				continue;	/* not an AMQP short string */
-			jw_key(hw, mb->key, mb->key_len);
-			jw_value(hw, &mb->value);
-		}
-	/* later keys win when a parser meets a name twice: ours last */
-	jw_key(hw, "fedora_messaging_schema", 23);
-	jw_string(hw, br->schema, strlen(br->schema));
-	jw_key(hw, "fedora_messaging_severity", 25);
-	jw_int(hw, FM_SEVERITY);
-	jw_key(hw, "sent-at", 7);
-	jw_string(hw, sent, strlen(sent));
-	jw_key(hw, "priority", 8);
-	jw_int(hw, 0);
-	for (u = users; msg && msg->type == JV_OBJECT && *u; u++) {
-		const struct jv *v = jv_get(msg, *u);
-		int n;
-
-		if (v == NULL || v->type != JV_STRING || v->len == 0 ||
-		    v->len > 100 || memchr(v->u.str, 0, v->len))
-			continue;
-		n = snprintf(key, sizeof(key), "fedora_messaging_user_%.*s",
-		    (int)v->len, v->u.str);
-		jw_key(hw, key, (size_t)n);
-		jw_bool(hw, 1);
-	}
-	jw_key(hw, ORIGIN_PROP, strlen(ORIGIN_PROP));
-	jw_string(hw, br->origin, strlen(br->origin));
-	jw_object_end(hw);
-	*headers = jw_finish(hw, &hl, err, FM_ERRLEN);
-	return *headers ? 0 : -1;
-}
-
-/*
  * "koji" on a ZeroMQ -> broker bridge: a message on <koji.topic>.<event>
  * goes out in Koji's protonmsg shape (koji_map.h), to the address
  * template with Koji's event address as {topic}, with our origin marker.
@@ -560,8 +410,9 @@ send_spooled(struct bridge *br)
 			struct jw *bw = jw_new(), *hw = jw_new();
 
 			out.nprops = 0;
-			rc = bw && hw ? fedora_messaging_form(br, m, bw, hw,
-			    &out.body, &out.len, &out.headers_json, err) : -1;
+			rc = bw && hw ? broker_fedora_messaging_form(m, br->schema,
+			    br->origin, bw, hw, &out.body, &out.len,
+			    &out.headers_json, err) : -1;
 			if (rc == 0)
 				rc = br->broker->ops->can_send(br->broker,
 				    address) ? br->broker->ops->send(br->broker,
@@ -571,7 +422,7 @@ send_spooled(struct bridge *br)
 			jw_free(bw);
 			jw_free(hw);
 		} else {
-			out.nprops = 2 + copy_props(m, props + 2,
+			out.nprops = 2 + broker_copy_props(m, props + 2,
 			    MAX_PROPS - 2, vals, keys);
 			rc = br->broker->ops->can_send(br->broker, address) ?
 			    br->broker->ops->send(br->broker, &out, id) : -1;

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "git_commit.h"
+#include "hook_broker.h"
 #include "hook_out.h"
 #include "log.h"
 
@@ -36,7 +37,8 @@ static const char usage[] =
 "input and publishes, per new commit on a branch, oldest first, the\n"
 "message <topic_prefix>.<environment>.git.receive with the body\n"
 "{\"commit\": {...}, \"agent\": USER} of Fedora's fedora-messaging-git-hook,\n"
-"signed with certnames[\"PREFIX.<short host name>\"], to relay_inbound.\n"
+"signed with certnames[\"PREFIX.<short host name>\"], to relay_inbound\n"
+"(or, with git_hook.broker, straight to a broker).\n"
 "Tags and deleted branches publish nothing.  Messages are spooled first;\n"
 "when no relay answers within the timeout they stay in the spool and the\n"
 "next run (or --flush) sends them, in order, with their msg_ids.  The hook\n"
@@ -49,7 +51,16 @@ static const char usage[] =
 "                        git_hook.excluded_paths ([]),\n"
 "                        git_hook.spool_dir ($GIT_DIR/fedmsg-spool),\n"
 "                        git_hook.timeout (3 s), git_hook.max_commits\n"
-"                        (1000 per ref), git_hook.max_patch_bytes (1 MiB)\n"
+"                        (1000 per ref; beyond it the newest, each with a\n"
+"                        \"note\"), git_hook.max_patch_bytes (1 MiB),\n"
+"                        git_hook.shape (\"fedora\"; \"umb\": topic\n"
+"                        git_hook.umb_topic, default\n"
+"                        VirtualTopic.eng.distgit.commit, the flat commit\n"
+"                        body; then per ref git_hook.umb_push_topic,\n"
+"                        default VirtualTopic.eng.distgit.push, \"\": none),\n"
+"                        git_hook.broker (null: relay_inbound; an\n"
+"                        object: url, address, format fedmsg|fedora-\n"
+"                        messaging|umb, credentials; see the README)\n"
 "  --timeout SECONDS     wall time spent waiting on the bus (and on the\n"
 "                        spool lock); overrides git_hook.timeout\n"
 "  --spool DIR           overrides git_hook.spool_dir\n"
@@ -64,6 +75,9 @@ static const char usage[] =
 struct settings {
 	const char	*config, *spool, *cert_prefix;
 	const char	*url_template;
+	const char	*umb_topic;	/* git_hook.shape "umb": the topic */
+	const char	*umb_push_topic; /* and of distgit.push ("": none) */
+	json_t		*broker;	/* git_hook.broker, borrowed */
 	bool		 with_namespace, flush;
 	double		 timeout;
 	long		 max_commits;
@@ -121,6 +135,22 @@ read_settings(const struct fm_config *cfg, struct settings *s, double cli_timeou
 		s->max_patch = (long)json_integer_value(v);
 	if ((v = hook_key(cfg, "spool_max_bytes")) && json_is_integer(v))
 		s->spool_max = (long)json_integer_value(v);
+	if ((v = hook_key(cfg, "shape")) && (!json_is_string(v) ||
+	    (strcmp(json_string_value(v), "fedora") &&
+	    strcmp(json_string_value(v), "umb")))) {
+		log_err("config: git_hook.shape must be \"fedora\" or \"umb\"");
+		return -1;
+	}
+	if (v && strcmp(json_string_value(v), "umb") == 0) {
+		s->umb_topic = "VirtualTopic.eng.distgit.commit";
+		if ((v = hook_key(cfg, "umb_topic")) && json_is_string(v) &&
+		    *json_string_value(v))
+			s->umb_topic = json_string_value(v);
+		s->umb_push_topic = "VirtualTopic.eng.distgit.push";
+		if ((v = hook_key(cfg, "umb_push_topic")) && json_is_string(v))
+			s->umb_push_topic = json_string_value(v);
+	}
+	s->broker = hook_key(cfg, "broker");
 	if (s->timeout < 0 || s->max_commits < 1 || s->max_patch < 0 ||
 	    s->spool_max < 4096) {
 		log_err("config: git_hook.timeout, max_commits, max_patch_bytes "
@@ -242,6 +272,7 @@ struct run {
 	struct gc_opts		 gc;
 	char			*topic;
 	int64_t			 seq;
+	const char		*note;	/* the cap note of this ref, or NULL */
 	/* revisions published in this push, for "seen" */
 	char			(*seen)[41];
 	size_t			 n_seen, cap_seen;
@@ -269,48 +300,104 @@ seen_before(struct run *r, const char *rev)
 	return false;
 }
 
-/* Build, sign and spool the message of one commit. */
-static void
-publish_commit(struct run *r, const char *rev, const char *branch)
+/* Sign and spool one message; body is consumed.  what names it in logs. */
+static bool
+publish_body(struct run *r, const char *topic, json_t *body, const char *what)
 {
 	struct fm_msg_fields f = { 0 };
 	struct fm_msg *m = NULL, *sm = NULL;
-	json_t *commit, *body;
 	char err[FM_ERRLEN], *text = NULL;
 	const char *bytes;
+	bool ok = false;
 	size_t len;
 
-	if ((commit = gc_build(r->repo, &r->gc, rev, branch, err)) == NULL) {
-		log_err("commit %s skipped: %s", rev, err);
-		r->skipped++;
-		return;
-	}
-	json_object_set_new(commit, "seen", json_boolean(seen_before(r, rev)));
-	body = json_pack("{s:o, s:s}", "commit", commit, "agent",
-	    r->gc.username);
+	if (body && r->note)
+		json_object_set_new(body, "note", json_string(r->note));
 	if (body)
 		text = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
-	f.topic = r->topic;
+	f.topic = topic;
 	f.msg_json = text;
 	f.i = ++r->seq;
 	f.username = r->gc.username;
 	if (text == NULL ||
 	    fm_msg_build(&f, &r->cfg->limits, &m, err) < 0 ||
 	    (r->signer && fm_signer_sign(r->signer, m, &sm, err) < 0)) {
-		log_err("commit %s skipped: %s", rev, text ? err :
-		    "out of memory");
-		r->skipped++;
+		log_err("%s skipped: %s", what, text ? err : "out of memory");
 	} else {
 		bytes = fm_msg_body(sm ? sm : m, &len);
-		if (ho_add(r->out, bytes, len) == 0)
-			r->published++;
-		else
-			r->skipped++;
+		ok = ho_add(r->out, bytes, len) == 0;
 	}
+	if (ok)
+		r->published++;
+	else
+		r->skipped++;
 	fm_msg_unref(m);
 	fm_msg_unref(sm);
 	free(text);
+	return ok;
+}
+
+/*
+ * Build, sign and spool the message of one commit.  In the UMB shape,
+ * *where gets the commit's repo, namespace and path (for distgit.push)
+ * when still NULL; the caller frees it.
+ */
+static bool
+publish_commit(struct run *r, const char *rev, const char *branch,
+    json_t **where)
+{
+	json_t *commit, *body;
+	char err[FM_ERRLEN], what[64];
+
+	if ((commit = gc_build(r->repo, &r->gc, rev, branch, err)) == NULL) {
+		log_err("commit %s skipped: %s", rev, err);
+		r->skipped++;
+		return false;
+	}
+	json_object_set_new(commit, "seen", json_boolean(seen_before(r, rev)));
+	if (r->s->umb_topic) {
+		/* UMB's distgit.commit: the commit object itself, flat */
+		json_object_set_new(commit, "agent",
+		    json_string(r->gc.username));
+		if (*where == NULL)
+			*where = json_pack("{s:O?, s:O?, s:O?}", "repo",
+			    json_object_get(commit, "repo"), "namespace",
+			    json_object_get(commit, "namespace"), "path",
+			    json_object_get(commit, "path"));
+		body = commit;
+	} else
+		body = json_pack("{s:o, s:s}", "commit", commit, "agent",
+		    r->gc.username);
+	snprintf(what, sizeof(what), "commit %.40s", rev);
+	return publish_body(r, r->topic, body, what);
+}
+
+/*
+ * UMB's distgit.push for one ref: oldrev, newrev, the published commits
+ * (newest first, as rev-list lists them), numcommits, username, repo,
+ * namespace, branch, path.  where is consumed.
+ */
+static void
+publish_push(struct run *r, const char *old, const char *new_,
+    const char *branch, char (*revs)[41], long n, json_t *where)
+{
+	json_t *commits = json_array(), *body = where;
+	long i;
+
+	for (i = 0; i < n && commits; i++)
+		json_array_append_new(commits, json_string(revs[i]));
+	if (body && commits &&
+	    json_object_update_new(body, json_pack("{s:s, s:s, s:O, s:I, s:s, "
+	    "s:s}", "oldrev", old, "newrev", new_, "commits", commits,
+	    "numcommits", (json_int_t)n, "username", r->gc.username, "branch",
+	    branch)) == 0)
+		publish_body(r, r->s->umb_push_topic, body, "distgit.push");
+	else {
+		json_decref(body);
+		log_err("distgit.push of %s skipped: out of memory", branch);
+	}
+	json_decref(commits);
 }
 
 /* One "<old> <new> <ref>" line. */
@@ -318,7 +405,8 @@ static void
 process_line(struct run *r, char *line)
 {
 	char old[64], new_[64], ref[MAX_LINE];
-	char (*revs)[41] = NULL;
+	char (*revs)[41] = NULL, *note = NULL;
+	json_t *where = NULL;	/* UMB: repo, namespace, path */
 	const char *branch;
 	git_commit *c = NULL;
 	git_oid oid;
@@ -352,10 +440,22 @@ process_line(struct run *r, char *line)
 		    "%ld (git_hook.max_commits)", ref, r->s->max_commits,
 		    r->s->max_commits);
 		n = r->s->max_commits;
+		/* said in each message of this ref too, for its consumers */
+		if (asprintf(&note, "fedmsg-git-hook: more than %ld new "
+		    "commits on %s in this push; only the newest %ld were "
+		    "published (git_hook.max_commits)", r->s->max_commits,
+		    branch, r->s->max_commits) > 0)
+			r->note = note;
 	}
 	log_info("publishing %ld commit(s) of %s", n, branch);
 	for (i = n - 1; i >= 0; i--)
-		publish_commit(r, revs[i], branch);
+		publish_commit(r, revs[i], branch, &where);
+	if (r->s->umb_push_topic && *r->s->umb_push_topic && where)
+		publish_push(r, old, new_, branch, revs, n, where);
+	else
+		json_decref(where);
+	r->note = NULL;
+	free(note);
 	free(revs);
 }
 
@@ -422,6 +522,7 @@ main(int argc, char **argv)
 	struct settings s = { .cert_prefix = "scm", .max_commits = 1000,
 	    .max_patch = 1024 * 1024, .spool_max = 64L * 1024 * 1024 };
 	struct run r = { .s = &s };
+	struct hook_broker *broker = NULL;
 	char err[FM_ERRLEN], line[MAX_LINE], *gitdir = NULL, *spool = NULL;
 	double cli_timeout = -1;
 	int64_t deadline;
@@ -463,6 +564,10 @@ main(int argc, char **argv)
 	if (read_settings(r.cfg, &s, cli_timeout) < 0 ||
 	    (s.url_template && check_url_template(s.url_template) < 0))
 		goto out;
+	if (s.broker && (broker = hb_new(s.broker, err)) == NULL) {
+		log_err("config: %s; nothing published", err);
+		goto out;
+	}
 	deadline = ho_now_ms() + (int64_t)(s.timeout * 1000);
 	if ((gitdir = git_dir_abspath()) == NULL) {
 		log_err("cannot tell the repository's path");
@@ -472,6 +577,8 @@ main(int argc, char **argv)
 		s.spool = spool;
 	if (s.flush) {
 		r.out = ho_open(r.cfg, s.spool, (uint64_t)s.spool_max, deadline);
+		if (r.out)
+			ho_set_broker(r.out, broker);
 		left = r.out ? ho_deliver(r.out, deadline) : 1;
 		rc = left ? 1 : 0;
 		goto out;
@@ -487,13 +594,15 @@ main(int argc, char **argv)
 	r.gc.url_template = s.url_template;
 	r.gc.with_namespace = s.with_namespace;
 	r.gc.max_patch_bytes = (size_t)s.max_patch;
-	r.topic = fm_topic_build(r.cfg->topic_prefix, r.cfg->environment,
-	    "git", "receive");
+	r.topic = s.umb_topic ? strdup(s.umb_topic) :
+	    fm_topic_build(r.cfg->topic_prefix, r.cfg->environment, "git",
+	    "receive");
 	if (r.topic == NULL || open_signer(&r) < 0)
 		goto out;
 	if ((r.out = ho_open(r.cfg, s.spool, (uint64_t)s.spool_max,
 	    deadline)) == NULL)
 		goto out;
+	ho_set_broker(r.out, broker);
 	while (fgets(line, sizeof(line), stdin)) {
 		if (strchr(line, '\n') == NULL && !feof(stdin)) {
 			log_err("input line longer than %d bytes skipped",
@@ -506,12 +615,18 @@ main(int argc, char **argv)
 	}
 	if (r.skipped)
 		log_warn("%lu commit(s) skipped (see above)", r.skipped);
-	left = ho_deliver(r.out, deadline);
+	/*
+	 * The wait on the bus has its own bound, after building (at most
+	 * max_commits messages per ref): a big push is spooled whole, then
+	 * sent for up to timeout; what is left goes with the next run.
+	 */
+	left = ho_deliver(r.out, ho_now_ms() + (int64_t)(s.timeout * 1000));
 	if (left == 0 && r.published)
 		log_info("%lu message(s) sent", r.published);
 out:
 	drain_stdin();
 	ho_close(r.out);
+	hb_free(broker);
 	fm_signer_free(r.signer);
 	free(r.topic);
 	free(r.seen);

@@ -5,6 +5,7 @@
  * for that), so a message is sent once under its msg_id, or stays spooled.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -19,9 +20,12 @@
 struct hook_out {
 	struct fm_config	*cfg;
 	struct spool		*sp;
+	struct hook_broker	*broker;	/* borrowed; NULL: the relay */
 	/* Without a spool: the bodies in memory, sent once. */
 	char			**mem;
 	size_t			*mem_len, n_mem, cap_mem;
+	size_t			 mem_next;	/* the broker's next one */
+	bool			*mem_done;	/* accepted by the broker */
 };
 
 int64_t
@@ -56,6 +60,12 @@ ho_open(struct fm_config *cfg, const char *dir, uint64_t max_bytes,
 		log_err("spool %s: %s; sending without a spool (messages are "
 		    "lost if the relay is down)", dir, err);
 	return h;
+}
+
+void
+ho_set_broker(struct hook_out *h, struct hook_broker *b)
+{
+	h->broker = b;
 }
 
 int
@@ -118,6 +128,85 @@ send_body(struct fm_publisher *p, const struct fm_config *cfg,
 	return rc;
 }
 
+/* The spool, or the bodies in memory, as the broker's source. */
+static int
+spool_src_next(void *ctx, uint64_t *token, const void **data, size_t *len)
+{
+	struct hook_out *h = ctx;
+	char err[256];
+	int rc = spool_next(h->sp, token, data, len, err);
+
+	if (rc < 0)
+		log_err("spool: %s", err);
+	return rc == 1;
+}
+
+static void
+spool_src_ack(void *ctx, uint64_t token)
+{
+	struct hook_out *h = ctx;
+	char err[256];
+
+	if (spool_ack(h->sp, token, err) < 0)
+		log_err("spool: %s", err);
+}
+
+static int
+mem_src_next(void *ctx, uint64_t *token, const void **data, size_t *len)
+{
+	struct hook_out *h = ctx;
+
+	if (h->mem_next == h->n_mem)
+		return 0;
+	*token = h->mem_next;
+	*data = h->mem[h->mem_next];
+	*len = h->mem_len[h->mem_next++];
+	return 1;
+}
+
+static void
+mem_src_ack(void *ctx, uint64_t token)
+{
+	struct hook_out *h = ctx;
+
+	if (token < h->n_mem)
+		h->mem_done[token] = true;
+}
+
+static uint64_t
+deliver_broker(struct hook_out *h, uint64_t pending, int64_t deadline_ms)
+{
+	struct hb_source src = { h, spool_src_next, spool_src_ack };
+	struct spool_stats st;
+	uint64_t sent, dropped = 0;
+	size_t i;
+
+	if (h->sp == NULL) {
+		src = (struct hb_source){ h, mem_src_next, mem_src_ack };
+		if ((h->mem_done = calloc(h->n_mem, sizeof(bool))) == NULL) {
+			log_err("out of memory");
+			return pending;
+		}
+	}
+	sent = hb_deliver(h->broker, &h->cfg->limits, &src, deadline_ms,
+	    &dropped);
+	if (h->sp) {
+		spool_stats(h->sp, &st);
+		pending = st.pending;
+	} else
+		for (pending = 0, i = 0; i < h->n_mem; i++)
+			pending += !h->mem_done[i];
+	if (pending)
+		log_warn("broker: %llu message(s) sent, %llu %s",
+		    (unsigned long long)sent, (unsigned long long)pending,
+		    h->sp ? "stay in the spool (delivered by the next push or "
+		    "--flush)" : "lost");
+	else
+		log_info("%llu message(s) sent to the broker",
+		    (unsigned long long)sent);
+	return pending;
+}
+
 uint64_t
 ho_deliver(struct hook_out *h, int64_t deadline_ms)
 {
@@ -134,6 +223,8 @@ ho_deliver(struct hook_out *h, int64_t deadline_ms)
 	pending = h->sp ? st.pending : h->n_mem;
 	if (pending == 0)
 		return 0;
+	if (h->broker)
+		return deliver_broker(h, pending, deadline_ms);
 	o.config = h->cfg;
 	o.name = "relay_inbound";
 	o.active = 1;
@@ -183,5 +274,6 @@ ho_close(struct hook_out *h)
 		free(h->mem[i]);
 	free(h->mem);
 	free(h->mem_len);
+	free(h->mem_done);
 	free(h);
 }

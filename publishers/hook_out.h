@@ -1,8 +1,9 @@
 /*
  * Where fedmsg-git-hook's signed messages go: first to a local spool (so a
- * relay that is down loses nothing and never stalls a push), then, in
- * order, to relay_inbound.  A record is the signed body, msg_id included,
- * so a later run or `--flush` sends exactly the same message.
+ * relay or broker that is down loses nothing and never stalls a push),
+ * then, in order, to relay_inbound or a broker.  A record is the signed
+ * body, msg_id included, so a later run or `--flush` sends exactly the
+ * same message.
  */
 #ifndef FM_HOOK_OUT_H
 #define FM_HOOK_OUT_H
@@ -11,6 +12,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "hook_broker.h"
 
 struct hook_out;
 
@@ -23,11 +25,17 @@ struct hook_out;
 struct hook_out *ho_open(struct fm_config *cfg, const char *dir,
     uint64_t max_bytes, int64_t deadline_ms);
 
+/*
+ * Deliver to a broker (hook_broker.h, borrowed) instead of relay_inbound.
+ */
+void ho_set_broker(struct hook_out *h, struct hook_broker *b);
+
 /* Queue one signed body (copied).  Returns 0, or -1 (logged). */
 int ho_add(struct hook_out *h, const char *body, size_t len);
 
 /*
- * Send everything pending, oldest first, to relay_inbound, spending no more
+ * Send everything pending, oldest first, to relay_inbound (or the
+ * broker), spending no more
  * than until deadline_ms waiting for the relay.  Returns the number of
  * messages still pending (0: all sent).
  */

@@ -14,11 +14,14 @@
 #   BENCH_BREAKDOWN  time per breakdown row (default 2)
 #   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
 #   BENCH_PARTS      which parts to run, any of "crypto bus robosig brokers
-#                    resultsdb" (default: all; robosig:
+#                    resultsdb githook" (default: all; robosig:
 #                    tests/bench/bench_robosig.py, the robosignatory
 #                    consumer's cost to the hub, BUILD_DIR/bench/robosig.txt;
 #                    resultsdb: the resultsdb plugin into a real ResultsDB
-#                    against a plain HTTP client, tests/bench/bench_resultsdb.py)
+#                    against a plain HTTP client, tests/bench/bench_resultsdb.py;
+#                    githook: tests/bench/bench_git_hook.py, a push with
+#                    fedmsg-git-hook against one without a hook,
+#                    BUILD_DIR/bench/githook.txt)
 #   BENCH_BROKERS    0: skip the broker part (about 2 minutes with the
 #                    brokers' start and stop)
 #
@@ -39,7 +42,7 @@ out=$build/bench
 secs=${BENCH_SECONDS:-3}
 bsecs=${BENCH_BREAKDOWN:-2}
 osecs=${OPENSSL_SECONDS:-3}
-parts=${BENCH_PARTS:-crypto bus robosig brokers resultsdb}
+parts=${BENCH_PARTS:-crypto bus robosig brokers resultsdb githook}
 if [ "${BENCH_BROKERS:-1}" = 0 ]; then
 	parts=$(echo " $parts " | sed 's/ brokers / /g')
 fi
@@ -104,7 +107,15 @@ rest() {
 	case " $parts " in
 	*" resultsdb "*)
 		[ -n "$sep" ] && echo
-		/usr/bin/python3 "$top/tests/bench/bench_resultsdb.py" "$build" ;;
+		/usr/bin/python3 "$top/tests/bench/bench_resultsdb.py" "$build"
+		sep=1 ;;
+	esac
+	case " $parts " in
+	*" githook "*)
+		[ -n "$sep" ] && echo
+		/usr/bin/python3 "$top/tests/bench/bench_git_hook.py" "$build" \
+		    >"$out/githook.txt"
+		cat "$out/githook.txt" ;;
 	esac
 }
 

@@ -35,6 +35,24 @@ def need_fedora_hook():
             SKIP_PREFIX, FM_GIT_HOOK))
 
 
+# Fedora's hook servers of this test (Site), stopped after it by PID.
+_SERVERS = []
+
+
+@pytest.fixture(autouse=True)
+def stop_fedora_hook_servers():
+    """Autouse (import it with Site): the servers end with the test."""
+    yield
+    while _SERVERS:
+        p = _SERVERS.pop()
+        p.stdin.close()             # it exits on EOF
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def git(cwd, *args, env=None, check=True):
     e = dict(os.environ, GIT_AUTHOR_NAME="Ann Author",
              GIT_AUTHOR_EMAIL="ann@example.org",
@@ -71,18 +89,28 @@ class Site:
         self.bare.parent.mkdir()
         git(tmp, "init", "-q", "--bare", str(self.bare))
         self.fedora_out = tmp / "fedora.jsonl"
-        pypath = "%s:%s" % (PEERS / "fedora-messaging", FM_GIT_HOOK)
+        # Fedora's hook: one process for all pushes (git_hook_peer.py
+        # --serve), one process() call per push, as one run per push
+        req, resp = tmp / "fedora-req", tmp / "fedora-resp"
+        os.mkfifo(str(req))
+        os.mkfifo(str(resp))
+        with open(tmp / "fedora-hook.err", "wb") as err:
+            _SERVERS.append(subprocess.Popen(
+                ["/usr/bin/python3", str(HOOK_PEER), "--serve", str(req),
+                 str(resp), str(self.fedora_out), URL_TEMPLATE, "true"],
+                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err,
+                env=dict(os.environ, PYTHONPATH="%s:%s" % (
+                    PEERS / "fedora-messaging", FM_GIT_HOOK))))
         hook = self.bare / "hooks" / "post-receive"
         hook.write_text(
             "#!/bin/sh\n"
             "in=$(cat)\n"
             "printf '%%s\\n' \"$in\" | %s --config %s\n"
-            "printf '%%s\\n' \"$in\" | PYTHONPATH=%s /usr/bin/python3 %s %s "
-            "%s true\n" % (
+            "{ pwd; printf '%%s\\n' \"$in\"; } >%s\n"
+            "read -r status <%s\n"
+            "[ \"$status\" = ok ] || echo \"Fedora's hook: $status\" >&2\n" % (
                 shlex.quote(tool("fedmsg-git-hook")), shlex.quote(str(self.cfg)),
-                shlex.quote(pypath), shlex.quote(str(HOOK_PEER)),
-                shlex.quote(str(self.fedora_out)),
-                shlex.quote(URL_TEMPLATE)))
+                shlex.quote(str(req)), shlex.quote(str(resp))))
         hook.chmod(0o755)
         self.work = tmp / "work"
         git(tmp, "clone", "-q", str(self.bare), str(self.work))
@@ -118,6 +146,7 @@ class Site:
         p = git(self.work, "push", "-q", "origin", *args)
         err = p.stderr.decode("utf-8", "replace")
         assert_no_sanitizer(err, "fedmsg-git-hook")
+        assert "Fedora's hook:" not in err, err
         theirs = []
         if self.fedora_out.exists():
             theirs = [json.loads(line) for line in
