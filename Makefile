@@ -318,15 +318,15 @@ $(B)/fuzz/%: tests/fuzz/%.c $$(call fuzz_src,$$*) $$(wildcard libfedmsg/*.h) \
 	    -g -O1 -fsanitize=fuzzer,address,undefined -o $@ $< \
 	    $(call fuzz_src,$*) $(LIBS) $(TEST_LIBS_$(call test_layer,$*))
 
-# Replays each target's checked-in corpus, then fuzzes it briefly.
-fuzz-replay: $(TEST_DEPS_STAMP) $(FUZZERS)
-	@for f in $(FUZZERS); do n=$$(basename $$f); \
-	    echo "fuzz: $$n (corpus replay + 20 s)"; \
-	    mkdir -p $(B)/fuzz/corpus-$$n && \
-	    $$f -max_total_time=20 -timeout=5 -rss_limit_mb=1024 \
-	        $(B)/fuzz/corpus-$$n tests/fuzz/corpus/$$n \
-	        > $(B)/fuzz/$$n.log 2>&1 || { tail -50 $(B)/fuzz/$$n.log; exit 1; }; \
-	    tail -1 $(B)/fuzz/$$n.log; done
+# Replays each target's checked-in corpus, then fuzzes it briefly (one
+# target per job: `make -j2 fuzz-replay` runs two at once).
+fuzz-replay: $(addprefix fuzz-replay-,$(notdir $(FUZZERS)))
+fuzz-replay-%: $(TEST_DEPS_STAMP) $(B)/fuzz/%
+	@mkdir -p $(B)/fuzz/corpus-$*
+	@$(B)/fuzz/$* -max_total_time=20 -timeout=5 -rss_limit_mb=1024 \
+	    $(B)/fuzz/corpus-$* tests/fuzz/corpus/$* \
+	    > $(B)/fuzz/$*.log 2>&1 || { tail -50 $(B)/fuzz/$*.log; exit 1; }
+	@echo "fuzz: $* (corpus replay + 20 s): $$(tail -1 $(B)/fuzz/$*.log)"
 
 fuzz: $(TEST_DEPS_STAMP) $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); \
@@ -341,12 +341,19 @@ unit: $(TEST_DEPS_STAMP) $(UNIT_TESTS) $(SAN_PLUGINS)
 	    echo "unit: $$t"; FM_TEST_DATA=tests/data \
 	    FM_TEST_PLUGIN_DIR=$(B)/asan/plugins $$t; done
 
+# The integration files run TEST_JOBS at a time (pytest-xdist; a file at
+# a time per worker, the broker files grouped: conftest): most of a test's
+# time is spent waiting on processes, brokers and deadlines, not on the
+# CPU.  TEST_JOBS=0 runs them one by one.
+TEST_JOBS	?= 3
+PYTEST_JOBS	 = -n $(TEST_JOBS) --dist loadgroup
+
 # FM_PLUGIN_DIR, FM_PLUGIN_CFLAGS: the plugins (ours, tests/abi/) that the
 # hub under test loads are built like it (conftest).
 integration: all asan-tools $(TEST_DEPS_STAMP)
 	FM_BIN=$(CURDIR)/$(B)/asan/bin FM_BUILD=$(CURDIR)/$(B) \
 	    FM_PLUGIN_DIR=$(CURDIR)/$(B)/asan/plugins FM_PLUGIN_CFLAGS="$(SAN)" \
-	    $(PYTHON) -m pytest -q tests/integration
+	    $(PYTHON) -m pytest -q $(PYTEST_JOBS) tests/integration
 
 # The integration tests again, the release binaries and plugins under
 # valgrind (any error report or definite leak fails the test, as a
@@ -377,7 +384,9 @@ integration: all asan-tools $(TEST_DEPS_STAMP)
 #    the other files (relay, hub with the same plugins, bridges) and all
 #    of them under ASan in `make integration`;
 #  - kerberos_config: three hub start-ups that stop at a config error
-#    (the same paths run under ASan; the Kerberos flow runs here).
+#    (the same paths run under ASan; the Kerberos flow runs here);
+#  - test_hub_install.py: `make install` with another PREFIX relinks the
+#    release fedmsg-hub that the other workers are running under valgrind.
 # (--child-silent-after-fork: the exec plugin's helper is a fork() of
 # the hub that never returns to it; its exit is no leak report.)
 VALGRIND	 = valgrind -q --error-exitcode=99 --leak-check=full \
@@ -387,7 +396,8 @@ VALGRIND_TESTS	 = $(filter-out $(addprefix %/,test_sign_cli.py \
 		   test_verify_cli.py test_peer_fedmsg.py test_git_hook.py \
 		   test_git_hook_big.py \
 		   test_bridge_koji.py test_resultsdb_broker.py \
-		   test_robosignatory_broker.py test_broker_harness.py), \
+		   test_robosignatory_broker.py test_broker_harness.py \
+		   test_hub_install.py), \
 		   $(wildcard tests/integration/test_*.py))
 VALGRIND_SKIP	 = outage or burst or restart_while_publishing or \
 		   broker_restart or kill or blackholed or 50mb or \
@@ -396,7 +406,8 @@ VALGRIND_SKIP	 = outage or burst or restart_while_publishing or \
 valgrind: all $(TEST_DEPS_STAMP)
 	FM_BIN=$(CURDIR)/$(B)/bin FM_BUILD=$(CURDIR)/$(B) FM_WRAP="$(VALGRIND)" \
 	    FM_PLUGIN_DIR=$(CURDIR)/$(B)/plugins \
-	    $(PYTHON) -m pytest -q -k "not ($(VALGRIND_SKIP))" $(VALGRIND_TESTS)
+	    $(PYTHON) -m pytest -q $(PYTEST_JOBS) -k "not ($(VALGRIND_SKIP))" \
+	    $(VALGRIND_TESTS)
 
 # A clean copy of the tree must install the test packages before it
 # compiles a test: what a fresh machine's `make test` relies on.
@@ -411,8 +422,16 @@ check-layers:
 check-exports: $(B)/lib/libfedmsg.so
 	sh tests/build/check-exports.sh $(B)
 
-test: $(TEST_DEPS_STAMP) check-install-order all check-layers check-exports \
-	unit fuzz-replay integration valgrind
+# The builds and the short checks run NPROC jobs at once; the test runs
+# one after the other (each runs its own jobs: unit and fuzz-replay side
+# by side, integration and valgrind TEST_JOBS pytest workers).
+NPROC		:= $(shell nproc 2>/dev/null || echo 2)
+test: $(TEST_DEPS_STAMP)
+	$(MAKE) -j$(NPROC) check-install-order check-layers check-exports all \
+	    asan-tools $(UNIT_TESTS) $(FUZZERS)
+	$(MAKE) -j$(NPROC) unit fuzz-replay
+	$(MAKE) integration
+	$(MAKE) valgrind
 
 # ---- the main job on the embedded default --------------------------------------
 

@@ -258,15 +258,38 @@ def zmq_module():
     return zmq
 
 
+# Ports for the processes a test starts.  Each pytest-xdist worker draws
+# from a range of its own below the kernel's ephemeral range (and apart
+# from the test brokers' 20000-29999), so two workers running files at
+# once never hand out the same port between its check and its bind.
+PORT_BASE, PORT_SPAN = 10000, 10000
+_XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+_XDIST_INDEX = int((os.environ.get("PYTEST_XDIST_WORKER") or "gw0")[2:] or 0)
+_PORT_SLICE = PORT_SPAN // max(_XDIST_WORKERS, 1)
+_PORT_LO = PORT_BASE + _XDIST_INDEX * _PORT_SLICE
+_port_next = [_PORT_LO + os.getpid() % _PORT_SLICE]
+
+
 def free_ports(n=1):
-    """n distinct free TCP ports on 127.0.0.1 (bound together, then
-    released; a small race with other processes remains)."""
+    """n distinct free TCP ports on 127.0.0.1, from this worker's range
+    (each is bound to check it is free, then released; the range turns
+    round, so a port comes back only after the whole slice)."""
     socks = []
     try:
-        for _ in range(n):
+        for _ in range(20 * _PORT_SLICE):
+            if len(socks) == n:
+                break
+            port = _port_next[0]
+            _port_next[0] = _PORT_LO + (port + 1 - _PORT_LO) % _PORT_SLICE
             s = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
+        assert len(socks) == n, "no %d free ports in %d-%d" % (
+            n, _PORT_LO, _PORT_LO + _PORT_SLICE - 1)
         return [s.getsockname()[1] for s in socks]
     finally:
         for s in socks:
@@ -1219,6 +1242,31 @@ def pytest_configure(config):
         "(default %d s)" % BROKER_TEST_LIMIT)
 
 
+# pytest-xdist (`make integration` runs TEST_JOBS workers, --dist
+# loadgroup): a file is one group, so its module fixtures are made once and
+# its tests run in order; the files that use ActiveMQ form one group and
+# those that use only RabbitMQ another, so the brokers start on two
+# workers rather than on every one.  tryfirst: before xdist's own hook
+# reads the marks.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    if not XDIST_WORKER:
+        return
+    kinds = {}
+    for item in items:
+        used = kinds.setdefault(item.fspath, set())
+        used.update(k for k in BROKER_FIXTURES
+                    if k in getattr(item, "fixturenames", ()))
+    for item in items:
+        used = kinds[item.fspath]
+        group = ("activemq" if "activemq" in used else
+                 "rabbitmq" if used else item.fspath.basename)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 class Broker:
     """One broker run by tests/brokers/broker.sh in its own directory,
     on the ports given ({broker.sh variable: port}), its processes marked
@@ -1404,9 +1452,11 @@ class BrokerPool:
         self.run = run
         self.brokers = {}
         # every broker some selected test needs, to start them together
-        self.needed = [k for k in BROKER_FIXTURES
-                       if any(k in getattr(i, "fixturenames", ())
-                              for i in items)]
+        # (an xdist worker runs only some of the items: it starts each
+        # broker on first use)
+        self.needed = [] if XDIST_WORKER else [
+            k for k in BROKER_FIXTURES
+            if any(k in getattr(i, "fixturenames", ()) for i in items)]
 
     def get(self, kind):
         if kind not in self.brokers:
