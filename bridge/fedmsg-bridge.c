@@ -9,6 +9,7 @@
 #include "bridge.h"
 #include "config.h"
 #include "log.h"
+#include "names.h"
 #include "signals.h"
 
 static const char usage[] =
@@ -39,10 +40,10 @@ main(int argc, char **argv)
 	};
 	static volatile sig_atomic_t stop;
 	const char *config = NULL, *only[33];
-	char *list = NULL, *tok, *save, err[FM_ERRLEN];
+	char *list = NULL, err[FM_ERRLEN];
 	enum fm_log_level level = FM_LOG_INFO;
 	struct fm_config *cfg;
-	int c, n = 0, rc;
+	int c, rc;
 
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -62,11 +63,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("fedmsg-bridge", level);
-	if (list) {
-		for (tok = strtok_r(list, ",", &save); tok && n < 32;
-		    tok = strtok_r(NULL, ",", &save))
-			only[n++] = tok;
-		only[n] = NULL;
+	if (list && names_split(list, only, 33, err) < 0) {
+		log_err("--only: %s", err);
+		return 2;
 	}
 	if (fm_config_load(config, &cfg, err) < 0) {
 		log_err("%s", err);

@@ -10,6 +10,7 @@
 
 #include "hub.h"
 #include "log.h"
+#include "names.h"
 #include "signals.h"
 
 static const char usage[] =
@@ -47,8 +48,9 @@ main(int argc, char **argv)
 	};
 	struct hub_opts o;
 	enum fm_log_level level = FM_LOG_INFO;
-	char *list = NULL, *only[65], *tok, *save;
-	int c, n = 0, rc;
+	char *list = NULL, err[FM_ERRLEN];
+	const char *only[65];
+	int c, rc;
 
 	memset(&o, 0, sizeof(o));
 	while ((c = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
@@ -71,11 +73,11 @@ main(int argc, char **argv)
 	}
 	log_init("fedmsg-hub", level);
 	if (list) {
-		for (tok = strtok_r(list, ",", &save); tok && n < 64;
-		    tok = strtok_r(NULL, ",", &save))
-			only[n++] = tok;
-		only[n] = NULL;
-		o.only = (const char *const *)only;
+		if (names_split(list, only, 65, err) < 0) {
+			log_err("--with-consumers: %s", err);
+			return 2;
+		}
+		o.only = only;
 	}
 	catch_signals(&stop, &reload, true);
 	o.stop = &stop;
