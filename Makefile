@@ -470,10 +470,14 @@ $(B)/bench/bench_spool_lmdb: tests/bench/bench_spool_lmdb.c \
 
 # soak: relay, hub (example + archive) and a bridge to each test broker under
 # a steady load for SOAK_MINUTES (default 10): RSS at start and end, messages
-# lost, p99 latency per minute (tests/soak/soak.py; not part of `make test`).
-soak: all $(B)/bench/bench_zmq
+# lost, p99 latency per minute (tests/soak/soak.py; not part of `make test`);
+# then a 30 s RabbitMQ outage under a real fedmsg publisher through a 0-9-1
+# bridge with confirms (tests/integration/soak_amqp091_outage.py).
+soak: all asan-tools $(B)/bench/bench_zmq
 	sh certs/mkcerts.sh $(B)/dev >/dev/null
 	/usr/bin/python3 tests/soak/soak.py $(B)
+	FM_BIN=$(CURDIR)/$(B)/asan/bin FM_BUILD=$(CURDIR)/$(B) \
+	    $(PYTHON) -m pytest -q tests/integration/soak_amqp091_outage.py
 
 $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
