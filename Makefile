@@ -101,7 +101,7 @@ FUZZ_SECONDS	?= 300
 TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net test_broker_wrap fuzz_stomp \
-		   test_amqp_routing_key
+		   test_amqp_routing_key test_amqp091_connect
 TESTS_tools	 = test_terse
 TESTS_publishers = test_git_commit
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
