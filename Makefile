@@ -100,7 +100,8 @@ FUZZ_SECONDS	?= 300
 # not link proton).
 TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
-		   test_net test_amqp_net test_broker_wrap fuzz_stomp
+		   test_net test_amqp_net test_broker_wrap fuzz_stomp \
+		   test_amqp_routing_key test_amqp091_connect
 TESTS_tools	 = test_terse
 TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
@@ -493,13 +494,17 @@ $(B)/bench/bench_spool_lmdb: tests/bench/bench_spool_lmdb.c \
 # soak: relay, hub (example + archive) and a bridge to each test broker under
 # a steady load for SOAK_MINUTES (default 10): RSS at start and end, messages
 # lost, p99 latency per minute (tests/soak/soak.py; not part of `make test`);
-# then the 2 000-commit git push compared whole with Fedora's hook.
-soak: all $(B)/bench/bench_zmq
+# then the 2 000-commit git push compared whole with Fedora's hook, and a
+# 30 s RabbitMQ outage under a real fedmsg publisher through a 0-9-1
+# bridge with confirms (tests/integration/soak_amqp091_outage.py).
+soak: all asan-tools $(B)/bench/bench_zmq
 	sh certs/mkcerts.sh $(B)/dev >/dev/null
 	/usr/bin/python3 tests/soak/soak.py $(B)
 	# fedmsg-git-hook: a 2 000-commit push, every message against Fedora's hook
 	FM_GIT_HOOK_FULL=1 FM_BIN=$(abspath $(B))/bin /usr/bin/python3 -m pytest -q \
 	    tests/integration/test_git_hook_big.py -k 2000
+	FM_BIN=$(CURDIR)/$(B)/asan/bin FM_BUILD=$(CURDIR)/$(B) \
+	    $(PYTHON) -m pytest -q tests/integration/soak_amqp091_outage.py
 
 $(B)/bench/proton-%: $(PROTON_EXAMPLES)/%.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)

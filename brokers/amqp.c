@@ -10,7 +10,8 @@
  *
  * Delivery: sends stay unsettled until the broker settles them; accepted
  * means done, anything else (or a dropped connection) means the owner
- * keeps the message and sends it again.  Receivers get explicit credit,
+ * keeps the message and sends it again, except a message released
+ * RELEASE_TRIES times (with pauses between): that is unroutable.  Receivers get explicit credit,
  * replenished one for one as the owner settles, unless paused.
  */
 #include <errno.h>
@@ -39,6 +40,7 @@
 
 #include <fedmsg/message.h>
 
+#include "amqp_routing_key.h"
 #include "clock.h"
 #include "broker.h"
 #include "log.h"
@@ -54,6 +56,10 @@
 #define CONNECT_TIMEOUT_MS 10000	/* TCP up to the broker's open */
 #define CLOSE_WAIT_MS	1000	/* for the broker's close at shutdown */
 #define PEER_TEXT	32	/* broker product / version kept */
+#define RELEASE_TRIES	4	/* a send released this often: unroutable */
+#define RELEASE_TRACKED	64	/* released sends counted at once */
+#define RELEASE_HOLD_MS	500	/* first pause after a release, doubling */
+#define RELEASE_HOLD_MAX_MS 8000
 
 enum state { IDLE, CONNECTING, UP };
 
@@ -97,6 +103,19 @@ struct amqp {
 	int64_t			 give_up_at;	/* we sent close: drop the
 						   socket then at the latest */
 	char			 peer[64];	/* its product and version */
+	/*
+	 * Sends the broker settled as "released", by the owner's token: the
+	 * oldest RELEASE_TRACKED, with how often.  RabbitMQ 4 releases a
+	 * message no queue is bound for, so resending for ever would stall
+	 * the spool: after RELEASE_TRIES it is reported unroutable.  After
+	 * each release nothing is sent until hold_until (a backoff).
+	 */
+	struct {
+		uint64_t	 token;
+		unsigned	 n;
+	}			 released[RELEASE_TRACKED];
+	int			 nreleased;
+	int64_t			 hold_until;
 	size_t			 max_message;
 	struct broker_delivery	*unsettled;	/* list, for disconnects */
 	pn_message_t		*msg;
@@ -478,8 +497,7 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 		in.len = 0;
 	}
 	msgid_text(pn_message_get_id(a->msg), id, sizeof(id));
-	snprintf(subject, sizeof(subject), "%s",
-	    pn_message_get_subject(a->msg) ? pn_message_get_subject(a->msg) : "");
+	amqp_routing_key(a->msg, subject, sizeof(subject));
 	snprintf(to, sizeof(to), "%s", pn_message_get_address(a->msg) ?
 	    pn_message_get_address(a->msg) : "");
 	pr = pn_message_properties(a->msg);
@@ -525,6 +543,52 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	}
 }
 
+/* Drop token's release count, if it has one. */
+static void
+forget_release(struct amqp *a, uint64_t token)
+{
+	int i;
+
+	for (i = 0; i < a->nreleased; i++)
+		if (a->released[i].token == token) {
+			a->released[i] = a->released[--a->nreleased];
+			return;
+		}
+}
+
+/*
+ * One more release of token: its count (0 when it is not tracked: the
+ * table holds the oldest tokens, which the owner resends first), and
+ * sending held back for a doubling pause.
+ */
+static unsigned
+count_release(struct amqp *a, uint64_t token)
+{
+	unsigned n = 0, hold;
+	int i, newest = -1;
+
+	for (i = 0; i < a->nreleased && n == 0; i++)
+		if (a->released[i].token == token)
+			n = ++a->released[i].n;
+	if (n == 0 && a->nreleased < RELEASE_TRACKED) {
+		a->released[a->nreleased].token = token;
+		n = a->released[a->nreleased++].n = 1;
+	} else if (n == 0) {
+		for (i = 0; i < a->nreleased; i++)
+			if (newest < 0 || a->released[i].token >
+			    a->released[newest].token)
+				newest = i;
+		if (token < a->released[newest].token) {
+			a->released[newest].token = token;
+			n = a->released[newest].n = 1;
+		}
+	}
+	hold = RELEASE_HOLD_MS << (n > 1 ? (n - 1 < 5 ? n - 1 : 5) : 0);
+	a->hold_until = clock_ms() + (hold < RELEASE_HOLD_MAX_MS ? hold :
+	    RELEASE_HOLD_MAX_MS);
+	return n;
+}
+
 static void
 sent(struct amqp *a, pn_delivery_t *pd)
 {
@@ -543,6 +607,19 @@ sent(struct amqp *a, pn_delivery_t *pd)
 	if (a->in_flight)
 		a->in_flight--;
 	a->confirm_at = clock_ms();
+	if (state == PN_RELEASED &&
+	    count_release(a, token) >= RELEASE_TRIES) {
+		snprintf(why, sizeof(why), "released %u times by the broker "
+		    "(RabbitMQ 4 releases what no queue is bound for)",
+		    RELEASE_TRIES);
+		log_warn("amqp %s: record %llu %s: giving up on it", a->o.name,
+		    (unsigned long long)token, why);
+		forget_release(a, token);
+		a->cb.on_sent(a->cb.ctx, token, BROKER_UNROUTABLE, why);
+		return;
+	}
+	if (state == PN_ACCEPTED)
+		forget_release(a, token);
 	a->cb.on_sent(a->cb.ctx, token, state == PN_ACCEPTED ?
 	    BROKER_ACCEPTED : BROKER_REFUSED, why);
 }
@@ -766,6 +843,8 @@ a_timeout_ms(struct broker *b, int64_t now)
 
 	if (a->state == CONNECTING && a->retry_at < at)
 		at = a->retry_at;
+	if (a->state == UP && a->hold_until > now && a->hold_until < at)
+		at = a->hold_until;	/* sending again after a release */
 	if (a->state == CONNECTING && !a->driver_live &&
 	    (t = net_conn_timeout_ms(&a->nc, now)) >= 0 && now + t < at)
 		at = now + t;
@@ -818,7 +897,7 @@ a_can_send(struct broker *b, const char *address)
 	struct link *l;
 
 	if (a->state != UP || a->in_flight >= (a->o.max_in_flight ?
-	    a->o.max_in_flight : 1000))
+	    a->o.max_in_flight : 1000) || clock_ms() < a->hold_until)
 		return false;
 	l = sender_for(a, address);
 	return l && l->pl && pn_link_credit(l->pl) > 0;

@@ -7,8 +7,11 @@
  * inside rabbitmq-c (timeout 0), and handle() drains the frames with
  * amqp_simple_wait_frame_noblock(), which also sends and checks the
  * heartbeats.  Connecting (TCP, TLS, login, channel, declarations,
- * consumers) is done with rabbitmq-c's synchronous calls bounded by
- * connect_timeout; a failure there is a normal disconnect with backoff.
+ * consumers) takes rabbitmq-c's blocking calls, so it runs on a thread
+ * (amqp091_connect.c) while the loop serves the other links; the loop
+ * polls the attempt's descriptor and takes the ready connection.  Each
+ * step is bounded by connect_timeout; a failure is a normal disconnect
+ * with backoff.
  *
  * Sending: the channel is in confirm mode (confirm.select); every publish
  * is mandatory and waits in a FIFO of delivery tags until basic.ack
@@ -33,28 +36,26 @@
 #include <unistd.h>
 
 #include <amqp.h>
-#include <amqp_ssl_socket.h>
-#include <amqp_tcp_socket.h>
 #include <jansson.h>
 
 #include <fedmsg/message.h>
 
+#include "amqp091_connect.h"
 #include "amqp091_table.h"
 #include "broker.h"
 #include "clock.h"
 #include "log.h"
 #include "net.h"
 
-#define CHANNEL		1
+#define CHANNEL		A091_CHANNEL
 #define MAX_SOURCES	64
 #define MAX_HEADERS	64		/* text headers passed as props */
-#define FRAME_MAX	131072
 #define BACKOFF_MIN_MS	500
 #define BACKOFF_MAX_MS	30000
 #define CONNECT_TIMEOUT_MS 10000
 #define FRAMES_PER_HANDLE 512		/* then back to the poll loop */
 
-enum state { IDLE, UP };
+enum state { IDLE, CONNECTING, UP };
 
 /* A received delivery the owner has not settled yet. */
 struct broker_delivery {
@@ -86,6 +87,9 @@ struct a091 {
 
 	enum state		 state;
 	amqp_connection_state_t	 conn;
+	struct a091_connect	*connecting;	/* the attempt, CONNECTING */
+	const struct net_url	*connect_url;	/* its URL */
+	int			 nsources_connecting; /* sources it consumes */
 	unsigned		 gen;
 	struct net_backoff	 bo;
 	int64_t			 retry_at;
@@ -125,55 +129,6 @@ confirm_ms(const struct a091 *a)
 	return a->o.confirm_timeout_ms ? a->o.confirm_timeout_ms : 30000;
 }
 
-/* The server's reason for a failed synchronous call, or the library's. */
-static void
-reply_text(amqp_rpc_reply_t r, const char *what, char *out, size_t len)
-{
-	switch (r.reply_type) {
-	case AMQP_RESPONSE_NORMAL:
-		snprintf(out, len, "%s: ok", what);
-		break;
-	case AMQP_RESPONSE_NONE:
-		snprintf(out, len, "%s: no reply", what);
-		break;
-	case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-		snprintf(out, len, "%s: %s", what,
-		    amqp_error_string2(r.library_error));
-		break;
-	case AMQP_RESPONSE_SERVER_EXCEPTION:
-		if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-			amqp_connection_close_t *c = r.reply.decoded;
-
-			snprintf(out, len, "%s: broker closed the connection: "
-			    "%u %.*s", what, c->reply_code,
-			    (int)c->reply_text.len,
-			    (char *)c->reply_text.bytes);
-		} else if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-			amqp_channel_close_t *c = r.reply.decoded;
-
-			snprintf(out, len, "%s: broker closed the channel: "
-			    "%u %.*s", what, c->reply_code,
-			    (int)c->reply_text.len,
-			    (char *)c->reply_text.bytes);
-		} else {
-			snprintf(out, len, "%s: broker error (method 0x%08x)",
-			    what, r.reply.id);
-		}
-		break;
-	}
-}
-
-static bool
-rpc_ok(struct a091 *a, const char *what, char *err)
-{
-	amqp_rpc_reply_t r = amqp_get_rpc_reply(a->conn);
-
-	if (r.reply_type == AMQP_RESPONSE_NORMAL)
-		return true;
-	reply_text(r, what, err, FM_ERRLEN);
-	return false;
-}
-
 /* ---- disconnecting -------------------------------------------------------- */
 
 static void
@@ -210,156 +165,7 @@ disconnect(struct a091 *a, const char *why)
 }
 
 /* ---- connecting ----------------------------------------------------------- */
-
-static bool
-jbool(json_t *o, const char *k, bool dflt)
-{
-	json_t *v = json_object_get(o, k);
-
-	return v ? json_is_true(v) : dflt;
-}
-
-/*
- * The declarations of the topology (fedora-messaging's TOML shape):
- * exchanges {name: {type, durable, auto_delete, arguments}}, queues
- * {name: {durable, auto_delete, exclusive, arguments}}, bindings
- * [{queue, exchange, routing_keys}]; passive_declares checks only.
- */
-static int
-declare(struct a091 *a, char *err)
-{
-	json_t *t = a->topology, *v, *b;
-	bool passive = jbool(t, "passive_declares", false);
-	const char *name;
-	char what[300];
-	size_t i, k;
-
-	json_object_foreach(json_object_get(t, "exchanges"), name, v) {
-		amqp_pool_t pool;
-		amqp_table_t args;
-		const char *type = json_string_value(json_object_get(v,
-		    "type"));
-
-		init_amqp_pool(&pool, 1024);
-		if (amqp091_table_from_json(json_object_get(v, "arguments"),
-		    &pool, &args) < 0) {
-			empty_amqp_pool(&pool);
-			snprintf(err, FM_ERRLEN, "exchanges.%s.arguments: not "
-			    "an object of JSON values", name);
-			return -1;
-		}
-		amqp_exchange_declare(a->conn, CHANNEL, amqp_cstring_bytes(name),
-		    amqp_cstring_bytes(type ? type : "topic"), passive,
-		    jbool(v, "durable", true), jbool(v, "auto_delete", false),
-		    0, args);
-		empty_amqp_pool(&pool);
-		snprintf(what, sizeof(what), "%s exchange '%s'", passive ?
-		    "checking" : "declaring", name);
-		if (!rpc_ok(a, what, err))
-			return -1;
-	}
-	json_object_foreach(json_object_get(t, "queues"), name, v) {
-		amqp_pool_t pool;
-		amqp_table_t args;
-
-		init_amqp_pool(&pool, 1024);
-		if (amqp091_table_from_json(json_object_get(v, "arguments"),
-		    &pool, &args) < 0) {
-			empty_amqp_pool(&pool);
-			snprintf(err, FM_ERRLEN, "queues.%s.arguments: not an "
-			    "object of JSON values", name);
-			return -1;
-		}
-		amqp_queue_declare(a->conn, CHANNEL, amqp_cstring_bytes(name),
-		    passive, jbool(v, "durable", true),
-		    jbool(v, "exclusive", false), jbool(v, "auto_delete", false),
-		    args);
-		empty_amqp_pool(&pool);
-		snprintf(what, sizeof(what), "%s queue '%s'", passive ?
-		    "checking" : "declaring", name);
-		if (!rpc_ok(a, what, err))
-			return -1;
-	}
-	if (passive)
-		return 0;	/* bindings cannot be checked, only made */
-	json_array_foreach(json_object_get(t, "bindings"), i, b) {
-		const char *q = json_string_value(json_object_get(b, "queue"));
-		const char *x = json_string_value(json_object_get(b,
-		    "exchange"));
-		json_t *keys = json_object_get(b, "routing_keys"), *key;
-
-		if (q == NULL || x == NULL || !json_is_array(keys)) {
-			snprintf(err, FM_ERRLEN, "bindings[%zu]: want queue, "
-			    "exchange and routing_keys (a list)", i);
-			return -1;
-		}
-		json_array_foreach(keys, k, key) {
-			if (!json_is_string(key)) {
-				snprintf(err, FM_ERRLEN, "bindings[%zu]: "
-				    "routing_keys must be strings", i);
-				return -1;
-			}
-			amqp_queue_bind(a->conn, CHANNEL, amqp_cstring_bytes(q),
-			    amqp_cstring_bytes(x),
-			    amqp_cstring_bytes(json_string_value(key)),
-			    amqp_empty_table);
-			snprintf(what, sizeof(what), "binding queue '%s' to "
-			    "exchange '%s' with '%s'", q, x,
-			    json_string_value(key));
-			if (!rpc_ok(a, what, err))
-				return -1;
-		}
-	}
-	return 0;
-}
-
-/* Resolve a source to a queue and start consuming it. */
-static int
-consume(struct a091 *a, struct source *s, char *err)
-{
-	const char *addr = s->address;
-	char what[300];
-
-	free(s->queue);
-	s->queue = NULL;
-	if (strncmp(addr, "/exchange/", 10) == 0) {
-		/* a private queue bound to the exchange, gone with us */
-		const char *x = addr + 10, *slash = strchr(x, '/');
-		amqp_queue_declare_ok_t *ok;
-		char *xname;
-
-		xname = strndup(x, slash ? (size_t)(slash - x) : strlen(x));
-		ok = amqp_queue_declare(a->conn, CHANNEL, amqp_empty_bytes, 0,
-		    0, 1, 1, amqp_empty_table);
-		if (xname == NULL || ok == NULL ||
-		    !rpc_ok(a, "declaring a private queue", err)) {
-			if (xname && ok == NULL)
-				rpc_ok(a, "declaring a private queue", err);
-			free(xname);
-			return -1;
-		}
-		s->queue = strndup(ok->queue.bytes, ok->queue.len);
-		amqp_queue_bind(a->conn, CHANNEL, amqp_cstring_bytes(s->queue),
-		    amqp_cstring_bytes(xname),
-		    amqp_cstring_bytes(slash ? slash + 1 : "#"),
-		    amqp_empty_table);
-		snprintf(what, sizeof(what), "binding to exchange '%s'", xname);
-		free(xname);
-		if (!rpc_ok(a, what, err))
-			return -1;
-	} else {
-		s->queue = strdup(strncmp(addr, "/queue/", 7) == 0 ? addr + 7 :
-		    addr);
-	}
-	if (s->queue == NULL) {
-		snprintf(err, FM_ERRLEN, "out of memory");
-		return -1;
-	}
-	amqp_basic_consume(a->conn, CHANNEL, amqp_cstring_bytes(s->queue),
-	    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
-	snprintf(what, sizeof(what), "consuming queue '%s'", s->queue);
-	return rpc_ok(a, what, err) ? 0 : -1;
-}
+/* ---- connecting ----------------------------------------------------------- */
 
 /*
  * The vhost for a URL: the configured one, else the URL's path without
@@ -403,115 +209,100 @@ url_vhost(const struct a091 *a, const struct net_url *u, char *out,
 	return 0;
 }
 
-static int
-start(struct a091 *a, const struct net_url *u, char *err)
+
+static char *
+dup_or_null(const char *s)
 {
-	amqp_socket_t *sock;
-	struct timeval tv;
-	amqp_rpc_reply_t r;
-	unsigned ms = connect_ms(a);
-	unsigned hb = (a->o.heartbeat_ms ? a->o.heartbeat_ms : 60000) / 1000;
-	char vhost[256];
-	int rc, i;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
-	if (url_vhost(a, u, vhost, sizeof(vhost), err) < 0)
-		return -1;
-	if ((a->conn = amqp_new_connection()) == NULL) {
-		snprintf(err, FM_ERRLEN, "out of memory");
-		return -1;
-	}
-	amqp_set_handshake_timeout(a->conn, &tv);
-	amqp_set_rpc_timeout(a->conn, &tv);
-	if (u->tls) {
-		if ((sock = amqp_ssl_socket_new(a->conn)) == NULL) {
-			snprintf(err, FM_ERRLEN, "%s: cannot make a TLS socket",
-			    u->text);
-			return -1;
-		}
-		amqp_ssl_socket_set_verify_peer(sock, 1);
-		amqp_ssl_socket_set_verify_hostname(sock, 1);
-		if (a->o.tls.ca &&
-		    (rc = amqp_ssl_socket_set_cacert(sock, a->o.tls.ca))) {
-			snprintf(err, FM_ERRLEN, "tls.ca %s: %s", a->o.tls.ca,
-			    amqp_error_string2(rc));
-			return -1;
-		}
-		if (a->o.tls.cert && (rc = amqp_ssl_socket_set_key(sock,
-		    a->o.tls.cert, a->o.tls.key ? a->o.tls.key :
-		    a->o.tls.cert))) {
-			snprintf(err, FM_ERRLEN, "tls.cert %s: %s", a->o.tls.cert,
-			    amqp_error_string2(rc));
-			return -1;
-		}
-	} else if ((sock = amqp_tcp_socket_new(a->conn)) == NULL) {
-		snprintf(err, FM_ERRLEN, "out of memory");
-		return -1;
-	}
-	rc = amqp_socket_open_noblock(sock, u->host, atoi(u->port), &tv);
-	if (rc != AMQP_STATUS_OK) {
-		snprintf(err, FM_ERRLEN, "%s: %s%s", u->text,
-		    amqp_error_string2(rc), rc == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ?
-		    " (the certificate does not name this host)" :
-		    rc == AMQP_STATUS_SSL_CONNECTION_FAILED ||
-		    rc == AMQP_STATUS_SSL_PEER_VERIFY_FAILED ?
-		    " (TLS: check tls.ca and the broker's certificate)" : "");
-		return -1;
-	}
-	/* a client certificate without a password: SASL EXTERNAL */
-	if (u->tls && a->o.tls.cert && a->o.password == NULL)
-		r = amqp_login(a->conn, vhost, 0,
-		    FRAME_MAX, (int)hb, AMQP_SASL_METHOD_EXTERNAL,
-		    a->o.user ? a->o.user : u->user ? u->user : "");
-	else
-		r = amqp_login(a->conn, vhost, 0,
-		    FRAME_MAX, (int)hb, AMQP_SASL_METHOD_PLAIN,
-		    a->o.user ? a->o.user : u->user ? u->user : "guest",
-		    a->o.password ? a->o.password : "guest");
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		char why[FM_ERRLEN];
-
-		reply_text(r, "login", why, sizeof(why));
-		snprintf(err, FM_ERRLEN, "%s vhost '%s': %s", u->text,
-		    vhost, why);
-		return -1;
-	}
-	amqp_channel_open(a->conn, CHANNEL);
-	if (!rpc_ok(a, "opening a channel", err))
-		return -1;
-	amqp_confirm_select(a->conn, CHANNEL);
-	if (!rpc_ok(a, "confirm.select", err))
-		return -1;
-	if (declare(a, err) < 0)
-		return -1;
-	amqp_basic_qos(a->conn, CHANNEL, 0, (uint16_t)(a->o.credit &&
-	    a->o.credit < 65535 ? a->o.credit : a->o.credit ? 65535 : 100), 0);
-	if (!rpc_ok(a, "basic.qos", err))
-		return -1;
-	for (i = 0; i < a->nsources; i++)
-		if (consume(a, &a->sources[i], err) < 0)
-			return -1;
-	/* from here on the poll loop drives it: no waiting in I/O */
-	return 0;
+	return s ? strdup(s) : NULL;
 }
 
+/* Hand the attempt for the next URL to a thread (amqp091_connect.h). */
 static void
-try_connect(struct a091 *a)
+begin_connect(struct a091 *a)
 {
-	char err[FM_ERRLEN];
+	struct a091_connect_req r;
 	const struct net_url *u = &a->urls[a->url_next];
+	char err[FM_ERRLEN], vhost[256];
+	unsigned credit = a->o.credit ? a->o.credit : 100;
+	int i;
 
 	a->url_next = (a->url_next + 1) % a->nurls;
-	if (start(a, u, err) < 0) {
+	a->connect_url = u;
+	if (url_vhost(a, u, vhost, sizeof(vhost), err) < 0) {
 		disconnect(a, err);
 		return;
 	}
+	memset(&r, 0, sizeof(r));
+	r.url_text = strdup(u->text);
+	r.host = strdup(u->host);
+	r.port = strdup(u->port);
+	r.tls = u->tls;
+	r.vhost = strdup(vhost);
+	r.user = dup_or_null(a->o.user ? a->o.user : u->user);
+	r.password = dup_or_null(a->o.password);
+	r.ca = dup_or_null(a->o.tls.ca);
+	r.cert = dup_or_null(a->o.tls.cert);
+	r.key = dup_or_null(a->o.tls.key);
+	r.timeout_ms = connect_ms(a);
+	r.heartbeat_s = (a->o.heartbeat_ms ? a->o.heartbeat_ms : 60000) / 1000;
+	r.prefetch = (uint16_t)(credit < 65535 ? credit : 65535);
+	r.topology = a->topology ? json_deep_copy(a->topology) : NULL;
+	r.nsources = a->nsources;
+	if (a->nsources)
+		r.sources = calloc((size_t)a->nsources, sizeof(*r.sources));
+	for (i = 0; r.sources && i < a->nsources; i++)
+		if ((r.sources[i] = strdup(a->sources[i].address)) == NULL)
+			break;
+	if (!r.url_text || !r.host || !r.port || !r.vhost ||
+	    (a->o.user && !r.user) || (a->o.password && !r.password) ||
+	    (a->topology && !r.topology) || (a->nsources && (!r.sources ||
+	    i < a->nsources))) {
+		if (r.sources == NULL)
+			r.nsources = 0;
+		a091_connect_req_clear(&r);
+		disconnect(a, "out of memory");
+		return;
+	}
+	a->nsources_connecting = a->nsources;
+	if ((a->connecting = a091_connect_start(&r, err)) == NULL) {
+		disconnect(a, err);
+		return;
+	}
+	a->state = CONNECTING;
+}
+
+/* The attempt has ended: up, or a normal failure with backoff. */
+static void
+end_connect(struct a091 *a)
+{
+	char err[FM_ERRLEN], **queues;
+	int i, n = a->nsources_connecting;
+
+	a->conn = a091_connect_finish(a->connecting, &queues, err);
+	a->connecting = NULL;
+	if (a->conn == NULL) {
+		disconnect(a, err);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		free(a->sources[i].queue);
+		a->sources[i].queue = queues[i];
+	}
+	free(queues);
 	a->state = UP;
 	a->next_tag = 1;
 	a->confirm_at = clock_ms();
+	/* subscribed while connecting: the broker is answering now */
+	for (i = n; i < a->nsources; i++) {
+		free(a->sources[i].queue);
+		if (a091_consume(a->conn, a->sources[i].address,
+		    &a->sources[i].queue, err) < 0) {
+			disconnect(a, err);
+			return;
+		}
+	}
 	net_backoff_reset(&a->bo);
-	log_info("amqp091 %s: connected to %s", a->o.name, u->text);
+	log_info("amqp091 %s: connected to %s", a->o.name, a->connect_url->text);
 	a->cb.on_up(a->cb.ctx);
 }
 
@@ -797,7 +588,7 @@ frames(struct a091 *a)
 			    f.payload.method, 0 };
 			char why[FM_ERRLEN];
 
-			reply_text(r, "in use", why, sizeof(why));
+			a091_reply_text(r, "in use", why, sizeof(why));
 			disconnect(a, why);
 			return;
 		}
@@ -821,7 +612,9 @@ q_poll_item(struct broker *b, zmq_pollitem_t *it)
 	struct a091 *a = (struct a091 *)b;
 
 	it->socket = NULL;
-	it->fd = a->state == UP ? amqp_get_sockfd(a->conn) : -1;
+	/* connecting: the attempt's descriptor says when it has ended */
+	it->fd = a->state == UP ? amqp_get_sockfd(a->conn) :
+	    a->state == CONNECTING ? a091_connect_fd(a->connecting) : -1;
 	it->events = it->fd >= 0 ? ZMQ_POLLIN : 0;
 	it->revents = 0;
 }
@@ -834,7 +627,12 @@ q_handle(struct broker *b, short revents, int64_t now)
 	(void)revents;	/* frames may sit in rabbitmq-c's buffer: always look */
 	if (a->state == IDLE) {
 		if (now >= a->retry_at)
-			try_connect(a);
+			begin_connect(a);
+		return;
+	}
+	if (a->state == CONNECTING) {
+		if (a091_connect_done(a->connecting))
+			end_connect(a);
 		return;
 	}
 	frames(a);
@@ -856,6 +654,8 @@ q_timeout_ms(struct broker *b, int64_t now)
 	if (a->state == IDLE)
 		return a->retry_at <= now ? 0 : a->retry_at - now > 1000 ?
 		    1000 : (int)(a->retry_at - now);
+	if (a->state == CONNECTING)
+		return a091_connect_done(a->connecting) ? 0 : 1000;
 	if (amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn))
 		return 0;
 	return 1000;	/* heartbeats and the confirm timer */
@@ -991,11 +791,12 @@ q_subscribe(struct broker *b, const char *source)
 		return -1;
 	a->nsources++;
 	if (a->state == UP) {
+		struct source *s = &a->sources[a->nsources - 1];
 		char err[FM_ERRLEN];
 
-		if (consume(a, &a->sources[a->nsources - 1], err) < 0)
+		if (a091_consume(a->conn, s->address, &s->queue, err) < 0)
 			disconnect(a, err);
-	}
+	}	/* connecting: end_connect consumes it */
 	return 0;
 }
 
@@ -1057,6 +858,8 @@ q_free(struct broker *b)
 
 	if (a == NULL)
 		return;
+	if (a->connecting)
+		a091_connect_abandon(a->connecting);	/* ends on its own */
 	if (a->conn && a->state == UP) {
 		/* bounded by the rpc timeout; the broker sees a clean close */
 		amqp_channel_close(a->conn, CHANNEL, AMQP_REPLY_SUCCESS);
@@ -1096,12 +899,6 @@ static const struct broker_ops a091_ops = {
 	"amqp091", q_poll_item, q_handle, q_timeout_ms, q_can_send, q_send,
 	q_subscribe, q_settle, q_pause, q_is_up, q_free,
 };
-
-static char *
-dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
 
 struct broker *
 amqp091_broker_new(const struct broker_opts *o,

@@ -76,7 +76,9 @@ enum broker_outcome {
 	BROKER_LOST,		/* the connection dropped before a verdict */
 	BROKER_UNROUTABLE,	/* taken, but no queue was bound for it
 				   (AMQP 0-9-1 basic.return of a mandatory
-				   publish): retrying would not help */
+				   publish; AMQP 1.0 "released" 4 times, as
+				   RabbitMQ 4 answers): retrying would not
+				   help */
 };
 
 struct broker_delivery;		/* a received message awaiting settlement */

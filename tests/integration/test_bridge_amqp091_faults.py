@@ -8,10 +8,13 @@ client) prepares queues and reads what arrived.
   arguments, an unknown vhost (from the URL's path) and a TLS certificate
   that does not name the host are each refused with a clear log line;
 - a delivery over max_message_bytes is rejected from its frame header,
-  and the next one still flows.
+  and the next one still flows;
+- a broker address that accepts TCP and never answers does not stall the
+  other links of the same bridge (the login runs off the poll loop).
 """
 
 import json
+import socket
 import time
 
 import pika
@@ -189,3 +192,47 @@ def test_oversized_delivery_rejected_from_its_header(tmp_path, rabbitmq,
     conn.close()
     assert method is not None and p.message_id == "big-1"
     assert bridge.stop() == 0, bridge.describe()
+
+
+@pytest.mark.broker_limit(120)
+def test_silent_broker_does_not_stall_the_other_links(tmp_path, rabbitmq,
+                                                      daemons, zctx):
+    """Two paths in one bridge: "stuck" to a listening socket that never
+    says a word (connect_timeout 120 s, so rabbitmq-c's login waits that
+    long) and "flowing" to RabbitMQ.  The flowing path connects and
+    delivers its 20 messages while the stuck one is still logging in."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)            # the kernel completes TCP; nobody answers
+    prefix = "org.fedoraproject.dev." + unique("flow")
+    queue = unique("flowq")
+    src = BridgeSource(zctx)
+    cfg = write_config(tmp_path, bridge_config({
+        "stuck": entry(tmp_path, **{
+            "from": "zmq", "endpoints": ["src"],
+            "to": "amqp091://127.0.0.1:%d" % silent.getsockname()[1],
+            "address": "/topic/{topic}", "connect_timeout": 120,
+            "spool": {"dir": str(tmp_path / "spool-stuck")}}),
+        "flowing": entry(tmp_path, **{
+            "from": "zmq", "to": URL091, "endpoints": ["src"],
+            "address": "/topic/{topic}", "format": "fedora-messaging",
+            "spool": {"dir": str(tmp_path / "spool-flow")},
+            "queues": {queue: {"durable": True, "auto_delete": False}},
+            "bindings": [{"queue": queue, "exchange": "amq.topic",
+                          "routing_keys": [prefix + ".#"]}]})},
+        endpoints={"src": [src.url]}))
+    try:
+        bridge = start_bridge(daemons, cfg, wait="bridge flowing: broker "
+                              "connected", timeout=30)
+        src.wait_subscriber(daemon=bridge)
+        sent = [signed(prefix.split("dev.", 1)[1] + ".m", {"n": i})
+                for i in range(20)]
+        for env in sent:
+            src.send(env)
+        want = {e["msg_id"] for e in sent}
+        ids = drain_ids(queue, want, 30)
+        assert set(ids) == want, bridge.describe()
+        assert "stuck: broker connected" not in bridge.stderr()
+        assert bridge.stop() == 0, bridge.describe()
+    finally:
+        silent.close()

@@ -1,0 +1,19 @@
+/*
+ * The routing key of a received AMQP 1.0 message.
+ */
+#ifndef FM_AMQP_ROUTING_KEY_H
+#define FM_AMQP_ROUTING_KEY_H
+
+#include <stddef.h>
+
+#include <proton/message.h>
+
+/*
+ * The message's subject; when it has none, its "x-routing-key" message
+ * annotation (RabbitMQ 4 gives a message published over AMQP 0-9-1 its
+ * routing key there and may leave the subject empty); else "".  Written
+ * into out[len] (cut at len - 1 bytes); returns out.
+ */
+const char *amqp_routing_key(pn_message_t *m, char *out, size_t len);
+
+#endif

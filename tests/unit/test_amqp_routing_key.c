@@ -1,0 +1,124 @@
+/*
+ * amqp_routing_key(): the subject of a proton-built message, else its
+ * "x-routing-key" message annotation (RabbitMQ 4), else "".
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include <proton/codec.h>
+#include <proton/message.h>
+
+#include "amqp_routing_key.h"
+
+/* A message with these annotations (key symbol -> string value). */
+static pn_message_t *
+annotated(const char *subject, const char *const *kv, size_t n)
+{
+	pn_message_t *m = pn_message();
+	pn_data_t *d = pn_message_annotations(m);
+	size_t i;
+
+	assert_non_null(m);
+	if (subject)
+		assert_int_equal(pn_message_set_subject(m, subject), 0);
+	if (n == 0)
+		return m;
+	pn_data_put_map(d);
+	pn_data_enter(d);
+	for (i = 0; i < n; i += 2) {
+		pn_data_put_symbol(d, pn_bytes(strlen(kv[i]), kv[i]));
+		pn_data_put_string(d, pn_bytes(strlen(kv[i + 1]), kv[i + 1]));
+	}
+	pn_data_exit(d);
+	return m;
+}
+
+static void
+subject_wins(void **state)
+{
+	const char *kv[] = { "x-routing-key", "from.annotation" };
+	pn_message_t *m = annotated("from.subject", kv, 2);
+	char out[64];
+
+	(void)state;
+	assert_string_equal(amqp_routing_key(m, out, sizeof(out)),
+	    "from.subject");
+	pn_message_free(m);
+}
+
+static void
+annotation_without_subject(void **state)
+{
+	const char *kv[] = { "x-exchange", "amq.topic", "x-routing-key",
+	    "org.fedoraproject.prod.bodhi.update.comment" };
+	pn_message_t *m = annotated(NULL, kv, 4);
+	char out[64];
+
+	(void)state;
+	assert_string_equal(amqp_routing_key(m, out, sizeof(out)),
+	    "org.fedoraproject.prod.bodhi.update.comment");
+	pn_message_free(m);
+}
+
+static void
+neither_is_empty(void **state)
+{
+	const char *kv[] = { "x-exchange", "amq.topic" };
+	pn_message_t *m = annotated(NULL, kv, 2), *bare = pn_message();
+	char out[64] = "junk";
+
+	(void)state;
+	assert_string_equal(amqp_routing_key(m, out, sizeof(out)), "");
+	strcpy(out, "junk");
+	assert_string_equal(amqp_routing_key(bare, out, sizeof(out)), "");
+	pn_message_free(m);
+	pn_message_free(bare);
+}
+
+static void
+long_key_is_cut_to_the_buffer(void **state)
+{
+	const char *kv[] = { "x-routing-key", "abcdefghij" };
+	pn_message_t *m = annotated(NULL, kv, 2);
+	char out[5];
+
+	(void)state;
+	assert_string_equal(amqp_routing_key(m, out, sizeof(out)), "abcd");
+	pn_message_free(m);
+}
+
+static void
+non_string_annotation_is_ignored(void **state)
+{
+	pn_message_t *m = pn_message();
+	pn_data_t *d = pn_message_annotations(m);
+	char out[16] = "junk";
+
+	(void)state;
+	pn_data_put_map(d);
+	pn_data_enter(d);
+	pn_data_put_symbol(d, pn_bytes(13, "x-routing-key"));
+	pn_data_put_int(d, 42);
+	pn_data_exit(d);
+	assert_string_equal(amqp_routing_key(m, out, sizeof(out)), "");
+	pn_message_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(subject_wins),
+		cmocka_unit_test(annotation_without_subject),
+		cmocka_unit_test(neither_is_empty),
+		cmocka_unit_test(long_key_is_cut_to_the_buffer),
+		cmocka_unit_test(non_string_annotation_is_ignored),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
