@@ -37,6 +37,10 @@ struct transport_stats {
 	uint64_t	 publish_failed;
 	uint64_t	 publish_unroutable;	/* broker: taken, no queue bound
 						   (AMQP 0-9-1 basic.return) */
+	uint64_t	 publish_queued;	/* broker: waited for the address
+						   (link, credit, connection) */
+	uint64_t	 publish_queue_full;	/* broker: refused, too many
+						   waited for the address */
 	uint64_t	 wrapped;	/* broker_authenticated: payloads
 					   wrapped in an envelope */
 };

@@ -20,9 +20,12 @@
 #include "config.h"
 #include "jget.h"
 #include "log.h"
+#include "pubq.h"
 #include "transport.h"
 
 #define RING 4096	/* received, not yet taken: more than any credit */
+#define PUBQ_MAX 1000	/* publishes waiting per address (link, credit,
+			   connection) */
 
 struct item {
 	struct fm_msg		*msg;
@@ -43,6 +46,8 @@ struct broker_transport {
 	bool			 last_vouched;	/* of the last receive() */
 	char			*username;	/* of wrapped envelopes */
 	int64_t			 seq;
+	struct pubq		*outq;		/* publishes waiting for their
+						   address to be ready */
 };
 
 static void
@@ -175,12 +180,15 @@ bt_poll_items(struct transport *t, zmq_pollitem_t *items, int max)
 	return items[0].fd >= 0 ? 1 : 0;
 }
 
+static void flush_waiting(struct broker_transport *bt);
+
 static void
 bt_io(struct transport *t, const zmq_pollitem_t *items, int n, int64_t now)
 {
 	struct broker_transport *bt = (struct broker_transport *)t;
 
 	bt->b->ops->handle(bt->b, n > 0 ? items[0].revents : 0, now);
+	flush_waiting(bt);	/* a link opened, credit came, or a receipt */
 }
 
 static int
@@ -225,24 +233,19 @@ bt_pause(struct transport *t, bool paused)
 	bt->b->ops->pause(bt->b, paused);
 }
 
-static int
-bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
+/* Hand msg to the broker now: PUBQ_SENT, PUBQ_LATER or PUBQ_NEVER. */
+static enum pubq_try
+send_now(void *ctx, const char *address, struct fm_msg *msg)
 {
-	struct broker_transport *bt = (struct broker_transport *)t;
+	struct broker_transport *bt = ctx;
 	const char *topic = fm_msg_topic(msg);
 	struct broker_prop props[1];
 	struct broker_out out;
-	char *address;
 	size_t len;
+	int rc;
 
-	if (topic == NULL) {
-		snprintf(err, FM_ERRLEN, "message without topic");
-		return -1;
-	}
-	if ((address = broker_address(bt->address, topic)) == NULL) {
-		snprintf(err, FM_ERRLEN, "out of memory");
-		return -1;
-	}
+	if (!bt->b->ops->can_send(bt->b, address))
+		return PUBQ_LATER;
 	memset(&out, 0, sizeof(out));
 	out.address = address;
 	out.body = fm_msg_body(msg, &len);
@@ -252,17 +255,81 @@ bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
 	props[0] = (struct broker_prop){ "topic", topic };
 	out.props = props;
 	out.nprops = 1;
-	if (!bt->b->ops->can_send(bt->b, address) ||
-	    bt->b->ops->send(bt->b, &out, ++bt->token) < 0) {
-		snprintf(err, FM_ERRLEN, "the broker is not ready for %s",
-		    address);
+	if ((rc = bt->b->ops->send(bt->b, &out, ++bt->token)) == -1)
+		return PUBQ_LATER;
+	if (rc < 0) {
 		bt->st.publish_failed++;
-		free(address);
+		log_warn("hub: published message %s cannot be sent to %s (the "
+		    "broker cannot encode it) and is dropped", fm_msg_id(msg),
+		    address);
+		return PUBQ_NEVER;
+	}
+	bt->st.published++;
+	return PUBQ_SENT;
+}
+
+/* Send what waits, in order, as far as the broker takes it. */
+static void
+flush_waiting(struct broker_transport *bt)
+{
+	if (pubq_len(bt->outq))
+		pubq_flush(bt->outq, send_now, bt);
+}
+
+/*
+ * Sent at once when the address is ready and nothing waits for it;
+ * otherwise queued behind what waits (the first publish to an address
+ * opens its link, which has no credit yet; the connection may be down).
+ */
+static int
+bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+	const char *topic = fm_msg_topic(msg);
+	char *address;
+	int rc = 0;
+
+	if (topic == NULL) {
+		snprintf(err, FM_ERRLEN, "message without topic");
 		return -1;
 	}
+	if ((address = broker_address(bt->address, topic)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	if (pubq_waiting(bt->outq, address) == 0) {
+		switch (send_now(bt, address, (struct fm_msg *)msg)) {
+		case PUBQ_SENT:
+			goto done;
+		case PUBQ_NEVER:
+			snprintf(err, FM_ERRLEN, "the broker cannot take a "
+			    "message for %s", address);
+			rc = -1;
+			goto done;
+		case PUBQ_LATER:
+			break;
+		}
+	}
+	switch (pubq_push(bt->outq, address, (struct fm_msg *)msg)) {
+	case 0:
+		bt->st.publish_queued++;
+		break;
+	case -1:
+		bt->st.publish_failed++;
+		bt->st.publish_queue_full++;
+		snprintf(err, FM_ERRLEN, "%d messages already wait for %s (the "
+		    "broker is not taking them)", PUBQ_MAX, address);
+		rc = -1;
+		break;
+	default:
+		bt->st.publish_failed++;
+		snprintf(err, FM_ERRLEN, "out of memory");
+		rc = -1;
+		break;
+	}
+done:
 	free(address);
-	bt->st.published++;
-	return 0;
+	return rc;
 }
 
 static int
@@ -270,6 +337,7 @@ bt_tick(struct transport *t, int64_t now)
 {
 	struct broker_transport *bt = (struct broker_transport *)t;
 
+	flush_waiting(bt);
 	return bt->b->ops->timeout_ms(bt->b, now);
 }
 
@@ -293,6 +361,13 @@ bt_free(struct transport *t)
 		bt->head = (bt->head + 1) % RING;
 		bt->len--;
 	}
+	if (bt->outq && pubq_len(bt->outq)) {
+		log_warn("hub: %zu published message(s) still waited for the "
+		    "broker when the hub stopped and are not sent",
+		    pubq_len(bt->outq));
+		bt->st.publish_failed += pubq_len(bt->outq);
+	}
+	pubq_free(bt->outq);
 	if (bt->b)
 		bt->b->ops->free(bt->b);
 	free(bt->source);
@@ -345,6 +420,11 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	    "broker_authenticated"));
 	bt->username = strdup(jget_str(h, "username") ? jget_str(h,
 	    "username") : "amqp-bridge");
+	if ((bt->outq = pubq_new(PUBQ_MAX)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		bt_free(&bt->t);
+		return NULL;
+	}
 	memset(&bo, 0, sizeof(bo));
 	bo.urls = urls;
 	bo.nurls = n;
