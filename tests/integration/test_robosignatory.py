@@ -311,13 +311,14 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
                                           koji):
     """Forged and routing-policy-violating tag messages stop at the hub (no
     Koji call); a Koji fault is permanent (DROP, failure published); Koji
-    down is transient (RETRY) until max_attempts, then the failure is
-    published and the message dropped."""
+    down is transient (RETRY) until the hub entry's max_attempts (which
+    robosignatory's config does not repeat: the hub hands it over), then
+    the failure is published and the message dropped."""
     policy = {"org.fedoraproject.dev.buildsys.tag":
               ["alpha-app01.vectors.example.org"]}
     cfg, pub, sub, rec, mport = make_setup(
-        tmp_path, dev_pki, koji, zctx, entry={"backoff": 0.1},
-        routing_policy=policy)
+        tmp_path, dev_pki, koji, zctx,
+        entry={"backoff": 0.1, "max_attempts": 2}, routing_policy=policy)
     hub = hubs(cfg, metrics_port=mport).ready()
     deadline = time.monotonic() + 30
 
@@ -348,7 +349,8 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
                consumer="robosignatory") == 0
     assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
                reason="verdict") == 1
-    # Koji down: retried, then the failure after the hub's max_attempts (3)
+    # Koji down: retried, then the failure on the hub entry's last attempt
+    # (max_attempts 2, not robosignatory's default 3)
     koji.stop()
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
     got = results(sub, 1, deadline, hub)
@@ -357,12 +359,40 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
     assert "koji https://localhost:%d/kojihub" % koji.port in m["reason"], m
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
-               consumer="robosignatory") == 2
+               consumer="robosignatory") == 1
     assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
                reason="verdict") == 2
-    assert hub.stderr().count("will retry") == 2
+    assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
+               reason="retries_exhausted") == 0
+    assert hub.stderr().count("will retry") == 1
     assert rec.exists() is False            # never signed
     hub.stop()
+
+
+def test_max_attempts_is_the_hubs(tmp_path, hubs, zctx, dev_pki, koji):
+    """robosignatory's own max_attempts may only repeat the hub entry's
+    (the hub hands it over in config()["fedmsg_hub"]); a different one,
+    and an entry config that takes the hub's member, stop the hub."""
+    for conf_extra, entry, want in [
+            ({"max_attempts": 5}, {"max_attempts": 2},
+             "'max_attempts' (5) differs from the hub entry's max_attempts "
+             "(2)"),
+            ({"fedmsg_hub": {"max_attempts": 9}}, {},
+             "consumers.robosignatory.config.fedmsg_hub: the hub's own"),
+            ({"max_attempts": 4}, {"max_attempts": 4}, None)]:
+        cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx,
+                                               entry=entry)
+        doc = json.loads(open(cfg).read())
+        doc["consumers"]["robosignatory"]["config"].update(conf_extra)
+        write_config(tmp_path, doc)
+        hub = hubs(cfg, ["--check"], metrics_port=mport)
+        rc = hub.wait(15)
+        if want is None:
+            assert rc == 0, hub.describe()
+        else:
+            assert rc != 0 and want in hub.stderr(), hub.describe()
+        pub.close()
+        sub.close()
 
 
 def test_side_tags_need_a_trusted_tagger(tmp_path, hubs, zctx, dev_pki,
