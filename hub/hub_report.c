@@ -127,6 +127,11 @@ hub_metrics_text(struct hub *h)
 	    "broker address.");
 	buf_printf(&b, "fedmsg_hub_publish_queue_full_total %llu\n",
 	    (unsigned long long)ts.publish_queue_full);
+	metric(&b, "fedmsg_hub_publish_resent_total", "counter",
+	    "Published messages sent again: the connection was lost before "
+	    "the broker confirmed them.");
+	buf_printf(&b, "fedmsg_hub_publish_resent_total %llu\n",
+	    (unsigned long long)ts.publish_resent);
 
 	metric(&b, "fedmsg_consumer_in_total", "counter",
 	    "Messages queued for a consumer.");

@@ -9,6 +9,7 @@
 
 struct waiting {
 	struct fm_msg	*msg;		/* a reference of ours */
+	uint64_t	 seq;
 	struct waiting	*next;
 };
 
@@ -45,41 +46,79 @@ find(const struct pubq *q, const char *address)
 	return NULL;
 }
 
-int
-pubq_push(struct pubq *q, const char *address, struct fm_msg *msg)
+/* address's FIFO, made if new; NULL when out of memory. */
+static struct fifo *
+fifo_for(struct pubq *q, const char *address)
 {
 	struct fifo *f = find(q, address);
-	struct waiting *w;
 
-	if (f && f->n >= q->per_address)
-		return -1;
-	if (f == NULL) {
-		if (q->nfifos == q->cap) {
-			size_t cap = q->cap ? q->cap * 2 : 8;
-			struct fifo *p = realloc(q->fifos, cap * sizeof(*p));
+	if (f)
+		return f;
+	if (q->nfifos == q->cap) {
+		size_t cap = q->cap ? q->cap * 2 : 8;
+		struct fifo *p = realloc(q->fifos, cap * sizeof(*p));
 
-			if (p == NULL)
-				return -2;
-			q->fifos = p;
-			q->cap = cap;
-		}
-		f = &q->fifos[q->nfifos];
-		memset(f, 0, sizeof(*f));
-		if ((f->address = strdup(address)) == NULL)
-			return -2;
-		q->nfifos++;
+		if (p == NULL)
+			return NULL;
+		q->fifos = p;
+		q->cap = cap;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL)
+	f = &q->fifos[q->nfifos];
+	memset(f, 0, sizeof(*f));
+	if ((f->address = strdup(address)) == NULL)
+		return NULL;
+	q->nfifos++;
+	return f;
+}
+
+/* Insert in seq order: at the tail for a new publish, nearer the head
+ * for one put back. */
+static int
+insert(struct pubq *q, struct fifo *f, struct fm_msg *msg, uint64_t seq)
+{
+	struct waiting *w = calloc(1, sizeof(*w)), **pp;
+
+	if (w == NULL)
 		return -2;
 	w->msg = fm_msg_ref(msg);
-	if (f->tail)
-		f->tail->next = w;
-	else
-		f->head = w;
-	f->tail = w;
+	w->seq = seq;
+	if (f->tail == NULL || f->tail->seq < seq) {
+		if (f->tail)
+			f->tail->next = w;
+		else
+			f->head = w;
+		f->tail = w;
+	} else {
+		for (pp = &f->head; *pp && (*pp)->seq < seq; pp = &(*pp)->next)
+			;
+		w->next = *pp;
+		*pp = w;
+	}
 	f->n++;
 	q->total++;
 	return 0;
+}
+
+int
+pubq_push(struct pubq *q, const char *address, struct fm_msg *msg,
+    uint64_t seq)
+{
+	struct fifo *f = find(q, address);
+
+	if (f && f->n >= q->per_address)
+		return -1;
+	if ((f = fifo_for(q, address)) == NULL)
+		return -2;
+	return insert(q, f, msg, seq);
+}
+
+int
+pubq_requeue(struct pubq *q, const char *address, struct fm_msg *msg,
+    uint64_t seq)
+{
+	struct fifo *f = fifo_for(q, address);
+
+	return f ? insert(q, f, msg, seq) : -2;
 }
 
 size_t
@@ -120,7 +159,8 @@ pubq_flush(struct pubq *q, pubq_send_fn send, void *ctx)
 		struct fifo *f = &q->fifos[i];
 
 		while (f->head) {
-			enum pubq_try t = send(ctx, f->address, f->head->msg);
+			enum pubq_try t = send(ctx, f->address, f->head->msg,
+			    f->head->seq);
 
 			if (t == PUBQ_LATER)
 				break;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <fedmsg/message.h>
 
@@ -20,10 +21,20 @@ struct pubq;
 struct pubq *pubq_new(size_t per_address);
 
 /*
- * Append msg (a new reference is taken) to address's FIFO.  0; -1 when
+ * Append msg (a new reference is taken) to address's FIFO; seq is the
+ * publish's place in the order (increasing, the caller's).  0; -1 when
  * that FIFO is full (nothing taken); -2 out of memory.
  */
-int pubq_push(struct pubq *q, const char *address, struct fm_msg *msg);
+int pubq_push(struct pubq *q, const char *address, struct fm_msg *msg,
+    uint64_t seq);
+
+/*
+ * Put back a message that was sent but lost (the connection dropped
+ * before the broker confirmed it): in seq order among what waits, over
+ * the bound (it was taken once).  0, or -2 out of memory.
+ */
+int pubq_requeue(struct pubq *q, const char *address, struct fm_msg *msg,
+    uint64_t seq);
 
 /* Messages waiting for address (0 for one never seen). */
 size_t pubq_waiting(const struct pubq *q, const char *address);
@@ -39,7 +50,7 @@ size_t pubq_len(const struct pubq *q);
  */
 enum pubq_try { PUBQ_SENT, PUBQ_LATER, PUBQ_NEVER };
 typedef enum pubq_try (*pubq_send_fn)(void *ctx, const char *address,
-    struct fm_msg *msg);
+    struct fm_msg *msg, uint64_t seq);
 
 /* Offer every address's messages in order; returns how many left. */
 size_t pubq_flush(struct pubq *q, pubq_send_fn send, void *ctx);

@@ -41,6 +41,8 @@ struct transport_stats {
 						   (link, credit, connection) */
 	uint64_t	 publish_queue_full;	/* broker: refused, too many
 						   waited for the address */
+	uint64_t	 publish_resent;	/* broker: lost with a connection
+						   before confirmed, sent again */
 	uint64_t	 wrapped;	/* broker_authenticated: payloads
 					   wrapped in an envelope */
 };

@@ -33,6 +33,15 @@ struct item {
 	bool			 vouched;	/* wrapped: no signature */
 };
 
+/* A publish handed to the broker, kept until it confirms. */
+struct sent {
+	uint64_t		 token, seq;
+	char			*address;
+	struct fm_msg		*msg;
+	bool			 lost;		/* the connection dropped first:
+						   to be sent again */
+};
+
 struct broker_transport {
 	struct transport	 t;
 	const struct fm_config	*cfg;
@@ -48,6 +57,9 @@ struct broker_transport {
 	int64_t			 seq;
 	struct pubq		*outq;		/* publishes waiting for their
 						   address to be ready */
+	uint64_t		 pubseq;	/* order of publishes */
+	struct sent		*sent;		/* unconfirmed, in send order */
+	size_t			 nsent, sent_cap, nlost;
 };
 
 static void
@@ -65,24 +77,93 @@ bt_on_down(void *ctx, const char *why)
 	    "will be redelivered", why);
 }
 
+/* The unconfirmed publish of this token, or NULL. */
+static struct sent *
+sent_find(struct broker_transport *bt, uint64_t token)
+{
+	size_t i;
+
+	for (i = 0; i < bt->nsent; i++)	/* mostly the first: in order */
+		if (bt->sent[i].token == token)
+			return &bt->sent[i];
+	return NULL;
+}
+
+static void
+sent_remove(struct broker_transport *bt, struct sent *s)
+{
+	size_t i = (size_t)(s - bt->sent);
+
+	fm_msg_unref(s->msg);
+	free(s->address);
+	memmove(&bt->sent[i], &bt->sent[i + 1],
+	    (bt->nsent - i - 1) * sizeof(*s));
+	bt->nsent--;
+}
+
+/*
+ * Lost publishes (the connection dropped before the broker confirmed
+ * them) go back into their address's queue, in their order, ahead of
+ * anything published since.  Not from on_sent(), which may run inside a
+ * send while the queue is being flushed.
+ */
+static void
+requeue_lost(struct broker_transport *bt)
+{
+	size_t i = 0;
+
+	while (bt->nlost && i < bt->nsent) {
+		struct sent *s = &bt->sent[i];
+
+		if (!s->lost) {
+			i++;
+			continue;
+		}
+		if (pubq_requeue(bt->outq, s->address, s->msg, s->seq) < 0) {
+			bt->st.publish_failed++;
+			log_err("hub: out of memory: published message %s is "
+			    "lost", fm_msg_id(s->msg));
+		} else {
+			bt->st.publish_resent++;
+		}
+		bt->nlost--;
+		sent_remove(bt, s);
+	}
+}
+
 static void
 bt_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 {
 	struct broker_transport *bt = ctx;
+	struct sent *s = sent_find(bt, token);
 
-	if (o == BROKER_ACCEPTED)
+	if (o == BROKER_LOST && s) {
+		/* kept: sent again once the connection is back */
+		if (!s->lost) {
+			s->lost = true;
+			bt->nlost++;
+		}
 		return;
+	}
+	if (o == BROKER_ACCEPTED) {
+		if (s)
+			sent_remove(bt, s);
+		return;
+	}
 	bt->st.publish_failed++;
 	if (o == BROKER_UNROUTABLE) {
 		/* taken but dropped: no queue is bound for its topic */
 		bt->st.publish_unroutable++;
-		log_warn("hub: published message %llu was unroutable (no "
+		log_warn("hub: published message %s was unroutable (no "
 		    "queue bound for it) and is dropped: %s",
-		    (unsigned long long)token, why);
-		return;
+		    s ? fm_msg_id(s->msg) : "?", why);
+	} else {
+		/* refused: sending it again would be refused again */
+		log_warn("hub: the broker refused published message %s: %s",
+		    s ? fm_msg_id(s->msg) : "?", why);
 	}
-	log_warn("hub: the broker did not take published message %llu: %s",
-	    (unsigned long long)token, why);
+	if (s)
+		sent_remove(bt, s);
 }
 
 /*
@@ -233,17 +314,30 @@ bt_pause(struct transport *t, bool paused)
 	bt->b->ops->pause(bt->b, paused);
 }
 
-/* Hand msg to the broker now: PUBQ_SENT, PUBQ_LATER or PUBQ_NEVER. */
+/*
+ * Hand msg to the broker now, keeping it until the broker confirms:
+ * PUBQ_SENT, PUBQ_LATER or PUBQ_NEVER.
+ */
 static enum pubq_try
-send_now(void *ctx, const char *address, struct fm_msg *msg)
+send_now(void *ctx, const char *address, struct fm_msg *msg, uint64_t seq)
 {
 	struct broker_transport *bt = ctx;
 	const char *topic = fm_msg_topic(msg);
 	struct broker_prop props[1];
 	struct broker_out out;
+	struct sent *s;
 	size_t len;
 	int rc;
 
+	if (bt->nsent == bt->sent_cap) {
+		size_t cap = bt->sent_cap ? bt->sent_cap * 2 : 64;
+		struct sent *p = realloc(bt->sent, cap * sizeof(*p));
+
+		if (p == NULL)
+			return PUBQ_LATER;
+		bt->sent = p;
+		bt->sent_cap = cap;
+	}
 	if (!bt->b->ops->can_send(bt->b, address))
 		return PUBQ_LATER;
 	memset(&out, 0, sizeof(out));
@@ -255,7 +349,18 @@ send_now(void *ctx, const char *address, struct fm_msg *msg)
 	props[0] = (struct broker_prop){ "topic", topic };
 	out.props = props;
 	out.nprops = 1;
-	if ((rc = bt->b->ops->send(bt->b, &out, ++bt->token)) == -1)
+	s = &bt->sent[bt->nsent];
+	memset(s, 0, sizeof(*s));
+	if ((s->address = strdup(address)) == NULL)
+		return PUBQ_LATER;
+	s->token = ++bt->token;
+	s->seq = seq;
+	s->msg = fm_msg_ref(msg);
+	bt->nsent++;		/* before send(): on_sent() may come at once */
+	if ((rc = bt->b->ops->send(bt->b, &out, s->token)) < 0 &&
+	    (s = sent_find(bt, bt->token)) != NULL)
+		sent_remove(bt, s);
+	if (rc == -1)
 		return PUBQ_LATER;
 	if (rc < 0) {
 		bt->st.publish_failed++;
@@ -272,6 +377,7 @@ send_now(void *ctx, const char *address, struct fm_msg *msg)
 static void
 flush_waiting(struct broker_transport *bt)
 {
+	requeue_lost(bt);
 	if (pubq_len(bt->outq))
 		pubq_flush(bt->outq, send_now, bt);
 }
@@ -287,6 +393,7 @@ bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
 	struct broker_transport *bt = (struct broker_transport *)t;
 	const char *topic = fm_msg_topic(msg);
 	char *address;
+	uint64_t seq;
 	int rc = 0;
 
 	if (topic == NULL) {
@@ -297,8 +404,10 @@ bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
 		snprintf(err, FM_ERRLEN, "out of memory");
 		return -1;
 	}
+	seq = ++bt->pubseq;
+	requeue_lost(bt);	/* what was lost goes first */
 	if (pubq_waiting(bt->outq, address) == 0) {
-		switch (send_now(bt, address, (struct fm_msg *)msg)) {
+		switch (send_now(bt, address, (struct fm_msg *)msg, seq)) {
 		case PUBQ_SENT:
 			goto done;
 		case PUBQ_NEVER:
@@ -310,7 +419,7 @@ bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
 			break;
 		}
 	}
-	switch (pubq_push(bt->outq, address, (struct fm_msg *)msg)) {
+	switch (pubq_push(bt->outq, address, (struct fm_msg *)msg, seq)) {
 	case 0:
 		bt->st.publish_queued++;
 		break;
@@ -361,15 +470,20 @@ bt_free(struct transport *t)
 		bt->head = (bt->head + 1) % RING;
 		bt->len--;
 	}
-	if (bt->outq && pubq_len(bt->outq)) {
+	if (bt->outq && pubq_len(bt->outq) + bt->nsent) {
 		log_warn("hub: %zu published message(s) still waited for the "
-		    "broker when the hub stopped and are not sent",
-		    pubq_len(bt->outq));
-		bt->st.publish_failed += pubq_len(bt->outq);
+		    "broker when the hub stopped and are not sent, %zu more "
+		    "were not confirmed by it", pubq_len(bt->outq) + bt->nlost,
+		    bt->nsent - bt->nlost);
+		bt->st.publish_failed += pubq_len(bt->outq) + bt->nlost;
 	}
 	pubq_free(bt->outq);
+	bt->outq = NULL;
 	if (bt->b)
-		bt->b->ops->free(bt->b);
+		bt->b->ops->free(bt->b);	/* may report the last outcomes */
+	while (bt->nsent)
+		sent_remove(bt, &bt->sent[bt->nsent - 1]);
+	free(bt->sent);
 	free(bt->source);
 	free(bt->address);
 	free(bt->username);

@@ -6,7 +6,9 @@ anything is sent) must get the FIRST reply, then the others, in order.
 The hub opens its sender to a new address on first use (AMQP 1.0: a link
 that has no credit yet); the publish must wait for it (the hub's
 per-address publish queue, hub/pubq.c), not fail.  On the session's
-RabbitMQ (AMQP 1.0 and 0-9-1) and ActiveMQ (STOMP)."""
+RabbitMQ (AMQP 1.0 and 0-9-1) and ActiveMQ (STOMP).  Through an outage
+(a path to the broker that goes silent), publishes wait the same way and
+none is lost."""
 
 import json
 
@@ -15,6 +17,7 @@ import pytest
 
 from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, canonical, free_ports,
                       signed, unique, wait_until, write_config)
+from test_bridge_faults import proxy  # noqa: F401
 from test_hub_broker import StompSender, broker_hub_config, start_hub
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
@@ -117,3 +120,54 @@ def test_first_publish_reaches_the_broker(tmp_path, request, hubs,
     finally:
         if peer:
             peer.close()
+
+
+@pytest.mark.broker_limit(90)
+def test_publishes_survive_a_broker_outage(tmp_path, rabbitmq, hubs,
+                                           amqp_peers, abi_plugins,
+                                           proxy):  # noqa: F811
+    """The hub's heartbeat (a publish about every second) through a path
+    to RabbitMQ that goes silent (test_bridge_faults.BlackholeProxy) until
+    the hub calls the connection dead (AMQP idle timeout, "heartbeat": 3),
+    then is cut (what went into the hole is gone, as with a broker that
+    restarted) and heals: every heartbeat, numbered by the envelope's
+    "i", reaches a subscriber (those lost in the hole sent again), in
+    order of first arrival."""
+    px = proxy(RMQ_AMQP_PORT)
+    prefix = "org." + unique("hb")
+    mport = free_ports(1)[0]
+    cfg = broker_hub_config(tmp_path, "/queue/" + unique("out"), mport, None,
+                            bus="amqp://127.0.0.1:%d" % px.port, heartbeat=3,
+                            heartbeat_interval=0.2)
+    cfg["topic_prefix"] = prefix
+    cfg["consumers"] = {"replier": {
+        "plugin": str(abi_plugins["publisher"]), "topics": [prefix + ".in"],
+        "config": {}}}
+    rcv = amqp_peers.receiver("/topic/%s._heartbeat" % prefix)
+
+    def numbers():
+        rcv.pump(0.05)
+        return [json.loads(b)["i"] for b in rcv.bodies()]
+
+    def published():
+        m = hub.metrics()
+        return m("fedmsg_hub_published_total", result="ok") + \
+            m("fedmsg_hub_published_total", result="failed")
+    hub = start_hub(hubs, write_config(tmp_path, cfg), mport)
+    wait_until(lambda: len(numbers()) >= 2, 15, "heartbeats", hub)
+    px.blackhole()
+    wait_until(lambda: "broker connection lost" in hub.stderr(), 30,
+               "the hub calls the connection dead", hub)
+    px.cut()
+    before = published()
+    wait_until(lambda: published() >= before + 2, 15,
+               "heartbeats during the outage", hub)
+    px.heal()
+    sent = int(published())
+    wait_until(lambda: set(range(1, sent + 1)) <= set(numbers()), 30,
+               "every heartbeat published before the heal", hub)
+    got = numbers()
+    first = [n for i, n in enumerate(got) if n not in got[:i]]
+    assert first == sorted(first), got
+    assert hub.metrics()("fedmsg_hub_published_total", result="failed") == 0
+    assert hub.stop() == 0, hub.describe()

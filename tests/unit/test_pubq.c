@@ -46,7 +46,7 @@ struct rec {
 };
 
 static enum pubq_try
-record(void *ctx, const char *address, struct fm_msg *m)
+record(void *ctx, const char *address, struct fm_msg *m, uint64_t seq)
 {
 	struct rec *r = ctx;
 	int64_t i = -1;
@@ -58,6 +58,7 @@ record(void *ctx, const char *address, struct fm_msg *m)
 	if (strcmp(address, "a") == 0 && r->room_a > 0)
 		r->room_a--;
 	assert_true(fm_msg_seq(m, &i));
+	assert_int_equal((uint64_t)i, seq);	/* the tests use "i" as seq */
 	snprintf(r->sent[r->nsent++], 16, "%s:%lld", address, (long long)i);
 	return PUBQ_SENT;
 }
@@ -74,7 +75,8 @@ test_order_per_address(void **state)
 	for (i = 1; i <= 3; i++) {
 		struct fm_msg *m = msg_n(i);
 
-		assert_int_equal(pubq_push(q, i == 2 ? "b" : "a", m), 0);
+		assert_int_equal(pubq_push(q, i == 2 ? "b" : "a", m,
+		    (uint64_t)i), 0);
 		fm_msg_unref(m);	/* the queue keeps its own */
 	}
 	assert_int_equal(pubq_waiting(q, "a"), 2);
@@ -102,11 +104,12 @@ test_bounded_per_address(void **state)
 	struct fm_msg *m = msg_n(7);
 
 	(void)state;
-	assert_int_equal(pubq_push(q, "a", m), 0);
-	assert_int_equal(pubq_push(q, "a", m), 0);
-	assert_int_equal(pubq_push(q, "a", m), -1);	/* full */
-	assert_int_equal(pubq_push(q, "b", m), 0);	/* another address */
-	assert_int_equal(pubq_len(q), 3);
+	assert_int_equal(pubq_push(q, "a", m, 7), 0);
+	assert_int_equal(pubq_push(q, "a", m, 7), 0);
+	assert_int_equal(pubq_push(q, "a", m, 7), -1);	/* full */
+	assert_int_equal(pubq_push(q, "b", m, 7), 0);	/* another address */
+	assert_int_equal(pubq_requeue(q, "a", m, 7), 0); /* put back: over */
+	assert_int_equal(pubq_len(q), 4);
 	fm_msg_unref(m);
 	pubq_free(q);		/* releases the three references */
 }
@@ -119,14 +122,45 @@ test_never_leaves_the_queue(void **state)
 	struct fm_msg *m = msg_n(1);
 
 	(void)state;
-	assert_int_equal(pubq_push(q, "b", m), 0);
-	assert_int_equal(pubq_push(q, "a", m), 0);
+	assert_int_equal(pubq_push(q, "b", m, 1), 0);
+	assert_int_equal(pubq_push(q, "a", m, 1), 0);
 	fm_msg_unref(m);
 	assert_int_equal(pubq_flush(q, record, &r), 0);
 	assert_int_equal(r.nsent, 1);
 	assert_string_equal(r.sent[0], "a:1");
 	pubq_free(q);
 	pubq_free(NULL);
+}
+
+/* Lost messages put back go before what was published since, in order. */
+static void
+test_requeue_in_order(void **state)
+{
+	struct pubq *q = pubq_new(10);
+	struct rec r = { .room_a = -1 };
+	struct fm_msg *m[6];
+	int i;
+
+	(void)state;
+	for (i = 1; i <= 5; i++)
+		m[i] = msg_n(i);
+	assert_int_equal(pubq_push(q, "a", m[4], 4), 0);
+	assert_int_equal(pubq_push(q, "a", m[5], 5), 0);
+	/* 1..3 were sent and lost, reported in any order */
+	assert_int_equal(pubq_requeue(q, "a", m[2], 2), 0);
+	assert_int_equal(pubq_requeue(q, "a", m[1], 1), 0);
+	assert_int_equal(pubq_requeue(q, "a", m[3], 3), 0);
+	for (i = 1; i <= 5; i++)
+		fm_msg_unref(m[i]);
+	assert_int_equal(pubq_flush(q, record, &r), 0);
+	assert_int_equal(r.nsent, 5);
+	for (i = 0; i < 5; i++) {
+		char want[16];
+
+		snprintf(want, sizeof(want), "a:%d", i + 1);
+		assert_string_equal(r.sent[i], want);
+	}
+	pubq_free(q);
 }
 
 int
@@ -136,6 +170,7 @@ main(void)
 		cmocka_unit_test(test_order_per_address),
 		cmocka_unit_test(test_bounded_per_address),
 		cmocka_unit_test(test_never_leaves_the_queue),
+		cmocka_unit_test(test_requeue_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
