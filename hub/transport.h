@@ -88,6 +88,12 @@ struct transport_ops {
 	 * signature to check.
 	 */
 	bool	(*vouched)(const struct transport *t);
+	/*
+	 * Optional (NULL: none ever): published messages not yet confirmed
+	 * by the bus (waiting to be sent, or sent and unconfirmed), so that
+	 * the hub keeps doing I/O for them when it stops.
+	 */
+	size_t	(*unconfirmed)(const struct transport *t);
 };
 
 struct transport {

@@ -490,9 +490,18 @@ bt_free(struct transport *t)
 	free(bt);
 }
 
+static size_t
+bt_unconfirmed(const struct transport *t)
+{
+	const struct broker_transport *bt = (const struct broker_transport *)t;
+
+	return pubq_len(bt->outq) + bt->nsent;
+}
+
 static const struct transport_ops broker_ops = {
 	"broker", bt_subscribe, bt_poll_items, bt_io, bt_receive, bt_settle,
 	bt_pause, bt_publish, bt_tick, bt_stats, bt_free, bt_vouched,
+	bt_unconfirmed,
 };
 
 struct transport *

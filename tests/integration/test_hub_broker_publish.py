@@ -11,6 +11,7 @@ RabbitMQ (AMQP 1.0 and 0-9-1) and ActiveMQ (STOMP).  Through an outage
 none is lost."""
 
 import json
+import signal
 
 import pika
 import pytest
@@ -132,13 +133,14 @@ def test_publishes_survive_a_broker_outage(tmp_path, rabbitmq, hubs,
     then is cut (what went into the hole is gone, as with a broker that
     restarted) and heals: every heartbeat, numbered by the envelope's
     "i", reaches a subscriber (those lost in the hole sent again), in
-    order of first arrival."""
+    order of first arrival.  Then the same outage with the hub told to
+    stop in it: what waits goes out during the drain, after the heal."""
     px = proxy(RMQ_AMQP_PORT)
     prefix = "org." + unique("hb")
     mport = free_ports(1)[0]
     cfg = broker_hub_config(tmp_path, "/queue/" + unique("out"), mport, None,
                             bus="amqp://127.0.0.1:%d" % px.port, heartbeat=3,
-                            heartbeat_interval=0.2)
+                            heartbeat_interval=0.2, drain_timeout=20)
     cfg["topic_prefix"] = prefix
     cfg["consumers"] = {"replier": {
         "plugin": str(abi_plugins["publisher"]), "topics": [prefix + ".in"],
@@ -170,4 +172,21 @@ def test_publishes_survive_a_broker_outage(tmp_path, rabbitmq, hubs,
     first = [n for i, n in enumerate(got) if n not in got[:i]]
     assert first == sorted(first), got
     assert hub.metrics()("fedmsg_hub_published_total", result="failed") == 0
-    assert hub.stop() == 0, hub.describe()
+
+    # again, but the hub is told to stop during the outage: what waits is
+    # still sent, within drain_timeout, once the path is back
+    px.blackhole()
+    wait_until(lambda: hub.stderr().count("broker connection lost") >= 2,
+               30, "the hub calls the connection dead again", hub)
+    px.cut()
+    before = published()
+    wait_until(lambda: published() >= before + 2, 15,
+               "heartbeats during the second outage", hub)
+    sent = int(published())
+    hub.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: "stopping:" in hub.stderr(), 10, "stopping", hub)
+    px.heal()
+    assert hub.wait(25) == 0, hub.describe()
+    assert "not confirmed by the broker" not in hub.stderr()
+    wait_until(lambda: set(range(1, sent + 1)) <= set(numbers()), 15,
+               "every heartbeat, those made before the stop too", hub)
