@@ -105,7 +105,7 @@ TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
 TESTS_tools	 = test_terse
 TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
-TESTS_hub	 = test_consumers
+TESTS_hub	 = test_consumers test_pubq
 TESTS_bridge	 = test_koji_map
 # a plugin's own code (#included): the public headers, its libraries
 TESTS_consumers	 = test_rdb_mapping test_negotiate

@@ -175,14 +175,41 @@ h_publish_built(void *hctx, const char *modname, const char *topic,
 	return rc;
 }
 
-/* Parse a consumer's config text for the accessors; NULL text is {}. */
+/*
+ * Parse a consumer's config text for config() (ABI 1.1), with the hub
+ * entry's settings a plugin may need under FM_HUB_CONFIG_MEMBER
+ * (plugin.h): {"max_attempts": N}, so that a plugin that acts on its last
+ * attempt needs no copy of the hub's value.  config_json() (ABI 1.0)
+ * keeps the entry's text as written.  NULL text is {}.
+ */
 static int
-parse_config(const char *text, struct jv_doc **out, char *err)
+parse_config(const char *text, unsigned max_attempts, struct jv_doc **out,
+    char *err)
 {
+	const char *p = text ? text : "{}", *rest;
+	char *full;
+	size_t len;
+	int n;
+
 	*out = NULL;
-	if (text == NULL)
-		return 0;
-	*out = jv_parse(text, strlen(text), NULL, err);
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	if (*p != '{') {	/* not an object: the hub refuses it anyway */
+		*out = jv_parse(p, strlen(p), NULL, err);
+		return *out ? 0 : -1;
+	}
+	for (rest = p + 1; *rest == ' ' || *rest == '\t' || *rest == '\n' ||
+	    *rest == '\r'; rest++)
+		;
+	len = strlen(p) + 64;
+	if ((full = malloc(len)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	n = snprintf(full, len, "{\"%s\":{\"max_attempts\":%u}%s%s",
+	    FM_HUB_CONFIG_MEMBER, max_attempts, *rest == '}' ? "" : ",", p + 1);
+	*out = jv_parse(full, (size_t)n, NULL, err);
+	free(full);
 	return *out ? 0 : -1;
 }
 
@@ -581,7 +608,8 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 	pj_fill_host(&c->host);
 	c->host.config = h_config;
 	c->host.publish_built = h_publish_built;
-	if (parse_config(spec->config_json, &c->config, err) < 0) {
+	if (parse_config(spec->config_json, spec->max_attempts, &c->config,
+	    err) < 0) {
 		char why[FM_ERRLEN];
 
 		snprintf(why, sizeof(why), "%s", err);
@@ -969,7 +997,7 @@ consumer_reload(struct consumer *c, const char *config_json)
 	char err[FM_ERRLEN];
 	int rc = 0;
 
-	if (parse_config(dup, &doc, err) < 0) {
+	if (parse_config(dup, c->spec->max_attempts, &doc, err) < 0) {
 		/* the hub checked the config as JSON: only OOM gets here */
 		log_warn("consumer %s: new config not used: %s", c->spec->name,
 		    err);

@@ -167,6 +167,38 @@ drain_queues(struct hub *h)
 	}
 }
 
+/*
+ * At stop, after the consumers: keep doing the bus's I/O until what they
+ * published is confirmed (on a broker: sent once a link has credit, then
+ * settled), or until the deadline.
+ */
+static void
+flush_publishes(struct hub *h, int64_t deadline)
+{
+	size_t left;
+
+	if (h->bus->ops->unconfirmed == NULL)
+		return;
+	while ((left = h->bus->ops->unconfirmed(h->bus)) > 0 &&
+	    clock_ms() < deadline) {
+		zmq_pollitem_t items[8];
+		int n = h->bus->ops->poll_items(h->bus, items, 8);
+		int timeout = h->bus->ops->tick(h->bus, clock_ms());
+		int64_t rest = deadline - clock_ms();
+
+		if (timeout < 0 || timeout > rest)
+			timeout = rest > 0 ? (int)rest : 0;
+		if (timeout > 100)
+			timeout = 100;
+		if (zmq_poll(items, n, timeout) < 0 && errno != EINTR)
+			break;
+		h->bus->ops->io(h->bus, items, n, clock_ms());
+	}
+	if (left)
+		log_warn("stopping: %zu published message(s) not confirmed by "
+		    "the broker within the drain time", left);
+}
+
 static bool
 all_halted(struct consumer *const *want, int n)
 {
@@ -692,6 +724,7 @@ drain:
 	for (i = 0; i < h->ncons; i++)
 		consumer_stop(h->cons[i], true, clock_ms() + h->drain_ms);
 	drain_queues(h);
+	flush_publishes(h, clock_ms() + h->drain_ms);
 out:
 	metrics_stop(h->metrics);
 	for (i = 0; i < h->ncons; i++)

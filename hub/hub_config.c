@@ -74,7 +74,7 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 	json_t *full = json_object_get(e, "queue_full");
 	json_t *ck = json_object_get(e, "config_key");
 	char where[300];
-	bool bad = false;
+	bool bad = false, reserved = false;
 
 	snprintf(where, sizeof(where), "consumers.%s", name);
 	if (s == NULL) {
@@ -129,6 +129,7 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 
 		if (c && !json_is_object(c))
 			bad = true;
+		reserved = json_object_get(c, FM_HUB_CONFIG_MEMBER) != NULL;
 		s->config_json = c ? json_dumps(c, JSON_COMPACT |
 		    JSON_ENCODE_ANY) : strdup("{}");
 		if ((c = json_object_get(e, "match")) != NULL) {
@@ -138,13 +139,20 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 				s->match_json = json_dumps(c, JSON_COMPACT);
 		}
 	}
-	if (bad || (plugin && !json_is_string(plugin)) ||
+	if (bad || reserved || (plugin && !json_is_string(plugin)) ||
 	    (ck && !json_is_string(ck)) || s->name == NULL ||
 	    s->plugin == NULL) {
-		snprintf(err, FM_ERRLEN, "%s: a key has the wrong type "
-		    "(plugin, config_key: strings; topics: list of strings; "
-		    "queue_full: \"drop_oldest\" or \"drop_new\"; config, "
-		    "match: objects; the rest numbers >= 0)", where);
+		if (reserved)
+			snprintf(err, FM_ERRLEN, "%s.config.%s: the hub's own "
+			    "(it hands the plugin the entry's max_attempts "
+			    "there): set max_attempts on the entry", where,
+			    FM_HUB_CONFIG_MEMBER);
+		else
+			snprintf(err, FM_ERRLEN, "%s: a key has the wrong type "
+			    "(plugin, config_key: strings; topics: list of "
+			    "strings; queue_full: \"drop_oldest\" or "
+			    "\"drop_new\"; config, match: objects; the rest "
+			    "numbers >= 0)", where);
 		free(s->name);
 		free(s->plugin);
 		free(s->config_key);

@@ -117,6 +117,21 @@ hub_metrics_text(struct hub *h)
 	    "Published messages the broker took but no queue was bound for.");
 	buf_printf(&b, "fedmsg_hub_publish_unroutable_total %llu\n",
 	    (unsigned long long)ts.publish_unroutable);
+	metric(&b, "fedmsg_hub_publish_waited_total", "counter",
+	    "Published messages that waited for the broker (a new link's "
+	    "credit, a reconnect) before going out.");
+	buf_printf(&b, "fedmsg_hub_publish_waited_total %llu\n",
+	    (unsigned long long)ts.publish_queued);
+	metric(&b, "fedmsg_hub_publish_queue_full_total", "counter",
+	    "Published messages refused: too many already waited for their "
+	    "broker address.");
+	buf_printf(&b, "fedmsg_hub_publish_queue_full_total %llu\n",
+	    (unsigned long long)ts.publish_queue_full);
+	metric(&b, "fedmsg_hub_publish_resent_total", "counter",
+	    "Published messages sent again: the connection was lost before "
+	    "the broker confirmed them.");
+	buf_printf(&b, "fedmsg_hub_publish_resent_total %llu\n",
+	    (unsigned long long)ts.publish_resent);
 
 	metric(&b, "fedmsg_consumer_in_total", "counter",
 	    "Messages queued for a consumer.");

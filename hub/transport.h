@@ -37,6 +37,12 @@ struct transport_stats {
 	uint64_t	 publish_failed;
 	uint64_t	 publish_unroutable;	/* broker: taken, no queue bound
 						   (AMQP 0-9-1 basic.return) */
+	uint64_t	 publish_queued;	/* broker: waited for the address
+						   (link, credit, connection) */
+	uint64_t	 publish_queue_full;	/* broker: refused, too many
+						   waited for the address */
+	uint64_t	 publish_resent;	/* broker: lost with a connection
+						   before confirmed, sent again */
 	uint64_t	 wrapped;	/* broker_authenticated: payloads
 					   wrapped in an envelope */
 };
@@ -82,6 +88,12 @@ struct transport_ops {
 	 * signature to check.
 	 */
 	bool	(*vouched)(const struct transport *t);
+	/*
+	 * Optional (NULL: none ever): published messages not yet confirmed
+	 * by the bus (waiting to be sent, or sent and unconfirmed), so that
+	 * the hub keeps doing I/O for them when it stops.
+	 */
+	size_t	(*unconfirmed)(const struct transport *t);
 };
 
 struct transport {

@@ -20,14 +20,26 @@
 #include "config.h"
 #include "jget.h"
 #include "log.h"
+#include "pubq.h"
 #include "transport.h"
 
 #define RING 4096	/* received, not yet taken: more than any credit */
+#define PUBQ_MAX 1000	/* publishes waiting per address (link, credit,
+			   connection) */
 
 struct item {
 	struct fm_msg		*msg;
 	struct broker_delivery	*d;
 	bool			 vouched;	/* wrapped: no signature */
+};
+
+/* A publish handed to the broker, kept until it confirms. */
+struct sent {
+	uint64_t		 token, seq;
+	char			*address;
+	struct fm_msg		*msg;
+	bool			 lost;		/* the connection dropped first:
+						   to be sent again */
 };
 
 struct broker_transport {
@@ -43,6 +55,11 @@ struct broker_transport {
 	bool			 last_vouched;	/* of the last receive() */
 	char			*username;	/* of wrapped envelopes */
 	int64_t			 seq;
+	struct pubq		*outq;		/* publishes waiting for their
+						   address to be ready */
+	uint64_t		 pubseq;	/* order of publishes */
+	struct sent		*sent;		/* unconfirmed, in send order */
+	size_t			 nsent, sent_cap, nlost;
 };
 
 static void
@@ -60,24 +77,93 @@ bt_on_down(void *ctx, const char *why)
 	    "will be redelivered", why);
 }
 
+/* The unconfirmed publish of this token, or NULL. */
+static struct sent *
+sent_find(struct broker_transport *bt, uint64_t token)
+{
+	size_t i;
+
+	for (i = 0; i < bt->nsent; i++)	/* mostly the first: in order */
+		if (bt->sent[i].token == token)
+			return &bt->sent[i];
+	return NULL;
+}
+
+static void
+sent_remove(struct broker_transport *bt, struct sent *s)
+{
+	size_t i = (size_t)(s - bt->sent);
+
+	fm_msg_unref(s->msg);
+	free(s->address);
+	memmove(&bt->sent[i], &bt->sent[i + 1],
+	    (bt->nsent - i - 1) * sizeof(*s));
+	bt->nsent--;
+}
+
+/*
+ * Lost publishes (the connection dropped before the broker confirmed
+ * them) go back into their address's queue, in their order, ahead of
+ * anything published since.  Not from on_sent(), which may run inside a
+ * send while the queue is being flushed.
+ */
+static void
+requeue_lost(struct broker_transport *bt)
+{
+	size_t i = 0;
+
+	while (bt->nlost && i < bt->nsent) {
+		struct sent *s = &bt->sent[i];
+
+		if (!s->lost) {
+			i++;
+			continue;
+		}
+		if (pubq_requeue(bt->outq, s->address, s->msg, s->seq) < 0) {
+			bt->st.publish_failed++;
+			log_err("hub: out of memory: published message %s is "
+			    "lost", fm_msg_id(s->msg));
+		} else {
+			bt->st.publish_resent++;
+		}
+		bt->nlost--;
+		sent_remove(bt, s);
+	}
+}
+
 static void
 bt_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 {
 	struct broker_transport *bt = ctx;
+	struct sent *s = sent_find(bt, token);
 
-	if (o == BROKER_ACCEPTED)
+	if (o == BROKER_LOST && s) {
+		/* kept: sent again once the connection is back */
+		if (!s->lost) {
+			s->lost = true;
+			bt->nlost++;
+		}
 		return;
+	}
+	if (o == BROKER_ACCEPTED) {
+		if (s)
+			sent_remove(bt, s);
+		return;
+	}
 	bt->st.publish_failed++;
 	if (o == BROKER_UNROUTABLE) {
 		/* taken but dropped: no queue is bound for its topic */
 		bt->st.publish_unroutable++;
-		log_warn("hub: published message %llu was unroutable (no "
+		log_warn("hub: published message %s was unroutable (no "
 		    "queue bound for it) and is dropped: %s",
-		    (unsigned long long)token, why);
-		return;
+		    s ? fm_msg_id(s->msg) : "?", why);
+	} else {
+		/* refused: sending it again would be refused again */
+		log_warn("hub: the broker refused published message %s: %s",
+		    s ? fm_msg_id(s->msg) : "?", why);
 	}
-	log_warn("hub: the broker did not take published message %llu: %s",
-	    (unsigned long long)token, why);
+	if (s)
+		sent_remove(bt, s);
 }
 
 /*
@@ -175,12 +261,15 @@ bt_poll_items(struct transport *t, zmq_pollitem_t *items, int max)
 	return items[0].fd >= 0 ? 1 : 0;
 }
 
+static void flush_waiting(struct broker_transport *bt);
+
 static void
 bt_io(struct transport *t, const zmq_pollitem_t *items, int n, int64_t now)
 {
 	struct broker_transport *bt = (struct broker_transport *)t;
 
 	bt->b->ops->handle(bt->b, n > 0 ? items[0].revents : 0, now);
+	flush_waiting(bt);	/* a link opened, credit came, or a receipt */
 }
 
 static int
@@ -225,24 +314,32 @@ bt_pause(struct transport *t, bool paused)
 	bt->b->ops->pause(bt->b, paused);
 }
 
-static int
-bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
+/*
+ * Hand msg to the broker now, keeping it until the broker confirms:
+ * PUBQ_SENT, PUBQ_LATER or PUBQ_NEVER.
+ */
+static enum pubq_try
+send_now(void *ctx, const char *address, struct fm_msg *msg, uint64_t seq)
 {
-	struct broker_transport *bt = (struct broker_transport *)t;
+	struct broker_transport *bt = ctx;
 	const char *topic = fm_msg_topic(msg);
 	struct broker_prop props[1];
 	struct broker_out out;
-	char *address;
+	struct sent *s;
 	size_t len;
+	int rc;
 
-	if (topic == NULL) {
-		snprintf(err, FM_ERRLEN, "message without topic");
-		return -1;
+	if (bt->nsent == bt->sent_cap) {
+		size_t cap = bt->sent_cap ? bt->sent_cap * 2 : 64;
+		struct sent *p = realloc(bt->sent, cap * sizeof(*p));
+
+		if (p == NULL)
+			return PUBQ_LATER;
+		bt->sent = p;
+		bt->sent_cap = cap;
 	}
-	if ((address = broker_address(bt->address, topic)) == NULL) {
-		snprintf(err, FM_ERRLEN, "out of memory");
-		return -1;
-	}
+	if (!bt->b->ops->can_send(bt->b, address))
+		return PUBQ_LATER;
 	memset(&out, 0, sizeof(out));
 	out.address = address;
 	out.body = fm_msg_body(msg, &len);
@@ -252,17 +349,96 @@ bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
 	props[0] = (struct broker_prop){ "topic", topic };
 	out.props = props;
 	out.nprops = 1;
-	if (!bt->b->ops->can_send(bt->b, address) ||
-	    bt->b->ops->send(bt->b, &out, ++bt->token) < 0) {
-		snprintf(err, FM_ERRLEN, "the broker is not ready for %s",
-		    address);
+	s = &bt->sent[bt->nsent];
+	memset(s, 0, sizeof(*s));
+	if ((s->address = strdup(address)) == NULL)
+		return PUBQ_LATER;
+	s->token = ++bt->token;
+	s->seq = seq;
+	s->msg = fm_msg_ref(msg);
+	bt->nsent++;		/* before send(): on_sent() may come at once */
+	if ((rc = bt->b->ops->send(bt->b, &out, s->token)) < 0 &&
+	    (s = sent_find(bt, bt->token)) != NULL)
+		sent_remove(bt, s);
+	if (rc == -1)
+		return PUBQ_LATER;
+	if (rc < 0) {
 		bt->st.publish_failed++;
-		free(address);
+		log_warn("hub: published message %s cannot be sent to %s (the "
+		    "broker cannot encode it) and is dropped", fm_msg_id(msg),
+		    address);
+		return PUBQ_NEVER;
+	}
+	bt->st.published++;
+	return PUBQ_SENT;
+}
+
+/* Send what waits, in order, as far as the broker takes it. */
+static void
+flush_waiting(struct broker_transport *bt)
+{
+	requeue_lost(bt);
+	if (pubq_len(bt->outq))
+		pubq_flush(bt->outq, send_now, bt);
+}
+
+/*
+ * Sent at once when the address is ready and nothing waits for it;
+ * otherwise queued behind what waits (the first publish to an address
+ * opens its link, which has no credit yet; the connection may be down).
+ */
+static int
+bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
+{
+	struct broker_transport *bt = (struct broker_transport *)t;
+	const char *topic = fm_msg_topic(msg);
+	char *address;
+	uint64_t seq;
+	int rc = 0;
+
+	if (topic == NULL) {
+		snprintf(err, FM_ERRLEN, "message without topic");
 		return -1;
 	}
+	if ((address = broker_address(bt->address, topic)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return -1;
+	}
+	seq = ++bt->pubseq;
+	requeue_lost(bt);	/* what was lost goes first */
+	if (pubq_waiting(bt->outq, address) == 0) {
+		switch (send_now(bt, address, (struct fm_msg *)msg, seq)) {
+		case PUBQ_SENT:
+			goto done;
+		case PUBQ_NEVER:
+			snprintf(err, FM_ERRLEN, "the broker cannot take a "
+			    "message for %s", address);
+			rc = -1;
+			goto done;
+		case PUBQ_LATER:
+			break;
+		}
+	}
+	switch (pubq_push(bt->outq, address, (struct fm_msg *)msg, seq)) {
+	case 0:
+		bt->st.publish_queued++;
+		break;
+	case -1:
+		bt->st.publish_failed++;
+		bt->st.publish_queue_full++;
+		snprintf(err, FM_ERRLEN, "%d messages already wait for %s (the "
+		    "broker is not taking them)", PUBQ_MAX, address);
+		rc = -1;
+		break;
+	default:
+		bt->st.publish_failed++;
+		snprintf(err, FM_ERRLEN, "out of memory");
+		rc = -1;
+		break;
+	}
+done:
 	free(address);
-	bt->st.published++;
-	return 0;
+	return rc;
 }
 
 static int
@@ -270,6 +446,7 @@ bt_tick(struct transport *t, int64_t now)
 {
 	struct broker_transport *bt = (struct broker_transport *)t;
 
+	flush_waiting(bt);
 	return bt->b->ops->timeout_ms(bt->b, now);
 }
 
@@ -293,17 +470,38 @@ bt_free(struct transport *t)
 		bt->head = (bt->head + 1) % RING;
 		bt->len--;
 	}
+	if (bt->outq && pubq_len(bt->outq) + bt->nsent) {
+		log_warn("hub: %zu published message(s) still waited for the "
+		    "broker when the hub stopped and are not sent, %zu more "
+		    "were not confirmed by it", pubq_len(bt->outq) + bt->nlost,
+		    bt->nsent - bt->nlost);
+		bt->st.publish_failed += pubq_len(bt->outq) + bt->nlost;
+	}
+	pubq_free(bt->outq);
+	bt->outq = NULL;
 	if (bt->b)
-		bt->b->ops->free(bt->b);
+		bt->b->ops->free(bt->b);	/* may report the last outcomes */
+	while (bt->nsent)
+		sent_remove(bt, &bt->sent[bt->nsent - 1]);
+	free(bt->sent);
 	free(bt->source);
 	free(bt->address);
 	free(bt->username);
 	free(bt);
 }
 
+static size_t
+bt_unconfirmed(const struct transport *t)
+{
+	const struct broker_transport *bt = (const struct broker_transport *)t;
+
+	return pubq_len(bt->outq) + bt->nsent;
+}
+
 static const struct transport_ops broker_ops = {
 	"broker", bt_subscribe, bt_poll_items, bt_io, bt_receive, bt_settle,
 	bt_pause, bt_publish, bt_tick, bt_stats, bt_free, bt_vouched,
+	bt_unconfirmed,
 };
 
 struct transport *
@@ -345,6 +543,11 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	    "broker_authenticated"));
 	bt->username = strdup(jget_str(h, "username") ? jget_str(h,
 	    "username") : "amqp-bridge");
+	if ((bt->outq = pubq_new(PUBQ_MAX)) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		bt_free(&bt->t);
+		return NULL;
+	}
 	memset(&bo, 0, sizeof(bo));
 	bo.urls = urls;
 	bo.nurls = n;

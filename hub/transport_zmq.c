@@ -137,7 +137,7 @@ z_free(struct transport *t)
 
 static const struct transport_ops zmq_ops = {
 	"zmq", z_subscribe, z_poll_items, z_io, z_receive, z_settle, z_pause,
-	z_publish, z_tick, z_stats, z_free, NULL,
+	z_publish, z_tick, z_stats, z_free, NULL, NULL,
 };
 
 struct transport *

@@ -35,7 +35,9 @@
  *
  * Config (the consumer's "config"):
  *   trusted_publishers   [CN...]      required: who may send buildsys.tag
- *   max_attempts         3            the hub entry's max_attempts (default 3)
+ *   max_attempts         the hub's    optional: the hub entry's max_attempts
+ *                                     (given to plugins in config()); a
+ *                                     different value is a config error
  *   koji_timeout         60           seconds per Koji call
  *   signing {command: [argv template], user, passphrase_file,
  *            config_file, timeout (s, 600)}
@@ -353,6 +355,41 @@ read_xml(struct robosig *r, struct fm_config *c)
 	return 0;
 }
 
+/*
+ * max_attempts is the hub entry's (config()'s FM_HUB_CONFIG_MEMBER): on
+ * that attempt a transient failure is published, not retried.  Our own
+ * "max_attempts" may only repeat it (a copy that differs would publish
+ * the failure too early or never); alone (a hub that does not hand its
+ * value over) it is used.  0, or -1 with c->err.
+ */
+static int
+hub_max_attempts(struct robosig *r, struct fm_config *c)
+{
+	struct fm_config hub;
+	long long mine = 0, hubs = 0;
+	int rc;
+
+	r->max_attempts = 3;	/* the hub's default */
+	if (fm_config_int(c, "max_attempts", 1, 1000000, &mine) < 0)
+		return -1;
+	if ((rc = fm_config_object(c, FM_HUB_CONFIG_MEMBER, &hub)) < 0)
+		return -1;
+	if (rc == 0 && fm_config_int(&hub, "max_attempts", 1, UINT32_MAX,
+	    &hubs) < 0) {
+		snprintf(c->err, sizeof(c->err), "%s", hub.err);
+		return -1;
+	}
+	if (hubs && mine && mine != hubs) {
+		snprintf(c->err, sizeof(c->err), "'max_attempts' (%lld) differs "
+		    "from the hub entry's max_attempts (%lld): leave it out, "
+		    "the hub's is used", mine, hubs);
+		return -1;
+	}
+	if (hubs || mine)
+		r->max_attempts = hubs ? hubs : mine;
+	return 0;
+}
+
 static int
 read_config(struct robosig *r)
 {
@@ -360,11 +397,10 @@ read_config(struct robosig *r)
 	size_t i, n = 0;
 	int rc;
 
-	r->max_attempts = 3;	/* the hub's default: the plugin cannot see it */
 	r->koji_timeout = 60;
 	r->sign_timeout = 600;
 	if (fm_config_open(&c, r->host, r->hctx) != 0 ||
-	    fm_config_int(&c, "max_attempts", 1, 1000, &r->max_attempts) < 0 ||
+	    hub_max_attempts(r, &c) < 0 ||
 	    fm_config_int(&c, "koji_timeout", 1, 3600, &r->koji_timeout) < 0)
 		return cfg_err(r, "", c.err);
 	if ((rc = fm_config_strings(&c, "trusted_publishers", &r->trusted, &n))

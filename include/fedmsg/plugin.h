@@ -85,6 +85,14 @@ enum fm_log_level {
 	FM_LOG_DEBUG = 3,
 };
 
+/*
+ * The member of config() (ABI 1.1) where the hub puts its own settings
+ * of the consumer's entry, e.g. {"max_attempts": 3}; an entry's "config"
+ * may not use it.  Present in every hub with ABI 1.1 since fedmsg-c
+ * added it; a plugin reads it as optional to run on an older hub.
+ */
+#define FM_HUB_CONFIG_MEMBER	"fedmsg_hub"
+
 /* A parsed JSON document lent by the hub: a message's envelope or the
  * consumer's config.  Opaque; read it with the json_* accessors. */
 struct fm_json;
@@ -180,7 +188,11 @@ struct fm_host {
 	 * validated ("/msg/..." is the payload, "/topic", "/headers/...",
 	 * "/username", ...); lives as long as the message.  config(): the
 	 * consumer's "config" object ({} when absent); lives until fini() or
-	 * the next reload().  Neither is ever NULL.
+	 * the next reload().  Neither is ever NULL.  config() also holds,
+	 * under FM_HUB_CONFIG_MEMBER, what the hub's entry for the consumer
+	 * decides and a plugin may need: "/fedmsg_hub/max_attempts" (the
+	 * attempts a message gets, the first included; msg_attempt() equal to
+	 * it is the last).  config_json() (1.0) is the text as written.
 	 */
 	const struct fm_json *(*msg_json)(const struct fm_msg *msg);
 	const struct fm_json *(*config)(void *hctx);

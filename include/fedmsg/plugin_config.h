@@ -398,6 +398,9 @@ fm_config_warn_unknown(struct fm_config *c)
 		if (c->host->json_member(c->doc, c->base, i, &k, &klen) !=
 		    FM_JSON_OK)
 			continue;
+		if (c->base[0] == '\0' && klen == strlen(FM_HUB_CONFIG_MEMBER) &&
+		    memcmp(k, FM_HUB_CONFIG_MEMBER, klen) == 0)
+			continue;	/* the hub's, not the plugin's */
 		for (j = 0; j < c->nknown; j++)
 			if (strlen(c->known[j]) == klen &&
 			    memcmp(c->known[j], k, klen) == 0)

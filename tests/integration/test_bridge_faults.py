@@ -124,6 +124,7 @@ class BlackholeProxy:
         self.accepted = 0
         self.forwarded = 0              # bytes
         self.want_hole = False
+        self.want_cut = False
         self.holed = False
         self.stop = False
         self.t = threading.Thread(target=self._run, daemon=True)
@@ -134,6 +135,11 @@ class BlackholeProxy:
 
     def heal(self):
         self.want_hole = False
+
+    def cut(self):
+        """Close every connection, dropping what a blackhole held (a
+        broker that restarted); new connections are accepted as before."""
+        self.want_cut = True
 
     def _pair_socks(self):
         return list(self.peer)
@@ -163,6 +169,10 @@ class BlackholeProxy:
 
     def _run(self):
         while not self.stop:
+            if self.want_cut:
+                for s in list(self.peer):
+                    self._drop(s)
+                self.want_cut = False
             if self.want_hole != self.holed:
                 self._set_hole(self.want_hole)
             for key, _ in self.sel.select(0.02):

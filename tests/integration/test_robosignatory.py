@@ -290,8 +290,12 @@ def consumer_config(tmp_path, dev_pki, koji, command=None, keyid=KEYID,
 
 
 def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
-               keyid=KEYID, sign_timeout=20, xml=None, edit=None, **extra):
-    """edit(conf): changes the consumer's config before it is written."""
+               keyid=KEYID, sign_timeout=20, xml=None, source=None,
+               edit=None, **extra):
+    """The hub's config with robosignatory, a PUB the hub reads (none
+    when `source`, a ZeroMQ URL, is where it reads), a SUB on what the
+    hub publishes, the recording signer's file and the metrics port;
+    edit(conf) changes the consumer's config before it is written."""
     zmq = zmq_module()
     src, out, mport = free_ports(3)
     conf, rec = consumer_config(tmp_path, dev_pki, koji, command, keyid,
@@ -307,12 +311,19 @@ def make_setup(tmp_path, dev_pki, koji, zctx, entry=None, command=None,
                                      "org.fedoraproject.dev.probe"],
                           "config": conf, **(entry or {})}},
         hub={"name": "hubpub"},
-        endpoints={"src": [tcp(src)], "hubpub": [tcp(out)]},
+        endpoints={"src": [source or tcp(src)], "hubpub": [tcp(out)]},
         sign_messages=True, ssldir=str(dev_pki),
         certnames={"hubpub": "hub-localhost"}, **extra))
-    pub = zsocket(zctx, zmq.PUB, bind=tcp(src))
+    pub = None if source else zsocket(zctx, zmq.PUB, bind=tcp(src))
     sub = zsocket(zctx, zmq.SUB, connect=tcp(out))
     return cfg, pub, sub, rec, mport
+
+
+def edit_consumer_config(cfg, **conf):
+    """Set keys of robosignatory's config in the hub's config file."""
+    doc = json.loads(cfg.read_text())
+    doc["consumers"]["robosignatory"]["config"].update(conf)
+    write_config(cfg.parent, doc, cfg.name)
 
 
 def tag_msg(**over):
@@ -386,13 +397,14 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
                                           koji):
     """Forged and routing-policy-violating tag messages stop at the hub (no
     Koji call); a Koji fault is permanent (DROP, failure published); Koji
-    down is transient (RETRY) until max_attempts, then the failure is
-    published and the message dropped."""
+    down is transient (RETRY) until the hub entry's max_attempts (which
+    robosignatory's config does not repeat: the hub hands it over), then
+    the failure is published and the message dropped."""
     policy = {"org.fedoraproject.dev.buildsys.tag":
               ["alpha-app01.vectors.example.org"]}
     cfg, pub, sub, rec, mport = make_setup(
-        tmp_path, dev_pki, koji, zctx, entry={"backoff": 0.1},
-        routing_policy=policy)
+        tmp_path, dev_pki, koji, zctx,
+        entry={"backoff": 0.1, "max_attempts": 2}, routing_policy=policy)
     hub = hubs(cfg, metrics_port=mport).ready()
     deadline = time.monotonic() + 30
 
@@ -423,7 +435,8 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
                consumer="robosignatory") == 0
     assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
                reason="verdict") == 1
-    # Koji down: retried, then the failure after the hub's max_attempts (3)
+    # Koji down: retried, then the failure on the hub entry's last attempt
+    # (max_attempts 2, not robosignatory's default 3)
     koji.stop()
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
     got = results(sub, 1, deadline, hub)
@@ -432,12 +445,38 @@ def test_forged_policy_fault_and_koji_down(tmp_path, hubs, zctx, dev_pki,
     assert "koji https://localhost:%d/kojihub" % koji.port in m["reason"], m
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
-               consumer="robosignatory") == 2
+               consumer="robosignatory") == 1
     assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
                reason="verdict") == 2
-    assert hub.stderr().count("will retry") == 2
+    assert met("fedmsg_consumer_dropped_total", consumer="robosignatory",
+               reason="retries_exhausted") == 0
+    assert hub.stderr().count("will retry") == 1
     assert rec.exists() is False            # never signed
     hub.stop()
+
+
+def test_max_attempts_is_the_hubs(tmp_path, hubs, zctx, dev_pki, koji):
+    """robosignatory's own max_attempts may only repeat the hub entry's
+    (the hub hands it over in config()["fedmsg_hub"]); a different one,
+    and an entry config that takes the hub's member, stop the hub."""
+    for conf_extra, entry, want in [
+            ({"max_attempts": 5}, {"max_attempts": 2},
+             "'max_attempts' (5) differs from the hub entry's max_attempts "
+             "(2)"),
+            ({"fedmsg_hub": {"max_attempts": 9}}, {},
+             "consumers.robosignatory.config.fedmsg_hub: the hub's own"),
+            ({"max_attempts": 4}, {"max_attempts": 4}, None)]:
+        cfg, pub, sub, rec, mport = make_setup(tmp_path, dev_pki, koji, zctx,
+                                               entry=entry)
+        edit_consumer_config(cfg, **conf_extra)
+        hub = hubs(cfg, ["--check"], metrics_port=mport)
+        rc = hub.wait(15)
+        if want is None:
+            assert rc == 0, hub.describe()
+        else:
+            assert rc != 0 and want in hub.stderr(), hub.describe()
+        pub.close()
+        sub.close()
 
 
 def test_side_tags_need_a_trusted_tagger(tmp_path, hubs, zctx, dev_pki,
@@ -513,43 +552,70 @@ def run(*argv, **kw):
                           capture_output=True, text=True, **kw)
 
 
+class RealSigner:
+    """A throwaway GnuPG key named like the configured key ("fedora-41"),
+    the RPMs of SPEC built by rpmbuild (Koji's RPM ids 11 and 12 of build
+    1001), a signing command that really signs them (rpmsign --addsign),
+    a fake Koji whose writeSignedRPM refuses an RPM without a signature by
+    keyid, and verify(): rpm -K of both against the public key."""
+
+    def __init__(self, tmp_path, koji):
+        rpmbuild, rpmsign, self.rpm, self.gpg = rpm_tools()
+        self.tmp = tmp_path
+        gnupg, top, self.rpms = tmp_path / "gnupg", tmp_path / "top", \
+            tmp_path / "rpms"
+        gnupg.mkdir(mode=0o700)
+        self.rpms.mkdir()
+        self.env = dict(os.environ, GNUPGHOME=str(gnupg))
+        run(self.gpg, "--batch", "--pinentry-mode", "loopback",
+            "--passphrase", "", "--quick-gen-key", "fedora-41", "rsa2048",
+            "sign", "1d", env=self.env)
+        fpr = [ln.split(":")[9] for ln in run(
+            self.gpg, "--with-colons", "--list-keys",
+            env=self.env).stdout.splitlines() if ln.startswith("fpr:")][0]
+        self.keyid = fpr[-8:].lower()
+        (tmp_path / "pkg.spec").write_text(SPEC)
+        run(rpmbuild, "-ba", "--define", "_topdir %s" % top,
+            tmp_path / "pkg.spec")
+        for f in top.glob("*RPMS/**/*.rpm"):
+            shutil.copy(f, self.rpms)
+        self.names = {11: "pkg-1.0-1.fc41.x86_64", 12: "pkg-1.0-1.fc41.src"}
+        assert sorted(p.stem for p in self.rpms.iterdir()) == \
+            sorted(self.names.values())
+        koji.check_signed = self.check_signed
+        script = tmp_path / "rpmsign-as-sigul"
+        script.write_text(RPMSIGN % {"gnupg": gnupg, "gpg": self.gpg,
+                                     "rpms": self.rpms})
+        script.chmod(0o755)
+        self.command = [str(script), "{key}", "{rpms}"]
+
+    def check_signed(self, rpm_id, sigkey):
+        sig = run(self.rpm, "-qp", "--qf", "%{RSAHEADER:pgpsig}",
+                  self.rpms / (self.names[rpm_id] + ".rpm")).stdout
+        if not sig.lower().endswith(sigkey):
+            raise Fault(1000, "no signature by %s: %s" % (sigkey, sig))
+
+    def verify(self):
+        db, asc = self.tmp / "rpmdb", self.tmp / "pub.asc"
+        run(self.gpg, "--armor", "--output", asc, "--export", "fedora-41",
+            env=self.env)
+        run(self.rpm, "--dbpath", db, "--initdb")
+        run(self.rpm, "--dbpath", db, "--import", asc)
+        for n in self.names.values():
+            out = run(self.rpm, "--dbpath", db, "-K",
+                      self.rpms / (n + ".rpm")).stdout
+            assert out.strip().endswith("digests signatures OK"), out
+
+
 def test_real_rpmsign(tmp_path, hubs, zctx, dev_pki, koji):
     """The signing command really signs (rpmsign with a throwaway GnuPG
     key named like the configured key); the fake Koji's writeSignedRPM
     refuses an RPM without a signature by keyid; rpm -K verifies both
     RPMs against the public key afterwards."""
-    rpmbuild, rpmsign, rpm, gpg = rpm_tools()
-    gnupg, top, rpms = tmp_path / "gnupg", tmp_path / "top", \
-        tmp_path / "rpms"
-    gnupg.mkdir(mode=0o700)
-    rpms.mkdir()
-    env = dict(os.environ, GNUPGHOME=str(gnupg))
-    run(gpg, "--batch", "--pinentry-mode", "loopback", "--passphrase", "",
-        "--quick-gen-key", "fedora-41", "rsa2048", "sign", "1d", env=env)
-    fpr = [ln.split(":")[9] for ln in run(
-        gpg, "--with-colons", "--list-keys", env=env).stdout.splitlines()
-        if ln.startswith("fpr:")][0]
-    keyid = fpr[-8:].lower()
-    (tmp_path / "pkg.spec").write_text(SPEC)
-    run(rpmbuild, "-ba", "--define", "_topdir %s" % top,
-        tmp_path / "pkg.spec")
-    for f in top.glob("*RPMS/**/*.rpm"):
-        shutil.copy(f, rpms)
-    names = {11: "pkg-1.0-1.fc41.x86_64", 12: "pkg-1.0-1.fc41.src"}
-    assert sorted(p.stem for p in rpms.iterdir()) == sorted(names.values())
-
-    def check_signed(rpm_id, sigkey):
-        sig = run(rpm, "-qp", "--qf", "%{RSAHEADER:pgpsig}",
-                  rpms / (names[rpm_id] + ".rpm")).stdout
-        if not sig.lower().endswith(sigkey):
-            raise Fault(1000, "no signature by %s: %s" % (sigkey, sig))
-    koji.check_signed = check_signed
-    script = tmp_path / "rpmsign-as-sigul"
-    script.write_text(RPMSIGN % {"gnupg": gnupg, "gpg": gpg, "rpms": rpms})
-    script.chmod(0o755)
+    signer = RealSigner(tmp_path, koji)
+    keyid = signer.keyid
     cfg, pub, sub, rec, mport = make_setup(
-        tmp_path, dev_pki, koji, zctx, keyid=keyid,
-        command=[str(script), "{key}", "{rpms}"])
+        tmp_path, dev_pki, koji, zctx, keyid=keyid, command=signer.command)
     hub = hubs(cfg, metrics_port=mport).ready()
     deadline = time.monotonic() + 30
     join(hub, pub, deadline)
@@ -559,14 +625,7 @@ def test_real_rpmsign(tmp_path, hubs, zctx, dev_pki, koji):
         ("success", 2, keyid), (m, hub.stderr())
     assert koji.methods()[-3:] == ["writeSignedRPM", "writeSignedRPM",
                                    "tagBuild"]
-    db = tmp_path / "rpmdb"
-    run(gpg, "--armor", "--output", tmp_path / "pub.asc", "--export",
-        "fedora-41", env=env)
-    run(rpm, "--dbpath", db, "--initdb")
-    run(rpm, "--dbpath", db, "--import", tmp_path / "pub.asc")
-    for n in names.values():
-        out = run(rpm, "--dbpath", db, "-K", rpms / (n + ".rpm")).stdout
-        assert out.strip().endswith("digests signatures OK"), out
+    signer.verify()
     hub.stop()
 
 

@@ -1,7 +1,8 @@
 """consumers/robosignatory behind fedmsg-hub on a real AMQP 1.0 broker
 (the session's RabbitMQ): a signed buildsys.tag put into the hub's queue
 is signed and moved once through the fake Koji of test_robosignatory.py,
-the result is published to the broker, and the same message put in again
+the result is published to the broker (the hub's first publish there),
+and the same message put in again
 (a redelivery, a replay) signs nothing twice."""
 
 import json
@@ -43,20 +44,23 @@ def test_tag_through_rabbitmq(rabbitmq, broker_time_limit, tmp_path, hubs,
         "sslLogin", "writeSignedRPM", "writeSignedRPM", "tagBuild"]
     assert koji.calls[-1][1] == [TO, 1001, False, FROM]
     n = len(koji.calls)
-    # the same message again (a redelivery), then a new one for the moved
-    # build: reported on the broker, never signed or moved twice.  (The
-    # first result above is not awaited: the hub opens its AMQP sender
-    # link to a new address lazily and fails that first publish, "the
-    # broker is not ready for ..." -- a hub transport issue.)
-    snd.send(canonical(env))
-    snd.send(canonical(signed("buildsys.tag", tag_msg())))
 
-    def reported():
+    def reported(status):
         results.pump(0.1)
         return [json.loads(b)["msg"] for b in results.bodies()
-                if json.loads(b)["msg"]["status"] == "already-done"]
-    wait_until(reported, 20, "already-done on the broker", hub)
-    m = reported()[0]
+                if json.loads(b)["msg"]["status"] == status]
+    # the first result is the hub's first publish to its address: it
+    # waits for the new sender link's credit, it is not lost
+    wait_until(lambda: reported("success"), 20, "success on the broker",
+               hub)
+    assert reported("success")[0]["rpms_signed"] == 2
+    # the same message again (a redelivery), then a new one for the moved
+    # build: reported on the broker, never signed or moved twice
+    snd.send(canonical(env))
+    snd.send(canonical(signed("buildsys.tag", tag_msg())))
+    wait_until(lambda: reported("already-done"), 20,
+               "already-done on the broker", hub)
+    m = reported("already-done")[0]
     assert (m["build"], m["to"], m["rpms_signed"]) == \
         ("pkg-1.0-1.fc41", TO, 0), m
     assert koji.methods()[n:] == ["getBuild", "listTags"]
