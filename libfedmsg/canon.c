@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii8.h"
 #include "canon.h"
 #include "utf8.h"
 
@@ -190,8 +191,17 @@ canon_string(struct buf *b, const char *str, size_t len)
 	o = start;
 	*o++ = '"';
 	while (s < end) {
-		unsigned c = *s;
+		unsigned c;
 		size_t used;
+
+		while (end - s >= 8 && ascii8_plain_nodel(ascii8_load(s))) {
+			memcpy(o, s, 8);
+			o += 8;
+			s += 8;
+		}
+		if (s >= end)
+			break;
+		c = *s;
 
 		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
 			*o++ = (char)c;
