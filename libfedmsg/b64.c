@@ -70,8 +70,31 @@ b64_decode_lenient(const char *s, size_t n, size_t *outlen, char *err)
 	}
 	o = out;
 	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		int v;
+		unsigned char c;
+		int v, v1, v2, v3;
+
+		/*
+		 * Four data characters from a quad boundary: what the steps
+		 * below would do, without the per-character bookkeeping.
+		 */
+		while (quad_pos == 0 && n - i >= 4 &&
+		    (v = value((unsigned char)s[i])) >= 0 &&
+		    (v1 = value((unsigned char)s[i + 1])) >= 0 &&
+		    (v2 = value((unsigned char)s[i + 2])) >= 0 &&
+		    (v3 = value((unsigned char)s[i + 3])) >= 0) {
+			*o++ = (unsigned char)(((unsigned)v << 2) |
+			    ((unsigned)v1 >> 4));
+			*o++ = (unsigned char)((((unsigned)v1 & 0x0f) << 4) |
+			    ((unsigned)v2 >> 2));
+			*o++ = (unsigned char)((((unsigned)v2 & 0x03) << 6) |
+			    (unsigned)v3);
+			chars += 4;
+			pads = 0;
+			i += 4;
+		}
+		if (i >= n)
+			break;
+		c = (unsigned char)s[i];
 
 		if (c >= 0x80) {	/* Python: str.encode('ascii') fails first */
 			snprintf(err, FM_ERRLEN, "invalid base64: string argument "

@@ -102,8 +102,9 @@ candidate(double x, int n, char *digits, int *e)
 size_t
 canon_float(double x, char out[PYFLOAT_MAX])
 {
-	char digits[20];
-	int lo = 1, hi = 17, e, nd, i;
+	char digits[20], best[20];
+	int lo = 1, hi = 17, e, best_e = 0, nd, i;
+	bool found = false;
 	char *o = out;
 
 	if (isnan(x))
@@ -121,12 +122,20 @@ canon_float(double x, char out[PYFLOAT_MAX])
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
 
-		if (candidate(x, mid, digits, &e))
+		if (candidate(x, mid, digits, &e)) {
+			/* the last success is the answer: keep it, no re-run */
 			hi = mid;
-		else
+			memcpy(best, digits, (size_t)mid);
+			best_e = e;
+			found = true;
+		} else
 			lo = mid + 1;
 	}
-	candidate(x, lo, digits, &e);
+	if (found) {
+		memcpy(digits, best, (size_t)lo);
+		e = best_e;
+	} else
+		candidate(x, lo, digits, &e);	/* 17 digits always read back */
 	nd = lo;
 	while (nd > 1 && digits[nd - 1] == '0')
 		nd--;
@@ -194,11 +203,8 @@ canon_string(struct buf *b, const char *str, size_t len)
 		unsigned c;
 		size_t used;
 
-		while (end - s >= 8 && ascii8_plain_nodel(ascii8_load(s))) {
-			memcpy(o, s, 8);
-			o += 8;
-			s += 8;
-		}
+		/* o has room: 6 bytes for every byte of s left */
+		s = ascii8_skip_copy(s, end, true, &o);
 		if (s >= end)
 			break;
 		c = *s;

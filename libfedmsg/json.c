@@ -190,8 +190,7 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 	/* First pass: validate and find the end. */
 	for (;;) {
 		/* certificate fields: 2.7 KB of mostly plain base64 */
-		while (end - p >= 8 && ascii8_plain(ascii8_load(p)))
-			p += 8;
+		p = ascii8_skip(p, end, false);
 		if (p >= end)
 			return fail(ps, start, "Unterminated string");
 		if (*p == '"')
