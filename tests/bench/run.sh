@@ -262,4 +262,6 @@ END {
 cat "$out/crypto.txt"
 echo "bench: written to $out/crypto.txt" >&2
 
+BENCH_CRYPTO_OUT=$out/bench_crypto.out	# for run_bus.sh's CPU ratio
+export BENCH_CRYPTO_OUT
 rest 1

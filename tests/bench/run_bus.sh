@@ -285,6 +285,15 @@ END {
 	trow("fedmsg-relay --validate --threads 2", "val2")
 	if ("peer" in rate)
 		trow("fedmsg 1.1.7 relay, validating", "peer")
+	if (rsa_us > 0)
+		printf "  validating relay CPU per message / (forward-only CPU + " \
+		    "one bare RSA-2048 verify,\n  %.1f us of CPU in the crypto " \
+		    "part of this run): %.2f (issue 18: <= 1.3)\n", rsa_us,
+		    ratio(us(scpu["val"], recv["val"]),
+		    us(scpu["fwd"], recv["fwd"]) + rsa_us)
+	printf "  --threads 2 / 1, validating: %.2f x the msgs/s, %.2f x the " \
+	    "CPU per message\n", ratio(rate["val2"], rate["val"]),
+	    ratio(us(scpu["val2"], recv["val2"]), us(scpu["val"], recv["val"]))
 	printf "  (ratio: msgs/s / the raw hop's msgs/s.  cpu us: the " \
 	    "server process's CPU time\n  (user+system, all its threads) " \
 	    "per message received, in the best run; cpu x: that\n  / the " \
@@ -395,7 +404,14 @@ END {
 	    ratio(rate["hub_read"], rate["hub_off"])
 }
 EOF
+# CPU time of one bare RSA verify, from the crypto part if it ran in this
+# run (tests/bench/run.sh names its output in BENCH_CRYPTO_OUT)
+rsa_us=""
+[ -n "${BENCH_CRYPTO_OUT:-}" ] && [ -r "$BENCH_CRYPTO_OUT" ] &&
+    rsa_us=$(awk '$1 == "result" && $2 == "rsa_verify" && $3 == 1 &&
+    $6 > 0 { printf "%.3f", 1e6 * $5 / $6 }' "$BENCH_CRYPTO_OUT")
 awk -v when="$when" -v cpu="${cpu:-unknown CPU}" -v ncpu="$ncpu" \
+    -v rsa_us="${rsa_us:-0}" \
     -v zmq="$zmqver" -v lb="$load_before" -v la="$load_after" \
     -v secs="$secs" -v reps="$reps" -v win="$window" -v lsecs="$lsecs" \
     -f "$tmp/relay.awk" "$tmp/bus.out" >"$out/relay.txt"
