@@ -177,10 +177,13 @@ function row(label, key, thr,   r, busy) {
 	    (r > 0 ? 1e6 / r : 0), busy
 }
 function us(key, thr) { return rate[key, thr] > 0 ? 1e6 / rate[key, thr] : 0 }
+# operations per second of process CPU time, one thread
+function per_cpu(key) { return cpus[key, 1] > 0 ? ops[key, 1] / cpus[key, 1] : 0 }
 function ratio(a, b) { return b > 0 ? a / b : 0 }
 $1 == "envelope" { ubytes = $2; sbytes = $3 }
 $1 == "result" {
-	wall[$2, $3] = $4; cpus[$2, $3] = $5; rate[$2, $3] = $7
+	wall[$2, $3] = $4; cpus[$2, $3] = $5; ops[$2, $3] = $6
+	rate[$2, $3] = $7
 }
 END {
 	split(o1a, a1, " "); split(o1b, b1, " "); split(o2, a2, " ")
@@ -231,6 +234,8 @@ END {
 	    ratio(sg, sign1)
 	printf "  %-58s %6.3f\n", "verify path / bare RSA verify (same " \
 	    "process)", ratio(v1, rate["rsa_verify", 1])
+	printf "  %-58s %6.3f\n", "  the same per CPU second (steadier on a " \
+	    "busy machine)", ratio(per_cpu("verify"), per_cpu("rsa_verify"))
 	printf "  %-58s %6.3f\n", "seen-before verify / bare RSA verify (same " \
 	    "process)", ratio(rate["verify_seen", 1], rate["rsa_verify", 1])
 	printf "  %-58s %6.3f\n", "sign path / bare RSA sign (same process)",
