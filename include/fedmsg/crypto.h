@@ -105,7 +105,8 @@ struct fm_validator_config {
 	 * bytes, compared in full) whose signature verified, so a message
 	 * seen again skips the RSA operation; the certificate is still judged
 	 * every time.  Entries; 0 = FM_DEFAULT_VERIFIED_CACHE,
-	 * FM_VERIFIED_CACHE_OFF = no cache.  At most 8 KiB a entry in all.
+	 * FM_VERIFIED_CACHE_OFF = no cache.  Bytes held: at most 8 KiB times
+	 * the entries, and no one message over 1/64 of that.
 	 */
 	unsigned	 verified_cache_size;
 };
