@@ -98,6 +98,11 @@ candidate(double x, int n, char *digits, int *e)
  * (the nearest such, as David Gay's dtoa mode 0), in fixed notation when
  * the decimal exponent e is in [-4, 16), else as d.ddde+XX.  Whether some
  * n-digit string reads back is monotonic in n, so n is found by bisection.
+ * First 15 digits (DBL_DIG): no two decimals of 15 significant digits read
+ * back as the same double, so when one does, it is the only one, and any
+ * shorter string that reads back is it without its trailing zeros: the
+ * answer in one probe, for most floats in messages.  (Not for subnormal
+ * doubles: they carry fewer digits.)
  */
 size_t
 canon_float(double x, char out[PYFLOAT_MAX])
@@ -119,6 +124,15 @@ canon_float(double x, char out[PYFLOAT_MAX])
 		*o++ = '-';
 		x = -x;
 	}
+	if (!isnormal(x))
+		;			/* bisect over all of 1..17 */
+	else if (candidate(x, 15, digits, &e)) {
+		memcpy(best, digits, 15);
+		best_e = e;
+		found = true;
+		lo = hi = 15;
+	} else
+		lo = 16;
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
 
