@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ascii8.h"
 #include "canon.h"
 #include "utf8.h"
 
@@ -97,12 +98,18 @@ candidate(double x, int n, char *digits, int *e)
  * (the nearest such, as David Gay's dtoa mode 0), in fixed notation when
  * the decimal exponent e is in [-4, 16), else as d.ddde+XX.  Whether some
  * n-digit string reads back is monotonic in n, so n is found by bisection.
+ * First 15 digits (DBL_DIG): no two decimals of 15 significant digits read
+ * back as the same double, so when one does, it is the only one, and any
+ * shorter string that reads back is it without its trailing zeros: the
+ * answer in one probe, for most floats in messages.  (Not for subnormal
+ * doubles: they carry fewer digits.)
  */
 size_t
 canon_float(double x, char out[PYFLOAT_MAX])
 {
-	char digits[20];
-	int lo = 1, hi = 17, e, nd, i;
+	char digits[20], best[20];
+	int lo = 1, hi = 17, e, best_e = 0, nd, i;
+	bool found = false;
 	char *o = out;
 
 	if (isnan(x))
@@ -117,15 +124,32 @@ canon_float(double x, char out[PYFLOAT_MAX])
 		*o++ = '-';
 		x = -x;
 	}
+	if (!isnormal(x))
+		;			/* bisect over all of 1..17 */
+	else if (candidate(x, 15, digits, &e)) {
+		memcpy(best, digits, 15);
+		best_e = e;
+		found = true;
+		lo = hi = 15;
+	} else
+		lo = 16;
 	while (lo < hi) {
 		int mid = (lo + hi) / 2;
 
-		if (candidate(x, mid, digits, &e))
+		if (candidate(x, mid, digits, &e)) {
+			/* the last success is the answer: keep it, no re-run */
 			hi = mid;
-		else
+			memcpy(best, digits, (size_t)mid);
+			best_e = e;
+			found = true;
+		} else
 			lo = mid + 1;
 	}
-	candidate(x, lo, digits, &e);
+	if (found) {
+		memcpy(digits, best, (size_t)lo);
+		e = best_e;
+	} else
+		candidate(x, lo, digits, &e);	/* 17 digits always read back */
 	nd = lo;
 	while (nd > 1 && digits[nd - 1] == '0')
 		nd--;
@@ -190,8 +214,14 @@ canon_string(struct buf *b, const char *str, size_t len)
 	o = start;
 	*o++ = '"';
 	while (s < end) {
-		unsigned c = *s;
+		unsigned c;
 		size_t used;
+
+		/* o has room: 6 bytes for every byte of s left */
+		s = ascii8_skip_copy(s, end, true, &o);
+		if (s >= end)
+			break;
+		c = *s;
 
 		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
 			*o++ = (char)c;

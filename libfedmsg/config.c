@@ -158,6 +158,8 @@ static const struct key keys[] = {
 	INT("max_json_depth", 1, I32, 0),
 	INT("validate_max_age", 0, U32, 0),	/* seconds, 0 = off */
 	INT("validate_max_future", 0, U32, 0),	/* 0 = 60 with max_age */
+	/* messages remembered as verified (verify-once cache), 0 = off */
+	INT("validate_verified_cache", 0, U32, FM_DEFAULT_VERIFIED_CACHE),
 	STR("plugin_dir", NULL),
 	/* Reserved for the consumer, bridge and hub settings. */
 	OBJ("consumers", K_ANY),
@@ -582,6 +584,7 @@ fill(struct fm_config *cfg)
 	cfg->limits.max_json_depth = (size_t)get_int(cfg, "max_json_depth");
 	cfg->validate_max_age = get_int(cfg, "validate_max_age");
 	cfg->validate_max_future = get_int(cfg, "validate_max_future");
+	cfg->validate_verified_cache = get_int(cfg, "validate_verified_cache");
 	cfg->crl_cache_expiry = get_int(cfg, "crl_cache_expiry");
 }
 
@@ -779,6 +782,9 @@ fm_config_validator(const struct fm_config *cfg, char *err)
 	vc.reload_max_age = (unsigned)cfg->crl_cache_expiry;
 	vc.max_age = (unsigned)cfg->validate_max_age;
 	vc.max_future = (unsigned)cfg->validate_max_future;
+	vc.verified_cache_size = cfg->validate_verified_cache == 0 ||
+	    cfg->validate_verified_cache >= FM_VERIFIED_CACHE_OFF ?
+	    FM_VERIFIED_CACHE_OFF : (unsigned)cfg->validate_verified_cache;
 	if ((v = fm_validator_new(&vc, err)) == NULL)
 		return NULL;
 

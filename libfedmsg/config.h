@@ -59,6 +59,7 @@ struct fm_config {
 	struct fm_limits limits;	/* max_message_bytes, max_json_depth */
 	int64_t		 validate_max_age;	/* 0 = off */
 	int64_t		 validate_max_future;	/* 0 = off, or 60 s with max_age */
+	int64_t		 validate_verified_cache;	/* entries, 0 = off */
 	int64_t		 crl_cache_expiry;	/* fedmsg's key: re-read CA/CRL after N s */
 };
 

@@ -15,6 +15,7 @@
 
 #include <fedmsg/message.h>
 
+#include "ascii8.h"
 #include "json.h"
 #include "utf8.h"
 
@@ -188,6 +189,8 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 
 	/* First pass: validate and find the end. */
 	for (;;) {
+		/* certificate fields: 2.7 KB of mostly plain base64 */
+		p = ascii8_skip(p, end, false);
 		if (p >= end)
 			return fail(ps, start, "Unterminated string");
 		if (*p == '"')
@@ -228,7 +231,13 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 		unsigned cp, lo;
 
 		if (*p != '\\') {
-			*o++ = (char)*p++;
+			const unsigned char *bs = memchr(p, '\\',
+			    (size_t)(end - p));
+			size_t run = bs ? (size_t)(bs - p) : (size_t)(end - p);
+
+			memcpy(o, p, run);
+			o += run;
+			p += run;
 			continue;
 		}
 		switch (p[1]) {

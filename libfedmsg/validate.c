@@ -12,6 +12,9 @@
  *    a known signer costs one RSA verification.  Trusted certificates and
  *    rejected ones are kept apart: rejected ones go to a small ring of
  *    their own, so a flood of bad certificates cannot evict a trusted one.
+ *  - A message whose signature verified before (same certificate DER,
+ *    same signature bytes, same canonical text) skips the RSA operation:
+ *    verified.h.  Its certificate is judged as for any other message.
  *  - Every malformed input is a verdict with a reason, never an abort.
  */
 #include <pthread.h>
@@ -35,6 +38,7 @@
 #include "clock.h"
 #include "log.h"
 #include "msg.h"
+#include "verified.h"
 #include "x509util.h"
 
 /* How long a negative certificate verdict is trusted before a retry. */
@@ -96,6 +100,7 @@ struct fm_validator {
 	struct cert_entry neg[NEGATIVE_SLOTS];
 	size_t		 neg_next;
 	uint64_t	 chain_checks, cache_hits;
+	struct verified	*verified;	/* own lock; NULL: no verify-once cache */
 };
 
 static const char *const verdict_names[FM_VERDICT_COUNT] = {
@@ -176,6 +181,9 @@ cache_flush(struct fm_validator *v)
 	for (i = 0; i < NEGATIVE_SLOTS; i++)
 		entry_clear(&v->neg[i]);
 	v->neg_next = 0;
+	/* not needed for correctness (verified.h), but a reload starts clean */
+	if (v->verified)
+		verified_clear(v->verified);
 }
 
 /*
@@ -316,7 +324,15 @@ fm_validator_new(const struct fm_validator_config *cfg, char *err)
 	if (v->cfg.max_age != 0 && v->cfg.max_future == 0)
 		v->cfg.max_future = FM_DEFAULT_MAX_FUTURE;
 	v->cache_cap = (size_t)v->cfg.cert_cache_size * 2;
+	if (v->cfg.verified_cache_size == 0)
+		v->cfg.verified_cache_size = FM_DEFAULT_VERIFIED_CACHE;
 	pthread_mutex_init(&v->lock, NULL);
+	if (v->cfg.verified_cache_size != FM_VERIFIED_CACHE_OFF &&
+	    (v->verified = verified_new(v->cfg.verified_cache_size,
+	    (size_t)v->cfg.verified_cache_size * 8192)) == NULL) {
+		fm_validator_free(v);
+		goto oom;
+	}
 	if ((v->ca_path = strdup(cfg->ca_path)) == NULL ||
 	    (cfg->crl_path && cfg->crl_path[0] &&
 	    (v->crl_path = strdup(cfg->crl_path)) == NULL) ||
@@ -349,6 +365,7 @@ fm_validator_free(struct fm_validator *v)
 		cache_flush(v);
 	free(v->cache);
 	free(v->spell);
+	verified_free(v->verified);
 	for (i = 0; i < v->nroutes; i++) {
 		for (j = 0; j < v->routes[i].ncns; j++)
 			free(v->routes[i].cns[j]);
@@ -584,11 +601,11 @@ answer(const struct cert_entry *e, EVP_PKEY **pkey, char **cn, char *reason)
  * before for a trusted certificate skips the decoding.  Fields that do not
  * decode to a certificate are not cached (decoding them is cheap).  On
  * FM_VALID returns a reference to its key and a copy of its CN for the
- * caller to free.
+ * caller to free, and the DER's SHA-256 in der_fp.
  */
 static enum fm_verdict
 check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
-    EVP_PKEY **pkey, char **cn, char *reason)
+    EVP_PKEY **pkey, char **cn, unsigned char *der_fp, char *reason)
 {
 	unsigned char fp[SHA256_DIGEST_LENGTH];
 	struct spelling *sp;
@@ -606,6 +623,7 @@ check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
 	    now < e->hi) {
 		v->cache_hits++;
 		verdict = answer(e, pkey, cn, reason);
+		memcpy(der_fp, sp->der_fp, SHA256_DIGEST_LENGTH);
 		pthread_mutex_unlock(&v->lock);
 		return verdict;
 	}
@@ -617,6 +635,7 @@ check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
 		return verdict;
 	}
 	SHA256(der, (size_t)derlen, fp);
+	memcpy(der_fp, fp, sizeof(fp));
 	pthread_mutex_lock(&v->lock);
 	if ((e = cache_slot(v, fp))->used || (e = neg_find(v, fp)) != NULL) {
 		if (now >= e->lo && now < e->hi)
@@ -686,6 +705,12 @@ fm_validator_stats(struct fm_validator *v, struct fm_validator_stats *st)
 		if (v->neg[i].used)
 			st->negative_entries++;
 	pthread_mutex_unlock(&v->lock);
+	if (v->verified) {
+		unsigned long long hits;
+
+		verified_counts(v->verified, &hits, &st->verified_entries);
+		st->verified_hits = hits;
+	}
 }
 
 /*
@@ -810,7 +835,7 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	enum fm_verdict verdict = FM_VALID;
 	EVP_PKEY *pkey = NULL;
 	EVP_PKEY_CTX *ctx;
-	unsigned char md[SHA_DIGEST_LENGTH];
+	unsigned char md[SHA_DIGEST_LENGTH], der_fp[SHA256_DIGEST_LENGTH];
 	char *canonical = NULL, *cn = NULL, err[FM_ERRLEN];
 	double ts;
 
@@ -861,12 +886,19 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 		goto done;
 	}
 	verdict = check_cert(v, certf->u.str, certf->len, now, &pkey, &cn,
-	    reason);
+	    der_fp, reason);
 	if (verdict != FM_VALID)
 		goto done;
 
-	if ((canonical = fm_msg_canonical(msg, true, &canon_len)) == NULL ||
-	    (ctx = verify_ctx_for(pkey)) == NULL ||
+	if ((canonical = fm_msg_canonical(msg, true, &canon_len)) == NULL) {
+		verdict = FM_INVALID_SIGNATURE;
+		REASON("cannot verify: out of memory");
+		goto done;
+	}
+	if (v->verified && verified_seen(v->verified, der_fp, sig, siglen,
+	    canonical, canon_len))
+		goto signature_ok;
+	if ((ctx = verify_ctx_for(pkey)) == NULL ||
 	    EVP_Digest(canonical, canon_len, md, NULL, EVP_sha1(), NULL) != 1) {
 		verdict = FM_INVALID_SIGNATURE;
 		REASON("cannot verify: out of memory or SHA-1 disabled by "
@@ -878,6 +910,10 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 		REASON("signature does not match the message");
 		goto done;
 	}
+	if (v->verified)
+		verified_add(v->verified, der_fp, sig, siglen, canonical,
+		    canon_len);
+signature_ok:
 	if (cn == NULL) {
 		verdict = FM_INVALID_NO_CN;
 		REASON("certificate subject has no commonName");

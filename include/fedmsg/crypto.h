@@ -12,6 +12,7 @@
 #ifndef FEDMSG_CRYPTO_H
 #define FEDMSG_CRYPTO_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -99,7 +100,19 @@ struct fm_validator_config {
 	unsigned	 max_future;
 	/* Certificate verdict cache size (entries); 0 = 1024. */
 	unsigned	 cert_cache_size;
+	/*
+	 * Verify-once cache: messages (certificate, signature and signed
+	 * bytes, compared in full) whose signature verified, so a message
+	 * seen again skips the RSA operation; the certificate is still judged
+	 * every time.  Entries; 0 = FM_DEFAULT_VERIFIED_CACHE,
+	 * FM_VERIFIED_CACHE_OFF = no cache.  Bytes held: at most 8 KiB times
+	 * the entries, and no one message over 1/64 of that.
+	 */
+	unsigned	 verified_cache_size;
 };
+
+#define FM_DEFAULT_VERIFIED_CACHE	4096
+#define FM_VERIFIED_CACHE_OFF		UINT_MAX
 
 struct fm_validator;
 
@@ -125,7 +138,9 @@ int fm_validator_allow(struct fm_validator *v, const char *topic,
  * verified once and cached by the SHA-256 of the certificate's DER (any
  * spelling of the field finds it), so a known signer costs one RSA
  * verification; rejected certificates are cached apart, in a small ring,
- * and never evict trusted ones.  Thread-safe.
+ * and never evict trusted ones.  A message whose exact signed bytes and
+ * signature verified before under the same certificate skips the RSA
+ * operation (verified_cache_size).  Thread-safe.
  */
 enum fm_verdict fm_validator_check(struct fm_validator *v,
     const struct fm_msg *msg, char *reason);
@@ -143,6 +158,8 @@ struct fm_validator_stats {
 	uint64_t	 cache_hits;		/* verdicts answered from the cache */
 	size_t		 trusted_entries;	/* cached valid certificates */
 	size_t		 negative_entries;	/* cached rejected certificates */
+	uint64_t	 verified_hits;		/* RSA verifications skipped */
+	size_t		 verified_entries;	/* messages in the verify-once cache */
 };
 
 void fm_validator_stats(struct fm_validator *v, struct fm_validator_stats *st);

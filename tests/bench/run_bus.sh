@@ -11,7 +11,9 @@
 #     1 KB payload, 3 KB signed) as fast as the path takes them, and counts
 #     what comes out: through a raw ZeroMQ hop (`bench_zmq forward`, one
 #     thread, XSUB -> PUB, no parsing: the baseline), fedmsg-relay,
-#     fedmsg-relay --validate, and fedmsg-relay --validate --threads 2.
+#     fedmsg-relay --validate, and fedmsg-relay --validate --threads 2,
+#     with the verify-once cache off (bench_zmq cycles through 1024
+#     messages: each would be verified once, then served from the cache).
 #     BENCH_BUS_REPS runs of each, interleaved; the best run counts.
 #     Beside them, the real fedmsg 1.1.7's relay with validation
 #     (tests/bench/peer_relay.py: its per-message work through the peer's
@@ -143,6 +145,7 @@ while [ "$r" -le "$reps" ]; do
   "relay_inbound": "$in",
   "endpoints": {"relay_outbound": ["$outb"]},
   "ca_cert_location": "$dev/ca.crt", $crl
+  "validate_verified_cache": 0,
   "high_water_mark": 10000
 }
 EOF
@@ -195,6 +198,7 @@ while [ "$r" -le "$reps" ]; do
   "endpoints": {"bench": ["$pub"]},
   "validate_signatures": $val,
   "ca_cert_location": "$dev/ca.crt", $crl
+  "validate_verified_cache": 0,
   "high_water_mark": 10000,
   "hub": {"metrics": "$metrics", "drain_timeout": 2},
   "consumers": {"noop": {"plugin": "$noop", "queue_size": 10000,
@@ -281,6 +285,15 @@ END {
 	trow("fedmsg-relay --validate --threads 2", "val2")
 	if ("peer" in rate)
 		trow("fedmsg 1.1.7 relay, validating", "peer")
+	if (rsa_us > 0)
+		printf "  validating relay CPU per message / (forward-only CPU + " \
+		    "one bare RSA-2048 verify,\n  %.1f us of CPU in the crypto " \
+		    "part of this run): %.2f (issue 18: <= 1.3)\n", rsa_us,
+		    ratio(us(scpu["val"], recv["val"]),
+		    us(scpu["fwd"], recv["fwd"]) + rsa_us)
+	printf "  --threads 2 / 1, validating: %.2f x the msgs/s, %.2f x the " \
+	    "CPU per message\n", ratio(rate["val2"], rate["val"]),
+	    ratio(us(scpu["val2"], recv["val2"]), us(scpu["val"], recv["val"]))
 	printf "  (ratio: msgs/s / the raw hop's msgs/s.  cpu us: the " \
 	    "server process's CPU time\n  (user+system, all its threads) " \
 	    "per message received, in the best run; cpu x: that\n  / the " \
@@ -391,7 +404,14 @@ END {
 	    ratio(rate["hub_read"], rate["hub_off"])
 }
 EOF
+# CPU time of one bare RSA verify, from the crypto part if it ran in this
+# run (tests/bench/run.sh names its output in BENCH_CRYPTO_OUT)
+rsa_us=""
+[ -n "${BENCH_CRYPTO_OUT:-}" ] && [ -r "$BENCH_CRYPTO_OUT" ] &&
+    rsa_us=$(awk '$1 == "result" && $2 == "rsa_verify" && $3 == 1 &&
+    $6 > 0 { printf "%.3f", 1e6 * $5 / $6 }' "$BENCH_CRYPTO_OUT")
 awk -v when="$when" -v cpu="${cpu:-unknown CPU}" -v ncpu="$ncpu" \
+    -v rsa_us="${rsa_us:-0}" \
     -v zmq="$zmqver" -v lb="$load_before" -v la="$load_after" \
     -v secs="$secs" -v reps="$reps" -v win="$window" -v lsecs="$lsecs" \
     -f "$tmp/relay.awk" "$tmp/bus.out" >"$out/relay.txt"

@@ -198,6 +198,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->limits.max_json_depth, 0);
 	assert_int_equal(cfg->validate_max_age, 0);
 	assert_int_equal(cfg->validate_max_future, 0);
+	assert_int_equal(cfg->validate_verified_cache, FM_DEFAULT_VERIFIED_CACHE);
 	assert_int_equal(cfg->crl_cache_expiry, 0);
 	/* Defaults are not inserted: absent keys stay absent. */
 	assert_null(fm_config_get(cfg, "timeout"));
@@ -520,6 +521,9 @@ test_wrong_types(void **state)
 	expect_error("{\"validate_max_age\": -5}",
 	    "key 'validate_max_age' must be an integer from 0 to 4294967295, "
 	    "got -5");
+	expect_error("{\"validate_verified_cache\": -1}",
+	    "key 'validate_verified_cache' must be an integer from 0 to "
+	    "4294967295, got -1");
 	expect_error("{\"validate_max_future\": 4294967296}",
 	    "key 'validate_max_future' must be an integer from 0 to "
 	    "4294967295, got 4294967296");
@@ -701,6 +705,7 @@ test_validator_and_signer(void **state)
 	struct fm_config *cfg;
 	struct fm_validator *v;
 	struct fm_signer *alpha, *beta;
+	struct fm_validator_stats st;
 	char ca[4200], pki[8400], extra[8800], err[FM_ERRLEN];
 
 	(void)state;
@@ -728,6 +733,9 @@ test_validator_and_signer(void **state)
 		fail_msg("fm_config_validator: %s", err);
 	assert_int_equal(roundtrip(alpha, v,
 	    "org.fedoraproject.dev.logger.log", 0), FM_VALID);
+	/* the verify-once cache is on by default */
+	fm_validator_stats(v, &st);
+	assert_int_equal(st.verified_entries, 1);
 	/* routing_policy reached the validator. */
 	assert_int_equal(roundtrip(beta, v,
 	    "org.fedoraproject.dev.logger.log", 0), FM_INVALID_ROUTING);
@@ -748,15 +756,21 @@ test_validator_and_signer(void **state)
 	fm_validator_free(v);
 	fm_config_free(cfg);
 
-	/* routing_nitpicky and validate_max_age are passed on. */
+	/*
+	 * routing_nitpicky, validate_max_age and validate_verified_cache
+	 * (0: off) are passed on.
+	 */
 	snprintf(extra, sizeof(extra), "%s, \"routing_nitpicky\": true, "
-	    "\"validate_max_age\": 600, \"crl_cache_expiry\": 3600", pki);
+	    "\"validate_max_age\": 600, \"crl_cache_expiry\": 3600, "
+	    "\"validate_verified_cache\": 0", pki);
 	cfg = crypto_config(extra);
 	assert_non_null(v = fm_config_validator(cfg, err));
 	assert_int_equal(roundtrip(alpha, v,
 	    "org.fedoraproject.dev.elsewhere", 0), FM_INVALID_ROUTING);
 	assert_int_equal(roundtrip(alpha, v,
 	    "org.fedoraproject.dev.logger.log", 0), FM_VALID);
+	fm_validator_stats(v, &st);
+	assert_int_equal(st.verified_entries, 0);
 	assert_int_equal(roundtrip(alpha, v,
 	    "org.fedoraproject.dev.logger.log", (int64_t)time(NULL) - 86400),
 	    FM_INVALID_STALE);

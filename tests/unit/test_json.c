@@ -556,6 +556,50 @@ test_escapes(void **state)
 	    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9);
 }
 
+/*
+ * The parser and the canonical writer skip runs of plain ASCII eight bytes
+ * at a time (ascii8.h): a byte that needs a look is still seen at every
+ * offset of a word and next to word boundaries.
+ */
+static void
+test_string_word_runs(void **state)
+{
+	static const char a20[] = "aaaaaaaaaaaaaaaaaaaa";
+	static const struct {
+		const char	*in, *canon;
+	} sp[] = {
+		{ "\\n", "\\n" }, { "\\\"", "\\\"" }, { "\\\\", "\\\\" },
+		{ "\xc3\xa9", "\\u00e9" }, { "\x7f", "\\u007f" },
+		{ "\\u0001", "\\u0001" }, { "~", "~" }, { " ", " " },
+		{ "\xf0\x9f\x98\x80", "\\ud83d\\ude00" },
+	};
+	char text[96], want[96];
+	size_t i, n;
+	int k;
+
+	(void)state;
+	for (i = 0; i < sizeof(sp) / sizeof(sp[0]); i++)
+		for (k = 0; k <= 20; k++) {
+			n = (size_t)snprintf(text, sizeof(text), "[\"%.*s%s%.*s\"]",
+			    k, a20, sp[i].in, 20 - k, a20);
+			snprintf(want, sizeof(want), "[\"%.*s%s%.*s\"]", k, a20,
+			    sp[i].canon, 20 - k, a20);
+			check_canon(text, n, want);
+		}
+	for (k = 0; k <= 20; k++) {
+		n = (size_t)snprintf(text, sizeof(text), "[\"%.*s\x01%.*s\"]",
+		    k, a20, 20 - k, a20);
+		check_reject(text, n, "Invalid control character",
+		    (size_t)k + 2);
+		n = (size_t)snprintf(text, sizeof(text), "[\"%.*s\xff%.*s\"]",
+		    k, a20, 20 - k, a20);
+		check_reject(text, n, "invalid UTF-8", (size_t)k + 2);
+		/* unterminated, the end inside a word */
+		n = (size_t)snprintf(text, sizeof(text), "[\"%.*s", k, a20);
+		check_reject(text, n, "Unterminated string", 1);
+	}
+}
+
 static void
 test_control_chars(void **state)
 {
@@ -922,6 +966,7 @@ main(void)
 		cmocka_unit_test(test_lone_surrogates_canonical),
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_control_chars),
+		cmocka_unit_test(test_string_word_runs),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_valid_utf8_boundaries),
 		cmocka_unit_test(test_depth),

@@ -1452,6 +1452,154 @@ test_threads(void **state)
 
 /* ---- signing ------------------------------------------------------------ */
 
+/* ---- the verify-once cache ------------------------------------------------ */
+
+static struct fm_validator_stats
+stats_of(struct fm_validator *v)
+{
+	struct fm_validator_stats st;
+
+	fm_validator_stats(v, &st);
+	return st;
+}
+
+/*
+ * A message seen again is answered from the cache with the same verdict
+ * and reason; everything but the RSA operation is still checked, so a
+ * hit past the freshness window or outside the routing policy fails.
+ */
+static void
+test_verified_hit(void **state)
+{
+	/* inside the CRL's dates */
+	const int64_t t0 = (int64_t)time(NULL);
+	struct fm_validator *v = validator("crl", true, 600, 0);
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, t0);
+	struct fm_msg *b = signed_msg(BETA, TOPIC, t0);
+	struct fm_validator_stats st;
+
+	(void)state;
+	expect_at(v, a, t0 + 10, FM_VALID, "signed by " ALPHA_CN);
+	st = stats_of(v);
+	assert_int_equal(st.verified_hits, 0);
+	assert_int_equal(st.verified_entries, 1);
+	expect_at(v, a, t0 + 20, FM_VALID, "signed by " ALPHA_CN);
+	assert_int_equal(stats_of(v).verified_hits, 1);
+	/* the same bytes later: stale, from the cache or not */
+	expect_at(v, a, t0 + 1000, FM_INVALID_STALE, "old");
+	assert_int_equal(stats_of(v).verified_hits, 2);
+	/* a policy that now excludes the signer */
+	assert_int_equal(fm_validator_allow(v, TOPIC, BETA_CN), 0);
+	expect_at(v, b, t0 + 10, FM_VALID, "signed by " BETA_CN);
+	expect_at(v, a, t0 + 10, FM_INVALID_ROUTING, ALPHA_CN);
+	assert_int_equal(stats_of(v).verified_hits, 3);
+	fm_msg_unref(a);
+	fm_msg_unref(b);
+	fm_validator_free(v);
+}
+
+/*
+ * Same signature (and certificate) over other bytes, and the same bytes
+ * and signature under another signer's certificate: both miss the entry
+ * of the genuine message and fail.  (A cache of one set, so that only the
+ * comparison of the whole key can tell them apart.)
+ */
+static void
+test_verified_not_borrowed(void **state)
+{
+	static const char *const no_i[] = { "i", NULL };
+	static const struct canon_extra i2[] = { EX("i", "2") };
+	struct fm_validator_config cfg = { 0 };
+	struct fm_validator *v;
+	char err[FM_ERRLEN], ca[4096];
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, 1700000000);
+	struct fm_msg *b = signed_msg(BETA, TOPIC, 1700000000), *m;
+	const struct jv *bcert = jv_get(msg_root(b), "certificate");
+	struct fm_validator_stats st;
+	int k;
+
+	(void)state;
+	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	cfg.ca_path = ca;
+	cfg.allow_x509 = true;
+	cfg.verified_cache_size = 4;
+	assert_non_null(v = fm_validator_new(&cfg, err));
+	for (k = 0; k < 2; k++)		/* verified, then a hit */
+		expect(v, a, FM_VALID, "signed by " ALPHA_CN);
+	m = edit(a, no_i, i2, 1);
+	assert_string_equal(jv_get(msg_root(m), "signature")->u.str,
+	    jv_get(msg_root(a), "signature")->u.str);
+	expect(v, m, FM_INVALID_SIGNATURE, "does not match");
+	fm_msg_unref(m);
+	m = with_certificate_field(a, bcert->u.str, bcert->len);
+	expect(v, m, FM_INVALID_SIGNATURE, "does not match");
+	fm_msg_unref(m);
+	st = stats_of(v);
+	assert_int_equal(st.verified_hits, 1);
+	assert_int_equal(st.verified_entries, 1);
+	fm_msg_unref(a);
+	fm_msg_unref(b);
+	fm_validator_free(v);
+}
+
+/* A certificate revoked by a reloaded CRL is not served from the cache. */
+static void
+test_verified_revoked(void **state)
+{
+	struct fm_msg *r = signed_msg(REVOKED, TOPIC, 1700000000);
+	struct fm_validator *v;
+
+	(void)state;
+	install_file(tmp_path("crl-empty.pem"), tmp_path("crl.pem"));
+	v = tmp_crl_validator(3600);
+	expect(v, r, FM_VALID, NULL);
+	expect(v, r, FM_VALID, NULL);
+	assert_int_equal(stats_of(v).verified_hits, 1);
+	install_file(cert_path("crl", ".pem"), tmp_path("crl.pem"));
+	fm_validator_reload(v);
+	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
+	assert_int_equal(stats_of(v).verified_hits, 1);
+	assert_int_equal(stats_of(v).verified_entries, 0);
+	fm_validator_free(v);
+	fm_msg_unref(r);
+}
+
+/* Off: every message costs its RSA verification; bounded: never more. */
+static void
+test_verified_off_and_bounded(void **state)
+{
+	struct fm_validator_config cfg = { 0 };
+	struct fm_validator *v;
+	struct fm_msg *m;
+	char err[FM_ERRLEN], ca[4096];
+	int i;
+
+	(void)state;
+	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	cfg.ca_path = ca;
+	cfg.allow_x509 = true;
+	cfg.verified_cache_size = FM_VERIFIED_CACHE_OFF;
+	assert_non_null(v = fm_validator_new(&cfg, err));
+	m = signed_msg(ALPHA, TOPIC, 1700000000);
+	expect(v, m, FM_VALID, NULL);
+	expect(v, m, FM_VALID, NULL);
+	assert_int_equal(stats_of(v).verified_hits, 0);
+	assert_int_equal(stats_of(v).verified_entries, 0);
+	fm_msg_unref(m);
+	fm_validator_free(v);
+
+	cfg.verified_cache_size = 8;
+	assert_non_null(v = fm_validator_new(&cfg, err));
+	for (i = 0; i < 40; i++) {
+		m = signed_msg(ALPHA, TOPIC, 1700000000 + i);
+		expect(v, m, FM_VALID, NULL);
+		fm_msg_unref(m);
+		assert_true(stats_of(v).verified_entries <= 8);
+	}
+	assert_true(stats_of(v).verified_entries > 0);
+	fm_validator_free(v);
+}
+
 static void
 test_signer_load_errors(void **state)
 {
@@ -1799,6 +1947,10 @@ main(void)
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_spelling_collision),
 		cmocka_unit_test(test_cache_flood),
+		cmocka_unit_test(test_verified_hit),
+		cmocka_unit_test(test_verified_not_borrowed),
+		cmocka_unit_test(test_verified_revoked),
+		cmocka_unit_test(test_verified_off_and_bounded),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_signer_load_errors),
 		cmocka_unit_test(test_signer_sign),
