@@ -23,8 +23,11 @@ PLUGINDIR	 = $(LIBDIR)/fedmsg-c
 PKGCONFIGDIR	 = $(LIBDIR)/pkgconfig
 DOCDIR		 = $(PREFIX)/share/doc/fedmsg-c
 
-VERSION		 = 0.1.0
-SOVERSION	 = 0
+VERSION		 = 0.2.0
+# Bumped when a public struct changes size: 1 = fm_validator_config and
+# fm_validator_stats grew (the verify-once cache), so a program linked
+# against libfedmsg.so.0 must be rebuilt, and the loader says so.
+SOVERSION	 = 1
 
 CC		?= cc
 CLANG		?= clang
