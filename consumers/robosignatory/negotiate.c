@@ -121,7 +121,10 @@ neg_fail(struct negotiate *n, const char *what, OM_uint32 major,
 	    GSS_ROUTINE_ERROR(major) == GSS_S_CREDENTIALS_EXPIRED ||
 	    m == KRB5KRB_AP_ERR_TKT_EXPIRED)
 		rc = NEG_TRANSIENT;
-	gss_words(major, GSS_C_GSS_CODE, words, sizeof(words));
+	/* GSS_S_FAILURE's text only says to read the minor code's: skip it
+	   so the KDC's own words fit in the reason */
+	if (minor == 0 || GSS_ROUTINE_ERROR(major) != GSS_S_FAILURE)
+		gss_words(major, GSS_C_GSS_CODE, words, sizeof(words));
 	if (minor != 0)
 		gss_words(minor, GSS_C_MECH_CODE, words, sizeof(words));
 	snprintf(err, errlen, "kerberos login as %s (keytab %s): %s: %s",
