@@ -45,6 +45,7 @@
 enum format {
 	FORMAT_FEDMSG,		/* the signed envelope as the body */
 	FORMAT_FEDORA_MESSAGING, /* the payload, fedora-messaging headers */
+	FORMAT_UMB,		/* the payload, its scalars as properties */
 };
 
 struct map_entry {
@@ -203,21 +204,7 @@ address_for(const struct bridge *br, const char *topic)
 static char *
 topic_from(const struct bridge *br, const char *dest)
 {
-	static const char *const prefixes[] = { "topic://", "queue://",
-	    "/topic/", "/queue/", "/exchange/amq.topic/", NULL };
-	const char *const *p;
-	const char *vt;
-
-	for (p = prefixes; *p; p++)
-		if (strncmp(dest, *p, strlen(*p)) == 0) {
-			dest += strlen(*p);
-			break;
-		}
-	/* UMB consumer queues: Consumer.<sa>.<name>.VirtualTopic.<...> */
-	if (strncmp(dest, "Consumer.", 9) == 0 &&
-	    (vt = strstr(dest, ".VirtualTopic.")) != NULL)
-		dest = vt + 1;
-	return map_topic(br, dest);
+	return map_topic(br, broker_address_topic(dest));
 }
 
 /* ---- ZeroMQ -> broker ------------------------------------------------------------ */
@@ -325,7 +312,7 @@ reserved_name(const char *k, size_t n)
  */
 static size_t
 copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
-    char (*vals)[257], char (*keys)[65])
+    char (*vals)[257], char (*keys)[65], bool umb)
 {
 	const struct jv *msg = jv_get(msg_root(m), "msg");
 	uint32_t i;
@@ -339,14 +326,18 @@ copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
 
 		if (mb->key_len > 64 || memchr(mb->key, 0, mb->key_len) ||
 		    memchr(mb->key, ':', mb->key_len) ||
-		    reserved_name(mb->key, mb->key_len))
+		    reserved_name(mb->key, mb->key_len) ||
+		    (umb && mb->key_len == 6 && memcmp(mb->key, "msg_id", 6) == 0))
 			continue;
 		switch (v->type) {
 		case JV_STRING:
-			/* header-safe text only (STOMP 1.1 has no \r escape) */
+			/*
+			 * header-safe text only (STOMP 1.1 has no \r escape);
+			 * "umb" keeps line feeds, which STOMP escapes
+			 */
 			if (v->len > 256 || memchr(v->u.str, 0, v->len) ||
 			    memchr(v->u.str, '\r', v->len) ||
-			    memchr(v->u.str, '\n', v->len))
+			    (!umb && memchr(v->u.str, '\n', v->len)))
 				continue;
 			snprintf(vals[n], 257, "%.*s", (int)v->len, v->u.str);
 			break;
@@ -441,6 +432,89 @@ fedora_messaging_form(const struct bridge *br, const struct fm_msg *m,
 	jw_object_end(hw);
 	*headers = jw_finish(hw, &hl, err, FM_ERRLEN);
 	return *headers ? 0 : -1;
+}
+
+/*
+ * Is this payload member a scalar "umb" carries typed on AMQP?  The
+ * same names as copy_props (up to 64 bytes, no NUL or ':', none a broker
+ * reserves, not msg_id), strings of any length; integers that fit in 64
+ * bits (bigger ones go as their text).
+ */
+static void
+umb_typed_member(struct jw *hw, const struct jv_member *mb)
+{
+	const struct jv *v = &mb->value;
+	char num[32];
+	long long n;
+
+	if (mb->key_len > 64 || memchr(mb->key, 0, mb->key_len) ||
+	    memchr(mb->key, ':', mb->key_len) ||
+	    reserved_name(mb->key, mb->key_len) ||
+	    (mb->key_len == 6 && memcmp(mb->key, "msg_id", 6) == 0))
+		return;
+	switch (v->type) {
+	case JV_STRING:
+	case JV_TRUE:
+	case JV_FALSE:
+	case JV_FLOAT:
+		jw_key(hw, mb->key, mb->key_len);
+		jw_value(hw, v);
+		break;
+	case JV_INT:
+		jw_key(hw, mb->key, mb->key_len);
+		snprintf(num, sizeof(num), "%.*s", v->len < 31 ? (int)v->len :
+		    31, v->u.str);
+		errno = 0;
+		n = strtoll(num, NULL, 10);
+		if (v->len < 31 && errno == 0)
+			jw_int(hw, n);
+		else
+			jw_string(hw, v->u.str, v->len);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * "umb": the payload as UMB consumers read it.  The body is "msg"; the
+ * properties are topic, msg_id, our origin marker (props[0..1], set by
+ * the caller) and the payload's top-level scalars: typed on AMQP
+ * (*headers: integers stay integers, booleans booleans), text headers on
+ * STOMP (copy_props; the frame writer escapes them per STOMP 1.2).
+ * *body and *headers are owned by the writers, freed by the caller.
+ */
+static int
+umb_form(const struct bridge *br, const struct fm_msg *m, struct jw *bw,
+    struct jw *hw, struct broker_out *out, struct broker_prop *props,
+    char (*vals)[257], char (*keys)[65], char *err)
+{
+	const struct jv *msg = jv_get(msg_root(m), "msg");
+	size_t hl;
+	uint32_t i;
+
+	if (msg == NULL) {
+		snprintf(err, FM_ERRLEN, "no \"msg\"");
+		return -1;
+	}
+	jw_value(bw, msg);
+	if ((out->body = jw_finish(bw, &out->len, err, FM_ERRLEN)) == NULL)
+		return -1;
+	out->nprops = 2;
+	if (out->message_id)
+		props[out->nprops++] = (struct broker_prop){ "msg_id",
+		    out->message_id };
+	if (strcmp(br->broker->ops->proto, "stomp") == 0) {
+		out->nprops += copy_props(m, props + out->nprops,
+		    MAX_PROPS - out->nprops, vals, keys, true);
+		return 0;
+	}
+	jw_object_begin(hw);
+	for (i = 0; msg->type == JV_OBJECT && i < msg->len; i++)
+		umb_typed_member(hw, &msg->u.members[i]);
+	jw_object_end(hw);
+	out->headers_json = jw_finish(hw, &hl, err, FM_ERRLEN);
+	return out->headers_json ? 0 : -1;
 }
 
 /*
@@ -556,12 +630,18 @@ send_spooled(struct bridge *br)
 				fm_msg_unref(m);
 				continue;
 			}
-		} else if (br->format == FORMAT_FEDORA_MESSAGING) {
+		} else if (br->format != FORMAT_FEDMSG) {
 			struct jw *bw = jw_new(), *hw = jw_new();
 
 			out.nprops = 0;
-			rc = bw && hw ? fedora_messaging_form(br, m, bw, hw,
-			    &out.body, &out.len, &out.headers_json, err) : -1;
+			if (bw == NULL || hw == NULL)
+				rc = -1;
+			else if (br->format == FORMAT_UMB)
+				rc = umb_form(br, m, bw, hw, &out, props, vals,
+				    keys, err);
+			else
+				rc = fedora_messaging_form(br, m, bw, hw,
+				    &out.body, &out.len, &out.headers_json, err);
 			if (rc == 0)
 				rc = br->broker->ops->can_send(br->broker,
 				    address) ? br->broker->ops->send(br->broker,
@@ -572,7 +652,7 @@ send_spooled(struct bridge *br)
 			jw_free(hw);
 		} else {
 			out.nprops = 2 + copy_props(m, props + 2,
-			    MAX_PROPS - 2, vals, keys);
+			    MAX_PROPS - 2, vals, keys, false);
 			rc = br->broker->ops->can_send(br->broker, address) ?
 			    br->broker->ops->send(br->broker, &out, id) : -1;
 		}
@@ -697,7 +777,7 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		br->st.looped++;
 		goto done;
 	}
-	if (br->format == FORMAT_FEDORA_MESSAGING) {
+	if (br->format != FORMAT_FEDMSG) {
 		/* the payload itself: never an envelope to pass through */
 		if ((m = wrap(br, in, NULL, NULL, err)) == NULL) {
 			br->st.invalid++;
@@ -1012,13 +1092,16 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	v = json_object_get(e, "format");
 	if (v && (!json_is_string(v) ||
 	    (strcmp(json_string_value(v), "fedmsg") &&
-	    strcmp(json_string_value(v), "fedora-messaging")))) {
-		snprintf(err, FM_ERRLEN, "bridges.%s: format must be \"fedmsg\" "
-		    "or \"fedora-messaging\"", name);
+	    strcmp(json_string_value(v), "fedora-messaging") &&
+	    strcmp(json_string_value(v), "umb")))) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: format must be \"fedmsg\", "
+		    "\"fedora-messaging\" or \"umb\"", name);
 		goto fail;
 	}
-	br->format = v && strcmp(json_string_value(v), "fedora-messaging") ==
-	    0 ? FORMAT_FEDORA_MESSAGING : FORMAT_FEDMSG;
+	br->format = v == NULL ? FORMAT_FEDMSG :
+	    strcmp(json_string_value(v), "fedora-messaging") == 0 ?
+	    FORMAT_FEDORA_MESSAGING : strcmp(json_string_value(v), "umb") == 0 ?
+	    FORMAT_UMB : FORMAT_FEDMSG;
 	if ((json_object_get(e, "username") && !jget_str(e, "username")) ||
 	    (json_object_get(e, "schema") && !jget_str(e, "schema"))) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: username and schema must "
