@@ -50,13 +50,13 @@ SAN_CFLAGS	 = -O1 -g $(SAN)
 #   libfedmsg/  the core library: libfedmsg.a (internal), libfedmsg.so
 #   brokers/    broker links (AMQP 1.0 on qpid-proton, STOMP), the spool
 #   hub/        fedmsg-hub          bridge/  fedmsg-bridge
-#   tools/      the command-line programs, on libfedmsg only
+#   tools/      the command-line programs, on brokers/ (--broker) and below
 #   consumers/  plugins, on include/fedmsg/plugin.h only
 INC_libfedmsg	 = -Iinclude -Ilibfedmsg
 INC_brokers	 = $(INC_libfedmsg) -Ibrokers
 INC_hub		 = $(INC_brokers) -Ihub
 INC_bridge	 = $(INC_brokers) -Ibridge
-INC_tools	 = $(INC_libfedmsg) -Itools
+INC_tools	 = $(INC_brokers) -Itools
 INC_consumers	 = -Iinclude
 INC_publishers	 = $(INC_brokers) -Ipublishers $(shell pkg-config --cflags libgit2 2>/dev/null)
 # The include paths of a source file: those of its top folder.
@@ -113,7 +113,7 @@ test_layer	 = $(or $(firstword $(foreach l,$(TEST_LAYERS),$(if \
 # Per layer: the archives a test links (in link order), its libraries.
 TEST_ARCHIVES_libfedmsg = libfedmsg.a
 TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
-TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
+TEST_ARCHIVES_tools = libfmtools.a libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_publishers = libfmpublishers.a libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_hub = libfmhub.a libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_bridge = libfmbridge.a libfmbroker.a libfedmsg.a
@@ -121,6 +121,7 @@ TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_LIBS_publishers = $(PUB_LIBS)
 TEST_LIBS_hub	 = $(HUB_LIBS) $(BROKER_LIBS)
 TEST_LIBS_bridge = $(BROKER_LIBS)
+TEST_LIBS_tools = $(BROKER_LIBS)
 TEST_LIBS_consumers = $(PLUGIN_LIBS_resultsdb)
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
@@ -194,9 +195,10 @@ $(B)/lib/libfedmsg.so: $(call layer_objs,rel,$(CORE_SRC)) libfedmsg/libfedmsg.ma
 	    -o $@.$(SOVERSION) $(filter %.o,$^) $(LIBS)
 	ln -sf libfedmsg.so.$(SOVERSION) $@
 
-$(B)/bin/%: $(B)/rel/tools/%.o $(B)/lib/libfmtools.a $(B)/lib/libfedmsg.a
+$(B)/bin/%: $(B)/rel/tools/%.o $(B)/lib/libfmtools.a $(B)/lib/libfmbroker.a \
+		$(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(BROKER_LIBS)
 
 $(B)/bin/fedmsg-bridge: $(B)/rel/bridge/fedmsg-bridge.o $(B)/lib/libfmbridge.a \
 		$(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a
@@ -269,9 +271,9 @@ $(B)/asan/lib/libfmtools.a: $(call layer_objs,asan,$(TOOL_LIB_SRC))
 $(B)/asan/lib/libfmpublishers.a: $(call layer_objs,asan,$(PUB_SRC))
 
 $(B)/asan/bin/%: $(B)/asan/tools/%.o $(B)/asan/lib/libfmtools.a \
-		$(B)/asan/lib/libfedmsg.a
+		$(B)/asan/lib/libfmbroker.a $(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LIBS)
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(BROKER_LIBS)
 
 $(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $$(call test_archives,$$*)
 	@mkdir -p $(dir $@)
