@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "bridge.h"
 #include "broker.h"
+#include "broker_format.h"
 #include "broker_wrap.h"
 #include "bus_internal.h"
 #include "canon.h"
@@ -33,20 +34,12 @@
 #define MAX_BRIDGES	32
 #define MAX_TOPICS	64
 #define MAX_MAP		32
-#define MAX_PROPS	40	/* topic, origin and up to 38 copied fields */
+#define MAX_PROPS	BROKER_FORM_PROPS	/* Koji's form */
 #define SEEN_WINDOW	100000	/* msg_ids remembered against loops */
 #define SPOOL_DEFAULT_MAX (1024ull * 1024 * 1024)
-#define ORIGIN_PROP	"fedmsg_c_bridge"
+#define ORIGIN_PROP	BROKER_ORIGIN_PROP
 #define FM_SCHEMA	"base.message"	/* fedora-messaging's generic class */
-#define FM_SEVERITY	20		/* INFO, fedora-messaging's default */
 #define BRIDGE_USER	"amqp-bridge"	/* fedmsg-migration-tools' name */
-
-/* What travels on the broker (README "Message formats"). */
-enum format {
-	FORMAT_FEDMSG,		/* the signed envelope as the body */
-	FORMAT_FEDORA_MESSAGING, /* the payload, fedora-messaging headers */
-	FORMAT_UMB,		/* the payload, its scalars as properties */
-};
 
 struct map_entry {
 	char	*from, *to;
@@ -79,7 +72,7 @@ struct bridge {
 	struct fm_validator	*validator;
 	struct fm_signer	*signer;
 	const struct fm_limits	*lim;		/* the config's */
-	enum format		 format;
+	enum broker_format	 format;	/* what travels on the broker */
 	char			*username;	/* envelopes we wrap; dropped
 						   when they come back */
 	char			*schema;	/* fedora_messaging_schema */
@@ -232,7 +225,7 @@ take_from_zmq(struct bridge *br)
 			continue;
 		}
 		if (seen_id(fm_msg_id(r.msg)) ||
-		    (br->format == FORMAT_FEDORA_MESSAGING &&
+		    (br->format == BROKER_FORMAT_FEDORA_MESSAGING &&
 		    fm_msg_username(r.msg) &&
 		    strcmp(fm_msg_username(r.msg), br->username) == 0)) {
 			br->st.looped++;	/* a broker -> zmq bridge sent it */
@@ -240,7 +233,7 @@ take_from_zmq(struct bridge *br)
 			continue;
 		}
 		br->st.in++;
-		if (br->format == FORMAT_FEDORA_MESSAGING &&
+		if (br->format == BROKER_FORMAT_FEDORA_MESSAGING &&
 		    (fm_msg_id(r.msg) == NULL ||
 		    jv_get(msg_root(r.msg), "msg") == NULL)) {
 			/* as fedmsg-migration-tools: no msg_id or msg, no
@@ -278,243 +271,6 @@ take_from_zmq(struct bridge *br)
 		free(rec);
 		fm_msg_unref(r.msg);
 	}
-}
-
-/*
- * Names a broker interprets itself (STOMP/JMS headers, ActiveMQ and
- * RabbitMQ extensions): a payload field called "timestamp" or "priority"
- * must not become one, or ActiveMQ drops the connection.
- */
-static bool
-reserved_name(const char *k, size_t n)
-{
-	static const char *const names[] = { "ack", "content-length",
-	    "content-type", "correlation-id", "destination", "expires", "id",
-	    "message-id", "persistent", "priority", "receipt", "redelivered",
-	    "reply-to", "subscription", "timestamp", "transaction",
-	    "transformation", "type", "topic", ORIGIN_PROP, NULL };
-	const char *const *p;
-
-	if ((n >= 3 && strncasecmp(k, "JMS", 3) == 0) ||
-	    (n >= 4 && strncmp(k, "amq-", 4) == 0) ||
-	    (n >= 9 && strncmp(k, "activemq.", 9) == 0) ||
-	    (n >= 2 && strncmp(k, "x-", 2) == 0))
-		return true;
-	for (p = names; *p; p++)
-		if (strlen(*p) == n && strncasecmp(*p, k, n) == 0)
-			return true;
-	return false;
-}
-
-/*
- * Copy the payload's top-level scalars as properties, as UMB producers do
- * (numbers in fedmsg's own spelling), except names brokers reserve.
- */
-static size_t
-copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
-    char (*vals)[257], char (*keys)[65], bool umb)
-{
-	const struct jv *msg = jv_get(msg_root(m), "msg");
-	uint32_t i;
-	size_t n = 0;
-
-	if (msg == NULL || msg->type != JV_OBJECT)
-		return 0;
-	for (i = 0; i < msg->len && n < max; i++) {
-		const struct jv_member *mb = &msg->u.members[i];
-		const struct jv *v = &mb->value;
-
-		if (mb->key_len > 64 || memchr(mb->key, 0, mb->key_len) ||
-		    memchr(mb->key, ':', mb->key_len) ||
-		    reserved_name(mb->key, mb->key_len) ||
-		    (umb && mb->key_len == 6 && memcmp(mb->key, "msg_id", 6) == 0))
-			continue;
-		switch (v->type) {
-		case JV_STRING:
-			/*
-			 * header-safe text only (STOMP 1.1 has no \r escape);
-			 * "umb" keeps line feeds, which STOMP escapes
-			 */
-			if (v->len > 256 || memchr(v->u.str, 0, v->len) ||
-			    memchr(v->u.str, '\r', v->len) ||
-			    (!umb && memchr(v->u.str, '\n', v->len)))
-				continue;
-			snprintf(vals[n], 257, "%.*s", (int)v->len, v->u.str);
-			break;
-		case JV_TRUE:
-		case JV_FALSE:
-			snprintf(vals[n], 257, "%s", v->type == JV_TRUE ? "true" :
-			    "false");
-			break;
-		case JV_INT:
-			if (v->len > 256)
-				continue;
-			snprintf(vals[n], 257, "%.*s", (int)v->len, v->u.str);
-			break;
-		case JV_FLOAT:
-			canon_float(v->u.num, vals[n]);
-			break;
-		default:
-			continue;
-		}
-		snprintf(keys[n], 65, "%.*s", (int)mb->key_len, mb->key);
-		props[n].name = keys[n];
-		props[n].value = vals[n];
-		n++;
-	}
-	return n;
-}
-
-/*
- * fedora-messaging's form of an envelope, as fedmsg-migration-tools'
- * zmq_to_amqp publishes it: the body is "msg"; the headers are the
- * envelope's "headers" plus the schema, an integer severity, sent-at
- * (from "timestamp"), priority 0, the user filter headers for the
- * payload's agent/user/username, and our origin marker.  *body and
- * *headers are owned by the writers, freed by the caller.
- */
-static int
-fedora_messaging_form(const struct bridge *br, const struct fm_msg *m,
-    struct jw *bw, struct jw *hw, const char **body, size_t *bl,
-    const char **headers, char *err)
-{
-	static const char *const users[] = { "agent", "user", "username",
-	    NULL };
-	const struct jv *root = msg_root(m), *msg = jv_get(root, "msg");
-	const struct jv *h = jv_get(root, "headers");
-	const char *const *u;
-	char sent[40], key[300];
-	double ts;
-	time_t t;
-	struct tm tm;
-	size_t hl;
-	uint32_t i;
-
-	jw_value(bw, msg);
-	if ((*body = jw_finish(bw, bl, err, FM_ERRLEN)) == NULL)
-		return -1;
-	t = fm_msg_timestamp(m, &ts) ? (time_t)ts : time(NULL);
-	gmtime_r(&t, &tm);
-	strftime(sent, sizeof(sent), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
-	jw_object_begin(hw);
-	if (h && h->type == JV_OBJECT)
-		for (i = 0; i < h->len; i++) {
-			const struct jv_member *mb = &h->u.members[i];
-
-			if (mb->key_len > 128)
-				continue;	/* not an AMQP short string */
-			jw_key(hw, mb->key, mb->key_len);
-			jw_value(hw, &mb->value);
-		}
-	/* later keys win when a parser meets a name twice: ours last */
-	jw_key(hw, "fedora_messaging_schema", 23);
-	jw_string(hw, br->schema, strlen(br->schema));
-	jw_key(hw, "fedora_messaging_severity", 25);
-	jw_int(hw, FM_SEVERITY);
-	jw_key(hw, "sent-at", 7);
-	jw_string(hw, sent, strlen(sent));
-	jw_key(hw, "priority", 8);
-	jw_int(hw, 0);
-	for (u = users; msg && msg->type == JV_OBJECT && *u; u++) {
-		const struct jv *v = jv_get(msg, *u);
-		int n;
-
-		if (v == NULL || v->type != JV_STRING || v->len == 0 ||
-		    v->len > 100 || memchr(v->u.str, 0, v->len))
-			continue;
-		n = snprintf(key, sizeof(key), "fedora_messaging_user_%.*s",
-		    (int)v->len, v->u.str);
-		jw_key(hw, key, (size_t)n);
-		jw_bool(hw, 1);
-	}
-	jw_key(hw, ORIGIN_PROP, strlen(ORIGIN_PROP));
-	jw_string(hw, br->origin, strlen(br->origin));
-	jw_object_end(hw);
-	*headers = jw_finish(hw, &hl, err, FM_ERRLEN);
-	return *headers ? 0 : -1;
-}
-
-/*
- * Is this payload member a scalar "umb" carries typed on AMQP?  The
- * same names as copy_props (up to 64 bytes, no NUL or ':', none a broker
- * reserves, not msg_id), strings of any length; integers that fit in 64
- * bits (bigger ones go as their text).
- */
-static void
-umb_typed_member(struct jw *hw, const struct jv_member *mb)
-{
-	const struct jv *v = &mb->value;
-	char num[32];
-	long long n;
-
-	if (mb->key_len > 64 || memchr(mb->key, 0, mb->key_len) ||
-	    memchr(mb->key, ':', mb->key_len) ||
-	    reserved_name(mb->key, mb->key_len) ||
-	    (mb->key_len == 6 && memcmp(mb->key, "msg_id", 6) == 0))
-		return;
-	switch (v->type) {
-	case JV_STRING:
-	case JV_TRUE:
-	case JV_FALSE:
-	case JV_FLOAT:
-		jw_key(hw, mb->key, mb->key_len);
-		jw_value(hw, v);
-		break;
-	case JV_INT:
-		jw_key(hw, mb->key, mb->key_len);
-		snprintf(num, sizeof(num), "%.*s", v->len < 31 ? (int)v->len :
-		    31, v->u.str);
-		errno = 0;
-		n = strtoll(num, NULL, 10);
-		if (v->len < 31 && errno == 0)
-			jw_int(hw, n);
-		else
-			jw_string(hw, v->u.str, v->len);
-		break;
-	default:
-		break;
-	}
-}
-
-/*
- * "umb": the payload as UMB consumers read it.  The body is "msg"; the
- * properties are topic, msg_id, our origin marker (props[0..1], set by
- * the caller) and the payload's top-level scalars: typed on AMQP
- * (*headers: integers stay integers, booleans booleans), text headers on
- * STOMP (copy_props; the frame writer escapes them per STOMP 1.2).
- * *body and *headers are owned by the writers, freed by the caller.
- */
-static int
-umb_form(const struct bridge *br, const struct fm_msg *m, struct jw *bw,
-    struct jw *hw, struct broker_out *out, struct broker_prop *props,
-    char (*vals)[257], char (*keys)[65], char *err)
-{
-	const struct jv *msg = jv_get(msg_root(m), "msg");
-	size_t hl;
-	uint32_t i;
-
-	if (msg == NULL) {
-		snprintf(err, FM_ERRLEN, "no \"msg\"");
-		return -1;
-	}
-	jw_value(bw, msg);
-	if ((out->body = jw_finish(bw, &out->len, err, FM_ERRLEN)) == NULL)
-		return -1;
-	out->nprops = 2;
-	if (out->message_id)
-		props[out->nprops++] = (struct broker_prop){ "msg_id",
-		    out->message_id };
-	if (strcmp(br->broker->ops->proto, "stomp") == 0) {
-		out->nprops += copy_props(m, props + out->nprops,
-		    MAX_PROPS - out->nprops, vals, keys, true);
-		return 0;
-	}
-	jw_object_begin(hw);
-	for (i = 0; msg->type == JV_OBJECT && i < msg->len; i++)
-		umb_typed_member(hw, &msg->u.members[i]);
-	jw_object_end(hw);
-	out->headers_json = jw_finish(hw, &hl, err, FM_ERRLEN);
-	return out->headers_json ? 0 : -1;
 }
 
 /*
@@ -569,7 +325,8 @@ send_spooled(struct bridge *br)
 	}
 	while (br->broker->ops->is_up(br->broker)) {
 		struct broker_prop props[MAX_PROPS];
-		char vals[MAX_PROPS][257], keys[MAX_PROPS][65];
+		struct broker_form form;
+		struct broker_form_opts fo;
 		const void *data;
 		const char *topic, *body;
 		struct broker_out out;
@@ -610,9 +367,6 @@ send_spooled(struct bridge *br)
 		out.message_id = fm_msg_id(m);
 		out.subject = topic;
 		out.creation_ms = fm_msg_timestamp(m, &ts) ? (int64_t)(ts * 1000) : 0;
-		props[0] = (struct broker_prop){ "topic", topic };
-		props[1] = (struct broker_prop){ ORIGIN_PROP, br->origin };
-		out.props = props;
 		if (br->koji.topic && (rc = koji_umb_form(br, topic, body, bl,
 		    &out, &address, &ku, props)) != 0) {
 			if (rc == 1)
@@ -630,31 +384,16 @@ send_spooled(struct bridge *br)
 				fm_msg_unref(m);
 				continue;
 			}
-		} else if (br->format != FORMAT_FEDMSG) {
-			struct jw *bw = jw_new(), *hw = jw_new();
-
-			out.nprops = 0;
-			if (bw == NULL || hw == NULL)
-				rc = -1;
-			else if (br->format == FORMAT_UMB)
-				rc = umb_form(br, m, bw, hw, &out, props, vals,
-				    keys, err);
-			else
-				rc = fedora_messaging_form(br, m, bw, hw,
-				    &out.body, &out.len, &out.headers_json, err);
+		} else {
+			/* -2: cannot be written in this format, never */
+			fo = (struct broker_form_opts){ br->format,
+			    br->broker->ops->proto, br->origin, br->schema };
+			rc = broker_form_make(&form, &fo, m, body, bl, &out, err);
 			if (rc == 0)
 				rc = br->broker->ops->can_send(br->broker,
 				    address) ? br->broker->ops->send(br->broker,
 				    &out, id) : -1;
-			else if (bw && hw)
-				rc = -2;	/* cannot be written: never */
-			jw_free(bw);
-			jw_free(hw);
-		} else {
-			out.nprops = 2 + copy_props(m, props + 2,
-			    MAX_PROPS - 2, vals, keys, false);
-			rc = br->broker->ops->can_send(br->broker, address) ?
-			    br->broker->ops->send(br->broker, &out, id) : -1;
+			broker_form_free(&form);
 		}
 		if (rc == -2) {
 			/* can never be sent this way: drop it, say so */
@@ -722,7 +461,7 @@ wrap(struct bridge *br, const struct broker_in *in, const char *topic_as,
 	wo.topic = topic;
 	wo.username = br->username;
 	wo.seq = ++br->seq;
-	wo.fedora_messaging = br->format == FORMAT_FEDORA_MESSAGING;
+	wo.fedora_messaging = br->format == BROKER_FORMAT_FEDORA_MESSAGING;
 	wo.lim = br->lim;
 	wo.body = body_as;
 	m = broker_wrap(in, &wo, err);
@@ -777,7 +516,7 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		br->st.looped++;
 		goto done;
 	}
-	if (br->format != FORMAT_FEDMSG) {
+	if (br->format != BROKER_FORMAT_FEDMSG) {
 		/* the payload itself: never an envelope to pass through */
 		if ((m = wrap(br, in, NULL, NULL, err)) == NULL) {
 			br->st.invalid++;
@@ -1091,17 +830,13 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	br->to_broker = zmq_from;
 	v = json_object_get(e, "format");
 	if (v && (!json_is_string(v) ||
-	    (strcmp(json_string_value(v), "fedmsg") &&
-	    strcmp(json_string_value(v), "fedora-messaging") &&
-	    strcmp(json_string_value(v), "umb")))) {
+	    broker_format_from_name(json_string_value(v)) < 0)) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: format must be \"fedmsg\", "
 		    "\"fedora-messaging\" or \"umb\"", name);
 		goto fail;
 	}
-	br->format = v == NULL ? FORMAT_FEDMSG :
-	    strcmp(json_string_value(v), "fedora-messaging") == 0 ?
-	    FORMAT_FEDORA_MESSAGING : strcmp(json_string_value(v), "umb") == 0 ?
-	    FORMAT_UMB : FORMAT_FEDMSG;
+	br->format = v ? (enum broker_format)broker_format_from_name(
+	    json_string_value(v)) : BROKER_FORMAT_FEDMSG;
 	if ((json_object_get(e, "username") && !jget_str(e, "username")) ||
 	    (json_object_get(e, "schema") && !jget_str(e, "schema"))) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: username and schema must "
@@ -1109,7 +844,7 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		goto fail;
 	}
 	br->username = strdup(jget_str(e, "username") ?
-	    jget_str(e, "username") : br->format == FORMAT_FEDORA_MESSAGING ?
+	    jget_str(e, "username") : br->format == BROKER_FORMAT_FEDORA_MESSAGING ?
 	    BRIDGE_USER : "fedmsg-bridge");
 	br->schema = strdup(jget_str(e, "schema") ? jget_str(e, "schema") :
 	    FM_SCHEMA);
