@@ -10,6 +10,7 @@
 #include <fedmsg/message.h>
 
 #include "broker_cli.h"
+#include "broker_format.h"
 #include "clock.h"
 #include "log.h"
 
@@ -18,9 +19,6 @@ const char broker_cli_usage[] =
 "  --broker URL           amqp:// amqps:// (AMQP 1.0), amqp091:// amqps091://\n"
 "                         (AMQP 0-9-1), stomp:// stomp+ssl://; repeatable\n"
 "                         (a failover list, tried in turn)\n"
-"  --source ADDRESS       what to receive from (a bridge's \"source\"); for\n"
-"                         AMQP 0-9-1 default \"/exchange/amq.topic/#\" (a\n"
-"                         private queue bound to amq.topic)\n"
 "  --user NAME            broker user (\"user\")\n"
 "  --password-file PATH   its password, the file's first line, mode 600\n"
 "                         (\"password_file\")\n"
@@ -30,6 +28,20 @@ const char broker_cli_usage[] =
 "                         name to verify (\"tls\": ca, cert, key, hostname)\n"
 "  --allow-plaintext-credentials\n"
 "                         allow --user over a plain URL (loopback brokers)\n";
+
+const char broker_cli_source_usage[] =
+"  --source ADDRESS       what to receive from (a bridge's \"source\"); for\n"
+"                         AMQP 0-9-1 default \"/exchange/amq.topic/#\" (a\n"
+"                         private queue bound to amq.topic)\n";
+
+const char broker_cli_send_usage[] =
+"  --address TEMPLATE     where to send, \"{topic}\" replaced by the topic (a\n"
+"                         bridge's \"address\"); default \"/topic/{topic}\"\n"
+"                         (AMQP 0-9-1: exchange amq.topic, the topic as\n"
+"                         routing key)\n"
+"  --format NAME          fedmsg (the signed envelope, default),\n"
+"                         fedora-messaging or umb (the payload; README\n"
+"                         \"Message formats\", a bridge's \"format\")\n";
 
 /* obj[key] = arg: 1, or -1 (logged) when arg is not UTF-8 */
 static int
@@ -57,7 +69,7 @@ tls_of(struct broker_cli *c)
 int
 broker_cli_option(struct broker_cli *c, int opt, const char *arg)
 {
-	if (opt < BROKER_CLI_BROKER || opt > BROKER_CLI_SOURCE)
+	if (opt < BROKER_CLI_BROKER || opt > BROKER_CLI_FORMAT)
 		return 0;
 	if (c->settings == NULL && (c->settings = json_object()) == NULL) {
 		log_err("out of memory");
@@ -73,6 +85,16 @@ broker_cli_option(struct broker_cli *c, int opt, const char *arg)
 		return 1;
 	case BROKER_CLI_SOURCE:
 		c->source = arg;
+		return 1;
+	case BROKER_CLI_ADDRESS:
+		c->address = arg;
+		return 1;
+	case BROKER_CLI_FORMAT:
+		if ((c->format = broker_format_from_name(arg)) < 0) {
+			log_err("--format: \"%s\" is not fedmsg, "
+			    "fedora-messaging or umb", arg);
+			return -1;
+		}
 		return 1;
 	case BROKER_CLI_USER:
 		return set(c->settings, "user", arg);

@@ -15,16 +15,20 @@
 #include "broker.h"
 
 #define BROKER_CLI_MAX_URLS	16
+#define BROKER_CLI_ADDRESS_DEFAULT "/topic/{topic}"
 
 /* getopt_long codes of the options below. */
 enum {
 	BROKER_CLI_BROKER = 0x1000, BROKER_CLI_USER, BROKER_CLI_PASSWORD_FILE,
 	BROKER_CLI_VHOST, BROKER_CLI_TLS_CA, BROKER_CLI_TLS_CERT,
 	BROKER_CLI_TLS_KEY, BROKER_CLI_TLS_HOSTNAME, BROKER_CLI_PLAINTEXT,
-	BROKER_CLI_SOURCE,
+	BROKER_CLI_SOURCE, BROKER_CLI_ADDRESS, BROKER_CLI_FORMAT,
 };
 
-/* Entries for a tool's struct option table. */
+/*
+ * Entries for a tool's struct option table: the connection; a receiving
+ * tool adds BROKER_CLI_SOURCE_OPT, a sending one BROKER_CLI_SEND_OPTS.
+ */
 #define BROKER_CLI_LONGOPTS \
 	{ "broker", required_argument, NULL, BROKER_CLI_BROKER }, \
 	{ "user", required_argument, NULL, BROKER_CLI_USER }, \
@@ -35,16 +39,24 @@ enum {
 	{ "tls-key", required_argument, NULL, BROKER_CLI_TLS_KEY }, \
 	{ "tls-hostname", required_argument, NULL, BROKER_CLI_TLS_HOSTNAME }, \
 	{ "allow-plaintext-credentials", no_argument, NULL, \
-	    BROKER_CLI_PLAINTEXT }, \
+	    BROKER_CLI_PLAINTEXT }
+#define BROKER_CLI_SOURCE_OPT \
 	{ "source", required_argument, NULL, BROKER_CLI_SOURCE }
+#define BROKER_CLI_SEND_OPTS \
+	{ "address", required_argument, NULL, BROKER_CLI_ADDRESS }, \
+	{ "format", required_argument, NULL, BROKER_CLI_FORMAT }
 
-/* The --help text of those options. */
-extern const char broker_cli_usage[];
+/* The --help text of the connection options, of --source, and of
+   --address and --format. */
+extern const char broker_cli_usage[], broker_cli_source_usage[],
+    broker_cli_send_usage[];
 
 struct broker_cli {
 	const char	*urls[BROKER_CLI_MAX_URLS];	/* --broker, in order */
 	size_t		 nurls;
 	const char	*source;	/* --source; NULL: the default */
+	const char	*address;	/* --address; NULL: "/topic/{topic}" */
+	int		 format;	/* --format: enum broker_format */
 	json_t		*settings;	/* the bridge-style keys; owned */
 	char		*secret;	/* the password read; owned */
 };

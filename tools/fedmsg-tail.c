@@ -322,6 +322,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		BROKER_CLI_LONGOPTS,
+		BROKER_CLI_SOURCE_OPT,
 		{ NULL, 0, NULL, 0 }
 	};
 	char *end;
@@ -383,6 +384,7 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'h':
 			fputs(usage, stdout);
 			fputs(broker_cli_usage, stdout);
+			fputs(broker_cli_source_usage, stdout);
 			return 1;
 		default:
 			switch (broker_cli_option(&o->broker, c, optarg)) {
