@@ -100,8 +100,8 @@ FUZZ_SECONDS	?= 300
 # not link proton).
 TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
-		   test_net test_amqp_net test_broker_wrap fuzz_stomp
-TESTS_tools	 = test_terse
+		   test_net test_amqp_net test_broker_wrap test_broker_format fuzz_stomp
+TESTS_tools	 = test_terse test_fm_serial
 TESTS_publishers = test_git_commit
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
 TESTS_hub	 = test_consumers
