@@ -470,9 +470,14 @@ bt_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 	    in->destination && *in->destination ? in->destination :
 	    in->source ? in->source : "";
 	char err[FM_ERRLEN], *line = NULL;
-	struct fm_msg *m;
+	struct fm_msg *m = NULL;
 	int rc = 0;
 
+	if (t->status >= 0) {
+		/* done (--count, an output error): for the next watcher */
+		t->b->ops->settle(t->b, d, SETTLE_RELEASE);
+		return;
+	}
 	t->received++;
 	topic = broker_address_topic(topic);
 	if ((m = bt_envelope(t, in, topic, err)) == NULL) {

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, bridge_config,
-                      canonical, make_envelope, password_file, tool, unique,
-                      write_config)
+                      canonical, make_envelope, password_file, signed, tool,
+                      unique, vector_validation, write_config)
 from peers import fedora_messaging_env, need_fedora_messaging
 
 URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
@@ -23,8 +23,8 @@ FM_URL = "amqp://guest:guest@127.0.0.1:%d/%%2F" % RMQ_AMQP_PORT
 STOMP_URL = "stomp://127.0.0.1:%d" % AMQ_STOMP_PORT
 
 
-def start_tail(tmp_path, *args):
-    cfg = write_config(tmp_path, bridge_config({}))
+def start_tail(tmp_path, *args, **config):
+    cfg = write_config(tmp_path, bridge_config({}, **config))
     out = open(tmp_path / "tail.out", "w+b")
     err = open(tmp_path / "tail.err", "w+b")
     p = subprocess.Popen([str(tool("fedmsg-tail")), "--config", str(cfg),
@@ -137,6 +137,32 @@ def test_tail_sees_a_stomp_send(tmp_path, activemq, stomp_peers,
     assert by_topic[prefix + ".plain"]["msg"] == {"kind": "plain"}
     assert by_topic[prefix + ".plain"]["username"] == "fedmsg-tail"
     assert by_topic[prefix + ".env"]["msg_id"] == env["msg_id"]
+
+
+def test_tail_validates_broker_messages(tmp_path, activemq, stomp_peers,
+                                       broker_time_limit):
+    """--validate on a broker: a signed envelope is printed; an unsigned
+    envelope and a wrapped plain body are dropped as invalid."""
+    tail = unique("tv")
+    prefix = "org.fedoraproject.dev." + tail
+    peer = stomp_peers(AMQ_STOMP_PORT)
+    p, out, err = start_tail(tmp_path, "--broker", STOMP_URL,
+                             "--source", "/topic/%s.>" % prefix,
+                             "--validate", "--count", "1",
+                             **vector_validation())
+    good = signed(tail + ".signed", {"ok": True})
+    bad = make_envelope(prefix + ".unsigned", {"ok": False})
+
+    def send():
+        peer.send("/topic/%s.unsigned" % prefix, canonical(bad))
+        peer.send("/topic/%s.plain" % prefix, canonical({"ok": False}))
+        peer.send("/topic/%s.signed" % prefix, canonical(good))
+    text = until_printed(p, out, err, send)
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    assert json.loads(lines[0].split(" ", 2)[2])["msg_id"] == good["msg_id"]
+    log = _text(err)
+    assert "dropped invalid message %s" % bad["msg_id"] in log, log
 
 
 def test_tail_broker_usage_errors(tmp_path):
