@@ -98,12 +98,15 @@ def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq,
     check = (
         "import sys\n"
         "from fedora_messaging import message\n"
-        "m, = message.loads(sys.stdin.read())\n"
+        "text = sys.stdin.read()\n"
+        "m, = message.loads(text)\n"
         "assert m.topic == sys.argv[1], m.topic\n"
         "assert m.body['who'] == 'carol', m.body\n"
         "assert m.severity == message.INFO, m.severity\n"
         "assert m._headers['extra'] == 7\n"
-        "print(m.id)\n")
+        "print(m.id)\n"
+        "# and its own dumps() writes back the very same line\n"
+        "assert message.dumps(m) == text, (message.dumps(m), text)\n")
     r = subprocess.run([sys.executable, "-c", check, prefix + ".x"],
                        input=text.encode("utf-8"),
                        env=fedora_messaging_env(conf), cwd=str(tmp_path),

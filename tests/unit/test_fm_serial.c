@@ -31,14 +31,15 @@ test_amqp091_typed_headers(void **state)
 	in.len = strlen(in.body);
 	in.message_id = "6b4f2c1e";
 	in.headers_json = "{\"sent-at\":\"2024-05-02T14:03:11+00:00\","
-	    "\"fedora_messaging_severity\":20}";
+	    "\"fedora_messaging_severity\":20,\"priority\":3}";
+	in.source = "/queue/q1";
 	got = fm_serial_dumps(&in, "org.fedoraproject.dev.x", err);
 	assert_non_null(got);
 	/* json.dumps(m, ensure_ascii=False, sort_keys=True) */
 	assert_string_equal(got, "{\"body\": {\"n\": 1, \"who\": "
 	    "\"caf\xc3\xa9\"}, \"headers\": {\"fedora_messaging_severity\": "
-	    "20, \"sent-at\": \"2024-05-02T14:03:11+00:00\"}, \"id\": "
-	    "\"6b4f2c1e\", \"priority\": null, \"queue\": null, \"topic\": "
+	    "20, \"priority\": 3, \"sent-at\": \"2024-05-02T14:03:11+00:00\"}, "
+	    "\"id\": \"6b4f2c1e\", \"priority\": 3, \"queue\": \"q1\", \"topic\": "
 	    "\"org.fedoraproject.dev.x\"}");
 	free(got);
 }
@@ -59,8 +60,33 @@ test_text_properties(void **state)
 	got = fm_serial_dumps(&in, "a.b", err);
 	assert_non_null(got);
 	assert_string_equal(got, "{\"body\": {}, \"headers\": {\"n\": \"7\", "
-	    "\"topic\": \"a.b\"}, \"id\": null, \"priority\": null, "
+	    "\"topic\": \"a.b\"}, \"id\": null, \"priority\": 0, "
 	    "\"queue\": null, \"topic\": \"a.b\"}");
+	free(got);
+}
+
+/* What Python's json.dumps writes where jansson would not. */
+static void
+test_python_spelling(void **state)
+{
+	struct broker_in in;
+	char err[FM_ERRLEN], *got;
+
+	(void)state;
+	memset(&in, 0, sizeof(in));
+	/* an integer past 64 bits, 0.1, 1e16, DEL, a lone surrogate, U+2028,
+	   a control character, keys in code point order */
+	in.body = "{\"z\":123456789012345678901,\"f\":0.1,\"g\":1e16,"
+	    "\"s\":\"a\x7f\\ud800\xe2\x80\xa8\\u0001/\",\"\xc3\xa9\":[1, 2.50]}";
+	in.len = strlen(in.body);
+	in.headers_json = "{}";
+	got = fm_serial_dumps(&in, "t", err);
+	assert_non_null(got);
+	assert_string_equal(got, "{\"body\": {\"f\": 0.1, \"g\": 1e+16, "
+	    "\"s\": \"a\x7f\\ud800\xe2\x80\xa8\\u0001/\", "
+	    "\"z\": 123456789012345678901, \"\xc3\xa9\": [1, 2.5]}, "
+	    "\"headers\": {}, \"id\": null, \"priority\": 0, "
+	    "\"queue\": null, \"topic\": \"t\"}");
 	free(got);
 }
 
@@ -85,6 +111,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_amqp091_typed_headers),
 		cmocka_unit_test(test_text_properties),
+		cmocka_unit_test(test_python_spelling),
 		cmocka_unit_test(test_not_json),
 	};
 
