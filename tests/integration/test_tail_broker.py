@@ -11,10 +11,8 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, bridge_config,
-                      canonical, make_envelope, password_file, signed, tool,
+from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, SLOW, bridge_config,
+                      canonical, make_envelope, password_file, signed,
                       unique, vector_validation, write_config)
 from peers import fedora_messaging_env, need_fedora_messaging
 
@@ -23,42 +21,26 @@ FM_URL = "amqp://guest:guest@127.0.0.1:%d/%%2F" % RMQ_AMQP_PORT
 STOMP_URL = "stomp://127.0.0.1:%d" % AMQ_STOMP_PORT
 
 
-def start_tail(tmp_path, *args, **config):
+def start_tail(daemons, tmp_path, *args, **config):
     cfg = write_config(tmp_path, bridge_config({}, **config))
-    out = open(tmp_path / "tail.out", "w+b")
-    err = open(tmp_path / "tail.err", "w+b")
-    p = subprocess.Popen([str(tool("fedmsg-tail")), "--config", str(cfg),
-                          "-v"] + list(args), stdout=out, stderr=err)
-    return p, out, err
+    return daemons("fedmsg-tail", ["--config", cfg, "-v"] + list(args),
+                   config=cfg)
 
 
-def until_printed(p, out, err, send, timeout=30.0):
-    """Call send() every half second until the tail (with --count) exits;
-    its standard output."""
-    deadline = time.monotonic() + timeout
-    try:
-        while p.poll() is None:
-            assert time.monotonic() < deadline, \
-                "fedmsg-tail printed nothing: " + _text(err)
-            send()
-            try:
-                p.wait(0.5)
-            except subprocess.TimeoutExpired:
-                pass
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    assert p.returncode == 0, _text(err)
-    return _text(out)
+def until_printed(tail, send, timeout=30.0):
+    """Call send() every half second until the tail (with --count) exits
+    by itself; its standard output."""
+    deadline = time.monotonic() + timeout * SLOW
+    while tail.running():
+        assert time.monotonic() < deadline, \
+            "fedmsg-tail printed nothing: " + tail.describe()
+        send()
+        time.sleep(0.5)
+    assert tail.wait() == 0, tail.describe()
+    return tail.stdout().decode("utf-8")
 
 
-def _text(f):
-    f.seek(0)
-    return f.read().decode("utf-8", "replace")
-
-
-def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq,
+def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq, daemons,
                                             broker_time_limit):
     """api.publish -> RabbitMQ amq.topic -> fedmsg-tail --broker amqp091
     --json: one line that fedora-messaging's loads() reads back as the
@@ -67,8 +49,8 @@ def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq,
     prefix = "org.fedoraproject.dev." + unique("tl")
     conf = tmp_path / "fm.toml"
     conf.write_text('amqp_url = "%s"\npassive_declares = false\n' % FM_URL)
-    p, out, err = start_tail(
-        tmp_path, "--broker", URL091, "--user", "guest",
+    tail = start_tail(
+        daemons, tmp_path, "--broker", URL091, "--user", "guest",
         "--password-file", password_file(tmp_path),
         "--allow-plaintext-credentials",
         "--source", "/exchange/amq.topic/%s.#" % prefix,
@@ -86,7 +68,7 @@ def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq,
                            cwd=str(tmp_path), stderr=subprocess.PIPE,
                            timeout=45)
         assert r.returncode == 0, r.stderr.decode()[-2000:]
-    text = until_printed(p, out, err, send)
+    text = until_printed(tail, send)
     lines = text.splitlines()
     assert len(lines) == 1, text
     got = json.loads(lines[0])
@@ -116,22 +98,21 @@ def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq,
     assert r.stdout.decode().strip() == got["id"]
 
 
-def test_tail_sees_a_stomp_send(tmp_path, activemq, stomp_peers,
+def test_tail_sees_a_stomp_send(tmp_path, activemq, stomp_peers, daemons,
                                 broker_time_limit):
     """stomp.py SEND -> ActiveMQ -> fedmsg-tail --broker stomp: a plain
     body is wrapped (topic from the destination), an envelope shown as
     it is, in fedmsg-tail's usual line."""
     prefix = "org.fedoraproject.dev." + unique("ts")
     peer = stomp_peers(AMQ_STOMP_PORT)
-    p, out, err = start_tail(tmp_path, "--broker", STOMP_URL,
-                             "--source", "/topic/%s.>" % prefix,
-                             "--count", "2")
+    tail = start_tail(daemons, tmp_path, "--broker", STOMP_URL,
+                      "--source", "/topic/%s.>" % prefix, "--count", "2")
     env = make_envelope(prefix + ".env", {"kind": "envelope"})
 
     def send():
         peer.send("/topic/%s.plain" % prefix, canonical({"kind": "plain"}))
         peer.send("/topic/%s.env" % prefix, canonical(env))
-    text = until_printed(p, out, err, send)
+    text = until_printed(tail, send)
     lines = text.splitlines()
     assert len(lines) == 2, text
     # "<time> <topic> <canonical JSON without signature>"
@@ -143,39 +124,35 @@ def test_tail_sees_a_stomp_send(tmp_path, activemq, stomp_peers,
 
 
 def test_tail_validates_broker_messages(tmp_path, activemq, stomp_peers,
-                                       broker_time_limit):
+                                       daemons, broker_time_limit):
     """--validate on a broker: a signed envelope is printed; an unsigned
     envelope and a wrapped plain body are dropped as invalid."""
-    tail = unique("tv")
-    prefix = "org.fedoraproject.dev." + tail
+    name = unique("tv")
+    prefix = "org.fedoraproject.dev." + name
     peer = stomp_peers(AMQ_STOMP_PORT)
-    p, out, err = start_tail(tmp_path, "--broker", STOMP_URL,
-                             "--source", "/topic/%s.>" % prefix,
-                             "--validate", "--count", "1",
-                             **vector_validation())
-    good = signed(tail + ".signed", {"ok": True})
+    tail = start_tail(daemons, tmp_path, "--broker", STOMP_URL,
+                      "--source", "/topic/%s.>" % prefix,
+                      "--validate", "--count", "1", **vector_validation())
+    good = signed(name + ".signed", {"ok": True})
     bad = make_envelope(prefix + ".unsigned", {"ok": False})
 
     def send():
         peer.send("/topic/%s.unsigned" % prefix, canonical(bad))
         peer.send("/topic/%s.plain" % prefix, canonical({"ok": False}))
         peer.send("/topic/%s.signed" % prefix, canonical(good))
-    text = until_printed(p, out, err, send)
+    text = until_printed(tail, send)
     lines = text.splitlines()
     assert len(lines) == 1, text
     assert json.loads(lines[0].split(" ", 2)[2])["msg_id"] == good["msg_id"]
-    log = _text(err)
+    log = tail.stderr()
     assert "dropped invalid message %s" % bad["msg_id"] in log, log
 
 
-def test_tail_broker_usage_errors(tmp_path):
+def test_tail_broker_usage_errors(tmp_path, run):
     """No broker needed: a clear error for a missing --source."""
     cfg = write_config(tmp_path, bridge_config({}))
-    r = subprocess.run([str(tool("fedmsg-tail")), "--config", str(cfg),
-                        "--broker", STOMP_URL], stderr=subprocess.PIPE,
-                       timeout=30)
-    assert r.returncode == 2
-    assert b"--source is needed" in r.stderr
-    r = subprocess.run([str(tool("fedmsg-tail")), "--help"],
-                       stdout=subprocess.PIPE, timeout=30)
-    assert b"--broker URL" in r.stdout and b"--tls-ca" in r.stdout
+    r = run("fedmsg-tail", ["--config", cfg, "--broker", STOMP_URL])
+    assert r.rc == 2
+    assert "--source is needed" in r.stderr
+    r = run("fedmsg-tail", ["--help"])
+    assert "--broker URL" in r.stdout and "--tls-ca" in r.stdout
