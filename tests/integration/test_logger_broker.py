@@ -124,3 +124,33 @@ def test_logger_broker_errors(tmp_path, run):
     r = logger(run, tmp_path, "--broker", STOMP_URL, "--format", "xml",
                "--message", "x")
     assert r.rc == 2 and "--format" in r.stderr, r
+
+
+def test_logger_to_tail_on_amqp10(tmp_path, rabbitmq, daemons, run,
+                                  broker_time_limit):
+    """Both tools on AMQP 1.0 (RabbitMQ): fedmsg-logger --format umb, read
+    by fedmsg-tail --json: the payload as the body, the properties as
+    headers."""
+    mod = unique("la")
+    url = "amqp://127.0.0.1:%d" % RMQ_AMQP_PORT
+    creds = ["--user", "guest", "--password-file", password_file(tmp_path),
+             "--allow-plaintext-credentials"]
+    cfg = write_config(tmp_path, bridge_config({}))
+    tail = daemons("fedmsg-tail", ["--config", cfg, "--broker", url] + creds
+                   + ["--source", "/topic/org.fedoraproject.dev.%s.#" % mod,
+                      "--count", "1", "--json"], config=cfg)
+    deadline = time.monotonic() + 30 * SLOW
+    while tail.running():
+        assert time.monotonic() < deadline, tail.describe()
+        r = logger(run, tmp_path, "--broker", url, *creds, "--format",
+                   "umb", "--modname", mod, "--json-input", "--message",
+                   '{"n": 5, "who": "carol"}')
+        assert r.rc == 0, r
+        time.sleep(0.5)
+    assert tail.wait() == 0, tail.describe()
+    got = json.loads(tail.stdout())
+    assert got["topic"] == "org.fedoraproject.dev.%s.log" % mod
+    assert got["body"] == {"n": 5, "who": "carol"}
+    assert got["headers"]["who"] == "carol"
+    assert got["headers"]["msg_id"] == got["id"]
+    assert got["headers"]["fedmsg_c_bridge"].endswith("/fedmsg-logger")
