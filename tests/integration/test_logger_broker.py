@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, SLOW, bridge_config,
+from conftest import (AMQ_STOMP_PORT, HOST, RMQ_AMQP_PORT, SLOW,
+                      bridge_config,
                       free_ports, password_file, unique, wait_until,
                       write_config)
 from peers import fedora_messaging_env, need_fedora_messaging
@@ -33,8 +34,8 @@ def callback(message):
 '''
 
 
-def logger(run, tmp_path, *args):
-    cfg = write_config(tmp_path, bridge_config({}))
+def logger(run, tmp_path, *args, **config):
+    cfg = write_config(tmp_path, bridge_config({}, **config))
     return run("fedmsg-logger", ["--config", cfg] + list(args), timeout=60)
 
 
@@ -94,14 +95,18 @@ def test_logger_to_a_fedora_messaging_consumer(tmp_path, rabbitmq, run,
     assert g["id"].startswith(time.strftime("%Y-"))     # the msg_id
 
 
-def test_logger_to_stomp(tmp_path, activemq, stomp_peers, run,
-                         broker_time_limit):
+def test_logger_to_stomp(tmp_path, activemq, stomp_peers, run, dev_pki,
+                         fedmsg_peer, broker_time_limit):
+    """The fedmsg format on ActiveMQ: the envelope signed as for the
+    relay, which the real fedmsg validates."""
     mod = unique("ls")
     peer = stomp_peers(AMQ_STOMP_PORT)
     sid = peer.subscribe("/topic/org.fedoraproject.dev.%s.>" % mod)
     r = logger(run, tmp_path, "--broker", STOMP_URL, "--modname", mod,
                "--topic", "note", "--json-input", "--message",
-               '{"n": 1, "who": "carol"}')
+               '{"n": 1, "who": "carol"}', sign_messages=True,
+               ssldir=str(dev_pki),
+               certnames={"shell.%s" % HOST: "shell-localhost"})
     assert r.rc == 0, r
     msgs = peer.wait_count(sid, 1, 15)
     assert len(msgs) == 1
@@ -111,6 +116,9 @@ def test_logger_to_stomp(tmp_path, activemq, stomp_peers, run,
     assert env["msg"] == {"n": 1, "who": "carol"}
     assert h["topic"] == env["topic"] and h["who"] == "carol"
     assert h["fedmsg_msg_id"] == env["msg_id"]
+    fedmsg_peer.assert_signed_by([env], "shell-localhost",
+                                 ca=dev_pki / "ca.crt",
+                                 crl=dev_pki / "crl.pem")
 
 
 def test_logger_broker_errors(tmp_path, run):
