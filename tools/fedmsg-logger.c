@@ -401,13 +401,14 @@ main(int argc, char **argv)
 			if (parse_timeout(optarg, &o.timeout_ms) < 0) {
 				log_err("--timeout wants a number of seconds "
 				    "above 0");
-				return 2;
+				goto bad_usage;
 			}
 			break;
 		case 'h':
 			fputs(usage, stdout);
 			fputs(broker_cli_usage, stdout);
 			fputs(broker_cli_send_usage, stdout);
+			broker_cli_free(&o.broker);
 			return 0;
 		default:
 			switch (broker_cli_option(&o.broker, c, optarg)) {
@@ -417,29 +418,28 @@ main(int argc, char **argv)
 				fputs(usage, stderr);
 				break;
 			}
-			broker_cli_free(&o.broker);
-			return 2;
+			goto bad_usage;
 		}
 	}
 	if (optind < argc) {
 		log_err("unexpected argument '%s'", argv[optind]);
 		fputs(usage, stderr);
-		return 2;
+		goto bad_usage;
 	}
 	if (*o.modname == '\0') {
 		log_err("--modname must not be empty");
-		return 2;
+		goto bad_usage;
 	}
 	if (*o.cert_prefix == '\0') {
 		log_err("--cert-prefix must not be empty");
-		return 2;
+		goto bad_usage;
 	}
 	if (o.message && *o.message == '\0')
 		o.message = NULL;	/* fedmsg: `if logger_message:` */
 
 	if (fm_config_load(o.config, &cfg, err) < 0) {
 		log_err("%s", err);
-		return 2;
+		goto bad_usage;
 	}
 	lim = cfg->limits;
 	if (lim.max_message_bytes == 0)
@@ -517,4 +517,7 @@ out:
 	buf_free(&payload);
 	fm_config_free(cfg);
 	return status;
+bad_usage:	/* before anything but the --broker options was made */
+	broker_cli_free(&o.broker);
+	return 2;
 }

@@ -132,6 +132,11 @@ def test_logger_broker_errors(tmp_path, run):
     r = logger(run, tmp_path, "--broker", STOMP_URL, "--format", "xml",
                "--message", "x")
     assert r.rc == 2 and "--format" in r.stderr, r
+    # a usage error after the --broker options: nothing leaks (run fails
+    # on a LeakSanitizer report)
+    r = logger(run, tmp_path, "--broker", STOMP_URL, "--user", "u",
+               "--timeout", "soon")
+    assert r.rc == 2 and "--timeout" in r.stderr, r
 
 
 def test_logger_to_tail_on_amqp10(tmp_path, rabbitmq, daemons, run,
