@@ -385,7 +385,8 @@ VALGRIND	 = valgrind -q --error-exitcode=99 --leak-check=full \
 VALGRIND_TESTS	 = $(filter-out $(addprefix %/,test_sign_cli.py \
 		   test_verify_cli.py test_peer_fedmsg.py test_git_hook.py \
 		   test_bridge_koji.py test_resultsdb_broker.py \
-		   test_robosignatory_broker.py test_broker_harness.py), \
+		   test_robosignatory_broker.py test_broker_harness.py \
+		   test_tail_broker.py test_logger_broker.py), \
 		   $(wildcard tests/integration/test_*.py))
 VALGRIND_SKIP	 = outage or burst or restart_while_publishing or \
 		   broker_restart or kill or blackholed or 50mb or \
