@@ -53,13 +53,13 @@ SAN_CFLAGS	 = -O1 -g $(SAN)
 #   libfedmsg/  the core library: libfedmsg.a (internal), libfedmsg.so
 #   brokers/    broker links (AMQP 1.0 on qpid-proton, STOMP), the spool
 #   hub/        fedmsg-hub          bridge/  fedmsg-bridge
-#   tools/      the command-line programs, on libfedmsg only
+#   tools/      the command-line programs, on brokers/ (--broker) and below
 #   consumers/  plugins, on include/fedmsg/plugin.h only
 INC_libfedmsg	 = -Iinclude -Ilibfedmsg
 INC_brokers	 = $(INC_libfedmsg) -Ibrokers
 INC_hub		 = $(INC_brokers) -Ihub
 INC_bridge	 = $(INC_brokers) -Ibridge
-INC_tools	 = $(INC_libfedmsg) -Itools
+INC_tools	 = $(INC_brokers) -Itools
 INC_consumers	 = -Iinclude
 INC_publishers	 = $(INC_brokers) -Ipublishers $(shell pkg-config --cflags libgit2 2>/dev/null)
 # The include paths of a source file: those of its top folder.
@@ -103,9 +103,9 @@ FUZZ_SECONDS	?= 300
 # not link proton).
 TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
-		   test_net test_amqp_net test_broker_wrap fuzz_stomp \
-		   test_amqp_routing_key test_amqp091_connect
-TESTS_tools	 = test_terse
+		   test_net test_amqp_net test_broker_wrap test_broker_format \
+		   fuzz_stomp test_amqp_routing_key test_amqp091_connect
+TESTS_tools	 = test_terse test_fm_serial
 TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
 TESTS_hub	 = test_consumers test_pubq
@@ -117,7 +117,7 @@ test_layer	 = $(or $(firstword $(foreach l,$(TEST_LAYERS),$(if \
 # Per layer: the archives a test links (in link order), its libraries.
 TEST_ARCHIVES_libfedmsg = libfedmsg.a
 TEST_ARCHIVES_brokers = libfmbroker.a libfedmsg.a
-TEST_ARCHIVES_tools = libfmtools.a libfedmsg.a
+TEST_ARCHIVES_tools = libfmtools.a libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_publishers = libfmpublishers.a libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_hub = libfmhub.a libfmbroker.a libfedmsg.a
 TEST_ARCHIVES_bridge = libfmbridge.a libfmbroker.a libfedmsg.a
@@ -125,6 +125,7 @@ TEST_LIBS_brokers = $(BROKER_LIBS)
 TEST_LIBS_publishers = $(PUB_LIBS)
 TEST_LIBS_hub	 = $(HUB_LIBS) $(BROKER_LIBS)
 TEST_LIBS_bridge = $(BROKER_LIBS)
+TEST_LIBS_tools = $(BROKER_LIBS)
 TEST_LIBS_consumers = $(PLUGIN_LIBS_resultsdb) -lgssapi_krb5 -lkrb5
 test_archives	 = $(addprefix $(B)/asan/lib/,$(TEST_ARCHIVES_$(call test_layer,$(1))))
 test_inc	 = $(INC_$(call test_layer,$(1))) -Itests/unit
@@ -198,9 +199,10 @@ $(B)/lib/libfedmsg.so: $(call layer_objs,rel,$(CORE_SRC)) libfedmsg/libfedmsg.ma
 	    -o $@.$(SOVERSION) $(filter %.o,$^) $(LIBS)
 	ln -sf libfedmsg.so.$(SOVERSION) $@
 
-$(B)/bin/%: $(B)/rel/tools/%.o $(B)/lib/libfmtools.a $(B)/lib/libfedmsg.a
+$(B)/bin/%: $(B)/rel/tools/%.o $(B)/lib/libfmtools.a $(B)/lib/libfmbroker.a \
+		$(B)/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(CFLAGS) -o $@ $^ $(LIBS) $(BROKER_LIBS)
 
 $(B)/bin/fedmsg-bridge: $(B)/rel/bridge/fedmsg-bridge.o $(B)/lib/libfmbridge.a \
 		$(B)/lib/libfmbroker.a $(B)/lib/libfedmsg.a
@@ -273,9 +275,9 @@ $(B)/asan/lib/libfmtools.a: $(call layer_objs,asan,$(TOOL_LIB_SRC))
 $(B)/asan/lib/libfmpublishers.a: $(call layer_objs,asan,$(PUB_SRC))
 
 $(B)/asan/bin/%: $(B)/asan/tools/%.o $(B)/asan/lib/libfmtools.a \
-		$(B)/asan/lib/libfedmsg.a
+		$(B)/asan/lib/libfmbroker.a $(B)/asan/lib/libfedmsg.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN) -o $@ $^ $(LIBS)
+	$(CC) $(SAN) -o $@ $^ $(LIBS) $(BROKER_LIBS)
 
 $(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $$(call test_archives,$$*)
 	@mkdir -p $(dir $@)
@@ -401,7 +403,8 @@ VALGRIND_TESTS	 = $(filter-out $(addprefix %/,test_sign_cli.py \
 		   test_git_hook_big.py \
 		   test_bridge_koji.py test_resultsdb_broker.py \
 		   test_robosignatory_broker.py test_broker_harness.py \
-		   test_hub_install.py), \
+		   test_hub_install.py test_tail_broker.py \
+		   test_logger_broker.py), \
 		   $(wildcard tests/integration/test_*.py))
 VALGRIND_SKIP	 = outage or burst or restart_while_publishing or \
 		   broker_restart or kill or blackholed or 50mb or \

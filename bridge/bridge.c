@@ -34,18 +34,12 @@
 #define MAX_BRIDGES	32
 #define MAX_TOPICS	64
 #define MAX_MAP		32
-#define MAX_PROPS	40	/* topic, origin and up to 38 copied fields */
+#define MAX_PROPS	BROKER_FORM_PROPS	/* Koji's form */
 #define SEEN_WINDOW	100000	/* msg_ids remembered against loops */
 #define SPOOL_DEFAULT_MAX (1024ull * 1024 * 1024)
 #define ORIGIN_PROP	BROKER_ORIGIN_PROP
-#define FM_SCHEMA	BROKER_FM_SCHEMA
+#define FM_SCHEMA	"base.message"	/* fedora-messaging's generic class */
 #define BRIDGE_USER	"amqp-bridge"	/* fedmsg-migration-tools' name */
-
-/* What travels on the broker (README "Message formats"). */
-enum format {
-	FORMAT_FEDMSG,		/* the signed envelope as the body */
-	FORMAT_FEDORA_MESSAGING, /* the payload, fedora-messaging headers */
-};
 
 struct map_entry {
 	char	*from, *to;
@@ -78,7 +72,7 @@ struct bridge {
 	struct fm_validator	*validator;
 	struct fm_signer	*signer;
 	const struct fm_limits	*lim;		/* the config's */
-	enum format		 format;
+	enum broker_format	 format;	/* what travels on the broker */
 	char			*username;	/* envelopes we wrap; dropped
 						   when they come back */
 	char			*schema;	/* fedora_messaging_schema */
@@ -203,21 +197,7 @@ address_for(const struct bridge *br, const char *topic)
 static char *
 topic_from(const struct bridge *br, const char *dest)
 {
-	static const char *const prefixes[] = { "topic://", "queue://",
-	    "/topic/", "/queue/", "/exchange/amq.topic/", NULL };
-	const char *const *p;
-	const char *vt;
-
-	for (p = prefixes; *p; p++)
-		if (strncmp(dest, *p, strlen(*p)) == 0) {
-			dest += strlen(*p);
-			break;
-		}
-	/* UMB consumer queues: Consumer.<sa>.<name>.VirtualTopic.<...> */
-	if (strncmp(dest, "Consumer.", 9) == 0 &&
-	    (vt = strstr(dest, ".VirtualTopic.")) != NULL)
-		dest = vt + 1;
-	return map_topic(br, dest);
+	return map_topic(br, broker_address_topic(dest));
 }
 
 /* ---- ZeroMQ -> broker ------------------------------------------------------------ */
@@ -245,7 +225,7 @@ take_from_zmq(struct bridge *br)
 			continue;
 		}
 		if (seen_id(fm_msg_id(r.msg)) ||
-		    (br->format == FORMAT_FEDORA_MESSAGING &&
+		    (br->format == BROKER_FORMAT_FEDORA_MESSAGING &&
 		    fm_msg_username(r.msg) &&
 		    strcmp(fm_msg_username(r.msg), br->username) == 0)) {
 			br->st.looped++;	/* a broker -> zmq bridge sent it */
@@ -253,7 +233,7 @@ take_from_zmq(struct bridge *br)
 			continue;
 		}
 		br->st.in++;
-		if (br->format == FORMAT_FEDORA_MESSAGING &&
+		if (br->format == BROKER_FORMAT_FEDORA_MESSAGING &&
 		    (fm_msg_id(r.msg) == NULL ||
 		    jv_get(msg_root(r.msg), "msg") == NULL)) {
 			/* as fedmsg-migration-tools: no msg_id or msg, no
@@ -345,7 +325,8 @@ send_spooled(struct bridge *br)
 	}
 	while (br->broker->ops->is_up(br->broker)) {
 		struct broker_prop props[MAX_PROPS];
-		char vals[MAX_PROPS][257], keys[MAX_PROPS][65];
+		struct broker_form form;
+		struct broker_form_opts fo;
 		const void *data;
 		const char *topic, *body;
 		struct broker_out out;
@@ -386,9 +367,6 @@ send_spooled(struct bridge *br)
 		out.message_id = fm_msg_id(m);
 		out.subject = topic;
 		out.creation_ms = fm_msg_timestamp(m, &ts) ? (int64_t)(ts * 1000) : 0;
-		props[0] = (struct broker_prop){ "topic", topic };
-		props[1] = (struct broker_prop){ ORIGIN_PROP, br->origin };
-		out.props = props;
 		if (br->koji.topic && (rc = koji_umb_form(br, topic, body, bl,
 		    &out, &address, &ku, props)) != 0) {
 			if (rc == 1)
@@ -406,26 +384,16 @@ send_spooled(struct bridge *br)
 				fm_msg_unref(m);
 				continue;
 			}
-		} else if (br->format == FORMAT_FEDORA_MESSAGING) {
-			struct jw *bw = jw_new(), *hw = jw_new();
-
-			out.nprops = 0;
-			rc = bw && hw ? broker_fedora_messaging_form(m, br->schema,
-			    br->origin, bw, hw, &out.body, &out.len,
-			    &out.headers_json, err) : -1;
+		} else {
+			/* -2: cannot be written in this format, never */
+			fo = (struct broker_form_opts){ br->format,
+			    br->broker->ops->proto, br->origin, br->schema };
+			rc = broker_form_make(&form, &fo, m, body, bl, &out, err);
 			if (rc == 0)
 				rc = br->broker->ops->can_send(br->broker,
 				    address) ? br->broker->ops->send(br->broker,
 				    &out, id) : -1;
-			else if (bw && hw)
-				rc = -2;	/* cannot be written: never */
-			jw_free(bw);
-			jw_free(hw);
-		} else {
-			out.nprops = 2 + broker_copy_props(m, props + 2,
-			    MAX_PROPS - 2, vals, keys);
-			rc = br->broker->ops->can_send(br->broker, address) ?
-			    br->broker->ops->send(br->broker, &out, id) : -1;
+			broker_form_free(&form);
 		}
 		if (rc == -2) {
 			/* can never be sent this way: drop it, say so */
@@ -493,7 +461,7 @@ wrap(struct bridge *br, const struct broker_in *in, const char *topic_as,
 	wo.topic = topic;
 	wo.username = br->username;
 	wo.seq = ++br->seq;
-	wo.fedora_messaging = br->format == FORMAT_FEDORA_MESSAGING;
+	wo.fedora_messaging = br->format == BROKER_FORMAT_FEDORA_MESSAGING;
 	wo.lim = br->lim;
 	wo.body = body_as;
 	m = broker_wrap(in, &wo, err);
@@ -548,7 +516,7 @@ b_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 		br->st.looped++;
 		goto done;
 	}
-	if (br->format == FORMAT_FEDORA_MESSAGING) {
+	if (br->format != BROKER_FORMAT_FEDMSG) {
 		/* the payload itself: never an envelope to pass through */
 		if ((m = wrap(br, in, NULL, NULL, err)) == NULL) {
 			br->st.invalid++;
@@ -862,14 +830,13 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 	br->to_broker = zmq_from;
 	v = json_object_get(e, "format");
 	if (v && (!json_is_string(v) ||
-	    (strcmp(json_string_value(v), "fedmsg") &&
-	    strcmp(json_string_value(v), "fedora-messaging")))) {
-		snprintf(err, FM_ERRLEN, "bridges.%s: format must be \"fedmsg\" "
-		    "or \"fedora-messaging\"", name);
+	    broker_format_from_name(json_string_value(v)) < 0)) {
+		snprintf(err, FM_ERRLEN, "bridges.%s: format must be \"fedmsg\", "
+		    "\"fedora-messaging\" or \"umb\"", name);
 		goto fail;
 	}
-	br->format = v && strcmp(json_string_value(v), "fedora-messaging") ==
-	    0 ? FORMAT_FEDORA_MESSAGING : FORMAT_FEDMSG;
+	br->format = v ? (enum broker_format)broker_format_from_name(
+	    json_string_value(v)) : BROKER_FORMAT_FEDMSG;
 	if ((json_object_get(e, "username") && !jget_str(e, "username")) ||
 	    (json_object_get(e, "schema") && !jget_str(e, "schema"))) {
 		snprintf(err, FM_ERRLEN, "bridges.%s: username and schema must "
@@ -877,7 +844,7 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		goto fail;
 	}
 	br->username = strdup(jget_str(e, "username") ?
-	    jget_str(e, "username") : br->format == FORMAT_FEDORA_MESSAGING ?
+	    jget_str(e, "username") : br->format == BROKER_FORMAT_FEDORA_MESSAGING ?
 	    BRIDGE_USER : "fedmsg-bridge");
 	br->schema = strdup(jget_str(e, "schema") ? jget_str(e, "schema") :
 	    FM_SCHEMA);

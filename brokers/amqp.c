@@ -38,6 +38,8 @@
 #include <proton/terminus.h>
 #include <proton/transport.h>
 
+#include <jansson.h>
+
 #include <fedmsg/message.h>
 
 #include "amqp_routing_key.h"
@@ -903,6 +905,41 @@ a_can_send(struct broker *b, const char *address)
 	return l && l->pl && pn_link_credit(l->pl) > 0;
 }
 
+/*
+ * headers_json's members as typed application properties: integers as
+ * long, reals as double, booleans, strings, null; objects and lists
+ * have no AMQP property form and are left out.  -1: not a JSON object.
+ */
+static int
+put_typed_props(pn_data_t *props, const char *text)
+{
+	json_t *h = json_loads(text, 0, NULL), *v;
+	const char *k;
+
+	if (!json_is_object(h)) {
+		json_decref(h);
+		return -1;
+	}
+	json_object_foreach(h, k, v) {
+		if (json_is_object(v) || json_is_array(v))
+			continue;
+		pn_data_put_string(props, pn_bytes(strlen(k), k));
+		if (json_is_integer(v))
+			pn_data_put_long(props, (int64_t)json_integer_value(v));
+		else if (json_is_real(v))
+			pn_data_put_double(props, json_real_value(v));
+		else if (json_is_boolean(v))
+			pn_data_put_bool(props, json_is_true(v));
+		else if (json_is_string(v))
+			pn_data_put_string(props, pn_bytes(json_string_length(v),
+			    json_string_value(v)));
+		else
+			pn_data_put_null(props);
+	}
+	json_decref(h);
+	return 0;
+}
+
 static int
 a_send(struct broker *b, const struct broker_out *m, uint64_t token)
 {
@@ -943,6 +980,10 @@ a_send(struct broker *b, const struct broker_out *m, uint64_t token)
 		    m->props[i].name));
 		pn_data_put_string(props, pn_bytes(strlen(m->props[i].value),
 		    m->props[i].value));
+	}
+	if (m->headers_json && put_typed_props(props, m->headers_json) < 0) {
+		log_warn("amqp %s: headers are not a JSON object", a->o.name);
+		return -2;
 	}
 	pn_data_exit(props);
 	pd = pn_delivery(l->pl, pn_dtag((const char *)&token, sizeof(token)));

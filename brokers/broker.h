@@ -47,9 +47,9 @@ struct broker_out {
 	const struct broker_prop *props;
 	size_t			 nprops;
 	/*
-	 * Typed headers as a JSON object text (AMQP 0-9-1 only: integers
-	 * stay integers), added after props; NULL: none.  Other protocols
-	 * ignore it.
+	 * Typed headers as a JSON object text (integers stay integers),
+	 * added after props; NULL: none.  AMQP 0-9-1: headers; AMQP 1.0:
+	 * application properties (scalars only); STOMP ignores it.
 	 */
 	const char		*headers_json;
 };
@@ -206,5 +206,13 @@ struct broker *stomp_broker_new(const struct broker_opts *o,
  * malloc'ed; NULL when out of memory.  (address.c)
  */
 char *broker_address(const char *tmpl, const char *topic);
+
+/*
+ * The reverse, for a received message: its destination without the
+ * address prefixes ("/topic/", "topic://", "/exchange/amq.topic/", ...;
+ * an ActiveMQ "Consumer.<sa>.<name>." before "VirtualTopic."): a pointer
+ * into dest.  (address.c)
+ */
+const char *broker_address_topic(const char *dest);
 
 #endif

@@ -1,50 +1,66 @@
 /*
- * How a signed fedmsg envelope travels on a broker, shared by fedmsg-bridge
- * (ZeroMQ -> broker) and fedmsg-git-hook (straight to a broker): the
- * payload's top-level scalars as properties/headers (UMB producers' way),
- * and fedora-messaging's form (the payload as the body, typed headers).
+ * What travels on a broker for a fedmsg envelope, in each of the message
+ * formats (README "Message formats"): the body, the properties and the
+ * typed headers of a broker_out.  Shared by fedmsg-bridge (ZeroMQ ->
+ * broker) and fedmsg-logger --broker.
  */
 #ifndef FM_BROKER_FORMAT_H
 #define FM_BROKER_FORMAT_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 #include <fedmsg/message.h>
 
 #include "broker.h"
-#include "jwrite.h"
 
-/* The property marking what a fedmsg-c bridge sent (loop prevention). */
+struct jw;
+
+/* The property that marks what a fedmsg-c bridge sent (loop guard). */
 #define BROKER_ORIGIN_PROP	"fedmsg_c_bridge"
-/* fedora-messaging's generic class, and its default severity (INFO). */
-#define BROKER_FM_SCHEMA	"base.message"
-#define BROKER_FM_SEVERITY	20
+/* Properties at most: topic, origin, msg_id and copied payload fields. */
+#define BROKER_FORM_PROPS	40
 
-/* A name brokers interpret themselves (JMS*, timestamp, priority, ...). */
-bool broker_reserved_name(const char *k, size_t n);
+enum broker_format {
+	BROKER_FORMAT_FEDMSG,		/* the signed envelope as the body */
+	BROKER_FORMAT_FEDORA_MESSAGING,	/* the payload, fedora-messaging's
+					   headers (as fedmsg-migration-tools) */
+	BROKER_FORMAT_UMB,		/* the payload, its scalars as
+					   properties */
+};
+
+/* "fedmsg", "fedora-messaging" or "umb" as an enum broker_format; -1
+   for any other name. */
+int broker_format_from_name(const char *name);
+
+struct broker_form_opts {
+	enum broker_format	 format;
+	const char		*proto;	 /* the link's broker_ops.proto:
+					    "stomp" gets text headers */
+	const char		*origin; /* BROKER_ORIGIN_PROP's value; NULL:
+					    none */
+	const char		*schema; /* fedora_messaging_schema; NULL:
+					    "base.message" */
+};
+
+/* The parts a broker_out points into; broker_form_free() when sent. */
+struct broker_form {
+	struct broker_prop	 props[BROKER_FORM_PROPS];
+	char			 vals[BROKER_FORM_PROPS][257];
+	char			 keys[BROKER_FORM_PROPS][65];
+	struct jw		*bw, *hw;	/* body and headers written */
+};
 
 /*
- * Up to max of the envelope's msg top-level scalars as properties (text,
- * numbers in fedmsg's spelling, true/false), skipping reserved names and
- * texts that cannot be a header.  Names and values are written to keys[]
- * and vals[] (max entries each, the caller's), props point into them.
- * Returns how many.
+ * Set out's body, len, props, nprops and headers_json for envelope m,
+ * whose exact text is env[0..len) (the "fedmsg" body), in o's format.
+ * The caller sets the rest (address, message_id, subject, creation_ms)
+ * and may set message_id first ("umb" copies it as a property).  0; -1
+ * out of memory; -2 when m has no form in this format (err says why).
+ * Call broker_form_free() whatever it returns.
  */
-size_t broker_copy_props(const struct fm_msg *m, struct broker_prop *props,
-    size_t max, char (*vals)[257], char (*keys)[65]);
-
-/*
- * fedora-messaging's form of an envelope, as fedmsg-migration-tools'
- * zmq_to_amqp publishes it: *body is "msg"; *headers (a JSON object text)
- * the envelope's "headers" plus fedora_messaging_schema (schema),
- * severity, sent-at, priority 0, the fedora_messaging_user_<name> filter
- * headers for the payload's agent/user/username and, when origin is not
- * NULL, BROKER_ORIGIN_PROP = origin.  *body and *headers are owned by the
- * writers bw and hw.  Returns 0, or -1 with err[FM_ERRLEN].
- */
-int broker_fedora_messaging_form(const struct fm_msg *m, const char *schema,
-    const char *origin, struct jw *bw, struct jw *hw, const char **body,
-    size_t *bl, const char **headers, char *err);
+int broker_form_make(struct broker_form *f, const struct broker_form_opts *o,
+    const struct fm_msg *m, const char *env, size_t len,
+    struct broker_out *out, char *err);
+void broker_form_free(struct broker_form *f);
 
 #endif

@@ -18,22 +18,18 @@
 #include "hook_broker.h"
 #include "jget.h"
 #include "json.h"
-#include "jwrite.h"
 #include "log.h"
 #include "msg.h"
 
 #define MAX_URLS	16
-#define MAX_PROPS	40
 #define MAX_IN_FLIGHT	256
-
-enum hb_format { HB_FEDMSG, HB_FEDORA_MESSAGING, HB_UMB };
 
 struct hook_broker {
 	const char		*urls[MAX_URLS];
 	size_t			 nurls;
 	const char		*address;	/* template */
-	const char		*schema;
-	enum hb_format		 format;
+	const char		*schema;	/* NULL: base.message */
+	enum broker_format	 format;
 	struct broker_opts	 bo;		/* strings point into the config */
 	char			*secret;	/* the password, ours */
 };
@@ -49,6 +45,7 @@ hb_new(json_t *obj, char *err)
 	const char *f, *key;
 	json_t *url, *v;
 	size_t i;
+	int fmt;
 
 	if (!json_is_object(obj)) {
 		snprintf(err, FM_ERRLEN, "git_hook.broker must be an object");
@@ -75,8 +72,7 @@ hb_new(json_t *obj, char *err)
 			b->urls[b->nurls++] = json_string_value(v);
 	b->address = jget_str(obj, "address") ? jget_str(obj, "address") :
 	    "/topic/{topic}";
-	b->schema = jget_str(obj, "schema") ? jget_str(obj, "schema") :
-	    BROKER_FM_SCHEMA;
+	b->schema = jget_str(obj, "schema");
 	f = jget_str(obj, "format") ? jget_str(obj, "format") : "fedmsg";
 	if (b->nurls == 0 || (json_is_array(url) &&
 	    b->nurls != json_array_size(url))) {
@@ -84,17 +80,12 @@ hb_new(json_t *obj, char *err)
 		    "array of up to %d URLs", MAX_URLS);
 		goto fail;
 	}
-	if (strcmp(f, "fedmsg") == 0)
-		b->format = HB_FEDMSG;
-	else if (strcmp(f, "fedora-messaging") == 0)
-		b->format = HB_FEDORA_MESSAGING;
-	else if (strcmp(f, "umb") == 0)
-		b->format = HB_UMB;
-	else {
+	if ((fmt = broker_format_from_name(f)) < 0) {
 		snprintf(err, FM_ERRLEN, "git_hook.broker.format must be "
 		    "\"fedmsg\", \"fedora-messaging\" or \"umb\"");
 		goto fail;
 	}
+	b->format = (enum broker_format)fmt;
 	if (broker_opts_from_json(obj, &b->bo, &b->secret, err) < 0)
 		goto fail;
 	b->bo.urls = b->urls;
@@ -171,25 +162,27 @@ on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
 }
 
 /*
- * Send one record in the chosen format.  Returns the link's send()
- * result (0 queued, -1 not now, -2 never), or -2 for a record that
- * cannot be read.
+ * Send one record in the chosen format (broker_format.h, as the bridge).
+ * Returns the link's send() result (0 queued, -1 not now, -2 never), or
+ * -2 for a record that cannot be read or has no form in the format.
  */
 static int
 send_record(struct hook_broker *b, struct broker *link,
     const struct fm_limits *lim, const void *data, size_t len,
     uint64_t token)
 {
-	struct broker_prop props[MAX_PROPS];
-	char vals[MAX_PROPS][257], keys[MAX_PROPS][65], err[FM_ERRLEN];
-	struct jw *bw = NULL, *hw = NULL;
+	struct broker_form_opts fo = { b->format, link->ops->proto, NULL,
+	    b->schema };
+	struct broker_form form;
 	struct broker_out out = { 0 };
+	char err[FM_ERRLEN];
 	struct fm_msg *m;
 	const char *topic;
 	char *address = NULL;
 	double ts;
 	int rc = -2;
 
+	memset(&form, 0, sizeof(form));
 	if (fm_msg_parse(data, len, lim, &m, err) < 0) {
 		log_err("spooled message unreadable, dropped: %s", err);
 		return -2;
@@ -206,39 +199,17 @@ send_record(struct hook_broker *b, struct broker *link,
 	out.message_id = fm_msg_id(m);
 	out.subject = topic;
 	out.creation_ms = fm_msg_timestamp(m, &ts) ? (int64_t)(ts * 1000) : 0;
-	out.props = props;
-	switch (b->format) {
-	case HB_FEDMSG:
-		out.body = data;
-		out.len = len;
-		props[0] = (struct broker_prop){ "topic", topic };
-		out.nprops = 1 + broker_copy_props(m, props + 1,
-		    MAX_PROPS - 1, vals, keys);
-		break;
-	case HB_UMB:
-		/* the payload as the body, its scalars as headers */
-		if ((bw = jw_new()) == NULL ||
-		    jw_value(bw, jv_get(msg_root(m), "msg")) < 0 ||
-		    (out.body = jw_finish(bw, &out.len, err, FM_ERRLEN)) ==
-		    NULL)
-			goto done;
-		out.nprops = broker_copy_props(m, props, MAX_PROPS, vals,
-		    keys);
-		break;
-	case HB_FEDORA_MESSAGING:
-		if ((bw = jw_new()) == NULL || (hw = jw_new()) == NULL ||
-		    broker_fedora_messaging_form(m, b->schema, NULL, bw, hw,
-		    &out.body, &out.len, &out.headers_json, err) < 0)
-			goto done;
-		break;
+	if (broker_form_make(&form, &fo, m, data, len, &out, err) < 0) {
+		log_err("message %s: %s", fm_msg_id(m) ? fm_msg_id(m) : "-",
+		    err);
+		goto done;
 	}
 	rc = link->ops->send(link, &out, token);
 done:
 	if (rc == -2)
 		log_err("message %s cannot be sent to %s: dropped",
 		    fm_msg_id(m) ? fm_msg_id(m) : "-", address ? address : "-");
-	jw_free(bw);
-	jw_free(hw);
+	broker_form_free(&form);
 	free(address);
 	fm_msg_unref(m);
 	return rc;

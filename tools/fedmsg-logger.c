@@ -3,7 +3,8 @@
  * relay, for dist-git hooks, scripts and cron jobs, as fedmsg-logger
  * does.  Always an active publisher: it connects to relay_inbound
  * and, unlike fedmsg, gives up with a clear error when no relay answers
- * instead of hanging.
+ * instead of hanging.  With --broker it sends to a broker instead
+ * (logger_broker.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -18,11 +19,13 @@
 #include <fedmsg/crypto.h>
 #include <fedmsg/message.h>
 
+#include "broker_cli.h"
 #include "buf.h"
 #include "config.h"
 #include "json.h"
 #include "lines.h"
 #include "log.h"
+#include "logger_broker.h"
 #include "signals.h"
 #include "utf8.h"
 #include "zep.h"
@@ -31,6 +34,8 @@ static const char usage[] =
 "usage: fedmsg-logger [--config PATH] [--message TEXT] [--json-input]\n"
 "                     [--topic TOPIC] [--modname NAME]\n"
 "                     [--cert-prefix PREFIX] [--timeout SECONDS]\n"
+"                     [--broker URL [--address TEMPLATE] [--format NAME]\n"
+"                      [broker options]]\n"
 "\n"
 "Sends messages to the fedmsg bus through the relay listening on the\n"
 "config's relay_inbound (fedmsg-relay), for hooks, scripts and cron jobs.\n"
@@ -54,7 +59,9 @@ static const char usage[] =
 "                         certnames[\"PREFIX.<short host name>\"] from\n"
 "                         ssldir; default \"shell\"\n"
 "  --timeout SECONDS      how long to wait for the relay to take the\n"
-"                         connection (default: the config's timeout, 2)\n"
+"                         connection (default: the config's timeout, 2);\n"
+"                         with --broker, for the connection and for each\n"
+"                         message's confirmation (default 10)\n"
 "  -h, --help             this text\n"
 "\n"
 "A line or JSON input longer than max_message_bytes is an error.  The\n"
@@ -65,12 +72,25 @@ static const char usage[] =
 "\n"
 "Exit status: 0 everything was sent; 1 no relay answered within the\n"
 "timeout, bad input (not UTF-8, too long, not JSON), a send failed or a\n"
-"signal stopped it; 2 usage or config error.\n";
+"signal stopped it; 2 usage or config error.\n"
+"\n"
+"With --broker the messages go to a broker instead of the relay (no\n"
+"relay_inbound needed), built and signed the same way, in --format, one\n"
+"at a time: each is confirmed by the broker (AMQP accepted, publisher\n"
+"confirm, STOMP RECEIPT) before the next is sent; one refused, unroutable\n"
+"or unconfirmed within --timeout is an error (exit 1).\n";
 
 struct opts {
 	const char	*config, *message, *topic, *modname, *cert_prefix;
 	bool		 json_input;
 	int		 timeout_ms;	/* 0: the config's timeout */
+	struct broker_cli broker;	/* --broker and its options */
+};
+
+/* Where messages go: the relay (p) or a broker (lb). */
+struct sink {
+	struct fm_publisher	*p;
+	struct logger_broker	*lb;
 };
 
 /* Python 3's str.isspace(), which str.strip() uses. */
@@ -223,7 +243,8 @@ check_config(const struct fm_config *cfg, const struct opts *o)
 	struct fm_signer *s;
 	char key[512], err[FM_ERRLEN];
 
-	if (cfg->relay_inbound == NULL || *cfg->relay_inbound == '\0') {
+	if (!broker_cli_wanted(&o->broker) &&
+	    (cfg->relay_inbound == NULL || *cfg->relay_inbound == '\0')) {
 		log_err("%s: relay_inbound is not set: fedmsg-logger sends "
 		    "through a relay", cfg->source ? cfg->source : "config");
 		return -1;
@@ -241,12 +262,13 @@ check_config(const struct fm_config *cfg, const struct opts *o)
 }
 
 static int
-send_one(struct fm_publisher *p, const struct opts *o, const char *json,
+send_one(struct sink *k, const struct opts *o, const char *json,
     const char *what)
 {
 	char err[FM_ERRLEN];
 
-	if (fm_publish(p, o->topic, o->modname, json, err) < 0) {
+	if ((k->lb ? logger_broker_publish(k->lb, o->topic, o->modname, json,
+	    err) : fm_publish(k->p, o->topic, o->modname, json, err)) < 0) {
 		log_err("%s: %s", what, err);
 		return -1;
 	}
@@ -255,7 +277,7 @@ send_one(struct fm_publisher *p, const struct opts *o, const char *json,
 
 /* Send each non-empty stdin line; returns 0 or -1 (logged). */
 static int
-send_lines(struct fm_publisher *p, const struct opts *o,
+send_lines(struct sink *k, const struct opts *o,
     const struct fm_limits *lim, volatile sig_atomic_t *stop)
 {
 	struct buf line = BUF_INIT, payload = BUF_INIT;
@@ -292,7 +314,7 @@ send_lines(struct fm_publisher *p, const struct opts *o,
 			continue;
 		if (log_payload(&payload, text, len) < 0)
 			goto out;
-		if (send_one(p, o, payload.data, what) < 0)
+		if (send_one(k, o, payload.data, what) < 0)
 			goto out;
 		sent++;
 	}
@@ -347,12 +369,15 @@ main(int argc, char **argv)
 		{ "cert-prefix", required_argument, NULL, 'p' },
 		{ "timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
+		BROKER_CLI_LONGOPTS,
+		BROKER_CLI_SEND_OPTS,
 		{ NULL, 0, NULL, 0 }
 	};
 	static volatile sig_atomic_t stop;
 	struct fm_bus_opts bo = FM_BUS_OPTS_INIT;
 	struct fm_config *cfg = NULL;
 	struct fm_publisher *p = NULL;
+	struct sink k = { NULL, NULL };
 	struct fm_limits lim;
 	struct opts o;
 	struct buf payload = BUF_INIT;
@@ -376,40 +401,51 @@ main(int argc, char **argv)
 			if (parse_timeout(optarg, &o.timeout_ms) < 0) {
 				log_err("--timeout wants a number of seconds "
 				    "above 0");
-				return 2;
+				goto bad_usage;
 			}
 			break;
 		case 'h':
 			fputs(usage, stdout);
+			fputs(broker_cli_usage, stdout);
+			fputs(broker_cli_send_usage, stdout);
+			broker_cli_free(&o.broker);
 			return 0;
 		default:
-			fputs(usage, stderr);
-			return 2;
+			switch (broker_cli_option(&o.broker, c, optarg)) {
+			case 1:
+				continue;
+			case 0:
+				fputs(usage, stderr);
+				break;
+			}
+			goto bad_usage;
 		}
 	}
 	if (optind < argc) {
 		log_err("unexpected argument '%s'", argv[optind]);
 		fputs(usage, stderr);
-		return 2;
+		goto bad_usage;
 	}
 	if (*o.modname == '\0') {
 		log_err("--modname must not be empty");
-		return 2;
+		goto bad_usage;
 	}
 	if (*o.cert_prefix == '\0') {
 		log_err("--cert-prefix must not be empty");
-		return 2;
+		goto bad_usage;
 	}
 	if (o.message && *o.message == '\0')
 		o.message = NULL;	/* fedmsg: `if logger_message:` */
 
 	if (fm_config_load(o.config, &cfg, err) < 0) {
 		log_err("%s", err);
-		return 2;
+		goto bad_usage;
 	}
 	lim = cfg->limits;
 	if (lim.max_message_bytes == 0)
 		lim.max_message_bytes = FM_DEFAULT_MAX_MESSAGE_BYTES;
+	if (o.timeout_ms == 0 && broker_cli_wanted(&o.broker))
+		o.timeout_ms = 10000;
 	if (o.timeout_ms == 0)
 		o.timeout_ms = cfg->timeout > 0 && cfg->timeout * 1000 <
 		    INT_MAX ? seconds_to_ms(cfg->timeout) : 2000;
@@ -445,6 +481,14 @@ main(int argc, char **argv)
 		goto out;
 	}
 
+	if (broker_cli_wanted(&o.broker)) {
+		if ((k.lb = logger_broker_open(&o.broker, cfg, o.cert_prefix,
+		    o.timeout_ms, err)) == NULL) {
+			log_err("%s", err);
+			goto out;
+		}
+		goto send;
+	}
 	bo.config = cfg;
 	bo.name = "relay_inbound";
 	bo.active = 1;
@@ -454,19 +498,26 @@ main(int argc, char **argv)
 		log_err("%s", err);
 		goto out;
 	}
+	k.p = p;
+send:
 	catch_stop_signals(&stop);
 	if (o.message || o.json_input) {
-		if (send_one(p, &o, payload.data, o.message ? "--message" :
+		if (send_one(&k, &o, payload.data, o.message ? "--message" :
 		    "standard input") < 0)
 			goto out;
-	} else if (send_lines(p, &o, &lim, &stop) < 0)
+	} else if (send_lines(&k, &o, &lim, &stop) < 0)
 		goto out;
 	status = 0;
 out:
 	/* Closing the context is what makes the socket linger (zmq_ctx_term). */
 	fm_publisher_close(p);
+	logger_broker_close(k.lb);
+	broker_cli_free(&o.broker);
 	zep_shutdown();
 	buf_free(&payload);
 	fm_config_free(cfg);
 	return status;
+bad_usage:	/* before anything but the --broker options was made */
+	broker_cli_free(&o.broker);
+	return 2;
 }

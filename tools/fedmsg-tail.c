@@ -2,6 +2,9 @@
  * fedmsg-tail: watch the bus.  Subscribes like fedmsg.tail_messages()
  * (fm_subscriber_open, libfedmsg/bus.c) and prints each message in one of
  * fedmsg-tail's formats (terse.h), filtered by topic regular expressions.
+ * With --broker it watches a broker instead (broker_cli.h): envelopes as
+ * they are, other bodies wrapped as fedmsg-bridge wraps them
+ * (broker_wrap.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,9 +19,14 @@
 #include <unistd.h>
 
 #include <fedmsg/bus.h>
+#include <fedmsg/crypto.h>
 #include <fedmsg/message.h>
 
+#include "broker_cli.h"
+#include "broker_wrap.h"
 #include "clock.h"
+#include "config.h"
+#include "fm_serial.h"
 #include "log.h"
 #include "signals.h"
 #include "terse.h"
@@ -30,9 +38,11 @@ static const char usage[] =
 "                   [--exclude REGEXP] [--count N] [--timeout SECONDS]\n"
 "                   [--json | --pretty | --really-pretty | --terse |\n"
 "                    --query PATH[,PATH...]] [-v]\n"
+"                   [--broker URL [--source ADDRESS] [broker options]]\n"
 "\n"
 "Subscribes to the fedmsg bus the way fedmsg.tail_messages() does and\n"
-"prints every message received, until SIGINT or SIGTERM.\n"
+"prints every message received, until SIGINT or SIGTERM.  With --broker,\n"
+"receives from a broker instead (below).\n"
 "\n"
 "  --config PATH          fedmsg-c config (file or directory of *.json);\n"
 "                         default $FEDMSG_CONFIG, else /etc/fedmsg.d\n"
@@ -82,6 +92,18 @@ static const char usage[] =
 "\n"
 "fedmsg's --cowsay, --users and --packages are not supported.\n"
 "\n"
+"On a broker (--broker): a body that is a fedmsg envelope (a JSON object\n"
+"with a topic) is shown as it is; any other JSON body is wrapped in an\n"
+"unsigned envelope whose topic is the routing key, subject or destination,\n"
+"as fedmsg-bridge wraps it (AMQP 0-9-1: fedora-messaging's rules).\n"
+"--endpoint is not used; --topic prefixes and --include/--exclude filter\n"
+"as usual.  --validate checks envelopes' signatures (wrapped messages are\n"
+"unsigned: they fail); without it nothing is validated.  --json prints\n"
+"fedora-messaging's serialised form of each message (message.dumps(): body,\n"
+"headers, id, priority, queue, topic), which fedora-messaging's loads()\n"
+"and `fedora-messaging publish` read.  Messages are acknowledged once\n"
+"printed (or filtered out).\n"
+"\n"
 "Exit status: 0 when stopped by a signal, --count or --timeout; 1 on a\n"
 "socket or output error; 2 on a usage or configuration error.\n";
 
@@ -111,6 +133,7 @@ struct opts {
 	const char	**paths;
 	size_t		 npaths;
 	int		 verbose;
+	struct broker_cli broker;		/* --broker and its options */
 };
 
 struct topic_filter {
@@ -298,6 +321,8 @@ parse_args(int argc, char **argv, struct opts *o)
 		{ "query", required_argument, NULL, 'q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		BROKER_CLI_LONGOPTS,
+		BROKER_CLI_SOURCE_OPT,
 		{ NULL, 0, NULL, 0 }
 	};
 	char *end;
@@ -358,9 +383,17 @@ parse_args(int argc, char **argv, struct opts *o)
 		case 'v': o->verbose++; break;
 		case 'h':
 			fputs(usage, stdout);
+			fputs(broker_cli_usage, stdout);
+			fputs(broker_cli_source_usage, stdout);
 			return 1;
 		default:
-			fputs(usage, stderr);
+			switch (broker_cli_option(&o->broker, c, optarg)) {
+			case 1:
+				continue;
+			case 0:
+				fputs(usage, stderr);
+				break;
+			}
 			return -1;
 		}
 	}
@@ -370,6 +403,198 @@ parse_args(int argc, char **argv, struct opts *o)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- --broker ------------------------------------------------------------------ */
+
+struct btail {
+	const struct opts		*o;
+	const struct topic_filter	*filt;
+	bool				 colour;
+	struct broker			*b;
+	struct fm_validator		*val;	/* --validate; else NULL */
+	const struct fm_limits		*lim;
+	int64_t				 seq, last;
+	uint64_t			 received, shown, unreadable, invalid;
+	int				 status;	/* -1: running */
+};
+
+static void
+bt_on_up(void *ctx)
+{
+	(void)ctx;
+	log_info("connected to the broker");
+}
+
+static void
+bt_on_down(void *ctx, const char *why)
+{
+	(void)ctx;
+	log_warn("broker: %s", why);
+}
+
+static void
+bt_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
+{
+	(void)ctx, (void)token, (void)o, (void)why;
+}
+
+/* The envelope a delivery is: its body if that is one, else wrapped. */
+static struct fm_msg *
+bt_envelope(struct btail *t, const struct broker_in *in, const char *topic,
+    char *err)
+{
+	struct broker_wrap_opts wo;
+	struct fm_msg *m = NULL;
+
+	if (fm_msg_parse(in->body, in->len, t->lim, &m, err) == 0 &&
+	    fm_msg_topic(m) != NULL)
+		return m;
+	fm_msg_unref(m);
+	memset(&wo, 0, sizeof(wo));
+	wo.topic = topic;
+	wo.username = "fedmsg-tail";
+	wo.seq = ++t->seq;
+	/* fedora-messaging's rules where its headers and id are there */
+	wo.fedora_messaging = in->headers_json != NULL && in->message_id &&
+	    *in->message_id;
+	wo.lim = t->lim;
+	return broker_wrap(in, &wo, err);
+}
+
+static void
+bt_on_message(void *ctx, const struct broker_in *in, struct broker_delivery *d)
+{
+	struct btail *t = ctx;
+	const char *topic = in->subject && *in->subject ? in->subject :
+	    in->destination && *in->destination ? in->destination :
+	    in->source ? in->source : "";
+	char err[FM_ERRLEN], *line = NULL;
+	struct fm_msg *m = NULL;
+	int rc = 0;
+
+	if (t->status >= 0) {
+		/* done (--count, an output error): for the next watcher */
+		t->b->ops->settle(t->b, d, SETTLE_RELEASE);
+		return;
+	}
+	t->received++;
+	topic = broker_address_topic(topic);
+	if ((m = bt_envelope(t, in, topic, err)) == NULL) {
+		t->unreadable++;
+		log_warn("skipped a message on %s: %s", topic, err);
+		goto done;
+	}
+	if (fm_msg_topic(m))
+		topic = fm_msg_topic(m);
+	if (!subscribed(t->o, topic) || !wanted(t->filt, topic)) {
+		log_debug("skipped %s", topic);
+		goto done;
+	}
+	if (t->val && fm_validator_check(t->val, m, err) != FM_VALID) {
+		t->invalid++;
+		log_warn("dropped invalid message %s: %s",
+		    fm_msg_id(m) ? fm_msg_id(m) : "-", err);
+		goto done;
+	}
+	if (t->o->format == FMT_JSON) {
+		if ((line = fm_serial_dumps(in, topic, err)) == NULL) {
+			t->unreadable++;
+			log_warn("skipped a message on %s: %s", topic, err);
+			goto done;
+		}
+		puts(line);
+	} else
+		rc = print_msg(t->o, m, t->colour);
+	if (rc < 0 || fflush(stdout) == EOF || ferror(stdout)) {
+		log_err(rc < 0 ? "out of memory" : "standard output: %s",
+		    strerror(errno));
+		t->status = 1;
+		goto done;
+	}
+	t->last = clock_ms();
+	if (++t->shown == t->o->count)
+		t->status = 0;
+done:
+	free(line);
+	fm_msg_unref(m);
+	/* printed or not wanted: either way this watcher is done with it */
+	t->b->ops->settle(t->b, d, SETTLE_ACCEPT);
+}
+
+/* fedmsg-tail --broker: the exit status. */
+static int
+tail_broker(struct opts *o, const struct topic_filter *filt, bool colour)
+{
+	struct broker_callbacks cb = { NULL, bt_on_up, bt_on_down, bt_on_sent,
+	    bt_on_message };
+	struct fm_config *cfg = NULL;
+	struct btail t;
+	const char *source = broker_cli_source(&o->broker);
+	char err[FM_ERRLEN];
+	int64_t left;
+
+	memset(&t, 0, sizeof(t));
+	t.o = o;
+	t.filt = filt;
+	t.colour = colour;
+	t.status = 2;
+	if (source == NULL) {
+		log_err("--source is needed for %s (e.g. /topic/# on RabbitMQ, "
+		    "/topic/> on ActiveMQ)", o->broker.urls[0]);
+		return 2;
+	}
+	if (fm_config_load(o->config, &cfg, err) < 0) {
+		log_err("%s", err);
+		return 2;
+	}
+	t.lim = &cfg->limits;
+	if (o->validate == 1 && (t.val = fm_config_validator(cfg, err)) ==
+	    NULL) {
+		log_err("%s", err);
+		goto out;
+	}
+	cb.ctx = &t;
+	if ((t.b = broker_cli_open(&o->broker, &cb, err)) == NULL) {
+		log_err("%s", err);
+		goto out;
+	}
+	if (t.b->ops->subscribe(t.b, source) < 0) {
+		log_err("cannot receive from %s", source);
+		goto out;
+	}
+	catch_signals(&stop, NULL, false);
+	t.status = -1;
+	t.last = clock_ms();
+	while (!stop && t.status < 0) {
+		int wait = SLICE_MS;
+
+		if (o->timeout_ms >= 0) {
+			if ((left = t.last + o->timeout_ms - clock_ms()) <= 0)
+				break;
+			if (left < wait)
+				wait = (int)left;
+		}
+		if (broker_cli_poll(t.b, wait) < 0 && errno != EINTR) {
+			log_err("poll: %s", strerror(errno));
+			t.status = 1;
+		}
+	}
+	if (t.status < 0)
+		t.status = 0;
+	if (o->verbose)
+		log_info("%llu received, %llu printed; dropped: %llu "
+		    "unreadable, %llu invalid",
+		    (unsigned long long)t.received,
+		    (unsigned long long)t.shown,
+		    (unsigned long long)t.unreadable,
+		    (unsigned long long)t.invalid);
+out:
+	if (t.b)
+		t.b->ops->free(t.b);
+	fm_validator_free(t.val);
+	fm_config_free(cfg);
+	return t.status;
 }
 
 int
@@ -407,6 +632,10 @@ main(int argc, char **argv)
 	colour = o.format == FMT_REALLY_PRETTY && isatty(STDOUT_FILENO) &&
 	    (getenv("NO_COLOR") == NULL || *getenv("NO_COLOR") == '\0');
 
+	if (broker_cli_wanted(&o.broker)) {
+		status = tail_broker(&o, &filt, colour);
+		goto out;
+	}
 	bo.config_path = o.config;
 	err[0] = '\0';
 	sub = fm_subscriber_open(&bo, o.nnames ? o.names : NULL,
@@ -488,5 +717,6 @@ out:
 	free(o.topics);
 	free(o.query);
 	free(o.paths);
+	broker_cli_free(&o.broker);
 	return status;
 }

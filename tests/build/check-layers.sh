@@ -63,10 +63,11 @@ probe hub $o/hub/layer_probe.o terse.h missing
 probe bridge $o/bridge/layer_probe.o broker.h ok
 probe bridge $o/bridge/layer_probe.o transport.h missing
 probe bridge $o/bridge/layer_probe.o consumer.h missing
-# tools: libfedmsg only
+# tools: + brokers (--broker), never hub or bridge
 probe tools $o/tools/layer_probe.o zep.h ok
 probe tools $o/tools/layer_probe.o lines.h ok
-for h in broker.h stomp.h hub.h bridge.h; do
+probe tools $o/tools/layer_probe.o broker.h ok
+for h in hub.h transport.h bridge.h; do
 	probe tools $o/tools/layer_probe.o $h missing
 done
 # publishers: + brokers (the spool), never hub, bridge or tools
