@@ -78,33 +78,43 @@ else
 	pki="self-signed certificate (certs/mkcerts.sh unavailable)"
 fi
 
-# the bus and broker parts, as BENCH_PARTS asks
+# the bus and broker parts, as BENCH_PARTS asks; took PART: how long
+# each part took, on stderr (README's performance section has a run)
+took() { echo "bench: part $1 took $(( $(date +%s) - t_part )) s" >&2; }
 rest() {
 	sep=$1
 	case " $parts " in
 	*" bus "*)
 		[ -n "$sep" ] && echo
+		t_part=$(date +%s)
 		sh "$top/tests/bench/run_bus.sh" "$build" "$dev"
+		took bus
 		sep=1 ;;
 	esac
 	case " $parts " in
 	*" robosig "*)
 		[ -n "$sep" ] && echo
+		t_part=$(date +%s)
 		/usr/bin/python3 "$top/tests/bench/bench_robosig.py" "$build" \
 		    >"$out/robosig.txt"
 		cat "$out/robosig.txt"
+		took robosig
 		sep=1 ;;
 	esac
 	case " $parts " in
 	*" brokers "*)
 		[ -n "$sep" ] && echo
+		t_part=$(date +%s)
 		sh "$top/tests/bench/run_brokers.sh" "$build" "$dev"
+		took brokers
 		sep=1 ;;
 	esac
 	case " $parts " in
 	*" resultsdb "*)
 		[ -n "$sep" ] && echo
-		/usr/bin/python3 "$top/tests/bench/bench_resultsdb.py" "$build" ;;
+		t_part=$(date +%s)
+		/usr/bin/python3 "$top/tests/bench/bench_resultsdb.py" "$build"
+		took resultsdb ;;
 	esac
 }
 
@@ -142,6 +152,7 @@ speed() {
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+t_part=$(date +%s)
 # The 1-process baseline runs before and after bench_crypto; the report
 # takes the better of the two, as other work on the machine only slows.
 echo "bench: openssl speed -multi 1 rsa2048 (${osecs} s sign," \
@@ -256,5 +267,6 @@ END {
 }' "$out/bench_crypto.out" >"$out/crypto.txt"
 cat "$out/crypto.txt"
 echo "bench: written to $out/crypto.txt" >&2
+took crypto
 
 rest 1

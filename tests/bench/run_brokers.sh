@@ -46,13 +46,13 @@
 # then the runs of a section are interleaved, and the best of
 # BENCH_BROKER_REPS counts.
 #
-#   BENCH_BROKER_N       messages per run (default 20000)
+#   BENCH_BROKER_N       messages per run (default 10000)
 #   BENCH_BROKER_WINDOW  in flight at most (default 1000)
 #   BENCH_BROKER_REPS    runs per path (default 2)
 #   BENCH_BROKER_PARTS   which sections, any of "amqp amqp091 stomp"
 #                        (default all; a broker no section needs is not
 #                        started)
-#   BENCH_PEER_N         messages per run of the Python peers (default 2000)
+#   BENCH_PEER_N         messages per run of the Python peers (default 500)
 #
 # The brokers are our own (tests/brokers/broker.sh), started here as a run
 # of tests/brokers/brokerrun.py, like a test session's: on ports reserved
@@ -83,7 +83,7 @@ bridge=$build/bin/fedmsg-bridge
 brokersh=$top/tests/brokers/broker.sh
 pystomp=$top/tests/bench/bench_stomp.py
 PY=/usr/bin/python3
-n=${BENCH_BROKER_N:-20000}
+n=${BENCH_BROKER_N:-10000}
 window=${BENCH_BROKER_WINDOW:-1000}
 reps=${BENCH_BROKER_REPS:-2}
 bparts=" ${BENCH_BROKER_PARTS:-amqp amqp091 stomp} "
@@ -390,7 +390,7 @@ done
 
 # the peers: fewer messages (they are Python; one run each)
 peers=${FM_PEERS:-$top/../shared/peers}
-pn=${BENCH_PEER_N:-2000}
+pn=${BENCH_PEER_N:-500}
 [ "$pn" -gt "$n" ] && pn=$n
 if [ -r "$peers/fedora-messaging/fedora_messaging/api.py" ] &&
     [ -r "$peers/fedmsg-migration-tools/fedmsg_migration_tools/bridges.py" ] &&
