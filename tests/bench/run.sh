@@ -5,9 +5,11 @@
 # BUILD_DIR/bench/crypto.txt.  Then tests/bench/run_bus.sh: relay and hub
 # throughput and latency against a raw ZeroMQ hop (BUILD_DIR/bench/
 # relay.txt and hub.txt; its knobs are described there).  Then
-# tests/bench/run_brokers.sh: fedmsg-bridge through RabbitMQ (AMQP 1.0)
-# and ActiveMQ (STOMP), brokers started and stopped there, against direct
-# clients (BUILD_DIR/bench/brokers.txt; knobs described there).  It only
+# tests/bench/run_brokers.sh: fedmsg-bridge through RabbitMQ (AMQP 1.0
+# and 0-9-1) and ActiveMQ (STOMP), brokers started and stopped there,
+# against direct C clients with the same guarantees and beside
+# fedora-messaging and fedmsg-migration-tools (BUILD_DIR/bench/
+# brokers.txt; knobs described there).  It only
 # reports; nothing here fails on a slow figure.
 #
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
