@@ -453,8 +453,9 @@ run: all
 # ZeroMQ hop (bench_zmq, noop_consumer.so, bench_plugin), printed and
 # written to $(B)/bench/relay.txt and $(B)/bench/hub.txt; then (unless
 # BENCH_BROKERS=0) tests/bench/run_brokers.sh: fedmsg-bridge through
-# RabbitMQ (AMQP 1.0) and ActiveMQ (STOMP) against direct clients
-# (bench_broker, tests/bench/bench_stomp.py): $(B)/bench/brokers.txt.
+# RabbitMQ (AMQP 1.0, 0-9-1) and ActiveMQ (STOMP) against direct clients
+# (bench_broker, tests/bench/bench_stomp.py) and the Python peers
+# (tests/bench/bench_fm.py): $(B)/bench/brokers.txt.
 BENCH_PROGS	 = $(addprefix $(B)/bench/,bench_crypto bench_zmq bench_plugin \
 		   noop_consumer.so bench_broker)
 

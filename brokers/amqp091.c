@@ -650,6 +650,7 @@ static int
 q_timeout_ms(struct broker *b, int64_t now)
 {
 	struct a091 *a = (struct a091 *)b;
+	int hb;
 
 	if (a->state == IDLE)
 		return a->retry_at <= now ? 0 : a->retry_at - now > 1000 ?
@@ -658,6 +659,15 @@ q_timeout_ms(struct broker *b, int64_t now)
 		return a091_connect_done(a->connecting) ? 0 : 1000;
 	if (amqp_frames_enqueued(a->conn) || amqp_data_in_buffer(a->conn))
 		return 0;
+	/*
+	 * rabbitmq-c calls the link dead 2 beats after the last frame, but
+	 * only when it is asked: ask every eighth of a beat (at most every
+	 * second), so a silent partition is declared within 2 beats and a
+	 * little, not 2 beats and up to a second.
+	 */
+	hb = amqp_get_heartbeat(a->conn);
+	if (hb > 0 && hb < 8)
+		return hb * 125;
 	return 1000;	/* heartbeats and the confirm timer */
 }
 

@@ -21,6 +21,22 @@
  *				them, a receiver link granting 1000 credit
  *				(topped up below 500) that accepts and
  *				settles each message
+ *   amqp091://HOST:PORT/QUEUE[@EXCHANGE]
+ *				AMQP 0-9-1 with rabbitmq-c, as its examples
+ *				amqp_sendstring.c / amqp_listen.c but with
+ *				the bridge's guarantees: guest/guest, vhost
+ *				"/", QUEUE declared (not durable, not
+ *				auto-delete, as the bridge's bench config);
+ *				the sender publishes to the default exchange,
+ *				mandatory, delivery mode 2, a message_id
+ *				each, on a channel in
+ *				confirm mode (basic.ack counted); the
+ *				receiver sets basic.qos -c PREFETCH (default
+ *				100, the bridge's credit) and basic.acks each
+ *				message.  @EXCHANGE: the receiver also
+ *				declares that topic exchange (durable) and
+ *				binds QUEUE to it with "#" (for a peer that
+ *				publishes to an exchange)
  *   stomp://HOST:PORT/DEST	STOMP 1.2 with fedmsg-c's own client
  *				(brokers/stomp.h): SEND with content-length
  *				(-r: and a receipt each, as fedmsg-bridge
@@ -74,6 +90,8 @@
 #include <proton/sasl.h>
 #include <proton/session.h>
 #include <proton/transport.h>
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
 #include <zmq.h>
 
 #include <fedmsg/message.h>
@@ -85,6 +103,7 @@
 
 #define SEQ_KEY		"\"bench_seq\":"
 #define PROBE_MARK	".bench.probe"
+#define PROBE_KEY	"\"probe\""	/* a probe's payload, without its topic */
 #define PROBE_EVERY_NS	100000000LL
 #define PROBE_FOR_NS	15000000000LL
 #define QUIET_NS	300000000LL
@@ -218,7 +237,8 @@ drv_arrived(struct drv *d, const char *body, size_t len)
 		d->seen[k / 8] |= (unsigned char)(1u << (k % 8));
 		atomic_store(&d->t_last, now_ns());
 		atomic_store(&d->received, atomic_load(&d->received) + 1);
-	} else if (memmem(body, len, PROBE_MARK, sizeof(PROBE_MARK) - 1)) {
+	} else if (memmem(body, len, PROBE_MARK, sizeof(PROBE_MARK) - 1) ||
+	    memmem(body, len, PROBE_KEY, sizeof(PROBE_KEY) - 1)) {
 		atomic_store(&d->probes, atomic_load(&d->probes) + 1);
 	} else {
 		atomic_store(&d->bad, atomic_load(&d->bad) + 1);
@@ -320,7 +340,7 @@ drv_next(struct drv *d, const struct env **m, int *wait_ms)
 /* ---- endpoints ---------------------------------------------------------------- */
 
 struct ep {
-	enum { EP_ZMQ_BIND, EP_ZMQ, EP_AMQP, EP_STOMP } kind;
+	enum { EP_ZMQ_BIND, EP_ZMQ, EP_AMQP, EP_AMQP091, EP_STOMP } kind;
 	char	*url;		/* zmq URL */
 	char	*host, *port, *addr;
 };
@@ -344,6 +364,9 @@ ep_parse(struct ep *ep, const char *spec)
 	if (strncmp(spec, "amqp://", 7) == 0) {
 		ep->kind = EP_AMQP;
 		hp = spec + 7;
+	} else if (strncmp(spec, "amqp091://", 10) == 0) {
+		ep->kind = EP_AMQP091;
+		hp = spec + 10;
 	} else if (strncmp(spec, "stomp://", 8) == 0) {
 		ep->kind = EP_STOMP;
 		hp = spec + 8;
@@ -360,7 +383,8 @@ ep_parse(struct ep *ep, const char *spec)
 	return;
 bad:
 	fprintf(stderr, "bench_broker: '%s': want zmq-bind:URL, zmq:URL, "
-	    "amqp://HOST:PORT/ADDRESS or stomp://HOST:PORT/DEST\n", spec);
+	    "amqp://HOST:PORT/ADDRESS, amqp091://HOST:PORT/QUEUE or "
+	    "stomp://HOST:PORT/DEST\n", spec);
 	exit(2);
 }
 
@@ -695,6 +719,259 @@ amqp_run(struct drv *d, const struct ep *ep, bool sender)
 	free(a.in.start);
 }
 
+/* ---- AMQP 0-9-1 (rabbitmq-c) -------------------------------------------------- */
+
+#define A091_CHANNEL	1
+
+/* An RPC's reply: false (and a line on stderr) unless normal. */
+static bool
+a091_ok(struct drv *d, amqp_rpc_reply_t r, const char *what)
+{
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return true;
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+		fprintf(stderr, "bench_broker: %s: %s: %s\n", d->name, what,
+		    amqp_error_string2(r.library_error));
+	else if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD ||
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		/* both carry reply_code, then reply_text, first */
+		amqp_channel_close_t *c = r.reply.decoded;
+
+		fprintf(stderr, "bench_broker: %s: %s: %u %.*s\n", d->name,
+		    what, c->reply_code, (int)c->reply_text.len,
+		    (const char *)c->reply_text.bytes);
+	} else
+		fprintf(stderr, "bench_broker: %s: %s: server method 0x%08x\n",
+		    d->name, what, (unsigned)r.reply.id);
+	return false;
+}
+
+/* QUEUE of "/QUEUE[@EXCHANGE]" (points into ep->addr) */
+static amqp_bytes_t
+a091_queue(const struct ep *ep)
+{
+	const char *q = ep->addr + 1, *x = strchr(q, '@');
+
+	return x ? (amqp_bytes_t){ (size_t)(x - q), (void *)q } :
+	    amqp_cstring_bytes(q);
+}
+
+/* Connect, log in, open the channel, declare the queue (and with
+   "@EXCHANGE", that topic exchange, durable, bound with "#"); NULL on failure
+   (said why). */
+static amqp_connection_state_t
+a091_open(struct drv *d, const struct ep *ep)
+{
+	amqp_connection_state_t c = amqp_new_connection();
+	amqp_socket_t *s = amqp_tcp_socket_new(c);
+	amqp_bytes_t qb = a091_queue(ep);
+	const char *x = strchr(ep->addr, '@');
+
+	if (s == NULL || amqp_socket_open(s, ep->host, atoi(ep->port)) !=
+	    AMQP_STATUS_OK) {
+		fprintf(stderr, "bench_broker: %s: connect %s: failed\n",
+		    d->name, ep->url);
+		amqp_destroy_connection(c);
+		return NULL;
+	}
+	if (!a091_ok(d, amqp_login(c, "/", 0, 131072, 0,
+	    AMQP_SASL_METHOD_PLAIN, "guest", "guest"), "login"))
+		goto fail;
+	amqp_channel_open(c, A091_CHANNEL);
+	if (!a091_ok(d, amqp_get_rpc_reply(c), "channel.open"))
+		goto fail;
+	amqp_queue_declare(c, A091_CHANNEL, qb, 0, 0, 0, 0, amqp_empty_table);
+	if (!a091_ok(d, amqp_get_rpc_reply(c), "queue.declare"))
+		goto fail;
+	if (x != NULL) {	/* QUEUE@EXCHANGE: a topic exchange, all keys */
+		amqp_exchange_declare(c, A091_CHANNEL, amqp_cstring_bytes(x + 1),
+		    amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
+		if (!a091_ok(d, amqp_get_rpc_reply(c), "exchange.declare"))
+			goto fail;
+		amqp_queue_bind(c, A091_CHANNEL, qb, amqp_cstring_bytes(x + 1),
+		    amqp_cstring_bytes("#"), amqp_empty_table);
+		if (!a091_ok(d, amqp_get_rpc_reply(c), "queue.bind"))
+			goto fail;
+	}
+	return c;
+fail:
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
+	return NULL;
+}
+
+static void
+a091_close(amqp_connection_state_t c)
+{
+	amqp_channel_close(c, A091_CHANNEL, AMQP_REPLY_SUCCESS);
+	amqp_connection_close(c, AMQP_REPLY_SUCCESS);
+	amqp_destroy_connection(c);
+}
+
+/* Read what the broker sent the publisher within wait_us: confirms
+   (basic.ack/nack, maybe "multiple"), returns (then their content).
+   Returns false when the connection failed. */
+static bool
+a091_confirms(struct drv *d, amqp_connection_state_t c, long wait_us,
+    uint64_t *acked, unsigned long *refused)
+{
+	for (;;) {
+		struct timeval tv = { wait_us / 1000000, wait_us % 1000000 };
+		amqp_frame_t f;
+		int r = amqp_simple_wait_frame_noblock(c, &f, &tv);
+
+		if (r == AMQP_STATUS_TIMEOUT)
+			return true;
+		if (r != AMQP_STATUS_OK) {
+			fprintf(stderr, "bench_broker: %s: %s\n", d->name,
+			    amqp_error_string2(r));
+			return false;
+		}
+		wait_us = 0;	/* then take what is there */
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue;
+		switch (f.payload.method.id) {
+		case AMQP_BASIC_ACK_METHOD: {
+			amqp_basic_ack_t *a = f.payload.method.decoded;
+
+			*acked = a->multiple ? a->delivery_tag : *acked + 1;
+			break;
+		}
+		case AMQP_BASIC_NACK_METHOD: {
+			amqp_basic_nack_t *n = f.payload.method.decoded;
+
+			(*refused)++;
+			*acked = n->multiple ? n->delivery_tag : *acked + 1;
+			break;
+		}
+		case AMQP_BASIC_RETURN_METHOD: {
+			amqp_message_t m;
+
+			(*refused)++;
+			if (amqp_read_message(c, f.channel, &m, 0).reply_type ==
+			    AMQP_RESPONSE_NORMAL)
+				amqp_destroy_message(&m);
+			break;
+		}
+		default:
+			fprintf(stderr, "bench_broker: %s: unexpected method "
+			    "0x%08x\n", d->name, (unsigned)f.payload.method.id);
+			return false;
+		}
+	}
+}
+
+static void
+a091_send(struct drv *d, const struct ep *ep)
+{
+	amqp_connection_state_t c = a091_open(d, ep);
+	amqp_basic_properties_t p;
+	uint64_t sent = 0, acked = 0;
+	unsigned long refused = 0;
+	int64_t until;
+
+	if (c == NULL) {
+		drv_finish(d, true);
+		return;
+	}
+	amqp_confirm_select(c, A091_CHANNEL);
+	if (!a091_ok(d, amqp_get_rpc_reply(c), "confirm.select")) {
+		drv_finish(d, true);
+		a091_close(c);
+		return;
+	}
+	memset(&p, 0, sizeof(p));
+	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG |
+	    AMQP_BASIC_CONTENT_ENCODING_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+	    AMQP_BASIC_MESSAGE_ID_FLAG;
+	p.content_type = amqp_cstring_bytes("application/json");
+	p.content_encoding = amqp_cstring_bytes("utf-8");
+	p.delivery_mode = 2;
+	for (;;) {
+		const struct env *m;
+		int wait, r = drv_next(d, &m, &wait);
+
+		if (r < 0)
+			break;
+		if (r == 1) {
+			char id[32];	/* fedora-messaging wants one */
+
+			snprintf(id, sizeof(id), "bench-%llu",
+			    (unsigned long long)sent);
+			p.message_id = amqp_cstring_bytes(id);
+			if (amqp_basic_publish(c, A091_CHANNEL, amqp_empty_bytes,
+			    a091_queue(ep), 1, 0, &p,
+			    (amqp_bytes_t){ m->blen, (void *)m->body }) !=
+			    AMQP_STATUS_OK) {
+				fprintf(stderr, "bench_broker: %s: basic.publish "
+				    "failed\n", d->name);
+				drv_finish(d, true);
+				break;
+			}
+			sent++;
+		}
+		if (!a091_confirms(d, c, r == 1 ? 0 : 1000L * (wait > 5 ? 5 :
+		    wait), &acked, &refused)) {
+			drv_finish(d, true);
+			break;
+		}
+	}
+	/* the rest of the confirms, for the count */
+	until = now_ns() + 2000000000LL;
+	while (acked < sent && now_ns() < until &&
+	    a091_confirms(d, c, 10000, &acked, &refused))
+		;
+	if (refused || acked < sent)
+		fprintf(stderr, "bench_broker: %s: %lu refused (nack, return), "
+		    "%lu not confirmed\n", d->name, refused,
+		    (unsigned long)(sent - acked));
+	a091_close(c);
+}
+
+static void
+a091_receive(struct drv *d, const struct opts *o)
+{
+	amqp_connection_state_t c = a091_open(d, &o->to);
+	long prefetch = o->prefetch ? atol(o->prefetch) : 100;
+
+	if (c == NULL) {
+		atomic_store(&d->rx_failed, true);
+		return;
+	}
+	amqp_basic_qos(c, A091_CHANNEL, 0, (uint16_t)prefetch, 0);
+	if (!a091_ok(d, amqp_get_rpc_reply(c), "basic.qos"))
+		goto fail;
+	amqp_basic_consume(c, A091_CHANNEL, a091_queue(&o->to),
+	    amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+	if (!a091_ok(d, amqp_get_rpc_reply(c), "basic.consume"))
+		goto fail;
+	atomic_store(&d->rx_ready, true);
+	while (!atomic_load(&d->finished)) {
+		struct timeval tv = { 0, 10000 };
+		amqp_envelope_t e;
+		amqp_rpc_reply_t r;
+
+		amqp_maybe_release_buffers(c);
+		r = amqp_consume_message(c, &e, &tv, 0);
+		if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+		    r.library_error == AMQP_STATUS_TIMEOUT)
+			continue;
+		if (!a091_ok(d, r, "consume"))
+			goto fail;
+		drv_arrived(d, e.message.body.bytes, e.message.body.len);
+		if (amqp_basic_ack(c, A091_CHANNEL, e.delivery_tag, 0) != 0) {
+			amqp_destroy_envelope(&e);
+			goto fail;
+		}
+		amqp_destroy_envelope(&e);
+	}
+	a091_close(c);
+	return;
+fail:
+	atomic_store(&d->rx_failed, true);
+	a091_close(c);
+}
+
 /* ---- STOMP (fedmsg-c's client, brokers/stomp.h) ---------------------------------- */
 
 struct stc {
@@ -888,6 +1165,9 @@ rx_main(void *arg)
 	case EP_AMQP:
 		amqp_run(r->d, &r->o->to, false);
 		break;
+	case EP_AMQP091:
+		a091_receive(r->d, r->o);
+		break;
 	case EP_STOMP:
 		stomp_run(r->d, r->o, false);
 		break;
@@ -977,6 +1257,9 @@ main(int argc, char **argv)
 		break;
 	case EP_AMQP:
 		amqp_run(d, &o.from, true);
+		break;
+	case EP_AMQP091:
+		a091_send(d, &o.from);
 		break;
 	case EP_STOMP:
 		stomp_run(d, &o, true);

@@ -5,9 +5,11 @@
 # BUILD_DIR/bench/crypto.txt.  Then tests/bench/run_bus.sh: relay and hub
 # throughput and latency against a raw ZeroMQ hop (BUILD_DIR/bench/
 # relay.txt and hub.txt; its knobs are described there).  Then
-# tests/bench/run_brokers.sh: fedmsg-bridge through RabbitMQ (AMQP 1.0)
-# and ActiveMQ (STOMP), brokers started and stopped there, against direct
-# clients (BUILD_DIR/bench/brokers.txt; knobs described there).  It only
+# tests/bench/run_brokers.sh: fedmsg-bridge through RabbitMQ (AMQP 1.0
+# and 0-9-1) and ActiveMQ (STOMP), brokers started and stopped there,
+# against direct C clients with the same guarantees and beside
+# fedora-messaging and fedmsg-migration-tools (BUILD_DIR/bench/
+# brokers.txt; knobs described there).  It only
 # reports; nothing here fails on a slow figure.
 #
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
@@ -81,41 +83,53 @@ else
 	pki="self-signed certificate (certs/mkcerts.sh unavailable)"
 fi
 
-# the bus and broker parts, as BENCH_PARTS asks
+# the bus and broker parts, as BENCH_PARTS asks; took PART: how long
+# each part took, on stderr (README's performance section has a run)
+took() { echo "bench: part $1 took $(( $(date +%s) - t_part )) s" >&2; }
 rest() {
 	sep=$1
 	case " $parts " in
 	*" bus "*)
 		[ -n "$sep" ] && echo
+		t_part=$(date +%s)
 		sh "$top/tests/bench/run_bus.sh" "$build" "$dev"
+		took bus
 		sep=1 ;;
 	esac
 	case " $parts " in
 	*" robosig "*)
 		[ -n "$sep" ] && echo
+		t_part=$(date +%s)
 		/usr/bin/python3 "$top/tests/bench/bench_robosig.py" "$build" \
 		    >"$out/robosig.txt"
 		cat "$out/robosig.txt"
+		took robosig
 		sep=1 ;;
 	esac
 	case " $parts " in
 	*" brokers "*)
 		[ -n "$sep" ] && echo
+		t_part=$(date +%s)
 		sh "$top/tests/bench/run_brokers.sh" "$build" "$dev"
+		took brokers
 		sep=1 ;;
 	esac
 	case " $parts " in
 	*" resultsdb "*)
 		[ -n "$sep" ] && echo
+		t_part=$(date +%s)
 		/usr/bin/python3 "$top/tests/bench/bench_resultsdb.py" "$build"
+		took resultsdb
 		sep=1 ;;
 	esac
 	case " $parts " in
 	*" githook "*)
 		[ -n "$sep" ] && echo
+		t_part=$(date +%s)
 		/usr/bin/python3 "$top/tests/bench/bench_git_hook.py" "$build" \
 		    >"$out/githook.txt"
-		cat "$out/githook.txt" ;;
+		cat "$out/githook.txt"
+		took githook ;;
 	esac
 }
 
@@ -153,6 +167,7 @@ speed() {
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
+t_part=$(date +%s)
 # The 1-process baseline runs before and after bench_crypto; the report
 # takes the better of the two, as other work on the machine only slows.
 echo "bench: openssl speed -multi 1 rsa2048 (${osecs} s sign," \
@@ -277,6 +292,7 @@ END {
 }' "$out/bench_crypto.out" >"$out/crypto.txt"
 cat "$out/crypto.txt"
 echo "bench: written to $out/crypto.txt" >&2
+took crypto
 
 BENCH_CRYPTO_OUT=$out/bench_crypto.out	# for run_bus.sh's CPU ratio
 export BENCH_CRYPTO_OUT

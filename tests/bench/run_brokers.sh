@@ -15,6 +15,17 @@
 #     examples send.c/receive.c, which cannot send a given body), and
 #     against those examples themselves, unchanged (Debian's
 #     libqpid-proton11-dev-examples, built by the Makefile).
+#  1b. AMQP 0-9-1 through RabbitMQ: ZeroMQ -> 0-9-1 and 0-9-1 -> ZeroMQ
+#     (validation off and on; the bridge's /queue/X with publisher
+#     confirms and its spool one way, basic.qos 100 and an ack each the
+#     other) against a rabbitmq-c publisher/consumer pair with the same
+#     guarantees (bench_broker's amqp091 endpoint); then, where
+#     ../shared/peers (or $FM_PEERS) has them, BENCH_PEER_N of the same
+#     envelopes through fedora-messaging 3.6's own api.publish and
+#     api.consume (tests/bench/bench_fm.py) and through
+#     fedmsg-migration-tools' zmq_to_amqp (validating, as Fedora ran it)
+#     and AmqpToZmq (under fedora-messaging's consume): our throughput and
+#     CPU per message as multiples of theirs.
 #  2. STOMP through ActiveMQ 5.17: ZeroMQ -> STOMP and STOMP -> ZeroMQ
 #     (validation off and on) against (i) the broker's ceiling with the
 #     fastest client here, fedmsg-c's own STOMP client (brokers/stomp.h) in
@@ -35,9 +46,13 @@
 # then the runs of a section are interleaved, and the best of
 # BENCH_BROKER_REPS counts.
 #
-#   BENCH_BROKER_N       messages per run (default 20000)
+#   BENCH_BROKER_N       messages per run (default 10000)
 #   BENCH_BROKER_WINDOW  in flight at most (default 1000)
 #   BENCH_BROKER_REPS    runs per path (default 2)
+#   BENCH_BROKER_PARTS   which sections, any of "amqp amqp091 stomp"
+#                        (default all; a broker no section needs is not
+#                        started)
+#   BENCH_PEER_N         messages per run of the Python peers (default 500)
 #
 # The brokers are our own (tests/brokers/broker.sh), started here as a run
 # of tests/brokers/brokerrun.py, like a test session's: on ports reserved
@@ -68,9 +83,11 @@ bridge=$build/bin/fedmsg-bridge
 brokersh=$top/tests/brokers/broker.sh
 pystomp=$top/tests/bench/bench_stomp.py
 PY=/usr/bin/python3
-n=${BENCH_BROKER_N:-20000}
+n=${BENCH_BROKER_N:-10000}
 window=${BENCH_BROKER_WINDOW:-1000}
 reps=${BENCH_BROKER_REPS:-2}
+bparts=" ${BENCH_BROKER_PARTS:-amqp amqp091 stomp} "
+want() { case "$bparts" in *" $1 "*) return 0 ;; esac; return 1; }
 
 for f in "$bb" "$bz" "$bridge"; do
 	if [ ! -x "$f" ]; then
@@ -156,13 +173,18 @@ if [ -f "$out/broker-tls/done" ]; then
 	cp -R "$out/broker-tls" "$rdir/tls"
 	cp -R "$out/broker-tls" "$adir/tls"
 fi
-echo "bench: brokers: starting RabbitMQ and ActiveMQ (tests/brokers/" \
+echo "bench: brokers: starting the brokers of$bparts(tests/brokers/" \
     "broker.sh, ports of this run); $n messages per run, $reps runs per path" >&2
-started="rabbitmq activemq"
-bash "$brokersh" start rabbitmq "$rdir" >"$tmp/rabbitmq-start.log" 2>&1 &
-rstart=$!
-bash "$brokersh" start activemq "$adir" >"$tmp/activemq-start.log" 2>&1 &
-astart=$!
+if want amqp || want amqp091; then
+	started="$started rabbitmq"
+	bash "$brokersh" start rabbitmq "$rdir" >"$tmp/rabbitmq-start.log" 2>&1 &
+	rstart=$!
+fi
+if want stomp; then
+	started="$started activemq"
+	bash "$brokersh" start activemq "$adir" >"$tmp/activemq-start.log" 2>&1 &
+	astart=$!
+fi
 
 envs=$out/broker-envelopes.txt
 key="$n 200 $(cat "$dev/shell-localhost.crt" "$dev/shell-localhost.key" |
@@ -178,23 +200,25 @@ else
 	echo "$key" >"$envs.key"
 fi
 rc=0
-wait "$rstart" || rc=$?
+[ -n "${rstart:-}" ] && { wait "$rstart" || rc=$?; }
 rstart=""
-wait "$astart" || rc=$((rc + $?))
+[ -n "${astart:-}" ] && { wait "$astart" || rc=$((rc + $?)); }
 astart=""
 if [ $rc -ne 0 ]; then
-	cat "$tmp/rabbitmq-start.log" "$tmp/activemq-start.log" >&2
+	cat "$tmp/rabbitmq-start.log" "$tmp/activemq-start.log" >&2 || true
 	echo "bench: a broker did not start" >&2
 	exit 1
 fi
-rready=$(sed -n 's/.*ready in \([0-9]*\) ms.*/\1/p' "$tmp/rabbitmq-start.log")
-aready=$(sed -n 's/.*ready in \([0-9]*\) ms.*/\1/p' "$tmp/activemq-start.log")
+rready=$(sed -n 's/.*ready in \([0-9]*\) ms.*/\1/p' "$tmp/rabbitmq-start.log" \
+    2>/dev/null || true)
+aready=$(sed -n 's/.*ready in \([0-9]*\) ms.*/\1/p' "$tmp/activemq-start.log" \
+    2>/dev/null || true)
 if [ ! -f "$out/broker-tls/done" ] && [ -f "$rdir/tls/done" ]; then
 	rm -rf "$out/broker-tls"
 	cp -R "$rdir/tls" "$out/broker-tls"
 fi
-rpid=$(cat "$rdir/rabbit.pid")
-apid=$(cat "$adir/activemq.pid")
+rpid=$(cat "$rdir/rabbit.pid" 2>/dev/null || echo 0)
+apid=$(cat "$adir/activemq.pid" 2>/dev/null || echo 0)
 echo "bench: brokers: RabbitMQ ready in ${rready:-?} ms, ActiveMQ in" \
     "${aready:-?} ms" >&2
 
@@ -289,8 +313,10 @@ bridged() {
 }
 
 # ---- 1. AMQP 1.0 through RabbitMQ ---------------------------------------------
+# (each section runs if BENCH_BROKER_PARTS names it; bodies not re-indented)
 amqp=amqp://127.0.0.1:$amqp_port
 auth="\"user\": \"guest\", \"password_file\": \"$tmp/password\", \"allow_plaintext_credentials\": true"
+if want amqp; then
 echo "bench: brokers: AMQP 1.0 through RabbitMQ" >&2
 for w in 1 2; do
 	warmup amqp_warmup "$bb" -n "$n" -w "$window" amqp_warmup \
@@ -319,9 +345,131 @@ while [ "$r" -le "$reps" ]; do
 	done
 	r=$((r + 1))
 done
+
+fi	# amqp
+
+# ---- 1b. AMQP 0-9-1 through RabbitMQ -------------------------------------------
+# bench_broker's rabbitmq-c pair (publisher confirms, mandatory, delivery
+# mode 2 -> /queue -> basic.qos 100, an ack each) against the bridge both
+# ways with the same guarantees (confirms and spool; prefetch 100, acks);
+# then, where the peers are, the same messages through fedora-messaging's
+# own publish and consume and through fedmsg-migration-tools' bridges.
+if want amqp091; then
+a091=amqp091://127.0.0.1:$amqp_port
+q091() { echo "fedmsg-bench-$$-$1"; }
+decl091() {	# the queue as bench_broker declares it
+	echo "\"queues\": {\"$1\": {\"durable\": false, \"auto_delete\": false}}"
+}
+echo "bench: brokers: AMQP 0-9-1 through RabbitMQ" >&2
+warmup a091_warmup "$bb" -n "$n" -w "$window" a091_warmup \
+    "$a091/$(q091 warmup)" "$a091/$(q091 warmup)" "$envs"
+r=1
+while [ "$r" -le "$reps" ]; do
+	run a091_base "$bb" -n "$n" -w "$window" -b "$rpid" a091_base \
+	    "$a091/$(q091 base-$r)" "$a091/$(q091 base-$r)" "$envs"
+	for v in off on; do
+		zport=$("$bz" ports 1)
+		[ $v = on ] && val=true || val=false
+		q=$(q091 z2a-$v-$r)
+		bridged "zmq_a091_$v" "\"from\": \"zmq\", \"to\": \"$a091\",
+		    \"endpoints\": [\"src\"], \"address\": \"/queue/$q\", $auth,
+		    \"validate\": $val, $(decl091 "$q"),
+		    \"spool\": {\"dir\": \"$tmp/spool-a$v$r\"}" -b "$rpid" \
+		    "zmq_a091_$v" "zmq-bind:tcp://127.0.0.1:$zport" "$a091/$q" \
+		    "$envs"
+		zport=$("$bz" ports 1)
+		q=$(q091 a2z-$v-$r)
+		bridged "a091_zmq_$v" "\"from\": \"$a091\", \"to\": \"zmq\",
+		    \"source\": \"/queue/$q\", $auth, \"validate\": $val,
+		    $(decl091 "$q"), \"endpoints\": \"tcp://127.0.0.1:$zport\"" \
+		    -b "$rpid" "a091_zmq_$v" "$a091/$q" \
+		    "zmq:tcp://127.0.0.1:$zport" "$envs"
+	done
+	r=$((r + 1))
+done
+
+# the peers: fewer messages (they are Python; one run each)
+peers=${FM_PEERS:-$top/../shared/peers}
+pn=${BENCH_PEER_N:-500}
+[ "$pn" -gt "$n" ] && pn=$n
+if [ -r "$peers/fedora-messaging/fedora_messaging/api.py" ] &&
+    [ -r "$peers/fedmsg-migration-tools/fedmsg_migration_tools/bridges.py" ] &&
+    [ -r "$peers/fedmsg/fedmsg/crypto/x509_ng.py" ]; then
+	echo "bench: brokers: fedora-messaging and fedmsg-migration-tools" \
+	    "($pn messages)" >&2
+	ppath=$peers/fedora-messaging:$peers/fedmsg-migration-tools:$peers/fedmsg
+	mkdir -p "$tmp/peer-home"
+	# fedmsg's config for migration-tools (validation as Fedora ran it)
+	cat >"$tmp/peer-fedmsg.py" <<PYEOF
+config = dict(validate_signatures=True, sign_messages=False,
+              crypto_backend="x509", crypto_validate_backends=["x509"],
+              ca_cert_location="$dev/ca.crt",
+              crl_location="${crl:+$dev/crl.pem}" or None,
+              endpoints={}, environment="prod", topic_prefix="org.fedoraproject")
+PYEOF
+	penv="PYTHONPATH=$ppath HOME=$tmp/peer-home FEDMSG_CONFIG=$tmp/peer-fedmsg.py"
+	# shellcheck disable=SC2086
+	run fm env $penv "$PY" "$top/tests/bench/bench_fm.py" -n "$pn" \
+	    -b "$rpid" fm \
+	    "$amqp_port" "$(q091 fm)" "$envs"
+	# zmq_to_amqp: ZeroMQ SUB -> fedmsg.crypto.validate -> api.publish
+	# (a confirm per message) to an exchange; the queue bound to it.
+	# The function its `zmq_to_amqp` command runs (the command module
+	# also imports txzmq, for another command, which Debian 12 lacks).
+	zport=$("$bz" ports 1)
+	cat >"$tmp/mt.toml" <<TEOF
+amqp_url = "amqp://guest:guest@127.0.0.1:$amqp_port/%2F"
+TEOF
+	# shellcheck disable=SC2086
+	env $penv FEDORA_MESSAGING_CONF="$tmp/mt.toml" "$PY" -c "
+from fedmsg_migration_tools import bridges
+bridges.zmq_to_amqp('fedmsg-bench-$$-zmq.topic',
+                    ['tcp://127.0.0.1:$zport'], [b''])" \
+	    >"$tmp/bridge-mt_zmq_a091.log" 2>&1 &
+	spid=$!
+	run mt_zmq_a091 "$bb" -n "$pn" -w "$window" -p "$spid" -b "$rpid" \
+	    mt_zmq_a091 "zmq-bind:tcp://127.0.0.1:$zport" \
+	    "$a091/$(q091 mt-z2a)@fedmsg-bench-$$-zmq.topic" "$envs"
+	stop_bridge
+	# amqp_to_zmq: fedora-messaging's consumer with the AmqpToZmq
+	# callback (wraps, not signing: as our bench bridges) -> a PUB
+	zport=$("$bz" ports 1)
+	q=$(q091 mt-a2z)
+	cat >"$tmp/mt-a2z.toml" <<TEOF
+amqp_url = "amqp://guest:guest@127.0.0.1:$amqp_port/%2F"
+callback = "fedmsg_migration_tools.bridges:AmqpToZmq"
+bindings = []
+[queues.$q]
+durable = false
+auto_delete = false
+exclusive = false
+arguments = {}
+[qos]
+prefetch_size = 0
+prefetch_count = 100
+[consumer_config]
+publish_endpoint = "tcp://127.0.0.1:$zport"
+TEOF
+	sed 's/^config = dict(validate_signatures=True, sign_messages=False,/config = dict(validate_signatures=False, sign_messages=False,/' \
+	    "$tmp/peer-fedmsg.py" >"$tmp/peer-fedmsg-a2z.py"
+	# shellcheck disable=SC2086
+	env $penv FEDMSG_CONFIG="$tmp/peer-fedmsg-a2z.py" \
+	    FEDORA_MESSAGING_CONF="$tmp/mt-a2z.toml" "$PY" -c \
+	    'from fedora_messaging.cli import cli; cli()' consume \
+	    >"$tmp/bridge-mt_a091_zmq.log" 2>&1 &
+	spid=$!
+	run mt_a091_zmq "$bb" -n "$pn" -w "$window" -p "$spid" -b "$rpid" \
+	    mt_a091_zmq "$a091/$q" "zmq:tcp://127.0.0.1:$zport" "$envs"
+	stop_bridge
+else
+	echo "bench: brokers: fedora-messaging and fedmsg-migration-tools" \
+	    "skipped: not found in $peers (set FM_PEERS)" >&2
+fi
+fi	# amqp091
 stop_broker rabbitmq "$rdir"
 
 # ---- 2. STOMP through ActiveMQ -------------------------------------------------
+if want stomp; then
 stomp=stomp://127.0.0.1:$stomp_port
 echo "bench: brokers: STOMP through ActiveMQ" >&2
 # ActiveMQ reaches its pace after some 80 000 messages (JIT): 4 runs,
@@ -361,6 +509,7 @@ while [ "$r" -le "$reps" ]; do
 	r=$((r + 1))
 done
 stop_broker activemq "$adir"
+fi	# stomp
 load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 t_total=$(( $(date +%s) - t_begin ))
 cp "$tmp/brokers.out" "$out/brokers.out"
@@ -387,6 +536,21 @@ $1 == "broker" {
 		rate[$2] = $7; sent[$2] = $3; recv[$2] = $4; dups[$2] = $5
 		bcpu[$2] = $8; kcpu[$2] = $9
 	}
+}
+function goal(label, k, b) {
+	if (!(k in rate) || !(b in rate))
+		return
+	printf "  %-56s %6.3f\n", label, ratio(rate[k], rate[b])
+}
+function peer(label, ours, theirs,   a, b, x) {
+	if (!(ours in rate) || !(theirs in rate)) {
+		printf "  %-56s %9s %11s\n", label, "-", "-"
+		return
+	}
+	a = us(bcpu[ours], ours); b = us(bcpu[theirs], theirs)
+	x = (a > 0 && b > 0) ? sprintf("%.1f", b / a) : "-"
+	printf "  %-56s %9.1f %11s\n", label, ratio(rate[ours], rate[theirs]),
+	    x
 }
 function row(label, k, b1, b2) {
 	if (!(k in rate)) {
@@ -426,6 +590,7 @@ END {
 	    "100, 1000 unsettled sends,\n  a disk spool without fsync for " \
 	    "ZeroMQ -> broker); a fresh queue per run.\n\n"
 
+	if (index(bparts, " amqp ")) {
 	printf "  1. AMQP 1.0 through RabbitMQ.  /base: ratio to a proton " \
 	    "sender -> /queue/X -> a\n"
 	printf "     proton receiver with our envelopes (bench_broker, " \
@@ -451,6 +616,61 @@ END {
 	printf "  (bridge, broker: CPU time of fedmsg-bridge and of " \
 	    "RabbitMQ's beam.smp per message\n  received, us.  lost: " \
 	    "sent - received.)\n\n"
+	}
+
+	if (index(bparts, " amqp091 ")) {
+	printf "  1b. AMQP 0-9-1 through RabbitMQ.  /base: ratio to a " \
+	    "rabbitmq-c %s publisher ->\n", rmqc
+	printf "     /queue/X -> a rabbitmq-c consumer with the bridge's " \
+	    "guarantees (bench_broker:\n"
+	printf "     publisher confirms, mandatory, delivery mode 2; " \
+	    "basic.qos 100, an ack each).\n"
+	printf "  %-44s %8s %6s %6s %6s %7s %7s %5s %4s\n", "path", "msgs/s",
+	    "MB/s", "/base", "", "bridge", "broker", "lost", "dups"
+	row("rabbitmq-c publish -> RabbitMQ -> consume", "a091_base",
+	    "a091_base", "")
+	row("ZeroMQ -> fedmsg-bridge -> 0-9-1", "zmq_a091_off", "a091_base", "")
+	row("ZeroMQ -> fedmsg-bridge -> 0-9-1, validating", "zmq_a091_on",
+	    "a091_base", "")
+	row("0-9-1 -> fedmsg-bridge -> ZeroMQ", "a091_zmq_off", "a091_base", "")
+	row("0-9-1 -> fedmsg-bridge -> ZeroMQ, validating", "a091_zmq_on",
+	    "a091_base", "")
+	if ("fm_publish" in rate || "mt_zmq_a091" in rate) {
+		printf "  the peers (one run each, %d messages; ../shared/peers):\n",
+		    pn_peer
+		row("fedora-messaging api.publish, confirm each", "fm_publish",
+		    "a091_base", "")
+		row("fedora-messaging api.consume, prefetch 100", "fm_consume",
+		    "a091_base", "")
+		row("migration-tools zmq_to_amqp, validating", "mt_zmq_a091",
+		    "a091_base", "")
+		row("migration-tools AmqpToZmq (consume -> PUB)", "mt_a091_zmq",
+		    "a091_base", "")
+		printf "  (bridge: for the peers, their process's CPU per " \
+		    "message: fedora-messaging's,\n  pika's and Twisted's " \
+		    "work, as the bridge's is ours.  fedora-messaging is " \
+		    "timed\n  from the first publish to the last confirm, and " \
+		    "from the first delivery to\n  the last, not end to end; " \
+		    "migration-tools end to end like the bridge.)\n"
+		printf "\n  Beside the peers: fedmsg-c as multiples of them " \
+		    "(x msgs/s: ours / theirs;\n  x less CPU: their CPU " \
+		    "per message / ours)\n"
+		printf "  %-56s %9s %11s\n", "", "x msgs/s", "x less CPU"
+		peer("ZeroMQ -> 0-9-1, validating: bridge / migration-tools",
+		    "zmq_a091_on", "mt_zmq_a091")
+		peer("0-9-1 -> ZeroMQ: bridge / migration-tools AmqpToZmq",
+		    "a091_zmq_off", "mt_a091_zmq")
+		peer("publishing: bridge (ZeroMQ -> 0-9-1) / fedora-messaging",
+		    "zmq_a091_off", "fm_publish")
+		peer("consuming: bridge (0-9-1 -> ZeroMQ) / fedora-messaging",
+		    "a091_zmq_off", "fm_consume")
+	} else {
+		printf "  (fedora-messaging and fedmsg-migration-tools: not " \
+		    "run, see the messages above)\n"
+	}
+	printf "\n"
+	}
+	if (index(bparts, " stomp ")) {
 	printf "  2. STOMP through ActiveMQ.  /C: ratio to the broker's " \
 	    "ceiling, fedmsg-c's STOMP\n"
 	printf "     client (brokers/stomp.h) sending without receipts to an " \
@@ -476,6 +696,22 @@ END {
 	    "is the ceiling with those guarantees.  The\n  bridge runs feed " \
 	    "or drain the queue with the C client, fastest settings.  broker:\n" \
 	    "  ActiveMQ's java process.)\n"
+	}
+	printf "\n  Each bridge path against the best C client doing the " \
+	    "same work with the same\n  guarantees, in this run " \
+	    "(issue 18's goal: >= 0.8; spool on for ZeroMQ -> broker):\n"
+	goal("ZeroMQ -> AMQP 1.0 / proton pair, settled", "zmq_amqp",
+	    "amqp_base")
+	goal("AMQP 1.0 -> ZeroMQ / proton pair, settled", "amqp_zmq_off",
+	    "amqp_base")
+	goal("ZeroMQ -> 0-9-1 / rabbitmq-c pair, confirms + acks",
+	    "zmq_a091_off", "a091_base")
+	goal("0-9-1 -> ZeroMQ / rabbitmq-c pair, confirms + acks",
+	    "a091_zmq_off", "a091_base")
+	goal("ZeroMQ -> STOMP / C client, receipts + acks", "zmq_stomp",
+	    "stomp_c_acked")
+	goal("STOMP -> ZeroMQ / C client, receipts + acks", "stomp_zmq_off",
+	    "stomp_c_acked")
 	if (failed != "")
 		printf "\n  runs that could not be made:%s (see the messages " \
 		    "above)\n", failed
@@ -484,6 +720,7 @@ EOF
 awk -v when="$when" -v cpu="${cpu:-unknown CPU}" -v ncpu="$ncpu" \
     -v rmq="$(ver rabbitmq-server)" -v amq="$(ver activemq)" \
     -v pn="$(ver libqpid-proton11)" -v pst="$(ver python3-stomp)" \
+    -v rmqc="$(ver librabbitmq4)" -v pn_peer="${pn:-0}" -v bparts="$bparts" \
     -v lb="$load_before" -v la="$load_after" -v n="$n" -v win="$window" \
     -v reps="$reps" -v sbytes="$sbytes" -v tbytes="$tbytes" \
     -v rready="${rready:-?}" -v aready="${aready:-?}" -v total="$t_total" \

@@ -462,9 +462,11 @@ def relay_stats(text):
 class Daemon:
     """A tool started in the background, stdout and stderr in files."""
 
-    def __init__(self, name, args, workdir, env, stdin=None):
+    def __init__(self, name, args, workdir, env, stdin=None, prefix=()):
         self.name = name
-        self.argv = FM_WRAP + [tool(name)] + [str(a) for a in args]
+        # prefix: a command that execs the rest, e.g. "ip netns exec NS"
+        self.argv = (list(prefix) + FM_WRAP + [tool(name)] +
+                     [str(a) for a in args])
         stem = "%s-%s" % (name, _uuid.uuid4().hex[:8])
         self.out_path = Path(workdir) / (stem + ".out")
         self.err_path = Path(workdir) / (stem + ".err")
@@ -608,7 +610,7 @@ def daemons(tmp_path):
     that lost one, fails the test."""
     started = []
 
-    def start(name, args=(), config=None, stdin=None, env=None):
+    def start(name, args=(), config=None, stdin=None, env=None, prefix=()):
         e = dict(os.environ)
         if config:
             e["FEDMSG_CONFIG"] = str(config)
@@ -616,7 +618,7 @@ def daemons(tmp_path):
         e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         if env:
             e.update(env)
-        d = Daemon(name, args, tmp_path, e, stdin)
+        d = Daemon(name, args, tmp_path, e, stdin, prefix)
         started.append(d)
         return d
 
@@ -1938,11 +1940,11 @@ class BridgeSource:
 
 
 def start_bridge(daemons, config, *args, wait="broker connected",
-                 timeout=20.0):
+                 timeout=20.0, prefix=()):
     """fedmsg-bridge --config CONFIG; waits for `wait` on stderr (None:
-    do not wait)."""
+    do not wait); prefix: a command that execs it (ip netns exec NS)."""
     d = daemons("fedmsg-bridge", ["--config", config] + list(args),
-                config=config)
+                config=config, prefix=prefix)
     if wait:
         d.wait_stderr(wait, timeout)
     return d

@@ -110,11 +110,11 @@ class BlackholeProxy:
     buffered meanwhile.  Connections accepted during a blackhole are held
     the same way."""
 
-    def __init__(self, upstream_port):
+    def __init__(self, upstream_port, host="127.0.0.1"):
         self.upstream = ("127.0.0.1", upstream_port)
         self.lsock = socket.socket()
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.bind((host, 0))      # host: where the bridge reaches it
         self.lsock.listen(16)
         self.port = self.lsock.getsockname()[1]
         self.sel = selectors.DefaultSelector()
@@ -225,8 +225,8 @@ class BlackholeProxy:
 def proxy():
     made = []
 
-    def make(port):
-        p = BlackholeProxy(port)
+    def make(port, host="127.0.0.1"):
+        p = BlackholeProxy(port, host)
         made.append(p)
         return p
     yield make
