@@ -304,6 +304,16 @@ maybe_reload(struct fm_validator *v)
 	v->crl_id = crl;
 }
 
+/* The verify-once cache's bytes: FM_VERIFIED_CACHE_ENTRY_BYTES an entry,
+   at least 256 KiB so that a small cache still holds ordinary messages. */
+static size_t
+verified_budget(unsigned entries)
+{
+	size_t b = (size_t)entries * FM_VERIFIED_CACHE_ENTRY_BYTES;
+
+	return b > 256 * 1024 ? b : 256 * 1024;
+}
+
 struct fm_validator *
 fm_validator_new(const struct fm_validator_config *cfg, char *err)
 {
@@ -329,7 +339,7 @@ fm_validator_new(const struct fm_validator_config *cfg, char *err)
 	pthread_mutex_init(&v->lock, NULL);
 	if (v->cfg.verified_cache_size != FM_VERIFIED_CACHE_OFF &&
 	    (v->verified = verified_new(v->cfg.verified_cache_size,
-	    (size_t)v->cfg.verified_cache_size * 8192)) == NULL) {
+	    verified_budget(v->cfg.verified_cache_size))) == NULL) {
 		fm_validator_free(v);
 		goto oom;
 	}

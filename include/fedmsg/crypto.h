@@ -105,13 +105,17 @@ struct fm_validator_config {
 	 * bytes, compared in full) whose signature verified, so a message
 	 * seen again skips the RSA operation; the certificate is still judged
 	 * every time.  Entries; 0 = FM_DEFAULT_VERIFIED_CACHE,
-	 * FM_VERIFIED_CACHE_OFF = no cache.  Bytes held: at most 8 KiB times
-	 * the entries, and no one message over 1/64 of that.
+	 * FM_VERIFIED_CACHE_OFF = no cache.  Bytes held: at most
+	 * FM_VERIFIED_CACHE_ENTRY_BYTES times the entries, at least 256 KiB
+	 * (2 MiB by default: the duplicates it is for arrive within seconds),
+	 * and no one message over 1/64 of that, so big messages never fill
+	 * a hub's memory.
 	 */
 	unsigned	 verified_cache_size;
 };
 
 #define FM_DEFAULT_VERIFIED_CACHE	4096
+#define FM_VERIFIED_CACHE_ENTRY_BYTES	512
 #define FM_VERIFIED_CACHE_OFF		UINT_MAX
 
 struct fm_validator;
