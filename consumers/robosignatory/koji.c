@@ -321,6 +321,12 @@ login(struct koji *k, char *err, size_t errlen)
 }
 
 enum koji_rc
+koji_login(struct koji *k, char *err, size_t errlen)
+{
+	return k->session_id != NULL ? KOJI_OK : login(k, err, errlen);
+}
+
+enum koji_rc
 koji_call(struct koji *k, const struct xr_buf *req, int auth,
     struct xr_value **out, char *err, size_t errlen)
 {

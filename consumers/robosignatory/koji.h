@@ -39,6 +39,14 @@ int	koji_set_kerberos(struct koji *k, const char *principal,
  */
 enum koji_rc koji_call(struct koji *k, const struct xr_buf *req, int auth,
 	    struct xr_value **out, char *err, size_t errlen);
+/*
+ * Hold a session: log in now unless one is held already (the hub may
+ * still have expired it; koji_call then logs in again).  For a caller
+ * that must know the login works before it does something costly, as
+ * robosignatory before its signing command.  err: a reason for anything
+ * but KOJI_OK.
+ */
+enum koji_rc koji_login(struct koji *k, char *err, size_t errlen);
 /* How many calls went out (for the bench and the logs). */
 unsigned long koji_calls(const struct koji *k);
 

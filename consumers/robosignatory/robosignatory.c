@@ -4,9 +4,11 @@
  * order (spec: publishers-consumers.md section 3), over Koji's XML-RPC:
  *
  *   getBuild(build_id) -> listTags(build_id) -> listRPMs(build_id) ->
- *   queryRPMSigs(rpm_id=, sigkey=) per RPM -> the signing command for the
- *   unsigned ones -> writeSignedRPM(rpm_id, keyid) per RPM ->
- *   tagBuild(to, build_id, False, from)
+ *   queryRPMSigs(rpm_id=, sigkey=) per RPM -> the session (sslLogin,
+ *   when there is something to sign: a failed login never runs the
+ *   signer) -> the signing command for the unsigned ones ->
+ *   writeSignedRPM(rpm_id, keyid) per RPM -> tagBuild(to, build_id,
+ *   False, from)
  *
  * A "modular" tag: the RPMs are those of every build in the module
  * build's content tag (listTagged), all of which must be owned by the
@@ -541,6 +543,22 @@ call(struct job *j, struct xr_buf *req, int auth, struct xr_value **v)
 	return why(j, rc == KOJI_FAULT ? PERMANENT : TRANSIENT, "%s", err);
 }
 
+/*
+ * The session the signed copies are written with, got before the
+ * signing command runs: a login that fails (DROP or RETRY) must not cost
+ * a signing run, nor one per retry.
+ */
+static enum outcome
+session(struct job *j)
+{
+	char err[300];
+	enum koji_rc rc = koji_login(j->in->koji, err, sizeof(err));
+
+	if (rc == KOJI_OK)
+		return DONE;
+	return why(j, rc == KOJI_FAULT ? PERMANENT : TRANSIENT, "%s", err);
+}
+
 /* An RPM name safe as one argv item: no option, no odd bytes. */
 static bool
 safe_arg(const char *s)
@@ -866,9 +884,10 @@ process(struct job *j, const char *name, const char *version,
 	if (o != DONE)
 		goto out;
 
-	/* sign what is not signed yet, then record the signed copies */
-	if (set->nnames > 0 &&
-	    (o = run_signer(j, j->r->command, set->names, set->nnames)) != DONE)
+	/* log in, sign what is not signed yet, record the signed copies
+	   (with nothing to sign, the first call that needs it logs in) */
+	if (set->nnames > 0 && ((o = session(j)) != DONE ||
+	    (o = run_signer(j, j->r->command, set->names, set->nnames)) != DONE))
 		goto out;
 	j->nsigned = (unsigned)set->nnames;
 	for (i = 0; i < set->nids; i++) {

@@ -32,6 +32,8 @@ SIDE = "f41-build-side-42-signing-pending"
 SIDE_TO = "f41-build-side-42-testing-pending"
 BUILDS = {1001: "pkg", 1002: "side", 1003: "evil", 1004: "mod",
           1005: "modpkg1", 1006: "modpkg2", 1007: "badmod", 1008: "evilpkg"}
+# what robosignatory asks Koji before anything is signed (build 1001)
+GETS = ["getBuild", "listTags", "listRPMs", "queryRPMSigs", "queryRPMSigs"]
 MFROM, MTO, MBS = "f41-modular-signing-pending", "f41-modular-updates", \
     "mbs/mbs.example.org"
 # module build -> (content tag, [(content build, owner)])
@@ -67,6 +69,10 @@ class FakeKoji:
                    tagging(SIDE, "mallory", 9, True)]}
         self.sigs = set()
         self.check_signed = None
+        # the order of Koji's calls and the recording signer's runs
+        self.lock, self.events, self.rec, self.runs = \
+            threading.Lock(), [], None, 0
+        self.login_refused = None   # a Fault for sslLogin, or "503"
         srv = SimpleXMLRPCServer(("127.0.0.1", 0), allow_none=True,
                                  logRequests=False,
                                  requestHandler=Handler)
@@ -90,6 +96,7 @@ class FakeKoji:
             params = params[:-1]
         else:
             kw = {}
+        self.event(method)
         self.calls.append((method, list(params), kw))
         if method in ("writeSignedRPM", "tagBuild") and \
                 "session-id=%d&session-key=%s&" % (
@@ -104,6 +111,8 @@ class FakeKoji:
         return getattr(self, "k_" + method)(*params, **kw)
 
     def k_sslLogin(self):
+        if isinstance(self.login_refused, Fault):
+            raise self.login_refused
         return {"session-id": self.session[0],
                 "session-key": self.session[1]}
 
@@ -192,6 +201,37 @@ class FakeKoji:
     def methods(self):
         return [c[0] for c in self.calls]
 
+    def watch(self, rec):
+        """Put the runs of the recording signer (a line each in rec)
+        among the calls in order(), as "SIGN"."""
+        self.rec = rec
+
+    def event(self, what):
+        """Record a call (None: only the signer's runs so far).  A
+        run the signer finished before a call reached us is before it."""
+        with self.lock:
+            try:
+                runs = self.rec.read_text().count("\n") if self.rec else 0
+            except FileNotFoundError:
+                runs = 0
+            self.events += ["SIGN"] * (runs - self.runs)
+            self.runs = runs
+            if what is not None:
+                self.events.append(what)
+            return len(self.events)
+
+    def mark(self):
+        """Where order() is to start for what comes next."""
+        return self.event(None)
+
+    def order(self, mark=0):
+        """Koji's methods and the signer's runs ("SIGN") since mark;
+        a login the fake refused with HTTP 401 or 503 reads "sslLogin
+        401" or "sslLogin 503"."""
+        self.event(None)
+        with self.lock:
+            return self.events[mark:]
+
     def stop(self):
         self.srv.shutdown()
         self.srv.server_close()
@@ -209,18 +249,27 @@ class Handler(SimpleXMLRPCRequestHandler):
     def do_POST(self):
         fake = self.server.fake
         self.negotiate_reply = None
-        if fake.gss is not None and \
-                self.path.partition("?")[0].endswith("/ssllogin"):
+        login = self.path.partition("?")[0].endswith("/ssllogin")
+        if login and fake.login_refused == "503":
+            fake.event("sslLogin 503")
+            self.refuse(503)
+            return
+        if fake.gss is not None and login:
             who, self.negotiate_reply = fake.accept(
                 self.headers.get("Authorization"))
             if who is None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", "Negotiate")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+                fake.event("sslLogin 401")
+                self.refuse(401, ("WWW-Authenticate", "Negotiate"))
                 return
         super().do_POST()
+
+    def refuse(self, status, *headers):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(status)
+        for h in headers:
+            self.send_header(*h)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def end_headers(self):
         if getattr(self, "negotiate_reply", None):
@@ -286,6 +335,7 @@ def consumer_config(tmp_path, dev_pki, koji, command=None, keyid=KEYID,
             "mbs_user": MBS}}}
     if xml is not None:
         conf["xml"] = xml
+    koji.watch(rec)
     return conf, rec
 
 
@@ -368,9 +418,9 @@ def test_tag_sign_move_and_replay(tmp_path, hubs, zctx, dev_pki, koji):
     env = signed("buildsys.tag", tag_msg())
     pub.send_multipart(wire(env))
     got = results(sub, 1, deadline, hub)
-    assert koji.methods() == [
-        "getBuild", "listTags", "listRPMs", "queryRPMSigs", "queryRPMSigs",
-        "sslLogin", "writeSignedRPM", "writeSignedRPM", "tagBuild"]
+    # the session before the signer ("SIGN"): a failed login never runs it
+    assert koji.order() == GETS + [
+        "sslLogin", "SIGN", "writeSignedRPM", "writeSignedRPM", "tagBuild"]
     assert koji.calls[-1][1] == [TO, 1001, False, FROM]
     assert koji.calls[3][2] == {"rpm_id": 11, "sigkey": KEYID}
     lines = rec.read_text().splitlines()
@@ -629,6 +679,51 @@ def test_real_rpmsign(tmp_path, hubs, zctx, dev_pki, koji):
     hub.stop()
 
 
+def test_failed_login_never_runs_the_signer(tmp_path, hubs, zctx, dev_pki,
+                                           koji):
+    """The session is got before the signing command: a login Koji
+    refuses (koji's AuthError fault) is DROPped, one it cannot answer
+    (HTTP 503) is RETRYed until max_attempts; the signer never runs,
+    nothing is written or moved.  With nothing left to sign the login
+    comes where writeSignedRPM needs it, and no signer runs."""
+    cfg, pub, sub, rec, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx,
+        entry={"backoff": 0.1, "max_attempts": 2})
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+
+    koji.login_refused = Fault(1002, "AuthError: no user for this cert")
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure" and "AuthError" in m["reason"], m
+    assert koji.order() == GETS + ["sslLogin"]
+
+    koji.login_refused = "503"
+    mark = koji.mark()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert m["status"] == "failure" and "HTTP 503" in m["reason"], m
+    assert koji.order(mark) == (GETS + ["sslLogin 503"]) * 2
+    met = hub.idle()
+    assert met("fedmsg_consumer_retried_total",
+               consumer="robosignatory") == 1
+    assert not rec.exists() and not koji.sigs       # never signed
+    assert koji.tags[1001] == {FROM}
+
+    # signed meanwhile: no signer; the login that now works comes first
+    koji.login_refused = None
+    koji.sigs = {(11, KEYID), (12, KEYID)}
+    mark = koji.mark()
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    m = results(sub, 1, deadline, hub)[0]["msg"]
+    assert (m["status"], m["rpms_signed"]) == ("success", 0), m
+    assert koji.order(mark) == GETS + [
+        "sslLogin", "writeSignedRPM", "writeSignedRPM", "tagBuild"]
+    assert not rec.exists()
+    hub.stop()
+
+
 BAD_SIGNER = """#!/bin/sh
 cat >/dev/null
 case "$*" in
@@ -643,7 +738,8 @@ def test_signer_refuses_or_hangs(tmp_path, hubs, zctx, dev_pki, koji):
     """A signer exiting non-zero is permanent (DROP, its output logged); a
     signer that hangs is killed at signing.timeout and retried until
     max_attempts, then the failure is published.  Neither writes a
-    signature or moves the build."""
+    signature or moves the build; the session got before the first
+    signer run serves the rest."""
     script, pidfile = tmp_path / "bad-sigul", tmp_path / "hung.pid"
     script.write_text(BAD_SIGNER % {"pidfile": pidfile})
     script.chmod(0o755)
@@ -666,8 +762,9 @@ def test_signer_refuses_or_hangs(tmp_path, hubs, zctx, dev_pki, koji):
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
                consumer="robosignatory") == 2
-    assert not {"writeSignedRPM", "tagBuild", "sslLogin"} & \
-        set(koji.methods())
+    assert not {"writeSignedRPM", "tagBuild"} & set(koji.methods())
+    assert koji.methods().index("sslLogin") == len(GETS) and \
+        koji.methods().count("sslLogin") == 1
     assert {b: koji.tags[b] for b in (1001, 1002)} == \
         {1001: {FROM}, 1002: {FROM}}
     pid = int(pidfile.read_text())          # the last hung signer: killed

@@ -113,46 +113,48 @@ def test_kerberos_sign_relogin_and_hub_checks(tmp_path, hubs, zctx,
     m = results(sub, 1, deadline, hub)[0]["msg"]
     assert (m["status"], m["rpms_signed"], m["to"]) == \
         ("success", 2, TO), (m, hub.stderr())
-    assert koji.methods() == AFTER_GETS + [
-        "sslLogin", "writeSignedRPM", "writeSignedRPM", "tagBuild"]
+    assert koji.order() == AFTER_GETS + [        # "SIGN": the signer ran
+        "sslLogin", "SIGN", "writeSignedRPM", "writeSignedRPM", "tagBuild"]
     assert koji.logins == [ROBOSIG] and koji.refused == []
     assert koji.tags[1001] == {TO}
 
-    # the hub ends the session: AuthExpired, one new login, then on
+    # the hub ends the session: AuthExpired, one new login, then on (the
+    # session held is not checked before signing: the hub says so at
+    # writeSignedRPM)
     koji.expire()
-    n = len(koji.calls)
+    mark = koji.mark()
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
         build_id=1006, name="modpkg2"))))
     m = results(sub, 1, deadline, hub)[0]["msg"]
     assert m["status"] == "success", (m, hub.stderr())
-    assert koji.methods()[n + 5:] == [
-        "writeSignedRPM", "sslLogin", "writeSignedRPM", "writeSignedRPM",
-        "tagBuild"]
+    assert koji.order(mark)[5:] == [
+        "SIGN", "writeSignedRPM", "sslLogin", "writeSignedRPM",
+        "writeSignedRPM", "tagBuild"]
     assert koji.logins == [ROBOSIG, ROBOSIG]
 
     # a hub that does not answer with its own token has not proved who
     # it is: its session is not used
     koji.mutual = False
-    n = len(koji.calls)
+    mark = koji.mark()
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
         build_id=1003, name="evil", instance="nomutual"))))
     m = results(sub, 1, deadline, hub)[0]["msg"]
     assert m["status"] == "failure", m
     assert "mutual authentication failed" in m["reason"], m
-    assert koji.methods()[n:] == AFTER_GETS + ["sslLogin"]
+    assert koji.order(mark) == AFTER_GETS + ["sslLogin"]     # no SIGN
     koji.mutual = True
 
     # the hub's own key changed under it (its keytab is stale): a fresh
     # ticket does not open it, it answers 401 -> DROP, nothing written
     kdc.keytab("HTTP/localhost", tmp_path / "http-new.keytab")
-    n = len(koji.calls)
+    mark = koji.mark()
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
         build_id=1002, name="side", instance="rekeyed"))))
     m = results(sub, 1, deadline, hub)[0]["msg"]
     assert m["status"] == "failure", m
     assert m["reason"].endswith("the hub refused the Kerberos login "
                                 "(HTTP 401)"), m
-    assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
+    assert koji.order(mark) == AFTER_GETS + ["sslLogin 401"]  # no SIGN
     assert len(koji.refused) == 1 and koji.logins == [ROBOSIG] * 3
 
     met = hub.idle()
@@ -177,27 +179,27 @@ def test_kerberos_credential_failures_and_kdc_down(tmp_path, hubs, zctx,
 
     # a stale keytab, a keytab without the principal, no keytab and no
     # ticket in the default ccache: Koji's login URL is never asked,
-    # nothing is written or moved
+    # the signer never runs, nothing is written or moved
     for inst, build, name, why in (
             ("noticket", 1003, "evil", "Can't find client principal %s "
              "in cache collection" % ROBOSIG),
             ("stale", 1002, "side", "Decrypt integrity check failed"),
             ("wrong", 1003, "evil", "mallory.keytab: No key table entry found "
              "for " + ROBOSIG)):
-        n = len(koji.calls)
+        mark = koji.mark()
         pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
             build_id=build, name=name, instance=inst))))
         m = results(sub, 1, deadline, hub)[0]["msg"]
         assert m["status"] == "failure", m
         assert m["reason"].startswith("kerberos login as "), m
         assert why in m["reason"], m
-        assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
+        assert koji.order(mark) == AFTER_GETS, koji.order(mark)
         assert koji.tags[build] == {FROM}
     assert koji.logins == [] and koji.refused == []
 
     # the hub's url names a host the realm has no HTTP/ service for: the
     # KDC says so (DROP); the TGT got on the way stays for what follows
-    n = len(koji.calls)
+    mark = koji.mark()
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
         build_id=1003, name="evil", instance="byip"))))
     m = results(sub, 1, deadline, hub)[0]["msg"]
@@ -205,15 +207,15 @@ def test_kerberos_credential_failures_and_kdc_down(tmp_path, hubs, zctx,
     assert "no ticket for HTTP@127.0.0.1" in m["reason"] and \
         "Server HTTP/127.0.0.1@%s not found in Kerberos database" % REALM \
         in m["reason"], m
-    assert koji.methods()[n:] == AFTER_GETS, koji.methods()[n:]
+    assert koji.order(mark) == AFTER_GETS, koji.order(mark)
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
                consumer="robosignatory") == 0
 
     # the KDC down: an instance with no ticket yet retries, then the
-    # failure is published after max_attempts (3)
+    # failure is published after max_attempts (3); the signer never runs
     kdc.stop()
-    n = len(koji.calls)
+    mark = koji.mark()
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
         build_id=1005, name="modpkg1", instance="late"))))
     m = results(sub, 1, deadline, hub)[0]["msg"]
@@ -222,9 +224,10 @@ def test_kerberos_credential_failures_and_kdc_down(tmp_path, hubs, zctx,
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
                consumer="robosignatory") == 2
-    assert koji.methods()[n:] == AFTER_GETS * 3    # no login reached Koji
+    assert koji.order(mark) == AFTER_GETS * 3      # no login reached Koji
     assert koji.tags[1005] == {FROM}
     # with a TGT but no service ticket yet: the same, at the second step
+    mark = koji.mark()
     pub.send_multipart(wire(signed("buildsys.tag", tag_msg(
         build_id=1003, name="evil", instance="byip"))))
     m = results(sub, 1, deadline, hub)[0]["msg"]
@@ -233,6 +236,8 @@ def test_kerberos_credential_failures_and_kdc_down(tmp_path, hubs, zctx,
     met = hub.idle()
     assert met("fedmsg_consumer_retried_total",
                consumer="robosignatory") == 4
+    assert koji.order(mark) == AFTER_GETS * 3
+    assert "SIGN" not in koji.order()
     hub.stop()
 
 
@@ -242,7 +247,8 @@ def test_kerberos_config_errors(tmp_path, hubs, zctx, dev_pki):
     """A bad kerberos instance stops the hub with an error naming it: an
     http:// url (the session key would travel in clear), an authmethod
     that is neither ssl nor kerberos, a principal that is not a string."""
-    koji = types.SimpleNamespace(port=1, ca=tmp_path / "none.crt")
+    koji = types.SimpleNamespace(port=1, ca=tmp_path / "none.crt",
+                                 watch=lambda rec: None)
     cases = [
         ({"url": "http://localhost:1/kojihub"},
          "authmethod \"kerberos\" needs an https:// 'url'"),
