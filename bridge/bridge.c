@@ -633,14 +633,16 @@ b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 
 	if (br->in_flight)
 		br->in_flight--;
-	if (o == BROKER_ACCEPTED || o == BROKER_UNROUTABLE) {
+	if (o == BROKER_ACCEPTED || o == BROKER_UNROUTABLE ||
+	    o == BROKER_REJECTED) {
 		if (o == BROKER_ACCEPTED) {
 			br->st.out++;
 		} else {
 			/* resending cannot help: counted, said, dropped */
 			br->st.dropped++;
-			log_warn("bridge %s: record %llu dropped: %s", br->name,
-			    (unsigned long long)token, why);
+			log_warn("bridge %s: record %llu dropped: %s%s", br->name,
+			    (unsigned long long)token, o == BROKER_REJECTED ?
+			    "the broker refused it: " : "", why);
 		}
 		if (spool_ack(br->spool, token, err) < 0)
 			log_err("bridge %s: spool: %s", br->name, err);

@@ -10,8 +10,10 @@
  *
  * Delivery: sends stay unsettled until the broker settles them; accepted
  * means done, anything else (or a dropped connection) means the owner
- * keeps the message and sends it again, except a message released
- * RELEASE_TRIES times (with pauses between): that is unroutable.  Receivers get explicit credit,
+ * keeps the message and sends it again, except a message rejected (refused
+ * for good: reported with the broker's condition) or released or modified
+ * RELEASE_TRIES times (with pauses between): that is unroutable, or
+ * rejected.  Receivers get explicit credit,
  * replenished one for one as the owner settles, unless paused.
  */
 #include <errno.h>
@@ -106,7 +108,8 @@ struct amqp {
 						   socket then at the latest */
 	char			 peer[64];	/* its product and version */
 	/*
-	 * Sends the broker settled as "released", by the owner's token: the
+	 * Sends the broker settled as "released" (or "modified"), by the
+	 * owner's token: the
 	 * oldest RELEASE_TRACKED, with how often.  RabbitMQ 4 releases a
 	 * message no queue is bound for, so resending for ever would stall
 	 * the spool: after RELEASE_TRIES it is reported unroutable.  After
@@ -591,33 +594,76 @@ count_release(struct amqp *a, uint64_t token)
 	return n;
 }
 
+/*
+ * why: "rejected" and the broker's error condition, if it gave one
+ * ("rejected: amqp:resource-limit-exceeded: message too large").
+ */
+static void
+rejected_why(pn_delivery_t *pd, char *why, size_t size)
+{
+	pn_condition_t *cond = pn_disposition_condition(
+	    pn_delivery_remote(pd));
+	const char *desc;
+
+	if (cond == NULL || !pn_condition_is_set(cond)) {
+		snprintf(why, size, "rejected (no error condition given)");
+		return;
+	}
+	desc = pn_condition_get_description(cond);
+	snprintf(why, size, "rejected: %s%s%s", pn_condition_get_name(cond),
+	    desc ? ": " : "", desc ? desc : "");
+}
+
+/*
+ * The broker settled a send.  accepted: done.  rejected: refused for
+ * good (too big, not authorised, a policy), reported with its condition
+ * and never resent.  released and modified: sent again after a pause,
+ * given up after RELEASE_TRIES (released: unroutable as RabbitMQ 4 says
+ * it; modified: rejected).
+ */
 static void
 sent(struct amqp *a, pn_delivery_t *pd)
 {
 	pn_delivery_tag_t tag = pn_delivery_tag(pd);
 	uint64_t state = pn_delivery_remote_state(pd), token = 0;
-	char why[128];
+	char why[256];
 
 	if (!pn_delivery_updated(pd) || state == 0)
 		return;
 	if (tag.size == sizeof(token))
 		memcpy(&token, tag.start, sizeof(token));
-	snprintf(why, sizeof(why), "%s", state == PN_REJECTED ? "rejected" :
-	    state == PN_RELEASED ? "released" : state == PN_MODIFIED ?
-	    "modified" : "not accepted");
+	if (state == PN_REJECTED)
+		rejected_why(pd, why, sizeof(why));
+	else
+		snprintf(why, sizeof(why), "%s", state == PN_RELEASED ?
+		    "released" : state == PN_MODIFIED ?
+		    (pn_disposition_is_undeliverable(pn_delivery_remote(pd)) ?
+		    "modified (undeliverable here)" : "modified") :
+		    "not accepted");
 	pn_delivery_settle(pd);
 	if (a->in_flight)
 		a->in_flight--;
 	a->confirm_at = clock_ms();
-	if (state == PN_RELEASED &&
+	if (state == PN_REJECTED) {
+		log_warn("amqp %s: record %llu %s: the broker refuses it for "
+		    "good", a->o.name, (unsigned long long)token, why);
+		forget_release(a, token);
+		a->cb.on_sent(a->cb.ctx, token, BROKER_REJECTED, why);
+		return;
+	}
+	if ((state == PN_RELEASED || state == PN_MODIFIED) &&
 	    count_release(a, token) >= RELEASE_TRIES) {
-		snprintf(why, sizeof(why), "released %u times by the broker "
-		    "(RabbitMQ 4 releases what no queue is bound for)",
-		    RELEASE_TRIES);
+		bool released = state == PN_RELEASED;
+
+		snprintf(why, sizeof(why), "%s %u times by the broker%s",
+		    released ? "released" : "modified", RELEASE_TRIES,
+		    released ? " (RabbitMQ 4 releases what no queue is bound "
+		    "for)" : "");
 		log_warn("amqp %s: record %llu %s: giving up on it", a->o.name,
 		    (unsigned long long)token, why);
 		forget_release(a, token);
-		a->cb.on_sent(a->cb.ctx, token, BROKER_UNROUTABLE, why);
+		a->cb.on_sent(a->cb.ctx, token, released ? BROKER_UNROUTABLE :
+		    BROKER_REJECTED, why);
 		return;
 	}
 	if (state == PN_ACCEPTED)

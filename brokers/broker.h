@@ -72,13 +72,18 @@ struct broker_in {
 /* The broker's verdict on something we sent. */
 enum broker_outcome {
 	BROKER_ACCEPTED,	/* it has it: drop it from the spool */
-	BROKER_REFUSED,		/* rejected/released/modified: retry later */
+	BROKER_REFUSED,		/* not taken this time (0-9-1 nack, AMQP 1.0
+				   released/modified): retry later */
 	BROKER_LOST,		/* the connection dropped before a verdict */
 	BROKER_UNROUTABLE,	/* taken, but no queue was bound for it
 				   (AMQP 0-9-1 basic.return of a mandatory
 				   publish; AMQP 1.0 "released" 4 times, as
 				   RabbitMQ 4 answers): retrying would not
 				   help */
+	BROKER_REJECTED,	/* refused for good (AMQP 1.0 "rejected",
+				   e.g. too big or not authorised; "modified"
+				   4 times): why holds the broker's error
+				   condition; resending would not help */
 };
 
 struct broker_delivery;		/* a received message awaiting settlement */

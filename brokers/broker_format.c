@@ -128,17 +128,73 @@ copy_props(const struct fm_msg *m, struct broker_prop *props, size_t max,
 }
 
 /*
+ * STOMP has only text headers: name = text, a name already there
+ * replaced (later wins, as in the AMQP headers); text that is not
+ * header-safe (a NUL or CR, over 256 bytes) or a name that does not fit
+ * is left out.
+ */
+static void
+text_header(struct broker_form *f, struct broker_out *out, const char *k,
+    size_t kl, const char *v, size_t vl)
+{
+	size_t i;
+
+	if (kl == 0 || kl > 64 || memchr(k, 0, kl) || memchr(k, ':', kl) ||
+	    vl > 256 || memchr(v, 0, vl) || memchr(v, '\r', vl))
+		return;
+	for (i = 0; i < out->nprops; i++)
+		if (strlen(out->props[i].name) == kl &&
+		    memcmp(out->props[i].name, k, kl) == 0)
+			break;
+	if (i == out->nprops) {
+		if (i == BROKER_FORM_PROPS)
+			return;
+		snprintf(f->keys[i], 65, "%.*s", (int)kl, k);
+		f->props[i].name = f->keys[i];
+		out->nprops++;
+	}
+	snprintf(f->vals[i], 257, "%.*s", (int)vl, v);
+	f->props[i].value = f->vals[i];
+}
+
+/* A scalar header value as STOMP text (as copy_props spells it). */
+static void
+text_header_jv(struct broker_form *f, struct broker_out *out, const char *k,
+    size_t kl, const struct jv *v)
+{
+	char num[40];
+
+	switch (v->type) {
+	case JV_STRING:
+	case JV_INT:
+		text_header(f, out, k, kl, v->u.str, v->len);
+		break;
+	case JV_TRUE:
+	case JV_FALSE:
+		text_header(f, out, k, kl, v->type == JV_TRUE ? "true" :
+		    "false", v->type == JV_TRUE ? 4 : 5);
+		break;
+	case JV_FLOAT:
+		canon_float(v->u.num, num);
+		text_header(f, out, k, kl, num, strlen(num));
+		break;
+	default:
+		break;		/* null, lists, objects: no text form */
+	}
+}
+
+/*
  * fedora-messaging's form of an envelope, as fedmsg-migration-tools'
  * zmq_to_amqp publishes it: the body is "msg"; the headers are the
  * envelope's "headers" plus the schema, an integer severity, sent-at
  * (from "timestamp"), priority 0, the user filter headers for the
- * payload's agent/user/username, and our origin marker.  *body and
- * *headers are owned by the writers, freed by the caller.
+ * payload's agent/user/username, and our origin marker.  AMQP: typed
+ * headers (headers_json); STOMP: the same as text headers after "topic"
+ * (an envelope header a broker reserves left out, but our priority).
  */
 static int
-fedora_messaging_form(const struct broker_form_opts *o, const struct fm_msg *m,
-    struct jw *bw, struct jw *hw, const char **body, size_t *bl,
-    const char **headers, char *err)
+fedora_messaging_form(struct broker_form *f, const struct broker_form_opts *o,
+    const struct fm_msg *m, struct broker_out *out, char *err)
 {
 	static const char *const users[] = { "agent", "user", "username",
 	    NULL };
@@ -146,6 +202,8 @@ fedora_messaging_form(const struct broker_form_opts *o, const struct fm_msg *m,
 	const struct jv *h = jv_get(root, "headers");
 	const char *const *u;
 	const char *schema = o->schema ? o->schema : "base.message";
+	struct jw *hw = f->hw;
+	bool stomp = strcmp(o->proto, "stomp") == 0;
 	char sent[40], key[300];
 	double ts;
 	time_t t;
@@ -153,9 +211,11 @@ fedora_messaging_form(const struct broker_form_opts *o, const struct fm_msg *m,
 	size_t hl;
 	uint32_t i;
 
-	jw_value(bw, msg);
-	if ((*body = jw_finish(bw, bl, err, FM_ERRLEN)) == NULL)
+	jw_value(f->bw, msg);
+	if ((out->body = jw_finish(f->bw, &out->len, err, FM_ERRLEN)) == NULL)
 		return -1;
+	if (stomp)
+		out->nprops = base_props(f, o, fm_msg_topic(m));
 	t = fm_msg_timestamp(m, &ts) ? (time_t)ts : time(NULL);
 	gmtime_r(&t, &tm);
 	strftime(sent, sizeof(sent), "%Y-%m-%dT%H:%M:%S+00:00", &tm);
@@ -168,6 +228,9 @@ fedora_messaging_form(const struct broker_form_opts *o, const struct fm_msg *m,
 				continue;	/* not an AMQP short string */
 			jw_key(hw, mb->key, mb->key_len);
 			jw_value(hw, &mb->value);
+			if (stomp && !reserved_name(mb->key, mb->key_len))
+				text_header_jv(f, out, mb->key, mb->key_len,
+				    &mb->value);
 		}
 	/* later keys win when a parser meets a name twice: ours last */
 	jw_key(hw, "fedora_messaging_schema", 23);
@@ -178,6 +241,13 @@ fedora_messaging_form(const struct broker_form_opts *o, const struct fm_msg *m,
 	jw_string(hw, sent, strlen(sent));
 	jw_key(hw, "priority", 8);
 	jw_int(hw, 0);
+	if (stomp) {
+		text_header(f, out, "fedora_messaging_schema", 23, schema,
+		    strlen(schema));
+		text_header(f, out, "fedora_messaging_severity", 25, "20", 2);
+		text_header(f, out, "sent-at", 7, sent, strlen(sent));
+		text_header(f, out, "priority", 8, "0", 1);
+	}
 	for (u = users; msg && msg->type == JV_OBJECT && *u; u++) {
 		const struct jv *v = jv_get(msg, *u);
 		int n;
@@ -189,14 +259,20 @@ fedora_messaging_form(const struct broker_form_opts *o, const struct fm_msg *m,
 		    (int)v->len, v->u.str);
 		jw_key(hw, key, (size_t)n);
 		jw_bool(hw, 1);
+		if (stomp)	/* a name over 64 bytes is left out */
+			text_header(f, out, key, (size_t)n, "true", 4);
 	}
 	if (o->origin) {
 		jw_key(hw, BROKER_ORIGIN_PROP, strlen(BROKER_ORIGIN_PROP));
 		jw_string(hw, o->origin, strlen(o->origin));
+		if (stomp)
+			text_header(f, out, BROKER_ORIGIN_PROP,
+			    strlen(BROKER_ORIGIN_PROP), o->origin,
+			    strlen(o->origin));
 	}
 	jw_object_end(hw);
-	*headers = jw_finish(hw, &hl, err, FM_ERRLEN);
-	return *headers ? 0 : -1;
+	out->headers_json = jw_finish(hw, &hl, err, FM_ERRLEN);
+	return out->headers_json ? 0 : -1;
 }
 
 /*
@@ -309,8 +385,7 @@ broker_form_make(struct broker_form *f, const struct broker_form_opts *o,
 	if (o->format == BROKER_FORMAT_UMB)
 		rc = umb_form(f, o, m, out, err);
 	else
-		rc = fedora_messaging_form(o, m, f->bw, f->hw, &out->body,
-		    &out->len, &out->headers_json, err);
+		rc = fedora_messaging_form(f, o, m, out, err);
 	return rc < 0 ? -2 : 0;
 }
 

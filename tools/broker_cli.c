@@ -140,6 +140,12 @@ broker_cli_source(const struct broker_cli *c)
 	    "/exchange/amq.topic/#" : NULL;
 }
 
+bool
+broker_cli_source_is_default_091(const struct broker_cli *c)
+{
+	return c->source == NULL && c->nurls && is_amqp091(c->urls[0]);
+}
+
 struct broker *
 broker_cli_open(struct broker_cli *c, const struct broker_callbacks *cb,
     char *err)

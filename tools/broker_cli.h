@@ -86,6 +86,12 @@ struct broker *broker_cli_open(struct broker_cli *c,
 const char *broker_cli_source(const struct broker_cli *c);
 
 /*
+ * Is that source the AMQP 0-9-1 default (no --source), which a tool may
+ * narrow to other routing keys ("/exchange/amq.topic/<pattern>")?
+ */
+bool broker_cli_source_is_default_091(const struct broker_cli *c);
+
+/*
  * Wait up to timeout_ms for the link's socket or timer and let it work
  * (callbacks run from here).  -1 when the poll failed (errno; EINTR when a
  * signal came).

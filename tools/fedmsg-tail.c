@@ -30,6 +30,7 @@
 #include "log.h"
 #include "signals.h"
 #include "terse.h"
+#include "topic_binding.h"
 #include "zep.h"
 
 static const char usage[] =
@@ -97,7 +98,10 @@ static const char usage[] =
 "unsigned envelope whose topic is the routing key, subject or destination,\n"
 "as fedmsg-bridge wraps it (AMQP 0-9-1: fedora-messaging's rules).\n"
 "--endpoint is not used; --topic prefixes and --include/--exclude filter\n"
-"as usual.  --validate checks envelopes' signatures (wrapped messages are\n"
+"as usual; on AMQP 0-9-1 without --source the broker filters by --topic:\n"
+"each prefix, taken at a word, is a binding of a private queue to\n"
+"amq.topic (a.b binds \"a.b.#\": a.b and below, not a.bc).\n"
+"--validate checks envelopes' signatures (wrapped messages are\n"
 "unsigned: they fail); without it nothing is validated.  --json prints\n"
 "fedora-messaging's serialised form of each message (message.dumps(): body,\n"
 "headers, id, priority, queue, topic), which fedora-messaging's loads()\n"
@@ -522,6 +526,46 @@ done:
 	t->b->ops->settle(t->b, d, SETTLE_ACCEPT);
 }
 
+/*
+ * Receive from source; on AMQP 0-9-1 without --source, --topic prefixes
+ * become the private queues' bindings, so the broker does the filtering
+ * (one queue for each binding: no message matches two).  0 or -1 (logged).
+ */
+static int
+subscribe_sources(struct btail *t, const char *source)
+{
+	char **keys, addr[1024];
+	int rc = 0;
+	size_t i;
+
+	if (t->o->ntopics == 0 ||
+	    !broker_cli_source_is_default_091(&t->o->broker)) {
+		if (t->b->ops->subscribe(t->b, source) == 0)
+			return 0;
+		log_err("cannot receive from %s", source);
+		return -1;
+	}
+	if ((keys = topic_bindings(t->o->topics, t->o->ntopics)) == NULL) {
+		log_err("out of memory");
+		return -1;
+	}
+	for (i = 0; keys[i] && rc == 0; i++) {
+		if ((size_t)snprintf(addr, sizeof(addr), "/exchange/amq.topic/%s",
+		    keys[i]) >= sizeof(addr)) {
+			log_err("--topic %s: too long for a routing key",
+			    keys[i]);
+			rc = -1;
+		} else if (t->b->ops->subscribe(t->b, addr) < 0) {
+			log_err("cannot receive from %s", addr);
+			rc = -1;
+		} else {
+			log_debug("receiving from %s", addr);
+		}
+	}
+	topic_bindings_free(keys);
+	return rc;
+}
+
 /* fedmsg-tail --broker: the exit status. */
 static int
 tail_broker(struct opts *o, const struct topic_filter *filt, bool colour)
@@ -559,10 +603,8 @@ tail_broker(struct opts *o, const struct topic_filter *filt, bool colour)
 		log_err("%s", err);
 		goto out;
 	}
-	if (t.b->ops->subscribe(t.b, source) < 0) {
-		log_err("cannot receive from %s", source);
+	if (subscribe_sources(&t, source) < 0)
 		goto out;
-	}
 	catch_signals(&stop, NULL, false);
 	t.status = -1;
 	t.last = clock_ms();

@@ -142,7 +142,8 @@ logger_broker_publish(struct logger_broker *lb, const char *topic,
     const char *modname, const char *msg_json, char *err)
 {
 	static const char *const outcomes[] = { "accepted", "refused",
-	    "lost with the connection", "unroutable (no queue is bound)" };
+	    "lost with the connection", "unroutable (no queue is bound)",
+	    "rejected for good" };
 	struct fm_msg_fields f;
 	struct fm_msg *m = NULL, *s;
 	struct broker_form form;

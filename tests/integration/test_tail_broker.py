@@ -162,3 +162,40 @@ def test_tail_broker_usage_errors(tmp_path, run):
     assert "--source is needed" in r.stderr
     r = run("fedmsg-tail", ["--help"])
     assert "--broker URL" in r.stdout and "--tls-ca" in r.stdout
+
+
+def test_tail_topic_binds_on_amqp091(tmp_path, rabbitmq, daemons,
+                                     broker_time_limit):
+    """--topic on AMQP 0-9-1 without --source: the private queue is bound
+    to the prefix's words, so RabbitMQ filters.  fedora-messaging's
+    api.publish sends a topic outside the prefix, then one inside, on one
+    channel (in order): only the second reaches the tail, which receives
+    (not only prints) one message.  Binding "#" and filtering in the tail
+    would receive the first one too."""
+    need_fedora_messaging()
+    prefix = "org.fedoraproject.dev." + unique("tt")
+    conf = tmp_path / "fm.toml"
+    conf.write_text('amqp_url = "%s"\npassive_declares = false\n' % FM_URL)
+    tail = start_tail(
+        daemons, tmp_path, "--broker", URL091, "--user", "guest",
+        "--password-file", password_file(tmp_path),
+        "--allow-plaintext-credentials", "--topic", prefix + ".wanted",
+        "--count", "1")
+    publish = (
+        "import sys\n"
+        "from fedora_messaging import api, message\n"
+        "for t in sys.argv[1:]:\n"
+        "    api.publish(message.Message(topic=t, body={'t': t}))\n")
+
+    def send():
+        r = subprocess.run([sys.executable, "-c", publish,
+                            prefix + ".other.x", prefix + ".wanted.x"],
+                           env=fedora_messaging_env(conf),
+                           cwd=str(tmp_path), stderr=subprocess.PIPE,
+                           timeout=45)
+        assert r.returncode == 0, r.stderr.decode()[-2000:]
+    text = until_printed(tail, send)
+    lines = text.splitlines()
+    assert len(lines) == 1, text
+    assert lines[0].split(" ", 2)[1] == prefix + ".wanted.x"
+    assert "1 received, 1 printed" in tail.stderr(), tail.describe()

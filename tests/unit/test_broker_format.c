@@ -181,6 +181,50 @@ test_fedora_messaging(void **state)
 }
 
 static void
+test_fedora_messaging_stomp_text(void **state)
+{
+	static const char text[] = "{\"topic\":\"org.fedoraproject.dev.a.b\","
+	    "\"msg_id\":\"2024-x\",\"timestamp\":1714658591,"
+	    "\"headers\":{\"extra\":7,\"ratio\":0.5,\"on\":false,"
+	    "\"priority\":5,\"destination\":\"/topic/evil\",\"list\":[1]},"
+	    "\"msg\":{\"user\":\"bob\"}}";
+	struct broker_form_opts o = { BROKER_FORMAT_FEDORA_MESSAGING, "stomp",
+	    "host/b", "custom.v1" };
+	struct broker_form form;
+	struct broker_out out;
+	struct fm_msg *m = NULL;
+	char err[FM_ERRLEN];
+	size_t i, n;
+
+	(void)state;
+	assert_int_equal(fm_msg_parse(text, strlen(text), NULL, &m, err), 0);
+	memset(&out, 0, sizeof(out));
+	assert_int_equal(broker_form_make(&form, &o, m, text, strlen(text),
+	    &out, err), 0);
+	assert_string_equal(out.body, "{\"user\":\"bob\"}");
+	assert_string_equal(prop(&out, "topic"), "org.fedoraproject.dev.a.b");
+	assert_string_equal(prop(&out, "fedora_messaging_schema"),
+	    "custom.v1");
+	assert_string_equal(prop(&out, "fedora_messaging_severity"), "20");
+	assert_string_equal(prop(&out, "sent-at"),
+	    "2024-05-02T14:03:11+00:00");
+	assert_string_equal(prop(&out, "fedora_messaging_user_bob"), "true");
+	assert_string_equal(prop(&out, BROKER_ORIGIN_PROP), "host/b");
+	/* the envelope's headers as text; ours win; reserved ones stay out */
+	assert_string_equal(prop(&out, "extra"), "7");
+	assert_string_equal(prop(&out, "ratio"), "0.5");
+	assert_string_equal(prop(&out, "on"), "false");
+	assert_string_equal(prop(&out, "priority"), "0");
+	assert_null(prop(&out, "destination"));
+	assert_null(prop(&out, "list"));
+	for (i = n = 0; i < out.nprops; i++)
+		n += strcmp(out.props[i].name, "priority") == 0;
+	assert_int_equal(n, 1);
+	broker_form_free(&form);
+	fm_msg_unref(m);
+}
+
+static void
 test_no_msg(void **state)
 {
 	static const char text[] = "{\"topic\":\"a.b\",\"msg_id\":\"2024-x\"}";
@@ -209,6 +253,7 @@ main(void)
 		cmocka_unit_test(test_umb_amqp_typed),
 		cmocka_unit_test(test_umb_stomp_text),
 		cmocka_unit_test(test_fedora_messaging),
+		cmocka_unit_test(test_fedora_messaging_stomp_text),
 		cmocka_unit_test(test_no_msg),
 	};
 

@@ -1,0 +1,119 @@
+"""fedmsg-bridge publishing on AMQP 1.0 to a broker that settles some
+messages other than "accepted" (issue 14, "bounded AMQP 1.0 publish
+outcomes"), played by a listening python3-qpid-proton peer
+(conftest.ProtonListener):
+
+- "rejected" (refused for good: too big, not authorised, a policy): sent
+  once, never again; the broker's error condition is in the log and the
+  message is counted dropped;
+- "modified" with undeliverable-here: sent again with the pauses a
+  "released" gets, then given up (logged, counted dropped);
+- the messages behind them still go out.
+"""
+
+import json
+import threading
+import time
+
+import pytest
+
+from conftest import (BridgeSource, ProtonListener, answer_link,
+                      bridge_config, bridge_stats, free_ports, make_envelope,
+                      start_bridge, write_config)
+
+pytestmark = pytest.mark.usefixtures("zmq_time_limit")
+
+CONDITION = "amqp:resource-limit-exceeded"
+DESCRIPTION = "message size exceeds the max-message-size policy"
+
+
+class RejectsAndModifies:
+    """A peer the bridge sends to: it rejects every message whose subject
+    names "toobig" (with CONDITION and DESCRIPTION), settles every one
+    naming "elsewhere" as modified (delivery-failed, undeliverable-here)
+    and accepts the others; it keeps (subject, msg_id) of each delivery."""
+
+    def __init__(self):
+        from proton import Condition, Delivery
+        from proton.handlers import MessagingHandler
+
+        peer = self
+        self.lock = threading.Lock()
+        self.got = []
+
+        class Handler(MessagingHandler):
+            def __init__(self):
+                super().__init__(auto_accept=False)
+
+            on_link_opening = staticmethod(answer_link)
+
+            def on_message(self, event):
+                subject = event.message.subject or ""
+                msg_id = json.loads(bytes(event.message.body))["msg_id"]
+                with peer.lock:
+                    peer.got.append((subject, msg_id))
+                d = event.delivery
+                if "toobig" in subject:
+                    d.local.condition = Condition(CONDITION, DESCRIPTION)
+                    d.update(Delivery.REJECTED)
+                    d.settle()
+                elif "elsewhere" in subject:
+                    d.local.failed = True
+                    d.local.undeliverable = True
+                    d.update(Delivery.MODIFIED)
+                    d.settle()
+                else:
+                    self.accept(d)
+
+        self.handler = Handler()
+
+    def ids(self, word):
+        with self.lock:
+            return [m for s, m in self.got if word in s]
+
+
+def test_rejected_is_reported_and_modified_is_bounded(tmp_path, daemons,
+                                                      zctx):
+    peer = RejectsAndModifies()
+    listener = ProtonListener(free_ports(1)[0], peer.handler)
+    try:
+        src = BridgeSource(zctx)
+        cfg = write_config(tmp_path, bridge_config(
+            {"out": {"from": "zmq", "endpoints": ["src"],
+                     "to": "amqp://127.0.0.1:%d" % listener.port,
+                     "address": "/queue/outcomes",
+                     "spool": {"dir": str(tmp_path / "spool")}}},
+            endpoints={"src": [src.url]}))
+        bridge = start_bridge(daemons, cfg)
+        src.wait_subscriber(daemon=bridge)
+        big = make_envelope("org.fedoraproject.dev.toobig.x", {"n": 0})
+        moved = make_envelope("org.fedoraproject.dev.elsewhere.x", {"n": 1})
+        ok = [make_envelope("org.fedoraproject.dev.fine.ok", {"n": i})
+              for i in range(2, 4)]
+        for env in [big, moved] + ok:
+            src.send(env)
+        # the rejection at once, with the broker's words
+        bridge.wait_stderr("dropped: the broker refused it: rejected: "
+                           "%s: %s" % (CONDITION, DESCRIPTION), 15)
+        bridge.wait_stderr("dropped: the broker refused it: modified 4 times", 12)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and \
+                not {e["msg_id"] for e in ok} <= set(peer.ids("fine.ok")):
+            time.sleep(0.1)
+        assert {e["msg_id"] for e in ok} <= set(peer.ids("fine.ok"))
+        err = bridge.stderr()
+        assert "record 1 rejected: %s" % CONDITION in err, err
+        assert "record 2 modified 4 times" in err, err
+        st = bridge_stats(bridge_stop_ok(bridge), "out")
+        assert st["dropped"] == 2, st
+        assert peer.ids("toobig") == [big["msg_id"]], peer.got
+        assert peer.ids("elsewhere") == [moved["msg_id"]] * 4, peer.got
+        assert listener.error is None, listener.error
+    finally:
+        listener.stop()
+
+
+def bridge_stop_ok(bridge):
+    rc = bridge.stop()
+    assert rc == 0, bridge.describe()
+    return bridge.stderr()
