@@ -50,6 +50,10 @@ STOP_TIMEOUT = 60 if FM_WRAP else 10
 # Deadlines (never assertions on speed) stretch under FM_WRAP: valgrind
 # runs the programs some 20x slower.
 SLOW = 4 if FM_WRAP else 1
+# The per-test time limits (hang guards) double when pytest-xdist runs
+# files side by side on the same cores (`make integration`, TEST_JOBS).
+SHARED = 2 if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1) > 1 \
+    else 1
 
 SANITIZER_RE = re.compile(
     r"ERROR: (Address|Leak|Memory|Thread|UndefinedBehavior)Sanitizer"
@@ -795,12 +799,13 @@ def zmq_time_limit(daemons, zctx):
     """Fail a test that runs longer than ZMQ_TEST_LIMIT seconds (SIGALRM in
     the main thread).  It depends on daemons and zctx so that it is torn
     down first: the alarm never fires during their cleanup."""
+    limit = ZMQ_TEST_LIMIT * SLOW * SHARED
+
     def expired(signum, frame):
-        pytest.fail("test exceeded %d s" % (ZMQ_TEST_LIMIT * SLOW),
-                    pytrace=False)
+        pytest.fail("test exceeded %d s" % limit, pytrace=False)
 
     old = _signal.signal(_signal.SIGALRM, expired)
-    _signal.alarm(ZMQ_TEST_LIMIT * SLOW)
+    _signal.alarm(limit)
     yield
     _signal.alarm(0)
     _signal.signal(_signal.SIGALRM, old)
@@ -991,12 +996,13 @@ def hubs(tmp_path):
 def hub_time_limit(hubs, zctx):
     """Fail a test that runs longer than HUB_TEST_LIMIT s (torn down
     before hubs and zctx, so the alarm never fires in their cleanup)."""
+    limit = HUB_TEST_LIMIT * SLOW * SHARED
+
     def expired(signum, frame):
-        pytest.fail("test exceeded %d s" % (HUB_TEST_LIMIT * SLOW),
-                    pytrace=False)
+        pytest.fail("test exceeded %d s" % limit, pytrace=False)
 
     old = _signal.signal(_signal.SIGALRM, expired)
-    _signal.alarm(HUB_TEST_LIMIT * SLOW)
+    _signal.alarm(limit)
     yield
     _signal.alarm(0)
     _signal.signal(_signal.SIGALRM, old)
@@ -1553,7 +1559,7 @@ def broker_time_limit(request, daemons, zctx):
     """Fail a broker test that runs longer than its broker_limit (SIGALRM;
     torn down before daemons and zctx, so never during their cleanup)."""
     m = request.node.get_closest_marker("broker_limit")
-    limit = (int(m.args[0]) if m else BROKER_TEST_LIMIT) * SLOW
+    limit = (int(m.args[0]) if m else BROKER_TEST_LIMIT) * SLOW * SHARED
     # The brokers the test uses are up before its clock starts: a start-up
     # (slow when other workers start theirs) has its own deadline.
     for kind in BROKER_FIXTURES:
