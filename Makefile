@@ -102,7 +102,7 @@ FUZZ_SECONDS	?= 300
 # libfedmsg unless listed under another layer here (a libfedmsg test must
 # not link proton).
 TEST_LAYERS	 = brokers tools publishers hub bridge consumers
-TESTS_brokers	 = test_spool test_stomp test_stomp_frame test_stomp_session \
+TESTS_brokers	 = test_spool test_crc32c test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net test_broker_wrap test_broker_format \
 		   fuzz_stomp test_amqp_routing_key test_amqp091_connect
 TESTS_tools	 = test_terse test_fm_serial test_topic_binding

@@ -52,7 +52,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +59,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "crc32c.h"
 #include "log.h"
 #include "spool.h"
 
@@ -137,39 +137,11 @@ static const unsigned char rec_magic[4] = {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-/* CRC-32C (Castagnoli), reflected polynomial 0x82f63b78. */
-static void
-crc_init(void)
-{
-	uint32_t c;
-	int i, k;
-
-	for (i = 0; i < 256; i++) {
-		c = (uint32_t)i;
-		for (k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78U : c >> 1;
-		crc_table[i] = c;
-	}
-}
-
-static uint32_t
-crc_add(uint32_t crc, const void *p, size_t n)
-{
-	const unsigned char *s = p;
-
-	while (n--)
-		crc = crc_table[(crc ^ *s++) & 0xff] ^ (crc >> 8);
-	return crc;
-}
-
 /* The CRC of a record: its len and id fields, then its data. */
 static uint32_t
 rec_crc(const unsigned char *hdr, const void *data, size_t len)
 {
-	return ~crc_add(crc_add(~0U, hdr + 4, 12), data, len);
+	return ~crc32c_add(crc32c_add(~0U, hdr + 4, 12), data, len);
 }
 
 static void
@@ -518,7 +490,7 @@ persist(struct spool *sp, bool force, char *err)
 	put64(b + 4, w);
 	put64(b + 12, sp->next_id);
 	put32(b + 20, nruns);
-	put32(q, ~crc_add(~0U, b, (size_t)(q - b)));
+	put32(q, ~crc32c_add(~0U, b, (size_t)(q - b)));
 	iov.iov_base = b;
 	iov.iov_len = (size_t)(q - b) + 4;
 	if ((fd = open_in(sp, ACK_TMP, O_WRONLY | O_CREAT | O_TRUNC, err,
@@ -756,7 +728,7 @@ read_acked(struct spool *sp, struct recov *rc, char *err)
 	if (n < ACK_FIXED + 4 || get32(b) != ACK_MAGIC ||
 	    (nruns = get32(b + 20)) > MAX_RUNS ||
 	    (size_t)n != ACK_FIXED + 16 * (size_t)nruns + 4 ||
-	    get32(b + n - 4) != ~crc_add(~0U, b, (size_t)n - 4))
+	    get32(b + n - 4) != ~crc32c_add(~0U, b, (size_t)n - 4))
 		goto damaged;
 	rc->w = get64(b + 4);
 	rc->next = get64(b + 12);
@@ -936,7 +908,6 @@ spool_open(const char *dir, uint64_t max_bytes, enum spool_full policy,
 	size_t i;
 	int fd;
 
-	pthread_once(&crc_once, crc_init);
 	if (max_bytes < HDR) {
 		snprintf(err, ERRLEN, "%s: a spool of %" PRIu64 " bytes cannot "
 		    "hold a record (%d bytes of header)", dir, max_bytes, HDR);

@@ -53,6 +53,8 @@
 #                        (default all; a broker no section needs is not
 #                        started)
 #   BENCH_PEER_N         messages per run of the Python peers (default 500)
+#   BENCH_BRIDGE         the fedmsg-bridge to run (default BUILD_DIR's): an
+#                        older build beside this one, run after run
 #
 # The brokers are our own (tests/brokers/broker.sh), started here as a run
 # of tests/brokers/brokerrun.py, like a test session's: on ports reserved
@@ -79,7 +81,7 @@ out=$build/bench
 bb=$out/bench_broker
 pex=$out		# proton-send, proton-receive (Makefile: PROTON_EXAMPLES)
 bz=$out/bench_zmq
-bridge=$build/bin/fedmsg-bridge
+bridge=${BENCH_BRIDGE:-$build/bin/fedmsg-bridge}
 brokersh=$top/tests/brokers/broker.sh
 pystomp=$top/tests/bench/bench_stomp.py
 PY=/usr/bin/python3

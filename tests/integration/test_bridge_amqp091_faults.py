@@ -10,7 +10,10 @@ client) prepares queues and reads what arrived.
 - a delivery over max_message_bytes is rejected from its frame header,
   and the next one still flows;
 - a broker address that accepts TCP and never answers does not stall the
-  other links of the same bridge (the login runs off the poll loop).
+  other links of the same bridge (the login runs off the poll loop);
+- acks, sent in batches with "multiple", cover exactly what the bridge
+  took: a batch smaller than the prefetch is acked, a rejected delivery
+  among accepted ones is dead-lettered, not acked.
 """
 
 import json
@@ -192,6 +195,51 @@ def test_oversized_delivery_rejected_from_its_header(tmp_path, rabbitmq,
     conn.close()
     assert method is not None and p.message_id == "big-1"
     assert bridge.stop() == 0, bridge.describe()
+
+
+@pytest.mark.broker_limit(120)
+def test_acks_cover_what_was_taken(tmp_path, rabbitmq, daemons, zctx):
+    """7 JSON bodies with 2 that are not JSON among them: the 7 reach
+    ZeroMQ, the 2 are rejected to the dead-letter queue, and while the
+    bridge still runs nothing is left unacknowledged (fewer accepts than
+    a batch are acked when the frames at hand are done)."""
+    q, dlq = unique("ackq"), unique("ackdlq")
+    conn, ch = channel()
+    ch.queue_declare(dlq, durable=True)
+    ch.queue_declare(q, durable=True, arguments={
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
+    port = free_ports(1)[0]
+    cfg = write_config(tmp_path, bridge_config(
+        {"in": entry(tmp_path, **{
+            "from": URL091, "to": "zmq", "source": "/queue/" + q,
+            "endpoints": tcp(port)})}))
+    bridge = start_bridge(daemons, cfg)
+    sub = Sub(zctx, tcp(port))
+    time.sleep(0.3)     # the SUB's subscription reaches the bridge's PUB
+    bodies = ['{"n": 1}', 'not json 1', '{"n": 2}', '{"n": 3}',
+              'not json 2', '{"n": 4}', '{"n": 5}', '{"n": 6}', '{"n": 7}']
+    for i, b in enumerate(bodies):
+        ch.basic_publish("", q, b, pika.BasicProperties(
+            content_type="application/json", message_id="ack-%d" % i))
+    deadline = time.monotonic() + 15
+    while len(sub.msgs) < 7 and time.monotonic() < deadline:
+        sub.pump(200)
+    assert sorted(json.loads(body)["msg"]["n"] for _, body in sub.msgs) \
+        == list(range(1, 8)), bridge.describe()
+    deadline = time.monotonic() + 20
+    while rabbitmq.queues().get(q) != (0, 0, 1) and \
+            time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert rabbitmq.queues().get(q) == (0, 0, 1), bridge.describe()
+    ids = []
+    for _ in range(2):
+        method, p, body = ch.basic_get(dlq, auto_ack=True)
+        assert method is not None
+        ids.append(p.message_id)
+    conn.close()
+    assert sorted(ids) == ["ack-1", "ack-4"]
+    assert bridge.stop() == 0, bridge.describe()
+    assert rabbitmq.queues().get(q) == (0, 0, 0)
 
 
 @pytest.mark.broker_limit(120)
