@@ -200,6 +200,13 @@ put_u(char *o, unsigned u)
 	return o + 6;
 }
 
+/* A byte JSON strings carry as itself: printable ASCII but '"' and '\\'. */
+static inline bool
+plain_ascii(unsigned c)
+{
+	return c - 0x20u < 0x5fu && c != '"' && c != '\\';
+}
+
 void
 canon_string(struct buf *b, const char *str, size_t len)
 {
@@ -219,15 +226,12 @@ canon_string(struct buf *b, const char *str, size_t len)
 
 		/* o has room: 6 bytes for every byte of s left */
 		s = ascii8_skip_copy(s, end, true, &o);
+		/* the tail under 16 bytes (most keys are all tail) */
+		while (s < end && plain_ascii(*s))
+			*o++ = (char)*s++;
 		if (s >= end)
 			break;
 		c = *s;
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			*o++ = (char)c;
-			s++;
-			continue;
-		}
 		switch (c) {
 		case '"': *o++ = '\\'; *o++ = '"'; s++; continue;
 		case '\\': *o++ = '\\'; *o++ = '\\'; s++; continue;

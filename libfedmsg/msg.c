@@ -251,6 +251,9 @@ fm_msg_canonical(const struct fm_msg *m, bool unsigned_, size_t *len)
 {
 	struct buf b = BUF_INIT;
 
+	/* The text is rarely longer than the body: one allocation, no
+	 * regrowth and copies (it grows as usual if it is longer). */
+	buf_reserve(&b, m->raw_len);
 	canon_object_with(&b, msg_root(m), unsigned_ ? credentials : NULL,
 	    NULL, 0);
 	return buf_steal(&b, len);
