@@ -200,13 +200,6 @@ put_u(char *o, unsigned u)
 	return o + 6;
 }
 
-/* A byte JSON strings carry as itself: printable ASCII but '"' and '\\'. */
-static inline bool
-plain_ascii(unsigned c)
-{
-	return c - 0x20u < 0x5fu && c != '"' && c != '\\';
-}
-
 void
 canon_string(struct buf *b, const char *str, size_t len)
 {
@@ -227,7 +220,7 @@ canon_string(struct buf *b, const char *str, size_t len)
 		/* o has room: 6 bytes for every byte of s left */
 		s = ascii8_skip_copy(s, end, true, &o);
 		/* the tail under 16 bytes (most keys are all tail) */
-		while (s < end && plain_ascii(*s))
+		while (s < end && ascii8_plain(*s))
 			*o++ = (char)*s++;
 		if (s >= end)
 			break;
@@ -269,6 +262,21 @@ canon_string(struct buf *b, const char *str, size_t len)
 	b->data[b->len] = '\0';
 }
 
+/* A string known to need no escapes (struct jv.plain): quotes around it. */
+static void
+canon_plain(struct buf *b, const char *s, size_t len)
+{
+	char *o = buf_reserve(b, len + 2);
+
+	if (o == NULL)
+		return;		/* b->oom is set */
+	o[0] = '"';
+	memcpy(o + 1, s, len);
+	o[len + 1] = '"';
+	o[len + 2] = '\0';
+	b->len += len + 2;
+}
+
 void
 canon_value(struct buf *b, const struct jv *v)
 {
@@ -292,7 +300,10 @@ canon_value(struct buf *b, const struct jv *v)
 		buf_add(b, num, canon_float(v->u.num, num));
 		break;
 	case JV_STRING:
-		canon_string(b, v->u.str, v->len);
+		if (v->plain)
+			canon_plain(b, v->u.str, v->len);
+		else
+			canon_string(b, v->u.str, v->len);
 		break;
 	case JV_ARRAY:
 		buf_addc(b, '[');
@@ -308,8 +319,12 @@ canon_value(struct buf *b, const struct jv *v)
 		for (i = 0; i < v->len; i++) {
 			if (i)
 				buf_addc(b, ',');
-			canon_string(b, v->u.members[i].key,
-			    v->u.members[i].key_len);
+			if (v->u.members[i].key_plain)
+				canon_plain(b, v->u.members[i].key,
+				    v->u.members[i].key_len);
+			else
+				canon_string(b, v->u.members[i].key,
+				    v->u.members[i].key_len);
 			buf_addc(b, ':');
 			canon_value(b, &v->u.members[i].value);
 		}
@@ -374,7 +389,10 @@ canon_object_with(struct buf *b, const struct jv *obj,
 			buf_addc(b, ',');
 		first = false;
 		if (c < 0) {
-			canon_string(b, m->key, m->key_len);
+			if (m->key_plain)
+				canon_plain(b, m->key, m->key_len);
+			else
+				canon_string(b, m->key, m->key_len);
 			buf_addc(b, ':');
 			canon_value(b, &m->value);
 		} else {

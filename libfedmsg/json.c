@@ -178,19 +178,22 @@ put_cp(char *o, unsigned cp)
 	return o;
 }
 
-/* Parse a string starting at the opening quote into (*str, *len). */
+/*
+ * Parse a string starting at the opening quote into (*str, *len); *plain
+ * tells whether it is printable ASCII without escapes (struct jv.plain).
+ */
 static int
-parse_string(struct parser *ps, const char **str, uint32_t *len)
+parse_string(struct parser *ps, const char **str, uint32_t *len, bool *plain)
 {
 	const unsigned char *start = ps->p, *p = ps->p + 1, *end = ps->end;
 	const unsigned char *body = p;
-	bool escapes = false;
+	bool escapes = false, ascii = true;
 	char *out, *o;
 
 	/* First pass: validate and find the end. */
 	for (;;) {
 		/* certificate fields: 2.7 KB of mostly plain base64 */
-		p = ascii8_skip(p, end, false);
+		p = ascii8_skip(p, end, true);
 		if (p >= end)
 			return fail(ps, start, "Unterminated string");
 		if (*p == '"')
@@ -210,11 +213,15 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 
 			if (n == 0)
 				return fail(ps, p, "invalid UTF-8");
+			ascii = false;
 			p += n;
 			continue;
 		}
+		/* DEL (valid, escaped when written) or the tail's bytes */
+		ascii &= *p != 0x7f;
 		p++;
 	}
+	*plain = ascii && !escapes;
 	if ((size_t)(p - body) > UINT32_MAX)
 		return fail(ps, start, "string too long");
 	ps->p = p + 1;
@@ -529,7 +536,7 @@ parse_object(struct parser *ps, struct jv *v)
 		if (ps->p >= ps->end || *ps->p != '"')
 			return fail(ps, ps->p, "Expecting property name "
 			    "enclosed in double quotes");
-		if (parse_string(ps, &m.key, &m.key_len) < 0)
+		if (parse_string(ps, &m.key, &m.key_len, &m.key_plain) < 0)
 			return -1;
 		skip_ws(ps);
 		if (ps->p >= ps->end || *ps->p != ':')
@@ -569,6 +576,7 @@ done:
 static int
 parse_value(struct parser *ps, struct jv *v)
 {
+	bool plain = false;	/* parse_string leaves it on failure */
 	int rc;
 
 	if (ps->p >= ps->end)
@@ -576,7 +584,9 @@ parse_value(struct parser *ps, struct jv *v)
 	switch (*ps->p) {
 	case '"':
 		v->type = JV_STRING;
-		return parse_string(ps, &v->u.str, &v->len);
+		rc = parse_string(ps, &v->u.str, &v->len, &plain);
+		v->plain = plain;
+		return rc;
 	case '{':
 	case '[':
 		if (++ps->depth > ps->max_depth)

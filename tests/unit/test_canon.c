@@ -411,6 +411,76 @@ test_canon_cases(void **state)
 	assert_true(n > 300);
 }
 
+/*
+ * The parser marks strings that need no escape (struct jv.plain) and the
+ * writer copies those as they are: a DEL, a non-ASCII character or an
+ * escape anywhere, in the 16-byte blocks or the tail, must still come out
+ * escaped, in keys (canon_value and canon_object_with) and in values.
+ */
+static void
+test_parsed_plain_strings(void **state)
+{
+	static const struct {
+		const char	*src;	/* as it appears in the JSON text */
+		const char	*val;	/* the string's bytes */
+	} specials[] = {
+		{ "\x7f", "\x7f" },
+		{ "\xc3\xa9", "\xc3\xa9" },
+		{ "\\u007f", "\x7f" },
+		{ "\\n", "\n" },
+		{ "\\\"", "\"" },
+		{ "\\/", "/" },
+		{ "~", "~" },
+	};
+	size_t k, n, pos;
+	int borrow;
+
+	(void)state;
+	for (k = 0; k < sizeof(specials) / sizeof(specials[0]); k++)
+	for (n = 1; n <= 40; n++)
+	for (pos = 0; pos < n; pos++)
+	for (borrow = 0; borrow < 2; borrow++) {
+		struct jv_parse_opts o = { 0, borrow != 0 };
+		struct buf str = BUF_INIT, src = BUF_INIT, val = BUF_INIT;
+		struct buf want = BUF_INIT, got = BUF_INIT, got2 = BUF_INIT;
+		struct jv_doc *doc;
+		char err[FM_ERRLEN];
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			buf_adds(&str, i == pos ? specials[k].src : "a");
+			buf_adds(&val, i == pos ? specials[k].val : "a");
+		}
+		buf_printf(&src, "{\"%s\": [\"%s\", \"%s\"]}", str.data,
+		    str.data, str.data);
+		buf_addc(&want, '{');
+		canon_string(&want, val.data, val.len);
+		buf_adds(&want, ":[");
+		canon_string(&want, val.data, val.len);
+		buf_addc(&want, ',');
+		canon_string(&want, val.data, val.len);
+		buf_adds(&want, "]}");
+
+		doc = jv_parse(src.data, src.len, &o, err);
+		if (doc == NULL)
+			fail_msg("%s: %s", src.data, err);
+		canon_value(&got, jv_doc_root(doc));
+		canon_object_with(&got2, jv_doc_root(doc), NULL, NULL, 0);
+		if (strcmp(got.data, want.data) != 0 ||
+		    strcmp(got2.data, want.data) != 0)
+			fail_msg("special %zu at %zu of %zu:\n got %s\n"
+			    " got %s\nwant %s", k, pos, n, got.data, got2.data,
+			    want.data);
+		jv_doc_free(doc);
+		buf_free(&str);
+		buf_free(&src);
+		buf_free(&val);
+		buf_free(&want);
+		buf_free(&got);
+		buf_free(&got2);
+	}
+}
+
 /* Canonical text is a fixed point: parsing and re-emitting it is identity. */
 static void
 test_canon_idempotent(void **state)
@@ -620,6 +690,7 @@ main(void)
 		cmocka_unit_test(test_string_appends),
 		cmocka_unit_test(test_canon_cases),
 		cmocka_unit_test(test_canon_idempotent),
+		cmocka_unit_test(test_parsed_plain_strings),
 		cmocka_unit_test(test_object_with),
 		cmocka_unit_test(test_object_with_too_many),
 		cmocka_unit_test(test_buf),
