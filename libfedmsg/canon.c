@@ -94,6 +94,64 @@ candidate(double x, int n, char *digits, int *e)
 }
 
 /*
+ * Most floats in messages are short decimals (timestamps, versions): x =
+ * r / 10^k for an integer r < 10^15.  For the smallest such k, x * 10^k
+ * rounds to r (its error is below 1/4 while r < 2^50), and r / 10^k == x
+ * in double arithmetic says the decimal reads back as x (both operands
+ * exact, the quotient correctly rounded, as strtod).  No shorter decimal
+ * reads back (it would be found at a smaller k) and no other of <= 15
+ * digits does (see canon_float), so this is Python's repr.  Writes it in
+ * fixed notation (x in [1e-4, 1e15)) and returns its length, or 0.
+ */
+static size_t
+short_decimal(double x, char *o)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
+	    1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+	    1e18 };
+	char digits[20];
+	unsigned long long r;
+	int k, nd = 0, i;
+	char *start = o;
+
+	if (!(x >= 1e-4 && x < 1e15))
+		return 0;
+	for (k = 0;; k++) {
+		double y;
+
+		if (k >= (int)(sizeof(pow10) / sizeof(pow10[0])) ||
+		    (y = x * pow10[k]) >= 1e15)
+			return 0;
+		r = (unsigned long long)(y + 0.5);	/* y >= 0 */
+		if ((double)r / pow10[k] == x)
+			break;
+	}
+	do {
+		digits[nd++] = (char)('0' + r % 10);
+		r /= 10;
+	} while (r);
+	/* digits holds r backwards; k of them go after the point */
+	if (nd <= k) {
+		*o++ = '0';
+		*o++ = '.';
+		for (i = k - nd; i > 0; i--)
+			*o++ = '0';
+		while (nd > 0)
+			*o++ = digits[--nd];
+	} else {
+		while (nd > k)
+			*o++ = digits[--nd];
+		*o++ = '.';
+		if (k == 0)
+			*o++ = '0';
+		while (nd > 0)
+			*o++ = digits[--nd];
+	}
+	*o = '\0';
+	return (size_t)(o - start);
+}
+
+/*
  * Python's repr(float): the shortest digit string that reads back as x
  * (the nearest such, as David Gay's dtoa mode 0), in fixed notation when
  * the decimal exponent e is in [-4, 16), else as d.ddde+XX.  Whether some
@@ -124,6 +182,8 @@ canon_float(double x, char out[PYFLOAT_MAX])
 		*o++ = '-';
 		x = -x;
 	}
+	if ((nd = (int)short_decimal(x, o)) > 0)
+		return (size_t)(o - out) + (size_t)nd;
 	if (!isnormal(x))
 		;			/* bisect over all of 1..17 */
 	else if (candidate(x, 15, digits, &e)) {

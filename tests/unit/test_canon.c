@@ -106,6 +106,60 @@ test_float_table_parses_back(void **state)
 	free(data);
 }
 
+/*
+ * A decimal of at most 15 significant digits is the only one of that
+ * length that reads back as its double, and none shorter does, so it is
+ * Python's repr of that double: r / 10^k for random r and k, in the range
+ * of canon_float's short-decimal path and around its edges.
+ */
+static void
+test_float_short_decimals(void **state)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
+	    1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+	    1e18, 1e19 };
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+	char got[PYFLOAT_MAX], want[64], ds[24];
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 300000; i++) {
+		unsigned long long r;
+		int k, nd, len;
+		double x;
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		nd = 1 + (int)((seed >> 33) % 15);		/* digits of r */
+		k = (int)((seed >> 17) % 20);
+		r = (seed >> 40) % 1000000;
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		r = (r * 1000000000ULL + (seed >> 34) % 1000000000ULL) %
+		    (unsigned long long)pow10[nd];
+		if (r == 0 || (k > 0 && r % 10 == 0))
+			continue;
+		x = (double)r / pow10[k];
+		if (x < 1e-4 || x >= 1e16)
+			continue;	/* repr in exponent notation */
+		len = snprintf(ds, sizeof(ds), "%llu", r);
+		if (k == 0)
+			snprintf(want, sizeof(want), "%s.0", ds);
+		else if (len > k)
+			snprintf(want, sizeof(want), "%.*s.%s", len - k, ds,
+			    ds + len - k);
+		else
+			snprintf(want, sizeof(want), "0.%.*s%s", k - len,
+			    "0000000000000000000", ds);
+		canon_float(x, got);
+		if (strcmp(got, want) != 0)
+			fail_msg("%llu / 10^%d: got %s, want %s", r, k, got, want);
+		canon_float(-x, got);
+		assert_true(got[0] == '-' && strcmp(got + 1, want) == 0);
+		n++;
+	}
+	assert_true(n > 100000);
+}
+
 static void
 test_float_specials(void **state)
 {
@@ -682,6 +736,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_float_table),
 		cmocka_unit_test(test_float_table_parses_back),
+		cmocka_unit_test(test_float_short_decimals),
 		cmocka_unit_test(test_float_specials),
 		cmocka_unit_test(test_float_longest),
 		cmocka_unit_test(test_string_every_code_point),
