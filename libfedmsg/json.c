@@ -123,12 +123,16 @@ oom(struct parser *ps)
 	return fail(ps, ps->p, "out of memory");
 }
 
-static void
+static inline void
 skip_ws(struct parser *ps)
 {
-	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
-	    *ps->p == '\n' || *ps->p == '\r'))
-		ps->p++;
+	const unsigned char *p = ps->p, *end = ps->end;
+
+	/* most calls stop at once, on a byte above ' ' */
+	while (p < end && *p <= ' ' && (*p == ' ' || *p == '\t' ||
+	    *p == '\n' || *p == '\r'))
+		p++;
+	ps->p = p;
 }
 
 static int parse_value(struct parser *, struct jv *);
