@@ -331,7 +331,20 @@ canon_plain(struct buf *b, const char *s, size_t len)
 	if (o == NULL)
 		return;		/* b->oom is set */
 	o[0] = '"';
-	memcpy(o + 1, s, len);
+	/* most are keys and short values: fixed-size copies the compiler
+	 * inlines (overlapping at need) instead of a memcpy call */
+	if (len >= 8 && len <= 16) {
+		memcpy(o + 1, s, 8);
+		memcpy(o + 1 + len - 8, s + len - 8, 8);
+	} else if (len >= 4 && len < 8) {
+		memcpy(o + 1, s, 4);
+		memcpy(o + 1 + len - 4, s + len - 4, 4);
+	} else if (len < 4) {
+		for (size_t i = 0; i < len; i++)
+			o[1 + i] = s[i];
+	} else {
+		memcpy(o + 1, s, len);
+	}
 	o[len + 1] = '"';
 	o[len + 2] = '\0';
 	b->len += len + 2;
@@ -407,7 +420,8 @@ static bool
 listed(const char *key, size_t len, const char *const *list)
 {
 	for (; list && *list; list++)
-		if (keycmp(key, len, *list) == 0)
+		if ((len ? key[0] : '\0') == (*list)[0] &&	/* most differ here */
+		    keycmp(key, len, *list) == 0)
 			return true;
 	return false;
 }

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,12 +90,28 @@ struct parser {
 	size_t			 depth, max_depth;
 	bool			 borrow;
 	char			*err;
-	/* scratch stacks for open containers */
+	/* scratch stacks for open containers: the first ones in the parser
+	 * itself (an envelope fits), then on the heap */
 	struct jv	*vals;
 	size_t			 nvals, capvals;
 	struct jv_member	*mems;
 	size_t			 nmems, capmems;
+	struct jv		 vals0[32];
+	struct jv_member	 mems0[32];
 };
+
+/* Grow a scratch stack of cap elements of size sz (in place at first). */
+static void *
+stack_grow(void *cur, const void *inline_stack, size_t cap, size_t sz)
+{
+	void *p;
+
+	if (cur != inline_stack)
+		return realloc(cur, cap * 2 * sz);
+	if ((p = malloc(cap * 2 * sz)) != NULL)
+		memcpy(p, cur, cap * sz);
+	return p;
+}
 
 static int
 fail(struct parser *ps, const unsigned char *at, const char *fmt, ...)
@@ -377,13 +394,13 @@ static int
 push_val(struct parser *ps, const struct jv *v)
 {
 	if (ps->nvals == ps->capvals) {
-		size_t cap = ps->capvals ? ps->capvals * 2 : 64;
-		void *p = realloc(ps->vals, cap * sizeof(*ps->vals));
+		void *p = stack_grow(ps->vals, ps->vals0, ps->capvals,
+		    sizeof(*ps->vals));
 
 		if (p == NULL)
 			return oom(ps);
 		ps->vals = p;
-		ps->capvals = cap;
+		ps->capvals *= 2;
 	}
 	ps->vals[ps->nvals++] = *v;
 	return 0;
@@ -393,13 +410,13 @@ static int
 push_mem(struct parser *ps, const struct jv_member *m)
 {
 	if (ps->nmems == ps->capmems) {
-		size_t cap = ps->capmems ? ps->capmems * 2 : 64;
-		void *p = realloc(ps->mems, cap * sizeof(*ps->mems));
+		void *p = stack_grow(ps->mems, ps->mems0, ps->capmems,
+		    sizeof(*ps->mems));
 
 		if (p == NULL)
 			return oom(ps);
 		ps->mems = p;
-		ps->capmems = cap;
+		ps->capmems *= 2;
 	}
 	ps->mems[ps->nmems++] = *m;
 	return 0;
@@ -408,11 +425,15 @@ push_mem(struct parser *ps, const struct jv_member *m)
 static int
 keycmp(const struct jv_member *a, const struct jv_member *b)
 {
-	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-	int c = memcmp(a->key, b->key, n);
+	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len, i;
+	const unsigned char *x = (const unsigned char *)a->key;
+	const unsigned char *y = (const unsigned char *)b->key;
 
-	if (c != 0)
-		return c;
+	/* keys are short: a byte loop beats a memcmp call; most differ in
+	 * the first byte */
+	for (i = 0; i < n; i++)
+		if (x[i] != y[i])
+			return (int)x[i] - (int)y[i];
 	return (a->key_len > b->key_len) - (a->key_len < b->key_len);
 }
 
@@ -659,7 +680,11 @@ jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
 		snprintf(err, FM_ERRLEN, "out of memory");
 		return NULL;
 	}
-	memset(&ps, 0, sizeof(ps));
+	memset(&ps, 0, offsetof(struct parser, vals0));
+	ps.vals = ps.vals0;
+	ps.capvals = sizeof(ps.vals0) / sizeof(ps.vals0[0]);
+	ps.mems = ps.mems0;
+	ps.capmems = sizeof(ps.mems0) / sizeof(ps.mems0[0]);
 	if (text == NULL)
 		text = "";
 	ps.s = ps.p = (const unsigned char *)text;
@@ -677,8 +702,10 @@ jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
 		if (ps.p != ps.end)
 			rc = fail(&ps, ps.p, "Extra data");
 	}
-	free(ps.vals);
-	free(ps.mems);
+	if (ps.vals != ps.vals0)
+		free(ps.vals);
+	if (ps.mems != ps.mems0)
+		free(ps.mems);
 	if (rc < 0) {
 		jv_doc_free(doc);
 		return NULL;
