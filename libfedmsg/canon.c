@@ -323,7 +323,7 @@ canon_string(struct buf *b, const char *str, size_t len)
 }
 
 /* A string known to need no escapes (struct jv.plain): quotes around it. */
-static void
+static inline void
 canon_plain(struct buf *b, const char *s, size_t len)
 {
 	char *o = buf_reserve(b, len + 2);
@@ -348,6 +348,16 @@ canon_plain(struct buf *b, const char *s, size_t len)
 	o[len + 1] = '"';
 	o[len + 2] = '\0';
 	b->len += len + 2;
+}
+
+/* canon_value, with the commonest value, a plain string, without a call. */
+static inline void
+canon_item(struct buf *b, const struct jv *v)
+{
+	if (v->type == JV_STRING && v->plain)
+		canon_plain(b, v->u.str, v->len);
+	else
+		canon_value(b, v);
 }
 
 void
@@ -383,7 +393,7 @@ canon_value(struct buf *b, const struct jv *v)
 		for (i = 0; i < v->len; i++) {
 			if (i)
 				buf_addc(b, ',');
-			canon_value(b, &v->u.items[i]);
+			canon_item(b, &v->u.items[i]);
 		}
 		buf_addc(b, ']');
 		break;
@@ -399,7 +409,7 @@ canon_value(struct buf *b, const struct jv *v)
 				canon_string(b, v->u.members[i].key,
 				    v->u.members[i].key_len);
 			buf_addc(b, ':');
-			canon_value(b, &v->u.members[i].value);
+			canon_item(b, &v->u.members[i].value);
 		}
 		buf_addc(b, '}');
 		break;
@@ -468,7 +478,7 @@ canon_object_with(struct buf *b, const struct jv *obj,
 			else
 				canon_string(b, m->key, m->key_len);
 			buf_addc(b, ':');
-			canon_value(b, &m->value);
+			canon_item(b, &m->value);
 		} else {
 			canon_string(b, ex[j]->key, strlen(ex[j]->key));
 			buf_addc(b, ':');
