@@ -36,7 +36,13 @@ struct jv_doc {
 	uint32_t		 dup_key_len;
 	size_t			 dup_at;
 	bool			 dup;
+	struct chunk		*first;	/* in the doc's allocation: not freed alone */
 };
+
+/* The first arena chunk comes with the doc: one malloc per parse, not two. */
+#define FIRST_CHUNK	4096
+#define FIRST_AT	((sizeof(struct jv_doc) + _Alignof(max_align_t) - 1) / \
+			    _Alignof(max_align_t) * _Alignof(max_align_t))
 
 static void *
 arena_alloc(struct jv_doc *doc, size_t n)
@@ -71,7 +77,8 @@ jv_doc_free(struct jv_doc *doc)
 		return;
 	for (c = doc->chunks; c != NULL; c = next) {
 		next = c->next;
-		free(c);
+		if (c != doc->first)
+			free(c);
 	}
 	free(doc);
 }
@@ -692,10 +699,17 @@ jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
 	int rc;
 
 	err[0] = '\0';
-	if ((doc = calloc(1, sizeof(*doc))) == NULL) {
+	if ((doc = malloc(FIRST_AT + sizeof(struct chunk) + FIRST_CHUNK)) ==
+	    NULL) {
 		snprintf(err, FM_ERRLEN, "out of memory");
 		return NULL;
 	}
+	memset(doc, 0, sizeof(*doc));
+	doc->first = (struct chunk *)(void *)((char *)doc + FIRST_AT);
+	doc->first->next = NULL;
+	doc->first->used = 0;
+	doc->first->size = FIRST_CHUNK;
+	doc->chunks = doc->first;
 	memset(&ps, 0, offsetof(struct parser, vals0));
 	ps.vals = ps.vals0;
 	ps.capvals = sizeof(ps.vals0) / sizeof(ps.vals0[0]);

@@ -268,16 +268,23 @@ fm_msg_timestamp(const struct fm_msg *m, double *ts)
 
 static const char *const credentials[] = { "signature", "certificate", NULL };
 
+int
+msg_canonical_buf(const struct fm_msg *m, bool unsigned_, struct buf *b)
+{
+	/* The text is rarely longer than the body: one allocation, no
+	 * regrowth and copies (it grows as usual if it is longer). */
+	buf_reserve(b, m->raw_len);
+	canon_object_with(b, msg_root(m), unsigned_ ? credentials : NULL,
+	    NULL, 0);
+	return b->oom ? -1 : 0;
+}
+
 char *
 fm_msg_canonical(const struct fm_msg *m, bool unsigned_, size_t *len)
 {
 	struct buf b = BUF_INIT;
 
-	/* The text is rarely longer than the body: one allocation, no
-	 * regrowth and copies (it grows as usual if it is longer). */
-	buf_reserve(&b, m->raw_len);
-	canon_object_with(&b, msg_root(m), unsigned_ ? credentials : NULL,
-	    NULL, 0);
+	msg_canonical_buf(m, unsigned_, &b);
 	return buf_steal(&b, len);
 }
 
