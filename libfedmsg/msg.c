@@ -43,12 +43,26 @@ copy_fields(struct fm_msg *m, const struct jv *root)
 	static const char *const keys[] = { "topic", "msg_id", "username",
 	    "crypto" };
 	char **dst[] = { &m->topic, &m->msg_id, &m->username, &m->crypto };
-	const struct jv *v[4];
-	size_t i, total = 0;
+	const struct jv *v[4] = { NULL, NULL, NULL, NULL };
+	size_t i, k, total = 0;
 	char *p;
 
+	/* one pass over the members (unique: the parser keeps the last of
+	 * a duplicated key) instead of four binary searches */
+	for (i = 0; i < root->len; i++) {
+		const struct jv_member *mb = &root->u.members[i];
+
+		/* the four keys differ in length or first byte */
+		switch (mb->key_len) {
+		case 5: k = 0; break;
+		case 6: k = mb->key[0] == 'm' ? 1 : 3; break;
+		case 8: k = 2; break;
+		default: continue;
+		}
+		if (memcmp(mb->key, keys[k], mb->key_len) == 0)
+			v[k] = &mb->value;
+	}
 	for (i = 0; i < 4; i++) {
-		v[i] = jv_get(root, keys[i]);
 		if (v[i] == NULL || v[i]->type != JV_STRING ||
 		    memchr(v[i]->u.str, 0, v[i]->len))
 			v[i] = NULL;

@@ -812,12 +812,11 @@ thread_verify_ctx(void)
 	return vc;
 }
 
-/* SHA-1 of p into md with this thread's context; false on failure. */
+/* SHA-1 of p into md with this thread's context vc; false on failure. */
 static bool
-thread_sha1(const void *p, size_t n, unsigned char md[SHA_DIGEST_LENGTH])
+thread_sha1(struct verify_ctx *vc, const void *p, size_t n,
+    unsigned char md[SHA_DIGEST_LENGTH])
 {
-	struct verify_ctx *vc = thread_verify_ctx();
-
 	if (vc == NULL)
 		return false;
 	if (vc->sha1 == NULL &&
@@ -830,11 +829,11 @@ thread_sha1(const void *p, size_t n, unsigned char md[SHA_DIGEST_LENGTH])
 	    EVP_DigestFinal_ex(vc->mdctx, md, NULL) == 1;
 }
 
-/* A ready RSA/PKCS#1/SHA-1 verify context for pkey, or NULL. */
+/* A ready RSA/PKCS#1/SHA-1 verify context for pkey in this thread's vc,
+ * or NULL. */
 static EVP_PKEY_CTX *
-verify_ctx_for(EVP_PKEY *pkey)
+verify_ctx_for(struct verify_ctx *vc, EVP_PKEY *pkey)
 {
-	struct verify_ctx *vc = thread_verify_ctx();
 	EVP_PKEY_CTX *ctx;
 
 	if (vc == NULL)
@@ -984,8 +983,8 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	if (v->verified && verified_seen(v->verified, der_fp, sig, siglen,
 	    canonical, canon_len))
 		goto signature_ok;
-	if ((ctx = verify_ctx_for(pkey)) == NULL ||
-	    !thread_sha1(canonical, canon_len, md)) {
+	if ((ctx = verify_ctx_for(vc, pkey)) == NULL ||
+	    !thread_sha1(vc, canonical, canon_len, md)) {
 		verdict = FM_INVALID_SIGNATURE;
 		REASON("cannot verify: out of memory or SHA-1 disabled by "
 		    "the system crypto policy");
