@@ -857,13 +857,46 @@ verify_ctx_for(struct verify_ctx *vc, EVP_PKEY *pkey)
 
 #define REASON(...) do { if (reason) snprintf(reason, FM_ERRLEN, __VA_ARGS__); } while (0)
 
-/* A credential field: present and a string, or a verdict. */
+/* The envelope fields a check reads (NULL where absent). */
+struct envelope {
+	const struct jv	*crypto, *topic, *signature, *certificate;
+};
+
+/*
+ * Find them in one pass over root's members (unique: the parser keeps the
+ * last of a duplicated key), not four binary searches; the four keys
+ * differ in length.
+ */
+static void
+envelope_fields(const struct jv *root, struct envelope *e)
+{
+	uint32_t i;
+
+	memset(e, 0, sizeof(*e));
+	if (root == NULL || root->type != JV_OBJECT)
+		return;
+	for (i = 0; i < root->len; i++) {
+		const struct jv_member *m = &root->u.members[i];
+		const struct jv **slot;
+		const char *key;
+
+		switch (m->key_len) {
+		case 5: slot = &e->topic; key = "topic"; break;
+		case 6: slot = &e->crypto; key = "crypto"; break;
+		case 9: slot = &e->signature; key = "signature"; break;
+		case 11: slot = &e->certificate; key = "certificate"; break;
+		default: continue;
+		}
+		if (memcmp(m->key, key, m->key_len) == 0)
+			*slot = &m->value;
+	}
+}
+
+/* A credential field f (named key): present and a string, or a verdict. */
 static const struct jv *
-credential(const struct jv *root, const char *key, enum fm_verdict *why,
+credential(const struct jv *f, const char *key, enum fm_verdict *why,
     char *reason)
 {
-	const struct jv *f = jv_get(root, key);
-
 	if (f == NULL) {
 		*why = FM_INVALID_FIELD;
 		REASON("no '%s' field", key);
@@ -902,9 +935,8 @@ enum fm_verdict
 fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
     int64_t now, char *reason)
 {
-	const struct jv *root = msg_root(msg);
-	const struct jv *crypto = jv_get(root, "crypto");
-	const struct jv *sigf, *certf, *topic;
+	struct envelope env;
+	const struct jv *crypto, *sigf, *certf, *topic;
 	unsigned char *sig = NULL;
 	size_t siglen = 0, canon_len;
 	enum fm_verdict verdict = FM_VALID;
@@ -925,8 +957,10 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	 */
 	if (msg_duplicate(msg, reason))
 		return FM_INVALID_DUPLICATE_KEY;
+	envelope_fields(msg_root(msg), &env);
+	crypto = env.crypto;
 	/* A topic routing_policy cannot read must not skip it. */
-	if ((topic = jv_get(root, "topic")) != NULL &&
+	if ((topic = env.topic) != NULL &&
 	    (topic->type != JV_STRING || memchr(topic->u.str, 0, topic->len))) {
 		REASON(topic->type != JV_STRING ? "'topic' is not a string" :
 		    "'topic' holds a NUL character");
@@ -934,8 +968,8 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	}
 	/* Which backend, as fedmsg.crypto.validate() decides it. */
 	if (crypto == NULL) {
-		if (jv_get(root, "certificate") == NULL) {
-			verdict = jv_get(root, "signature") ?
+		if (env.certificate == NULL) {
+			verdict = env.signature ?
 			    FM_INVALID_BACKEND : FM_INVALID_UNSIGNED;
 			REASON(verdict == FM_INVALID_UNSIGNED ? "unsigned: no "
 			    "crypto, certificate or signature field" :
@@ -955,8 +989,10 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 		    "crypto_validate_backends");
 		return FM_INVALID_BACKEND;
 	}
-	if ((sigf = credential(root, "signature", &verdict, reason)) == NULL ||
-	    (certf = credential(root, "certificate", &verdict, reason)) == NULL)
+	if ((sigf = credential(env.signature, "signature", &verdict,
+	    reason)) == NULL ||
+	    (certf = credential(env.certificate, "certificate", &verdict,
+	    reason)) == NULL)
 		goto done;
 	if ((sig = b64_decode_lenient(sigf->u.str, sigf->len, &siglen,
 	    err)) == NULL) {
