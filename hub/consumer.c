@@ -150,7 +150,7 @@ h_config_json(void *hctx)
 static const struct fm_json *
 h_config(void *hctx)
 {
-	static const struct jv empty = { JV_OBJECT, 0, { 0 } };
+	static const struct jv empty = { .type = JV_OBJECT };
 	struct consumer *c = hctx;
 
 	return pj_doc(c->config ? jv_doc_root(c->config) : &empty);

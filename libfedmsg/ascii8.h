@@ -29,6 +29,13 @@ ascii8_eq(uint64_t w, unsigned char c)
 	return (x - ASCII8_ONES) & ~x;
 }
 
+/* A byte a JSON string carries as itself: ' '..'~' but '"' and '\\'. */
+static inline bool
+ascii8_plain(unsigned char c)
+{
+	return (unsigned)c - 0x20u < 0x5fu && c != '"' && c != '\\';
+}
+
 /*
  * The first byte from p on (before end) that is a quote, a backslash, a
  * control character, non-ASCII, or with del a DEL (Python's json.dumps
@@ -43,18 +50,22 @@ ascii8_skip_copy(const unsigned char *p, const unsigned char *end, bool del,
 {
 #ifdef __SSE2__
 	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-	const __m128i space = _mm_set1_epi8(' '), del7f = _mm_set1_epi8(0x7f);
+	const __m128i space = _mm_set1_epi8(' '), one = _mm_set1_epi8(1);
+	const __m128i bang = _mm_set1_epi8('!');
 
 	while (end - p >= 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		/* signed: bytes >= 0x80 are negative, so below ' ' too */
+		/*
+		 * signed: bytes >= 0x80 are negative, so below ' ' too; with
+		 * del, byte + 1 wraps DEL to -128 (and 0xff to 0), so one
+		 * compare below '!' takes controls, DEL and non-ASCII
+		 */
+		__m128i low = del ? _mm_cmplt_epi8(_mm_add_epi8(v, one), bang) :
+		    _mm_cmplt_epi8(v, space);
 		__m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v,
-		    quote), _mm_cmpeq_epi8(v, bslash)), _mm_cmplt_epi8(v,
-		    space));
+		    quote), _mm_cmpeq_epi8(v, bslash)), low);
 		unsigned mask;
 
-		if (del)
-			bad = _mm_or_si128(bad, _mm_cmpeq_epi8(v, del7f));
 		mask = (unsigned)_mm_movemask_epi8(bad);
 		if (out) {
 			/* all 16 stored; only the plain ones count */

@@ -6,7 +6,7 @@
 #include "buf.h"
 
 char *
-buf_reserve(struct buf *b, size_t n)
+buf_grow(struct buf *b, size_t n)
 {
 	if (b->oom)
 		return NULL;
@@ -27,26 +27,6 @@ buf_reserve(struct buf *b, size_t n)
 fail:
 	b->oom = true;
 	return NULL;
-}
-
-int
-buf_add(struct buf *b, const void *p, size_t n)
-{
-	char *dst = buf_reserve(b, n);
-
-	if (dst == NULL)
-		return -1;
-	if (n)
-		memcpy(dst, p, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return 0;
-}
-
-int
-buf_addc(struct buf *b, char c)
-{
-	return buf_add(b, &c, 1);
 }
 
 int

@@ -94,6 +94,64 @@ candidate(double x, int n, char *digits, int *e)
 }
 
 /*
+ * Most floats in messages are short decimals (timestamps, versions): x =
+ * r / 10^k for an integer r < 10^15.  For the smallest such k, x * 10^k
+ * rounds to r (its error is below 1/4 while r < 2^50), and r / 10^k == x
+ * in double arithmetic says the decimal reads back as x (both operands
+ * exact, the quotient correctly rounded, as strtod).  No shorter decimal
+ * reads back (it would be found at a smaller k) and no other of <= 15
+ * digits does (see canon_float), so this is Python's repr.  Writes it in
+ * fixed notation (x in [1e-4, 1e15)) and returns its length, or 0.
+ */
+static size_t
+short_decimal(double x, char *o)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
+	    1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+	    1e18 };
+	char digits[20];
+	unsigned long long r;
+	int k, nd = 0, i;
+	char *start = o;
+
+	if (!(x >= 1e-4 && x < 1e15))
+		return 0;
+	for (k = 0;; k++) {
+		double y;
+
+		if (k >= (int)(sizeof(pow10) / sizeof(pow10[0])) ||
+		    (y = x * pow10[k]) >= 1e15)
+			return 0;
+		r = (unsigned long long)(y + 0.5);	/* y >= 0 */
+		if ((double)r / pow10[k] == x)
+			break;
+	}
+	do {
+		digits[nd++] = (char)('0' + r % 10);
+		r /= 10;
+	} while (r);
+	/* digits holds r backwards; k of them go after the point */
+	if (nd <= k) {
+		*o++ = '0';
+		*o++ = '.';
+		for (i = k - nd; i > 0; i--)
+			*o++ = '0';
+		while (nd > 0)
+			*o++ = digits[--nd];
+	} else {
+		while (nd > k)
+			*o++ = digits[--nd];
+		*o++ = '.';
+		if (k == 0)
+			*o++ = '0';
+		while (nd > 0)
+			*o++ = digits[--nd];
+	}
+	*o = '\0';
+	return (size_t)(o - start);
+}
+
+/*
  * Python's repr(float): the shortest digit string that reads back as x
  * (the nearest such, as David Gay's dtoa mode 0), in fixed notation when
  * the decimal exponent e is in [-4, 16), else as d.ddde+XX.  Whether some
@@ -124,6 +182,8 @@ canon_float(double x, char out[PYFLOAT_MAX])
 		*o++ = '-';
 		x = -x;
 	}
+	if ((nd = (int)short_decimal(x, o)) > 0)
+		return (size_t)(o - out) + (size_t)nd;
 	if (!isnormal(x))
 		;			/* bisect over all of 1..17 */
 	else if (candidate(x, 15, digits, &e)) {
@@ -219,15 +279,12 @@ canon_string(struct buf *b, const char *str, size_t len)
 
 		/* o has room: 6 bytes for every byte of s left */
 		s = ascii8_skip_copy(s, end, true, &o);
+		/* the tail under 16 bytes (most keys are all tail) */
+		while (s < end && ascii8_plain(*s))
+			*o++ = (char)*s++;
 		if (s >= end)
 			break;
 		c = *s;
-
-		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-			*o++ = (char)c;
-			s++;
-			continue;
-		}
 		switch (c) {
 		case '"': *o++ = '\\'; *o++ = '"'; s++; continue;
 		case '\\': *o++ = '\\'; *o++ = '\\'; s++; continue;
@@ -265,6 +322,44 @@ canon_string(struct buf *b, const char *str, size_t len)
 	b->data[b->len] = '\0';
 }
 
+/* A string known to need no escapes (struct jv.plain): quotes around it. */
+static inline void
+canon_plain(struct buf *b, const char *s, size_t len)
+{
+	char *o = buf_reserve(b, len + 2);
+
+	if (o == NULL)
+		return;		/* b->oom is set */
+	o[0] = '"';
+	/* most are keys and short values: fixed-size copies the compiler
+	 * inlines (overlapping at need) instead of a memcpy call */
+	if (len >= 8 && len <= 16) {
+		memcpy(o + 1, s, 8);
+		memcpy(o + 1 + len - 8, s + len - 8, 8);
+	} else if (len >= 4 && len < 8) {
+		memcpy(o + 1, s, 4);
+		memcpy(o + 1 + len - 4, s + len - 4, 4);
+	} else if (len < 4) {
+		for (size_t i = 0; i < len; i++)
+			o[1 + i] = s[i];
+	} else {
+		memcpy(o + 1, s, len);
+	}
+	o[len + 1] = '"';
+	o[len + 2] = '\0';
+	b->len += len + 2;
+}
+
+/* canon_value, with the commonest value, a plain string, without a call. */
+static inline void
+canon_item(struct buf *b, const struct jv *v)
+{
+	if (v->type == JV_STRING && v->plain)
+		canon_plain(b, v->u.str, v->len);
+	else
+		canon_value(b, v);
+}
+
 void
 canon_value(struct buf *b, const struct jv *v)
 {
@@ -288,14 +383,17 @@ canon_value(struct buf *b, const struct jv *v)
 		buf_add(b, num, canon_float(v->u.num, num));
 		break;
 	case JV_STRING:
-		canon_string(b, v->u.str, v->len);
+		if (v->plain)
+			canon_plain(b, v->u.str, v->len);
+		else
+			canon_string(b, v->u.str, v->len);
 		break;
 	case JV_ARRAY:
 		buf_addc(b, '[');
 		for (i = 0; i < v->len; i++) {
 			if (i)
 				buf_addc(b, ',');
-			canon_value(b, &v->u.items[i]);
+			canon_item(b, &v->u.items[i]);
 		}
 		buf_addc(b, ']');
 		break;
@@ -304,10 +402,14 @@ canon_value(struct buf *b, const struct jv *v)
 		for (i = 0; i < v->len; i++) {
 			if (i)
 				buf_addc(b, ',');
-			canon_string(b, v->u.members[i].key,
-			    v->u.members[i].key_len);
+			if (v->u.members[i].key_plain)
+				canon_plain(b, v->u.members[i].key,
+				    v->u.members[i].key_len);
+			else
+				canon_string(b, v->u.members[i].key,
+				    v->u.members[i].key_len);
 			buf_addc(b, ':');
-			canon_value(b, &v->u.members[i].value);
+			canon_item(b, &v->u.members[i].value);
 		}
 		buf_addc(b, '}');
 		break;
@@ -328,7 +430,8 @@ static bool
 listed(const char *key, size_t len, const char *const *list)
 {
 	for (; list && *list; list++)
-		if (keycmp(key, len, *list) == 0)
+		if ((len ? key[0] : '\0') == (*list)[0] &&	/* most differ here */
+		    keycmp(key, len, *list) == 0)
 			return true;
 	return false;
 }
@@ -370,9 +473,12 @@ canon_object_with(struct buf *b, const struct jv *obj,
 			buf_addc(b, ',');
 		first = false;
 		if (c < 0) {
-			canon_string(b, m->key, m->key_len);
+			if (m->key_plain)
+				canon_plain(b, m->key, m->key_len);
+			else
+				canon_string(b, m->key, m->key_len);
 			buf_addc(b, ':');
-			canon_value(b, &m->value);
+			canon_item(b, &m->value);
 		} else {
 			canon_string(b, ex[j]->key, strlen(ex[j]->key));
 			buf_addc(b, ':');

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,13 @@ struct jv_doc {
 	uint32_t		 dup_key_len;
 	size_t			 dup_at;
 	bool			 dup;
+	struct chunk		*first;	/* in the doc's allocation: not freed alone */
 };
+
+/* The first arena chunk comes with the doc: one malloc per parse, not two. */
+#define FIRST_CHUNK	4096
+#define FIRST_AT	((sizeof(struct jv_doc) + _Alignof(max_align_t) - 1) / \
+			    _Alignof(max_align_t) * _Alignof(max_align_t))
 
 static void *
 arena_alloc(struct jv_doc *doc, size_t n)
@@ -70,7 +77,8 @@ jv_doc_free(struct jv_doc *doc)
 		return;
 	for (c = doc->chunks; c != NULL; c = next) {
 		next = c->next;
-		free(c);
+		if (c != doc->first)
+			free(c);
 	}
 	free(doc);
 }
@@ -89,12 +97,28 @@ struct parser {
 	size_t			 depth, max_depth;
 	bool			 borrow;
 	char			*err;
-	/* scratch stacks for open containers */
+	/* scratch stacks for open containers: the first ones in the parser
+	 * itself (an envelope fits), then on the heap */
 	struct jv	*vals;
 	size_t			 nvals, capvals;
 	struct jv_member	*mems;
 	size_t			 nmems, capmems;
+	struct jv		 vals0[32];
+	struct jv_member	 mems0[32];
 };
+
+/* Grow a scratch stack of cap elements of size sz (in place at first). */
+static void *
+stack_grow(void *cur, const void *inline_stack, size_t cap, size_t sz)
+{
+	void *p;
+
+	if (cur != inline_stack)
+		return realloc(cur, cap * 2 * sz);
+	if ((p = malloc(cap * 2 * sz)) != NULL)
+		memcpy(p, cur, cap * sz);
+	return p;
+}
 
 static int
 fail(struct parser *ps, const unsigned char *at, const char *fmt, ...)
@@ -123,12 +147,16 @@ oom(struct parser *ps)
 	return fail(ps, ps->p, "out of memory");
 }
 
-static void
+static inline void
 skip_ws(struct parser *ps)
 {
-	while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
-	    *ps->p == '\n' || *ps->p == '\r'))
-		ps->p++;
+	const unsigned char *p = ps->p, *end = ps->end;
+
+	/* most calls stop at once, on a byte above ' ' */
+	while (p < end && *p <= ' ' && (*p == ' ' || *p == '\t' ||
+	    *p == '\n' || *p == '\r'))
+		p++;
+	ps->p = p;
 }
 
 static int parse_value(struct parser *, struct jv *);
@@ -178,19 +206,24 @@ put_cp(char *o, unsigned cp)
 	return o;
 }
 
-/* Parse a string starting at the opening quote into (*str, *len). */
+static int decode_string(struct parser *, const unsigned char *,
+    const unsigned char *, const char **, uint32_t *);
+
+/*
+ * Parse a string starting at the opening quote into (*str, *len); *plain
+ * tells whether it is printable ASCII without escapes (struct jv.plain).
+ */
 static int
-parse_string(struct parser *ps, const char **str, uint32_t *len)
+parse_string(struct parser *ps, const char **str, uint32_t *len, bool *plain)
 {
 	const unsigned char *start = ps->p, *p = ps->p + 1, *end = ps->end;
 	const unsigned char *body = p;
-	bool escapes = false;
-	char *out, *o;
+	bool escapes = false, ascii = true;
 
 	/* First pass: validate and find the end. */
 	for (;;) {
 		/* certificate fields: 2.7 KB of mostly plain base64 */
-		p = ascii8_skip(p, end, false);
+		p = ascii8_skip(p, end, true);
 		if (p >= end)
 			return fail(ps, start, "Unterminated string");
 		if (*p == '"')
@@ -210,11 +243,15 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 
 			if (n == 0)
 				return fail(ps, p, "invalid UTF-8");
+			ascii = false;
 			p += n;
 			continue;
 		}
+		/* DEL (valid, escaped when written) or the tail's bytes */
+		ascii &= *p != 0x7f;
 		p++;
 	}
+	*plain = ascii && !escapes;
 	if ((size_t)(p - body) > UINT32_MAX)
 		return fail(ps, start, "string too long");
 	ps->p = p + 1;
@@ -223,10 +260,24 @@ parse_string(struct parser *ps, const char **str, uint32_t *len)
 		*len = (uint32_t)(p - body);
 		return 0;
 	}
-	/* Second pass: decode.  Escapes never grow, so the lexeme size bounds it. */
-	if ((out = arena_alloc(ps->doc, (size_t)(p - body) + 1)) == NULL)
+	return decode_string(ps, body, p, str, len);
+}
+
+/*
+ * parse_string's second pass, for strings with escapes or not borrowed:
+ * decode body..end into the arena.  Out of line, so that the common
+ * borrowed string's call saves and restores fewer registers.
+ */
+static __attribute__((noinline)) int
+decode_string(struct parser *ps, const unsigned char *body,
+    const unsigned char *end, const char **str, uint32_t *len)
+{
+	const unsigned char *p;
+	char *out, *o;
+
+	/* Escapes never grow, so the lexeme size bounds it. */
+	if ((out = arena_alloc(ps->doc, (size_t)(end - body) + 1)) == NULL)
 		return oom(ps);
-	end = p;
 	for (o = out, p = body; p < end;) {
 		unsigned cp, lo;
 
@@ -366,13 +417,13 @@ static int
 push_val(struct parser *ps, const struct jv *v)
 {
 	if (ps->nvals == ps->capvals) {
-		size_t cap = ps->capvals ? ps->capvals * 2 : 64;
-		void *p = realloc(ps->vals, cap * sizeof(*ps->vals));
+		void *p = stack_grow(ps->vals, ps->vals0, ps->capvals,
+		    sizeof(*ps->vals));
 
 		if (p == NULL)
 			return oom(ps);
 		ps->vals = p;
-		ps->capvals = cap;
+		ps->capvals *= 2;
 	}
 	ps->vals[ps->nvals++] = *v;
 	return 0;
@@ -382,13 +433,13 @@ static int
 push_mem(struct parser *ps, const struct jv_member *m)
 {
 	if (ps->nmems == ps->capmems) {
-		size_t cap = ps->capmems ? ps->capmems * 2 : 64;
-		void *p = realloc(ps->mems, cap * sizeof(*ps->mems));
+		void *p = stack_grow(ps->mems, ps->mems0, ps->capmems,
+		    sizeof(*ps->mems));
 
 		if (p == NULL)
 			return oom(ps);
 		ps->mems = p;
-		ps->capmems = cap;
+		ps->capmems *= 2;
 	}
 	ps->mems[ps->nmems++] = *m;
 	return 0;
@@ -397,11 +448,15 @@ push_mem(struct parser *ps, const struct jv_member *m)
 static int
 keycmp(const struct jv_member *a, const struct jv_member *b)
 {
-	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len;
-	int c = memcmp(a->key, b->key, n);
+	size_t n = a->key_len < b->key_len ? a->key_len : b->key_len, i;
+	const unsigned char *x = (const unsigned char *)a->key;
+	const unsigned char *y = (const unsigned char *)b->key;
 
-	if (c != 0)
-		return c;
+	/* keys are short: a byte loop beats a memcmp call; most differ in
+	 * the first byte */
+	for (i = 0; i < n; i++)
+		if (x[i] != y[i])
+			return (int)x[i] - (int)y[i];
 	return (a->key_len > b->key_len) - (a->key_len < b->key_len);
 }
 
@@ -529,7 +584,7 @@ parse_object(struct parser *ps, struct jv *v)
 		if (ps->p >= ps->end || *ps->p != '"')
 			return fail(ps, ps->p, "Expecting property name "
 			    "enclosed in double quotes");
-		if (parse_string(ps, &m.key, &m.key_len) < 0)
+		if (parse_string(ps, &m.key, &m.key_len, &m.key_plain) < 0)
 			return -1;
 		skip_ws(ps);
 		if (ps->p >= ps->end || *ps->p != ':')
@@ -569,6 +624,7 @@ done:
 static int
 parse_value(struct parser *ps, struct jv *v)
 {
+	bool plain = false;	/* parse_string leaves it on failure */
 	int rc;
 
 	if (ps->p >= ps->end)
@@ -576,7 +632,9 @@ parse_value(struct parser *ps, struct jv *v)
 	switch (*ps->p) {
 	case '"':
 		v->type = JV_STRING;
-		return parse_string(ps, &v->u.str, &v->len);
+		rc = parse_string(ps, &v->u.str, &v->len, &plain);
+		v->plain = plain;
+		return rc;
 	case '{':
 	case '[':
 		if (++ps->depth > ps->max_depth)
@@ -641,11 +699,22 @@ jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
 	int rc;
 
 	err[0] = '\0';
-	if ((doc = calloc(1, sizeof(*doc))) == NULL) {
+	if ((doc = malloc(FIRST_AT + sizeof(struct chunk) + FIRST_CHUNK)) ==
+	    NULL) {
 		snprintf(err, FM_ERRLEN, "out of memory");
 		return NULL;
 	}
-	memset(&ps, 0, sizeof(ps));
+	memset(doc, 0, sizeof(*doc));
+	doc->first = (struct chunk *)(void *)((char *)doc + FIRST_AT);
+	doc->first->next = NULL;
+	doc->first->used = 0;
+	doc->first->size = FIRST_CHUNK;
+	doc->chunks = doc->first;
+	memset(&ps, 0, offsetof(struct parser, vals0));
+	ps.vals = ps.vals0;
+	ps.capvals = sizeof(ps.vals0) / sizeof(ps.vals0[0]);
+	ps.mems = ps.mems0;
+	ps.capmems = sizeof(ps.mems0) / sizeof(ps.mems0[0]);
 	if (text == NULL)
 		text = "";
 	ps.s = ps.p = (const unsigned char *)text;
@@ -663,8 +732,10 @@ jv_parse(const char *text, size_t len, const struct jv_parse_opts *opts,
 		if (ps.p != ps.end)
 			rc = fail(&ps, ps.p, "Extra data");
 	}
-	free(ps.vals);
-	free(ps.mems);
+	if (ps.vals != ps.vals0)
+		free(ps.vals);
+	if (ps.mems != ps.mems0)
+		free(ps.mems);
 	if (rc < 0) {
 		jv_doc_free(doc);
 		return NULL;

@@ -35,7 +35,13 @@ enum jv_type {
 struct jv_member;
 
 struct jv {
-	enum jv_type	 type;
+	enum jv_type	 type : 8;
+	/*
+	 * STRING from the parser: printable ASCII without '"' or '\\', so its
+	 * canonical JSON is itself in quotes (the writer copies it without a
+	 * scan).  0 = unknown: the writer escapes as usual.
+	 */
+	unsigned	 plain : 1;
 	uint32_t	 len;	/* bytes (INT, STRING), count (ARRAY, OBJECT) */
 	union {
 		double			 num;
@@ -48,6 +54,7 @@ struct jv {
 struct jv_member {
 	const char		*key;
 	uint32_t		 key_len;
+	bool			 key_plain;	/* as jv.plain, for the key */
 	struct jv	 value;
 };
 

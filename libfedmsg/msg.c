@@ -22,22 +22,63 @@
 
 struct fm_msg {
 	atomic_int		 refs;
-	char			*raw;		/* body bytes + NUL */
+	char			*raw;		/* body bytes + NUL, after the struct */
 	size_t			 raw_len;
 	struct jv_doc		*doc;		/* borrows strings from raw */
-	/* NUL-terminated copies of the string fields callers ask for */
+	/* NUL-terminated copies of the string fields callers ask for, all in
+	 * one allocation, fields (NULL where a field is absent or no string) */
 	char			*topic, *msg_id, *username, *crypto;
+	char			*fields;
 	_Atomic(char *)		 signer;	/* set once by a validator */
 };
 
-static char *
-field_cstr(const struct jv *root, const char *key)
+/*
+ * Copy the string fields callers ask for, NUL-terminated, into one
+ * allocation (a malloc and a free per message instead of four).  A field
+ * that is absent, not a string or holds a NUL stays NULL; so do all on OOM.
+ */
+static void
+copy_fields(struct fm_msg *m, const struct jv *root)
 {
-	const struct jv *v = jv_get(root, key);
+	static const char *const keys[] = { "topic", "msg_id", "username",
+	    "crypto" };
+	char **dst[] = { &m->topic, &m->msg_id, &m->username, &m->crypto };
+	const struct jv *v[4] = { NULL, NULL, NULL, NULL };
+	size_t i, k, total = 0;
+	char *p;
 
-	if (v == NULL || v->type != JV_STRING || memchr(v->u.str, 0, v->len))
-		return NULL;
-	return strndup(v->u.str, v->len);
+	/* one pass over the members (unique: the parser keeps the last of
+	 * a duplicated key) instead of four binary searches */
+	for (i = 0; i < root->len; i++) {
+		const struct jv_member *mb = &root->u.members[i];
+
+		/* the four keys differ in length or first byte */
+		switch (mb->key_len) {
+		case 5: k = 0; break;
+		case 6: k = mb->key[0] == 'm' ? 1 : 3; break;
+		case 8: k = 2; break;
+		default: continue;
+		}
+		if (memcmp(mb->key, keys[k], mb->key_len) == 0)
+			v[k] = &mb->value;
+	}
+	for (i = 0; i < 4; i++) {
+		if (v[i] == NULL || v[i]->type != JV_STRING ||
+		    memchr(v[i]->u.str, 0, v[i]->len))
+			v[i] = NULL;
+		else
+			total += (size_t)v[i]->len + 1;
+	}
+	if (total == 0 || (m->fields = p = malloc(total)) == NULL)
+		return;
+	for (i = 0; i < 4; i++) {
+		if (v[i] == NULL)
+			continue;
+		memcpy(p, v[i]->u.str, v[i]->len);
+		p[v[i]->len] = '\0';
+		*dst[i] = p;
+		p += v[i]->len + 1;
+	}
 }
 
 /*
@@ -99,12 +140,14 @@ msg_parse(const void *body, size_t len, const struct fm_limits *lim,
 		    "limit %zu", len, max);
 		return -1;
 	}
-	if ((m = calloc(1, sizeof(*m))) == NULL ||
-	    (m->raw = malloc(len + 1)) == NULL) {
-		free(m);
+	/* the struct and the body in one allocation (len is the size of a
+	 * buffer in memory: the sum cannot overflow) */
+	if ((m = malloc(sizeof(*m) + len + 1)) == NULL) {
 		snprintf(err, FM_ERRLEN, "out of memory");
 		return -1;
 	}
+	memset(m, 0, sizeof(*m));
+	m->raw = (char *)(m + 1);
 	atomic_init(&m->refs, 1);
 	atomic_init(&m->signer, NULL);
 	if (len)
@@ -129,10 +172,7 @@ msg_parse(const void *body, size_t len, const struct fm_limits *lim,
 		duplicate_reason(m->doc, err);
 		goto fail;
 	}
-	m->topic = field_cstr(root, "topic");
-	m->msg_id = field_cstr(root, "msg_id");
-	m->username = field_cstr(root, "username");
-	m->crypto = field_cstr(root, "crypto");
+	copy_fields(m, root);
 	*out = m;
 	return 0;
 fail:
@@ -154,11 +194,7 @@ fm_msg_unref(struct fm_msg *m)
 	    atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) != 1)
 		return;
 	jv_doc_free(m->doc);
-	free(m->raw);
-	free(m->topic);
-	free(m->msg_id);
-	free(m->username);
-	free(m->crypto);
+	free(m->fields);
 	free(atomic_load(&m->signer));
 	free(m);
 }
@@ -246,13 +282,23 @@ fm_msg_timestamp(const struct fm_msg *m, double *ts)
 
 static const char *const credentials[] = { "signature", "certificate", NULL };
 
+int
+msg_canonical_buf(const struct fm_msg *m, bool unsigned_, struct buf *b)
+{
+	/* The text is rarely longer than the body: one allocation, no
+	 * regrowth and copies (it grows as usual if it is longer). */
+	buf_reserve(b, m->raw_len);
+	canon_object_with(b, msg_root(m), unsigned_ ? credentials : NULL,
+	    NULL, 0);
+	return b->oom ? -1 : 0;
+}
+
 char *
 fm_msg_canonical(const struct fm_msg *m, bool unsigned_, size_t *len)
 {
 	struct buf b = BUF_INIT;
 
-	canon_object_with(&b, msg_root(m), unsigned_ ? credentials : NULL,
-	    NULL, 0);
+	msg_canonical_buf(m, unsigned_, &b);
 	return buf_steal(&b, len);
 }
 

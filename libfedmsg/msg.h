@@ -4,10 +4,18 @@
 
 #include <fedmsg/message.h>
 
+#include "buf.h"
 #include "json.h"
 
 /* The envelope object; owned by the message, valid while it is. */
 const struct jv *msg_root(const struct fm_msg *m);
+
+/*
+ * Append m's canonical text (without signature and certificate when
+ * unsigned_) to b, as fm_msg_canonical() returns it; -1 on OOM.  For
+ * callers that reuse one buffer instead of a malloc per message.
+ */
+int msg_canonical_buf(const struct fm_msg *m, bool unsigned_, struct buf *b);
 
 /*
  * Record the signer's CN (copied) once a validator accepted the message.

@@ -106,6 +106,60 @@ test_float_table_parses_back(void **state)
 	free(data);
 }
 
+/*
+ * A decimal of at most 15 significant digits is the only one of that
+ * length that reads back as its double, and none shorter does, so it is
+ * Python's repr of that double: r / 10^k for random r and k, in the range
+ * of canon_float's short-decimal path and around its edges.
+ */
+static void
+test_float_short_decimals(void **state)
+{
+	static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6,
+	    1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17,
+	    1e18, 1e19 };
+	uint64_t seed = 0x9e3779b97f4a7c15ULL;
+	char got[PYFLOAT_MAX], want[64], ds[24];
+	size_t n = 0;
+	int i;
+
+	(void)state;
+	for (i = 0; i < 300000; i++) {
+		unsigned long long r;
+		int k, nd, len;
+		double x;
+
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		nd = 1 + (int)((seed >> 33) % 15);		/* digits of r */
+		k = (int)((seed >> 17) % 20);
+		r = (seed >> 40) % 1000000;
+		seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+		r = (r * 1000000000ULL + (seed >> 34) % 1000000000ULL) %
+		    (unsigned long long)pow10[nd];
+		if (r == 0 || (k > 0 && r % 10 == 0))
+			continue;
+		x = (double)r / pow10[k];
+		if (x < 1e-4 || x >= 1e16)
+			continue;	/* repr in exponent notation */
+		len = snprintf(ds, sizeof(ds), "%llu", r);
+		if (k == 0)
+			snprintf(want, sizeof(want), "%s.0", ds);
+		else if (len > k)
+			snprintf(want, sizeof(want), "%.*s.%s", len - k, ds,
+			    ds + len - k);
+		else
+			snprintf(want, sizeof(want), "0.%.*s%s", k - len,
+			    "0000000000000000000", ds);
+		canon_float(x, got);
+		if (strcmp(got, want) != 0)
+			fail_msg("%llu / 10^%d: got %s, want %s", r, k, got, want);
+		canon_float(-x, got);
+		assert_true(got[0] == '-' && strcmp(got + 1, want) == 0);
+		n++;
+	}
+	assert_true(n > 100000);
+}
+
 static void
 test_float_specials(void **state)
 {
@@ -411,6 +465,76 @@ test_canon_cases(void **state)
 	assert_true(n > 300);
 }
 
+/*
+ * The parser marks strings that need no escape (struct jv.plain) and the
+ * writer copies those as they are: a DEL, a non-ASCII character or an
+ * escape anywhere, in the 16-byte blocks or the tail, must still come out
+ * escaped, in keys (canon_value and canon_object_with) and in values.
+ */
+static void
+test_parsed_plain_strings(void **state)
+{
+	static const struct {
+		const char	*src;	/* as it appears in the JSON text */
+		const char	*val;	/* the string's bytes */
+	} specials[] = {
+		{ "\x7f", "\x7f" },
+		{ "\xc3\xa9", "\xc3\xa9" },
+		{ "\\u007f", "\x7f" },
+		{ "\\n", "\n" },
+		{ "\\\"", "\"" },
+		{ "\\/", "/" },
+		{ "~", "~" },
+	};
+	size_t k, n, pos;
+	int borrow;
+
+	(void)state;
+	for (k = 0; k < sizeof(specials) / sizeof(specials[0]); k++)
+	for (n = 1; n <= 40; n++)
+	for (pos = 0; pos < n; pos++)
+	for (borrow = 0; borrow < 2; borrow++) {
+		struct jv_parse_opts o = { 0, borrow != 0 };
+		struct buf str = BUF_INIT, src = BUF_INIT, val = BUF_INIT;
+		struct buf want = BUF_INIT, got = BUF_INIT, got2 = BUF_INIT;
+		struct jv_doc *doc;
+		char err[FM_ERRLEN];
+		size_t i;
+
+		for (i = 0; i < n; i++) {
+			buf_adds(&str, i == pos ? specials[k].src : "a");
+			buf_adds(&val, i == pos ? specials[k].val : "a");
+		}
+		buf_printf(&src, "{\"%s\": [\"%s\", \"%s\"]}", str.data,
+		    str.data, str.data);
+		buf_addc(&want, '{');
+		canon_string(&want, val.data, val.len);
+		buf_adds(&want, ":[");
+		canon_string(&want, val.data, val.len);
+		buf_addc(&want, ',');
+		canon_string(&want, val.data, val.len);
+		buf_adds(&want, "]}");
+
+		doc = jv_parse(src.data, src.len, &o, err);
+		if (doc == NULL)
+			fail_msg("%s: %s", src.data, err);
+		canon_value(&got, jv_doc_root(doc));
+		canon_object_with(&got2, jv_doc_root(doc), NULL, NULL, 0);
+		if (strcmp(got.data, want.data) != 0 ||
+		    strcmp(got2.data, want.data) != 0)
+			fail_msg("special %zu at %zu of %zu:\n got %s\n"
+			    " got %s\nwant %s", k, pos, n, got.data, got2.data,
+			    want.data);
+		jv_doc_free(doc);
+		buf_free(&str);
+		buf_free(&src);
+		buf_free(&val);
+		buf_free(&want);
+		buf_free(&got);
+		buf_free(&got2);
+	}
+}
+
 /* Canonical text is a fixed point: parsing and re-emitting it is identity. */
 static void
 test_canon_idempotent(void **state)
@@ -612,6 +736,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_float_table),
 		cmocka_unit_test(test_float_table_parses_back),
+		cmocka_unit_test(test_float_short_decimals),
 		cmocka_unit_test(test_float_specials),
 		cmocka_unit_test(test_float_longest),
 		cmocka_unit_test(test_string_every_code_point),
@@ -620,6 +745,7 @@ main(void)
 		cmocka_unit_test(test_string_appends),
 		cmocka_unit_test(test_canon_cases),
 		cmocka_unit_test(test_canon_idempotent),
+		cmocka_unit_test(test_parsed_plain_strings),
 		cmocka_unit_test(test_object_with),
 		cmocka_unit_test(test_object_with_too_many),
 		cmocka_unit_test(test_buf),
