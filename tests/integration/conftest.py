@@ -1704,6 +1704,43 @@ def answer_link(event):
         link.target.address = link.remote_target.address
 
 
+class SettlingPeer:
+    """The broker side of a ProtonListener that the program under test
+    sends to: a delivery whose subject names the word of a rule is settled
+    by that rule's settle(handler, delivery), any other is accepted; the
+    (subject, msg_id) of every delivery is kept.  rules: [(word, settle)]."""
+
+    def __init__(self, rules):
+        from proton.handlers import MessagingHandler
+
+        peer = self
+        self.lock = _threading.Lock()
+        self.got = []
+
+        class Handler(MessagingHandler):
+            def __init__(self):
+                super().__init__(auto_accept=False)
+
+            on_link_opening = staticmethod(answer_link)
+
+            def on_message(self, event):
+                subject = event.message.subject or ""
+                msg_id = json.loads(bytes(event.message.body))["msg_id"]
+                with peer.lock:
+                    peer.got.append((subject, msg_id))
+                for word, settle in rules:
+                    if word in subject:
+                        settle(self, event.delivery)
+                        return
+                self.accept(event.delivery)
+
+        self.handler = Handler()
+
+    def ids(self, word):
+        with self.lock:
+            return [m for s, m in self.got if word in s]
+
+
 class AmqpReceiver:
     """A receiver on one address, keeping every message (accepted)."""
 

@@ -11,13 +11,11 @@ outcomes"), played by a listening python3-qpid-proton peer
 - the messages behind them still go out.
 """
 
-import json
-import threading
 import time
 
 import pytest
 
-from conftest import (BridgeSource, ProtonListener, answer_link,
+from conftest import (BridgeSource, ProtonListener, SettlingPeer,
                       bridge_config, bridge_stats, free_ports, make_envelope,
                       start_bridge, write_config)
 
@@ -27,54 +25,27 @@ CONDITION = "amqp:resource-limit-exceeded"
 DESCRIPTION = "message size exceeds the max-message-size policy"
 
 
-class RejectsAndModifies:
-    """A peer the bridge sends to: it rejects every message whose subject
-    names "toobig" (with CONDITION and DESCRIPTION), settles every one
-    naming "elsewhere" as modified (delivery-failed, undeliverable-here)
-    and accepts the others; it keeps (subject, msg_id) of each delivery."""
+def reject(handler, d):
+    """Refused for good, with the broker's condition."""
+    from proton import Condition, Delivery
+    d.local.condition = Condition(CONDITION, DESCRIPTION)
+    d.update(Delivery.REJECTED)
+    d.settle()
 
-    def __init__(self):
-        from proton import Condition, Delivery
-        from proton.handlers import MessagingHandler
 
-        peer = self
-        self.lock = threading.Lock()
-        self.got = []
-
-        class Handler(MessagingHandler):
-            def __init__(self):
-                super().__init__(auto_accept=False)
-
-            on_link_opening = staticmethod(answer_link)
-
-            def on_message(self, event):
-                subject = event.message.subject or ""
-                msg_id = json.loads(bytes(event.message.body))["msg_id"]
-                with peer.lock:
-                    peer.got.append((subject, msg_id))
-                d = event.delivery
-                if "toobig" in subject:
-                    d.local.condition = Condition(CONDITION, DESCRIPTION)
-                    d.update(Delivery.REJECTED)
-                    d.settle()
-                elif "elsewhere" in subject:
-                    d.local.failed = True
-                    d.local.undeliverable = True
-                    d.update(Delivery.MODIFIED)
-                    d.settle()
-                else:
-                    self.accept(d)
-
-        self.handler = Handler()
-
-    def ids(self, word):
-        with self.lock:
-            return [m for s, m in self.got if word in s]
+def modify(handler, d):
+    """Modified: delivery-failed, undeliverable-here."""
+    from proton import Delivery
+    d.local.failed = True
+    d.local.undeliverable = True
+    d.update(Delivery.MODIFIED)
+    d.settle()
 
 
 def test_rejected_is_reported_and_modified_is_bounded(tmp_path, daemons,
                                                       zctx):
-    peer = RejectsAndModifies()
+    # rejects "toobig" subjects, modifies "elsewhere" ones
+    peer = SettlingPeer([("toobig", reject), ("elsewhere", modify)])
     listener = ProtonListener(free_ports(1)[0], peer.handler)
     try:
         src = BridgeSource(zctx)

@@ -10,14 +10,13 @@ listening python3-qpid-proton peer (conftest.ProtonListener):
 """
 
 import json
-import threading
 import time
 
 import pytest
 
-from conftest import (BridgeSource, ProtonListener, Sub, answer_link,
-                      bridge_config, bridge_stats, free_ports, make_envelope,
-                      start_bridge, tcp, write_config)
+from conftest import (BridgeSource, ProtonListener, SettlingPeer, Sub,
+                      answer_link, bridge_config, bridge_stats, free_ports,
+                      make_envelope, start_bridge, tcp, write_config)
 
 pytestmark = pytest.mark.usefixtures("zmq_time_limit")
 
@@ -92,48 +91,15 @@ def test_routing_key_from_the_annotation(tmp_path, daemons, zctx):
         listener.stop()
 
 
-class ReleasesUnroutable:
-    """A peer the bridge sends to: it releases every message whose subject
-    names "nowhere" (RabbitMQ 4's answer to an unroutable publish) and
-    accepts the others; it keeps (subject, msg_id) of each delivery."""
-
-    def __init__(self):
-        from proton.handlers import MessagingHandler
-
-        peer = self
-        self.lock = threading.Lock()
-        self.got = []
-
-        class Handler(MessagingHandler):
-            def __init__(self):
-                super().__init__(auto_accept=False)
-
-            on_link_opening = staticmethod(answer_link)
-
-            def on_message(self, event):
-                subject = event.message.subject or ""
-                msg_id = json.loads(bytes(event.message.body))["msg_id"]
-                with peer.lock:
-                    peer.got.append((subject, msg_id))
-                if "nowhere" in subject:
-                    self.release(event.delivery, delivered=False)
-                else:
-                    self.accept(event.delivery)
-
-        self.handler = Handler()
-
-    def ids(self, word):
-        with self.lock:
-            return [m for s, m in self.got if word in s]
-
-
 def test_released_publish_is_dropped_after_bounded_retries(tmp_path,
                                                            daemons, zctx):
     """One unroutable message then three routable ones: the unroutable one
     is delivered 4 times (pauses between), then logged and counted as
     dropped; the routable ones are accepted; the spool is empty at the
     end, so a restart would not send it again."""
-    peer = ReleasesUnroutable()
+    # releases "nowhere" subjects, as RabbitMQ 4 an unroutable publish
+    peer = SettlingPeer([("nowhere", lambda h, d: h.release(
+        d, delivered=False))])
     listener = ProtonListener(free_ports(1)[0], peer.handler)
     try:
         src = BridgeSource(zctx)
