@@ -300,6 +300,25 @@ def free_ports(n=1):
             s.close()
 
 
+def archive_lines(d):
+    """Every complete line of the archive consumer's files in d, in the
+    order test_hub_bus's rotation checks read them (NAME.jsonl, then
+    NAME.N.jsonl by N).  A last line the hub is still writing (no newline
+    yet) is left out: the next call reads it whole."""
+    def order(p):
+        parts = p.name.split(".")
+        return int(parts[1]) if len(parts) == 3 else 0
+    out = []
+    for p in sorted(Path(d).glob("*.jsonl"), key=order):
+        data = p.read_bytes()
+        out.extend(data[:data.rfind(b"\n") + 1].splitlines())
+    return out
+
+
+def archive_ids(d):
+    return [json.loads(line)["msg_id"] for line in archive_lines(d)]
+
+
 def tcp(port):
     return "tcp://127.0.0.1:%d" % port
 

@@ -8,12 +8,12 @@ the consumers got.  Validation uses the test vectors' CA and CRL, so the
 same vectors as test_hub_bus.py sort into archived and rejected.
 """
 
-import json
 
 import pytest
 
 from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, RMQ_STOMP_PORT, VECTORS,
-                      HubProbes, Probes, bus_config,
+                      HubProbes, Probes, archive_ids, archive_lines,
+                      bus_config,
                       canonical, free_ports, password_file, project_plugin,
                       signed, unique, valid_by_default, vector_validation,
                       wait_until, write_config)
@@ -25,17 +25,6 @@ INVALID_REASONS = ("unsigned", "bad_field", "bad_backend", "bad_base64",
                    "bad_certificate", "untrusted_certificate",
                    "bad_signature", "no_common_name", "routing_policy",
                    "stale", "future")
-
-
-def archive_lines(d):
-    out = []
-    for p in sorted(d.glob("*.jsonl")):
-        out.extend(p.read_bytes().splitlines())
-    return out
-
-
-def archive_ids(d):
-    return [json.loads(line)["msg_id"] for line in archive_lines(d)]
 
 
 def broker_hub_config(tmp_path, queue, mport, adir, **hub):

@@ -14,10 +14,11 @@ import json
 import pytest
 
 from conftest import (HubProbes, Probes, VECTORS, VECTORS_BY_NAME,
-                      frame_matches_body, free_ports, hub_config, hub_mark,
-                      hub_sync, project_plugin, recorded, recorded_ids,
-                      signed, tcp, valid_by_default, vector_frames, wire,
-                      write_config, zmq_module, zsocket)
+                      archive_ids, archive_lines, frame_matches_body,
+                      free_ports, hub_config, hub_mark, hub_sync,
+                      project_plugin, recorded, recorded_ids, signed, tcp,
+                      valid_by_default, vector_frames, wire, write_config,
+                      zmq_module, zsocket)
 
 pytestmark = pytest.mark.usefixtures("hub_time_limit")
 
@@ -50,21 +51,6 @@ INVALID_REASON = {
 REASONS = ("unsigned", "bad_field", "bad_backend", "bad_base64",
            "bad_certificate", "untrusted_certificate", "bad_signature",
            "no_common_name", "routing_policy", "stale", "future")
-
-
-def archive_lines(d):
-    """Every line of every archive file in d, files in rotation order."""
-    def order(p):
-        parts = p.name.split(".")
-        return int(parts[1]) if len(parts) == 3 else 0
-    out = []
-    for p in sorted(d.glob("*.jsonl"), key=order):
-        out.extend(p.read_bytes().splitlines())
-    return out
-
-
-def archive_ids(d):
-    return [json.loads(line)["msg_id"] for line in archive_lines(d)]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import time
 import pytest
 
 from conftest import (HOST, MKCERTS, VECTORS, VECTOR_CA, VECTOR_CRL,
-                      bus_config, canonical, fast_sign, free_ports,
+                      archive_ids, archive_lines, bus_config, canonical, fast_sign, free_ports,
                       is_default_config, make_envelope, project_plugin,
                       py_sign, py_validate, tcp, valid_by_default,
                       vector_path, vector_validation)
@@ -57,14 +57,8 @@ def relay_on(daemons, confdir, *args):
     return d
 
 
-def archive_ids(adir):
-    return [json.loads(line)["msg_id"] for p in sorted(adir.glob("*.jsonl"))
-            for line in p.read_bytes().splitlines()]
-
-
 def archive_bodies(adir):
-    return [line for p in sorted(adir.glob("*.jsonl"))
-            for line in p.read_bytes().splitlines()]
+    return archive_lines(adir)
 
 
 def sync(publish, *seen, timeout=15.0):
