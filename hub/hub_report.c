@@ -74,6 +74,15 @@ metric(struct buf *b, const char *name, const char *type, const char *help)
 	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A metric without labels: its HELP and TYPE lines, then its value. */
+static void
+scalar(struct buf *b, const char *name, const char *type, const char *help,
+    unsigned long long value)
+{
+	metric(b, name, type, help);
+	buf_printf(b, "%s %llu\n", name, value);
+}
+
 char *
 hub_metrics_text(struct hub *h)
 {
@@ -86,10 +95,8 @@ hub_metrics_text(struct hub *h)
 	n = h->n;
 	pthread_mutex_unlock(&h->n_mu);
 	h->bus->ops->stats(h->bus, &ts);
-	metric(&b, "fedmsg_hub_received_total", "counter",
-	    "Messages taken from the bus.");
-	buf_printf(&b, "fedmsg_hub_received_total %llu\n",
-	    (unsigned long long)n.received);
+	scalar(&b, "fedmsg_hub_received_total", "counter",
+	    "Messages taken from the bus.", n.received);
 	metric(&b, "fedmsg_hub_invalid_total", "counter",
 	    "Messages that failed validation, by reason.");
 	for (k = 1; k < FM_VERDICT_COUNT; k++)
@@ -103,35 +110,26 @@ hub_metrics_text(struct hub *h)
 	    "fedmsg_hub_rejected_total{reason=\"topic_mismatch\"} %llu\n",
 	    (unsigned long long)ts.bad_frames, (unsigned long long)ts.bad_json,
 	    (unsigned long long)ts.topic_mismatch);
-	metric(&b, "fedmsg_hub_unrouted_total", "counter",
-	    "Valid messages no consumer wanted.");
-	buf_printf(&b, "fedmsg_hub_unrouted_total %llu\n",
-	    (unsigned long long)n.unrouted);
+	scalar(&b, "fedmsg_hub_unrouted_total", "counter",
+	    "Valid messages no consumer wanted.", n.unrouted);
 	metric(&b, "fedmsg_hub_published_total", "counter",
 	    "Messages consumers published, as sent (ok) or not (failed).");
 	buf_printf(&b, "fedmsg_hub_published_total{result=\"ok\"} %llu\n"
 	    "fedmsg_hub_published_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)n.published,
 	    (unsigned long long)n.publish_failed);
-	metric(&b, "fedmsg_hub_publish_unroutable_total", "counter",
-	    "Published messages the broker took but no queue was bound for.");
-	buf_printf(&b, "fedmsg_hub_publish_unroutable_total %llu\n",
-	    (unsigned long long)ts.publish_unroutable);
-	metric(&b, "fedmsg_hub_publish_waited_total", "counter",
+	scalar(&b, "fedmsg_hub_publish_unroutable_total", "counter",
+	    "Published messages the broker took but no queue was bound for.",
+	    ts.publish_unroutable);
+	scalar(&b, "fedmsg_hub_publish_waited_total", "counter",
 	    "Published messages that waited for the broker (a new link's "
-	    "credit, a reconnect) before going out.");
-	buf_printf(&b, "fedmsg_hub_publish_waited_total %llu\n",
-	    (unsigned long long)ts.publish_queued);
-	metric(&b, "fedmsg_hub_publish_queue_full_total", "counter",
+	    "credit, a reconnect) before going out.", ts.publish_queued);
+	scalar(&b, "fedmsg_hub_publish_queue_full_total", "counter",
 	    "Published messages refused: too many already waited for their "
-	    "broker address.");
-	buf_printf(&b, "fedmsg_hub_publish_queue_full_total %llu\n",
-	    (unsigned long long)ts.publish_queue_full);
-	metric(&b, "fedmsg_hub_publish_resent_total", "counter",
+	    "broker address.", ts.publish_queue_full);
+	scalar(&b, "fedmsg_hub_publish_resent_total", "counter",
 	    "Published messages sent again: the connection was lost before "
-	    "the broker confirmed them.");
-	buf_printf(&b, "fedmsg_hub_publish_resent_total %llu\n",
-	    (unsigned long long)ts.publish_resent);
+	    "the broker confirmed them.", ts.publish_resent);
 
 	metric(&b, "fedmsg_consumer_in_total", "counter",
 	    "Messages queued for a consumer.");
