@@ -1714,6 +1714,20 @@ class ProtonListener:
         self.thread.join(5)
 
 
+def bridge_to_listener(tmp_path, daemons, zctx, port, address):
+    """fedmsg-bridge from a ZeroMQ source to a ProtonListener on port
+    (AMQP 1.0, spool on), subscribed: (its BridgeSource, the bridge)."""
+    src = BridgeSource(zctx)
+    cfg = write_config(tmp_path, bridge_config(
+        {"out": {"from": "zmq", "endpoints": ["src"],
+                 "to": "amqp://127.0.0.1:%d" % port, "address": address,
+                 "spool": {"dir": str(tmp_path / "spool")}}},
+        endpoints={"src": [src.url]}))
+    bridge = start_bridge(daemons, cfg)
+    src.wait_subscriber(daemon=bridge)
+    return src, bridge
+
+
 def answer_link(event):
     """Open a link the remote opened, with the address it asked for."""
     link = event.link

@@ -15,9 +15,8 @@ import time
 
 import pytest
 
-from conftest import (BridgeSource, ProtonListener, SettlingPeer,
-                      bridge_config, bridge_stats, free_ports, make_envelope,
-                      start_bridge, write_config)
+from conftest import (ProtonListener, SettlingPeer, bridge_stats,
+                      bridge_to_listener, free_ports, make_envelope)
 
 pytestmark = pytest.mark.usefixtures("zmq_time_limit")
 
@@ -48,15 +47,8 @@ def test_rejected_is_reported_and_modified_is_bounded(tmp_path, daemons,
     peer = SettlingPeer([("toobig", reject), ("elsewhere", modify)])
     listener = ProtonListener(free_ports(1)[0], peer.handler)
     try:
-        src = BridgeSource(zctx)
-        cfg = write_config(tmp_path, bridge_config(
-            {"out": {"from": "zmq", "endpoints": ["src"],
-                     "to": "amqp://127.0.0.1:%d" % listener.port,
-                     "address": "/queue/outcomes",
-                     "spool": {"dir": str(tmp_path / "spool")}}},
-            endpoints={"src": [src.url]}))
-        bridge = start_bridge(daemons, cfg)
-        src.wait_subscriber(daemon=bridge)
+        src, bridge = bridge_to_listener(tmp_path, daemons, zctx,
+                                         listener.port, "/queue/outcomes")
         big = make_envelope("org.fedoraproject.dev.toobig.x", {"n": 0})
         moved = make_envelope("org.fedoraproject.dev.elsewhere.x", {"n": 1})
         ok = [make_envelope("org.fedoraproject.dev.fine.ok", {"n": i})

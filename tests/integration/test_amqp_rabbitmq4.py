@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from conftest import (BridgeSource, ProtonListener, SettlingPeer, Sub,
-                      answer_link, bridge_config, bridge_stats, free_ports,
-                      make_envelope, start_bridge, tcp, write_config)
+from conftest import (ProtonListener, SettlingPeer, Sub, answer_link,
+                      bridge_config, bridge_stats, bridge_to_listener,
+                      free_ports, make_envelope, start_bridge, tcp,
+                      write_config)
 
 pytestmark = pytest.mark.usefixtures("zmq_time_limit")
 
@@ -102,15 +103,8 @@ def test_released_publish_is_dropped_after_bounded_retries(tmp_path,
         d, delivered=False))])
     listener = ProtonListener(free_ports(1)[0], peer.handler)
     try:
-        src = BridgeSource(zctx)
-        cfg = write_config(tmp_path, bridge_config(
-            {"out": {"from": "zmq", "endpoints": ["src"],
-                     "to": "amqp://127.0.0.1:%d" % listener.port,
-                     "address": "/queue/rk4",
-                     "spool": {"dir": str(tmp_path / "spool")}}},
-            endpoints={"src": [src.url]}))
-        bridge = start_bridge(daemons, cfg)
-        src.wait_subscriber(daemon=bridge)
+        src, bridge = bridge_to_listener(tmp_path, daemons, zctx,
+                                         listener.port, "/queue/rk4")
         lost = make_envelope("org.fedoraproject.dev.nowhere.x", {"n": 0})
         ok = [make_envelope("org.fedoraproject.dev.rk4.ok", {"n": i})
               for i in range(1, 4)]
