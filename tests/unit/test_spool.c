@@ -34,6 +34,8 @@
 
 #define HDR		20		/* record header bytes (spool.c) */
 #define REC(len)	(HDR + (uint64_t)(len))
+#define HOT_RECS	4096u		/* spool.c: recent appends in memory */
+#define NOT_HOT		((1u << 20) / 4 + 1)	/* not kept by a 1 MiB spool */
 
 static char base[64];
 
@@ -791,14 +793,52 @@ test_corrupt_middle(void **state)
 	want_next(sp, 4, 100, 4);
 	want_next(sp, 5, 100, 5);
 	want_none(sp);
-	/* damaged while open: found when read, skipped */
-	assert_int_equal(app(sp, 100, 6), 6);
-	assert_int_equal(app(sp, 100, 7), 7);
-	flip(seg, (off_t)(5 * REC(100) + HDR + 1));
-	want_next(sp, 7, 100, 7);
+	/*
+	 * damaged while open: found when read, skipped (records larger
+	 * than a quarter of the in-memory copy of recent appends, so they
+	 * are read back from the file)
+	 */
+	assert_int_equal(app(sp, NOT_HOT, 6), 6);
+	assert_int_equal(app(sp, NOT_HOT, 7), 7);
+	flip(seg_path(d, 6), (off_t)(HDR + 1));	/* too big: a segment each */
+	want_next(sp, 7, NOT_HOT, 7);
 	want_none(sp);
 	assert_int_equal(stats(sp).corrupt, 2);
 	assert_int_equal(stats(sp).pending, 4);	/* 1 4 5 7 */
+	spool_close(sp);
+}
+
+/*
+ * Records just appended are handed out from memory, older ones read back
+ * from the file: both give the same bytes, in order.  A record damaged on
+ * disk after its append is still handed out whole from memory (its file
+ * copy would be found corrupt at the next open, as any other).
+ */
+static void
+test_recent_in_memory(void **state)
+{
+	const char *d = tdir("hot");
+	const char *seg = seg_path(d, 1);
+	struct spool *sp;
+	uint64_t i, n = HOT_RECS + 100;
+
+	(void)state;
+	sp = sopen(d, 32 << 20, SPOOL_DROP_NEW, false);
+	for (i = 1; i <= n; i++)
+		assert_int_equal(app(sp, 100 + i % 7, i), i);
+	flip(seg, (off_t)(HDR + 10));	/* record 1, on disk only */
+	for (i = 2; i <= n; i++)	/* 1 is found corrupt */
+		want_next(sp, i, 100 + i % 7, i);
+	want_none(sp);
+	assert_int_equal(stats(sp).corrupt, 1);
+	/* the newest, damaged on disk after its append: from memory */
+	assert_int_equal(app(sp, 100, n + 1), n + 1);
+	flip(seg, (off_t)(file_size(seg) - 50));
+	want_next(sp, n + 1, 100, n + 1);
+	want_none(sp);
+	/* after a rewind the older ones come from the file again */
+	spool_rewind(sp);
+	want_next(sp, 2, 102, 2);
 	spool_close(sp);
 }
 
@@ -1206,6 +1246,7 @@ main(void)
 		cmocka_unit_test(test_crash),
 		cmocka_unit_test(test_torn_tail),
 		cmocka_unit_test(test_corrupt_middle),
+		cmocka_unit_test(test_recent_in_memory),
 		cmocka_unit_test(test_drop_oldest),
 		cmocka_unit_test(test_drop_new),
 		cmocka_unit_test(test_segments),
