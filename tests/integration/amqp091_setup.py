@@ -1,13 +1,14 @@
 """What the AMQP 0-9-1 tests share on the session's RabbitMQ (conftest's
-rabbitmq fixture starts it): its URLs, the guest login as the tools'
-options and as a bridge entry, fedora-messaging's config file for it, and
-fedora-messaging's own consumer (its CLI with a callback that writes each
-message as a JSON line).
+rabbitmq fixture starts it): its URLs, a pika channel on it, the guest
+login as the tools' options and as a bridge entry, fedora-messaging's
+config file for it, and fedora-messaging's own consumer (its CLI with a
+callback that writes each message as a JSON line) and scripts.
 """
 
 import json
 import subprocess
 import sys
+import time
 
 from conftest import RMQ_AMQP_PORT, password_file
 from peers import fedora_messaging_env
@@ -39,6 +40,37 @@ def callback(message):
 FM_CONSUME = [sys.executable, "-c",
               "from fedora_messaging.cli import cli; cli()",
               "consume", "--callback=fm_cb:callback"]
+
+
+def pika_channel():
+    """A pika (python3-pika, a real AMQP 0-9-1 client) connection and
+    channel on the test RabbitMQ as guest; the caller closes the
+    connection."""
+    import pika     # here: the tests that only use the tools need no pika
+    conn = pika.BlockingConnection(pika.ConnectionParameters(
+        "127.0.0.1", RMQ_AMQP_PORT,
+        credentials=pika.PlainCredentials("guest", "guest")))
+    return conn, conn.channel()
+
+
+def drain_ids(queue, want, timeout):
+    """The message_ids read from queue (acked), until the set want is
+    covered and the queue is empty, or timeout seconds have passed."""
+    conn, ch = pika_channel()
+    ids = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            method, props, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                if want <= set(ids):
+                    break
+                time.sleep(0.1)
+                continue
+            ids.append(props.message_id)
+    finally:
+        conn.close()
+    return ids
 
 
 def guest_options(tmp_path):

@@ -23,20 +23,11 @@ import time
 import pika
 import pytest
 
-from amqp091_setup import URL091, guest_entry
-from conftest import (RMQ_AMQP_PORT, BridgeSource, Sub, bridge_config,
-                      free_ports, signed, start_bridge, tcp, unique,
-                      write_config)
+from amqp091_setup import URL091, drain_ids, guest_entry, pika_channel
+from conftest import (BridgeSource, Sub, bridge_config, free_ports, signed,
+                      start_bridge, tcp, unique, write_config)
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
-
-
-def channel():
-    """A pika channel on the test RabbitMQ (guest on loopback)."""
-    conn = pika.BlockingConnection(pika.ConnectionParameters(
-        "127.0.0.1", RMQ_AMQP_PORT,
-        credentials=pika.PlainCredentials("guest", "guest")))
-    return conn, conn.channel()
 
 
 def queue_with_dlq(name):
@@ -44,7 +35,7 @@ def queue_with_dlq(name):
     of its own: the two names (from name), and the pika connection and
     channel that declared them (the caller closes the connection)."""
     q, dlq = unique(name + "q"), unique(name + "dlq")
-    conn, ch = channel()
+    conn, ch = pika_channel()
     ch.queue_declare(dlq, durable=True)
     ch.queue_declare(q, durable=True, arguments={
         "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
@@ -64,23 +55,6 @@ def bridge_from_queue(tmp_path, daemons, zctx, queue, config=None, **kw):
     sub = Sub(zctx, tcp(port))
     time.sleep(0.3)     # the SUB's subscription reaches the bridge's PUB
     return bridge, sub
-
-
-def drain_ids(queue, want, timeout):
-    """message_ids read from queue (acked) until want is covered."""
-    conn, ch = channel()
-    ids = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and not want <= set(ids):
-            method, props, body = ch.basic_get(queue, auto_ack=True)
-            if method is None:
-                time.sleep(0.1)
-                continue
-            ids.append(props.message_id)
-    finally:
-        conn.close()
-    return ids
 
 
 @pytest.mark.broker_limit(150)
@@ -155,7 +129,7 @@ def test_missing_exchange_with_passive_declares(tmp_path, rabbitmq, daemons,
 def test_queue_redeclared_with_other_arguments(tmp_path, rabbitmq, daemons,
                                                zctx):
     q = unique("argq")
-    conn, ch = channel()
+    conn, ch = pika_channel()
     ch.queue_declare(q, durable=True, arguments={"x-message-ttl": 1000})
     conn.close()
     lines = refused(tmp_path, daemons, zctx, "declaring queue '%s'" % q,
