@@ -60,6 +60,17 @@ required(struct ctx *c, const char *to, const char *obj, const char *key,
 		json_object_set(c->out, to, v);
 }
 
+/* Copy a build's name, version and release (required strings) from in.obj. */
+static void
+nvr(struct ctx *c, const char *obj)
+{
+	static const char *const keys[] = { "name", "version", "release" };
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		required(c, keys[i], obj, keys[i], JSON_STRING);
+}
+
 /* Copy an optional value of the given JSON type; null otherwise. */
 static void
 opt(struct ctx *c, const char *to, const char *obj, const char *key,
@@ -126,9 +137,7 @@ build_state_change(struct ctx *c)
 		return NULL;
 	}
 	required(c, "build_id", "info", "id", JSON_INTEGER);
-	required(c, "name", "info", "name", JSON_STRING);
-	required(c, "version", "info", "version", JSON_STRING);
-	required(c, "release", "info", "release", JSON_STRING);
+	nvr(c, "info");
 	opt(c, "epoch", "info", "epoch", JSON_INTEGER);
 	opt(c, "owner", "info", "owner_name", JSON_STRING);
 	json_object_set_new(c->out, "attribute", json_string("state"));
@@ -146,9 +155,7 @@ tag_change(struct ctx *c, const char *topic)
 	required(c, "tag", "tag", "name", JSON_STRING);
 	required(c, "tag_id", "tag", "id", JSON_INTEGER);
 	required(c, "build_id", "build", "id", JSON_INTEGER);
-	required(c, "name", "build", "name", JSON_STRING);
-	required(c, "version", "build", "version", JSON_STRING);
-	required(c, "release", "build", "release", JSON_STRING);
+	nvr(c, "build");
 	required(c, "user", "user", "name", JSON_STRING);
 	opt(c, "owner", "build", "owner_name", JSON_STRING);
 	return topic;
