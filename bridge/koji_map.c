@@ -45,30 +45,30 @@ field(struct ctx *c, const char *obj, const char *key)
 	return json_is_object(o) ? json_object_get(o, key) : NULL;
 }
 
-/* Copy a required string. */
+/* Copy a required string or integer (type: JSON_STRING or JSON_INTEGER). */
 static void
-req_str(struct ctx *c, const char *to, const char *obj, const char *key)
+required(struct ctx *c, const char *to, const char *obj, const char *key,
+    json_type type)
 {
 	json_t *v = field(c, obj, key);
 
-	if (!json_is_string(v))
-		fail(c, "%s%s%s is missing or not a string", obj ? obj : "",
-		    obj ? "." : "", key);
+	if (v == NULL || json_typeof(v) != type)
+		fail(c, "%s%s%s is missing or not %s", obj ? obj : "",
+		    obj ? "." : "", key, type == JSON_STRING ? "a string" :
+		    "an integer");
 	else
 		json_object_set(c->out, to, v);
 }
 
-/* Copy a required integer. */
+/* Copy a build's name, version and release (required strings) from in.obj. */
 static void
-req_int(struct ctx *c, const char *to, const char *obj, const char *key)
+nvr(struct ctx *c, const char *obj)
 {
-	json_t *v = field(c, obj, key);
+	static const char *const keys[] = { "name", "version", "release" };
+	size_t i;
 
-	if (!json_is_integer(v))
-		fail(c, "%s%s%s is missing or not an integer", obj ? obj : "",
-		    obj ? "." : "", key);
-	else
-		json_object_set(c->out, to, v);
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		required(c, keys[i], obj, keys[i], JSON_STRING);
 }
 
 /* Copy an optional value of the given JSON type; null otherwise. */
@@ -136,10 +136,8 @@ build_state_change(struct ctx *c)
 		fail(c, "old/new are not build state numbers");
 		return NULL;
 	}
-	req_int(c, "build_id", "info", "id");
-	req_str(c, "name", "info", "name");
-	req_str(c, "version", "info", "version");
-	req_str(c, "release", "info", "release");
+	required(c, "build_id", "info", "id", JSON_INTEGER);
+	nvr(c, "info");
 	opt(c, "epoch", "info", "epoch", JSON_INTEGER);
 	opt(c, "owner", "info", "owner_name", JSON_STRING);
 	json_object_set_new(c->out, "attribute", json_string("state"));
@@ -154,13 +152,11 @@ build_state_change(struct ctx *c)
 static const char *
 tag_change(struct ctx *c, const char *topic)
 {
-	req_str(c, "tag", "tag", "name");
-	req_int(c, "tag_id", "tag", "id");
-	req_int(c, "build_id", "build", "id");
-	req_str(c, "name", "build", "name");
-	req_str(c, "version", "build", "version");
-	req_str(c, "release", "build", "release");
-	req_str(c, "user", "user", "name");
+	required(c, "tag", "tag", "name", JSON_STRING);
+	required(c, "tag_id", "tag", "id", JSON_INTEGER);
+	required(c, "build_id", "build", "id", JSON_INTEGER);
+	nvr(c, "build");
+	required(c, "user", "user", "name", JSON_STRING);
 	opt(c, "owner", "build", "owner_name", JSON_STRING);
 	return topic;
 }
@@ -202,11 +198,11 @@ task_state_change(struct ctx *c)
 	}
 	if (!scratch_parent(c, info))
 		return NULL;
-	req_int(c, "id", "info", "id");
-	req_str(c, "method", "info", "method");
+	required(c, "id", "info", "id", JSON_INTEGER);
+	required(c, "method", "info", "method", JSON_STRING);
 	json_object_set_new(c->out, "attribute", json_string("state"));
 	opt(c, "old", NULL, "old", JSON_STRING);
-	req_str(c, "new", NULL, "new");
+	required(c, "new", NULL, "new", JSON_STRING);
 	/* Koji's task info has the owner's id; Fedora resolved the name */
 	json_object_set_new(c->out, "owner", json_null());
 	req = json_object_get(info, "request");
@@ -227,9 +223,9 @@ package_list_change(struct ctx *c)
 {
 	json_t *owner = field(c, NULL, "owner");
 
-	req_str(c, "tag", "tag", "name");
-	req_str(c, "package", "package", "name");
-	req_str(c, "action", NULL, "action");
+	required(c, "tag", "tag", "name", JSON_STRING);
+	required(c, "package", "package", "name", JSON_STRING);
+	required(c, "action", NULL, "action", JSON_STRING);
 	/* Koji passes the owner's id; Fedora resolved it to a name */
 	json_object_set_new(c->out, "owner", json_is_string(owner) ?
 	    json_incref(owner) : json_null());
@@ -249,7 +245,7 @@ rpm_sign(struct ctx *c)
 		fail(c, "sigkey is empty or missing (Fedora drops those)");
 		return NULL;
 	}
-	req_str(c, "sigkey", NULL, "sigkey");
+	required(c, "sigkey", NULL, "sigkey", JSON_STRING);
 	opt(c, "sighash", NULL, "sighash", JSON_STRING);
 	if (!json_is_object(field(c, NULL, "rpm")) ||
 	    !json_is_object(field(c, NULL, "build"))) {
@@ -259,6 +255,30 @@ rpm_sign(struct ctx *c)
 	any(c, "rpm", NULL, "rpm");
 	any(c, "build", NULL, "build");
 	return "rpm.sign";
+}
+
+/*
+ * The verdict once a translation has written its n results (each NULL when
+ * not made): KOJI_MAPPED when all were made; otherwise every one is freed
+ * and set to NULL, and why keeps the translation's reason or says "out of
+ * memory".
+ */
+static enum koji_verdict
+all_made(char **const res[], size_t n, char why[KOJI_WHYLEN])
+{
+	size_t i;
+
+	for (i = 0; i < n && *res[i] != NULL; i++)
+		;
+	if (i == n)
+		return KOJI_MAPPED;
+	for (i = 0; i < n; i++) {
+		free(*res[i]);
+		*res[i] = NULL;
+	}
+	if (why[0] == '\0')
+		snprintf(why, KOJI_WHYLEN, "out of memory");
+	return KOJI_SKIPPED;
 }
 
 /* The Fedora topic and body for one callback type; NULL when skipped. */
@@ -278,15 +298,15 @@ translate(struct ctx *c, const char *type)
 	if (strcmp(type, "RPMSign") == 0)
 		return rpm_sign(c);
 	if (strcmp(type, "RepoInit") == 0) {
-		req_str(c, "tag", "tag", "name");
-		req_int(c, "tag_id", "tag", "id");
-		req_int(c, "repo_id", NULL, "repo_id");
+		required(c, "tag", "tag", "name", JSON_STRING);
+		required(c, "tag_id", "tag", "id", JSON_INTEGER);
+		required(c, "repo_id", NULL, "repo_id", JSON_INTEGER);
 		return "repo.init";
 	}
 	if (strcmp(type, "RepoDone") == 0) {
-		req_str(c, "tag", "repo", "tag_name");
-		req_int(c, "tag_id", "repo", "tag_id");
-		req_int(c, "repo_id", "repo", "id");
+		required(c, "tag", "repo", "tag_name", JSON_STRING);
+		required(c, "tag_id", "repo", "tag_id", JSON_INTEGER);
+		required(c, "repo_id", "repo", "id", JSON_INTEGER);
 		return "repo.done";
 	}
 	/* Import, BuildPromote, ...: Fedora's plugin publishes no body */
@@ -331,15 +351,7 @@ koji_to_fedora(const char *type, const char *body, size_t len,
 	}
 	json_decref(c.out);
 	json_decref(c.in);
-	if (*topic == NULL || *body_out == NULL) {
-		free(*topic);
-		free(*body_out);
-		*topic = *body_out = NULL;
-		if (why[0] == '\0')
-			snprintf(why, KOJI_WHYLEN, "out of memory");
-		return KOJI_SKIPPED;
-	}
-	return KOJI_MAPPED;
+	return all_made((char **const[]){ topic, body_out }, 2, why);
 }
 
 /* ---- Fedora buildsys.* -> Koji protonmsg (the UMB shape) ------------------------ */
@@ -638,16 +650,8 @@ koji_from_fedora(const char *event, const char *msg, size_t len,
 	json_decref(r.c.in);
 	json_decref(r.c.out);
 	json_decref(r.props);
-	if (*address == NULL || *body_out == NULL || *props_json == NULL) {
-		free(*address);
-		free(*body_out);
-		free(*props_json);
-		*address = *body_out = *props_json = NULL;
-		if (why[0] == '\0')
-			snprintf(why, KOJI_WHYLEN, "out of memory");
-		return KOJI_SKIPPED;
-	}
-	return KOJI_MAPPED;
+	return all_made((char **const[]){ address, body_out, props_json }, 3,
+	    why);
 }
 
 /* ---- the envelope in protonmsg's shape, and the config ----------------------------- */

@@ -33,21 +33,7 @@ import sys
 import tempfile
 import time
 
-
-def cpu_of(pid):
-    if not pid:
-        return -1.0
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return -1.0
-
-
-def cpu_self():
-    t = os.times()
-    return t.user + t.system
+from bench_cpu import cpu_of, cpu_self
 
 
 def load(path, n):

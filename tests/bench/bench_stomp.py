@@ -22,7 +22,6 @@ CLIENT_CPU_S" like bench_broker.  Exit 1: no run could be made.  Run it
 with /usr/bin/python3 (Debian's python3-stomp).
 """
 import argparse
-import os
 import re
 import sys
 import threading
@@ -30,20 +29,11 @@ import time
 
 import stomp
 
+from bench_cpu import cpu_of
+
 SEQ = re.compile(r'"bench_seq":(\d+)')
 PROBE_MARK = ".bench.probe"
 HEADERS = {"persistent": "true", "amq-msg-type": "text"}
-
-
-def cpu_of(pid):
-    if not pid:
-        return -1.0
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return -1.0
 
 
 class Counter(stomp.ConnectionListener):

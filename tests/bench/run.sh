@@ -83,54 +83,44 @@ else
 	pki="self-signed certificate (certs/mkcerts.sh unavailable)"
 fi
 
-# the bus and broker parts, as BENCH_PARTS asks; took PART: how long
-# each part took, on stderr (README's performance section has a run)
+# the parts after crypto, in the order they run, as BENCH_PARTS asks:
+# name, interpreter, script in tests/bench/, what it takes after BUILD_DIR
+# (dev: the signer's directory; -: nothing), the file in BUILD_DIR/bench
+# that keeps its standard output (-: the part writes its own files)
+after_crypto='bus       sh               run_bus.sh         dev -
+robosig   /usr/bin/python3 bench_robosig.py   -   robosig.txt
+brokers   sh               run_brokers.sh     dev -
+resultsdb /usr/bin/python3 bench_resultsdb.py -   -
+githook   /usr/bin/python3 bench_git_hook.py  -   githook.txt'
+
+# took PART: how long each part took, on stderr (README's performance
+# section has a run)
 took() { echo "bench: part $1 took $(( $(date +%s) - t_part )) s" >&2; }
+# rest SEP: the parts after crypto; SEP non-empty: a blank line before the
+# first one (after the crypto table).  The table comes on fd 3, so the
+# parts keep the script's standard input.
 rest() {
 	sep=$1
-	case " $parts " in
-	*" bus "*)
+	while read -r name interp script extra keep <&3; do
+		case " $parts " in
+		*" $name "*) ;;
+		*) continue ;;
+		esac
 		[ -n "$sep" ] && echo
 		t_part=$(date +%s)
-		sh "$top/tests/bench/run_bus.sh" "$build" "$dev"
-		took bus
-		sep=1 ;;
-	esac
-	case " $parts " in
-	*" robosig "*)
-		[ -n "$sep" ] && echo
-		t_part=$(date +%s)
-		/usr/bin/python3 "$top/tests/bench/bench_robosig.py" "$build" \
-		    >"$out/robosig.txt"
-		cat "$out/robosig.txt"
-		took robosig
-		sep=1 ;;
-	esac
-	case " $parts " in
-	*" brokers "*)
-		[ -n "$sep" ] && echo
-		t_part=$(date +%s)
-		sh "$top/tests/bench/run_brokers.sh" "$build" "$dev"
-		took brokers
-		sep=1 ;;
-	esac
-	case " $parts " in
-	*" resultsdb "*)
-		[ -n "$sep" ] && echo
-		t_part=$(date +%s)
-		/usr/bin/python3 "$top/tests/bench/bench_resultsdb.py" "$build"
-		took resultsdb
-		sep=1 ;;
-	esac
-	case " $parts " in
-	*" githook "*)
-		[ -n "$sep" ] && echo
-		t_part=$(date +%s)
-		/usr/bin/python3 "$top/tests/bench/bench_git_hook.py" "$build" \
-		    >"$out/githook.txt"
-		cat "$out/githook.txt"
-		took githook ;;
-	esac
+		set -- "$top/tests/bench/$script" "$build"
+		[ "$extra" = dev ] && set -- "$@" "$dev"
+		if [ "$keep" = - ]; then
+			"$interp" "$@" 3<&-
+		else
+			"$interp" "$@" >"$out/$keep" 3<&-
+			cat "$out/$keep"
+		fi
+		took "$name"
+		sep=1
+	done 3<<EOF
+$after_crypto
+EOF
 }
 
 case " $parts " in

@@ -20,40 +20,17 @@ import os
 import threading
 import time
 
-import pika
 import pytest
 
-from conftest import (RMQ_AMQP_PORT, bridge_config, free_ports,
-                      password_file, start_bridge, tcp, unique, write_config)
+from amqp091_setup import URL091, drain_ids, guest_entry
+from conftest import (bridge_config, free_ports, start_bridge, tcp, unique,
+                      write_config)
 from test_peer_fedmsg import relay_on, site_config
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
 OUTAGE_S = float(os.environ.get("FM_OUTAGE_S", "30"))
 RATE = 10                       # messages per second
-
-
-def drain(queue, want, timeout):
-    """Every message_id in the queue (acked), until want is covered and
-    the queue is empty."""
-    conn = pika.BlockingConnection(pika.ConnectionParameters(
-        "127.0.0.1", RMQ_AMQP_PORT,
-        credentials=pika.PlainCredentials("guest", "guest")))
-    ch = conn.channel()
-    ids = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            method, props, body = ch.basic_get(queue, auto_ack=True)
-            if method is None:
-                if want <= set(ids):
-                    break
-                time.sleep(0.1)
-                continue
-            ids.append(props.message_id)
-    finally:
-        conn.close()
-    return ids
 
 
 @pytest.mark.broker_limit(600)
@@ -68,15 +45,13 @@ def test_outage_with_confirms_loses_nothing(tmp_path, rabbitmq, daemons,
     topic_word = unique("outage")
     queue = unique("outq")
     cfg = write_config(tmp_path, bridge_config(
-        {"out": {"from": "zmq", "endpoints": ["relay_outbound"],
-                 "to": "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT,
-                 "address": "/topic/{topic}", "user": "guest",
-                 "password_file": password_file(tmp_path),
-                 "allow_plaintext_credentials": True,
-                 "spool": {"dir": str(tmp_path / "spool")},
-                 "queues": {queue: {"durable": True, "auto_delete": False}},
-                 "bindings": [{"queue": queue, "exchange": "amq.topic",
-                               "routing_keys": ["#.%s.#" % topic_word]}]}},
+        {"out": guest_entry(tmp_path, **{
+            "from": "zmq", "endpoints": ["relay_outbound"], "to": URL091,
+            "address": "/topic/{topic}",
+            "spool": {"dir": str(tmp_path / "spool")},
+            "queues": {queue: {"durable": True, "auto_delete": False}},
+            "bindings": [{"queue": queue, "exchange": "amq.topic",
+                          "routing_keys": ["#.%s.#" % topic_word]}]})},
         endpoints={"relay_outbound": [tcp(p_out)]}))
     bridge = start_bridge(daemons, cfg)
     pub = fedmsg_peer.publisher(site)
@@ -123,7 +98,7 @@ def test_outage_with_confirms_loses_nothing(tmp_path, rabbitmq, daemons,
         t.join(30)
     assert not errors, errors
     want = set(sent)
-    got = drain(queue, want, 120)
+    got = drain_ids(queue, want, 120)
     missing = want - set(got)
     twice = {k: v for k, v in collections.Counter(got).items() if v > 1}
     print("outage %.1f s: %d published, %d received, %d missing, %d twice"

@@ -6,60 +6,22 @@ ZeroMQ, where the real fedmsg checks the bridge's signature.
 """
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 
-from conftest import (RMQ_AMQP_PORT, BridgeSource, Sub, bridge_config,
-                      bridge_stats, free_ports, password_file, signed,
-                      start_bridge, tcp, unique, write_config)
-from peers import (fedora_messaging_env, need_fedora_messaging)
+from amqp091_setup import (URL091, fm_consume, fm_run, fm_toml,
+                           guest_entry)
+from conftest import (BridgeSource, Sub, bridge_config, bridge_stats,
+                      free_ports, signed, start_bridge, tcp, unique,
+                      write_config)
+from peers import need_fedora_messaging
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
-URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
-FM_URL = "amqp://guest:guest@127.0.0.1:%d/%%2F" % RMQ_AMQP_PORT
-
-# the fedora-messaging callback: one JSON line per message, then stop
-CALLBACK = '''
-import json, os
-from fedora_messaging.exceptions import HaltConsumer
-
-def callback(message):
-    with open(os.environ["FM_OUT"], "a") as f:
-        f.write(json.dumps({
-            "topic": message.topic, "body": message.body, "id": message.id,
-            "severity": message.severity, "headers": message._headers,
-            "content_type": message._properties.content_type,
-            "content_encoding": message._properties.content_encoding,
-            "delivery_mode": message._properties.delivery_mode,
-            "schema": type(message).__name__}) + "\\n")
-    with open(os.environ["FM_OUT"]) as f:
-        if len(f.readlines()) >= int(os.environ["FM_WANT"]):
-            raise HaltConsumer(exit_code=0)
-'''
-
-
-def fm_toml(path, queue=None, exchange=None, keys=()):
-    lines = ['amqp_url = "%s"' % FM_URL, 'passive_declares = false']
-    if queue:
-        lines += ['[queues.%s]' % queue, 'durable = true',
-                  'auto_delete = false', 'exclusive = false',
-                  'arguments = {}', '[[bindings]]', 'queue = "%s"' % queue,
-                  'exchange = "%s"' % exchange,
-                  'routing_keys = %s' % json.dumps(list(keys))]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
 
 def amqp091_entry(tmp_path, **kw):
-    b = {"user": "guest", "password_file": password_file(tmp_path),
-         "allow_plaintext_credentials": True,      # RabbitMQ on loopback
-         "format": "fedora-messaging"}
-    b.update(kw)
-    return b
+    return guest_entry(tmp_path, format="fedora-messaging", **kw)
 
 
 def test_zmq_to_fedora_messaging_consumer(tmp_path, rabbitmq, daemons, zctx):
@@ -95,20 +57,9 @@ def test_zmq_to_fedora_messaging_consumer(tmp_path, rabbitmq, daemons, zctx):
     for env in sent:
         src.send(env)
 
-    cb = tmp_path / "cbmod"
-    cb.mkdir()
-    (cb / "fm_cb.py").write_text(CALLBACK)
-    out = tmp_path / "got.jsonl"
-    env = fedora_messaging_env(fm_toml(tmp_path / "fm.toml", queue,
-                                       "zmq.topic", [prefix + ".#"]), cb)
-    env.update(FM_OUT=str(out), FM_WANT=str(len(sent)))
-    p = subprocess.run(
-        [sys.executable, "-c", "from fedora_messaging.cli import cli; cli()",
-         "consume", "--callback=fm_cb:callback"],
-        env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, timeout=45)
-    assert p.returncode == 0, p.stderr.decode()[-3000:]
-    got = [json.loads(line) for line in out.read_text().splitlines()]
+    got, err = fm_consume(tmp_path, fm_toml(tmp_path / "fm.toml", queue,
+                                            "zmq.topic", [prefix + ".#"]),
+                          len(sent))
     assert [g["id"] for g in got] == [e["msg_id"] for e in sent]
     for e, g in zip(sent, got):
         assert g["topic"] == e["topic"]
@@ -127,7 +78,7 @@ def test_zmq_to_fedora_messaging_consumer(tmp_path, rabbitmq, daemons, zctx):
             assert h[k] == v
     assert got[0]["headers"]["fedora_messaging_user_alice"] is True
     assert got[1]["headers"]["fedora_messaging_user_bob"] is True
-    assert "misbehaving" not in p.stderr.decode()
+    assert "misbehaving" not in err
     rc = bridge.stop()
     assert rc == 0, bridge.describe()
     st = bridge_stats(bridge.stderr(), "out")
@@ -169,12 +120,8 @@ def test_fedora_messaging_publisher_to_zmq(tmp_path, rabbitmq, daemons, zctx,
         "    api.publish(m)\n"
         "    print(json.dumps({'id': m.id, 'topic': m.topic,\n"
         "                      'headers': m._headers}))\n")
-    p = subprocess.run([sys.executable, "-c", script, prefix],
-                       env=fedora_messaging_env(conf), cwd=str(tmp_path),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=45)
-    assert p.returncode == 0, p.stderr.decode()[-3000:]
-    published = [json.loads(line) for line in p.stdout.decode().splitlines()]
+    published = [json.loads(line) for line in
+                 fm_run(tmp_path, conf, script, prefix).splitlines()]
     deadline = time.monotonic() + 15
     while len(sub.msgs) < 3 and time.monotonic() < deadline:
         sub.pump(200)

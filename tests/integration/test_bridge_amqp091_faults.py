@@ -23,45 +23,38 @@ import time
 import pika
 import pytest
 
-from conftest import (RMQ_AMQP_PORT, BridgeSource, Sub, bridge_config,
-                      free_ports, password_file, signed, start_bridge, tcp,
-                      unique, write_config)
+from amqp091_setup import URL091, drain_ids, guest_entry, pika_channel
+from conftest import (BridgeSource, Sub, bridge_config, free_ports, signed,
+                      start_bridge, tcp, unique, write_config)
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
-URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
+
+def queue_with_dlq(name):
+    """A durable queue whose rejected messages go to a dead-letter queue
+    of its own: the two names (from name), and the pika connection and
+    channel that declared them (the caller closes the connection)."""
+    q, dlq = unique(name + "q"), unique(name + "dlq")
+    conn, ch = pika_channel()
+    ch.queue_declare(dlq, durable=True)
+    ch.queue_declare(q, durable=True, arguments={
+        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
+    return q, dlq, conn, ch
 
 
-def channel():
-    """A pika channel on the test RabbitMQ (guest on loopback)."""
-    conn = pika.BlockingConnection(pika.ConnectionParameters(
-        "127.0.0.1", RMQ_AMQP_PORT,
-        credentials=pika.PlainCredentials("guest", "guest")))
-    return conn, conn.channel()
-
-
-def entry(tmp_path, **kw):
-    b = {"user": "guest", "password_file": password_file(tmp_path),
-         "allow_plaintext_credentials": True}      # RabbitMQ on loopback
-    b.update(kw)
-    return b
-
-
-def drain_ids(queue, want, timeout):
-    """message_ids read from queue (acked) until want is covered."""
-    conn, ch = channel()
-    ids = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline and not want <= set(ids):
-            method, props, body = ch.basic_get(queue, auto_ack=True)
-            if method is None:
-                time.sleep(0.1)
-                continue
-            ids.append(props.message_id)
-    finally:
-        conn.close()
-    return ids
+def bridge_from_queue(tmp_path, daemons, zctx, queue, config=None, **kw):
+    """A 0-9-1 -> ZeroMQ bridge reading queue (its entry updated with kw,
+    the bridge's config with config), started, and a Sub on its
+    publisher that the bridge has had time to see."""
+    port = free_ports(1)[0]
+    cfg = write_config(tmp_path, bridge_config(
+        {"in": guest_entry(tmp_path, **{
+            "from": URL091, "to": "zmq", "source": "/queue/" + queue,
+            "endpoints": tcp(port)}, **kw)}, **(config or {})))
+    bridge = start_bridge(daemons, cfg)
+    sub = Sub(zctx, tcp(port))
+    time.sleep(0.3)     # the SUB's subscription reaches the bridge's PUB
+    return bridge, sub
 
 
 @pytest.mark.broker_limit(150)
@@ -79,7 +72,7 @@ def test_broker_restart_with_confirms_loses_nothing(tmp_path, rabbitmq,
         "bindings": [{"queue": queue, "exchange": "amq.topic",
                       "routing_keys": [prefix + ".#"]}]}
     cfg = write_config(tmp_path, bridge_config(
-        {"out": entry(tmp_path, **{
+        {"out": guest_entry(tmp_path, **{
             "from": "zmq", "to": URL091 + "/%2f", "endpoints": ["src"],
             "address": "/topic/{topic}", "format": "fedora-messaging",
             "spool": {"dir": str(tmp_path / "spool")}}, **topology)},
@@ -112,7 +105,7 @@ def refused(tmp_path, daemons, zctx, needle, to=URL091, **kw):
     needle, and it never says it connected."""
     src = BridgeSource(zctx)
     cfg = write_config(tmp_path, bridge_config(
-        {"out": entry(tmp_path, **{
+        {"out": guest_entry(tmp_path, **{
             "from": "zmq", "to": to, "endpoints": ["src"],
             "address": "/topic/{topic}",
             "spool": {"dir": str(tmp_path / "spool")}}, **kw)},
@@ -136,7 +129,7 @@ def test_missing_exchange_with_passive_declares(tmp_path, rabbitmq, daemons,
 def test_queue_redeclared_with_other_arguments(tmp_path, rabbitmq, daemons,
                                                zctx):
     q = unique("argq")
-    conn, ch = channel()
+    conn, ch = pika_channel()
     ch.queue_declare(q, durable=True, arguments={"x-message-ttl": 1000})
     conn.close()
     lines = refused(tmp_path, daemons, zctx, "declaring queue '%s'" % q,
@@ -166,20 +159,10 @@ def test_oversized_delivery_rejected_from_its_header(tmp_path, rabbitmq,
                                                      daemons, zctx):
     """max_message_bytes 4096: a 20000-byte delivery is rejected (to the
     queue's dead-letter queue) without being read; the next one flows."""
-    q, dlq = unique("bigq"), unique("bigdlq")
-    conn, ch = channel()
-    ch.queue_declare(dlq, durable=True)
-    ch.queue_declare(q, durable=True, arguments={
-        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
-    port = free_ports(1)[0]
-    cfg = write_config(tmp_path, bridge_config(
-        {"in": entry(tmp_path, **{
-            "from": URL091, "to": "zmq", "source": "/queue/" + q,
-            "endpoints": tcp(port), "format": "fedora-messaging"})},
-        max_message_bytes=4096))
-    bridge = start_bridge(daemons, cfg)
-    sub = Sub(zctx, tcp(port))
-    time.sleep(0.3)     # the SUB's subscription reaches the bridge's PUB
+    q, dlq, conn, ch = queue_with_dlq("big")
+    bridge, sub = bridge_from_queue(tmp_path, daemons, zctx, q,
+                                    config={"max_message_bytes": 4096},
+                                    format="fedora-messaging")
     props = pika.BasicProperties(content_type="application/json",
                                  message_id="big-1")
     ch.basic_publish("", q, json.dumps({"pad": "x" * 20000}), props)
@@ -203,19 +186,8 @@ def test_acks_cover_what_was_taken(tmp_path, rabbitmq, daemons, zctx):
     ZeroMQ, the 2 are rejected to the dead-letter queue, and while the
     bridge still runs nothing is left unacknowledged (fewer accepts than
     a batch are acked when the frames at hand are done)."""
-    q, dlq = unique("ackq"), unique("ackdlq")
-    conn, ch = channel()
-    ch.queue_declare(dlq, durable=True)
-    ch.queue_declare(q, durable=True, arguments={
-        "x-dead-letter-exchange": "", "x-dead-letter-routing-key": dlq})
-    port = free_ports(1)[0]
-    cfg = write_config(tmp_path, bridge_config(
-        {"in": entry(tmp_path, **{
-            "from": URL091, "to": "zmq", "source": "/queue/" + q,
-            "endpoints": tcp(port)})}))
-    bridge = start_bridge(daemons, cfg)
-    sub = Sub(zctx, tcp(port))
-    time.sleep(0.3)     # the SUB's subscription reaches the bridge's PUB
+    q, dlq, conn, ch = queue_with_dlq("ack")
+    bridge, sub = bridge_from_queue(tmp_path, daemons, zctx, q)
     bodies = ['{"n": 1}', 'not json 1', '{"n": 2}', '{"n": 3}',
               'not json 2', '{"n": 4}', '{"n": 5}', '{"n": 6}', '{"n": 7}']
     for i, b in enumerate(bodies):
@@ -256,12 +228,12 @@ def test_silent_broker_does_not_stall_the_other_links(tmp_path, rabbitmq,
     queue = unique("flowq")
     src = BridgeSource(zctx)
     cfg = write_config(tmp_path, bridge_config({
-        "stuck": entry(tmp_path, **{
+        "stuck": guest_entry(tmp_path, **{
             "from": "zmq", "endpoints": ["src"],
             "to": "amqp091://127.0.0.1:%d" % silent.getsockname()[1],
             "address": "/topic/{topic}", "connect_timeout": 120,
             "spool": {"dir": str(tmp_path / "spool-stuck")}}),
-        "flowing": entry(tmp_path, **{
+        "flowing": guest_entry(tmp_path, **{
             "from": "zmq", "to": URL091, "endpoints": ["src"],
             "address": "/topic/{topic}", "format": "fedora-messaging",
             "spool": {"dir": str(tmp_path / "spool-flow")},

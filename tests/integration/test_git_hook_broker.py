@@ -17,18 +17,15 @@ Fedora's hook builds for the same push.
 """
 
 import json
-import subprocess
-import sys
 
 import pytest
 
+from amqp091_setup import fm_consume, fm_toml
 from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, free_ports,
                       password_file, unique, write_config)
-from peers import (assert_signed_by, fedora_messaging_env,
-                   need_fedora_messaging)
+from peers import assert_signed_by, need_fedora_messaging
 from test_git_hook import (Site, need_fedora_hook,
                            stop_fedora_hook_servers)  # noqa: F401 autouse
-from test_bridge_amqp091 import CALLBACK, fm_toml
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
@@ -113,20 +110,8 @@ def test_fedora_messaging_format_to_rabbitmq(tmp_path, daemons, zctx,
     _, theirs, err = s.push("master")
     assert "2 message(s) sent to the broker" in err, err
 
-    cb = tmp_path / "cbmod"
-    cb.mkdir()
-    (cb / "fm_cb.py").write_text(CALLBACK)
-    out = tmp_path / "got.jsonl"
-    env = fedora_messaging_env(fm_toml(tmp_path / "fm.toml", queue,
-                                       "amq.topic", [key]), cb)
-    env.update(FM_OUT=str(out), FM_WANT="2")
-    p = subprocess.run(
-        [sys.executable, "-c", "from fedora_messaging.cli import cli; cli()",
-         "consume", "--callback=fm_cb:callback"],
-        env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, timeout=45)
-    assert p.returncode == 0, p.stderr.decode()[-3000:]
-    got = [json.loads(line) for line in out.read_text().splitlines()]
+    got, _ = fm_consume(tmp_path, fm_toml(tmp_path / "fm.toml", queue,
+                                          "amq.topic", [key]), 2)
     assert [g["body"] for g in got] == theirs
     assert [g["topic"] for g in got] == [key, key]
     assert all(g["id"] and g["id"][:4].isdigit() for g in got)

@@ -23,37 +23,24 @@ queues afterwards.
 """
 
 import json
-import subprocess
-import sys
 import time
 
 import pika
 import pytest
 
-from conftest import (RMQ_AMQP_PORT, bus_config, free_ports, password_file,
-                      signed, unique, vector_validation, wait_until,
-                      write_config)
-from peers import fedora_messaging_env, need_fedora_messaging
+from amqp091_setup import URL091, fm_run, fm_toml, guest_entry, pika_channel
+from conftest import (bus_config, free_ports, signed, unique,
+                      vector_validation, wait_until, write_config)
+from peers import need_fedora_messaging
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
-URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
-FM_URL = "amqp://guest:guest@127.0.0.1:%d/%%2F" % RMQ_AMQP_PORT
 DEV = "org.fedoraproject.dev."
-
-
-def channel():
-    conn = pika.BlockingConnection(pika.ConnectionParameters(
-        "127.0.0.1", RMQ_AMQP_PORT,
-        credentials=pika.PlainCredentials("guest", "guest")))
-    return conn, conn.channel()
 
 
 def fm_publish(tmp_path, topics):
     """fedora-messaging's api.publish of {"verdict": <last topic word>}
     on each topic -> [message id]."""
-    conf = tmp_path / "fm.toml"
-    conf.write_text('amqp_url = "%s"\npassive_declares = false\n' % FM_URL)
     script = (
         "import json, sys\n"
         "from fedora_messaging import api, message\n"
@@ -62,17 +49,13 @@ def fm_publish(tmp_path, topics):
         "                        body={'verdict': t.rsplit('.', 1)[1]})\n"
         "    api.publish(m)\n"
         "    print(m.id)\n")
-    p = subprocess.run([sys.executable, "-c", script] + list(topics),
-                       env=fedora_messaging_env(conf), cwd=str(tmp_path),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=45)
-    assert p.returncode == 0, p.stderr.decode()[-3000:]
-    return p.stdout.decode().split()
+    return fm_run(tmp_path, fm_toml(tmp_path / "fm.toml"), script,
+                  *topics).split()
 
 
 def queue_ids(queue):
     """message_ids (or, for envelopes, msg_ids) in queue, drained."""
-    conn, ch = channel()
+    conn, ch = pika_channel()
     out = []
     while True:
         method, props, body = ch.basic_get(queue, auto_ack=True)
@@ -93,10 +76,8 @@ def test_fedora_messaging_publishers_to_hub_plugins(tmp_path, rabbitmq, hubs,
     rec, hrec = tmp_path / "v.txt", tmp_path / "h.txt"
     mport = free_ports(1)[0]
     cfg = bus_config(**vector_validation())
-    cfg.update(zmq_linger=0, hub={
+    cfg.update(zmq_linger=0, hub=guest_entry(tmp_path, **{
         "bus": URL091, "source": "/queue/" + q, "broker_authenticated": True,
-        "user": "guest", "password_file": password_file(tmp_path),
-        "allow_plaintext_credentials": True,       # RabbitMQ on loopback
         "metrics": "127.0.0.1:%d" % mport, "drain_timeout": 2,
         "queues": {
             dlq: {"durable": True},
@@ -104,7 +85,7 @@ def test_fedora_messaging_publishers_to_hub_plugins(tmp_path, rabbitmq, hubs,
                 "x-dead-letter-exchange": "",
                 "x-dead-letter-routing-key": dlq}}},
         "bindings": [{"queue": q, "exchange": "amq.topic",
-                      "routing_keys": [prefix + ".#"]}]})
+                      "routing_keys": [prefix + ".#"]}]}))
     cfg["consumers"] = {
         "v": {"plugin": str(abi_plugins["verdicts"]),
               "topics": [prefix + ".ok", prefix + ".drop",
@@ -122,7 +103,7 @@ def test_fedora_messaging_publishers_to_hub_plugins(tmp_path, rabbitmq, hubs,
     good = signed(stem + ".ok", {"verdict": "ok"})
     forged = signed(stem + ".ok", {"verdict": "ok"})
     forged["msg"]["verdict"] = "drop"           # signature now wrong
-    conn, ch = channel()
+    conn, ch = pika_channel()
     for env in (good, forged):
         ch.basic_publish("amq.topic", env["topic"], json.dumps(env),
                          pika.BasicProperties(content_type="application/json"))

@@ -7,31 +7,16 @@ after the broker fixtures: a broker's start is not the test's.
 
 import json
 import subprocess
-import sys
 import time
 
+from amqp091_setup import (FM_CONSUME, URL091, fm_consumer_env, fm_got,
+                           fm_toml, guest_options)
 from conftest import (AMQ_STOMP_PORT, HOST, RMQ_AMQP_PORT, SLOW,
-                      bridge_config,
-                      free_ports, password_file, unique, wait_until,
+                      bridge_config, free_ports, unique, wait_until,
                       write_config)
-from peers import fedora_messaging_env, need_fedora_messaging
+from peers import need_fedora_messaging
 
-URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
-FM_URL = "amqp://guest:guest@127.0.0.1:%d/%%2F" % RMQ_AMQP_PORT
 STOMP_URL = "stomp://127.0.0.1:%d" % AMQ_STOMP_PORT
-
-CALLBACK = '''
-import json, os
-from fedora_messaging.exceptions import HaltConsumer
-
-def callback(message):
-    with open(os.environ["FM_OUT"], "a") as f:
-        f.write(json.dumps({
-            "topic": message.topic, "body": message.body, "id": message.id,
-            "severity": message.severity, "headers": message._headers,
-            "schema": type(message).__name__}) + "\\n")
-    raise HaltConsumer(exit_code=0)
-'''
 
 
 def logger(run, tmp_path, *args, **config):
@@ -45,33 +30,20 @@ def test_logger_to_a_fedora_messaging_consumer(tmp_path, rabbitmq, run,
     mod = unique("lg")
     queue = unique("lgq")
     topic = "org.fedoraproject.dev.%s.log" % mod
-    conf = tmp_path / "fm.toml"
-    conf.write_text("\n".join([
-        'amqp_url = "%s"' % FM_URL, 'passive_declares = false',
-        '[queues.%s]' % queue, 'durable = false', 'auto_delete = true',
-        'exclusive = false', 'arguments = {}', '[[bindings]]',
-        'queue = "%s"' % queue, 'exchange = "amq.topic"',
-        'routing_keys = ["%s"]' % topic]) + "\n")
-    cb = tmp_path / "cbmod"
-    cb.mkdir()
-    (cb / "fm_cb.py").write_text(CALLBACK)
-    out = tmp_path / "got.jsonl"
-    env = fedora_messaging_env(conf, cb)
-    env["FM_OUT"] = str(out)
-    consumer = subprocess.Popen(
-        [sys.executable, "-c", "from fedora_messaging.cli import cli; cli()",
-         "consume", "--callback=fm_cb:callback"],
-        env=env, cwd=str(tmp_path), stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE)
+    conf = fm_toml(tmp_path / "fm.toml", queue, "amq.topic", [topic],
+                   durable=False)
+    env, out = fm_consumer_env(tmp_path, conf, 1)
+    consumer = subprocess.Popen(FM_CONSUME, env=env, cwd=str(tmp_path),
+                                stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
     try:
         # until the consumer's queue is bound, a publish is unroutable:
         # the logger says so and exits 1
         results = []
 
         def sent():
-            r = logger(run, tmp_path, "--broker", URL091, "--user", "guest",
-                       "--password-file", password_file(tmp_path),
-                       "--allow-plaintext-credentials",
+            r = logger(run, tmp_path, "--broker", URL091,
+                       *guest_options(tmp_path),
                        "--format", "fedora-messaging", "--modname", mod,
                        "--message", "caf\u00e9 ok")
             results.append(r)
@@ -85,7 +57,7 @@ def test_logger_to_a_fedora_messaging_consumer(tmp_path, rabbitmq, run,
     assert consumer.returncode == 0, consumer.stderr.read().decode()[-3000:]
     for r in results[:-1]:
         assert "unroutable" in r.stderr, r
-    got = [json.loads(line) for line in out.read_text().splitlines()]
+    got = fm_got(out)
     assert len(got) == 1
     g = got[0]
     assert g["topic"] == topic
@@ -146,8 +118,7 @@ def test_logger_to_tail_on_amqp10(tmp_path, rabbitmq, daemons, run,
     headers."""
     mod = unique("la")
     url = "amqp://127.0.0.1:%d" % RMQ_AMQP_PORT
-    creds = ["--user", "guest", "--password-file", password_file(tmp_path),
-             "--allow-plaintext-credentials"]
+    creds = guest_options(tmp_path)
     cfg = write_config(tmp_path, bridge_config({}))
     tail = daemons("fedmsg-tail", ["--config", cfg, "--broker", url] + creds
                    + ["--source", "/topic/org.fedoraproject.dev.%s.#" % mod,

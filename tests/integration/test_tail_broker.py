@@ -7,17 +7,14 @@ start is not the test's.
 """
 
 import json
-import subprocess
-import sys
 import time
 
-from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, SLOW, bridge_config,
-                      canonical, make_envelope, password_file, signed,
-                      unique, vector_validation, write_config)
-from peers import fedora_messaging_env, need_fedora_messaging
+from amqp091_setup import URL091, fm_run, fm_toml, guest_options
+from conftest import (AMQ_STOMP_PORT, SLOW, bridge_config, canonical,
+                      make_envelope, signed, unique, vector_validation,
+                      write_config)
+from peers import need_fedora_messaging
 
-URL091 = "amqp091://127.0.0.1:%d" % RMQ_AMQP_PORT
-FM_URL = "amqp://guest:guest@127.0.0.1:%d/%%2F" % RMQ_AMQP_PORT
 STOMP_URL = "stomp://127.0.0.1:%d" % AMQ_STOMP_PORT
 
 
@@ -47,12 +44,9 @@ def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq, daemons,
     message that was published."""
     need_fedora_messaging()
     prefix = "org.fedoraproject.dev." + unique("tl")
-    conf = tmp_path / "fm.toml"
-    conf.write_text('amqp_url = "%s"\npassive_declares = false\n' % FM_URL)
+    conf = fm_toml(tmp_path / "fm.toml")
     tail = start_tail(
-        daemons, tmp_path, "--broker", URL091, "--user", "guest",
-        "--password-file", password_file(tmp_path),
-        "--allow-plaintext-credentials",
+        daemons, tmp_path, "--broker", URL091, *guest_options(tmp_path),
         "--source", "/exchange/amq.topic/%s.#" % prefix,
         "--json", "--count", "1")
     publish = (
@@ -62,13 +56,8 @@ def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq, daemons,
         "    'who': 'carol', 'n': 1, 'text': 'caf\\u00e9'},\n"
         "    headers={'extra': 7}))\n")
 
-    def send():
-        r = subprocess.run([sys.executable, "-c", publish, prefix + ".x"],
-                           env=fedora_messaging_env(conf),
-                           cwd=str(tmp_path), stderr=subprocess.PIPE,
-                           timeout=45)
-        assert r.returncode == 0, r.stderr.decode()[-2000:]
-    text = until_printed(tail, send)
+    text = until_printed(tail, lambda: fm_run(tmp_path, conf, publish,
+                                              prefix + ".x"))
     lines = text.splitlines()
     assert len(lines) == 1, text
     got = json.loads(lines[0])
@@ -89,13 +78,9 @@ def test_tail_sees_fedora_messaging_publish(tmp_path, rabbitmq, daemons,
         "print(m.id)\n"
         "# and its own dumps() writes back the very same line\n"
         "assert message.dumps(m) == text, (message.dumps(m), text)\n")
-    r = subprocess.run([sys.executable, "-c", check, prefix + ".x"],
-                       input=text.encode("utf-8"),
-                       env=fedora_messaging_env(conf), cwd=str(tmp_path),
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=45)
-    assert r.returncode == 0, r.stderr.decode()[-2000:]
-    assert r.stdout.decode().strip() == got["id"]
+    out = fm_run(tmp_path, conf, check, prefix + ".x",
+                 stdin=text.encode("utf-8"))
+    assert out.strip() == got["id"]
 
 
 def test_tail_sees_a_stomp_send(tmp_path, activemq, stomp_peers, daemons,
@@ -174,27 +159,18 @@ def test_tail_topic_binds_on_amqp091(tmp_path, rabbitmq, daemons,
     would receive the first one too."""
     need_fedora_messaging()
     prefix = "org.fedoraproject.dev." + unique("tt")
-    conf = tmp_path / "fm.toml"
-    conf.write_text('amqp_url = "%s"\npassive_declares = false\n' % FM_URL)
+    conf = fm_toml(tmp_path / "fm.toml")
     tail = start_tail(
-        daemons, tmp_path, "--broker", URL091, "--user", "guest",
-        "--password-file", password_file(tmp_path),
-        "--allow-plaintext-credentials", "--topic", prefix + ".wanted",
-        "--count", "1")
+        daemons, tmp_path, "--broker", URL091, *guest_options(tmp_path),
+        "--topic", prefix + ".wanted", "--count", "1")
     publish = (
         "import sys\n"
         "from fedora_messaging import api, message\n"
         "for t in sys.argv[1:]:\n"
         "    api.publish(message.Message(topic=t, body={'t': t}))\n")
 
-    def send():
-        r = subprocess.run([sys.executable, "-c", publish,
-                            prefix + ".other.x", prefix + ".wanted.x"],
-                           env=fedora_messaging_env(conf),
-                           cwd=str(tmp_path), stderr=subprocess.PIPE,
-                           timeout=45)
-        assert r.returncode == 0, r.stderr.decode()[-2000:]
-    text = until_printed(tail, send)
+    text = until_printed(tail, lambda: fm_run(
+        tmp_path, conf, publish, prefix + ".other.x", prefix + ".wanted.x"))
     lines = text.splitlines()
     assert len(lines) == 1, text
     assert lines[0].split(" ", 2)[1] == prefix + ".wanted.x"
