@@ -202,10 +202,35 @@ topic_from(const struct bridge *br, const char *dest)
 
 /* ---- ZeroMQ -> broker ------------------------------------------------------------ */
 
-/* Spool record: topic, NUL, then the exact body bytes. */
+/* Spool the records taken so far in one write; free them. */
+static void
+spool_taken(struct bridge *br, struct spool_rec *recs, size_t *n)
+{
+	uint64_t ids[SPOOL_APPEND_MAX];
+	int rcs[SPOOL_APPEND_MAX];
+	char err[FM_ERRLEN];
+	size_t i;
+
+	spool_append_all(br->spool, recs, *n, ids, rcs, err);
+	for (i = 0; i < *n; i++) {
+		if (rcs[i] != 0)
+			br->st.dropped++;
+		if (rcs[i] < 0)
+			log_err("bridge %s: spool: %s", br->name, err);
+		free((void *)(uintptr_t)recs[i].data);
+	}
+	*n = 0;
+}
+
+/*
+ * Spool record: topic, NUL, then the exact body bytes.  What one wake-up
+ * finds waiting goes to the spool in writes of SPOOL_APPEND_MAX records.
+ */
 static void
 take_from_zmq(struct bridge *br)
 {
+	struct spool_rec recs[SPOOL_APPEND_MAX];
+	size_t nrecs = 0;
 	char err[FM_ERRLEN];
 	struct fm_received r;
 	int k, rc;
@@ -213,11 +238,12 @@ take_from_zmq(struct bridge *br)
 	for (k = 0; k < 256; k++) {
 		const char *topic, *body;
 		size_t tl, bl;
-		uint64_t id;
 		char *rec;
 
+		if (nrecs == SPOOL_APPEND_MAX)
+			spool_taken(br, recs, &nrecs);
 		if ((rc = fm_subscriber_recv(br->sub, 0, &r, err)) <= 0)
-			return;
+			break;
 		topic = fm_msg_topic(r.msg);
 		if (topic == NULL || !wanted(br, topic)) {
 			br->st.filtered++;
@@ -262,15 +288,10 @@ take_from_zmq(struct bridge *br)
 		}
 		memcpy(rec, topic, tl + 1);
 		memcpy(rec + tl + 1, body, bl);
-		rc = spool_append(br->spool, rec, tl + 1 + bl, &id, err);
-		if (rc != 0) {
-			br->st.dropped++;
-			if (rc < 0)
-				log_err("bridge %s: spool: %s", br->name, err);
-		}
-		free(rec);
+		recs[nrecs++] = (struct spool_rec){ rec, tl + 1 + bl };
 		fm_msg_unref(r.msg);
 	}
+	spool_taken(br, recs, &nrecs);
 }
 
 /*

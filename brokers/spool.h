@@ -88,6 +88,24 @@ void spool_close(struct spool *sp);
 int spool_append(struct spool *sp, const void *data, size_t len, uint64_t *id,
     char *err);
 
+/* One record for spool_append_all(). */
+struct spool_rec {
+	const void	*data;
+	size_t		 len;
+};
+
+#define SPOOL_APPEND_MAX	64	/* records per write, at most */
+
+/*
+ * Append n records (copied) as spool_append() would one by one: rcs[i]
+ * and ids[i] are what it returns for recs[i] (err[256]: the last error).
+ * Records that fit in the current segment go in one write of up to
+ * SPOOL_APPEND_MAX records (and one fdatasync with fsync_each), all or
+ * nothing: on an I/O error none of that write is spooled.
+ */
+void spool_append_all(struct spool *sp, const struct spool_rec *recs,
+    size_t n, uint64_t *ids, int *rcs, char *err);
+
 /*
  * The next record not yet handed out since open (or since spool_rewind),
  * in id order.  Returns 1 with a pointer valid until the next spool call,

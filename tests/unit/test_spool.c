@@ -1119,6 +1119,168 @@ test_errors(void **state)
 	spool_close(sp);
 }
 
+/* ---- appends in one write --------------------------------------------- */
+
+/* n records of lens[i] bytes, filled with tag tag0 + i, in one call. */
+static void
+app_all(struct spool *sp, const size_t *lens, size_t n, uint64_t tag0,
+    uint64_t *ids, int *rcs, char *err)
+{
+	struct spool_rec recs[200];
+	size_t i;
+
+	assert_true(n <= 200);
+	for (i = 0; i < n; i++) {
+		unsigned char *p = malloc(lens[i] ? lens[i] : 1);
+
+		assert_non_null(p);
+		fill(p, lens[i], tag0 + i);
+		recs[i] = (struct spool_rec){ p, lens[i] };
+	}
+	spool_append_all(sp, recs, n, ids, rcs, err);
+	for (i = 0; i < n; i++)
+		free((void *)(uintptr_t)recs[i].data);
+}
+
+/*
+ * Records appended together are the records appended one by one: the
+ * same ids, the same file (recovered whole after a restart), across
+ * segment rolls and more than one write's worth (SPOOL_APPEND_MAX).
+ */
+static void
+test_append_all(void **state)
+{
+	const char *d = tdir("all");
+	size_t lens[150], i;
+	uint64_t ids[150];
+	int rcs[150];
+	char err[256];
+	struct spool *sp;
+
+	(void)state;
+	for (i = 0; i < 150; i++)
+		lens[i] = 100 + i * 7 % 300;
+	/* 1 MiB: segments of 128 KiB, rolled within the 150 */
+	sp = sopen(d, 1 << 20, SPOOL_DROP_NEW, false);
+	assert_int_equal(app(sp, 50, 1), 1);
+	app_all(sp, lens, 150, 2, ids, rcs, err);
+	for (i = 0; i < 150; i++) {
+		assert_int_equal(rcs[i], 0);
+		assert_int_equal(ids[i], 2 + i);
+	}
+	assert_int_equal(app(sp, 50, 152), 152);
+	assert_int_equal(stats(sp).appended, 152);
+	assert_int_equal(stats(sp).pending, 152);
+	want_next(sp, 1, 50, 1);
+	for (i = 0; i < 150; i++)
+		want_next(sp, 2 + i, lens[i], 2 + i);
+	want_next(sp, 152, 50, 152);
+	want_none(sp);
+	spool_close(sp);
+
+	/* from the files alone: nothing torn, nothing missing */
+	sp = sopen(d, 1 << 20, SPOOL_DROP_NEW, false);
+	assert_int_equal(stats(sp).corrupt, 0);
+	assert_int_equal(stats(sp).pending, 152);
+	want_next(sp, 1, 50, 1);
+	for (i = 0; i < 150; i++)
+		want_next(sp, 2 + i, lens[i], 2 + i);
+	want_next(sp, 152, 50, 152);
+	spool_close(sp);
+}
+
+/* The bounds apply record by record, as to one-by-one appends. */
+static void
+test_append_all_bounds(void **state)
+{
+	const char *d;
+	size_t lens[10], i;
+	uint64_t ids[10];
+	int rcs[10];
+	char err[256];
+	struct spool *sp;
+
+	(void)state;
+	for (i = 0; i < 10; i++)
+		lens[i] = 1000;
+	/* DROP_NEW: room for 4 more of 10 */
+	d = tdir("allfull");
+	sp = sopen(d, 6 * REC(1000), SPOOL_DROP_NEW, false);
+	assert_int_equal(app(sp, 1000, 1), 1);
+	assert_int_equal(app(sp, 1000, 2), 2);
+	app_all(sp, lens, 10, 3, ids, rcs, err);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(rcs[i], i < 4 ? 0 : 1);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(ids[i], 3 + i);
+	assert_int_equal(stats(sp).dropped, 6);
+	want_next(sp, 1, 1000, 1);
+	want_next(sp, 2, 1000, 2);
+	for (i = 0; i < 4; i++)
+		want_next(sp, 3 + i, 1000, 3 + i);
+	want_none(sp);
+	spool_close(sp);
+
+	/* DROP_OLDEST: the newest 6 stay */
+	d = tdir("alloldest");	/* tdir(): one static buffer */
+	sp = sopen(d, 6 * REC(1000), SPOOL_DROP_OLDEST, false);
+	assert_int_equal(app(sp, 1000, 1), 1);
+	app_all(sp, lens, 10, 2, ids, rcs, err);
+	for (i = 0; i < 10; i++) {
+		assert_int_equal(rcs[i], 0);
+		assert_int_equal(ids[i], 2 + i);
+	}
+	assert_int_equal(stats(sp).pending, 6);
+	assert_int_equal(stats(sp).dropped, 5);
+	for (i = 6; i < 12; i++)
+		want_next(sp, i, 1000, i);
+	want_none(sp);
+	spool_close(sp);
+}
+
+/* A write that fails half way spools none of its records. */
+static void
+test_append_all_error(void **state)
+{
+	const char *d = tdir("allerr");
+	size_t lens[5] = { 1000, 1000, 1000, 1000, 1000 }, i;
+	struct rlimit old, lim;
+	uint64_t ids[5];
+	int rcs[5];
+	char err[256];
+	struct spool *sp;
+
+	(void)state;
+	sp = sopen(d, 1 << 20, SPOOL_DROP_NEW, false);
+	assert_int_equal(app(sp, 1000, 1), 1);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 3 * REC(1000) + 500;	/* 2 and half the 3rd fit */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	app_all(sp, lens, 5, 2, ids, rcs, err);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(rcs[i], -1);
+	assert_non_null(strstr(err, strerror(EFBIG)));
+	assert_int_equal(file_size(seg_path(d, 1)), REC(1000));
+	assert_int_equal(stats(sp).pending, 1);
+	/* and the next ones take the ids the failed write did not use */
+	app_all(sp, lens, 2, 2, ids, rcs, err);
+	assert_int_equal(rcs[0], 0);
+	assert_int_equal(ids[0], 2);
+	assert_int_equal(ids[1], 3);
+	spool_close(sp);
+	sp = sopen(d, 1 << 20, SPOOL_DROP_NEW, false);
+	assert_int_equal(stats(sp).corrupt, 0);
+	want_next(sp, 1, 1000, 1);
+	want_next(sp, 2, 1000, 2);
+	want_next(sp, 3, 1000, 3);
+	want_none(sp);
+	spool_close(sp);
+}
+
 /* ---- what is not ours -------------------------------------------------- */
 
 static void
@@ -1252,6 +1414,9 @@ main(void)
 		cmocka_unit_test(test_segments),
 		cmocka_unit_test(test_bounded_disk),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_append_all),
+		cmocka_unit_test(test_append_all_bounds),
+		cmocka_unit_test(test_append_all_error),
 		cmocka_unit_test(test_fsync_each),
 		cmocka_unit_test(test_not_ours),
 	};
