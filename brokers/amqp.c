@@ -12,7 +12,7 @@
  * means done, anything else (or a dropped connection) means the owner
  * keeps the message and sends it again, except a message rejected (refused
  * for good: reported with the broker's condition) or released or modified
- * RELEASE_TRIES times (with pauses between): that is unroutable, or
+ * RESEND_TRIES times (with pauses between: resend_limit.h): that is unroutable, or
  * rejected.  Receivers get explicit credit,
  * replenished one for one as the owner settles, unless paused.
  */
@@ -49,6 +49,7 @@
 #include "broker.h"
 #include "log.h"
 #include "net.h"
+#include "resend_limit.h"
 
 #define MAX_LINKS	64
 #define MAX_PROPS	64
@@ -60,10 +61,6 @@
 #define CONNECT_TIMEOUT_MS 10000	/* TCP up to the broker's open */
 #define CLOSE_WAIT_MS	1000	/* for the broker's close at shutdown */
 #define PEER_TEXT	32	/* broker product / version kept */
-#define RELEASE_TRIES	4	/* a send released this often: unroutable */
-#define RELEASE_TRACKED	64	/* released sends counted at once */
-#define RELEASE_HOLD_MS	500	/* first pause after a release, doubling */
-#define RELEASE_HOLD_MAX_MS 8000
 
 enum state { IDLE, CONNECTING, UP };
 
@@ -108,19 +105,13 @@ struct amqp {
 						   socket then at the latest */
 	char			 peer[64];	/* its product and version */
 	/*
-	 * Sends the broker settled as "released" (or "modified"), by the
-	 * owner's token: the
-	 * oldest RELEASE_TRACKED, with how often.  RabbitMQ 4 releases a
-	 * message no queue is bound for, so resending for ever would stall
-	 * the spool: after RELEASE_TRIES it is reported unroutable.  After
-	 * each release nothing is sent until hold_until (a backoff).
+	 * Sends the broker settled as "released" (or "modified"), with how
+	 * often.  RabbitMQ 4 releases a message no queue is bound for, so
+	 * resending for ever would stall the spool: after RESEND_TRIES it
+	 * is reported unroutable.  After each release nothing is sent for a
+	 * while (a backoff).
 	 */
-	struct {
-		uint64_t	 token;
-		unsigned	 n;
-	}			 released[RELEASE_TRACKED];
-	int			 nreleased;
-	int64_t			 hold_until;
+	struct resend_limit	 released;
 	size_t			 max_message;
 	struct broker_delivery	*unsettled;	/* list, for disconnects */
 	pn_message_t		*msg;
@@ -548,52 +539,6 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	}
 }
 
-/* Drop token's release count, if it has one. */
-static void
-forget_release(struct amqp *a, uint64_t token)
-{
-	int i;
-
-	for (i = 0; i < a->nreleased; i++)
-		if (a->released[i].token == token) {
-			a->released[i] = a->released[--a->nreleased];
-			return;
-		}
-}
-
-/*
- * One more release of token: its count (0 when it is not tracked: the
- * table holds the oldest tokens, which the owner resends first), and
- * sending held back for a doubling pause.
- */
-static unsigned
-count_release(struct amqp *a, uint64_t token)
-{
-	unsigned n = 0, hold;
-	int i, newest = -1;
-
-	for (i = 0; i < a->nreleased && n == 0; i++)
-		if (a->released[i].token == token)
-			n = ++a->released[i].n;
-	if (n == 0 && a->nreleased < RELEASE_TRACKED) {
-		a->released[a->nreleased].token = token;
-		n = a->released[a->nreleased++].n = 1;
-	} else if (n == 0) {
-		for (i = 0; i < a->nreleased; i++)
-			if (newest < 0 || a->released[i].token >
-			    a->released[newest].token)
-				newest = i;
-		if (token < a->released[newest].token) {
-			a->released[newest].token = token;
-			n = a->released[newest].n = 1;
-		}
-	}
-	hold = RELEASE_HOLD_MS << (n > 1 ? (n - 1 < 5 ? n - 1 : 5) : 0);
-	a->hold_until = clock_ms() + (hold < RELEASE_HOLD_MAX_MS ? hold :
-	    RELEASE_HOLD_MAX_MS);
-	return n;
-}
-
 /*
  * why: "rejected" and the broker's error condition, if it gave one
  * ("rejected: amqp:resource-limit-exceeded: message too large").
@@ -618,7 +563,7 @@ rejected_why(pn_delivery_t *pd, char *why, size_t size)
  * The broker settled a send.  accepted: done.  rejected: refused for
  * good (too big, not authorised, a policy), reported with its condition
  * and never resent.  released and modified: sent again after a pause,
- * given up after RELEASE_TRIES (released: unroutable as RabbitMQ 4 says
+ * given up after RESEND_TRIES (released: unroutable as RabbitMQ 4 says
  * it; modified: rejected).
  */
 static void
@@ -647,27 +592,28 @@ sent(struct amqp *a, pn_delivery_t *pd)
 	if (state == PN_REJECTED) {
 		log_warn("amqp %s: record %llu %s: the broker refuses it for "
 		    "good", a->o.name, (unsigned long long)token, why);
-		forget_release(a, token);
+		resend_limit_forget(&a->released, token);
 		a->cb.on_sent(a->cb.ctx, token, BROKER_REJECTED, why);
 		return;
 	}
 	if ((state == PN_RELEASED || state == PN_MODIFIED) &&
-	    count_release(a, token) >= RELEASE_TRIES) {
+	    resend_limit_count(&a->released, token, clock_ms()) >=
+	    RESEND_TRIES) {
 		bool released = state == PN_RELEASED;
 
 		snprintf(why, sizeof(why), "%s %u times by the broker%s",
-		    released ? "released" : "modified", RELEASE_TRIES,
+		    released ? "released" : "modified", RESEND_TRIES,
 		    released ? " (RabbitMQ 4 releases what no queue is bound "
 		    "for)" : "");
 		log_warn("amqp %s: record %llu %s: giving up on it", a->o.name,
 		    (unsigned long long)token, why);
-		forget_release(a, token);
+		resend_limit_forget(&a->released, token);
 		a->cb.on_sent(a->cb.ctx, token, released ? BROKER_UNROUTABLE :
 		    BROKER_REJECTED, why);
 		return;
 	}
 	if (state == PN_ACCEPTED)
-		forget_release(a, token);
+		resend_limit_forget(&a->released, token);
 	a->cb.on_sent(a->cb.ctx, token, state == PN_ACCEPTED ?
 	    BROKER_ACCEPTED : BROKER_REFUSED, why);
 }
@@ -891,8 +837,10 @@ a_timeout_ms(struct broker *b, int64_t now)
 
 	if (a->state == CONNECTING && a->retry_at < at)
 		at = a->retry_at;
-	if (a->state == UP && a->hold_until > now && a->hold_until < at)
-		at = a->hold_until;	/* sending again after a release */
+	if (a->state == UP && resend_limit_holding(&a->released, now) &&
+	    a->released.hold_until < at)
+		at = a->released.hold_until;	/* sending again after a
+						   release */
 	if (a->state == CONNECTING && !a->driver_live &&
 	    (t = net_conn_timeout_ms(&a->nc, now)) >= 0 && now + t < at)
 		at = now + t;
@@ -945,7 +893,8 @@ a_can_send(struct broker *b, const char *address)
 	struct link *l;
 
 	if (a->state != UP || a->in_flight >= (a->o.max_in_flight ?
-	    a->o.max_in_flight : 1000) || clock_ms() < a->hold_until)
+	    a->o.max_in_flight : 1000) ||
+	    resend_limit_holding(&a->released, clock_ms()))
 		return false;
 	l = sender_for(a, address);
 	return l && l->pl && pn_link_credit(l->pl) > 0;

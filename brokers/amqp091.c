@@ -15,8 +15,11 @@
  *
  * Sending: the channel is in confirm mode (confirm.select); every publish
  * is mandatory and waits in a FIFO of delivery tags until basic.ack
- * (accepted) or basic.nack (refused).  A basic.return (no queue bound)
- * arrives before its ack and marks that message unroutable.
+ * (accepted) or basic.nack (refused: e.g. a full queue with x-overflow
+ * reject-publish).  A nacked message is resent after a pause, RESEND_TRIES
+ * times at most, then reported rejected (resend_limit.h).  A basic.return
+ * (no queue bound) arrives before its ack and marks that message
+ * unroutable: never resent.
  *
  * Receiving: basic.qos prefetch = credit, manual acks; the owner's
  * verdict becomes basic.ack, basic.nack(requeue) or basic.reject.
@@ -46,6 +49,7 @@
 #include "clock.h"
 #include "log.h"
 #include "net.h"
+#include "resend_limit.h"
 
 #define CHANNEL		A091_CHANNEL
 #define MAX_SOURCES	64
@@ -70,6 +74,8 @@ struct pending {
 	uint64_t	 token;		/* the owner's */
 	char		*message_id;	/* to match a basic.return */
 	bool		 returned;
+	enum { UNCONFIRMED, ACKED, NACKED } confirm; /* its verdict, kept
+					   until those before it have theirs */
 };
 
 struct source {
@@ -101,6 +107,7 @@ struct a091 {
 	uint64_t		 next_tag;
 	int64_t			 confirm_at;	/* last confirm progress */
 	uint64_t		 returned, nacked;
+	struct resend_limit	 refused;	/* nacked publishes */
 
 	struct source		 sources[MAX_SOURCES];
 	int			 nsources;
@@ -312,26 +319,61 @@ end_connect(struct a091 *a)
 
 /* ---- frames --------------------------------------------------------------- */
 
+/*
+ * The head publish was nacked: the owner resends it after a pause, or,
+ * refused RESEND_TRIES times, it is given up (reported rejected).
+ */
+static void
+nacked(struct a091 *a, uint64_t token)
+{
+	char why[128];
+
+	if (resend_limit_count(&a->refused, token, clock_ms()) <
+	    RESEND_TRIES) {
+		pending_pop(a, BROKER_REFUSED, "basic.nack from the broker");
+		return;
+	}
+	snprintf(why, sizeof(why), "basic.nack %u times by the broker (a "
+	    "full queue that rejects publishes?)", RESEND_TRIES);
+	log_warn("amqp091 %s: record %llu %s: giving up on it", a->o.name,
+	    (unsigned long long)token, why);
+	resend_limit_forget(&a->refused, token);
+	pending_pop(a, BROKER_REJECTED, why);
+}
+
+/*
+ * basic.ack or basic.nack for tag (and, multiple, every unconfirmed one
+ * before it).  RabbitMQ confirms publishes to different queues out of
+ * order: a verdict is noted in place and reported once every publish
+ * before it has one, so the owner hears them in order.
+ */
 static void
 confirmed(struct a091 *a, uint64_t tag, bool multiple, bool ack)
 {
-	while (a->count && (a->ring[a->head].tag == tag ||
-	    (multiple && a->ring[a->head].tag < tag))) {
-		struct pending *p = &a->ring[a->head];
-		bool last = p->tag == tag;
+	size_t i;
 
-		if (!ack) {
+	for (i = 0; i < a->count; i++) {
+		struct pending *p = &a->ring[(a->head + i) % a->cap];
+
+		if (p->tag > tag)
+			break;
+		if (p->tag == tag || (multiple && p->confirm == UNCONFIRMED))
+			p->confirm = ack ? ACKED : NACKED;
+	}
+	while (a->count && a->ring[a->head].confirm != UNCONFIRMED) {
+		struct pending *p = &a->ring[a->head];
+
+		if (p->confirm == NACKED) {
 			a->nacked++;
-			pending_pop(a, BROKER_REFUSED, "basic.nack from the "
-			    "broker");
+			nacked(a, p->token);
 		} else if (p->returned) {
+			resend_limit_forget(&a->refused, p->token);
 			pending_pop(a, BROKER_UNROUTABLE, "basic.return: no "
 			    "queue is bound for its routing key");
 		} else {
+			resend_limit_forget(&a->refused, p->token);
 			pending_pop(a, BROKER_ACCEPTED, NULL);
 		}
-		if (last)
-			break;
 	}
 	a->confirm_at = clock_ms();
 }
@@ -705,6 +747,9 @@ q_timeout_ms(struct broker *b, int64_t now)
 	 * little, not 2 beats and up to a second.
 	 */
 	hb = amqp_get_heartbeat(a->conn);
+	if (resend_limit_holding(&a->refused, now) &&
+	    a->refused.hold_until - now < (hb > 0 && hb < 8 ? hb * 125 : 1000))
+		return (int)(a->refused.hold_until - now); /* resending */
 	if (hb > 0 && hb < 8)
 		return hb * 125;
 	return 1000;	/* heartbeats and the confirm timer */
@@ -716,7 +761,8 @@ q_can_send(struct broker *b, const char *address)
 	struct a091 *a = (struct a091 *)b;
 
 	(void)address;
-	return a->state == UP && a->count < a->cap;
+	return a->state == UP && a->count < a->cap &&
+	    !resend_limit_holding(&a->refused, clock_ms());
 }
 
 /* An address as exchange and routing key (see the top of the file). */
@@ -820,6 +866,7 @@ q_send(struct broker *b, const struct broker_out *m, uint64_t token)
 	q->token = token;
 	q->message_id = m->message_id ? strdup(m->message_id) : NULL;
 	q->returned = false;
+	q->confirm = UNCONFIRMED;
 	if (a->count == 0)
 		a->confirm_at = clock_ms();
 	a->count++;

@@ -741,6 +741,8 @@ dispatch(struct stomp *s, const struct stomp_frame *f, int64_t now)
 		const char *rid = stomp_frame_value(f, "receipt-id");
 
 		error_text(f, text, sizeof(text));
+		if (s->st != STOMP_ST_STOMP_CONNECTING && s->cb.on_error_frame)
+			s->cb.on_error_frame(s->arg, rid, text);
 		if (s->st == STOMP_ST_STOMP_CONNECTING)
 			fail(s, now, "%s refused the connection: %s",
 			    s->target, text);

@@ -85,6 +85,14 @@ struct stomp_callbacks {
 	void	(*on_receipt)(void *arg, const char *receipt_id);
 	/* Something failed; the connection is being closed. */
 	void	(*on_error)(void *arg, const char *text);
+	/*
+	 * An ERROR frame on a connected session (before on_error and the
+	 * close): receipt_id is its receipt-id header, the frame it answers
+	 * (NULL when it names none); text its message (and body's first
+	 * line).  Optional.
+	 */
+	void	(*on_error_frame)(void *arg, const char *receipt_id,
+		    const char *text);
 	/* The session on_connected() announced has ended. */
 	void	(*on_disconnected)(void *arg, const char *reason);
 };

@@ -8,6 +8,15 @@
  * us.  A retry is a NACK (redelivered); a rejection is a NACK with
  * requeue:false, which RabbitMQ drops or dead-letters; ActiveMQ applies
  * its redelivery policy, then ActiveMQ.DLQ.
+ *
+ * A SEND the broker answers with an ERROR (its receipt-id names our
+ * receipt: e.g. RabbitMQ's not_found for a missing /amq/queue/, ActiveMQ
+ * refusing a destination) is reported refused and resent after a pause,
+ * RESEND_TRIES times at most, then reported rejected with the broker's
+ * message (resend_limit.h); the ERROR closes the connection, so the other
+ * sends in flight are lost and resent.  An ERROR naming no receipt is
+ * blamed on the oldest send in flight once ERRORS_UNNAMED come in a row
+ * with no receipt between, so one poison message cannot loop forever.
  */
 #include <errno.h>
 #include <poll.h>
@@ -19,10 +28,13 @@
 
 #include "broker.h"
 #include "log.h"
+#include "resend_limit.h"
 #include "stomp.h"
 
 #define MAX_SUBS	32
 #define MAX_PROPS	64
+#define ERRORS_UNNAMED	2	/* ERRORs without a receipt-id and without
+				   progress, then the oldest send is blamed */
 
 struct broker_delivery {
 	char	*ack;		/* ack token; NULL for ack:auto */
@@ -40,6 +52,9 @@ struct slink {
 	size_t			 fhead, flen, fcap;
 	char			*subs[MAX_SUBS];
 	int			 nsubs;
+	struct resend_limit	 refused;	/* sends answered by ERROR */
+	unsigned		 errors_unnamed; /* ERRORs without receipt-id
+						   since the last RECEIPT */
 };
 
 static void
@@ -105,6 +120,58 @@ s_on_error(void *arg, const char *text)
 	log_debug("stomp %s: %s", l->name, text);
 }
 
+/* Is token sent and not yet receipted? */
+static bool
+in_flight(const struct slink *l, uint64_t token)
+{
+	size_t i;
+
+	for (i = 0; i < l->flen; i++)
+		if (l->flight[(l->fhead + i) % l->fcap] == token)
+			return true;
+	return false;
+}
+
+/*
+ * An ERROR frame: the send it answers (its receipt-id, or the oldest in
+ * flight after ERRORS_UNNAMED unnamed ones) is refused, or given up after
+ * RESEND_TRIES.  stomp.c closes the connection next: the rest is lost.
+ */
+static void
+s_on_error_frame(void *arg, const char *receipt_id, const char *text)
+{
+	struct slink *l = arg;
+	uint64_t token = 0;
+	char why[FM_ERRLEN], *end = NULL;
+	unsigned n;
+
+	if (receipt_id)
+		token = strtoull(receipt_id, &end, 10);
+	if (receipt_id == NULL || end == receipt_id || *end ||
+	    !in_flight(l, token)) {
+		if (++l->errors_unnamed < ERRORS_UNNAMED || l->flen == 0)
+			return;	/* the reconnect backoff paces these */
+		token = l->flight[l->fhead];
+		log_warn("stomp %s: %u ERRORs in a row naming no send, none "
+		    "receipted: blaming record %llu, the oldest in flight",
+		    l->name, l->errors_unnamed, (unsigned long long)token);
+	}
+	n = resend_limit_count(&l->refused, token, stomp_now_ms());
+	forget_flight(l, token);
+	if (n < RESEND_TRIES) {
+		snprintf(why, sizeof(why), "ERROR from the broker: %s", text);
+		l->cb.on_sent(l->cb.ctx, token, BROKER_REFUSED, why);
+		return;
+	}
+	snprintf(why, sizeof(why), "ERROR %u times from the broker: %s",
+	    RESEND_TRIES, text);
+	log_warn("stomp %s: record %llu %s: giving up on it", l->name,
+	    (unsigned long long)token, why);
+	resend_limit_forget(&l->refused, token);
+	l->errors_unnamed = 0;
+	l->cb.on_sent(l->cb.ctx, token, BROKER_REJECTED, why);
+}
+
 static void
 s_on_receipt(void *arg, const char *id)
 {
@@ -112,6 +179,8 @@ s_on_receipt(void *arg, const char *id)
 	uint64_t token = strtoull(id, NULL, 10);
 
 	forget_flight(l, token);
+	resend_limit_forget(&l->refused, token);
+	l->errors_unnamed = 0;
 	l->cb.on_sent(l->cb.ctx, token, BROKER_ACCEPTED, "receipt");
 }
 
@@ -202,8 +271,14 @@ l_timeout_ms(struct broker *b, int64_t now)
 {
 	struct slink *l = (struct slink *)b;
 
+	int64_t t = stomp_now_ms();
+	int ms = stomp_timeout_ms(l->s, t);
+
 	(void)now;
-	return stomp_timeout_ms(l->s, stomp_now_ms());
+	if (l->up && resend_limit_holding(&l->refused, t) &&
+	    (ms < 0 || l->refused.hold_until - t < ms))
+		ms = (int)(l->refused.hold_until - t);	/* resending */
+	return ms;
 }
 
 static bool
@@ -212,7 +287,8 @@ l_can_send(struct broker *b, const char *address)
 	struct slink *l = (struct slink *)b;
 
 	(void)address;
-	return l->up && l->flen < l->fcap;
+	return l->up && l->flen < l->fcap &&
+	    !resend_limit_holding(&l->refused, stomp_now_ms());
 }
 
 static int
@@ -366,6 +442,7 @@ stomp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	so.cb.on_message = s_on_message;
 	so.cb.on_receipt = s_on_receipt;
 	so.cb.on_error = s_on_error;
+	so.cb.on_error_frame = s_on_error_frame;
 	so.cb.on_disconnected = s_on_disconnected;
 	so.arg = l;
 	if (l->name == NULL || l->flight == NULL ||

@@ -126,7 +126,8 @@ hub_metrics_text(struct hub *h)
 	    "credit, a reconnect) before going out.", ts.publish_queued);
 	scalar(&b, "fedmsg_hub_publish_queue_full_total", "counter",
 	    "Published messages refused: too many already waited for their "
-	    "broker address.", ts.publish_queue_full);
+	    "broker address, or for too many other addresses.",
+	    ts.publish_queue_full);
 	scalar(&b, "fedmsg_hub_publish_resent_total", "counter",
 	    "Published messages sent again: the connection was lost before "
 	    "the broker confirmed them.", ts.publish_resent);

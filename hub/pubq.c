@@ -1,6 +1,7 @@
 /*
  * Per-address publish FIFOs (pubq.h).  Few addresses (one per topic a
- * consumer publishes on), so a plain array searched linearly.
+ * consumer publishes on, at most max_addresses with something waiting;
+ * an emptied FIFO is freed), so a plain array searched linearly.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,16 +23,18 @@ struct fifo {
 struct pubq {
 	struct fifo	*fifos;
 	size_t		 nfifos, cap;
-	size_t		 per_address, total;
+	size_t		 per_address, max_addresses, total;
 };
 
 struct pubq *
-pubq_new(size_t per_address)
+pubq_new(size_t per_address, size_t max_addresses)
 {
 	struct pubq *q = calloc(1, sizeof(*q));
 
-	if (q)
+	if (q) {
 		q->per_address = per_address;
+		q->max_addresses = max_addresses;
+	}
 	return q;
 }
 
@@ -107,6 +110,8 @@ pubq_push(struct pubq *q, const char *address, struct fm_msg *msg,
 
 	if (f && f->n >= q->per_address)
 		return -1;
+	if (f == NULL && q->nfifos >= q->max_addresses)
+		return -3;
 	if ((f = fifo_for(q, address)) == NULL)
 		return -2;
 	return insert(q, f, msg, seq);
@@ -167,6 +172,13 @@ pubq_flush(struct pubq *q, pubq_send_fn send, void *ctx)
 			pop(q, f);
 		}
 	}
+	/* emptied FIFOs go: what a queue holds stays bounded by what waits */
+	for (i = 0; i < q->nfifos; )
+		if (q->fifos[i].head == NULL) {
+			free(q->fifos[i].address);
+			q->fifos[i] = q->fifos[--q->nfifos];
+		} else
+			i++;
 	return q->total;
 }
 

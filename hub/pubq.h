@@ -17,13 +17,18 @@
 
 struct pubq;
 
-/* A queue holding at most per_address messages per address; NULL: ENOMEM. */
-struct pubq *pubq_new(size_t per_address);
+/*
+ * A queue holding at most per_address messages per address, for at most
+ * max_addresses addresses at once (an address counts while something
+ * waits for it); NULL: ENOMEM.
+ */
+struct pubq *pubq_new(size_t per_address, size_t max_addresses);
 
 /*
  * Append msg (a new reference is taken) to address's FIFO; seq is the
  * publish's place in the order (increasing, the caller's).  0; -1 when
- * that FIFO is full (nothing taken); -2 out of memory.
+ * that FIFO is full (nothing taken); -2 out of memory; -3 when address
+ * is new and max_addresses already have messages waiting (nothing taken).
  */
 int pubq_push(struct pubq *q, const char *address, struct fm_msg *msg,
     uint64_t seq);
@@ -31,7 +36,7 @@ int pubq_push(struct pubq *q, const char *address, struct fm_msg *msg,
 /*
  * Put back a message that was sent but lost (the connection dropped
  * before the broker confirmed it): in seq order among what waits, over
- * the bound (it was taken once).  0, or -2 out of memory.
+ * both bounds (it was taken once).  0, or -2 out of memory.
  */
 int pubq_requeue(struct pubq *q, const char *address, struct fm_msg *msg,
     uint64_t seq);
@@ -52,7 +57,10 @@ enum pubq_try { PUBQ_SENT, PUBQ_LATER, PUBQ_NEVER };
 typedef enum pubq_try (*pubq_send_fn)(void *ctx, const char *address,
     struct fm_msg *msg, uint64_t seq);
 
-/* Offer every address's messages in order; returns how many left. */
+/*
+ * Offer every address's messages in order; returns how many left.  The
+ * FIFOs emptied are freed (their addresses no longer count).
+ */
 size_t pubq_flush(struct pubq *q, pubq_send_fn send, void *ctx);
 
 /* Drop everything (references released) and free; NULL is fine. */

@@ -26,6 +26,8 @@
 #define RING 4096	/* received, not yet taken: more than any credit */
 #define PUBQ_MAX 1000	/* publishes waiting per address (link, credit,
 			   connection) */
+#define PUBQ_ADDRESSES 1000 /* addresses with publishes waiting: a plugin
+			   publishing on ever new topics stays bounded */
 
 struct item {
 	struct fm_msg		*msg;
@@ -430,6 +432,14 @@ bt_publish(struct transport *t, const struct fm_msg *msg, char *err)
 		    "broker is not taking them)", PUBQ_MAX, address);
 		rc = -1;
 		break;
+	case -3:
+		bt->st.publish_failed++;
+		bt->st.publish_queue_full++;
+		snprintf(err, FM_ERRLEN, "messages already wait for %d other "
+		    "addresses (the broker is not taking them): none more "
+		    "for %s", PUBQ_ADDRESSES, address);
+		rc = -1;
+		break;
 	default:
 		bt->st.publish_failed++;
 		snprintf(err, FM_ERRLEN, "out of memory");
@@ -543,7 +553,7 @@ transport_broker_new(const struct fm_config *cfg, json_t *h, char *err)
 	    "broker_authenticated"));
 	bt->username = strdup(jget_str(h, "username") ? jget_str(h,
 	    "username") : "amqp-bridge");
-	if ((bt->outq = pubq_new(PUBQ_MAX)) == NULL) {
+	if ((bt->outq = pubq_new(PUBQ_MAX, PUBQ_ADDRESSES)) == NULL) {
 		snprintf(err, FM_ERRLEN, "out of memory");
 		bt_free(&bt->t);
 		return NULL;

@@ -1,7 +1,8 @@
 /*
  * hub/pubq.c: the hub's per-address publish FIFOs on a broker.  Order
  * within an address, independence of addresses (one address that is not
- * ready does not hold up another), the per-address bound, and references:
+ * ready does not hold up another), the per-address bound, the bound on
+ * addresses (an emptied address stops counting), and references:
  * a queued message stays alive after the caller drops its own, and every
  * reference is released (ASan's leak check).
  */
@@ -66,7 +67,7 @@ record(void *ctx, const char *address, struct fm_msg *m, uint64_t seq)
 static void
 test_order_per_address(void **state)
 {
-	struct pubq *q = pubq_new(10);
+	struct pubq *q = pubq_new(10, 8);
 	struct rec r = { .room_a = 0 };
 	int i;
 
@@ -100,7 +101,7 @@ test_order_per_address(void **state)
 static void
 test_bounded_per_address(void **state)
 {
-	struct pubq *q = pubq_new(2);
+	struct pubq *q = pubq_new(2, 8);
 	struct fm_msg *m = msg_n(7);
 
 	(void)state;
@@ -117,7 +118,7 @@ test_bounded_per_address(void **state)
 static void
 test_never_leaves_the_queue(void **state)
 {
-	struct pubq *q = pubq_new(4);
+	struct pubq *q = pubq_new(4, 8);
 	struct rec r = { .room_a = -1, .never_b = true };
 	struct fm_msg *m = msg_n(1);
 
@@ -136,7 +137,7 @@ test_never_leaves_the_queue(void **state)
 static void
 test_requeue_in_order(void **state)
 {
-	struct pubq *q = pubq_new(10);
+	struct pubq *q = pubq_new(10, 8);
 	struct rec r = { .room_a = -1 };
 	struct fm_msg *m[6];
 	int i;
@@ -163,6 +164,41 @@ test_requeue_in_order(void **state)
 	pubq_free(q);
 }
 
+/*
+ * At most max_addresses addresses with something waiting: a new one is
+ * refused (nothing taken), a known one still takes; once sent, an
+ * address's FIFO is freed and no longer counts.
+ */
+static void
+test_bounded_addresses(void **state)
+{
+	struct pubq *q = pubq_new(10, 3);
+	struct rec r = { .room_a = -1 };
+	struct fm_msg *m = msg_n(1);
+	char addr[16];
+	int i, round;
+
+	(void)state;
+	for (round = 0; round < 2; round++) {
+		r.nsent = 0;
+		for (i = 0; i < 3; i++) {
+			snprintf(addr, sizeof(addr), "t%d.%d", round, i);
+			assert_int_equal(pubq_push(q, addr, m, 1), 0);
+		}
+		assert_int_equal(pubq_push(q, "t.new", m, 1), -3);
+		assert_int_equal(pubq_push(q, addr, m, 1), 0);	/* known */
+		assert_int_equal(pubq_waiting(q, "t.new"), 0);
+		assert_int_equal(pubq_len(q), 4);
+		/* put back (taken once): over the bound */
+		assert_int_equal(pubq_requeue(q, "t.lost", m, 1), 0);
+		assert_int_equal(pubq_flush(q, record, &r), 0);
+		assert_int_equal(r.nsent, 5);
+		/* all sent: the next round has room for 3 new addresses */
+	}
+	fm_msg_unref(m);
+	pubq_free(q);
+}
+
 int
 main(void)
 {
@@ -171,6 +207,7 @@ main(void)
 		cmocka_unit_test(test_bounded_per_address),
 		cmocka_unit_test(test_never_leaves_the_queue),
 		cmocka_unit_test(test_requeue_in_order),
+		cmocka_unit_test(test_bounded_addresses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
