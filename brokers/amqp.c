@@ -12,9 +12,9 @@
  * means done, anything else (or a dropped connection) means the owner
  * keeps the message and sends it again, except a message rejected (refused
  * for good: reported with the broker's condition) or released or modified
- * RESEND_TRIES times (with pauses between: resend_limit.h): that is unroutable, or
- * rejected.  Receivers get explicit credit,
- * replenished one for one as the owner settles, unless paused.
+ * RESEND_TRIES times (with pauses between: resend_limit.h): that is
+ * unroutable, or rejected.  Receivers get explicit credit (the window),
+ * given back as the owner settles, half a window at a time, unless paused.
  */
 #include <errno.h>
 #include <poll.h>
@@ -73,6 +73,7 @@ struct broker_delivery {
 struct link {
 	char		*address;
 	pn_link_t	*pl;		/* NULL while disconnected */
+	int		 owed;		/* receiver: credit settled, not given */
 };
 
 struct amqp {
@@ -189,6 +190,49 @@ disconnect(struct amqp *a, const char *why)
 		a->cb.on_down(a->cb.ctx, why);
 }
 
+/* Deliveries a receiver may hold unsettled: its credit when all is given. */
+static int
+window(const struct amqp *a)
+{
+	return (int)(a->o.credit ? a->o.credit : 100);
+}
+
+/* The receiver link of ours that l is, or NULL. */
+static struct link *
+receiver_of(struct amqp *a, pn_link_t *l)
+{
+	int i;
+
+	for (i = 0; i < a->nreceivers; i++)
+		if (a->receivers[i].pl == l)
+			return &a->receivers[i];
+	return NULL;
+}
+
+/*
+ * A delivery off receiver l was settled: its credit goes back to the
+ * broker once half the window is used, as qpid-proton's examples do, not
+ * in a flow frame of its own each (RabbitMQ handles every flow frame).
+ * Credit, held deliveries and credit owed add up to the window; nothing
+ * is given while paused (a_pause gives what is owed).
+ */
+static void
+give_credit(struct amqp *a, pn_link_t *l)
+{
+	struct link *k = receiver_of(a, l);
+
+	if (k == NULL) {
+		if (!a->paused)
+			pn_link_flow(l, 1);
+		return;
+	}
+	k->owed++;
+	if (!a->paused && pn_link_credit(l) <= window(a) / 2) {
+		pn_link_flow(l, k->owed);
+		k->owed = 0;
+	}
+}
+
 static void
 open_receiver(struct amqp *a, struct link *l)
 {
@@ -199,8 +243,9 @@ open_receiver(struct amqp *a, struct link *l)
 	pn_terminus_set_address(pn_link_source(l->pl), l->address);
 	pn_link_set_rcv_settle_mode(l->pl, PN_RCV_FIRST);
 	pn_link_open(l->pl);
+	l->owed = a->paused ? window(a) : 0;
 	if (!a->paused)
-		pn_link_flow(l->pl, (int)(a->o.credit ? a->o.credit : 100));
+		pn_link_flow(l->pl, window(a));
 }
 
 static void
@@ -446,7 +491,7 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 			    a->max_message);
 			pn_delivery_update(pd, PN_REJECTED);
 			pn_delivery_settle(pd);
-			pn_link_flow(l, 1);
+			give_credit(a, l);
 		}
 		return;
 	}
@@ -455,7 +500,7 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 		    "%zu (max_message_bytes)", a->o.name, size, a->max_message);
 		pn_delivery_update(pd, PN_REJECTED);
 		pn_delivery_settle(pd);
-		pn_link_flow(l, 1);
+		give_credit(a, l);
 		return;
 	}
 	if (size + 1 > a->incap) {
@@ -475,8 +520,7 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 		log_warn("amqp %s: undecodable message rejected", a->o.name);
 		pn_delivery_update(pd, PN_REJECTED);
 		pn_delivery_settle(pd);
-		if (!a->paused)
-			pn_link_flow(l, 1);
+		give_credit(a, l);
 		return;
 	}
 	memset(&in, 0, sizeof(in));
@@ -1042,8 +1086,7 @@ a_settle(struct broker *b, struct broker_delivery *bd, enum settle how)
 			    PN_ACCEPTED : PN_REJECTED);
 		}
 		pn_delivery_settle(bd->pd);
-		if (!a->paused)
-			pn_link_flow(l, 1);
+		give_credit(a, l);
 		pump(a, 0);
 	}
 	free(bd);
@@ -1061,11 +1104,11 @@ a_pause(struct broker *b, bool paused)
 	if (paused || a->state != UP)
 		return;
 	for (i = 0; i < a->nreceivers; i++) {
-		pn_link_t *l = a->receivers[i].pl;
-		int want = (int)(a->o.credit ? a->o.credit : 100);
+		struct link *k = &a->receivers[i];
 
-		if (l && pn_link_credit(l) < want)
-			pn_link_flow(l, want - pn_link_credit(l));
+		if (k->pl && k->owed > 0)
+			pn_link_flow(k->pl, k->owed);
+		k->owed = 0;
 	}
 	pump(a, 0);
 }
