@@ -145,21 +145,51 @@ forward(void *out, struct fm_msg *m, struct relay_stats *st)
 	fm_msg_unref(m);
 }
 
+/* A checked message waiting to go out, with the frames it came in. */
+struct ready {
+	struct fm_msg		*m;
+	struct zep_frames	 f;	/* when forwarded unchanged */
+};
+
+/* Send the frames m came in, without a copy. */
+static void
+forward_frames(void *out, struct zep_frames *f, struct fm_msg *m,
+    struct relay_stats *st)
+{
+	/* The first frame is queued, so the second cannot be refused. */
+	if (zmq_msg_send(&f->topic, out, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+	    zmq_msg_send(&f->body, out, ZMQ_DONTWAIT) >= 0) {
+		st->forwarded++;
+	} else {
+		st->send_failed++;
+		log_warn("cannot forward %s: %s", fm_msg_id(m) ?
+		    fm_msg_id(m) : "-", zmq_strerror(errno));
+	}
+	zep_frames_close(f);
+	fm_msg_unref(m);
+}
+
 /*
  * Send what one thread checked in a row.  Sending them together lets
  * ZeroMQ's I/O thread write them in one wake-up: sent one by one between
  * two verifies, each cost a wake-up of that thread and a send() of its own
  * (with --validate, 8-25 % of the relay's CPU per message).  Only messages
  * that were already waiting are held back, by at most FLUSH_EVERY - 1
- * checks (about 0.5 ms); 256 at a time was slower again.
+ * checks (about 0.5 ms); 256 at a time was slower again.  unchanged: they
+ * go out in the frames they came in, which the I/O thread allocated and
+ * now frees (a copy each, and frees across threads, less).
  */
 static void
-forward_all(void *out, struct fm_msg **ready, size_t *n, struct relay_stats *st)
+forward_all(void *out, struct ready *ready, size_t *n, bool unchanged,
+    struct relay_stats *st)
 {
 	size_t i;
 
 	for (i = 0; i < *n; i++)
-		forward(out, ready[i], st);
+		if (unchanged)
+			forward_frames(out, &ready[i].f, ready[i].m, st);
+		else
+			forward(out, ready[i].m, st);
 	*n = 0;
 }
 
@@ -178,10 +208,14 @@ forward_back(void *back, void *out, struct relay_stats *st)
 	}
 }
 
-/* Read one message off the inbound socket and check it; NULL if dropped. */
+/*
+ * Read one message off the inbound socket and check it; NULL if dropped.
+ * keep: where the frames it came in go when it is not dropped (the caller
+ * closes or sends them), or NULL to close them here.
+ */
 static struct fm_msg *
 receive_one(void *in, const struct fm_config *cfg, size_t max,
-    struct relay_stats *st, bool *empty)
+    struct relay_stats *st, bool *empty, struct zep_frames *keep)
 {
 	struct zep_frames f;
 	struct fm_msg *m;
@@ -210,7 +244,10 @@ receive_one(void *in, const struct fm_config *cfg, size_t max,
 		fm_msg_unref(m);
 		m = NULL;
 	}
-	zep_frames_close(&f);
+	if (m && keep)
+		*keep = f;
+	else
+		zep_frames_close(&f);
 	return m;
 }
 
@@ -234,7 +271,7 @@ relay_run(const struct fm_config *cfg, const struct relay_opts *o,
 	/* per worker k, the pointers read in this wake-up: BATCH from k */
 	struct fm_msg **pending = NULL;
 	size_t npending[MAX_WORKERS] = { 0 };
-	struct fm_msg *ready[FLUSH_EVERY];	/* checked, not yet sent */
+	struct ready ready[FLUSH_EVERY];	/* checked, not yet sent */
 	size_t nready = 0;
 	struct fm_validator *v = NULL;
 	size_t nw = 0, i, max = cfg->limits.max_message_bytes ?
@@ -333,8 +370,12 @@ relay_run(const struct fm_config *cfg, const struct relay_opts *o,
 		if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
 			for (i = 0; i < BATCH; i++) {
 				bool empty;
+				struct zep_frames f;
+				/* forwarded unchanged (not signed, one thread):
+				   the frames it came in go out again */
 				struct fm_msg *m = receive_one(in, cfg, max, st,
-				    &empty);
+				    &empty, nw == 0 && o->signer == NULL ? &f :
+				    NULL);
 
 				if (empty)
 					break;
@@ -348,12 +389,20 @@ relay_run(const struct fm_config *cfg, const struct relay_opts *o,
 					continue;
 				}
 				if ((m = process(o, v, m, &st->invalid,
-				    &st->sign_failed)) != NULL)
-					ready[nready++] = m;
+				    &st->sign_failed)) != NULL) {
+					ready[nready].m = m;
+					if (o->signer == NULL)
+						ready[nready].f = f;
+					nready++;
+				} else if (o->signer == NULL) {
+					zep_frames_close(&f);
+				}
 				if (nready == FLUSH_EVERY)
-					forward_all(out, ready, &nready, st);
+					forward_all(out, ready, &nready,
+					    o->signer == NULL, st);
 			}
-			forward_all(out, ready, &nready, st);
+			forward_all(out, ready, &nready, o->signer == NULL,
+			    st);
 			for (i = 0; i < nw; i++) {
 				send_batch(workers[i].feed, pending + i * BATCH,
 				    npending[i]);
