@@ -2,9 +2,9 @@
  * How often the broker refused each send (AMQP 1.0 released or modified,
  * AMQP 0-9-1 basic.nack, a STOMP ERROR answering a SEND), so a link
  * resends a refused message a bounded number of times, pausing between,
- * then gives up on it instead of looping forever on one poison message.  The owner resends the oldest
- * messages first, so the table keeps the oldest tokens when it is full.
- * One per link; no allocation.
+ * then gives up on it instead of looping forever on one poison message.
+ * The owner resends the oldest messages first, so the table keeps the
+ * oldest tokens when it is full.  One per link; no allocation.
  */
 #ifndef FM_RESEND_LIMIT_H
 #define FM_RESEND_LIMIT_H
