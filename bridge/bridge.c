@@ -209,16 +209,19 @@ spool_taken(struct bridge *br, struct spool_rec *recs, size_t *n)
 	uint64_t ids[SPOOL_APPEND_MAX];
 	int rcs[SPOOL_APPEND_MAX];
 	char err[FM_ERRLEN];
-	size_t i;
+	size_t i, failed = 0;
 
 	spool_append_all(br->spool, recs, *n, ids, rcs, err);
 	for (i = 0; i < *n; i++) {
 		if (rcs[i] != 0)
 			br->st.dropped++;
 		if (rcs[i] < 0)
-			log_err("bridge %s: spool: %s", br->name, err);
+			failed++;
 		free((void *)(uintptr_t)recs[i].data);
 	}
+	if (failed)
+		log_err("bridge %s: spool: %s (%zu message%s not spooled)",
+		    br->name, err, failed, failed == 1 ? "" : "s");
 	*n = 0;
 }
 
