@@ -24,6 +24,10 @@
 #                    githook: tests/bench/bench_git_hook.py, a push with
 #                    fedmsg-git-hook against one without a hook,
 #                    BUILD_DIR/bench/githook.txt)
+#   BENCH_CALLGRIND  0: skip the instruction counts of a verify and a bare
+#                    RSA verify under valgrind's callgrind (about 10 s; the
+#                    verify-path ratio that other work on the machine does
+#                    not move)
 #   BENCH_BROKERS    0: skip the broker part (about 2 minutes with the
 #                    brokers' start and stop)
 #
@@ -170,6 +174,36 @@ echo "bench: bench_crypto ($secs s per workload, $bsecs s per" \
 	echo "bench: bench_crypto failed" >&2
 	exit 1
 }
+# Instructions per operation under callgrind: the same on a busy machine
+# (wall and CPU time are not, on this shared VM).  Two runs of each
+# workload, 0.5 s and 1.5 s: the difference leaves start-up out.
+# Prints "cg WORKLOAD INSTRUCTIONS_PER_OP" lines; nothing without valgrind.
+: >"$out/callgrind.out"
+if [ "${BENCH_CALLGRIND:-1}" != 0 ] && command -v valgrind >/dev/null 2>&1; then
+	echo "bench: instructions per verify under callgrind (4 short runs)" >&2
+	for w in verify rsa_verify; do
+		for d in 0.5 1.5; do
+			valgrind -q --tool=callgrind \
+			    --callgrind-out-file="$tmp/cg-$w-$d" \
+			    "$bench" -s "$d" -w "$w" "$dev" >"$tmp/cg-$w-$d.out" \
+			    2>"$tmp/cg-$w-$d.err" || {
+				cat "$tmp/cg-$w-$d.err" >&2
+				echo "bench: callgrind run failed" >&2
+				exit 1
+			}
+		done
+		awk -v w="$w" '
+		FNR == 1 { f = int((++k + 1) / 2) }	# run 1 or 2
+		/^result / { ops[f] = $6 }
+		/^summary: / { ins[f] = $2 }
+		END {
+			if (ops[2] > ops[1] && ins[2] > ins[1])
+				printf "cg %s %.0f\n", w,
+				    (ins[2] - ins[1]) / (ops[2] - ops[1])
+		}' "$tmp/cg-$w-0.5.out" "$tmp/cg-$w-0.5" "$tmp/cg-$w-1.5.out" \
+		    "$tmp/cg-$w-1.5" >>"$out/callgrind.out"
+	done
+fi
 echo "bench: openssl speed -multi 2 rsa2048, for the 2-thread scaling" >&2
 o2=$(speed 2 multi2)
 echo "bench: openssl speed -multi 1 rsa2048 again" >&2
@@ -197,6 +231,7 @@ function us(key, thr) { return rate[key, thr] > 0 ? 1e6 / rate[key, thr] : 0 }
 function per_cpu(key) { return cpus[key, 1] > 0 ? ops[key, 1] / cpus[key, 1] : 0 }
 function ratio(a, b) { return b > 0 ? a / b : 0 }
 $1 == "envelope" { ubytes = $2; sbytes = $3 }
+$1 == "cg" { cg[$2] = $3 }
 $1 == "result" {
 	wall[$2, $3] = $4; cpus[$2, $3] = $5; ops[$2, $3] = $6
 	rate[$2, $3] = $7
@@ -252,6 +287,9 @@ END {
 	    "process)", ratio(v1, rate["rsa_verify", 1])
 	printf "  %-58s %6.3f\n", "  the same per CPU second (steadier on a " \
 	    "busy machine)", ratio(per_cpu("verify"), per_cpu("rsa_verify"))
+	if (cg["verify"] > 0 && cg["rsa_verify"] > 0)
+		printf "  %-58s %6.3f\n", "  the same in instructions (callgrind: " \
+		    "load-independent)", cg["rsa_verify"] / cg["verify"]
 	printf "  %-58s %6.3f\n", "seen-before verify / bare RSA verify (same " \
 	    "process)", ratio(rate["verify_seen", 1], rate["rsa_verify", 1])
 	printf "  %-58s %6.3f\n", "sign path / bare RSA sign (same process)",
@@ -279,7 +317,10 @@ END {
 	    "routing)", t_rest
 	printf "    %-50s %7.2f\n", "total (verify path, 1 thread)",
 	    us("verify", 1)
-}' "$out/bench_crypto.out" >"$out/crypto.txt"
+	if (cg["verify"] > 0 && cg["rsa_verify"] > 0)
+		printf "  (callgrind: %.0f instructions a verify, %.0f a bare RSA " \
+		    "verify)\n", cg["verify"], cg["rsa_verify"]
+}' "$out/bench_crypto.out" "$out/callgrind.out" >"$out/crypto.txt"
 cat "$out/crypto.txt"
 echo "bench: written to $out/crypto.txt" >&2
 took crypto
