@@ -1211,10 +1211,10 @@ spool_append(struct spool *sp, const void *data, size_t len, uint64_t *id,
  * spool_append() would one by one: rcs[i] and ids[i] are what it would
  * have returned for recs[i].  A burst from ZeroMQ costs one pwritev()
  * instead of one each (a tenth of a ZeroMQ -> STOMP bridge's CPU went to
- * them).  One write is all or nothing: on an I/O error no record of it
- * was spooled (every rcs[i] of it is -1, err says why).  Records that
+ * them).  A write that fails (a nearly full disk) is undone and its
+ * records appended one by one, so what fits still goes in.  Records that
  * would drop (DROP_NEW), roll the segment or not fit at all take the
- * one-by-one way.
+ * one-by-one way too.
  */
 void
 spool_append_all(struct spool *sp, const struct spool_rec *recs, size_t n,
@@ -1262,6 +1262,7 @@ spool_append_all(struct spool *sp, const struct spool_rec *recs, size_t n,
 		}
 		if (write_all(sp->afd, iov, (int)(2 * k), off) < 0 ||
 		    (sp->fsync_each && fdatasync(sp->afd) < 0)) {
+			/* what fits of it still goes in (a nearly full disk) */
 			seg_name(name, s->first);
 			fail(sp, err, name, "append");
 			if (ftruncate(sp->afd, (off_t)off) < 0) {
@@ -1269,7 +1270,8 @@ spool_append_all(struct spool *sp, const struct spool_rec *recs, size_t n,
 				sp->st.bytes += total;
 			}
 			for (i = 0; i < k; i++)
-				rcs[i] = -1;
+				rcs[i] = spool_append(sp, recs[i].data,
+				    recs[i].len, &ids[i], err);
 		} else {
 			for (i = 0; i < k; i++) {
 				ids[i] = appended(sp, off, recs[i].data,

@@ -100,8 +100,9 @@ struct spool_rec {
  * Append n records (copied) as spool_append() would one by one: rcs[i]
  * and ids[i] are what it returns for recs[i] (err[256]: the last error).
  * Records that fit in the current segment go in one write of up to
- * SPOOL_APPEND_MAX records (and one fdatasync with fsync_each), all or
- * nothing: on an I/O error none of that write is spooled.
+ * SPOOL_APPEND_MAX records (and one fdatasync with fsync_each); when that
+ * write fails (a nearly full disk) it is undone and the records go one by
+ * one, so the outcome is that of spool_append() for each.
  */
 void spool_append_all(struct spool *sp, const struct spool_rec *recs,
     size_t n, uint64_t *ids, int *rcs, char *err);
