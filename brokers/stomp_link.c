@@ -10,13 +10,14 @@
  * its redelivery policy, then ActiveMQ.DLQ.
  *
  * A SEND the broker answers with an ERROR (its receipt-id names our
- * receipt: e.g. RabbitMQ's not_found for a missing /amq/queue/, ActiveMQ
- * refusing a destination) is reported refused and resent after a pause,
+ * receipt, as ActiveMQ's refusal of a destination does) is reported refused and resent after a pause,
  * RESEND_TRIES times at most, then reported rejected with the broker's
  * message (resend_limit.h); the ERROR closes the connection, so the other
  * sends in flight are lost and resent.  An ERROR naming no receipt is
  * blamed on the oldest send in flight once ERRORS_UNNAMED come in a row
- * with no receipt between, so one poison message cannot loop forever.
+ * with no receipt between (RabbitMQ 3.10 names none, e.g. its not_found
+ * for a SEND to a missing /exchange/), so one poison message cannot loop
+ * forever.
  */
 #include <errno.h>
 #include <poll.h>
@@ -270,7 +271,6 @@ static int
 l_timeout_ms(struct broker *b, int64_t now)
 {
 	struct slink *l = (struct slink *)b;
-
 	int64_t t = stomp_now_ms();
 	int ms = stomp_timeout_ms(l->s, t);
 
