@@ -92,6 +92,9 @@ PLUGINS		 = $(addprefix $(B)/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 SAN_PLUGINS	 = $(addprefix $(B)/asan/plugins/,$(addsuffix .so,$(PLUGIN_NAMES)))
 UNIT_SRC	 = $(wildcard tests/unit/test_*.c)
 UNIT_TESTS	 = $(patsubst tests/unit/%.c,$(B)/asan/tests/%,$(UNIT_SRC))
+# Unit tests that run a second time built without sanitizers: what they
+# test is glibc's own malloc, which ASan replaces.
+UNIT_PLAIN	 = $(B)/tests/test_heap
 # tests/tools/*.c: helper programs the integration tests run (ASan build).
 TEST_TOOL_SRC	 = $(wildcard tests/tools/*.c)
 TEST_TOOLS	 = $(patsubst tests/tools/%.c,$(B)/asan/tests/tools/%,$(TEST_TOOL_SRC))
@@ -284,6 +287,12 @@ $(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $$(call test_archives,$$*)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN) -o $@ $^ $(LIBS) $(TEST_LIBS_$(call test_layer,$*)) -lcmocka
 
+# UNIT_PLAIN: libfedmsg's release archive, the release flags
+$(B)/tests/%: tests/unit/%.c $(B)/lib/libfedmsg.a | $(TEST_DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(INC_libfedmsg) -Itests/unit $(BASE_CFLAGS) $(CFLAGS) -o $@ $^ \
+	    $(LIBS) -lcmocka
+
 $(B)/asan/bin/fedmsg-bridge: $(B)/asan/bridge/fedmsg-bridge.o \
 		$(B)/asan/lib/libfmbridge.a $(B)/asan/lib/libfmbroker.a \
 		$(B)/asan/lib/libfedmsg.a
@@ -343,8 +352,8 @@ fuzz: $(TEST_DEPS_STAMP) $(FUZZERS)
 
 # ---- tests ----------------------------------------------------------------------
 
-unit: $(TEST_DEPS_STAMP) $(UNIT_TESTS) $(SAN_PLUGINS)
-	@set -e; for t in $(UNIT_TESTS); do \
+unit: $(TEST_DEPS_STAMP) $(UNIT_TESTS) $(UNIT_PLAIN) $(SAN_PLUGINS)
+	@set -e; for t in $(UNIT_TESTS) $(UNIT_PLAIN); do \
 	    echo "unit: $$t"; FM_TEST_DATA=tests/data \
 	    FM_TEST_PLUGIN_DIR=$(B)/asan/plugins $$t; done
 

@@ -8,6 +8,7 @@
 
 #include "bridge.h"
 #include "config.h"
+#include "heap.h"
 #include "log.h"
 #include "names.h"
 #include "signals.h"
@@ -63,6 +64,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("fedmsg-bridge", level);
+	heap_keep_freed();	/* a page fault per message otherwise */
 	if (list && names_split(list, only, 33, err) < 0) {
 		log_err("--only: %s", err);
 		return 2;

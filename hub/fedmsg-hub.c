@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "heap.h"
 #include "hub.h"
 #include "log.h"
 #include "names.h"
@@ -72,6 +73,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("fedmsg-hub", level);
+	heap_keep_freed();	/* a page fault per message otherwise */
 	if (list) {
 		if (names_split(list, only, 65, err) < 0) {
 			log_err("--with-consumers: %s", err);

@@ -14,6 +14,7 @@
 #include <fedmsg/bus.h>
 
 #include "config.h"
+#include "heap.h"
 #include "log.h"
 #include "signals.h"
 #include "zep.h"
@@ -78,6 +79,7 @@ main(int argc, char **argv)
 		}
 	}
 	log_init("fedmsg-gateway", level);
+	heap_keep_freed();	/* a page fault per message otherwise */
 	if (optind != argc) {
 		fputs(usage, stderr);
 		return 2;

@@ -23,6 +23,7 @@
 #include <fedmsg/message.h>
 
 #include "config.h"
+#include "heap.h"
 #include "log.h"
 #include "relay.h"
 #include "signals.h"
@@ -510,6 +511,7 @@ relay_main(int argc, char **argv, const char *prog, bool signing)
 		return 2;
 	}
 	log_init(prog, level);
+	heap_keep_freed();	/* a page fault per message otherwise */
 	if (fm_config_load(config, &cfg, err) < 0) {
 		log_err("%s", err);
 		return 2;
