@@ -1036,7 +1036,12 @@ a_send(struct broker *b, const struct broker_out *m, uint64_t token)
 	if (a->in_flight == 0)
 		a->confirm_at = clock_ms();
 	a->in_flight++;
-	pump(a, 0);		/* write it out now if the socket takes it */
+	/*
+	 * Not written here: poll_item() asks for POLLOUT while proton holds
+	 * output, and handle() writes what all the sends of one loop turn
+	 * encoded in one write(), where a write each cost a system call per
+	 * message.
+	 */
 	return 0;
 }
 
@@ -1086,8 +1091,7 @@ a_settle(struct broker *b, struct broker_delivery *bd, enum settle how)
 			    PN_ACCEPTED : PN_REJECTED);
 		}
 		pn_delivery_settle(bd->pd);
-		give_credit(a, l);
-		pump(a, 0);
+		give_credit(a, l);	/* written by handle(), as a_send's */
 	}
 	free(bd);
 }
