@@ -342,7 +342,16 @@ struct fm_subscriber {
 	struct fm_msg		**pending;
 	size_t			 npending, pending_pos;
 	size_t			 pending_ep;
+	int64_t			 watched_at;	/* clock_ms() of the last
+						   look at the eps' mon */
 };
+
+/*
+ * How often fm_subscriber_recv() looks for disconnect events: a look at an
+ * empty monitor socket costs libzmq two system calls, and once a call was
+ * two per message received.
+ */
+#define WATCH_EVERY_MS 100
 
 static bool
 wanted(const char *name, const char *const *names)
@@ -616,8 +625,11 @@ fm_subscriber_recv(struct fm_subscriber *s, int timeout_ms,
 	int64_t start = clock_ms();
 	int left = timeout_ms;
 
-	for (size_t k = 0; k < s->n; k++)
-		check_watch(s, &s->eps[k]);
+	if (start - s->watched_at >= WATCH_EVERY_MS) {
+		s->watched_at = start;
+		for (size_t k = 0; k < s->n; k++)
+			check_watch(s, &s->eps[k]);
+	}
 	for (;;) {
 		size_t k;
 		int rc;
