@@ -3,7 +3,7 @@
  * tests/bench/run_brokers.sh (the broker half of `make bench`).
  *
  *   bench_broker [-n N] [-w WINDOW] [-p BRIDGE_PID] [-b BROKER_PID] [-r]
- *	[-a ACK] [-c PREFETCH] NAME FROM TO ENVFILE
+ *	[-a ACK] [-c PREFETCH] [-S] NAME FROM TO ENVFILE
  *
  * A sender on FROM and a receiver on TO, in one process (two threads, so
  * that one clock times both ends).  FROM and TO are one of:
@@ -20,7 +20,11 @@
  *				stay unsettled until the broker settles
  *				them, a receiver link granting 1000 credit
  *				(topped up below 500) that accepts and
- *				settles each message
+ *				settles each message.  -S: the sender
+ *				shapes each message as fedmsg-bridge
+ *				does (env_shape(): message-id, subject,
+ *				creation-time, to, application
+ *				properties)
  *   amqp091://HOST:PORT/QUEUE[@EXCHANGE]
  *				AMQP 0-9-1 with rabbitmq-c, as its examples
  *				amqp_sendstring.c / amqp_listen.c but with
@@ -91,6 +95,7 @@
 #include <proton/session.h>
 #include <proton/transport.h>
 #include <amqp.h>
+#include <jansson.h>
 #include <amqp_tcp_socket.h>
 #include <zmq.h>
 
@@ -136,9 +141,16 @@ num_arg(const char *s, double lo, double hi)
 
 /* ---- the messages --------------------------------------------------------- */
 
+/* SHAPE_PROPS: the application properties an AMQP sender with -S adds */
+#define SHAPE_PROPS 8
+
 struct env {
 	const char	*topic, *body;
 	size_t		 tlen, blen;
+	/* -S: its msg_id, and properties as fedmsg-bridge derives them */
+	char		*msg_id;
+	char		*pk[SHAPE_PROPS], *pv[SHAPE_PROPS];
+	int		 np;
 };
 
 struct envs {
@@ -146,8 +158,45 @@ struct envs {
 	unsigned long	 nmsg, nprobe;
 };
 
+/*
+ * -S: what fedmsg-bridge (its "fedmsg" format) sends beside the body: the
+ * envelope's msg_id as message-id, and as application properties the
+ * topic, the bridge's origin mark and the payload's top-level scalars, as
+ * text (brokers/broker_format.c).  Worked out here, before the timed part,
+ * like the bridge's parse that the bridge pays for in its own CPU.
+ */
 static void
-envs_load(struct envs *e, const char *path)
+env_shape(struct env *x)
+{
+	json_t *root = json_loadb(x->body, x->blen, 0, NULL), *v;
+	const char *k;
+
+	x->np = 0;
+	x->pk[x->np] = strdup("topic");
+	x->pv[x->np++] = strdup(x->topic);
+	x->pk[x->np] = strdup("fedmsg_c_bridge");
+	x->pv[x->np++] = strdup("bench_broker");
+	x->msg_id = strdup(json_string_value(json_object_get(root, "msg_id")) ?
+	    json_string_value(json_object_get(root, "msg_id")) : "");
+	json_object_foreach(json_object_get(root, "msg"), k, v) {
+		char *text;
+
+		if (x->np == SHAPE_PROPS)
+			break;
+		if (json_is_string(v))
+			text = strdup(json_string_value(v));
+		else if (json_is_number(v) || json_is_boolean(v))
+			text = json_dumps(v, JSON_ENCODE_ANY);
+		else
+			continue;
+		x->pk[x->np] = strdup(k);
+		x->pv[x->np++] = text;
+	}
+	json_decref(root);
+}
+
+static void
+envs_load(struct envs *e, const char *path, bool shaped)
 {
 	FILE *f = fopen(path, "r");
 	size_t cap = 0, mcap = 0, pcap = 0;
@@ -177,6 +226,10 @@ envs_load(struct envs *e, const char *path)
 		x.tlen = (size_t)(sp2 - sp1 - 1);
 		x.blen = (size_t)(line + n - sp2 - 1);
 		x.body = memcpy(malloc(x.blen + 1), sp2 + 1, x.blen + 1);
+		x.np = 0;
+		x.msg_id = NULL;
+		if (shaped)
+			env_shape(&x);
 		arr = line[0] == 'm' ? &e->msg : &e->probe;
 		cnt = line[0] == 'm' ? &e->nmsg : &e->nprobe;
 		acap = line[0] == 'm' ? &mcap : &pcap;
@@ -391,7 +444,7 @@ bad:
 struct opts {
 	const char	*name;
 	struct ep	 from, to;
-	bool		 receipts;
+	bool		 receipts, shaped;
 	const char	*ack;
 	const char	*prefetch;
 };
@@ -503,6 +556,28 @@ amqp_condition(struct amqp *a, pn_event_t *e, pn_condition_t *c)
 	}
 }
 
+/* -S: the message as fedmsg-bridge's brokers/amqp.c shapes it */
+static void
+amqp_shape(struct amqp *a, const struct env *m)
+{
+	pn_data_t *props = pn_message_properties(a->msg);
+	pn_atom_t id = { .type = PN_STRING };
+	int i;
+
+	id.u.as_bytes = pn_bytes(strlen(m->msg_id), m->msg_id);
+	pn_message_set_id(a->msg, id);
+	pn_message_set_subject(a->msg, m->topic);
+	pn_message_set_creation_time(a->msg, now_ns() / 1000000);
+	pn_message_set_address(a->msg, a->ep->addr);
+	pn_data_put_map(props);
+	pn_data_enter(props);
+	for (i = 0; i < m->np; i++) {
+		pn_data_put_string(props, pn_bytes(strlen(m->pk[i]), m->pk[i]));
+		pn_data_put_string(props, pn_bytes(strlen(m->pv[i]), m->pv[i]));
+	}
+	pn_data_exit(props);
+}
+
 /* Send while there is credit and the driver has something. */
 static void
 amqp_pump(struct amqp *a)
@@ -527,6 +602,8 @@ amqp_pump(struct amqp *a)
 		pn_message_set_inferred(a->msg, true);
 		body = pn_message_body(a->msg);
 		pn_data_put_binary(body, pn_bytes(m->blen, m->body));
+		if (m->msg_id)
+			amqp_shape(a, m);
 		if (pn_message_send(a->msg, a->link, &a->buf) < 0) {
 			fprintf(stderr, "bench_broker: pn_message_send: %s\n",
 			    pn_error_text(pn_message_error(a->msg)));
@@ -1182,7 +1259,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: bench_broker [-n N] [-w WINDOW] [-p BRIDGE_PID] "
 	    "[-b BROKER_PID] [-r]\n"
-	    "                    [-a ACK] [-c PREFETCH] NAME FROM TO ENVFILE\n");
+	    "                    [-a ACK] [-c PREFETCH] [-S] NAME FROM TO ENVFILE\n");
 	exit(2);
 }
 
@@ -1204,7 +1281,7 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	d->window = 1000;
 	d->bridge_pid = d->broker_pid = -1;
-	while ((c = getopt(argc, argv, "n:w:p:b:ra:c:")) != -1) {
+	while ((c = getopt(argc, argv, "n:w:p:b:ra:c:S")) != -1) {
 		switch (c) {
 		case 'n': n = (unsigned long)num_arg(optarg, 1, 1e8); break;
 		case 'w': d->window = (unsigned long)num_arg(optarg, 1, HWM / 2);
@@ -1214,6 +1291,7 @@ main(int argc, char **argv)
 		case 'r': o.receipts = true; break;
 		case 'a': o.ack = optarg; break;
 		case 'c': o.prefetch = optarg; break;
+		case 'S': o.shaped = true; break;
 		default: usage();
 		}
 	}
@@ -1224,7 +1302,7 @@ main(int argc, char **argv)
 	ep_parse(&o.to, argv[optind + 2]);
 	if (o.from.kind == EP_ZMQ || o.to.kind == EP_ZMQ_BIND)
 		usage();
-	envs_load(&e, argv[optind + 3]);
+	envs_load(&e, argv[optind + 3], o.shaped && o.from.kind == EP_AMQP);
 	if (n > e.nmsg) {
 		fprintf(stderr, "bench_broker: %s has %lu messages, not %lu\n",
 		    argv[optind + 3], e.nmsg, n);
