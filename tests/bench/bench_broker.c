@@ -3,7 +3,7 @@
  * tests/bench/run_brokers.sh (the broker half of `make bench`).
  *
  *   bench_broker [-n N] [-w WINDOW] [-p BRIDGE_PID] [-b BROKER_PID] [-r]
- *	[-a ACK] [-c PREFETCH] [-S] NAME FROM TO ENVFILE
+ *	[-a ACK] [-c PREFETCH] [-S] [-W WARM] NAME FROM TO ENVFILE
  *
  * A sender on FROM and a receiver on TO, in one process (two threads, so
  * that one clock times both ends).  FROM and TO are one of:
@@ -58,7 +58,12 @@
  *
  * The run: probes, one every 100 ms, each a new message, until one comes
  * out at TO (the path is up: broker connections, subscriptions, a
- * bridge's ZeroMQ connection); 300 ms of quiet; then the first N messages
+ * bridge's ZeroMQ connection); -W: the last WARM messages of ENVFILE
+ * (bench_seq >= N), untimed, with the same window, until all arrived (the
+ * steady state of a long-running bridge: its heap, spool segments and
+ * caches at their working size, not their first growth, which a run of
+ * 10 000 messages counted at some 5 us per message); 300 ms of quiet;
+ * then the first N messages
  * of ENVFILE as fast as the path takes them with at most WINDOW sent and
  * not yet received (end to end, so no queue on the way grows past it and
  * no ZeroMQ high-water mark is reached); then until all N arrived, or 3 s
@@ -95,8 +100,8 @@
 #include <proton/session.h>
 #include <proton/transport.h>
 #include <amqp.h>
-#include <jansson.h>
 #include <amqp_tcp_socket.h>
+#include <jansson.h>
 #include <zmq.h>
 
 #include <fedmsg/message.h>
@@ -250,21 +255,21 @@ envs_load(struct envs *e, const char *path, bool shaped)
 
 /* ---- the driver: what to send when; what arrived ------------------------------ */
 
-enum phase { PH_PROBE, PH_QUIET, PH_TIMED, PH_DRAIN };
+enum phase { PH_PROBE, PH_WARM, PH_QUIET, PH_TIMED, PH_DRAIN };
 
 struct drv {
 	const struct envs	*e;
 	const char		*name;
-	unsigned long		 n, window;
+	unsigned long		 n, window, warm;
 	long			 bridge_pid, broker_pid;
 	/* the receiver's (one writer) */
-	atomic_ulong		 received, dups, probes, bad;
+	atomic_ulong		 received, dups, probes, bad, warmed;
 	_Atomic int64_t		 t_last;
 	atomic_bool		 rx_ready, rx_failed;
 	unsigned char		*seen;		/* bitmap of bench_seq */
 	/* the sender's */
 	enum phase		 phase;
-	unsigned long		 k, pi, last_rx;
+	unsigned long		 k, pi, wk, last_rx;
 	int64_t			 t_probe, t_first_probe, t_quiet, t0, t_progress;
 	double			 bcpu0, kcpu0, ccpu0;
 	bool			 failed;
@@ -281,8 +286,10 @@ drv_arrived(struct drv *d, const char *body, size_t len)
 	if (s != NULL) {
 		unsigned long k = strtoul(s + sizeof(SEQ_KEY) - 1, NULL, 10);
 
-		if (k >= d->n)
-			return;		/* from a run with a larger N */
+		if (k >= d->n) {	/* -W's, or a run's with a larger N */
+			atomic_store(&d->warmed, atomic_load(&d->warmed) + 1);
+			return;
+		}
 		if (d->seen[k / 8] & (1u << (k % 8))) {
 			atomic_store(&d->dups, atomic_load(&d->dups) + 1);
 			return;
@@ -321,8 +328,9 @@ drv_next(struct drv *d, const struct env **m, int *wait_ms)
 	switch (d->phase) {
 	case PH_PROBE:
 		if (atomic_load(&d->probes) > 0) {
-			d->phase = PH_QUIET;
+			d->phase = d->warm ? PH_WARM : PH_QUIET;
 			d->t_quiet = now + QUIET_NS;
+			d->t_progress = now;
 			return 0;
 		}
 		if (d->t_first_probe == 0)
@@ -341,6 +349,27 @@ drv_next(struct drv *d, const struct env **m, int *wait_ms)
 			return 1;
 		}
 		*wait_ms = (int)((d->t_probe - now) / 1000000) + 1;
+		return 0;
+	case PH_WARM:
+		/* -W: the last WARM messages of ENVFILE, untimed, as the probes */
+		rx = atomic_load(&d->warmed);
+		if (rx != d->last_rx) {
+			d->last_rx = rx;
+			d->t_progress = now;
+		}
+		if (d->wk < d->warm && d->wk - rx < d->window) {
+			*m = &d->e->msg[d->e->nmsg - d->warm + d->wk++];
+			return 1;
+		}
+		if (rx < d->warm && now - d->t_progress <= STALL_NS)
+			return 0;
+		if (rx < d->warm)
+			fprintf(stderr, "bench_broker: %s: %lu of %lu warm-up "
+			    "messages arrived; timing anyway\n", d->name, rx,
+			    d->warm);
+		d->phase = PH_QUIET;
+		d->last_rx = 0;
+		d->t_quiet = now + QUIET_NS;
 		return 0;
 	case PH_QUIET:
 		if (now < d->t_quiet) {
@@ -1259,7 +1288,8 @@ usage(void)
 {
 	fprintf(stderr, "usage: bench_broker [-n N] [-w WINDOW] [-p BRIDGE_PID] "
 	    "[-b BROKER_PID] [-r]\n"
-	    "                    [-a ACK] [-c PREFETCH] [-S] NAME FROM TO ENVFILE\n");
+	    "                    [-a ACK] [-c PREFETCH] [-S] [-W WARM] NAME FROM TO "
+	    "ENVFILE\n");
 	exit(2);
 }
 
@@ -1281,7 +1311,7 @@ main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	d->window = 1000;
 	d->bridge_pid = d->broker_pid = -1;
-	while ((c = getopt(argc, argv, "n:w:p:b:ra:c:S")) != -1) {
+	while ((c = getopt(argc, argv, "n:w:p:b:ra:c:SW:")) != -1) {
 		switch (c) {
 		case 'n': n = (unsigned long)num_arg(optarg, 1, 1e8); break;
 		case 'w': d->window = (unsigned long)num_arg(optarg, 1, HWM / 2);
@@ -1292,6 +1322,8 @@ main(int argc, char **argv)
 		case 'a': o.ack = optarg; break;
 		case 'c': o.prefetch = optarg; break;
 		case 'S': o.shaped = true; break;
+		case 'W': d->warm = (unsigned long)num_arg(optarg, 0, 1e8);
+			break;
 		default: usage();
 		}
 	}
@@ -1303,9 +1335,9 @@ main(int argc, char **argv)
 	if (o.from.kind == EP_ZMQ || o.to.kind == EP_ZMQ_BIND)
 		usage();
 	envs_load(&e, argv[optind + 3], o.shaped && o.from.kind == EP_AMQP);
-	if (n > e.nmsg) {
+	if (n + d->warm > e.nmsg) {
 		fprintf(stderr, "bench_broker: %s has %lu messages, not %lu\n",
-		    argv[optind + 3], e.nmsg, n);
+		    argv[optind + 3], e.nmsg, n + d->warm);
 		return 2;
 	}
 	d->e = &e;
