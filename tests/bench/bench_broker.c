@@ -47,7 +47,9 @@
  *				sends); SUBSCRIBE with ack ACK (-a auto |
  *				client | client-individual, default auto),
  *				-c PREFETCH as activemq.prefetchSize and
- *				prefetch-count (default: the broker's)
+ *				prefetch-count (default: the broker's);
+ *				-S: the sender adds the headers
+ *				fedmsg-bridge sends (stomp_shape())
  *
  * ENVFILE (bench_zmq envelopes): lines "m TOPIC BODY" (signed envelopes
  * carrying "bench_seq": k, all distinct msg_ids) and "p TOPIC BODY"
@@ -1134,6 +1136,24 @@ st_disconnected(void *arg, const char *reason)
 	c->down = true;
 }
 
+/* -S: the headers fedmsg-bridge's brokers/stomp_link.c sends (into hdrs) */
+static const char *const *
+stomp_shape(const char **hdrs, const char *const *base, const struct env *m)
+{
+	int i, n = 0;
+
+	for (; *base; base++)
+		hdrs[n++] = *base;
+	hdrs[n++] = "fedmsg_msg_id";
+	hdrs[n++] = m->msg_id;
+	for (i = 0; i < m->np; i++) {
+		hdrs[n++] = m->pk[i];
+		hdrs[n++] = m->pv[i];
+	}
+	hdrs[n] = NULL;
+	return hdrs;
+}
+
 static void
 stomp_run(struct drv *d, const struct opts *o, bool sender)
 {
@@ -1143,6 +1163,7 @@ stomp_run(struct drv *d, const struct opts *o, bool sender)
 	    "persistent", "true", "amq-msg-type", "text", NULL };
 	const char *urls[2] = { ep->url, NULL };
 	const char *sub_hdrs[5] = { NULL };
+	const char *hdrs[2 * (SHAPE_PROPS + 4) + 1];
 	struct stomp_opts so;
 	struct stc c;
 	char err[FM_ERRLEN];
@@ -1220,7 +1241,9 @@ stomp_run(struct drv *d, const struct opts *o, bool sender)
 				    (r = drv_next(d, &pending, &wait)) != 1)
 					break;
 				snprintf(rid, sizeof(rid), "%lu", ++c.seq);
-				if (stomp_send(c.s, ep->addr, send_hdrs,
+				if (stomp_send(c.s, ep->addr, pending->msg_id ?
+				    stomp_shape(hdrs, send_hdrs, pending) :
+				    send_hdrs,
 				    pending->body, pending->blen,
 				    o->receipts ? rid : NULL) < 0) {
 					if (errno != ENOBUFS) {
@@ -1334,7 +1357,8 @@ main(int argc, char **argv)
 	ep_parse(&o.to, argv[optind + 2]);
 	if (o.from.kind == EP_ZMQ || o.to.kind == EP_ZMQ_BIND)
 		usage();
-	envs_load(&e, argv[optind + 3], o.shaped && o.from.kind == EP_AMQP);
+	envs_load(&e, argv[optind + 3], o.shaped &&
+	    (o.from.kind == EP_AMQP || o.from.kind == EP_STOMP));
 	if (n + d->warm > e.nmsg) {
 		fprintf(stderr, "bench_broker: %s has %lu messages, not %lu\n",
 		    argv[optind + 3], e.nmsg, n + d->warm);

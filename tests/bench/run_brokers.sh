@@ -35,7 +35,11 @@
 #     fastest client here, fedmsg-c's own STOMP client (brokers/stomp.h) in
 #     bench_broker, sending without receipts to an ack:auto subscriber,
 #     and the same client with the bridge's guarantees (a receipt per
-#     SEND, client-individual acks, prefetch 100); (ii) stomp.py
+#     SEND, client-individual acks, prefetch 100), and the same client
+#     sending what the ZeroMQ -> STOMP bridge sends (-S: a receipt each
+#     and its headers, msg_id, topic, origin and the payload's scalars,
+#     which ActiveMQ turns into message properties) to the ack:auto
+#     subscriber of that bridge run; (ii) stomp.py
 #     (tests/bench/bench_stomp.py), what a Python user would have.
 #
 # Every run: the same N signed 3 KB envelopes (bench_zmq envelopes; each
@@ -505,6 +509,10 @@ while [ "$r" -le "$reps" ]; do
 	run stomp_c_acked "$bb" -W "$warm" -n "$n" -w "$window" -b "$apid" -r \
 	    -a client-individual -c 100 stomp_c_acked "$stomp$q-cr" \
 	    "$stomp$q-cr" "$envs"
+	# the ZeroMQ -> STOMP bridge run's work without the bridge: its
+	# receipts and headers, the same ack:auto subscriber
+	run stomp_c_shaped "$bb" -S -W "$warm" -n "$n" -w "$window" \
+	    -b "$apid" -r stomp_c_shaped "$stomp$q-cs" "$stomp$q-cs" "$envs"
 	run stomp_py "$PY" "$pystomp" -n "$n" -w "$window" -b "$apid" \
 	    stomp_py 127.0.0.1 "$stomp_port" "$q-py" "$envs"
 	zport=$("$bz" ports 1)
@@ -706,6 +714,8 @@ END {
 	    "stomp_c", "stomp_py")
 	row("C client, receipts + acks, prefetch 100", "stomp_c_acked",
 	    "stomp_c", "stomp_py")
+	row("C client, receipts + the bridge's headers", "stomp_c_shaped",
+	    "stomp_c", "stomp_py")
 	row("stomp.py -> ActiveMQ -> stomp.py", "stomp_py", "stomp_c",
 	    "stomp_py")
 	row("ZeroMQ -> fedmsg-bridge -> STOMP", "zmq_stomp", "stomp_c",
@@ -716,9 +726,12 @@ END {
 	    "stomp_c", "stomp_py")
 	printf "  (the bridge sends with a receipt per message and receives " \
 	    "with client-individual\n  acks, prefetch 100: the second row " \
-	    "is the ceiling with those guarantees.  The\n  bridge runs feed " \
-	    "or drain the queue with the C client, fastest settings.  broker:\n" \
-	    "  ActiveMQ's java process.)\n"
+	    "is the ceiling with those guarantees; the\n  third sends as " \
+	    "the ZeroMQ -> STOMP bridge does (a receipt each and its\n" \
+	    "  headers: msg_id, topic, origin, the payload's scalars) to " \
+	    "the ack:auto\n  subscriber of the bridge runs.  The bridge " \
+	    "runs feed or drain the queue with the\n  C client, fastest " \
+	    "settings.  broker: ActiveMQ's java process.)\n"
 	}
 	printf "\n  Each bridge path against the best C client doing the " \
 	    "same work with the same\n  guarantees, in this run " \
@@ -735,6 +748,8 @@ END {
 	    "a091_zmq_off", "a091_base")
 	goal("ZeroMQ -> STOMP / C client, receipts + acks", "zmq_stomp",
 	    "stomp_c_acked")
+	goal("  the same / C client sending as the bridge does",
+	    "zmq_stomp", "stomp_c_shaped")
 	goal("STOMP -> ZeroMQ / C client, receipts + acks", "stomp_zmq_off",
 	    "stomp_c_acked")
 	if (failed != "")
