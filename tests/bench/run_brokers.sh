@@ -39,7 +39,8 @@
 #     sending what the ZeroMQ -> STOMP bridge sends (-S: a receipt each
 #     and its headers, msg_id, topic, origin and the payload's scalars,
 #     which ActiveMQ turns into message properties) to the ack:auto
-#     subscriber of that bridge run; (ii) stomp.py
+#     subscriber of that bridge run, and the client-individual acks of
+#     the STOMP -> ZeroMQ bridge fed as that run is; (ii) stomp.py
 #     (tests/bench/bench_stomp.py), what a Python user would have.
 #
 # Every run: the same N signed 3 KB envelopes (bench_zmq envelopes; each
@@ -513,6 +514,11 @@ while [ "$r" -le "$reps" ]; do
 	# receipts and headers, the same ack:auto subscriber
 	run stomp_c_shaped "$bb" -S -W "$warm" -n "$n" -w "$window" \
 	    -b "$apid" -r stomp_c_shaped "$stomp$q-cs" "$stomp$q-cs" "$envs"
+	# the STOMP -> ZeroMQ bridge run's: its feeder (no receipts), its
+	# client-individual acks and prefetch
+	run stomp_c_acks "$bb" -W "$warm" -n "$n" -w "$window" -b "$apid" \
+	    -a client-individual -c 100 stomp_c_acks "$stomp$q-ca" \
+	    "$stomp$q-ca" "$envs"
 	run stomp_py "$PY" "$pystomp" -n "$n" -w "$window" -b "$apid" \
 	    stomp_py 127.0.0.1 "$stomp_port" "$q-py" "$envs"
 	zport=$("$bz" ports 1)
@@ -716,6 +722,8 @@ END {
 	    "stomp_c", "stomp_py")
 	row("C client, receipts + the bridge's headers", "stomp_c_shaped",
 	    "stomp_c", "stomp_py")
+	row("C client, no receipts, acks, prefetch 100", "stomp_c_acks",
+	    "stomp_c", "stomp_py")
 	row("stomp.py -> ActiveMQ -> stomp.py", "stomp_py", "stomp_c",
 	    "stomp_py")
 	row("ZeroMQ -> fedmsg-bridge -> STOMP", "zmq_stomp", "stomp_c",
@@ -729,7 +737,9 @@ END {
 	    "is the ceiling with those guarantees; the\n  third sends as " \
 	    "the ZeroMQ -> STOMP bridge does (a receipt each and its\n" \
 	    "  headers: msg_id, topic, origin, the payload's scalars) to " \
-	    "the ack:auto\n  subscriber of the bridge runs.  The bridge " \
+	    "the ack:auto\n  subscriber of the bridge runs; the fourth " \
+	    "acks as the STOMP -> ZeroMQ bridge does,\n  fed as it is.  " \
+	    "The bridge " \
 	    "runs feed or drain the queue with the\n  C client, fastest " \
 	    "settings.  broker: ActiveMQ's java process.)\n"
 	}
@@ -752,6 +762,8 @@ END {
 	    "zmq_stomp", "stomp_c_shaped")
 	goal("STOMP -> ZeroMQ / C client, receipts + acks", "stomp_zmq_off",
 	    "stomp_c_acked")
+	goal("  the same / C client receiving as the bridge does",
+	    "stomp_zmq_off", "stomp_c_acks")
 	if (failed != "")
 		printf "\n  runs that could not be made:%s (see the messages " \
 		    "above)\n", failed
