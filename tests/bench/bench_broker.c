@@ -314,6 +314,19 @@ drv_finish(struct drv *d, bool failed)
 	atomic_store(&d->finished, true);
 }
 
+/* How many of a phase's messages arrived; when that moved last. */
+static unsigned long
+progress(struct drv *d, atomic_ulong *count, int64_t now)
+{
+	unsigned long rx = atomic_load(count);
+
+	if (rx != d->last_rx) {
+		d->last_rx = rx;
+		d->t_progress = now;
+	}
+	return rx;
+}
+
 /*
  * The sender asks what to send: 1 and *m (send it now), 0 (nothing now;
  * ask again within *wait_ms or on progress), -1 (done: close).
@@ -354,11 +367,7 @@ drv_next(struct drv *d, const struct env **m, int *wait_ms)
 		return 0;
 	case PH_WARM:
 		/* -W: the last WARM messages of ENVFILE, untimed, as the probes */
-		rx = atomic_load(&d->warmed);
-		if (rx != d->last_rx) {
-			d->last_rx = rx;
-			d->t_progress = now;
-		}
+		rx = progress(d, &d->warmed, now);
 		if (d->wk < d->warm && d->wk - rx < d->window) {
 			*m = &d->e->msg[d->e->nmsg - d->warm + d->wk++];
 			return 1;
@@ -385,11 +394,7 @@ drv_next(struct drv *d, const struct env **m, int *wait_ms)
 		d->t0 = d->t_progress = now_ns();
 		/* FALLTHROUGH */
 	case PH_TIMED:
-		rx = atomic_load(&d->received);
-		if (rx != d->last_rx) {
-			d->last_rx = rx;
-			d->t_progress = now;
-		}
+		rx = progress(d, &d->received, now);
 		if (d->k < d->n && d->k - rx < d->window) {
 			*m = &d->e->msg[d->k++];
 			return 1;
@@ -406,11 +411,7 @@ drv_next(struct drv *d, const struct env **m, int *wait_ms)
 		d->phase = PH_DRAIN;
 		/* FALLTHROUGH */
 	case PH_DRAIN:
-		rx = atomic_load(&d->received);
-		if (rx != d->last_rx) {
-			d->last_rx = rx;
-			d->t_progress = now;
-		}
+		rx = progress(d, &d->received, now);
 		if (rx >= d->k || now - d->t_progress > STALL_NS) {
 			drv_finish(d, false);
 			return -1;
