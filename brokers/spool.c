@@ -1212,7 +1212,8 @@ spool_append(struct spool *sp, const void *data, size_t len, uint64_t *id,
  * have returned for recs[i].  A burst from ZeroMQ costs one pwritev()
  * instead of one each (a tenth of a ZeroMQ -> STOMP bridge's CPU went to
  * them).  A write that fails (a nearly full disk) is undone and its
- * records appended one by one, so what fits still goes in.  Records that
+ * records appended one by one, so what fits still goes in; if it cannot
+ * be undone, none of them is spooled.  Records that
  * would drop (DROP_NEW), roll the segment or not fit at all take the
  * one-by-one way too.
  */
@@ -1262,16 +1263,24 @@ spool_append_all(struct spool *sp, const struct spool_rec *recs, size_t n,
 		}
 		if (write_all(sp->afd, iov, (int)(2 * k), off) < 0 ||
 		    (sp->fsync_each && fdatasync(sp->afd) < 0)) {
-			/* what fits of it still goes in (a nearly full disk) */
 			seg_name(name, s->first);
 			fail(sp, err, name, "append");
 			if (ftruncate(sp->afd, (off_t)off) < 0) {
+				/*
+				 * Not undone: the tail may hold whole records
+				 * with the ids the next appends would take, so
+				 * none of these goes in after it.
+				 */
 				s->size += total;
 				sp->st.bytes += total;
+				for (i = 0; i < k; i++)
+					rcs[i] = -1;
+			} else {
+				/* what fits still goes in (a nearly full disk) */
+				for (i = 0; i < k; i++)
+					rcs[i] = spool_append(sp, recs[i].data,
+					    recs[i].len, &ids[i], err);
 			}
-			for (i = 0; i < k; i++)
-				rcs[i] = spool_append(sp, recs[i].data,
-				    recs[i].len, &ids[i], err);
 		} else {
 			for (i = 0; i < k; i++) {
 				ids[i] = appended(sp, off, recs[i].data,

@@ -102,7 +102,8 @@ struct spool_rec {
  * Records that fit in the current segment go in one write of up to
  * SPOOL_APPEND_MAX records (and one fdatasync with fsync_each); when that
  * write fails (a nearly full disk) it is undone and the records go one by
- * one, so the outcome is that of spool_append() for each.
+ * one, so the outcome is that of spool_append() for each; a write that
+ * cannot be undone (ftruncate() fails too) spools none of them (-1).
  */
 void spool_append_all(struct spool *sp, const struct spool_rec *recs,
     size_t n, uint64_t *ids, int *rcs, char *err);
