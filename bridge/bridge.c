@@ -56,10 +56,12 @@ struct seen {
  * A message taken from ZeroMQ and spooled, kept parsed until it is sent:
  * by its spool id modulo FRESH.  Sending it then needs no second parse of
  * its body (3-4 us of a ZeroMQ -> broker bridge's 25-45 us a message); a
- * record sent again after a reconnect, or one pushed out of its slot, is
- * parsed from the spool as before.
+ * record sent again after a reconnect, one pushed out of its slot, or one
+ * over FRESH_MAX_RECORD bytes (so the slots hold a few MiB at most, not
+ * FRESH messages of max_message_bytes) is parsed from the spool as before.
  */
-#define FRESH	128
+#define FRESH		128
+#define FRESH_MAX_RECORD (64u << 10)
 
 struct fresh {
 	uint64_t	 id;
@@ -217,12 +219,17 @@ topic_from(const struct bridge *br, const char *dest)
 
 /* ---- ZeroMQ -> broker ------------------------------------------------------------ */
 
-/* Keep m (a reference, given) parsed for when record id is sent. */
+/* Keep m (a reference, given) parsed for when record id (len bytes) is
+   sent; a big one is let go. */
 static void
-fresh_keep(struct bridge *br, uint64_t id, struct fm_msg *m)
+fresh_keep(struct bridge *br, uint64_t id, size_t len, struct fm_msg *m)
 {
 	struct fresh *f = &br->fresh[id % FRESH];
 
+	if (len > FRESH_MAX_RECORD) {
+		fm_msg_unref(m);
+		return;
+	}
 	fm_msg_unref(f->m);
 	f->id = id;
 	f->m = m;
@@ -261,7 +268,7 @@ spool_taken(struct bridge *br, struct spool_rec *recs, struct fm_msg **msgs,
 		if (rcs[i] < 0)
 			failed++;
 		if (rcs[i] == 0)
-			fresh_keep(br, ids[i], msgs[i]);
+			fresh_keep(br, ids[i], recs[i].len, msgs[i]);
 		else
 			fm_msg_unref(msgs[i]);
 		free((void *)(uintptr_t)recs[i].data);
@@ -490,7 +497,7 @@ send_spooled(struct bridge *br)
 			spool_unnext(br->spool, id);
 			br->blocked = true;
 			free(address);
-			fresh_keep(br, id, m);	/* parsed for the next try */
+			fresh_keep(br, id, len, m); /* for the next try */
 			return;
 		}
 		seen_add(fm_msg_id(m));

@@ -166,6 +166,8 @@ def test_zmq_to_stomp_envelope_unchanged(tmp_path, target, daemons, zctx,
         msg = {"seq": i, "name": "bash", "ok": i % 2 == 0, "ratio": i + .5,
                "text": "caf\u00e9 \u2192 a:b \\ \"q\"", "nested": {"a": 1},
                "long": "y" * 300}
+        if i == 9:      # over 64 KiB: sent from the spool, parsed again
+            msg["nested"]["pad"] = "z" * 70000
         sent.append(fast_sign(make_envelope(prefix + ".build", msg)))
     for env in sent:
         src.send(env)
