@@ -342,14 +342,13 @@ struct fm_subscriber {
 	struct fm_msg		**pending;
 	size_t			 npending, pending_pos;
 	size_t			 pending_ep;
-	int64_t			 watched_at;	/* clock_ms() of the last
-						   look at the eps' mon */
+	int64_t			 watched_at;	/* last check_watch(), ms */
 };
 
 /*
  * How often fm_subscriber_recv() looks for disconnect events: a look at an
- * empty monitor socket costs libzmq two system calls, and once a call was
- * two per message received.
+ * empty monitor socket costs libzmq two system calls, two per message
+ * when it looked on every call.
  */
 #define WATCH_EVERY_MS 100
 
