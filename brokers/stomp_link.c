@@ -13,12 +13,11 @@
  * receipt, as ActiveMQ's refusal of a destination does) is reported
  * refused and resent after a pause, RESEND_TRIES times at most, then
  * reported rejected with the broker's message (resend_limit.h); the
- * ERROR closes the connection, so the other
- * sends in flight are lost and resent.  An ERROR naming no receipt is
- * blamed on the oldest send in flight once ERRORS_UNNAMED come in a row
- * with no receipt between (RabbitMQ 3.10 names none, e.g. its not_found
- * for a SEND to a missing /exchange/), so one poison message cannot loop
- * forever.
+ * ERROR closes the connection, so the other sends in flight are lost and
+ * resent.  An ERROR naming no receipt is blamed on the oldest send in
+ * flight once ERRORS_UNNAMED come in a row with no receipt between
+ * (RabbitMQ 3.10 names none, e.g. its not_found for a SEND to a missing
+ * /exchange/), so one poison message cannot loop forever.
  */
 #include <errno.h>
 #include <poll.h>
