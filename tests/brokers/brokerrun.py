@@ -9,7 +9,7 @@ $TMPDIR/fedmsg-c-test-brokers, TMPDIR defaulting to /tmp) holding
   owner   "PID STARTTIME" of the owning process (STARTTIME from
           /proc/PID/stat, so that a reused PID is not taken for the owner)
   ports   the TCP ports reserved for the run's brokers, one a line
-  watchdog  the watchdog's PID, once it watches
+  watchdog  the watchdog's PID, written by the owner as it starts one
 
 Every process started for a run's brokers carries FM_BROKER_RUN=<run dir>
 in its environment (broker.sh passes its own on); that is how they are
@@ -21,9 +21,11 @@ found again, by /proc/PID/environ: never by name, never by a PID alone.
                               prints "RUNDIR PORT..."
   brokerrun.py close RUNDIR   kill what the run still has, remove RUNDIR
   brokerrun.py reap           clean up runs whose owner is gone
-  brokerrun.py watch RUNDIR   (the watchdog itself) wait until the owner
-                              is gone, then clean the run up; ends quietly
-                              when RUNDIR is removed (the normal end)
+  brokerrun.py watch RUNDIR PID START
+                              (the watchdog itself) wait until the owner
+                              PID with that STARTTIME is gone, then clean
+                              the run up; ends quietly when RUNDIR is
+                              removed (the normal end)
 
 Ports are picked at random in PORT_RANGE, below the kernel's ephemeral
 range (so neither an outgoing connection nor a bind to port 0 takes one in
@@ -277,14 +279,19 @@ class Run:
         """Start the watchdog (once): a process of its own session that
         outlives the owner, kills the run's processes when the owner is
         gone (even by SIGKILL) and ends when the run directory is
-        removed."""
+        removed.  The owner is named on its command line and its PID file
+        written here, so the watchdog never writes into the directory: a
+        file it made while close() removed the directory would keep the
+        directory, and the watchdog, alive."""
         if self.watchdog is None:
+            pid, start = (self.dir / "owner").read_text().split()
             env = {k: v for k, v in os.environ.items() if k != TAG}
             self.watchdog = subprocess.Popen(
                 ["/usr/bin/python3", os.path.abspath(__file__), "watch",
-                 str(self.dir)], start_new_session=True, cwd="/", env=env,
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL)
+                 str(self.dir), pid, start], start_new_session=True,
+                cwd="/", env=env, stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            (self.dir / "watchdog").write_text("%d\n" % self.watchdog.pid)
         return self.watchdog
 
     def kill(self, grace=10.0):
@@ -313,18 +320,8 @@ class Run:
             signal.signal(s, handler)
 
 
-def watch(run_dir, interval=0.5):
+def watch(run_dir, pid, start, interval=0.5):
     run_dir = Path(run_dir)
-    # the owner is read once: a run being removed (close) loses its owner
-    # file before its directory, and that is not the owner's death
-    try:
-        pid, start = (run_dir / "owner").read_text().split()
-    except (OSError, ValueError):
-        return
-    try:
-        (run_dir / "watchdog").write_text("%d\n" % os.getpid())
-    except OSError:
-        return
     while run_dir.is_dir():
         if proc_start(pid) != start:
             with _Lock():
@@ -356,11 +353,12 @@ def main(argv):
             for d, killed in reap():
                 print("brokerrun: cleaned up %s (killed %s)"
                       % (d, killed or "nothing"))
-        elif cmd == "watch" and len(argv) == 3:
-            watch(argv[2])
+        elif cmd == "watch" and len(argv) == 5:
+            watch(argv[2], argv[3], argv[4])
         else:
             print("usage: brokerrun.py ports N | new OWNER_PID N | "
-                  "close RUNDIR | reap | watch RUNDIR", file=sys.stderr)
+                  "close RUNDIR | reap | watch RUNDIR PID START",
+                  file=sys.stderr)
             return 2
     except (RuntimeError, ValueError, OSError) as e:
         print("brokerrun: %s" % e, file=sys.stderr)
