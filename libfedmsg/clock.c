@@ -29,3 +29,12 @@ clock_timespec(int64_t ms)
 	ts.tv_nsec = (long)(ms % 1000) * 1000000;
 	return ts;
 }
+
+void
+clock_sleep_us(unsigned us)
+{
+	struct timespec ts = { (time_t)(us / 1000000),
+	    (long)(us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}

@@ -70,6 +70,9 @@
 #   BENCH_PEER_N         messages per run of the Python peers (default 500)
 #   BENCH_BRIDGE         the fedmsg-bridge to run (default BUILD_DIR's): an
 #                        older build beside this one, run after run
+#   BENCH_BRIDGE_KEYS    more keys for every bench bridge, as JSON members
+#                        (e.g. '"coalesce_us": 0'): a setting beside the
+#                        defaults
 #
 # The brokers are our own (tests/brokers/broker.sh), started here as a run
 # of tests/brokers/brokerrun.py, like a test session's: on ports reserved
@@ -256,7 +259,7 @@ bridge_conf() {
   "ca_cert_location": "$dev/ca.crt", $crl
   "high_water_mark": 10000,
   "zmq_linger": 0,
-  "bridges": {"bench": {$2}}
+  "bridges": {"bench": {$2${BENCH_BRIDGE_KEYS:+, $BENCH_BRIDGE_KEYS}}}
 }
 EOF
 }

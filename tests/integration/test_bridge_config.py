@@ -57,6 +57,17 @@ CASES = {
                   "heartbeat a number of seconds"),
     "confirm_timeout": (lambda t: amqp_to_zmq(confirm_timeout=0),
                         "confirm_timeout must be a number of seconds"),
+    "coalesce_us_negative": (lambda t: amqp_to_zmq(coalesce_us=-1),
+                             "coalesce_us must be an integer from 0 to "
+                             "10000 (microseconds)"),
+    "coalesce_us_too_long": (lambda t: amqp_to_zmq(coalesce_us=10001),
+                             "coalesce_us must be an integer from 0 to "
+                             "10000"),
+    "coalesce_us_zmq_to_broker": (lambda t: zmq_to_amqp(t, coalesce_us=500),
+                                  "coalesce_us is for a broker -> zmq "
+                                  "bridge"),
+    "coalesce_us_not_a_number": (lambda t: amqp_to_zmq(coalesce_us="200us"),
+                                 "coalesce_us must be an integer"),
     "password_file": (lambda t: amqp_to_zmq(
         user="guest", password_file=str(t / "missing-password")),
         "missing-password: No such file or directory"),

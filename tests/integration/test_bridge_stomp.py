@@ -304,6 +304,25 @@ def test_stomp_to_zmq_rejected_not_redelivered(rmq, stomp_to_zmq):
     assert (ready, unacked) == (0, 0)
 
 
+@pytest.mark.parametrize("coalesce_us", [None, 0, 10000])
+def test_stomp_to_zmq_burst_whatever_the_coalescing(amq, stomp_to_zmq,
+                                                    coalesce_us):
+    """300 envelopes as fast as python3-stomp sends them: every one comes
+    out on ZeroMQ, in order, byte for byte, whether the loop waits the
+    default 500 us after a turn that took a few messages, never waits (0)
+    or waits the longest it may (10 ms)."""
+    kw = {} if coalesce_us is None else {"coalesce_us": coalesce_us}
+    bridge, send, sub, probes, q = stomp_to_zmq(amq, validate=False, **kw)
+    sent = [canonical(make_envelope("org.fedoraproject.dev.burst.x",
+                                    {"n": i})) for i in range(300)]
+    for body in sent:
+        send(body)
+    end_marker(send, sub, probes)
+    assert [b for _, b in sub.msgs] == [b.encode() for b in sent]
+    st = bridge_stats(stop_bridge(bridge), "in")
+    assert st["out"] == st["in"] and st["dropped"] == 0, st
+
+
 def test_stomp_to_zmq_wraps_virtual_topic(amq, stomp_to_zmq, dev_pki,
                                           fedmsg_peer):
     """UMB: Brew publishes plain JSON to /topic/VirtualTopic.eng.brew.<x>;
