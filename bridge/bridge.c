@@ -49,8 +49,8 @@
  * lets that turn take what arrived meanwhile together.  A turn that took
  * many (the bridge is behind) and an idle one do not wait, so a message on
  * a quiet bus waits for nothing.  Off by default on AMQP: RabbitMQ's AMQP
- * 1.0 plugin sends a consumer two messages at a time and waits for their
- * settlement, so each wait cost throughput (README, Performance).
+ * 1.0 plugin sends a consumer that keeps up two messages, then waits for
+ * their settlement, so each wait cost throughput (README, Performance).
  */
 #define COALESCE_FEW		16
 #define COALESCE_STOMP_US	500

@@ -71,7 +71,7 @@
 #   BENCH_BRIDGE         the fedmsg-bridge to run (default BUILD_DIR's): an
 #                        older build beside this one, run after run
 #   BENCH_BRIDGE_KEYS    more keys for every bench bridge, as JSON members
-#                        (e.g. '"coalesce_us": 0'): a setting beside the
+#                        (e.g. '"credit": 500'): a setting beside the
 #                        defaults
 #
 # The brokers are our own (tests/brokers/broker.sh), started here as a run
