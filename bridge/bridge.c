@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "bridge.h"
+#include "coalesce.h"
 #include "broker.h"
 #include "broker_format.h"
 #include "broker_wrap.h"
@@ -40,21 +41,6 @@
 #define ORIGIN_PROP	BROKER_ORIGIN_PROP
 #define FM_SCHEMA	"base.message"	/* fedora-messaging's generic class */
 #define BRIDGE_USER	"amqp-bridge"	/* fedmsg-migration-tools' name */
-
-/*
- * Coalescing, on a broker -> ZeroMQ bridge: a loop turn that took a few
- * messages (fewer than COALESCE_FEW) from the broker means the bridge is
- * ahead of it and forwards each message by itself, with one wake-up of
- * ZeroMQ's I/O thread each.  Waiting coalesce_us before the next turn
- * lets that turn take what arrived meanwhile together.  A turn that took
- * many (the bridge is behind) and an idle one do not wait, so a message on
- * a quiet bus waits for nothing.  Off by default on AMQP: RabbitMQ's AMQP
- * 1.0 plugin sends a consumer that keeps up two messages, then waits for
- * their settlement, so each wait cost throughput (README, Performance).
- */
-#define COALESCE_FEW		16
-#define COALESCE_STOMP_US	500
-#define COALESCE_MAX_US		10000
 
 struct map_entry {
 	char	*from, *to;
@@ -757,27 +743,6 @@ b_on_sent(void *ctx, uint64_t token, enum broker_outcome o, const char *why)
 /* ---- the loop ------------------------------------------------------------------ */
 
 /*
- * How long to wait before the next turn, in microseconds: the least
- * coalesce_us of the bridges that took a few messages this turn; 0 when
- * none did or one took many (taken[i]: what bridge i took).
- */
-static unsigned
-coalesce_wait(const uint64_t *taken)
-{
-	unsigned wait = 0;
-	int i;
-
-	for (i = 0; i < nall; i++) {
-		if (taken[i] >= COALESCE_FEW)
-			return 0;
-		if (taken[i] && all[i]->coalesce_us &&
-		    (wait == 0 || all[i]->coalesce_us < wait))
-			wait = all[i]->coalesce_us;
-	}
-	return wait;
-}
-
-/*
  * Write what this turn queued (acks, credit, sends, confirmations) before
  * a coalescing wait: the links write on POLLOUT, in the next turn, and the
  * broker must not wait for it too.
@@ -1079,6 +1044,9 @@ bridge_new(const struct fm_config *cfg, const char *name, json_t *e,
 		    "waits in ZeroMQ at each turn already)", name);
 		goto fail;
 	}
+	/* RabbitMQ's AMQP 1.0 plugin sends a consumer that keeps up two
+	   messages, then waits for their settlement: a wait there is lost
+	   time, so AMQP bridges do not wait unless told to. */
 	if (!br->to_broker)
 		br->coalesce_us = v ? (unsigned)json_integer_value(v) :
 		    strcmp(br->broker->ops->proto, "stomp") == 0 ?
@@ -1201,7 +1169,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 		zmq_pollitem_t items[MAX_BRIDGES * 20];
 		int n = 0, timeout = 1000, t, at[MAX_BRIDGES];
 		uint64_t taken[MAX_BRIDGES];
-		unsigned wait;
+		unsigned wait, wait_us[MAX_BRIDGES];
 		int64_t now;
 
 		for (i = 0; i < nall; i++) {
@@ -1237,8 +1205,10 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 				send_spooled(br);
 			}
 			taken[i] = br->st.in - taken[i];
+			wait_us[i] = br->coalesce_us;
 		}
-		if ((wait = coalesce_wait(taken)) != 0 && !*stop) {
+		wait = coalesce_wait(taken, wait_us, nall);
+		if (wait && !*stop) {
 			flush_output();
 			clock_sleep_us(wait);
 		}
