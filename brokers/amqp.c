@@ -94,6 +94,7 @@ struct amqp {
 	pn_session_t		*session;
 	struct link		 senders[MAX_LINKS], receivers[MAX_LINKS];
 	int			 nsenders, nreceivers;
+	unsigned		 link_seq;	/* makes sender names unique */
 	unsigned		 in_flight;
 	int64_t			 confirm_at;	/* last settlement, or the
 						   first send since none was
@@ -253,7 +254,10 @@ open_sender(struct amqp *a, struct link *l)
 {
 	char name[300];
 
-	snprintf(name, sizeof(name), "%s-send-%s", a->o.name, l->address);
+	/* a name of its own each time: an address's earlier sender may
+	   still be detaching, and a broker refuses a name attached twice */
+	snprintf(name, sizeof(name), "%s-send-%s-%u", a->o.name, l->address,
+	    ++a->link_seq);
 	l->pl = pn_sender(a->session, name);
 	pn_terminus_set_address(pn_link_target(l->pl), l->address);
 	pn_link_set_snd_settle_mode(l->pl, PN_SND_UNSETTLED);
@@ -687,6 +691,12 @@ events(struct amqp *a)
 			pn_connection_close(pn_event_connection(e));
 			break;
 		case PN_LINK_REMOTE_CLOSE:
+			if (pn_link_state(pn_event_link(e)) & PN_LOCAL_CLOSED) {
+				/* a sender we closed for its slot: done */
+				if (!a->closing)
+					pn_link_free(pn_event_link(e));
+				break;
+			}
 			if (a->closing)
 				break;
 			report_condition(a, pn_link_remote_condition(
@@ -904,19 +914,44 @@ find(struct link *ls, int n, const char *address)
 	return NULL;
 }
 
+/*
+ * A sender that may give its slot to another address: none yet, or one
+ * the broker has attached with nothing sent on it unsettled.  Closing one
+ * still being attached threw away the attach just made: with more than
+ * MAX_LINKS addresses waiting, each sender was closed before it got
+ * credit, and none ever did.
+ */
+static bool
+sender_idle(const struct link *l)
+{
+	return l->pl == NULL || ((pn_link_state(l->pl) & PN_REMOTE_ACTIVE) &&
+	    pn_link_unsettled(l->pl) == 0);
+}
+
+/*
+ * The sender for address, opened (without credit yet) when new; NULL
+ * when all MAX_LINKS slots are busy (try again once one settles) or out
+ * of memory.
+ */
 static struct link *
 sender_for(struct amqp *a, const char *address)
 {
 	struct link *l = find(a->senders, a->nsenders, address);
+	int i;
 
 	if (l == NULL) {
 		if (a->nsenders == MAX_LINKS) {
-			/* many topics: reuse the oldest sender's slot */
-			if (a->senders[0].pl)
-				pn_link_close(a->senders[0].pl);
-			free(a->senders[0].address);
-			memmove(a->senders, a->senders + 1,
-			    (MAX_LINKS - 1) * sizeof(*l));
+			/* many topics: the oldest idle sender's slot */
+			for (i = 0; i < MAX_LINKS &&
+			    !sender_idle(&a->senders[i]); i++)
+				;
+			if (i == MAX_LINKS)
+				return NULL;
+			if (a->senders[i].pl)
+				pn_link_close(a->senders[i].pl);
+			free(a->senders[i].address);
+			memmove(a->senders + i, a->senders + i + 1,
+			    (size_t)(MAX_LINKS - 1 - i) * sizeof(*l));
 			a->nsenders--;
 		}
 		l = &a->senders[a->nsenders];

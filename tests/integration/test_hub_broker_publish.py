@@ -190,3 +190,55 @@ def test_publishes_survive_a_broker_outage(tmp_path, rabbitmq, hubs,
     assert "not confirmed by the broker" not in hub.stderr()
     wait_until(lambda: set(range(1, sent + 1)) <= set(numbers()), 15,
                "every heartbeat, those made before the stop too", hub)
+
+
+@pytest.mark.broker_limit(150)
+def test_publishes_to_ever_new_addresses_stay_bounded(tmp_path, rabbitmq,
+                                                      hubs, amqp_peers,
+                                                      abi_plugins,
+                                                      proxy):  # noqa: F811
+    """With the path to RabbitMQ silent, no new AMQP link gets credit, so
+    what a consumer publishes on ever new topics waits, one queue per
+    address (hub/pubq.c).  At most 1000 addresses may have publishes
+    waiting: tests/abi/fanout.c publishes on 1001 topics, the 1001st is
+    refused, said and counted, and when the path is back the other 1000
+    reach the broker, each once."""
+    px = proxy(RMQ_AMQP_PORT)
+    prefix = "org." + unique("fan")
+    mport = free_ports(1)[0]
+    trigger = tmp_path / "go"
+    cfg = broker_hub_config(tmp_path, "/queue/" + unique("in"), mport, None,
+                            bus="amqp://127.0.0.1:%d" % px.port,
+                            drain_timeout=5)
+    cfg["topic_prefix"] = prefix
+    cfg["consumers"] = {"fan": {
+        "plugin": str(abi_plugins["fanout"]), "topics": [prefix + ".in"],
+        "config": {"trigger": str(trigger), "count": 1001}}}
+    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
+    hub = start_hub(hubs, write_config(tmp_path, cfg), mport)
+
+    def metric(name, **labels):
+        return hub.metrics()(name, **labels)
+    px.blackhole()
+    trigger.write_text("go")
+    wait_until(lambda: metric("fedmsg_hub_published_total",
+                              result="failed") >= 1, 30,
+               "the publish past the bound refused", hub)
+    assert metric("fedmsg_hub_published_total", result="failed") == 1
+    assert metric("fedmsg_hub_publish_queue_full_total") == 1
+    assert ("messages already wait for 1000 other addresses (the broker "
+            "is not taking them): none more for /topic/%s.dev.fanout.fan.1000"
+            % prefix) in hub.stderr(), hub.describe()
+    assert not trigger.exists()
+    px.cut()
+    px.heal()
+
+    def numbers():
+        rcv.pump(0.05)
+        return [json.loads(b)["msg"]["i"] for b in rcv.bodies()]
+    wait_until(lambda: len(set(numbers())) >= 1000, 90,
+               "the 1000 waiting publishes at the broker", hub)
+    got = numbers()
+    assert sorted(set(got)) == list(range(1000)), got[-5:]
+    assert metric("fedmsg_hub_published_total", result="ok") == 1000
+    assert hub.stop() == 0, hub.describe()
