@@ -242,3 +242,32 @@ def test_publishes_to_ever_new_addresses_stay_bounded(tmp_path, rabbitmq,
     assert sorted(set(got)) == list(range(1000)), got[-5:]
     assert metric("fedmsg_hub_published_total", result="ok") == 1000
     assert hub.stop() == 0, hub.describe()
+
+
+def test_publishes_on_more_topics_than_open_links(tmp_path, rabbitmq, hubs,
+                                                   amqp_peers, abi_plugins):
+    """A consumer publishes on 200 new topics at once, more than the 64
+    sender links the hub keeps open on AMQP 1.0: each arrives once, and
+    the connection stays up (a sender closed before it got credit was
+    opened again under the same name: RabbitMQ ended the connection, on
+    every reconnect, and 8 of 100 arrived)."""
+    prefix = "org." + unique("burst")
+    mport = free_ports(1)[0]
+    trigger = tmp_path / "go"
+    cfg = broker_hub_config(tmp_path, "/queue/" + unique("in"), mport, None)
+    cfg["topic_prefix"] = prefix
+    cfg["consumers"] = {"fan": {
+        "plugin": str(abi_plugins["fanout"]), "topics": [prefix + ".in"],
+        "config": {"trigger": str(trigger), "count": 200}}}
+    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
+    hub = start_hub(hubs, write_config(tmp_path, cfg), mport)
+    trigger.write_text("go")
+
+    def numbers():
+        rcv.pump(0.05)
+        return [json.loads(b)["msg"]["i"] for b in rcv.bodies()]
+    wait_until(lambda: len(numbers()) >= 200, 60, "200 publishes", hub)
+    assert sorted(numbers()) == list(range(200))
+    assert "broker connection lost" not in hub.stderr(), hub.describe()
+    assert hub.metrics()("fedmsg_hub_published_total", result="ok") == 200
+    assert hub.stop() == 0, hub.describe()
