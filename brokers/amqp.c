@@ -691,12 +691,6 @@ events(struct amqp *a)
 			pn_connection_close(pn_event_connection(e));
 			break;
 		case PN_LINK_REMOTE_CLOSE:
-			if (pn_link_state(pn_event_link(e)) & PN_LOCAL_CLOSED) {
-				/* a sender we closed for its slot: done */
-				if (!a->closing)
-					pn_link_free(pn_event_link(e));
-				break;
-			}
 			if (a->closing)
 				break;
 			report_condition(a, pn_link_remote_condition(
@@ -947,8 +941,12 @@ sender_for(struct amqp *a, const char *address)
 				;
 			if (i == MAX_LINKS)
 				return NULL;
-			if (a->senders[i].pl)
+			if (a->senders[i].pl) {
+				/* proton releases it once the broker has
+				   detached it, not at the connection's end */
 				pn_link_close(a->senders[i].pl);
+				pn_link_free(a->senders[i].pl);
+			}
 			free(a->senders[i].address);
 			memmove(a->senders + i, a->senders + i + 1,
 			    (size_t)(MAX_LINKS - 1 - i) * sizeof(*l));

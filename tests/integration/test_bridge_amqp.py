@@ -204,6 +204,35 @@ def test_zmq_to_amqp_envelope_unchanged(tmp_path, rabbitmq, daemons, zctx,
         st["in"] >= len(sent)
 
 
+def test_zmq_to_amqp_on_more_topics_than_open_links(tmp_path, rabbitmq,
+                                                    daemons, zctx,
+                                                    amqp_peers):
+    """200 envelopes on 200 topics, /topic/{topic} each: more addresses
+    than the 64 sender links the AMQP 1.0 link keeps open, so senders
+    are closed (and freed) for new addresses all along: each envelope
+    arrives once, in order, and the connection stays up."""
+    prefix = "org.fedoraproject.dev." + unique("many")
+    src = BridgeSource(zctx)
+    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
+    cfg = write_config(tmp_path, bridge_config(
+        {"out": to_amqp(tmp_path, src)}, endpoints={"src": [src.url]}))
+    bridge = start_bridge(daemons, cfg)
+    src.wait_subscriber(daemon=bridge)
+    sync_amqp(src, rcv, prefix, bridge)
+    sent = [make_envelope("%s.t%d" % (prefix, i), {"n": i})
+            for i in range(200)]
+    for env in sent:
+        src.send(env)
+    rcv.wait_count(len(rcv.msgs) + len(sent), timeout=60)
+    rcv.quiet(0.5)
+    assert [m.id for m in non_probes(rcv)] == [e["msg_id"] for e in sent]
+    assert "broker connection lost" not in bridge.stderr(), \
+        bridge.describe()
+    time.sleep(1.0)
+    st = bridge_stats(stop_bridge(bridge), "out")
+    assert st["out"] == st["in"] and st["dropped"] == 0
+
+
 # ---- (b) AMQP -> ZeroMQ ----------------------------------------------------------
 
 @pytest.fixture
