@@ -126,6 +126,19 @@ def sync_amqp(src, receiver, prefix, bridge, timeout=15.0):
                 timeout, bridge.describe()), pytrace=False)
 
 
+def running_to_amqp(tmp_path, daemons, zctx, amqp_peers, prefix):
+    """A ZeroMQ -> AMQP bridge "out" (to_amqp), a receiver of
+    /topic/<prefix>.#, and a probe through both: (src, receiver, bridge)."""
+    src = BridgeSource(zctx)
+    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
+    cfg = write_config(tmp_path, bridge_config(
+        {"out": to_amqp(tmp_path, src)}, endpoints={"src": [src.url]}))
+    bridge = start_bridge(daemons, cfg)
+    src.wait_subscriber(daemon=bridge)
+    sync_amqp(src, rcv, prefix, bridge)
+    return src, rcv, bridge
+
+
 def non_probes(receiver):
     return [m for m in receiver.msgs if not Probes.is_probe(
         bytes(m.body) if not isinstance(m.body, str) else m.body)]
@@ -167,13 +180,8 @@ def stop_bridge(bridge):
 def test_zmq_to_amqp_envelope_unchanged(tmp_path, rabbitmq, daemons, zctx,
                                         amqp_peers, fedmsg_peer):
     prefix = "org.fedoraproject.dev." + unique("a")
-    src = BridgeSource(zctx)
-    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
-    cfg = write_config(tmp_path, bridge_config(
-        {"out": to_amqp(tmp_path, src)}, endpoints={"src": [src.url]}))
-    bridge = start_bridge(daemons, cfg)
-    src.wait_subscriber(daemon=bridge)
-    sync_amqp(src, rcv, prefix, bridge)
+    src, rcv, bridge = running_to_amqp(tmp_path, daemons, zctx, amqp_peers,
+                                       prefix)
 
     sent = envelopes(prefix, 20)
     for env in sent:
@@ -212,13 +220,8 @@ def test_zmq_to_amqp_on_more_topics_than_open_links(tmp_path, rabbitmq,
     are closed (and freed) for new addresses all along: each envelope
     arrives once, in order, and the connection stays up."""
     prefix = "org.fedoraproject.dev." + unique("many")
-    src = BridgeSource(zctx)
-    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
-    cfg = write_config(tmp_path, bridge_config(
-        {"out": to_amqp(tmp_path, src)}, endpoints={"src": [src.url]}))
-    bridge = start_bridge(daemons, cfg)
-    src.wait_subscriber(daemon=bridge)
-    sync_amqp(src, rcv, prefix, bridge)
+    src, rcv, bridge = running_to_amqp(tmp_path, daemons, zctx, amqp_peers,
+                                       prefix)
     sent = [make_envelope("%s.t%d" % (prefix, i), {"n": i})
             for i in range(200)]
     for env in sent:

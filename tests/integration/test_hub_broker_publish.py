@@ -192,6 +192,38 @@ def test_publishes_survive_a_broker_outage(tmp_path, rabbitmq, hubs,
                "every heartbeat, those made before the stop too", hub)
 
 
+class FanoutHub:
+    """fedmsg-hub on RabbitMQ (AMQP 1.0, through bus when given) with
+    tests/abi/fanout.c publishing on count topics of their own once
+    go() is called, and a receiver of everything under the prefix."""
+
+    def __init__(self, tmp_path, hubs, amqp_peers, abi_plugins, count,
+                 **hub):
+        prefix = "org." + unique("fan")
+        mport = free_ports(1)[0]
+        self.trigger = tmp_path / "go"
+        cfg = broker_hub_config(tmp_path, "/queue/" + unique("in"), mport,
+                                None, **hub)
+        cfg["topic_prefix"] = prefix
+        cfg["consumers"] = {"fan": {
+            "plugin": str(abi_plugins["fanout"]), "topics": [prefix + ".in"],
+            "config": {"trigger": str(self.trigger), "count": count}}}
+        self.address = "/topic/%s.dev.fanout.fan." % prefix
+        self.rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
+        self.hub = start_hub(hubs, write_config(tmp_path, cfg), mport)
+
+    def go(self):
+        self.trigger.write_text("go")
+
+    def numbers(self):
+        """The "i" of every publish received so far."""
+        self.rcv.pump(0.05)
+        return [json.loads(b)["msg"]["i"] for b in self.rcv.bodies()]
+
+    def metric(self, name, **labels):
+        return self.hub.metrics()(name, **labels)
+
+
 @pytest.mark.broker_limit(150)
 def test_publishes_to_ever_new_addresses_stay_bounded(tmp_path, rabbitmq,
                                                       hubs, amqp_peers,
@@ -204,44 +236,27 @@ def test_publishes_to_ever_new_addresses_stay_bounded(tmp_path, rabbitmq,
     refused, said and counted, and when the path is back the other 1000
     reach the broker, each once."""
     px = proxy(RMQ_AMQP_PORT)
-    prefix = "org." + unique("fan")
-    mport = free_ports(1)[0]
-    trigger = tmp_path / "go"
-    cfg = broker_hub_config(tmp_path, "/queue/" + unique("in"), mport, None,
-                            bus="amqp://127.0.0.1:%d" % px.port,
-                            drain_timeout=5)
-    cfg["topic_prefix"] = prefix
-    cfg["consumers"] = {"fan": {
-        "plugin": str(abi_plugins["fanout"]), "topics": [prefix + ".in"],
-        "config": {"trigger": str(trigger), "count": 1001}}}
-    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
-    hub = start_hub(hubs, write_config(tmp_path, cfg), mport)
-
-    def metric(name, **labels):
-        return hub.metrics()(name, **labels)
+    f = FanoutHub(tmp_path, hubs, amqp_peers, abi_plugins, 1001,
+                  bus="amqp://127.0.0.1:%d" % px.port, drain_timeout=5)
     px.blackhole()
-    trigger.write_text("go")
-    wait_until(lambda: metric("fedmsg_hub_published_total",
-                              result="failed") >= 1, 30,
-               "the publish past the bound refused", hub)
-    assert metric("fedmsg_hub_published_total", result="failed") == 1
-    assert metric("fedmsg_hub_publish_queue_full_total") == 1
+    f.go()
+    wait_until(lambda: f.metric("fedmsg_hub_published_total",
+                                result="failed") >= 1, 30,
+               "the publish past the bound refused", f.hub)
+    assert f.metric("fedmsg_hub_published_total", result="failed") == 1
+    assert f.metric("fedmsg_hub_publish_queue_full_total") == 1
     assert ("messages already wait for 1000 other addresses (the broker "
-            "is not taking them): none more for /topic/%s.dev.fanout.fan.1000"
-            % prefix) in hub.stderr(), hub.describe()
-    assert not trigger.exists()
+            "is not taking them): none more for %s1000" % f.address) in \
+        f.hub.stderr(), f.hub.describe()
+    assert not f.trigger.exists()
     px.cut()
     px.heal()
-
-    def numbers():
-        rcv.pump(0.05)
-        return [json.loads(b)["msg"]["i"] for b in rcv.bodies()]
-    wait_until(lambda: len(set(numbers())) >= 1000, 90,
-               "the 1000 waiting publishes at the broker", hub)
-    got = numbers()
+    wait_until(lambda: len(set(f.numbers())) >= 1000, 90,
+               "the 1000 waiting publishes at the broker", f.hub)
+    got = f.numbers()
     assert sorted(set(got)) == list(range(1000)), got[-5:]
-    assert metric("fedmsg_hub_published_total", result="ok") == 1000
-    assert hub.stop() == 0, hub.describe()
+    assert f.metric("fedmsg_hub_published_total", result="ok") == 1000
+    assert f.hub.stop() == 0, f.hub.describe()
 
 
 def test_publishes_on_more_topics_than_open_links(tmp_path, rabbitmq, hubs,
@@ -251,23 +266,10 @@ def test_publishes_on_more_topics_than_open_links(tmp_path, rabbitmq, hubs,
     the connection stays up (a sender closed before it got credit was
     opened again under the same name: RabbitMQ ended the connection, on
     every reconnect, and 8 of 100 arrived)."""
-    prefix = "org." + unique("burst")
-    mport = free_ports(1)[0]
-    trigger = tmp_path / "go"
-    cfg = broker_hub_config(tmp_path, "/queue/" + unique("in"), mport, None)
-    cfg["topic_prefix"] = prefix
-    cfg["consumers"] = {"fan": {
-        "plugin": str(abi_plugins["fanout"]), "topics": [prefix + ".in"],
-        "config": {"trigger": str(trigger), "count": 200}}}
-    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
-    hub = start_hub(hubs, write_config(tmp_path, cfg), mport)
-    trigger.write_text("go")
-
-    def numbers():
-        rcv.pump(0.05)
-        return [json.loads(b)["msg"]["i"] for b in rcv.bodies()]
-    wait_until(lambda: len(numbers()) >= 200, 60, "200 publishes", hub)
-    assert sorted(numbers()) == list(range(200))
-    assert "broker connection lost" not in hub.stderr(), hub.describe()
-    assert hub.metrics()("fedmsg_hub_published_total", result="ok") == 200
-    assert hub.stop() == 0, hub.describe()
+    f = FanoutHub(tmp_path, hubs, amqp_peers, abi_plugins, 200)
+    f.go()
+    wait_until(lambda: len(f.numbers()) >= 200, 60, "200 publishes", f.hub)
+    assert sorted(f.numbers()) == list(range(200))
+    assert "broker connection lost" not in f.hub.stderr(), f.hub.describe()
+    assert f.metric("fedmsg_hub_published_total", result="ok") == 200
+    assert f.hub.stop() == 0, f.hub.describe()
