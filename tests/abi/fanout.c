@@ -43,6 +43,7 @@ static int
 f_init(const struct fm_host *host, void *hctx, void **state)
 {
 	struct state *st = calloc(1, sizeof(*st));
+	int rc;
 
 	if (st == NULL || host->abi_minor < 1) {
 		free(st);
@@ -51,12 +52,13 @@ f_init(const struct fm_host *host, void *hctx, void **state)
 	st->host = host;
 	st->hctx = hctx;
 	st->count = 10;
+	rc = host->json_int(host->config(hctx), "/count", &st->count);
 	if (host->json_string_copy(host->config(hctx), "/trigger", st->trigger,
 	    sizeof(st->trigger), NULL) < 0 ||
-	    host->json_int(host->config(hctx), "/count", &st->count) ==
-	    FM_JSON_ETYPE || host->timer_add(hctx, 50, fan, st) < 0) {
+	    (rc < 0 && rc != FM_JSON_EABSENT) || st->count < 0 ||
+	    host->timer_add(hctx, 50, fan, st) < 0) {
 		host->log(hctx, FM_LOG_ERR, "config: trigger (a path) is "
-		    "required, count an integer");
+		    "required, count a number of messages");
 		free(st);
 		return -1;
 	}

@@ -45,7 +45,8 @@ from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, BridgeSource,
                       make_envelope, start_bridge, tcp, unique, wait_until,
                       write_config)
 from test_bridge_amqp import (from_amqp, non_probes as amqp_non_probes,
-                              stop_bridge, sync_amqp, sync_zmq, to_amqp)
+                              running_to_amqp, stop_bridge, sync_amqp,
+                              sync_zmq, to_amqp)
 from test_bridge_stomp import Target, to_stomp
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
@@ -338,13 +339,8 @@ def test_zmq_side_50mb_message_dropped(tmp_path, rabbitmq, daemons, zctx,
     the connection unread, and the bridge connects again) with a log
     line; the bridge keeps running and the next message passes."""
     prefix = "org.fedoraproject.dev." + unique("big")
-    src = BridgeSource(zctx)
-    rcv = amqp_peers.receiver("/topic/%s.#" % prefix)
-    cfg = write_config(tmp_path, bridge_config(
-        {"out": to_amqp(tmp_path, src)}, endpoints={"src": [src.url]}))
-    bridge = start_bridge(daemons, cfg)
-    src.wait_subscriber(daemon=bridge)
-    sync_amqp(src, rcv, prefix, bridge)
+    src, rcv, bridge = running_to_amqp(tmp_path, daemons, zctx, amqp_peers,
+                                       prefix)
 
     big = big_envelope(prefix + ".big")
     body = canonical(big).encode()
