@@ -1,14 +1,19 @@
 /*
  * bench_crypto: throughput of fedmsg-c's signing and validation paths.
  *
- *   bench_crypto [-s SECONDS] [-b SECONDS] [-w WORKLOAD] DIR [CERTNAME]
+ *   bench_crypto [-s SECONDS] [-b SECONDS] [-r ROUNDS] [-w WORKLOAD] DIR
+ *                [CERTNAME]
  *
  * DIR holds a development PKI (certs/mkcerts.sh): ca.crt, optionally
  * crl.pem, and CERTNAME.crt/.key (default shell-localhost).  A realistic
  * envelope (a git.receive message, about 1 KB unsigned) is built with
  * fm_msg_build() and signed with fm_signer_sign(); then each workload runs
  * in a loop for a time of CLOCK_MONOTONIC: -s (default 3 s) for verify and
- * sign, -b (default 2 s) for the breakdown rows:
+ * sign, -b (default 2 s) for the breakdown rows.  The one-thread verify
+ * path, the bare RSA verify and the breakdown rows run in turn: -r rounds
+ * (default 10), each workload a slice of its time per round, so that other
+ * work on the machine slows them alike and a ratio of two slices of one
+ * round holds where ratios of separate runs swing by a third:
  *
  *   parse             fm_msg_parse of the signed body
  *   parse_canon       + fm_msg_canonical(unsigned): the text that is signed
@@ -36,7 +41,10 @@
  * Output, one line per result, for tests/bench/run.sh:
  *
  *   envelope UNSIGNED_BYTES SIGNED_BYTES
+ *   round ROUND NAME OPS WALL_SECONDS CPU_SECONDS   (a slice in turn)
  *   result NAME THREADS WALL_SECONDS CPU_SECONDS OPS OPS_PER_SECOND
+ *
+ * (the result of a workload run in turn sums its slices).
  *
  * CPU_SECONDS is the process CPU time spent meanwhile (at most THREADS
  * times WALL_SECONDS); less means the machine was busy with other work.
@@ -98,6 +106,10 @@ struct bench {
 	size_t			 canon_len;
 	unsigned char		 canon_sig[512];
 	size_t			 canon_siglen;
+	/* parse_canon_sha1 (one thread): SHA-1 fetched once, its context
+	 * reused, as the verify path does */
+	EVP_MD			*sha1;
+	EVP_MD_CTX		*sha1_ctx;
 };
 
 struct job {
@@ -186,8 +198,10 @@ run_once(const struct bench *b, enum work w, char *err)
 			rc = -1;
 			break;
 		}
-		if (w == W_PARSE_CANON_SHA1 && EVP_Digest(canon, clen, md,
-		    NULL, EVP_sha1(), NULL) != 1) {
+		if (w == W_PARSE_CANON_SHA1 &&
+		    (EVP_DigestInit_ex2(b->sha1_ctx, b->sha1, NULL) != 1 ||
+		    EVP_DigestUpdate(b->sha1_ctx, canon, clen) != 1 ||
+		    EVP_DigestFinal_ex(b->sha1_ctx, md, NULL) != 1)) {
 			snprintf(err, FM_ERRLEN, "SHA-1 digest failed");
 			rc = -1;
 		}
@@ -291,6 +305,65 @@ measure(const struct bench *b, const char *name, enum work w, int nthreads,
 	return rc;
 }
 
+/* A workload timed in turn with others (measure_in_turn). */
+struct turn {
+	const char	*name;
+	enum work	 w;
+	double		 slice;		/* seconds a round */
+	unsigned long	 ops;
+	double		 wall, cpu;	/* sums of the slices */
+};
+
+/*
+ * Time the workloads t[0..n) in turn on this thread, rounds times, each
+ * for its slice a round; print a "round" line per slice and then a
+ * "result" line per workload.  Returns 0, or -1 if an operation failed.
+ */
+static int
+measure_in_turn(const struct bench *b, struct turn *t, size_t n, int rounds)
+{
+	char err[FM_ERRLEN];
+	size_t i;
+	int r, k;
+
+	/* Warm up, as measure() does, and check each workload once. */
+	for (i = 0; i < n; i++)
+		for (k = 0; k < 50; k++)
+			if (run_once(b, t[i].w, err) < 0) {
+				fprintf(stderr, "bench_crypto: %s: %s\n",
+				    t[i].name, err);
+				return -1;
+			}
+	for (r = 0; r < rounds; r++)
+		for (i = 0; i < n; i++) {
+			double t0 = now_sec(), t1 = t0,
+			    c0 = clock_sec(CLOCK_PROCESS_CPUTIME_ID), c;
+			unsigned long ops = 0;
+
+			while (t1 - t0 < t[i].slice) {
+				if (run_once(b, t[i].w, err) < 0) {
+					fprintf(stderr, "bench_crypto: %s: "
+					    "%s\n", t[i].name, err);
+					return -1;
+				}
+				ops++;
+				t1 = now_sec();
+			}
+			c = clock_sec(CLOCK_PROCESS_CPUTIME_ID) - c0;
+			printf("round %d %s %lu %.4f %.4f\n", r, t[i].name,
+			    ops, t1 - t0, c);
+			t[i].ops += ops;
+			t[i].wall += t1 - t0;
+			t[i].cpu += c;
+		}
+	for (i = 0; i < n; i++)
+		printf("result %s 1 %.3f %.3f %lu %.1f\n", t[i].name,
+		    t[i].wall, t[i].cpu, t[i].ops, (double)t[i].ops /
+		    t[i].wall);
+	fflush(stdout);
+	return 0;
+}
+
 static char *
 path_join(const char *dir, const char *name, const char *ext)
 {
@@ -379,11 +452,13 @@ seconds_arg(const char *s)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: bench_crypto [-s SECONDS] [-b SECONDS] DIR "
-	    "[CERTNAME]\n"
+	fprintf(stderr, "usage: bench_crypto [-s SECONDS] [-b SECONDS] "
+	    "[-r ROUNDS] DIR [CERTNAME]\n"
 	    "  -s  time per verify/sign workload (default 3)\n"
-	    "  -b  time per breakdown row: parse, canonical, bare RSA "
+	    "  -b  time per breakdown row: parse, canonical, SHA-1 "
 	    "(default 2)\n"
+	    "  -r  rounds of the workloads timed in turn: breakdown rows, "
+	    "bare RSA\n      verify, verify path (default 10)\n"
 	    "  -w  run only this workload (parse, parse_canon, "
 	    "parse_canon_sha1,\n      rsa_verify, evp_verify, verify, "
 	    "verify_seen, rsa_sign, sign), on one thread\n");
@@ -402,16 +477,25 @@ main(int argc, char **argv)
 	char err[FM_ERRLEN];
 	double secs = 3, bsecs = 2;
 	const char *only = NULL;
+	int rounds = 10;
 	size_t ulen;
 	int c, status = 2;
 
-	while ((c = getopt(argc, argv, "s:b:w:")) != -1) {
+	while ((c = getopt(argc, argv, "s:b:r:w:")) != -1) {
 		switch (c) {
 		case 's':
 			secs = seconds_arg(optarg);
 			break;
 		case 'b':
 			bsecs = seconds_arg(optarg);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			if (rounds < 1 || rounds > 1000) {
+				fprintf(stderr, "bench_crypto: bad rounds "
+				    "'%s'\n", optarg);
+				exit(2);
+			}
 			break;
 		case 'w':
 			only = optarg;
@@ -466,6 +550,11 @@ main(int argc, char **argv)
 	if ((b.canon = fm_msg_canonical(signed_msg, true, &b.canon_len)) ==
 	    NULL || rsa_setup(&b, cert, key) < 0)
 		goto out;
+	if ((b.sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) == NULL ||
+	    (b.sha1_ctx = EVP_MD_CTX_new()) == NULL) {
+		fprintf(stderr, "bench_crypto: SHA-1 setup failed\n");
+		goto out;
+	}
 	printf("# bench_crypto: %s signed by %s, CA %s%s%s\n", topic,
 	    fm_signer_cn(b.signer), ca, vc.crl_path ? ", CRL " : "",
 	    vc.crl_path ? crl : "");
@@ -494,19 +583,29 @@ main(int argc, char **argv)
 			status = 0;
 		goto out;
 	}
-	if (measure(&b, "parse", W_PARSE, 1, bsecs) == 0 &&
-	    measure(&b, "parse_canon", W_PARSE_CANON, 1, bsecs) == 0 &&
-	    measure(&b, "parse_canon_sha1", W_PARSE_CANON_SHA1, 1,
-	    bsecs) == 0 &&
-	    measure(&b, "rsa_verify", W_RSA_VERIFY, 1, bsecs) == 0 &&
-	    measure(&b, "evp_verify", W_EVP_VERIFY, 1, bsecs) == 0 &&
-	    measure(&b, "verify", W_VERIFY, 1, secs) == 0 &&
+	{
+		struct turn t[] = {
+			{ "parse", W_PARSE, bsecs / rounds, 0, 0, 0 },
+			{ "parse_canon", W_PARSE_CANON, bsecs / rounds, 0, 0, 0 },
+			{ "parse_canon_sha1", W_PARSE_CANON_SHA1, bsecs / rounds,
+			    0, 0, 0 },
+			{ "rsa_verify", W_RSA_VERIFY, secs / rounds, 0, 0, 0 },
+			{ "verify", W_VERIFY, secs / rounds, 0, 0, 0 },
+		};
+
+		if (measure_in_turn(&b, t, sizeof(t) / sizeof(t[0]),
+		    rounds) < 0)
+			goto out;
+	}
+	if (measure(&b, "evp_verify", W_EVP_VERIFY, 1, bsecs) == 0 &&
 	    measure(&b, "verify", W_VERIFY, 2, secs) == 0 &&
 	    measure(&b, "verify_seen", W_VERIFY_SEEN, 1, bsecs) == 0 &&
 	    measure(&b, "rsa_sign", W_RSA_SIGN, 1, bsecs) == 0 &&
 	    measure(&b, "sign", W_SIGN, 1, secs) == 0)
 		status = 0;
 out:
+	EVP_MD_CTX_free(b.sha1_ctx);
+	EVP_MD_free(b.sha1);
 	EVP_PKEY_CTX_free(b.rsa_vctx);
 	EVP_PKEY_CTX_free(b.rsa_sctx);
 	EVP_PKEY_free(b.pub);

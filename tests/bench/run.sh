@@ -14,6 +14,10 @@
 #
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
 #   BENCH_BREAKDOWN  time per breakdown row (default 2)
+#   BENCH_ROUNDS     rounds of the workloads bench_crypto times in turn:
+#                    the breakdown rows, the bare RSA verify and the verify
+#                    path (default 10; their ratios are the medians of the
+#                    rounds' ratios)
 #   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
 #   BENCH_PARTS      which parts to run, any of "crypto bus robosig brokers
 #                    resultsdb githook" (default: all; robosig:
@@ -47,6 +51,7 @@ bench=$build/bench/bench_crypto
 out=$build/bench
 secs=${BENCH_SECONDS:-3}
 bsecs=${BENCH_BREAKDOWN:-2}
+rounds=${BENCH_ROUNDS:-10}
 osecs=${OPENSSL_SECONDS:-3}
 parts=${BENCH_PARTS:-crypto bus robosig brokers resultsdb githook}
 if [ "${BENCH_BROKERS:-1}" = 0 ]; then
@@ -168,8 +173,9 @@ echo "bench: openssl speed -multi 1 rsa2048 (${osecs} s sign," \
     "${osecs} s verify)" >&2
 o1a=$(speed 1 multi1-before)
 echo "bench: bench_crypto ($secs s per workload, $bsecs s per" \
-    "breakdown row)" >&2
-"$bench" -s "$secs" -b "$bsecs" "$dev" >"$out/bench_crypto.out" || {
+    "breakdown row, $rounds rounds in turn)" >&2
+"$bench" -s "$secs" -b "$bsecs" -r "$rounds" "$dev" \
+    >"$out/bench_crypto.out" || {
 	cat "$out/bench_crypto.out" >&2
 	echo "bench: bench_crypto failed" >&2
 	exit 1
@@ -230,7 +236,38 @@ function us(key, thr) { return rate[key, thr] > 0 ? 1e6 / rate[key, thr] : 0 }
 # operations per second of process CPU time, one thread
 function per_cpu(key) { return cpus[key, 1] > 0 ? ops[key, 1] / cpus[key, 1] : 0 }
 function ratio(a, b) { return b > 0 ? a / b : 0 }
+# the median of v[1..n] (sorted in place)
+function median(v, n,   i, j, x) {
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && v[j - 1] > v[j]; j--) {
+			x = v[j]; v[j] = v[j - 1]; v[j - 1] = x
+		}
+	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+# us per operation of workload w in round r
+function rus(r, w) { return rops[r, w] > 0 ? 1e6 * rwall[r, w] / rops[r, w] : 0 }
+# the median over the rounds of expression k (see rounds_of)
+function rmed(k,   r, v) {
+	for (r = 1; r <= nr; r++)
+		v[r] = rounds_of(k, r - 1)
+	return median(v, nr)
+}
+function rounds_of(k, r) {
+	if (k == "ratio") return ratio(rus(r, "rsa_verify"), rus(r, "verify"))
+	if (k == "parse") return rus(r, "parse")
+	if (k == "canon") return rus(r, "parse_canon") - rus(r, "parse")
+	if (k == "sha1") return rus(r, "parse_canon_sha1") - rus(r, "parse_canon")
+	if (k == "rsa") return rus(r, "rsa_verify")
+	if (k == "rest")
+		return rus(r, "verify") - rus(r, "parse_canon_sha1") \
+		    - rus(r, "rsa_verify")
+	if (k == "verify") return rus(r, "verify")
+}
 $1 == "envelope" { ubytes = $2; sbytes = $3 }
+$1 == "round" {
+	rops[$2, $3] = $4; rwall[$2, $3] = $5
+	if ($2 + 1 > nr) nr = $2 + 1
+}
 $1 == "cg" { cg[$2] = $3 }
 $1 == "result" {
 	wall[$2, $3] = $4; cpus[$2, $3] = $5; ops[$2, $3] = $6
@@ -283,8 +320,15 @@ END {
 	    "verify/s (-multi 2)", ratio(v2, ver2)
 	printf "  %-58s %6.3f\n", "sign path / openssl sign/s (-multi 1)",
 	    ratio(sg, sign1)
+	for (r = 0; r < nr; r++) {
+		x = rounds_of("ratio", r)
+		if (r == 0 || x < rlo) rlo = x
+		if (r == 0 || x > rhi) rhi = x
+	}
 	printf "  %-58s %6.3f\n", "verify path / bare RSA verify (same " \
-	    "process)", ratio(v1, rate["rsa_verify", 1])
+	    "process)", rmed("ratio")
+	printf "    (the median of %d rounds in turn, which ranged from " \
+	    "%.3f to %.3f)\n", nr, rlo, rhi
 	printf "  %-58s %6.3f\n", "  the same per CPU second (steadier on a " \
 	    "busy machine)", ratio(per_cpu("verify"), per_cpu("rsa_verify"))
 	if (cg["verify"] > 0 && cg["rsa_verify"] > 0)
@@ -299,24 +343,21 @@ END {
 	printf "  %-58s %6.3f\n\n", "openssl scaling, -multi 2 / -multi 1 " \
 	    "(this machine)", ratio(ver2, ver1)
 
-	t_parse = us("parse", 1)
-	t_canon = us("parse_canon", 1) - t_parse
-	t_sha1 = us("parse_canon_sha1", 1) - us("parse_canon", 1)
-	t_rsa = us("rsa_verify", 1)
-	t_evp = us("evp_verify", 1) - t_rsa - t_sha1
-	t_rest = us("verify", 1) - t_parse - t_canon - t_sha1 - t_rsa - t_evp
-	printf "  where one verify goes (us; differences of separate runs, " \
-	    "so approximate)\n"
-	printf "    %-50s %7.2f\n", "parse", t_parse
-	printf "    %-50s %7.2f\n", "canonical JSON", t_canon
-	printf "    %-50s %7.2f\n", "SHA-1 of the canonical text", t_sha1
-	printf "    %-50s %7.2f\n", "RSA-2048 public-key operation", t_rsa
-	printf "    %-50s %7.2f\n", "OpenSSL per-call setup (MD ctx, fetch, " \
-	    "pkey ctx)", t_evp
+	printf "  where one verify goes (us, medians of the %d rounds; each " \
+	    "row but RSA a\n  difference of two workloads timed in turn, so " \
+	    "approximate)\n", nr
+	printf "    %-50s %7.2f\n", "parse", rmed("parse")
+	printf "    %-50s %7.2f\n", "canonical JSON", rmed("canon")
+	printf "    %-50s %7.2f\n", "SHA-1 of the canonical text", rmed("sha1")
+	printf "    %-50s %7.2f\n", "RSA-2048 public-key operation", rmed("rsa")
 	printf "    %-50s %7.2f\n", "the rest (base64 decode, cert cache, " \
-	    "routing)", t_rest
+	    "routing)", rmed("rest")
 	printf "    %-50s %7.2f\n", "total (verify path, 1 thread)",
-	    us("verify", 1)
+	    rmed("verify")
+	printf "  (EVP_DigestVerifyInit+Verify with a fresh context, which " \
+	    "the verify path\n  does not use: %.2f us more than the bare " \
+	    "RSA verify and the SHA-1)\n", us("evp_verify", 1) \
+	    - rmed("rsa") - rmed("sha1")
 	if (cg["verify"] > 0 && cg["rsa_verify"] > 0)
 		printf "  (callgrind: %.0f instructions a verify, %.0f a bare RSA " \
 		    "verify)\n", cg["verify"], cg["rsa_verify"]
