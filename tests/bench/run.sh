@@ -15,9 +15,10 @@
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
 #   BENCH_BREAKDOWN  time per breakdown row (default 2)
 #   BENCH_ROUNDS     rounds of the workloads bench_crypto times in turn:
-#                    the breakdown rows, the bare RSA verify and the verify
-#                    path (default 10; their ratios are the medians of the
-#                    rounds' ratios)
+#                    the breakdown rows, the bare RSA verify, the verify
+#                    path and the seen-before path; the bare RSA sign and
+#                    the sign path (default 10; the "same process" ratios
+#                    are the medians of the rounds' ratios)
 #   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
 #   BENCH_PARTS      which parts to run, any of "crypto bus robosig brokers
 #                    resultsdb githook" (default: all; robosig:
@@ -254,6 +255,8 @@ function rmed(k,   r, v) {
 }
 function rounds_of(k, r) {
 	if (k == "ratio") return ratio(rus(r, "rsa_verify"), rus(r, "verify"))
+	if (k == "seen") return ratio(rus(r, "rsa_verify"), rus(r, "verify_seen"))
+	if (k == "sign") return ratio(rus(r, "rsa_sign"), rus(r, "sign"))
 	if (k == "parse") return rus(r, "parse")
 	if (k == "canon") return rus(r, "parse_canon") - rus(r, "parse")
 	if (k == "sha1") return rus(r, "parse_canon_sha1") - rus(r, "parse_canon")
@@ -335,13 +338,15 @@ END {
 		printf "  %-58s %6.3f\n", "  the same in instructions (callgrind: " \
 		    "load-independent)", cg["rsa_verify"] / cg["verify"]
 	printf "  %-58s %6.3f\n", "seen-before verify / bare RSA verify (same " \
-	    "process)", ratio(rate["verify_seen", 1], rate["rsa_verify", 1])
+	    "process)", rmed("seen")
 	printf "  %-58s %6.3f\n", "sign path / bare RSA sign (same process)",
-	    ratio(sg, rate["rsa_sign", 1])
+	    rmed("sign")
 	printf "  %-58s %6.3f\n", "verify scaling, 2 threads / 1 thread",
 	    ratio(v2, v1)
-	printf "  %-58s %6.3f\n\n", "openssl scaling, -multi 2 / -multi 1 " \
+	printf "  %-58s %6.3f\n", "openssl scaling, -multi 2 / -multi 1 " \
 	    "(this machine)", ratio(ver2, ver1)
+	printf "  (same process: the median of %d rounds in which the path " \
+	    "and its bare RSA\n  operation were timed in turn)\n\n", nr
 
 	printf "  where one verify goes (us, medians of the %d rounds; each " \
 	    "row but RSA a\n  difference of two workloads timed in turn, so " \
