@@ -9,7 +9,7 @@
  * envelope (a git.receive message, about 1 KB unsigned) is built with
  * fm_msg_build() and signed with fm_signer_sign(); then each workload runs
  * in a loop for a time of CLOCK_MONOTONIC: -s (default 3 s) for verify and
- * sign, -b (default 2 s) for the breakdown rows.  The one-thread verify
+ * sign, -b (default 2 s) for the other rows.  The one-thread verify
  * path, the bare RSA verify, the seen-before path and the breakdown rows
  * run in turn, and so do the sign path and the bare RSA sign: -r rounds
  * (default 10), each workload a slice of its time per round, so that other
@@ -454,12 +454,14 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: bench_crypto [-s SECONDS] [-b SECONDS] "
-	    "[-r ROUNDS] DIR [CERTNAME]\n"
+	    "[-r ROUNDS] [-w WORKLOAD] DIR\n                    [CERTNAME]\n"
 	    "  -s  time per verify/sign workload (default 3)\n"
-	    "  -b  time per breakdown row: parse, canonical, SHA-1 "
+	    "  -b  time per breakdown row (parse, canonical, SHA-1) and per "
+	    "seen-before,\n      bare RSA sign and fresh-context verify row "
 	    "(default 2)\n"
-	    "  -r  rounds of the workloads timed in turn: breakdown rows, "
-	    "bare RSA\n      verify, verify path (default 10)\n"
+	    "  -r  rounds of the workloads timed in turn: the breakdown rows, "
+	    "bare RSA\n      verify, verify path and seen-before path; bare "
+	    "RSA sign and sign path\n      (default 10)\n"
 	    "  -w  run only this workload (parse, parse_canon, "
 	    "parse_canon_sha1,\n      rsa_verify, evp_verify, verify, "
 	    "verify_seen, rsa_sign, sign), on one thread\n");
