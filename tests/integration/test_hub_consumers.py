@@ -22,12 +22,13 @@ import hashlib, json, os, sys, time
 out, msg_id = sys.argv[1], sys.argv[2]
 data = sys.stdin.buffer.read()
 h = hashlib.sha256(msg_id.encode("utf-8", "surrogateescape")).hexdigest()
-with open(os.path.join(out, "calls.log"), "a") as f:
-    f.write(json.dumps(msg_id) + "\n")
+# argv and body first: a test that sees the call in calls.log reads them
 with open(os.path.join(out, h + ".argv"), "w") as f:
     json.dump(sys.argv[1:], f)
 with open(os.path.join(out, h + ".body"), "wb") as f:
     f.write(data)
+with open(os.path.join(out, "calls.log"), "a") as f:
+    f.write(json.dumps(msg_id) + "\n")
 msg = json.loads(data)["msg"]
 time.sleep(msg.get("sleep", 0))
 with open(os.path.join(out, h + ".done"), "w") as f:
