@@ -13,7 +13,9 @@
 # reports; nothing here fails on a slow figure.
 #
 #   BENCH_SECONDS    time per verify/sign workload (default 3)
-#   BENCH_BREAKDOWN  time per breakdown row (default 2)
+#   BENCH_BREAKDOWN  time per breakdown row (parse, canonical, SHA-1) and
+#                    per seen-before, bare RSA sign and fresh-context
+#                    verify row (default 2)
 #   BENCH_ROUNDS     rounds of the workloads bench_crypto times in turn:
 #                    the breakdown rows, the bare RSA verify, the verify
 #                    path and the seen-before path; the bare RSA sign and
