@@ -600,6 +600,119 @@ test_string_word_runs(void **state)
 	}
 }
 
+/*
+ * Escaped strings are decoded 16 bytes a step up to each backslash: runs
+ * of every length between escapes (a PEM certificate has one every 64
+ * bytes) come out whole, and the last bytes too.
+ */
+static void
+test_decode_runs(void **state)
+{
+	struct buf in = BUF_INIT, want = BUF_INIT;
+	struct jv_doc *doc;
+	const struct jv *v;
+	int run, line, i;
+
+	(void)state;
+	for (run = 0; run <= 40; run++) {
+		in.len = want.len = 0;
+		buf_addc(&in, '"');
+		for (line = 0; line < 5; line++) {
+			for (i = 0; i < run; i++) {
+				buf_addc(&in, (char)('A' + (line * 7 + i) % 26));
+				buf_addc(&want, (char)('A' + (line * 7 + i) % 26));
+			}
+			buf_add(&in, line % 2 ? "\\n" : "\\u00e9", line % 2 ?
+			    2 : 6);
+			buf_add(&want, line % 2 ? "\n" : "\xc3\xa9", line % 2 ?
+			    1 : 2);
+		}
+		for (i = 0; i < run; i++) {
+			buf_addc(&in, 'z');
+			buf_addc(&want, 'z');
+		}
+		buf_addc(&in, '"');
+		doc = parse_ok(in.data, in.len, NULL);
+		v = jv_doc_root(doc);
+		assert_int_equal(v->type, JV_STRING);
+		if (v->len != want.len || memcmp(v->u.str, want.data,
+		    want.len) != 0)
+			fail_msg("run %d: decoded %u bytes, want %zu", run,
+			    v->len, want.len);
+		assert_int_equal(v->u.str[v->len], '\0');
+		jv_doc_free(doc);
+	}
+	buf_free(&in);
+	buf_free(&want);
+}
+
+/* The value a float lexeme parses to, bit for bit what strtod gives. */
+static void
+check_float(const char *lexeme)
+{
+	struct jv_doc *doc = parse_ok(lexeme, strlen(lexeme), NULL);
+	const struct jv *v = jv_doc_root(doc);
+	double want = strtod(lexeme, NULL);
+
+	assert_int_equal(v->type, JV_FLOAT);
+	if (memcmp(&v->u.num, &want, sizeof(want)) != 0)
+		fail_msg("%s: parsed %.17g, strtod %.17g", lexeme, v->u.num,
+		    want);
+	jv_doc_free(doc);
+}
+
+/*
+ * Floats with few digits and a small exponent skip strtod (one exact
+ * multiplication or division); at and past the edges of that path, and
+ * for random lexemes, the value is still strtod's.
+ */
+static void
+test_float_fast_path(void **state)
+{
+	static const char *const edges[] = {
+		"0.0", "-0.0", "0.125", "-0.125", "1717171717.123456",
+		"9007199254740992.0", "9007199254740993.0",
+		"9007199254740991.5", "1e22", "1e23", "1.5e-22", "1e-23",
+		"123456789012345678.9", "1234567890123456789.0",
+		"0.000000000000000000000000000001", "0.1", "0.2", "0.3",
+		"2.5E-3", "5e+2", "-7E-0", "4.35", "1.7976931348623157e308",
+		"4.9e-324", "0e999", "-0.0e-5", "0.00000000000000000001e20",
+	};
+	char lex[64];
+	unsigned seed = 12345;
+	size_t i;
+	int n, d, k;
+
+	(void)state;
+	for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		check_float(edges[i]);
+	for (n = 0; n < 20000; n++) {
+		int digits = 1 + (int)((seed = seed * 1103515245u + 12345u) >>
+		    16) % 20;
+		int point = (int)((seed = seed * 1103515245u + 12345u) >> 16) %
+		    digits;
+		char *o = lex;
+
+		if (n & 1)
+			*o++ = '-';
+		for (d = 0; d < digits; d++) {
+			seed = seed * 1103515245u + 12345u;
+			*o++ = (char)('0' + (d == 0 && point > 0 ? 1 + (seed >>
+			    16) % 9 : (seed >> 16) % 10));
+			if (d == point)
+				*o++ = '.';
+		}
+		if (o[-1] == '.')
+			*o++ = '0';
+		seed = seed * 1103515245u + 12345u;
+		k = (int)((seed >> 16) % 61) - 30;
+		if (n % 3 == 0)
+			o += sprintf(o, "e%d", k);
+		*o = '\0';
+		check_float(lex);
+	}
+}
+
 static void
 test_control_chars(void **state)
 {
@@ -967,6 +1080,8 @@ main(void)
 		cmocka_unit_test(test_escapes),
 		cmocka_unit_test(test_control_chars),
 		cmocka_unit_test(test_string_word_runs),
+		cmocka_unit_test(test_decode_runs),
+		cmocka_unit_test(test_float_fast_path),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_valid_utf8_boundaries),
 		cmocka_unit_test(test_depth),
