@@ -66,19 +66,15 @@ value(unsigned char c)
 }
 
 /* A transcription of CPython's binascii.a2b_base64 in non-strict mode. */
-unsigned char *
-b64_decode_lenient(const char *s, size_t n, size_t *outlen, char *err)
+int
+b64_decode_lenient_to(const char *s, size_t n, unsigned char *out,
+    size_t *outlen, char *err)
 {
-	unsigned char *out, *o;
+	unsigned char *o = out;
 	unsigned leftchar = 0;
 	int quad_pos = 0, pads = 0;
 	size_t i, chars = 0;
 
-	if ((out = malloc(n / 4 * 3 + 3)) == NULL) {
-		snprintf(err, FM_ERRLEN, "out of memory");
-		return NULL;
-	}
-	o = out;
 	for (i = 0; i < n; i++) {
 		unsigned char c;
 		int v, v1, v2, v3;
@@ -122,8 +118,7 @@ b64_decode_lenient(const char *s, size_t n, size_t *outlen, char *err)
 		if (c >= 0x80) {	/* Python: str.encode('ascii') fails first */
 			snprintf(err, FM_ERRLEN, "invalid base64: string argument "
 			    "should contain only ASCII characters");
-			free(out);
-			return NULL;
+			return -1;
 		}
 		if (c == '=') {
 			if (quad_pos >= 2 && quad_pos + ++pads >= 4)
@@ -160,15 +155,29 @@ b64_decode_lenient(const char *s, size_t n, size_t *outlen, char *err)
 		snprintf(err, FM_ERRLEN, "invalid base64: number of data "
 		    "characters (%zu) cannot be 1 more than a multiple of 4",
 		    chars);
-		free(out);
-		return NULL;
+		return -1;
 	}
 	if (quad_pos != 0) {
 		snprintf(err, FM_ERRLEN, "invalid base64: incorrect padding");
-		free(out);
-		return NULL;
+		return -1;
 	}
 done:
 	*outlen = (size_t)(o - out);
+	return 0;
+}
+
+unsigned char *
+b64_decode_lenient(const char *s, size_t n, size_t *outlen, char *err)
+{
+	unsigned char *out;
+
+	if ((out = malloc(B64_DECODED_MAX(n))) == NULL) {
+		snprintf(err, FM_ERRLEN, "out of memory");
+		return NULL;
+	}
+	if (b64_decode_lenient_to(s, n, out, outlen, err) < 0) {
+		free(out);
+		return NULL;
+	}
 	return out;
 }

@@ -206,16 +206,14 @@ fm_msg_signer(const struct fm_msg *m)
 }
 
 void
-msg_set_signer(const struct fm_msg *cm, const char *cn)
+msg_take_signer(const struct fm_msg *cm, char *cn)
 {
 	struct fm_msg *m = (struct fm_msg *)cm;	/* an annotation, not content */
-	char *expected = NULL, *dup;
+	char *expected = NULL;
 
-	if (cn == NULL || atomic_load(&m->signer) != NULL ||
-	    (dup = strdup(cn)) == NULL)
-		return;
-	if (!atomic_compare_exchange_strong(&m->signer, &expected, dup))
-		free(dup);
+	if (cn != NULL &&
+	    !atomic_compare_exchange_strong(&m->signer, &expected, cn))
+		free(cn);
 }
 
 const char *

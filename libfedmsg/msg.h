@@ -18,10 +18,11 @@ const struct jv *msg_root(const struct fm_msg *m);
 int msg_canonical_buf(const struct fm_msg *m, bool unsigned_, struct buf *b);
 
 /*
- * Record the signer's CN (copied) once a validator accepted the message.
- * The first recording wins; safe from several threads.
+ * Record the signer's CN once a validator accepted the message, taking
+ * the malloc'ed cn (freed if a CN is already recorded: the first
+ * recording wins).  Safe from several threads.
  */
-void msg_set_signer(const struct fm_msg *m, const char *cn);
+void msg_take_signer(const struct fm_msg *m, char *cn);
 
 /*
  * fm_msg_parse() refuses a body that holds any key twice (at any depth,

@@ -937,7 +937,8 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 {
 	struct envelope env;
 	const struct jv *crypto, *sigf, *certf, *topic;
-	unsigned char *sig = NULL;
+	/* an RSA-4096 signature is 512 bytes: a heap buffer only for more */
+	unsigned char sigbuf[768], *sig = NULL;
 	size_t siglen = 0, canon_len;
 	enum fm_verdict verdict = FM_VALID;
 	EVP_PKEY *pkey = NULL;
@@ -994,8 +995,15 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	    (certf = credential(env.certificate, "certificate", &verdict,
 	    reason)) == NULL)
 		goto done;
-	if ((sig = b64_decode_lenient(sigf->u.str, sigf->len, &siglen,
-	    err)) == NULL) {
+	sig = B64_DECODED_MAX((size_t)sigf->len) <= sizeof(sigbuf) ? sigbuf :
+	    malloc(B64_DECODED_MAX((size_t)sigf->len));
+	if (sig == NULL) {
+		verdict = FM_INVALID_SIGNATURE;
+		REASON("cannot verify: out of memory");
+		goto done;
+	}
+	if (b64_decode_lenient_to(sigf->u.str, sigf->len, sig, &siglen,
+	    err) < 0) {
 		verdict = FM_INVALID_BASE64;
 		REASON("signature: %s", err);
 		goto done;
@@ -1064,7 +1072,8 @@ signature_ok:
 	if (verdict == FM_VALID) {
 		if (reason)
 			reason_cat(reason, "signed by ", cn);
-		msg_set_signer(msg, cn);
+		msg_take_signer(msg, cn);
+		cn = NULL;
 	}
 done:
 	EVP_PKEY_free(pkey);
@@ -1073,7 +1082,8 @@ done:
 	if (cb == &own || cb->cap > CANON_KEEP)
 		buf_free(cb);
 	free(cn);
-	free(sig);
+	if (sig != sigbuf)
+		free(sig);
 	return verdict;
 }
 

@@ -643,6 +643,32 @@ test_tampered(void **state)
 	buf_free(&q);
 	free(t);
 
+	/*
+	 * Signatures longer than the validator's stack buffer: junk that the
+	 * lenient decoder skips before the real one (valid), and a
+	 * 3 KB one (does not match)
+	 */
+	sig = jv_get(msg_root(s), "signature");
+	t = malloc(sig->len + 1000);
+	memset(t, '*', 1000);
+	memcpy(t + 1000, sig->u.str, sig->len);
+	canon_string(&q, t, sig->len + 1000);
+	ex = (struct canon_extra){ "signature", q.data, q.len };
+	m = edit(s, NULL, &ex, 1);
+	expect(v, m, FM_VALID, NULL);
+	fm_msg_unref(m);
+	buf_free(&q);
+	free(t);
+	t = malloc(4096);
+	memset(t, 'Q', 4096);
+	canon_string(&q, t, 4096);
+	ex = (struct canon_extra){ "signature", q.data, q.len };
+	m = edit(s, NULL, &ex, 1);
+	expect(v, m, FM_INVALID_SIGNATURE, "does not match");
+	fm_msg_unref(m);
+	buf_free(&q);
+	free(t);
+
 	/* another trusted signer's certificate with alpha's signature */
 	b = signed_msg(BETA, TOPIC, 1700000000);
 	cert = jv_get(msg_root(b), "certificate");
