@@ -29,6 +29,7 @@
 #include "koji_map.h"
 #include "log.h"
 #include "msg.h"
+#include "seen.h"
 #include "spool.h"
 #include "zep.h"
 
@@ -36,7 +37,8 @@
 #define MAX_TOPICS	64
 #define MAX_MAP		32
 #define MAX_PROPS	BROKER_FORM_PROPS	/* Koji's form */
-#define SEEN_WINDOW	100000	/* msg_ids remembered against loops */
+#define SEEN_WINDOW	100000	/* msg_ids remembered against loops: at
+				   least half as many, at most as many */
 #define SPOOL_DEFAULT_MAX (1024ull * 1024 * 1024)
 #define ORIGIN_PROP	BROKER_ORIGIN_PROP
 #define FM_SCHEMA	"base.message"	/* fedora-messaging's generic class */
@@ -44,13 +46,6 @@
 
 struct map_entry {
 	char	*from, *to;
-};
-
-/* The msg_ids forwarded lately, in two generations (bounded). */
-struct seen {
-	uint64_t	*gen[2];
-	size_t		 cap, count;
-	int		 cur;
 };
 
 /*
@@ -100,60 +95,23 @@ struct bridge {
 	struct bridge_stats	 st;
 };
 
-static struct seen seen;
+static struct seen *seen;	/* msg_ids forwarded lately (seen.h) */
 static struct bridge *all[MAX_BRIDGES];
 static int nall;
 
 /* ---- loop prevention ------------------------------------------------------------ */
 
-static uint64_t
-hash_id(const char *id)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 1099511628211ull;
-	return h | 1;
-}
-
-static bool
-seen_has(uint64_t h)
-{
-	int g;
-
-	for (g = 0; g < 2; g++) {
-		size_t cap = seen.cap * 2, i;
-
-		for (i = h % cap; seen.gen[g][i]; i = (i + 1) % cap)
-			if (seen.gen[g][i] == h)
-				return true;
-	}
-	return false;
-}
-
-static void
-seen_add(const char *id)
-{
-	uint64_t h;
-	size_t i, cap = seen.cap * 2;
-
-	if (id == NULL || seen.gen[0] == NULL || seen_has(h = hash_id(id)))
-		return;
-	if (seen.count == seen.cap) {
-		seen.cur ^= 1;
-		memset(seen.gen[seen.cur], 0, cap * sizeof(uint64_t));
-		seen.count = 0;
-	}
-	for (i = h % cap; seen.gen[seen.cur][i]; i = (i + 1) % cap)
-		;
-	seen.gen[seen.cur][i] = h;
-	seen.count++;
-}
-
 static bool
 seen_id(const char *id)
 {
-	return id && seen.gen[0] && seen_has(hash_id(id));
+	return id && seen && seen_has(seen, seen_key(id));
+}
+
+static void
+seen_add_id(const char *id)
+{
+	if (id && seen)
+		seen_add(seen, seen_key(id));
 }
 
 /* ---- topics and addresses ----------------------------------------------------- */
@@ -502,7 +460,7 @@ send_spooled(struct bridge *br)
 			fresh_keep(br, id, len, m); /* for the next try */
 			return;
 		}
-		seen_add(fm_msg_id(m));
+		seen_add_id(fm_msg_id(m));
 		br->in_flight++;
 		free(address);
 		fm_msg_unref(m);
@@ -683,7 +641,7 @@ forward:
 		br->st.retried++;
 		goto done;
 	}
-	seen_add(fm_msg_id(m));
+	seen_add_id(fm_msg_id(m));
 	br->st.out++;
 done:
 	fm_msg_unref(m);
@@ -1134,10 +1092,8 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 		log_err("config: \"bridges\" must be an object of named bridges");
 		return 2;
 	}
-	seen.cap = SEEN_WINDOW / 2;
-	seen.gen[0] = calloc(seen.cap * 2, sizeof(uint64_t));
-	seen.gen[1] = calloc(seen.cap * 2, sizeof(uint64_t));
-	if (seen.gen[0] == NULL || seen.gen[1] == NULL) {
+	/* two generations of half the window each */
+	if ((seen = seen_new(SEEN_WINDOW / 2)) == NULL) {
 		log_err("out of memory");
 		status = 1;
 		goto out;
@@ -1219,8 +1175,8 @@ out:
 		bridge_free(all[i]);
 	}
 	nall = 0;
-	free(seen.gen[0]);
-	free(seen.gen[1]);
+	seen_free(seen);
+	seen = NULL;
 	zep_shutdown();
 	return status;
 }
