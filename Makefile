@@ -113,7 +113,7 @@ TESTS_tools	 = test_terse test_fm_serial test_topic_binding
 TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
 TESTS_hub	 = test_consumers test_pubq
-TESTS_bridge	 = test_koji_map test_coalesce test_seen
+TESTS_bridge	 = test_koji_map test_coalesce
 # a plugin's own code (#included): the public headers, its libraries
 TESTS_consumers	 = test_rdb_mapping test_negotiate
 test_layer	 = $(or $(firstword $(foreach l,$(TEST_LAYERS),$(if \

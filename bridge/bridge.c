@@ -24,12 +24,12 @@
 #include "bus_internal.h"
 #include "canon.h"
 #include "config.h"
+#include "id_window.h"
 #include "jget.h"
 #include "jwrite.h"
 #include "koji_map.h"
 #include "log.h"
 #include "msg.h"
-#include "seen.h"
 #include "spool.h"
 #include "zep.h"
 
@@ -95,7 +95,7 @@ struct bridge {
 	struct bridge_stats	 st;
 };
 
-static struct seen *seen;	/* msg_ids forwarded lately (seen.h) */
+static struct id_window *seen;	/* msg_ids forwarded lately */
 static struct bridge *all[MAX_BRIDGES];
 static int nall;
 
@@ -104,14 +104,14 @@ static int nall;
 static bool
 seen_id(const char *id)
 {
-	return id && seen && seen_has(seen, seen_key(id));
+	return id && seen && id_window_has(seen, id_window_key(id));
 }
 
 static void
 seen_add_id(const char *id)
 {
 	if (id && seen)
-		seen_add(seen, seen_key(id));
+		id_window_add(seen, id_window_key(id));
 }
 
 /* ---- topics and addresses ----------------------------------------------------- */
@@ -1092,8 +1092,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 		log_err("config: \"bridges\" must be an object of named bridges");
 		return 2;
 	}
-	/* two generations of half the window each */
-	if ((seen = seen_new(SEEN_WINDOW / 2)) == NULL) {
+	if ((seen = id_window_new(SEEN_WINDOW)) == NULL) {
 		log_err("out of memory");
 		status = 1;
 		goto out;
@@ -1175,7 +1174,7 @@ out:
 		bridge_free(all[i]);
 	}
 	nall = 0;
-	seen_free(seen);
+	id_window_free(seen);
 	seen = NULL;
 	zep_shutdown();
 	return status;

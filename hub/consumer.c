@@ -18,6 +18,7 @@
 
 #include "clock.h"
 #include "consumer.h"
+#include "id_window.h"
 #include "jptr.h"
 #include "log.h"
 #include "msg.h"
@@ -50,13 +51,6 @@ struct timer {
 	bool		 queued;	/* a task is waiting: don't pile up */
 };
 
-/* Two generations of msg_id hashes: a window of between n/2 and n ids. */
-struct dedup {
-	uint64_t	*gen[2];
-	size_t		 cap, count;	/* per generation */
-	int		 cur;
-};
-
 struct consumer {
 	struct hub		*hub;
 	struct consumer_spec	*spec;
@@ -83,7 +77,7 @@ struct consumer {
 	unsigned		 nthreads;
 	int64_t			*started_ms;	/* per worker, 0 when idle */
 	bool			*overrun_told;
-	struct dedup		 dd;
+	struct id_window	*dedup;		/* NULL: no dedup_window */
 	struct timer		 timers[MAX_TIMERS];
 	int			 ntimers;
 	char			 last_error[256];
@@ -402,54 +396,6 @@ oom:
 	return -1;
 }
 
-/* ---- de-duplication ---------------------------------------------------------- */
-
-static uint64_t
-id_hash(const char *id)
-{
-	uint64_t h = 1469598103934665603ull;	/* FNV-1a 64 */
-
-	for (; *id; id++)
-		h = (h ^ (unsigned char)*id) * 1099511628211ull;
-	return h | 1;				/* 0 marks an empty slot */
-}
-
-static bool
-gen_has(const struct dedup *dd, int g, uint64_t h)
-{
-	size_t i, cap = dd->cap * 2;
-
-	for (i = h % cap; dd->gen[g][i]; i = (i + 1) % cap)
-		if (dd->gen[g][i] == h)
-			return true;
-	return false;
-}
-
-/* True when id was seen within the window; remembers it otherwise. */
-static bool
-dedup_seen(struct dedup *dd, const char *id)
-{
-	uint64_t h;
-	size_t i, cap;
-
-	if (dd->cap == 0 || id == NULL)
-		return false;
-	h = id_hash(id);
-	if (gen_has(dd, 0, h) || gen_has(dd, 1, h))
-		return true;
-	if (dd->count == dd->cap) {	/* retire the older generation */
-		dd->cur ^= 1;
-		memset(dd->gen[dd->cur], 0, dd->cap * 2 * sizeof(uint64_t));
-		dd->count = 0;
-	}
-	cap = dd->cap * 2;
-	for (i = h % cap; dd->gen[dd->cur][i]; i = (i + 1) % cap)
-		;
-	dd->gen[dd->cur][i] = h;
-	dd->count++;
-	return false;
-}
-
 /* ---- loading ------------------------------------------------------------------ */
 
 static void
@@ -593,13 +539,10 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 	c->cap = spec->queue_size;
 	c->ring = calloc(c->cap, sizeof(*c->ring));
 	c->delayed = calloc(c->cap, sizeof(*c->delayed));
-	if (spec->dedup_window) {
-		c->dd.cap = (spec->dedup_window + 1) / 2;
-		c->dd.gen[0] = calloc(c->dd.cap * 2, sizeof(uint64_t));
-		c->dd.gen[1] = calloc(c->dd.cap * 2, sizeof(uint64_t));
-	}
+	if (spec->dedup_window)
+		c->dedup = id_window_new(spec->dedup_window);
 	if (c->ring == NULL || c->delayed == NULL || (spec->dedup_window &&
-	    (c->dd.gen[0] == NULL || c->dd.gen[1] == NULL))) {
+	    c->dedup == NULL)) {
 		snprintf(err, FM_ERRLEN, "consumer %s: out of memory",
 		    spec->name);
 		goto fail;
@@ -670,7 +613,8 @@ consumer_offer(struct consumer *c, struct fm_msg *msg, struct dispatch *dsp)
 	if (c->halted || c->stopping) {
 		atomic_fetch_add(&c->st.dropped[DROP_HALTED], 1);
 		rc = OFFER_REFUSED;
-	} else if (dedup_seen(&c->dd, fm_msg_id(msg))) {
+	} else if (c->dedup && fm_msg_id(msg) &&
+	    id_window_seen(c->dedup, fm_msg_id(msg))) {
 		atomic_fetch_add(&c->st.dropped[DROP_DUPLICATE], 1);
 		rc = OFFER_DUPLICATE;
 	} else if (c->len == c->cap) {
@@ -1093,8 +1037,7 @@ consumer_free(struct consumer *c)
 	free(c->topics);
 	free(c->ring);
 	free(c->delayed);
-	free(c->dd.gen[0]);
-	free(c->dd.gen[1]);
+	id_window_free(c->dedup);
 	free(c->threads);
 	free(c->started_ms);
 	free(c->overrun_told);

@@ -36,6 +36,7 @@
 
 #include "b64.h"
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "msg.h"
 #include "verified.h"
@@ -464,29 +465,16 @@ fp_hash(const unsigned char *fp)
 }
 
 /*
- * The spelling slot of a certificate field: FNV-1a on 8-byte words of its
- * length and its last 64 bytes (where base64 certificates differ: the
- * signature).
- * Only a placement; a match is decided by comparing the whole text.
+ * The spelling slot of a certificate field: a hash of its length and its
+ * last 64 bytes (where base64 certificates differ: the signature).  Only
+ * a placement; a match is decided by comparing the whole text.
  */
 static size_t
 text_hash(const char *text, size_t len)
 {
-	uint64_t h = 1469598103934665603ULL ^ len;
-	size_t i = len > 64 ? len - 64 : 0;
+	size_t tail = len > 64 ? 64 : len;
 
-	/* 8 bytes a step (a byte a step was 400 instructions a message);
-	 * the shift brings high bits down, the product takes low bits up */
-	for (; len - i >= 8; i += 8) {
-		uint64_t w;
-
-		memcpy(&w, text + i, sizeof(w));
-		h = (h ^ w) * 1099511628211ULL;
-		h ^= h >> 32;
-	}
-	for (; i < len; i++)
-		h = (h ^ (unsigned char)text[i]) * 1099511628211ULL;
-	return (size_t)h;
+	return (size_t)hash_bytes(text + len - tail, tail, len);
 }
 
 /* The trusted table's slot for fp: its entry, or the free slot for it. */

@@ -601,6 +601,33 @@ test_chain_failures(void **state)
 	}
 }
 
+/* m with field key replaced by the JSON string of text[0..n). */
+static struct fm_msg *
+with_string_field(const struct fm_msg *m, const char *key, const char *text,
+    size_t n)
+{
+	struct buf json = BUF_INIT;
+	struct canon_extra ex;
+	struct fm_msg *out;
+
+	canon_string(&json, text, n);
+	ex = (struct canon_extra){ key, json.data, json.len };
+	out = edit(m, NULL, &ex, 1);
+	buf_free(&json);
+	return out;
+}
+
+/* Message s with its signature field replaced by sig[0..len): verdict. */
+static void
+expect_signature(struct fm_validator *v, const struct fm_msg *s,
+    const char *sig, size_t len, enum fm_verdict want, const char *reason)
+{
+	struct fm_msg *m = with_string_field(s, "signature", sig, len);
+
+	expect(v, m, want, reason);
+	fm_msg_unref(m);
+}
+
 static void
 test_tampered(void **state)
 {
@@ -632,41 +659,23 @@ test_tampered(void **state)
 
 	/* one base64 character of the signature changed */
 	sig = jv_get(msg_root(s), "signature");
-	t = malloc(sig->len + 1);
+	t = malloc(sig->len + 1000);
 	memcpy(t, sig->u.str, sig->len);
 	t[10] = t[10] == 'A' ? 'B' : 'A';
-	canon_string(&q, t, sig->len);
-	ex = (struct canon_extra){ "signature", q.data, q.len };
-	m = edit(s, NULL, &ex, 1);
-	expect(v, m, FM_INVALID_SIGNATURE, NULL);
-	fm_msg_unref(m);
-	buf_free(&q);
-	free(t);
-
+	expect_signature(v, s, t, sig->len, FM_INVALID_SIGNATURE, NULL);
 	/*
 	 * Signatures longer than the validator's stack buffer: junk that the
-	 * lenient decoder skips before the real one (valid), and a
-	 * 3 KB one (does not match)
+	 * lenient decoder skips before the real one (valid), and a 3 KB one
+	 * (does not match)
 	 */
-	sig = jv_get(msg_root(s), "signature");
-	t = malloc(sig->len + 1000);
 	memset(t, '*', 1000);
 	memcpy(t + 1000, sig->u.str, sig->len);
-	canon_string(&q, t, sig->len + 1000);
-	ex = (struct canon_extra){ "signature", q.data, q.len };
-	m = edit(s, NULL, &ex, 1);
-	expect(v, m, FM_VALID, NULL);
-	fm_msg_unref(m);
-	buf_free(&q);
+	expect_signature(v, s, t, sig->len + 1000, FM_VALID, NULL);
 	free(t);
 	t = malloc(4096);
 	memset(t, 'Q', 4096);
-	canon_string(&q, t, 4096);
-	ex = (struct canon_extra){ "signature", q.data, q.len };
-	m = edit(s, NULL, &ex, 1);
-	expect(v, m, FM_INVALID_SIGNATURE, "does not match");
-	fm_msg_unref(m);
-	buf_free(&q);
+	expect_signature(v, s, t, 4096, FM_INVALID_SIGNATURE,
+	    "does not match");
 	free(t);
 
 	/* another trusted signer's certificate with alpha's signature */
@@ -1229,20 +1238,6 @@ test_cache(void **state)
 		fm_msg_unref(m[k]);
 }
 
-/* m with its certificate field replaced by the JSON string of text. */
-static struct fm_msg *
-with_certificate_field(const struct fm_msg *m, const char *text, size_t n)
-{
-	struct buf json = BUF_INIT;
-	struct canon_extra ex;
-	struct fm_msg *out;
-
-	canon_string(&json, text, n);
-	ex = (struct canon_extra){ "certificate", json.data, json.len };
-	out = edit(m, NULL, &ex, 1);
-	buf_free(&json);
-	return out;
-}
 
 /*
  * The certificate field of m spelled differently (k-th variant): the
@@ -1264,7 +1259,7 @@ respelled(const struct fm_msg *m, unsigned k)
 	}
 	for (i = 0; i < k / 65536 + 1; i++)
 		buf_addc(&b, '!');
-	out = with_certificate_field(m, b.data, b.len);
+	out = with_string_field(m, "certificate", b.data, b.len);
 	buf_free(&b);
 	return out;
 }
@@ -1319,7 +1314,7 @@ test_spelling_collision(void **state)
 	assert_non_null(text);
 	memcpy(text, cert->u.str, cert->len);
 	text[120] = text[120] == 'A' ? 'B' : 'A';	/* another DER */
-	m = with_certificate_field(s, text, cert->len);
+	m = with_string_field(s, "certificate", text, cert->len);
 	got = fm_validator_check(v, m, reason);
 	if (got == FM_VALID)
 		fail_msg("a different certificate field took the cached "
@@ -1369,10 +1364,11 @@ test_cache_flood(void **state)
 	assert_non_null(key);
 	for (k = 0; k < 100; k++) {
 		junk_cert_b64(key, (long)k + 1, &b);
-		m = with_certificate_field(a, b.data, b.len);
+		m = with_string_field(a, "certificate", b.data, b.len);
 		expect(v, m, FM_INVALID_CHAIN, NULL);
 		fm_msg_unref(m);
-		m = with_certificate_field(a, b.data + 40, b.len - 40);
+		m = with_string_field(a, "certificate", b.data + 40,
+		    b.len - 40);
 		expect(v, m, FM_INVALID_CERT, NULL);
 		fm_msg_unref(m);
 	}
@@ -1557,7 +1553,7 @@ test_verified_not_borrowed(void **state)
 	    jv_get(msg_root(a), "signature")->u.str);
 	expect(v, m, FM_INVALID_SIGNATURE, "does not match");
 	fm_msg_unref(m);
-	m = with_certificate_field(a, bcert->u.str, bcert->len);
+	m = with_string_field(a, "certificate", bcert->u.str, bcert->len);
 	expect(v, m, FM_INVALID_SIGNATURE, "does not match");
 	fm_msg_unref(m);
 	st = stats_of(v);
