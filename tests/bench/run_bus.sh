@@ -19,7 +19,9 @@
 #     (tests/bench/peer_relay.py: its per-message work through the peer's
 #     own API, as moksha is not in Debian 12), where ../shared/peers/fedmsg
 #     (or $FM_PEERS/fedmsg) and pyzmq are present: our throughput and CPU
-#     per message as multiples of its.
+#     per message as multiples of its.  Where moksha.hub can be imported
+#     (see 3), also the real fedmsg-relay command, once, beside the
+#     forward-only relay (fedmsg's relay never validates).
 #  2. latency at a fixed rate through the raw hop, the relay and the
 #     validating relay (first repetition only).
 #  3. fedmsg-hub with the noop consumer (noop_consumer.so), validation off
@@ -27,6 +29,12 @@
 #     fields through the ABI 1.1 accessors, as ratios to the relay's
 #     forward-only throughput; then the cost of one plugin consume() call,
 #     dlopen()ed vs direct, and of reading five fields (bench_plugin).
+#     Beside them, once each, the real fedmsg 1.1.7 hub (its fedmsg-hub
+#     command on moksha.hub, tests/bench/peer_hub.py) with validation on
+#     and off, where moksha.hub can be imported: Fedora packages it
+#     (python3-moksha-hub), Debian 12 does not; FM_MOKSHA_HUB=DIR puts a
+#     directory holding moksha/hub (from mokshaproject/moksha) on its
+#     PYTHONPATH.
 #
 #   BENCH_BUS_SECONDS   time per throughput run (default 1.5)
 #   BENCH_BUS_REPS      runs per throughput path (default 3)
@@ -79,6 +87,20 @@ else
 	echo "bench: the real fedmsg (../shared/peers/fedmsg or" \
 	    "\$FM_PEERS/fedmsg), pyzmq or a CRL is missing: no comparison" \
 	    "with it" >&2
+fi
+
+peerhub=""	# "peer_on peer_off": the real fedmsg-hub is measured too
+peerrelay=""	# "peerrelay": and the real fedmsg-relay command
+moksha=${FM_MOKSHA_HUB:-}
+if [ -n "$peer" ] && PYTHONPATH="$peers/fedmsg${moksha:+:$moksha}" \
+    /usr/bin/python3 -c 'import moksha.hub, fedmsg.consumers' \
+    >/dev/null 2>&1; then
+	peerhub="peer_on peer_off"
+	peerrelay=peerrelay
+else
+	echo "bench: moksha.hub cannot be imported (Debian 12 does not" \
+	    "package it; Fedora: python3-moksha-hub; or FM_MOKSHA_HUB=DIR" \
+	    "holding moksha/hub): no comparison with the real fedmsg-hub" >&2
 fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fedmsg-busbench.XXXXXX")
@@ -136,7 +158,10 @@ echo "bench: relay throughput, ${secs} s x $reps runs per path; latency" \
     "at $lrate msg/s for ${lsecs} s" >&2
 r=1
 while [ "$r" -le "$reps" ]; do
-	for path in raw fwd val val2 $peer; do
+	# the real fedmsg-relay once: about 7,000 msgs/s, a run of its own
+	once=""
+	[ "$r" -eq 1 ] && once=$peerrelay
+	for path in raw fwd val val2 $peer $once; do
 		set -- $("$bz" ports 2)
 		in=tcp://127.0.0.1:$1
 		outb=tcp://127.0.0.1:$2
@@ -162,10 +187,17 @@ EOF
 			    HOME="$tmp/peer-home" /usr/bin/python3 \
 			    "$top/tests/bench/peer_relay.py" "$in" "$outb" \
 			    "$dev/ca.crt" "${crlfile:-}" ;;
+		peerrelay)
+			mkdir -p "$tmp/peer-home"
+			start "$log" env \
+			    PYTHONPATH="$peers/fedmsg${moksha:+:$moksha}" \
+			    HOME="$tmp/peer-home" /usr/bin/python3 \
+			    "$top/tests/bench/peer_fedmsg_relay.py" "$in" \
+			    "$outb" ;;
 		esac
 		lat=""
 		if [ "$r" -eq 1 ] && [ "$path" != val2 ] &&
-		    [ "$path" != peer ]; then
+		    [ "$path" != peer ] && [ "$path" != peerrelay ]; then
 			lat="-l $lrate -L $lsecs"
 		fi
 		# shellcheck disable=SC2086
@@ -213,6 +245,23 @@ EOF
 		stop_server
 	done
 	r=$((r + 1))
+done
+# The real fedmsg-hub: once each (about 450 msgs/s validating, so a
+# smaller window keeps the drain after the last send short).
+for v in $peerhub; do
+	set -- $("$bz" ports 2)
+	pub=tcp://127.0.0.1:$1
+	log=$tmp/hub-$v.log
+	mkdir -p "$tmp/peer-home"
+	start "$log" env PYTHONPATH="$peers/fedmsg${moksha:+:$moksha}" \
+	    HOME="$tmp/peer-home" /usr/bin/python3 \
+	    "$top/tests/bench/peer_hub.py" "$pub" "$2" "$dev/ca.crt" \
+	    "$crlfile" "${v#peer_}"
+	"$bz" hub -d "$secs" -w 500 -p "$spid" "hub_$v" "$pub" \
+	    "127.0.0.1:$2" "$dev" >>"$tmp/bus.out" 2>>"$tmp/client.log" ||
+	    fail "bench_zmq hub (the real fedmsg-hub, validation ${v#peer_})" \
+	    "$log"
+	stop_server
 done
 "$bp" -n 5000000 -r 5 "$noop" >>"$tmp/bus.out" 2>>"$tmp/client.log" ||
     fail "bench_plugin"
@@ -285,6 +334,8 @@ END {
 	trow("fedmsg-relay --validate --threads 2", "val2")
 	if ("peer" in rate)
 		trow("fedmsg 1.1.7 relay, validating", "peer")
+	if ("peerrelay" in rate)
+		trow("fedmsg 1.1.7 fedmsg-relay (moksha)", "peerrelay")
 	if (rsa_us > 0)
 		printf "  validating relay CPU per message / (forward-only CPU + " \
 		    "one bare RSA-2048 verify,\n  %.1f us of CPU in the crypto " \
@@ -313,6 +364,14 @@ END {
 		    ratio(us(scpu["peer"], recv["peer"]),
 		    us(scpu["val2"], recv["val2"]))
 	}
+	if ("peerrelay" in rate)
+		printf "  Beside the real fedmsg 1.1.7 fedmsg-relay command (a " \
+		    "moksha hub with its\n  RelayConsumer, which never " \
+		    "validates; tests/bench/peer_fedmsg_relay.py; one run):\n" \
+		    "    fedmsg-relay (forward only): %.1fx its msgs/s, %.1fx " \
+		    "less CPU per message\n", ratio(rate["fwd"],
+		    rate["peerrelay"]), ratio(us(scpu["peerrelay"],
+		    recv["peerrelay"]), us(scpu["fwd"], recv["fwd"]))
 	printf "\n"
 
 	printf "  2. latency at %d msg/s for %s s, one run each: send -> " \
@@ -375,7 +434,26 @@ END {
 	    ratio(rate["hub_on"], trate["val"])
 	printf "  consumed; drop: dropped by the consumer or invalid.  cpu " \
 	    "us: the hub's CPU time per\n  message consumed; cpu x: that / " \
-	    "the forward-only relay's (%.1f us).)\n\n", tcpu["fwd"]
+	    "the forward-only relay's (%.1f us).)\n", tcpu["fwd"]
+	if ("hub_peer_on" in rate) {
+		hrow("fedmsg 1.1.7 hub, valid. off", "hub_peer_off")
+		hrow("fedmsg 1.1.7 hub, valid. on", "hub_peer_on")
+		printf "  Beside the real fedmsg 1.1.7 hub (its fedmsg-hub on " \
+		    "moksha.hub, a FedmsgConsumer\n  that counts; " \
+		    "tests/bench/peer_hub.py; one run each, at most 500 in " \
+		    "flight):\n"
+		printf "    validation on:  fedmsg-c's hub %.1fx its msgs/s, " \
+		    "%.1fx less CPU per message\n",
+		    ratio(rate["hub_on"], rate["hub_peer_on"]),
+		    ratio(us(scpu["hub_peer_on"], got["hub_peer_on"]),
+		    us(scpu["hub_on"], got["hub_on"]))
+		printf "    validation off: fedmsg-c's hub %.1fx its msgs/s, " \
+		    "%.1fx less CPU per message\n",
+		    ratio(rate["hub_off"], rate["hub_peer_off"]),
+		    ratio(us(scpu["hub_peer_off"], got["hub_peer_off"]),
+		    us(scpu["hub_off"], got["hub_off"]))
+	}
+	printf "\n"
 
 	printf "  plugin call, ns per consume() of the noop plugin (best of " \
 	    "5 x %d calls)\n", calls
