@@ -366,7 +366,14 @@ PYTEST_JOBS	 = -n $(TEST_JOBS) --dist loadgroup
 
 # FM_PLUGIN_DIR, FM_PLUGIN_CFLAGS: the plugins (ours, tests/abi/) that the
 # hub under test loads are built like it (conftest).
-integration: all asan-tools $(TEST_DEPS_STAMP)
+# qpid-proton's own example broker, unchanged: a second AMQP 1.0 broker
+# (tests/integration/test_bridge_amqp_proton.py).
+PROTON_BROKER	 = $(B)/tests/proton-broker
+$(PROTON_BROKER): | $(TEST_DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -o $@ $(PROTON_EXAMPLES)/broker.c $(BROKER_LIBS) -lpthread
+
+integration: all asan-tools $(PROTON_BROKER) $(TEST_DEPS_STAMP)
 	FM_BIN=$(CURDIR)/$(B)/asan/bin FM_BUILD=$(CURDIR)/$(B) \
 	    FM_PLUGIN_DIR=$(CURDIR)/$(B)/asan/plugins FM_PLUGIN_CFLAGS="$(SAN)" \
 	    $(PYTHON) -m pytest -q $(PYTEST_JOBS) tests/integration
@@ -420,7 +427,7 @@ VALGRIND_SKIP	 = outage or burst or restart_while_publishing or \
 		   broker_restart or kill or blackholed or 50mb or \
 		   max_message_bytes or partition or kerberos_config
 
-valgrind: all $(TEST_DEPS_STAMP)
+valgrind: all $(PROTON_BROKER) $(TEST_DEPS_STAMP)
 	FM_BIN=$(CURDIR)/$(B)/bin FM_BUILD=$(CURDIR)/$(B) FM_WRAP="$(VALGRIND)" \
 	    FM_PLUGIN_DIR=$(CURDIR)/$(B)/plugins \
 	    $(PYTHON) -m pytest -q $(PYTEST_JOBS) -k "not ($(VALGRIND_SKIP))" \
