@@ -21,7 +21,7 @@
 #                    path and the seen-before path; the bare RSA sign and
 #                    the sign path (default 10; the "same process" ratios
 #                    are the medians of the rounds' ratios)
-#   OPENSSL_SECONDS  time per `openssl speed` operation (default 3)
+#   OPENSSL_SECONDS  time per `openssl speed` operation (default 2)
 #   BENCH_PARTS      which parts to run, any of "crypto bus robosig brokers
 #                    resultsdb githook" (default: all; robosig:
 #                    tests/bench/bench_robosig.py, the robosignatory
@@ -55,7 +55,7 @@ out=$build/bench
 secs=${BENCH_SECONDS:-3}
 bsecs=${BENCH_BREAKDOWN:-2}
 rounds=${BENCH_ROUNDS:-10}
-osecs=${OPENSSL_SECONDS:-3}
+osecs=${OPENSSL_SECONDS:-2}
 parts=${BENCH_PARTS:-crypto bus robosig brokers resultsdb githook}
 if [ "${BENCH_BROKERS:-1}" = 0 ]; then
 	parts=$(echo " $parts " | sed 's/ brokers / /g')
