@@ -1775,12 +1775,16 @@ class SettlingPeer:
 
 
 class AmqpReceiver:
-    """A receiver on one address, keeping every message (accepted)."""
+    """A receiver on one address, keeping every message (accepted, unless
+    accept is False: a broker that delivers pre-settled leaves nothing to
+    accept)."""
 
-    def __init__(self, address, durable=False, credit=500, **conn):
+    def __init__(self, address, durable=False, credit=500, accept=True,
+                 **conn):
         from proton.reactor import DurableSubscription
 
         self.address = address
+        self.accept = accept
         self.conn = amqp_connection(**conn)
         opts = DurableSubscription() if durable else None
         self.rcv = self.conn.create_receiver(address, credit=credit,
@@ -1797,7 +1801,8 @@ class AmqpReceiver:
                 m = self.rcv.receive(timeout=timeout if got == 0 else 0.001)
             except Timeout:
                 return got
-            self.rcv.accept()
+            if self.accept:
+                self.rcv.accept()
             self.msgs.append(m)
             got += 1
 

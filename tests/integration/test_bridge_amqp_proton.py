@@ -21,8 +21,8 @@ import time
 
 import pytest
 
-from conftest import (FM_BUILD, BridgeSource, Probes, Sub, AmqpSender,
-                      amqp_connection, bridge_config, bridge_stats, canonical,
+from conftest import (FM_BUILD, BridgeSource, Probes, Sub, AmqpReceiver,
+                      AmqpSender, bridge_config, bridge_stats, canonical,
                       free_ports, make_envelope, start_bridge, tcp, unique,
                       wait_until, write_config)
 
@@ -56,35 +56,6 @@ def proton_broker():
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-
-
-class PresettledReceiver:
-    """A proton receiver of the broker's pre-settled deliveries (nothing
-    to accept: conftest.AmqpReceiver's accept() would find no delivery)."""
-
-    def __init__(self, address, url):
-        self.conn = amqp_connection(url=url)
-        self.rcv = self.conn.create_receiver(address, credit=500)
-        self.msgs = []
-
-    def pump(self, timeout=0.05):
-        from proton import Timeout
-
-        got = 0
-        while True:
-            try:
-                m = self.rcv.receive(timeout=timeout if got == 0 else 0.001)
-            except Timeout:
-                return got
-            self.msgs.append(m)
-            got += 1
-
-    def bodies(self):
-        return [m.body.encode("utf-8") if isinstance(m.body, str)
-                else bytes(m.body) for m in self.msgs]
-
-    def close(self):
-        self.conn.close()
 
 
 def stop_bridge(bridge):
@@ -144,7 +115,7 @@ def test_zmq_to_amqp_within_the_broker_credit(tmp_path, daemons,
         {"out": b}, endpoints={"src": [src.url]})))
     src.wait_subscriber(daemon=bridge)
     prefix = unique("org.fedoraproject.dev")
-    rcv = PresettledReceiver(queue, proton_broker)
+    rcv = AmqpReceiver(queue, accept=False, url=proton_broker)
     try:
         # the slow joiner: probes until one is through
         probes = Probes(prefix=prefix + ".zz_probe")
