@@ -28,6 +28,8 @@ import tempfile
 import threading
 import time
 
+import fedmsg.consumers
+
 COUNTERS = ("fedmsg_hub_received_total", "fedmsg_consumer_ok_total",
             "fedmsg_consumer_dropped_total", "fedmsg_hub_invalid_total")
 RECEIVED, OK, DROPPED, INVALID = range(4)
@@ -48,39 +50,27 @@ def _bump(i):
                      struct.unpack_from("Q", page, 8 * i)[0] + 1)
 
 
-def _consumer_class():
-    # imported here: the metrics process needs neither fedmsg nor moksha
-    import fedmsg.consumers
+class BenchConsumer(fedmsg.consumers.FedmsgConsumer):
+    """Counts what fedmsg hands it; topic '*', like a catch-all.  fedmsg-hub
+    loads it by name: --with-consumers peer_hub:BenchConsumer."""
+    topic = "*"
+    config_key = "bench.consumer.enabled"
 
-    class BenchConsumer(fedmsg.consumers.FedmsgConsumer):
-        """Counts what fedmsg hands it; topic '*', like a catch-all."""
-        topic = "*"
-        config_key = "bench.consumer.enabled"
+    def _consume(self, message):
+        _bump(RECEIVED)
+        return super()._consume(message)
 
-        def _consume(self, message):
-            _bump(RECEIVED)
-            return super()._consume(message)
+    def validate(self, message):
+        try:
+            super().validate(message)
+        except Exception:
+            # the reactor thread's check decides; the worker's repeats it
+            if threading.current_thread() is threading.main_thread():
+                _bump(INVALID)
+            raise
 
-        def validate(self, message):
-            try:
-                super().validate(message)
-            except Exception:
-                # the reactor thread's check decides; the worker's repeats it
-                if threading.current_thread() is threading.main_thread():
-                    _bump(INVALID)
-                raise
-
-        def consume(self, message):
-            _bump(OK)
-
-    return BenchConsumer
-
-
-# `fedmsg-hub --with-consumers peer_hub:BenchConsumer` loads it from here.
-def __getattr__(name):
-    if name == "BenchConsumer":
-        return _consumer_class()
-    raise AttributeError(name)
+    def consume(self, message):
+        _bump(OK)
 
 
 class Metrics(http.server.BaseHTTPRequestHandler):
