@@ -510,8 +510,8 @@ match(struct parser *ps, const char *lit)
  * Make room for one more value or member on the scratch stacks.  Values
  * are parsed straight into their slot: parsed into a local and then copied
  * whole, each cost a failed store-to-load forward (the parser writes a
- * value field by field; the copy read them as one 16-byte load), a third
- * of parse_object's time.
+ * value field by field; the copy read them as one 16-byte load), 30 % of
+ * parse_value's samples under perf.
  */
 static int
 reserve_val(struct parser *ps)
