@@ -14,7 +14,7 @@
 
 struct id_window;
 
-/* A window of the given size (> 0); NULL when out of memory. */
+/* A window of the given size (0 counts as 1); NULL when out of memory. */
 struct id_window *id_window_new(size_t window);
 void id_window_free(struct id_window *w);
 
