@@ -45,11 +45,11 @@ struct jv_doc {
 #define FIRST_AT	((sizeof(struct jv_doc) + _Alignof(max_align_t) - 1) / \
 			    _Alignof(max_align_t) * _Alignof(max_align_t))
 
-static void *
-arena_alloc(struct jv_doc *doc, size_t n)
+/* The newest chunk, with at least need bytes free (a new one if not). */
+static struct chunk *
+arena_room(struct jv_doc *doc, size_t need)
 {
 	struct chunk *c = doc->chunks;
-	size_t need = (n + 15) & ~(size_t)15;
 
 	if (c == NULL || c->size - c->used < need) {
 		size_t size = c ? c->size * 2 : 4096;
@@ -65,8 +65,41 @@ arena_alloc(struct jv_doc *doc, size_t n)
 		c->next = doc->chunks;
 		doc->chunks = c;
 	}
+	return c;
+}
+
+static void *
+arena_alloc(struct jv_doc *doc, size_t n)
+{
+	size_t need = (n + 15) & ~(size_t)15;
+	struct chunk *c = arena_room(doc, need);
+
+	if (c == NULL)
+		return NULL;
 	c->used += need;
 	return (char *)c->data + c->used - need;
+}
+
+/*
+ * The free tail of the newest chunk, *room >= n bytes, for something whose
+ * size is known only once written there; arena_commit() then takes what
+ * it used.  Nothing else may be allocated in between.
+ */
+static char *
+arena_tail(struct jv_doc *doc, size_t n, size_t *room)
+{
+	struct chunk *c = arena_room(doc, (n + 15) & ~(size_t)15);
+
+	if (c == NULL)
+		return NULL;
+	*room = c->size - c->used;
+	return (char *)c->data + c->used;
+}
+
+static void
+arena_commit(struct jv_doc *doc, size_t n)
+{
+	doc->chunks->used += (n + 15) & ~(size_t)15;
 }
 
 void
@@ -208,57 +241,22 @@ put_cp(char *o, unsigned cp)
 }
 
 static int decode_string(struct parser *, const unsigned char *,
-    const unsigned char *, const char **, uint32_t *);
-
-/*
- * Copy from p up to the next backslash (or end) to *o, advancing it; 16
- * bytes a step with SSE2, all 16 stored.  The caller's buffer has room:
- * escapes never grow, so the output never runs ahead of the input.  (A
- * certificate field has an escaped newline every 64 bytes: memchr and
- * memcpy calls per line cost more than the bytes.)
- */
-static inline const unsigned char *
-copy_to_backslash(const unsigned char *p, const unsigned char *end, char **o)
-{
-	char *out = *o;
-
-#ifdef __SSE2__
-	const __m128i bslash = _mm_set1_epi8('\\');
-
-	while (end - p >= 16) {
-		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v,
-		    bslash));
-
-		_mm_storeu_si128((__m128i *)(void *)out, v);
-		if (mask) {
-			unsigned n = (unsigned)__builtin_ctz(mask);
-
-			*o = out + n;
-			return p + n;
-		}
-		out += 16;
-		p += 16;
-	}
-#endif
-	while (p < end && *p != '\\')
-		*out++ = (char)*p++;
-	*o = out;
-	return p;
-}
+    const unsigned char *, const unsigned char *, const char **,
+    uint32_t *);
 
 /*
  * Parse a string starting at the opening quote into (*str, *len); *plain
  * tells whether it is printable ASCII without escapes (struct jv.plain).
+ * At the first backslash decode_string() takes over.
  */
 static int
 parse_string(struct parser *ps, const char **str, uint32_t *len, bool *plain)
 {
 	const unsigned char *start = ps->p, *p = ps->p + 1, *end = ps->end;
 	const unsigned char *body = p;
-	bool escapes = false, ascii = true;
+	bool ascii = true;
+	char *out;
 
-	/* First pass: validate and find the end. */
 	for (;;) {
 		/* certificate fields: 2.7 KB of mostly plain base64 */
 		p = ascii8_skip(p, end, true);
@@ -267,11 +265,8 @@ parse_string(struct parser *ps, const char **str, uint32_t *len, bool *plain)
 		if (*p == '"')
 			break;
 		if (*p == '\\') {
-			escapes = true;
-			if (end - p < 2)
-				return fail(ps, start, "Unterminated string");
-			p += 2;
-			continue;
+			*plain = false;
+			return decode_string(ps, start, body, p, str, len);
 		}
 		if (*p < 0x20)
 			return fail(ps, p, "Invalid control character in string");
@@ -289,69 +284,148 @@ parse_string(struct parser *ps, const char **str, uint32_t *len, bool *plain)
 		ascii &= *p != 0x7f;
 		p++;
 	}
-	*plain = ascii && !escapes;
+	*plain = ascii;
 	if ((size_t)(p - body) > UINT32_MAX)
 		return fail(ps, start, "string too long");
 	ps->p = p + 1;
-	if (!escapes && ps->borrow) {
+	*len = (uint32_t)(p - body);
+	if (ps->borrow) {
 		*str = (const char *)body;
-		*len = (uint32_t)(p - body);
 		return 0;
 	}
-	return decode_string(ps, body, p, str, len);
+	if ((out = arena_alloc(ps->doc, *len + (size_t)1)) == NULL)
+		return oom(ps);
+	memcpy(out, body, *len);
+	out[*len] = '\0';
+	*str = out;
+	return 0;
 }
 
+/* Room asked for beyond the part already scanned; doubled when outgrown. */
+#define DECODE_ROOM	4096
 /*
- * parse_string's second pass, for strings with escapes or not borrowed:
- * decode body..end into the arena.  Out of line, so that the common
- * borrowed string's call saves and restores fewer registers.
+ * Kept free past the bound of a bulk copy: an escape or a UTF-8 sequence
+ * begun before the bound may write up to 4 bytes past it.
+ */
+#define DECODE_SLACK	16
+
+/*
+ * The rest of parse_string() for a string with escapes, from the first one
+ * at p (body..p is checked): checked and decoded in one pass, into the
+ * arena's free tail.  (Two passes, one to find the end and one to decode,
+ * read a certificate field twice.)  Errors come in the order of the text,
+ * as from Python's scanner.  What is written never outruns what is read,
+ * as an escape never grows, so the tail is outgrown only when it is
+ * shorter than the rest of the input.  Out of line, so that the common
+ * plain string's call saves fewer registers.
  */
 static __attribute__((noinline)) int
-decode_string(struct parser *ps, const unsigned char *body,
-    const unsigned char *end, const char **str, uint32_t *len)
+decode_string(struct parser *ps, const unsigned char *start,
+    const unsigned char *body, const unsigned char *p, const char **str,
+    uint32_t *len)
 {
-	const unsigned char *p;
+	const unsigned char *end = ps->end;
+	size_t room, rest = (size_t)(end - p), want;
 	char *out, *o;
 
-	/* Escapes never grow, so the lexeme size bounds it. */
-	if ((out = arena_alloc(ps->doc, (size_t)(end - body) + 1)) == NULL)
+	want = (size_t)(p - body) + (rest < DECODE_ROOM ? rest : DECODE_ROOM) +
+	    2 * DECODE_SLACK;
+	if ((out = arena_tail(ps->doc, want, &room)) == NULL)
 		return oom(ps);
-	for (o = out, p = body; p < end;) {
-		unsigned cp, lo;
+	memcpy(out, body, (size_t)(p - body));
+	o = out + (p - body);
+	for (;;) {
+		/* free bytes, less the NUL's */
+		size_t left = room - 1 - (size_t)(o - out);
+		const unsigned char *lim;
 
-		if (*p != '\\') {
-			p = copy_to_backslash(p, end, &o);
+		rest = (size_t)(end - p);
+		if (rest <= left) {
+			lim = end;
+		} else if (left >= 2 * DECODE_SLACK) {
+			lim = p + left - DECODE_SLACK;
+		} else {
+			/* outgrown: move to a tail about twice as big */
+			size_t used = (size_t)(o - out);
+			char *grown;
+
+			want = used + (rest < room ? rest : room) +
+			    2 * DECODE_SLACK;
+			if ((grown = arena_tail(ps->doc, want, &room)) == NULL)
+				return oom(ps);
+			memcpy(grown, out, used);
+			out = grown;
+			o = out + used;
 			continue;
 		}
-		switch (p[1]) {
-		case '"': *o++ = '"'; p += 2; continue;
-		case '\\': *o++ = '\\'; p += 2; continue;
-		case '/': *o++ = '/'; p += 2; continue;
-		case 'b': *o++ = '\b'; p += 2; continue;
-		case 'f': *o++ = '\f'; p += 2; continue;
-		case 'n': *o++ = '\n'; p += 2; continue;
-		case 'r': *o++ = '\r'; p += 2; continue;
-		case 't': *o++ = '\t'; p += 2; continue;
-		case 'u':
-			break;
-		default:
-			return fail(ps, p, "Invalid \\escape");
-		}
-		if (end - p < 6 || hex4(p + 2, &cp) < 0)
-			return fail(ps, p, "Invalid \\uXXXX escape");
-		p += 6;
-		/* A high surrogate followed by an escaped low one is one code point. */
-		if (cp >= 0xd800 && cp <= 0xdbff && end - p >= 6 && p[0] == '\\' &&
-		    p[1] == 'u' && hex4(p + 2, &lo) == 0 && lo >= 0xdc00 &&
-		    lo <= 0xdfff) {
-			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+		while (p < lim) {
+			unsigned cp, lo;
+
+			p = ascii8_skip_copy(p, lim, true, &o);
+			if (p >= lim)
+				break;
+			if (*p == '"')
+				goto done;
+			if (*p < 0x20)
+				return fail(ps, p,
+				    "Invalid control character in string");
+			if (*p >= 0x80) {
+				size_t n = utf8_decode(p, (size_t)(end - p), &cp,
+				    0);
+
+				if (n == 0)
+					return fail(ps, p, "invalid UTF-8");
+				memcpy(o, p, n);
+				o += n;
+				p += n;
+				continue;
+			}
+			if (*p != '\\') {	/* DEL, or a byte of the tail */
+				*o++ = (char)*p++;
+				continue;
+			}
+			if (end - p < 2)
+				return fail(ps, start, "Unterminated string");
+			switch (p[1]) {
+			case '"': *o++ = '"'; p += 2; continue;
+			case '\\': *o++ = '\\'; p += 2; continue;
+			case '/': *o++ = '/'; p += 2; continue;
+			case 'b': *o++ = '\b'; p += 2; continue;
+			case 'f': *o++ = '\f'; p += 2; continue;
+			case 'n': *o++ = '\n'; p += 2; continue;
+			case 'r': *o++ = '\r'; p += 2; continue;
+			case 't': *o++ = '\t'; p += 2; continue;
+			case 'u':
+				break;
+			default:
+				return fail(ps, p, "Invalid \\escape");
+			}
+			if (end - p < 6 || hex4(p + 2, &cp) < 0)
+				return fail(ps, p, "Invalid \\uXXXX escape");
 			p += 6;
+			/* A high surrogate followed by an escaped low one is
+			 * one code point. */
+			if (cp >= 0xd800 && cp <= 0xdbff && end - p >= 6 &&
+			    p[0] == '\\' && p[1] == 'u' &&
+			    hex4(p + 2, &lo) == 0 && lo >= 0xdc00 &&
+			    lo <= 0xdfff) {
+				cp = 0x10000 + ((cp - 0xd800) << 10) +
+				    (lo - 0xdc00);
+				p += 6;
+			}
+			o = put_cp(o, cp);
 		}
-		o = put_cp(o, cp);
+		if (p >= end)
+			return fail(ps, start, "Unterminated string");
 	}
+done:
+	if ((size_t)(p - body) > UINT32_MAX)
+		return fail(ps, start, "string too long");
+	ps->p = p + 1;
 	*o = '\0';
 	*str = out;
 	*len = (uint32_t)(o - out);
+	arena_commit(ps->doc, (size_t)(o - out) + 1);
 	return 0;
 }
 

@@ -646,6 +646,88 @@ test_decode_runs(void **state)
 	buf_free(&want);
 }
 
+/*
+ * Long escaped strings, decoded in one pass into the arena's tail, which
+ * they outgrow: escapes and UTF-8 sequences of every kind at every offset
+ * from the bound of a bulk copy, with more input after the string (so the
+ * bound is the room left, not the end), borrowed or not.
+ */
+static void
+test_decode_long(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} piece[] = {
+		{ "\\n", "\n" }, { "\\\"", "\"" }, { "\\\\", "\\" },
+		{ "\\/", "/" }, { "\\u00e9", "\xc3\xa9" },
+		{ "\\ud83d\\ude00", "\xf0\x9f\x98\x80" }, { "\xc3\xa9", "\xc3\xa9" },
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" }, { "\x7f", "\x7f" },
+		{ "\\udc00", "\xed\xb0\x80" },
+	};
+	struct jv_parse_opts borrow = { 0, true };
+	struct buf in = BUF_INIT, want = BUF_INIT;
+	uint32_t seed = 7;
+	size_t target, k;
+	int b;
+
+	(void)state;
+	for (target = 100; target < 40000; target = target * 3 / 2)
+		for (b = 0; b < 2; b++) {
+			struct jv_doc *doc;
+			const struct jv *v;
+
+			in.len = want.len = 0;
+			buf_add(&in, "[\"", 2);
+			/* a plain head, up to 5 KB, before the first escape */
+			for (k = 0; k < target * 37 % 5000 % (target / 2); k++) {
+				buf_addc(&in, 'h');
+				buf_addc(&want, 'h');
+			}
+			while (want.len < target) {
+				size_t run, i = (seed >> 16) % 10;
+
+				seed = seed * 1103515245u + 12345u;
+				run = (seed >> 16) % 40;
+				seed = seed * 1103515245u + 12345u;
+				for (k = 0; k < run; k++) {
+					buf_addc(&in, (char)('a' + k % 26));
+					buf_addc(&want, (char)('a' + k % 26));
+				}
+				buf_add(&in, piece[i].in, strlen(piece[i].in));
+				buf_add(&want, piece[i].out, strlen(piece[i].out));
+			}
+			buf_add(&in, "\",\"", 3);
+			for (k = 0; k < 3 * target; k++)
+				buf_addc(&in, 't');
+			buf_add(&in, "\"]", 2);
+			doc = parse_ok(in.data, in.len, b ? &borrow : NULL);
+			v = jv_doc_root(doc);
+			assert_int_equal(v->type, JV_ARRAY);
+			v = &v->u.items[0];
+			if (v->len != want.len || memcmp(v->u.str, want.data,
+			    want.len) != 0 || v->u.str[v->len] != '\0')
+				fail_msg("%zu bytes: decoded %u bytes, want %zu",
+				    target, v->len, want.len);
+			assert_false(v->plain);
+			jv_doc_free(doc);
+		}
+	buf_free(&in);
+	buf_free(&want);
+}
+
+/* One pass reports a string's errors in the order of its text, as Python. */
+static void
+test_string_error_order(void **state)
+{
+	(void)state;
+	check_reject("\"\\x\x01\"", 5, "Invalid \\escape", 1);
+	check_reject("\"\\x\\", 4, "Invalid \\escape", 1);
+	check_reject("\"ab\\nc\x01\"", 8, "Invalid control character", 6);
+	check_reject("\"ab\\nc", 6, "Unterminated string", 0);
+	check_reject("\"ab\\n\xff\"", 7, "invalid UTF-8", 5);
+	check_reject("\"ab\\n\\", 6, "Unterminated string", 0);
+}
+
 /* The value a float lexeme parses to, bit for bit what strtod gives. */
 static void
 check_float(const char *lexeme)
@@ -1081,6 +1163,8 @@ main(void)
 		cmocka_unit_test(test_control_chars),
 		cmocka_unit_test(test_string_word_runs),
 		cmocka_unit_test(test_decode_runs),
+		cmocka_unit_test(test_decode_long),
+		cmocka_unit_test(test_string_error_order),
 		cmocka_unit_test(test_float_fast_path),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_valid_utf8_boundaries),
