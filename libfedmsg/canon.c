@@ -260,18 +260,60 @@ put_u(char *o, unsigned u)
 	return o + 6;
 }
 
-void
-canon_string(struct buf *b, const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str, *end = s + len;
-	/* worst case: every byte a 6-byte escape, plus the quotes */
-	char *o, *start;
+/*
+ * The writer below keeps its place in a local cursor o, not in b->len,
+ * and sets b->len once at the end: a store to b->len for every comma
+ * and string made each append wait for the last one's store to be read
+ * back.  Each step returns the cursor past what it wrote, or NULL when
+ * out of memory (b->oom is then set and the caller stops).
+ */
 
-	if (len > ((size_t)-1) / 8 || (start = buf_reserve(b, len * 6 + 2)) == NULL) {
+/* buf_room()'s growing path: b->len catches up with o first. */
+static char *
+room_grow(struct buf *b, char *o, size_t n)
+{
+	b->len = (size_t)(o - b->data);
+	if (buf_reserve(b, n) == NULL)
+		return NULL;
+	return b->data + b->len;
+}
+
+/* Room at o for n bytes and the NUL after them: o, or where it moved. */
+static inline char *
+room(struct buf *b, char *o, size_t n)
+{
+	if ((size_t)(b->data + b->cap - o) > n)
+		return o;
+	return room_grow(b, o, n);
+}
+
+/* The cursor at the end of b's contents, with some room; or NULL. */
+static char *
+walk_start(struct buf *b)
+{
+	return buf_reserve(b, 64);
+}
+
+/* Close a walk: b holds what was written up to o (NULL: nothing more). */
+static void
+walk_end(struct buf *b, char *o)
+{
+	if (o == NULL) {
 		b->oom = true;
 		return;
 	}
-	o = start;
+	b->len = (size_t)(o - b->data);
+	b->data[b->len] = '\0';
+}
+
+static char *
+string_to(struct buf *b, char *o, const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+
+	/* worst case: every byte a 6-byte escape, plus the quotes */
+	if (len > ((size_t)-1) / 8 || (o = room(b, o, len * 6 + 2)) == NULL)
+		return NULL;
 	*o++ = '"';
 	while (s < end) {
 		unsigned c;
@@ -318,18 +360,29 @@ canon_string(struct buf *b, const char *str, size_t len)
 		}
 	}
 	*o++ = '"';
-	b->len += (size_t)(o - start);
-	b->data[b->len] = '\0';
+	return o;
 }
 
-/* A string known to need no escapes (struct jv.plain): quotes around it. */
-static inline void
-canon_plain(struct buf *b, const char *s, size_t len)
+void
+canon_string(struct buf *b, const char *str, size_t len)
 {
-	char *o = buf_reserve(b, len + 2);
+	char *o = walk_start(b);
 
-	if (o == NULL)
-		return;		/* b->oom is set */
+	walk_end(b, o ? string_to(b, o, str, len) : NULL);
+}
+
+/*
+ * A string known to need no escapes (struct jv.plain): quotes around it,
+ * after sep (',', '{', '[') unless 0, and before colon (':') unless 0.
+ */
+static inline char *
+plain_to(struct buf *b, char *o, char sep, const char *s, size_t len,
+    char colon)
+{
+	if ((o = room(b, o, len + 4)) == NULL)
+		return NULL;
+	if (sep)
+		*o++ = sep;
 	o[0] = '"';
 	/* most are keys and short values: fixed-size copies the compiler
 	 * inlines (overlapping at need) instead of a memcpy call */
@@ -346,74 +399,113 @@ canon_plain(struct buf *b, const char *s, size_t len)
 		memcpy(o + 1, s, len);
 	}
 	o[len + 1] = '"';
-	o[len + 2] = '\0';
-	b->len += len + 2;
+	o += len + 2;
+	if (colon)
+		*o++ = colon;
+	return o;
 }
 
-/* canon_value, with the commonest value, a plain string, without a call. */
-static inline void
-canon_item(struct buf *b, const struct jv *v)
+/* One byte at o (room for it checked). */
+static inline char *
+byte_to(struct buf *b, char *o, char c)
+{
+	if ((o = room(b, o, 1)) == NULL)
+		return NULL;
+	*o = c;
+	return o + 1;
+}
+
+/* A member's key and its colon, after sep unless 0. */
+static inline char *
+key_to(struct buf *b, char *o, char sep, const char *key, size_t len,
+    bool plain)
+{
+	if (plain)
+		return plain_to(b, o, sep, key, len, ':');
+	if (sep && (o = byte_to(b, o, sep)) == NULL)
+		return NULL;
+	if ((o = string_to(b, o, key, len)) == NULL)
+		return NULL;
+	return byte_to(b, o, ':');
+}
+
+static char *value_to(struct buf *, char *, const struct jv *);
+
+/*
+ * value_to() after sep unless 0, with the commonest value, a plain
+ * string, without a call.
+ */
+static inline char *
+item_to(struct buf *b, char *o, char sep, const struct jv *v)
 {
 	if (v->type == JV_STRING && v->plain)
-		canon_plain(b, v->u.str, v->len);
-	else
-		canon_value(b, v);
+		return plain_to(b, o, sep, v->u.str, v->len, 0);
+	if (sep && (o = byte_to(b, o, sep)) == NULL)
+		return NULL;
+	return value_to(b, o, v);
+}
+
+static char *
+value_to(struct buf *b, char *o, const struct jv *v)
+{
+	uint32_t i;
+
+	switch (v->type) {
+	case JV_NULL:
+	case JV_TRUE:
+		if ((o = room(b, o, 4)) == NULL)
+			return NULL;
+		memcpy(o, v->type == JV_NULL ? "null" : "true", 4);
+		return o + 4;
+	case JV_FALSE:
+		if ((o = room(b, o, 5)) == NULL)
+			return NULL;
+		memcpy(o, "false", 5);
+		return o + 5;
+	case JV_INT:
+		if ((o = room(b, o, v->len)) == NULL)
+			return NULL;
+		memcpy(o, v->u.str, v->len);
+		return o + v->len;
+	case JV_FLOAT:
+		/* canon_float() writes its NUL too, in room()'s extra byte */
+		if ((o = room(b, o, PYFLOAT_MAX - 1)) == NULL)
+			return NULL;
+		return o + canon_float(v->u.num, o);
+	case JV_STRING:
+		if (v->plain)
+			return plain_to(b, o, 0, v->u.str, v->len, 0);
+		return string_to(b, o, v->u.str, v->len);
+	case JV_ARRAY:
+		if (v->len == 0 && (o = byte_to(b, o, '[')) == NULL)
+			return NULL;
+		for (i = 0; i < v->len; i++)
+			if ((o = item_to(b, o, i ? ',' : '[', &v->u.items[i])) ==
+			    NULL)
+				return NULL;
+		return byte_to(b, o, ']');
+	case JV_OBJECT:
+		if (v->len == 0 && (o = byte_to(b, o, '{')) == NULL)
+			return NULL;
+		for (i = 0; i < v->len; i++) {
+			const struct jv_member *m = &v->u.members[i];
+
+			if ((o = key_to(b, o, i ? ',' : '{', m->key, m->key_len,
+			    m->key_plain)) == NULL ||
+			    (o = item_to(b, o, 0, &m->value)) == NULL)
+				return NULL;
+		}
+		return byte_to(b, o, '}');
+	}
+	return o;
 }
 
 void
 canon_value(struct buf *b, const struct jv *v)
 {
-	char num[PYFLOAT_MAX];
-	uint32_t i;
+	char *o = walk_start(b);
 
-	switch (v->type) {
-	case JV_NULL:
-		buf_add(b, "null", 4);
-		break;
-	case JV_FALSE:
-		buf_add(b, "false", 5);
-		break;
-	case JV_TRUE:
-		buf_add(b, "true", 4);
-		break;
-	case JV_INT:
-		buf_add(b, v->u.str, v->len);
-		break;
-	case JV_FLOAT:
-		buf_add(b, num, canon_float(v->u.num, num));
-		break;
-	case JV_STRING:
-		if (v->plain)
-			canon_plain(b, v->u.str, v->len);
-		else
-			canon_string(b, v->u.str, v->len);
-		break;
-	case JV_ARRAY:
-		buf_addc(b, '[');
-		for (i = 0; i < v->len; i++) {
-			if (i)
-				buf_addc(b, ',');
-			canon_item(b, &v->u.items[i]);
-		}
-		buf_addc(b, ']');
-		break;
-	case JV_OBJECT:
-		buf_addc(b, '{');
-		for (i = 0; i < v->len; i++) {
-			if (i)
-				buf_addc(b, ',');
-			if (v->u.members[i].key_plain)
-				canon_plain(b, v->u.members[i].key,
-				    v->u.members[i].key_len);
-			else
-				canon_string(b, v->u.members[i].key,
-				    v->u.members[i].key_len);
-			buf_addc(b, ':');
-			canon_item(b, &v->u.members[i].value);
-		}
-		buf_addc(b, '}');
-		break;
-	}
+	walk_end(b, o ? value_to(b, o, v) : NULL);
 }
 
 /* Compare a member key (bytes) with a NUL-free C string key. */
@@ -445,7 +537,7 @@ canon_object_with(struct buf *b, const struct jv *obj,
 	const struct canon_extra *ex[MAX_EXTRAS];
 	uint32_t i = 0, n = obj ? obj->len : 0;
 	size_t j, k;
-	bool first = true;
+	char sep = '{', *o;
 
 	if (nextras > MAX_EXTRAS) {
 		b->oom = true;	/* a programming error; fail closed */
@@ -457,8 +549,8 @@ canon_object_with(struct buf *b, const struct jv *obj,
 			ex[k] = ex[k - 1];
 		ex[k] = &extras[j];
 	}
-	buf_addc(b, '{');
-	for (j = 0; i < n || j < nextras;) {
+	o = walk_start(b);
+	for (j = 0; o != NULL && (i < n || j < nextras);) {
 		const struct jv_member *m = i < n ? &obj->u.members[i] : NULL;
 		int c = m == NULL ? 1 : j == nextras ? -1 :
 		    keycmp(m->key, m->key_len, ex[j]->key);
@@ -469,22 +561,23 @@ canon_object_with(struct buf *b, const struct jv *obj,
 			if (c == 0 || listed(m->key, m->key_len, skip))
 				continue;
 		}
-		if (!first)
-			buf_addc(b, ',');
-		first = false;
 		if (c < 0) {
-			if (m->key_plain)
-				canon_plain(b, m->key, m->key_len);
-			else
-				canon_string(b, m->key, m->key_len);
-			buf_addc(b, ':');
-			canon_item(b, &m->value);
+			if ((o = key_to(b, o, sep, m->key, m->key_len,
+			    m->key_plain)) != NULL)
+				o = item_to(b, o, 0, &m->value);
 		} else {
-			canon_string(b, ex[j]->key, strlen(ex[j]->key));
-			buf_addc(b, ':');
-			buf_add(b, ex[j]->text, ex[j]->text_len);
+			const char *key = ex[j]->key;
+
+			if ((o = key_to(b, o, sep, key, strlen(key), false)) !=
+			    NULL && (o = room(b, o, ex[j]->text_len)) != NULL) {
+				memcpy(o, ex[j]->text, ex[j]->text_len);
+				o += ex[j]->text_len;
+			}
 			j++;
 		}
+		sep = ',';
 	}
-	buf_addc(b, '}');
+	if (o != NULL && sep == '{')
+		o = byte_to(b, o, '{');
+	walk_end(b, o ? byte_to(b, o, '}') : NULL);
 }
