@@ -36,6 +36,25 @@ ascii8_plain(unsigned char c)
 	return (unsigned)c - 0x20u < 0x5fu && c != '"' && c != '\\';
 }
 
+#ifdef __SSE2__
+/*
+ * A bit for each of the 16 bytes in v that ascii8_plain() refuses (with
+ * del, DEL too).  Signed compares: bytes >= 0x80 are negative, so below
+ * ' ' too; with del, byte + 1 wraps DEL to -128 (and 0xff to 0), so one
+ * compare below '!' takes controls, DEL and non-ASCII.
+ */
+static inline unsigned
+ascii8_stops16(__m128i v, bool del)
+{
+	__m128i low = del ? _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(1)),
+	    _mm_set1_epi8('!')) : _mm_cmplt_epi8(v, _mm_set1_epi8(' '));
+
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+	    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))), low));
+}
+#endif
+
 /*
  * The first byte from p on (before end) that is a quote, a backslash, a
  * control character, non-ASCII, or with del a DEL (Python's json.dumps
@@ -49,24 +68,10 @@ ascii8_skip_copy(const unsigned char *p, const unsigned char *end, bool del,
     char **out)
 {
 #ifdef __SSE2__
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-	const __m128i space = _mm_set1_epi8(' '), one = _mm_set1_epi8(1);
-	const __m128i bang = _mm_set1_epi8('!');
-
 	while (end - p >= 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-		/*
-		 * signed: bytes >= 0x80 are negative, so below ' ' too; with
-		 * del, byte + 1 wraps DEL to -128 (and 0xff to 0), so one
-		 * compare below '!' takes controls, DEL and non-ASCII
-		 */
-		__m128i low = del ? _mm_cmplt_epi8(_mm_add_epi8(v, one), bang) :
-		    _mm_cmplt_epi8(v, space);
-		__m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v,
-		    quote), _mm_cmpeq_epi8(v, bslash)), low);
-		unsigned mask;
+		unsigned mask = ascii8_stops16(v, del);
 
-		mask = (unsigned)_mm_movemask_epi8(bad);
 		if (out) {
 			/* all 16 stored; only the plain ones count */
 			_mm_storeu_si128((__m128i *)(void *)*out, v);

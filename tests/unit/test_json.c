@@ -728,6 +728,60 @@ test_string_error_order(void **state)
 	check_reject("\"ab\\n\\", 6, "Unterminated string", 0);
 }
 
+/* Parse {"S":"S"} for S = head, odd, tail; check the plain flags and text. */
+static void
+check_short(const char *head, size_t at, const char *odd, const char *tail,
+    const struct jv_parse_opts *opts, bool plain, size_t want_len)
+{
+	char text[160];
+	size_t n = (size_t)snprintf(text, sizeof(text), "{\"%.*s%s%s\":"
+	    "\"%.*s%s%s\"}", (int)at, head, odd, tail, (int)at, head, odd,
+	    tail);
+	struct jv_doc *doc = parse_ok(text, n, opts);
+	const struct jv_member *m = &jv_doc_root(doc)->u.members[0];
+
+	assert_int_equal(jv_doc_root(doc)->len, 1);
+	if (m->key_plain != plain || m->value.plain != plain)
+		fail_msg("%s: plain %d/%d, want %d", text, m->key_plain,
+		    m->value.plain, plain);
+	assert_int_equal(m->key_len, want_len);
+	assert_int_equal(m->value.len, want_len);
+	assert_memory_equal(m->key, m->value.u.str, want_len);
+	jv_doc_free(doc);
+}
+
+/*
+ * Strings of every length around the 16 bytes the inline path looks at,
+ * as keys and values, borrowed or not, with and without a byte at each
+ * place that makes them not plain.
+ */
+static void
+test_short_strings(void **state)
+{
+	static const struct {
+		const char *text;
+		size_t decoded;
+	} odd[] = { { "", 0 }, { "\x7f", 1 }, { "\xc3\xa9", 2 }, { "\\n", 1 },
+	    { "\\\"", 1 } };
+	struct jv_parse_opts borrow = { 0, true };
+	char body[32];
+	size_t len, k, at;
+
+	(void)state;
+	for (len = 0; len <= 20; len++) {
+		for (at = 0; at < len; at++)
+			body[at] = (char)('a' + at % 26);
+		body[len] = '\0';
+		for (k = 0; k < sizeof(odd) / sizeof(odd[0]); k++)
+			for (at = 0; at <= len; at++) {
+				check_short(body, at, odd[k].text, body + at,
+				    NULL, k == 0, len + odd[k].decoded);
+				check_short(body, at, odd[k].text, body + at,
+				    &borrow, k == 0, len + odd[k].decoded);
+			}
+	}
+}
+
 /* The value a float lexeme parses to, bit for bit what strtod gives. */
 static void
 check_float(const char *lexeme)
@@ -1165,6 +1219,7 @@ main(void)
 		cmocka_unit_test(test_decode_runs),
 		cmocka_unit_test(test_decode_long),
 		cmocka_unit_test(test_string_error_order),
+		cmocka_unit_test(test_short_strings),
 		cmocka_unit_test(test_float_fast_path),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_valid_utf8_boundaries),
