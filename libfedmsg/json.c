@@ -258,7 +258,6 @@ parse_string(struct parser *ps, const char **str, uint32_t *len, bool *plain)
 	char *out;
 
 	for (;;) {
-		/* certificate fields: 2.7 KB of mostly plain base64 */
 		p = ascii8_skip(p, end, true);
 		if (p >= end)
 			return fail(ps, start, "Unterminated string");
