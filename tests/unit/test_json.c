@@ -715,6 +715,98 @@ test_decode_long(void **state)
 	buf_free(&want);
 }
 
+/*
+ * Base64-like fields: runs of one length between escaped newlines (the
+ * decoder tries each next line as long as the last), the last one shorter,
+ * with an odd byte or escape put at every place of one line, or a control
+ * character that must be refused where it is.
+ */
+static void
+test_decode_lines(void **state)
+{
+	static const size_t lens[] = { 15, 16, 17, 31, 64, 76, 255, 256, 257 };
+	static const struct {
+		const char *in, *out;
+	} odd[] = { { "", "" }, { "\x7f", "\x7f" }, { "\xc3\xa9", "\xc3\xa9" },
+	    { "\\\"", "\"" }, { "\\t", "\t" }, { "\\n", "\n" },
+	    { "\\u0041", "A" } };
+	struct jv_parse_opts borrow = { 0, true };
+	struct buf in = BUF_INIT, want = BUF_INIT;
+	size_t li, k, at, line, i;
+	int b;
+
+	(void)state;
+	/* b: borrowed or not; and the odd piece inserted, or in place of as
+	 * many bytes (a line of the same length holding it) */
+	for (li = 0; li < sizeof(lens) / sizeof(lens[0]); li++)
+		for (k = 0; k < sizeof(odd) / sizeof(odd[0]); k++)
+			for (at = 0; at <= lens[li]; at += k ? 1 : 1000)
+				for (b = 0; b < 4; b++) {
+					struct jv_doc *doc;
+					const struct jv *v;
+					size_t skip = 0;
+
+					in.len = want.len = 0;
+					buf_add(&in, "[\"", 2);
+					for (line = 0; line < 5; line++) {
+						for (i = 0; i < (line == 4 ?
+						    lens[li] / 2 : lens[li]); i++) {
+							char c = (char)('A' +
+							    (line + i) % 26);
+
+							if (line == 2 && i == at) {
+								buf_adds(&in,
+								    odd[k].in);
+								buf_adds(&want,
+								    odd[k].out);
+								if (b >= 2)
+									skip = strlen(
+									    odd[k].in);
+							}
+							if (skip) {
+								skip--;
+								continue;
+							}
+							buf_addc(&in, c);
+							buf_addc(&want, c);
+						}
+						if (line < 4) {
+							buf_add(&in, "\\n", 2);
+							buf_addc(&want, '\n');
+						}
+					}
+					buf_add(&in, "\",1]", 4);
+					doc = parse_ok(in.data, in.len,
+					    b % 2 ? &borrow : NULL);
+					v = &jv_doc_root(doc)->u.items[0];
+					if (v->len != want.len ||
+					    memcmp(v->u.str, want.data,
+					    want.len) != 0)
+						fail_msg("line %zu, odd %zu at %zu: "
+						    "decoded %u bytes, want %zu",
+						    lens[li], k, at, v->len,
+						    want.len);
+					jv_doc_free(doc);
+				}
+	/* a control character in a line like the last: refused there */
+	for (at = 0; at < 76; at++) {
+		char text[256];
+		size_t n = 0;
+
+		text[n++] = '"';
+		for (line = 0; line < 2; line++) {
+			for (i = 0; i < 76; i++)
+				text[n++] = line == 1 && i == at ? '\x01' : 'Q';
+			text[n++] = '\\';
+			text[n++] = 'n';
+		}
+		text[n++] = '"';
+		check_reject(text, n, "Invalid control character", 1 + 78 + at);
+	}
+	buf_free(&in);
+	buf_free(&want);
+}
+
 /* One pass reports a string's errors in the order of its text, as Python. */
 static void
 test_string_error_order(void **state)
@@ -1218,6 +1310,7 @@ main(void)
 		cmocka_unit_test(test_string_word_runs),
 		cmocka_unit_test(test_decode_runs),
 		cmocka_unit_test(test_decode_long),
+		cmocka_unit_test(test_decode_lines),
 		cmocka_unit_test(test_string_error_order),
 		cmocka_unit_test(test_short_strings),
 		cmocka_unit_test(test_float_fast_path),
