@@ -102,6 +102,30 @@ arena_commit(struct jv_doc *doc, size_t n)
 	doc->chunks->used += (n + 15) & ~(size_t)15;
 }
 
+/*
+ * Move the first used bytes of an uncommitted tail (from arena_tail()) to
+ * a new tail of at least n > *room bytes, and free the chunk the old one
+ * was in if it held nothing else: a long string keeps one chunk, not all
+ * those it grew through.
+ */
+static char *
+arena_tail_grow(struct jv_doc *doc, char *tail, size_t used, size_t n,
+    size_t *room)
+{
+	struct chunk *old = doc->chunks;
+	char *grown;
+
+	/* n > *room: arena_tail() puts a new chunk in front of old */
+	if ((grown = arena_tail(doc, n, room)) == NULL)
+		return NULL;
+	memcpy(grown, tail, used);
+	if (tail == (char *)old->data && old != doc->first) {
+		doc->chunks->next = old->next;
+		free(old);
+	}
+	return grown;
+}
+
 void
 jv_doc_free(struct jv_doc *doc)
 {
@@ -421,22 +445,13 @@ decode_string(struct parser *ps, const unsigned char *start,
 			lim = p + left - DECODE_SLACK;
 		} else {
 			/* outgrown: move to a tail about twice as big */
-			struct chunk *old = ps->doc->chunks;
 			size_t used = (size_t)(o - out);
-			char *grown;
 
 			want = used + (rest < room ? rest : room) +
 			    2 * DECODE_SLACK;
-			if ((grown = arena_tail(ps->doc, want, &room)) == NULL)
+			if ((out = arena_tail_grow(ps->doc, out, used, want,
+			    &room)) == NULL)
 				return oom(ps);
-			memcpy(grown, out, used);
-			/* a chunk that held only this string goes (the new
-			 * one is in front of it) */
-			if (out == (char *)old->data && old != ps->doc->first) {
-				ps->doc->chunks->next = old->next;
-				free(old);
-			}
-			out = grown;
 			o = out + used;
 			continue;
 		}
