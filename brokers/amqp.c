@@ -520,6 +520,12 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	}
 	n = pn_link_recv(l, a->inbuf, size);
 	pn_link_advance(l);
+	/*
+	 * Cleared first: qpid-proton 0.37's decode keeps the application
+	 * properties of the message before when this one has none, and a
+	 * bridge would then drop it as its own (our origin property).
+	 */
+	pn_message_clear(a->msg);
 	if (n < 0 || pn_message_decode(a->msg, a->inbuf, (size_t)n) != 0) {
 		log_warn("amqp %s: undecodable message rejected", a->o.name);
 		pn_delivery_update(pd, PN_REJECTED);

@@ -672,6 +672,7 @@ amqp_received(struct amqp *a, pn_delivery_t *dl)
 		return;
 	if (!a->msg)
 		a->msg = pn_message();
+	pn_message_clear(a->msg);	/* as the bridge must (brokers/amqp.c) */
 	if (pn_message_decode(a->msg, m->start, m->size) == 0) {
 		pn_data_t *body = pn_message_body(a->msg);
 
