@@ -733,6 +733,23 @@ events(struct amqp *a)
 }
 
 /*
+ * The first reason the socket failed (err 0: the broker closed it).  On a
+ * TLS URL before the broker's AMQP open, a refused certificate often shows
+ * only as a reset: the alert before it is lost when our write comes
+ * after the broker's close, so the stage is said as well.
+ */
+static void
+io_failed(struct amqp *a, const char *what, int err)
+{
+	if (a->why[0])
+		return;
+	snprintf(a->why, sizeof(a->why), "%s%s%s%s", what ? what : "",
+	    what ? ": " : "", err ? strerror(err) :
+	    "the broker closed the connection", a->u->tls && a->state != UP ?
+	    " (during the TLS handshake or the login)" : "");
+}
+
+/*
  * Move bytes between the socket and the driver.  Not re-entered: a settle
  * from inside an event callback only queues its disposition, and the
  * write loop below sends it (no recursion per delivery).
@@ -753,10 +770,7 @@ pump(struct amqp *a, short revents)
 				pn_connection_driver_read_done(&a->driver,
 				    (size_t)n);
 			else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-				if (!a->why[0])
-					snprintf(a->why, sizeof(a->why), "%s",
-					    n == 0 ? "the broker closed the "
-					    "connection" : strerror(errno));
+				io_failed(a, NULL, n == 0 ? 0 : errno);
 				pn_connection_driver_read_close(&a->driver);
 			}
 		}
@@ -775,9 +789,7 @@ pump(struct amqp *a, short revents)
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		if (!a->why[0])
-			snprintf(a->why, sizeof(a->why), "write: %s",
-			    strerror(errno));
+		io_failed(a, "write", errno);
 		pn_connection_driver_write_close(&a->driver);
 		break;
 	}
