@@ -728,8 +728,11 @@ class Probes:
                 env = json.loads(env)
             except ValueError:
                 return False
+        # "YYYY-probe-...": one a fedora-messaging bridge wrapped (the
+        # message_id, with the year put in front)
         return isinstance(env, dict) and \
-            str(env.get("msg_id", "")).startswith("probe-")
+            re.match(r"(\d{4}-)?probe-", str(env.get("msg_id", ""))) \
+            is not None
 
 
 class Sub:
@@ -1816,6 +1819,17 @@ class AmqpReceiver:
             self.pump(0.1)
         return self.msgs
 
+    def wait_messages(self, n, timeout=15.0):
+        """Receive until n messages that are not probes are here: a probe
+        sent while syncing can come after the count was taken."""
+        def real():
+            return sum(not Probes.is_probe(b) for b in self.bodies())
+
+        deadline = time.monotonic() + timeout
+        while real() < n and time.monotonic() < deadline:
+            self.pump(0.1)
+        return self.msgs
+
     def quiet(self, seconds):
         """Keep receiving for `seconds` (to count what else arrives)."""
         deadline = time.monotonic() + seconds
@@ -1960,6 +1974,18 @@ class StompPeer:
         while len(self.of(sid)) < n and time.monotonic() < deadline:
             time.sleep(0.02)
         return self.of(sid)
+
+    def wait_messages(self, sid, n, timeout=15.0):
+        """Wait until sid has n messages that are not probes (a late sync
+        probe must not stand in for one)."""
+        def real():
+            return [(h, b) for h, b in self.of(sid)
+                    if not Probes.is_probe(b)]
+
+        deadline = time.monotonic() + timeout
+        while len(real()) < n and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return real()
 
     def close(self):
         try:

@@ -24,8 +24,8 @@ import pika
 import pytest
 
 from amqp091_setup import URL091, drain_ids, guest_entry, pika_channel
-from conftest import (BridgeSource, Sub, bridge_config, free_ports, signed,
-                      start_bridge, tcp, unique, write_config)
+from conftest import (BridgeSource, Probes, Sub, bridge_config, free_ports,
+                      signed, start_bridge, tcp, unique, write_config)
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
@@ -42,10 +42,12 @@ def queue_with_dlq(name):
     return q, dlq, conn, ch
 
 
-def bridge_from_queue(tmp_path, daemons, zctx, queue, config=None, **kw):
+def bridge_from_queue(tmp_path, daemons, zctx, queue, ch, config=None,
+                      **kw):
     """A 0-9-1 -> ZeroMQ bridge reading queue (its entry updated with kw,
     the bridge's config with config), started, and a Sub on its
-    publisher that the bridge has had time to see."""
+    publisher that a probe published on channel ch has reached (a message
+    published before the SUB joins is lost: the slow joiner)."""
     port = free_ports(1)[0]
     cfg = write_config(tmp_path, bridge_config(
         {"in": guest_entry(tmp_path, **{
@@ -53,7 +55,14 @@ def bridge_from_queue(tmp_path, daemons, zctx, queue, config=None, **kw):
             "endpoints": tcp(port)}, **kw)}, **(config or {})))
     bridge = start_bridge(daemons, cfg)
     sub = Sub(zctx, tcp(port))
-    time.sleep(0.3)     # the SUB's subscription reaches the bridge's PUB
+
+    def send(frames):
+        # the probe's msg_id also as message_id: a fedora-messaging
+        # bridge takes that for the envelope it wraps the probe in
+        ch.basic_publish("", queue, frames[1], pika.BasicProperties(
+            content_type="application/json",
+            message_id=json.loads(frames[1])["msg_id"]))
+    sub.sync(send, Probes(), timeout=15)
     return bridge, sub
 
 
@@ -160,7 +169,7 @@ def test_oversized_delivery_rejected_from_its_header(tmp_path, rabbitmq,
     """max_message_bytes 4096: a 20000-byte delivery is rejected (to the
     queue's dead-letter queue) without being read; the next one flows."""
     q, dlq, conn, ch = queue_with_dlq("big")
-    bridge, sub = bridge_from_queue(tmp_path, daemons, zctx, q,
+    bridge, sub = bridge_from_queue(tmp_path, daemons, zctx, q, ch,
                                     config={"max_message_bytes": 4096},
                                     format="fedora-messaging")
     props = pika.BasicProperties(content_type="application/json",
@@ -187,7 +196,7 @@ def test_acks_cover_what_was_taken(tmp_path, rabbitmq, daemons, zctx):
     bridge still runs nothing is left unacknowledged (fewer accepts than
     a batch are acked when the frames at hand are done)."""
     q, dlq, conn, ch = queue_with_dlq("ack")
-    bridge, sub = bridge_from_queue(tmp_path, daemons, zctx, q)
+    bridge, sub = bridge_from_queue(tmp_path, daemons, zctx, q, ch)
     bodies = ['{"n": 1}', 'not json 1', '{"n": 2}', '{"n": 3}',
               'not json 2', '{"n": 4}', '{"n": 5}', '{"n": 6}', '{"n": 7}']
     for i, b in enumerate(bodies):

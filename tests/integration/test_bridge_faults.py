@@ -86,7 +86,7 @@ def test_amqp_failover_to_the_second_url(tmp_path, rabbitmq, daemons, zctx,
     sent = [make_envelope(prefix + ".x", {"n": i}) for i in range(10)]
     for env in sent:
         src.send(env)
-    rcv.wait_count(len(rcv.msgs) + len(sent), 15)
+    rcv.wait_messages(len(sent))
     got = [bytes(m.body) for m in amqp_non_probes(rcv)]
     assert got == [canonical(e).encode() for e in sent]
     err = bridge.stderr()
