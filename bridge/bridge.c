@@ -57,6 +57,8 @@ struct map_entry {
  * FRESH messages of max_message_bytes) is parsed from the spool as before.
  */
 #define FRESH		128
+#define DRAIN_MS	2000	/* at a stop, for the broker to confirm what
+				   is in flight (else resent at the next start) */
 #define FRESH_MAX_RECORD (64u << 10)
 
 struct fresh {
@@ -727,6 +729,20 @@ flush_output(void)
 			    items[at[i]].revents, clock_ms());
 }
 
+/* Sends waiting for a broker that is up to confirm them, in all bridges. */
+static unsigned
+confirmable(void)
+{
+	unsigned n = 0;
+	int i;
+
+	for (i = 0; i < nall; i++)
+		if (all[i]->in_flight &&
+		    all[i]->broker->ops->is_up(all[i]->broker))
+			n += all[i]->in_flight;
+	return n;
+}
+
 /* ---- configuration -------------------------------------------------------------- */
 
 static const char *const bridge_keys[] = { "from", "to", "topics",
@@ -1087,6 +1103,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 	const char *name;
 	char err[FM_ERRLEN];
 	int status = 0, i;
+	int64_t drain_until = 0;	/* stopping: the drain's end */
 
 	if (!json_is_object(bridges) || json_object_size(bridges) == 0) {
 		log_err("config: \"bridges\" must be an object of named bridges");
@@ -1120,13 +1137,29 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 		    all[nall]->to_broker ? all[nall]->broker->ops->proto : "zmq");
 		nall++;
 	}
-	while (!*stop) {
+	/*
+	 * At a stop, ZeroMQ is no longer read, and the loop runs on until
+	 * the brokers confirm what is in flight (DRAIN_MS at most): those
+	 * records leave the spool now instead of going out twice.
+	 */
+	for (;;) {
 		zmq_pollitem_t items[MAX_BRIDGES * 20];
 		int n = 0, timeout = 1000, t, at[MAX_BRIDGES];
 		uint64_t taken[MAX_BRIDGES];
 		unsigned wait, wait_us[MAX_BRIDGES];
 		int64_t now;
 
+		if (*stop && drain_until == 0) {
+			if (confirmable() == 0)
+				break;
+			log_info("stopping: waiting up to %d ms for the "
+			    "brokers to confirm %u sends", DRAIN_MS,
+			    confirmable());
+			drain_until = clock_ms() + DRAIN_MS;
+		}
+		if (drain_until &&
+		    (confirmable() == 0 || clock_ms() >= drain_until))
+			break;
 		for (i = 0; i < nall; i++) {
 			struct bridge *br = all[i];
 
@@ -1134,7 +1167,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 			br->broker->ops->poll_item(br->broker, &items[n]);
 			if (items[n].fd >= 0)
 				at[i] = n++;
-			if (br->sub)
+			if (br->sub && !drain_until)
 				n += bus_subscriber_poll_items(br->sub, items + n,
 				    16);
 			t = br->broker->ops->timeout_ms(br->broker, clock_ms());
@@ -1143,6 +1176,8 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 			if ((br->rewind || br->blocked) && timeout > 50)
 				timeout = 50;
 		}
+		if (drain_until && timeout > 50)
+			timeout = 50;
 		if (zmq_poll(items, n, timeout) < 0 && errno != EINTR) {
 			log_err("poll: %s", zmq_strerror(errno));
 			status = 1;
@@ -1155,7 +1190,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 			taken[i] = br->st.in;
 			br->broker->ops->handle(br->broker, at[i] >= 0 ?
 			    items[at[i]].revents : 0, now);
-			if (br->sub) {
+			if (br->sub && !drain_until) {
 				take_from_zmq(br);
 				send_spooled(br);
 			}
@@ -1163,7 +1198,7 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 			wait_us[i] = br->coalesce_us;
 		}
 		wait = coalesce_wait(taken, wait_us, nall);
-		if (wait && !*stop) {
+		if (wait && !*stop && !drain_until) {
 			flush_output();
 			clock_sleep_us(wait);
 		}

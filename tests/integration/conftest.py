@@ -923,7 +923,7 @@ class Metrics:
         return self.get(name, **labels)
 
 
-def http_get(port, path, timeout=3.0):
+def http_get(port, path, timeout=10.0):
     """GET http://127.0.0.1:port/path (no proxies) -> (status, body str)."""
     c = _http_client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

@@ -11,12 +11,16 @@ outcomes"), played by a listening python3-qpid-proton peer
 - the messages behind them still go out.
 """
 
+import json
+import signal
 import time
 
 import pytest
 
-from conftest import (ProtonListener, SettlingPeer, bridge_stats,
-                      bridge_to_listener, free_ports, make_envelope)
+from conftest import (BridgeSource, ProtonListener, SettlingPeer,
+                      answer_link, bridge_config, bridge_stats,
+                      bridge_to_listener, free_ports, make_envelope,
+                      start_bridge, wait_until, write_config)
 
 pytestmark = pytest.mark.usefixtures("zmq_time_limit")
 
@@ -80,3 +84,87 @@ def bridge_stop_ok(bridge):
     rc = bridge.stop()
     assert rc == 0, bridge.describe()
     return bridge.stderr()
+
+
+class HeldAcceptor:
+    """The broker side of a ProtonListener that holds every delivery
+    unsettled until release(), then accepts them all (and any later one
+    at once): a broker slow to confirm, on the test's cue."""
+
+    def __init__(self):
+        import threading
+        from proton import Delivery
+        from proton.handlers import MessagingHandler
+
+        peer = self
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+        self.ids = []
+        held = []
+
+        class Check:
+            def on_timer_task(self, event):
+                if not peer.released.is_set():
+                    event.container.schedule(0.05, self)
+                    return
+                while held:
+                    d = held.pop()
+                    d.update(Delivery.ACCEPTED)
+                    d.settle()
+
+        class Handler(MessagingHandler):
+            def __init__(self):
+                super().__init__(auto_accept=False)
+
+            on_link_opening = staticmethod(answer_link)
+
+            def on_message(self, event):
+                with peer.lock:
+                    peer.ids.append(json.loads(bytes(event.message.body))
+                                    ["msg_id"])
+                held.append(event.delivery)
+                event.container.schedule(0, Check())
+
+        self.handler = Handler()
+
+    def release(self):
+        self.released.set()
+
+    def got(self):
+        with self.lock:
+            return list(self.ids)
+
+
+def test_stop_waits_for_the_broker_to_confirm(tmp_path, daemons, zctx):
+    """SIGTERM while a send waits for the broker's "accepted": the bridge
+    stops reading ZeroMQ, waits for it (up to 2 s), and exits with the
+    record out of the spool, so the next start does not send it again."""
+    peer = HeldAcceptor()
+    listener = ProtonListener(free_ports(1)[0], peer.handler)
+    try:
+        src = BridgeSource(zctx)
+        cfg = write_config(tmp_path, bridge_config(
+            {"out": {"from": "zmq", "endpoints": ["src"],
+                     "to": "amqp://127.0.0.1:%d" % listener.port,
+                     "address": "/queue/slow",
+                     "spool": {"dir": str(tmp_path / "spool")}}},
+            endpoints={"src": [src.url]}))
+        bridge = start_bridge(daemons, cfg)
+        src.wait_subscriber(daemon=bridge)
+        env = make_envelope("org.fedoraproject.dev.slow.x", {"n": 1})
+        src.send(env)
+        wait_until(lambda: peer.got(), 15, "the delivery", bridge)
+        bridge.proc.send_signal(signal.SIGTERM)
+        bridge.wait_stderr("stopping: waiting up to 2000 ms for the "
+                           "brokers to confirm 1 sends")
+        peer.release()
+        st = bridge_stats(bridge_stop_ok(bridge), "out")
+        assert (st["in"], st["out"]) == (1, 1), st
+
+        again = start_bridge(daemons, cfg)
+        time.sleep(1.5)                 # a resend would come at once
+        bridge_stop_ok(again)
+        assert peer.got() == [env["msg_id"]]
+        assert listener.error is None, listener.error
+    finally:
+        listener.stop()

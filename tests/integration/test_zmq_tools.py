@@ -228,7 +228,7 @@ def test_logger_message_signed(run, logger_bus, dev_pki, fedmsg_peer):
     r = run("fedmsg-logger", ["--config", cfg, "--message", "hello"],
             env={"FEDMSG_CONFIG": str(cfg)})
     assert r.rc == 0, r
-    msgs = sub.wait_count(1, timeout=5)
+    msgs = sub.wait_count(1, timeout=15)
     assert len(msgs) == 1
     env = check_signed_by_shell(*msgs[0], dev_pki)
     assert env["msg"] == {"log": "hello"}
@@ -241,7 +241,7 @@ def test_logger_stdin_lines(run, logger_bus, dev_pki, fedmsg_peer):
             input="first line\n  second \u00e9 line \t\n\n   \nthird\n",
             env={"FEDMSG_CONFIG": str(cfg)})
     assert r.rc == 0, r
-    msgs = sub.wait_count(3, timeout=5)
+    msgs = sub.wait_count(3, timeout=15)
     sub.pump(200)
     assert len(sub.msgs) == 3, sub.msgs
     envs = [check_signed_by_shell(t, b, dev_pki) for t, b in msgs]
@@ -260,7 +260,7 @@ def test_logger_json_input(run, logger_bus, dev_pki, fedmsg_peer):
             input=json.dumps(value, indent=2, ensure_ascii=False),
             env={"FEDMSG_CONFIG": str(cfg)})
     assert r.rc == 0, r
-    msgs = sub.wait_count(1, timeout=5)
+    msgs = sub.wait_count(1, timeout=15)
     assert len(msgs) == 1
     env = check_signed_by_shell(*msgs[0], dev_pki)
     assert env["msg"] == value
@@ -286,7 +286,7 @@ def test_logger_bad_line_stops_after_earlier_lines(run, logger_bus, dev_pki,
             env={"FEDMSG_CONFIG": str(cfg)})
     assert r.rc == 1, r
     assert "standard input line 2: not valid UTF-8" in r.stderr, r
-    sub.wait_count(1, timeout=5)
+    sub.wait_count(1, timeout=15)
     sub.pump(300)
     assert [check_signed_by_shell(t, b, dev_pki)["msg"]
             for t, b in sub.msgs] == [{"log": "fine"}]
@@ -299,7 +299,7 @@ def test_logger_sigterm_while_reading_stdin(logger_bus, daemons, dev_pki,
                      stdin="pipe")
     logger.proc.stdin.write(b"before the signal\n")
     logger.proc.stdin.flush()
-    assert len(sub.wait_count(1, timeout=5)) == 1
+    assert len(sub.wait_count(1, timeout=15)) == 1
     assert logger.running()
     assert logger.stop() == 1           # documented: a signal stops it, 1
     assert "stopped by a signal after standard input line 1 (messages " \
