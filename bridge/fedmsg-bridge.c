@@ -27,6 +27,9 @@ static const char usage[] =
 "  -v, --verbose   log more\n"
 "  -h, --help      this text\n"
 "\n"
+"At SIGTERM/SIGINT it stops reading ZeroMQ, waits up to 2 s for the\n"
+"brokers to confirm what is in flight (the rest stays spooled), and exits.\n"
+"\n"
 "Exit status: 0 stopped by SIGTERM/SIGINT, 1 runtime error, 2 config error.\n";
 
 int
