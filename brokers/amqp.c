@@ -398,6 +398,7 @@ try_connect(struct amqp *a, int64_t now)
 	a->u = &a->urls[a->url_next];
 	a->url_next = (a->url_next + 1) % a->nurls;
 	a->state = CONNECTING;
+	a->why[0] = '\0';	/* the last attempt's reason was said */
 	a->retry_at = now + connect_ms(a);	/* up to the broker's open */
 	if (net_conn_start(&a->nc, a->u->host, a->u->port, a->u->text,
 	    connect_ms(a), now) == NET_FAILED)
@@ -732,21 +733,15 @@ events(struct amqp *a)
 	}
 }
 
-/*
- * The first reason the socket failed (err 0: the broker closed it).  On a
- * TLS URL before the broker's AMQP open, a refused certificate often shows
- * only as a reset: the alert before it is lost when our write comes
- * after the broker's close, so the stage is said as well.
- */
+/* The first reason the socket failed (err 0: the broker closed it). */
 static void
 io_failed(struct amqp *a, const char *what, int err)
 {
 	if (a->why[0])
 		return;
-	snprintf(a->why, sizeof(a->why), "%s%s%s%s", what ? what : "",
+	snprintf(a->why, sizeof(a->why), "%s%s%s", what ? what : "",
 	    what ? ": " : "", err ? strerror(err) :
-	    "the broker closed the connection", a->u->tls && a->state != UP ?
-	    " (during the TLS handshake or the login)" : "");
+	    "the broker closed the connection");
 }
 
 /*
@@ -844,7 +839,18 @@ a_handle(struct broker *b, short revents, int64_t now)
 	}
 	pump(a, revents);
 	if (pn_connection_driver_finished(&a->driver)) {
-		disconnect(a, a->why[0] ? a->why : "connection closed");
+		char why[sizeof(a->why) + 64];
+
+		/*
+		 * On a TLS URL before the broker's AMQP open, the stage goes
+		 * with the reason: a refused certificate often shows only as a
+		 * reset or an EOF (its alert lost when our write came after
+		 * the broker's close).
+		 */
+		snprintf(why, sizeof(why), "%s%s", a->why[0] ? a->why :
+		    "connection closed", a->u->tls && a->state != UP ?
+		    " (during the TLS handshake or the login)" : "");
+		disconnect(a, why);
 	} else if (a->give_up_at && now >= a->give_up_at) {
 		disconnect(a, a->why);
 	} else if (a->state == UP && a->in_flight && !a->give_up_at &&

@@ -168,3 +168,73 @@ def test_stop_waits_for_the_broker_to_confirm(tmp_path, daemons, zctx):
         assert listener.error is None, listener.error
     finally:
         listener.stop()
+
+
+class ResettingListener:
+    """A TCP listener that reads what a client sends first (a TLS
+    ClientHello, an AMQP header) and answers with a reset: a broker that
+    refuses the client during the handshake, its alert lost."""
+
+    def __init__(self):
+        import socket
+        import struct
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.done = threading.Event()
+
+        def serve():
+            while not self.done.is_set():
+                try:
+                    c, _ = self.sock.accept()
+                except OSError:
+                    continue
+                c.settimeout(2)
+                try:
+                    c.recv(4096)
+                except OSError:
+                    pass
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                             struct.pack("ii", 1, 0))
+                c.close()
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.done.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("scheme", ["amqps", "amqp"])
+def test_reset_before_the_open_names_the_stage(tmp_path, daemons, zctx,
+                                               dev_pki, scheme):
+    """A reset before the broker's AMQP open: on amqps:// the reason says
+    it came during the TLS handshake or the login (a refused certificate
+    whose alert was lost); on amqp:// it is the reset alone."""
+    lst = ResettingListener()
+    try:
+        src = BridgeSource(zctx)
+        entry = {"from": "zmq", "endpoints": ["src"],
+                 "to": "%s://localhost:%d" % (scheme, lst.port),
+                 "address": "/queue/x",
+                 "spool": {"dir": str(tmp_path / "spool")}}
+        if scheme == "amqps":
+            entry["tls"] = {"ca": str(dev_pki / "ca.crt")}
+        cfg = write_config(tmp_path, bridge_config(
+            {"out": entry}, endpoints={"src": [src.url]}))
+        bridge = start_bridge(daemons, cfg, wait=None)
+        bridge.wait_for(lambda: bridge.stderr().count("retrying in") >= 2,
+                        15, "two refused attempts")
+        fails = [line for line in bridge.stderr().splitlines()
+                 if "retrying in" in line]
+        stage = "(during the TLS handshake or the login)"
+        assert all((stage in line) == (scheme == "amqps")
+                   for line in fails), fails
+        bridge_stop_ok(bridge)
+    finally:
+        lst.stop()
