@@ -729,17 +729,19 @@ flush_output(void)
 			    items[at[i]].revents, clock_ms());
 }
 
-/* Sends waiting for a broker that is up to confirm them, in all bridges. */
+/*
+ * Sends waiting for their broker's confirmation, in all bridges.  A link
+ * ends every send with one on_sent(), BROKER_LOST when its connection
+ * goes: a broker that is down holds none.
+ */
 static unsigned
-confirmable(void)
+unconfirmed(void)
 {
 	unsigned n = 0;
 	int i;
 
 	for (i = 0; i < nall; i++)
-		if (all[i]->in_flight &&
-		    all[i]->broker->ops->is_up(all[i]->broker))
-			n += all[i]->in_flight;
+		n += all[i]->in_flight;
 	return n;
 }
 
@@ -1150,15 +1152,15 @@ bridges_run(const struct fm_config *cfg, const char *const *only,
 		int64_t now;
 
 		if (*stop && drain_until == 0) {
-			if (confirmable() == 0)
+			if (unconfirmed() == 0)
 				break;
 			log_info("stopping: waiting up to %d ms for the "
 			    "brokers to confirm %u sends", DRAIN_MS,
-			    confirmable());
+			    unconfirmed());
 			drain_until = clock_ms() + DRAIN_MS;
 		}
 		if (drain_until &&
-		    (confirmable() == 0 || clock_ms() >= drain_until))
+		    (unconfirmed() == 0 || clock_ms() >= drain_until))
 			break;
 		for (i = 0; i < nall; i++) {
 			struct bridge *br = all[i];

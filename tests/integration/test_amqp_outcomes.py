@@ -99,11 +99,16 @@ class HeldAcceptor:
         peer = self
         self.lock = threading.Lock()
         self.released = threading.Event()
+        self.closing = threading.Event()   # close() was asked
         self.ids = []
-        held = []
+        held, conns = [], []
 
         class Check:
             def on_timer_task(self, event):
+                if peer.closing.is_set():
+                    for c in conns:
+                        c.close()
+                    return
                 if not peer.released.is_set():
                     event.container.schedule(0.05, self)
                     return
@@ -123,12 +128,17 @@ class HeldAcceptor:
                     peer.ids.append(json.loads(bytes(event.message.body))
                                     ["msg_id"])
                 held.append(event.delivery)
+                conns.append(event.connection)
                 event.container.schedule(0, Check())
 
         self.handler = Handler()
 
     def release(self):
         self.released.set()
+
+    def close(self):
+        """Go away with what is held (the connections closed)."""
+        self.closing.set()
 
     def got(self):
         with self.lock:
@@ -238,3 +248,23 @@ def test_reset_before_the_open_names_the_stage(tmp_path, daemons, zctx,
         bridge_stop_ok(bridge)
     finally:
         lst.stop()
+
+
+def test_stop_with_the_broker_gone_does_not_wait(tmp_path, daemons, zctx):
+    """The broker goes away holding a send unconfirmed: a stop then has
+    nothing to wait for (the send stays spooled for the next start)."""
+    peer = HeldAcceptor()
+    listener = ProtonListener(free_ports(1)[0], peer.handler)
+    try:
+        src, bridge = bridge_to_listener(tmp_path, daemons, zctx,
+                                         listener.port, "/queue/gone")
+        src.send(make_envelope("org.fedoraproject.dev.gone.x", {"n": 1}))
+        wait_until(lambda: peer.got(), 15, "the delivery", bridge)
+    finally:
+        peer.close()
+        listener.stop()
+    bridge.wait_stderr("retrying in", 15)
+    text = bridge_stop_ok(bridge)
+    assert "stopping: waiting" not in text, text
+    st = bridge_stats(text, "out")
+    assert (st["in"], st["out"]) == (1, 0), st
