@@ -82,7 +82,10 @@ class Site:
             certnames={"scm.%s" % HOST: "shell-localhost"})
         conf["git_hook.url_template"] = URL_TEMPLATE
         conf["git_hook.with_namespace"] = True
-        conf["git_hook.timeout"] = 2
+        # with a relay the hook stops waiting once it has taken them all,
+        # so a long timeout costs nothing and a loaded machine may need it;
+        # without one, tests wait for it to expire
+        conf["git_hook.timeout"] = 10 if relay else 2
         conf.update(("git_hook." + k, v) for k, v in keys.items())
         self.cfg = write_config(tmp, conf)
         self.bare = tmp / "ns" / "pkg.git"

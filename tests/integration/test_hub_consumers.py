@@ -72,7 +72,7 @@ def test_exec_consumer(tmp_path, hubs, bus):
               "config": {"argv": ["/usr/bin/python3", str(script),
                                   str(out), "{msg_id}", "--topic={topic}",
                                   "{signer}"],
-                         "timeout": 2, "drop_exit_codes": [3]}}}))
+                         "timeout": 5, "drop_exit_codes": [3]}}}))
     hub = hubs(cfg, metrics_port=mport).ready()
     probes = HubProbes()
     seen = lambda: exec_calls(out)      # noqa: E731
@@ -100,7 +100,9 @@ def test_exec_consumer(tmp_path, hubs, bus):
     for env in list(msgs.values()) + list(refused.values()):
         pub.send_multipart(wire(env))
     tid = msgs["timeout"]["msg_id"]
-    wait_until(lambda: exec_calls(out).count(tid) == 2, 15,
+    # each attempt of the timeout message takes exec's whole 5 s (long
+    # enough for python3 to start on a loaded machine)
+    wait_until(lambda: exec_calls(out).count(tid) == 2, 40,
                "two attempts of the timeout message", hub)
     hub_mark(pub.send_multipart, probes, seen, hub, timeout=8)
 
@@ -139,7 +141,7 @@ def test_exec_consumer(tmp_path, hubs, bus):
     assert d("fedmsg_consumer_dropped_total", consumer="x",
              reason="verdict") == 4
     err = hub.stderr()
-    assert "timed out after 2s, killed (retry)" in err
+    assert "timed out after 5s, killed (retry)" in err
     assert "exit status 75 (retry)" in err
     assert "exit status 3 (drop)" in err
     assert "a message's {msg_id} has characters outside" in err

@@ -199,6 +199,9 @@ def logger_bus(tmp_path, daemons, zctx, dev_pki):
     # topic_prefix and environment left to their defaults
     # (org.fedoraproject, dev)
     del conf["topic_prefix"], conf["environment"]
+    # the logger waits up to the config's timeout for the relay (2 s by
+    # default): a loaded machine may need more; no test here expires it
+    conf["timeout"] = 10
     cfg = write_config(tmp_path, conf)
     relay = start_relay(daemons, cfg)
     pub = zsocket(zctx, zmq_module().PUB, connect=tcp(p_in))
