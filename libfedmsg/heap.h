@@ -10,8 +10,8 @@
  * glibc gives freed memory back to the kernel as soon as 128 KiB of it
  * sits at the top of the heap, so the next messages fault the same pages
  * in again: up to one page fault per 3 KB message, 13 % of a bridge's
- * profile samples on the development VM (README, "Page faults, writes and
- * monitor looks").
+ * profile samples on the development VM (PERFORMANCE.md, "Page faults,
+ * writes and monitor looks").
  *
  * heap_keep_freed() raises that limit: up to HEAP_KEEP_BYTES freed at the
  * top of each malloc arena stay mapped for reuse, sbrk() grows the heap
