@@ -42,6 +42,16 @@ broker_wrap(const struct broker_in *in, const struct broker_wrap_opts *o,
 		    "destination)");
 		return NULL;
 	}
+	/*
+	 * An empty body is no JSON.  Refused here, because fm_msg_build()
+	 * reads a payload length of 0 as "NUL-terminated", and a broker's
+	 * empty body (AMQP 1.0 binary of size 0) points into the broker
+	 * library's buffer, not at a terminated string.
+	 */
+	if (o->body == NULL && (in->body == NULL || in->len == 0)) {
+		snprintf(err, FM_ERRLEN, "the body is empty, not JSON");
+		return NULL;
+	}
 	if (o->fedora_messaging && in->headers_json)
 		headers = json_loads(in->headers_json, 0, NULL);
 	if (headers == NULL && o->body == NULL) {

@@ -154,6 +154,49 @@ def test_umb_from_stomp_is_wrapped(tmp_path, activemq, daemons, zctx,
     _stop(bridge)
 
 
+def test_umb_from_amqp10_empty_body_refused(tmp_path, rabbitmq, daemons,
+                                           zctx, amqp_peers,
+                                           broker_time_limit):
+    """A data section of no bytes: qpid-proton hands the bridge a pointer
+    into its own buffer, with no NUL after it.  The bridge refuses it with
+    a reason, reading nothing past it (it used to read on to the next NUL:
+    test_broker_wrap shows that under ASan), and goes on with the next
+    message."""
+    prefix = "org.fedoraproject.dev." + unique("umbe")
+    q = "/queue/" + unique("umbe")
+    (port,) = free_ports(1)
+    cfg = write_config(tmp_path, bridge_config({"in": {
+        "from": AMQP_URL, "to": "zmq", "format": "umb", "source": q,
+        "endpoints": tcp(port), "user": "guest",
+        "password_file": password_file(tmp_path),
+        "allow_plaintext_credentials": True}}))
+    bridge = start_bridge(daemons, cfg)
+    snd = amqp_peers.sender(q)
+    sub = Sub(zctx, tcp(port))
+    n = [0]
+
+    def synced():
+        n[0] += 1
+        snd.send(canonical({"sync": n[0]}), subject=prefix + ".sync")
+        sub.pump(300)
+        return sub.msgs
+    wait_until(synced, 20, "a wrapped message on ZeroMQ")
+
+    snd.send(b"", subject=prefix + ".empty", msg_id="ID:empty")
+    snd.send(canonical({"after": True}), subject=prefix + ".after")
+    wait_until(lambda: sub.pump(100) or any(
+        t.decode() == prefix + ".after" for t, _ in sub.msgs), 15,
+        "the message after the empty one")
+    # every sync message went first (one queue); nothing came of the empty
+    got = [(t.decode(), json.loads(b)["msg"]) for t, b in sub.msgs
+           if t.decode() != prefix + ".sync"]
+    assert got == [(prefix + ".after", {"after": True})], got
+    err = _stop(bridge)
+    assert "rejected a message: the body is empty, not JSON" in err, err
+    st = bridge_stats(err, "in")
+    assert (st["invalid"], st["wrapped"]) == (1, n[0] + 1), st
+
+
 def _stop(bridge):
     rc = bridge.stop()
     assert rc == 0, bridge.describe()

@@ -113,6 +113,36 @@ test_plain(void **state)
 	json_decref(j);
 }
 
+/*
+ * An empty body, as AMQP 1.0 hands over a binary of size 0: a pointer
+ * into the library's buffer with no NUL after it.  It must be refused
+ * without reading past it (ASan: stack-buffer-overflow otherwise).
+ */
+static void
+test_empty_body(void **state)
+{
+	const char not_terminated[1] = { '{' };
+	struct broker_in in;
+	char err[FM_ERRLEN];
+	bool fm;
+
+	(void)state;
+	for (fm = false; ; fm = true) {
+		memset(&in, 0, sizeof(in));
+		in.body = not_terminated;
+		in.len = 0;
+		in.message_id = "2026-0e6f0f4a-5a4e-4e8a-9d0b-3c1a2b3c4d5e";
+		err[0] = '\0';
+		assert_null(wrapped(&in, fm, "t", err));
+		assert_string_equal(err, "the body is empty, not JSON");
+		in.body = NULL;
+		assert_null(wrapped(&in, fm, "t", err));
+		assert_string_equal(err, "the body is empty, not JSON");
+		if (fm)
+			break;
+	}
+}
+
 static void
 test_sent_at(void **state)
 {
@@ -132,6 +162,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fedora_messaging),
 		cmocka_unit_test(test_plain),
+		cmocka_unit_test(test_empty_body),
 		cmocka_unit_test(test_sent_at),
 	};
 
