@@ -113,7 +113,7 @@ TESTS_tools	 = test_terse test_fm_serial test_topic_binding
 TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
 TESTS_hub	 = test_consumers test_pubq
-TESTS_bridge	 = test_koji_map test_coalesce
+TESTS_bridge	 = test_koji_map test_coalesce fuzz_koji_map
 # a plugin's own code (#included): the public headers, its libraries
 TESTS_consumers	 = test_rdb_mapping test_negotiate
 test_layer	 = $(or $(firstword $(foreach l,$(TEST_LAYERS),$(if \
@@ -330,9 +330,12 @@ $(B)/asan/tests/tools/%: $(B)/asan/tests/tools/%.o $(B)/asan/lib/libfedmsg.a
 # ---- fuzzing (clang libFuzzer) ------------------------------------------------
 
 # Each fuzzer is built from the sources of its layer and those below it.
-fuzz_src	 = $(CORE_SRC) $(if $(filter brokers,$(call test_layer,$(1))),$(BROKER_SRC))
+fuzz_src	 = $(CORE_SRC) \
+		   $(if $(filter brokers bridge,$(call test_layer,$(1))),$(BROKER_SRC)) \
+		   $(if $(filter bridge,$(call test_layer,$(1))),$(BRIDGE_SRC))
 $(B)/fuzz/%: tests/fuzz/%.c $$(call fuzz_src,$$*) $$(wildcard libfedmsg/*.h) \
-		$$(if $$(filter brokers,$$(call test_layer,$$*)),$$(wildcard brokers/*.h)) \
+		$$(if $$(filter brokers bridge,$$(call test_layer,$$*)),$$(wildcard brokers/*.h)) \
+		$$(if $$(filter bridge,$$(call test_layer,$$*)),$$(wildcard bridge/*.h)) \
 		| $(TEST_DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=c11 -D_GNU_SOURCE $(INC_$(call test_layer,$*)) \
