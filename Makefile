@@ -108,7 +108,7 @@ TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_crc32c test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net test_broker_wrap test_broker_format \
 		   fuzz_stomp test_amqp_routing_key test_amqp091_connect \
-		   test_resend_limit fuzz_broker_wrap
+		   test_resend_limit fuzz_broker_wrap test_amqp091_table
 TESTS_tools	 = test_terse test_fm_serial test_topic_binding
 TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)

@@ -4,6 +4,7 @@
  * JSON has them: integers stay integers (fedora-messaging's severity must
  * be one), booleans stay booleans.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,8 @@
 
 static int value_from_json(json_t *v, amqp_pool_t *pool,
     amqp_field_value_t *out, int depth);
+static int table_from_json(json_t *obj, amqp_pool_t *pool, amqp_table_t *out,
+    int depth);
 
 static int
 array_from_json(json_t *arr, amqp_pool_t *pool, amqp_array_t *out, int depth)
@@ -66,14 +69,15 @@ value_from_json(json_t *v, amqp_pool_t *pool, amqp_field_value_t *out,
 		return array_from_json(v, pool, &out->value.array, depth);
 	case JSON_OBJECT:
 		out->kind = AMQP_FIELD_KIND_TABLE;
-		return amqp091_table_from_json(v, pool, &out->value.table) < 0 ?
-		    -1 : 0;
+		return table_from_json(v, pool, &out->value.table, depth);
 	}
 	return -1;
 }
 
-int
-amqp091_table_from_json(json_t *obj, amqp_pool_t *pool, amqp_table_t *out)
+/* obj as a table whose values are at depth + 1 (the limit counts
+   tables and arrays alike). */
+static int
+table_from_json(json_t *obj, amqp_pool_t *pool, amqp_table_t *out, int depth)
 {
 	const char *key;
 	json_t *v;
@@ -94,7 +98,8 @@ amqp091_table_from_json(json_t *obj, amqp_pool_t *pool, amqp_table_t *out)
 		if (strlen(key) > 128)
 			return -1;
 		out->entries[n].key = amqp_cstring_bytes(key);
-		if (value_from_json(v, pool, &out->entries[n].value, 0) < 0)
+		if (value_from_json(v, pool, &out->entries[n].value,
+		    depth + 1) < 0)
 			return -1;
 		n++;
 	}
@@ -102,7 +107,21 @@ amqp091_table_from_json(json_t *obj, amqp_pool_t *pool, amqp_table_t *out)
 	return 0;
 }
 
+int
+amqp091_table_from_json(json_t *obj, amqp_pool_t *pool, amqp_table_t *out)
+{
+	return table_from_json(obj, pool, out, 0);
+}
+
 static json_t *value_to_json(const amqp_field_value_t *v, int depth);
+
+/* JSON has no NaN or infinity (jansson refuses them): null, as for bytes
+   that are not UTF-8, so that one such header does not lose the others. */
+static json_t *
+real_to_json(double d)
+{
+	return isfinite(d) ? json_real(d) : json_null();
+}
 
 static json_t *
 table_to_json(const amqp_table_t *t, int depth)
@@ -160,16 +179,16 @@ value_to_json(const amqp_field_value_t *v, int depth)
 	case AMQP_FIELD_KIND_TIMESTAMP:
 		return json_integer((json_int_t)v->value.u64);
 	case AMQP_FIELD_KIND_F32:
-		return json_real(v->value.f32);
+		return real_to_json(v->value.f32);
 	case AMQP_FIELD_KIND_F64:
-		return json_real(v->value.f64);
+		return real_to_json(v->value.f64);
 	case AMQP_FIELD_KIND_DECIMAL: {
 		double d = v->value.decimal.value;
 		unsigned k;
 
 		for (k = 0; k < v->value.decimal.decimals && k < 20; k++)
 			d /= 10;
-		return json_real(d);
+		return real_to_json(d);
 	}
 	case AMQP_FIELD_KIND_UTF8:
 	case AMQP_FIELD_KIND_BYTES:
@@ -191,7 +210,7 @@ value_to_json(const amqp_field_value_t *v, int depth)
 		}
 		return a;
 	case AMQP_FIELD_KIND_TABLE:
-		return table_to_json(&v->value.table, depth + 1);
+		return table_to_json(&v->value.table, depth);
 	case AMQP_FIELD_KIND_VOID:
 	default:
 		return json_null();
