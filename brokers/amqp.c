@@ -45,6 +45,7 @@
 #include <fedmsg/message.h>
 
 #include "amqp_routing_key.h"
+#include "buf.h"
 #include "clock.h"
 #include "broker.h"
 #include "log.h"
@@ -120,6 +121,9 @@ struct amqp {
 	pn_rwbytes_t		 encoded;
 	char			*inbuf;
 	size_t			 incap;
+	/* a received message's property names and values, NUL-terminated
+	   one after the other: no bound of ours on their length */
+	struct buf		 ptext;
 	char			 why[256];
 };
 
@@ -415,37 +419,45 @@ report_condition(struct amqp *a, pn_condition_t *cond, const char *what)
 		    pn_condition_get_description(cond) : "");
 }
 
-/* Text form of an AMQP scalar, or false for types we do not carry. */
+/*
+ * The text form of the AMQP scalar at d appended to b with a NUL after
+ * it; false (b unchanged) for a type we do not carry or a string holding
+ * a NUL.
+ */
 static bool
-scalar_text(pn_data_t *d, char *out, size_t len)
+scalar_append(struct buf *b, pn_data_t *d)
 {
-	pn_bytes_t b;
+	char num[32];
+	pn_bytes_t s;
+	int n;
 
 	switch (pn_data_type(d)) {
 	case PN_STRING:
 	case PN_SYMBOL:
-		b = pn_data_type(d) == PN_STRING ? pn_data_get_string(d) :
+		s = pn_data_type(d) == PN_STRING ? pn_data_get_string(d) :
 		    pn_data_get_symbol(d);
-		if (memchr(b.start, 0, b.size))
+		if (s.size && memchr(s.start, 0, s.size))
 			return false;
-		snprintf(out, len, "%.*s", (int)b.size, b.start);
+		if (s.size)
+			buf_add(b, s.start, s.size);
+		buf_addc(b, '\0');
 		return true;
-	case PN_BOOL:
-		snprintf(out, len, "%s", pn_data_get_bool(d) ? "true" : "false");
-		return true;
-	case PN_LONG: snprintf(out, len, "%lld", (long long)pn_data_get_long(d)); return true;
-	case PN_INT: snprintf(out, len, "%d", pn_data_get_int(d)); return true;
-	case PN_ULONG: snprintf(out, len, "%llu", (unsigned long long)pn_data_get_ulong(d)); return true;
-	case PN_UINT: snprintf(out, len, "%u", pn_data_get_uint(d)); return true;
-	case PN_SHORT: snprintf(out, len, "%d", pn_data_get_short(d)); return true;
-	case PN_USHORT: snprintf(out, len, "%u", pn_data_get_ushort(d)); return true;
-	case PN_BYTE: snprintf(out, len, "%d", pn_data_get_byte(d)); return true;
-	case PN_UBYTE: snprintf(out, len, "%u", pn_data_get_ubyte(d)); return true;
-	case PN_DOUBLE: snprintf(out, len, "%.17g", pn_data_get_double(d)); return true;
-	case PN_TIMESTAMP: snprintf(out, len, "%lld", (long long)pn_data_get_timestamp(d)); return true;
+	case PN_BOOL: n = snprintf(num, sizeof(num), "%s", pn_data_get_bool(d) ? "true" : "false"); break;
+	case PN_LONG: n = snprintf(num, sizeof(num), "%lld", (long long)pn_data_get_long(d)); break;
+	case PN_INT: n = snprintf(num, sizeof(num), "%d", pn_data_get_int(d)); break;
+	case PN_ULONG: n = snprintf(num, sizeof(num), "%llu", (unsigned long long)pn_data_get_ulong(d)); break;
+	case PN_UINT: n = snprintf(num, sizeof(num), "%u", pn_data_get_uint(d)); break;
+	case PN_SHORT: n = snprintf(num, sizeof(num), "%d", pn_data_get_short(d)); break;
+	case PN_USHORT: n = snprintf(num, sizeof(num), "%u", pn_data_get_ushort(d)); break;
+	case PN_BYTE: n = snprintf(num, sizeof(num), "%d", pn_data_get_byte(d)); break;
+	case PN_UBYTE: n = snprintf(num, sizeof(num), "%u", pn_data_get_ubyte(d)); break;
+	case PN_DOUBLE: n = snprintf(num, sizeof(num), "%.17g", pn_data_get_double(d)); break;
+	case PN_TIMESTAMP: n = snprintf(num, sizeof(num), "%lld", (long long)pn_data_get_timestamp(d)); break;
 	default:
 		return false;
 	}
+	buf_add(b, num, (size_t)n + 1);		/* with its NUL */
+	return true;
 }
 
 static void
@@ -480,7 +492,8 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	pn_link_t *l = pn_delivery_link(pd);
 	size_t size = pn_delivery_pending(pd);
 	struct broker_prop props[MAX_PROPS];
-	char names[MAX_PROPS][128], values[MAX_PROPS][512];
+	size_t at[MAX_PROPS][2], k;	/* name and value offsets in ptext */
+	struct buf *pt = &a->ptext;
 	char id[256], subject[1024], to[1024];
 	struct broker_delivery *bd;
 	struct broker_in in;
@@ -553,20 +566,38 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	    pn_message_get_address(a->msg) : "");
 	pr = pn_message_properties(a->msg);
 	pn_data_rewind(pr);
+	pt->len = 0;
+	pt->oom = false;
 	if (pn_data_next(pr) && pn_data_type(pr) == PN_MAP) {
 		pn_data_enter(pr);
 		while (np < MAX_PROPS && pn_data_next(pr)) {
-			bool ok = scalar_text(pr, names[np], sizeof(names[np]));
+			size_t name_at = pt->len, value_at;
+			bool ok = scalar_append(pt, pr);
 
 			if (!pn_data_next(pr))
 				break;
-			if (ok && scalar_text(pr, values[np], sizeof(values[np]))) {
-				props[np].name = names[np];
-				props[np].value = values[np];
+			value_at = pt->len;
+			if (ok && scalar_append(pt, pr)) {
+				at[np][0] = name_at;
+				at[np][1] = value_at;
 				np++;
+			} else {
+				pt->len = name_at;	/* the pair is not carried */
 			}
 		}
 		pn_data_exit(pr);
+	}
+	if (pt->oom) {
+		log_warn("amqp %s: out of memory for a message's properties; "
+		    "released", a->o.name);
+		pn_delivery_update(pd, PN_RELEASED);
+		pn_delivery_settle(pd);
+		give_credit(a, l);
+		return;
+	}
+	for (k = 0; k < np; k++) {	/* ptext no longer moves */
+		props[k].name = pt->data + at[k][0];
+		props[k].value = pt->data + at[k][1];
 	}
 	in.source = pn_terminus_get_address(pn_link_source(l));
 	in.destination = to;
@@ -585,6 +616,8 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 		a->unsettled->prev = bd;
 	a->unsettled = bd;
 	a->cb.on_message(a->cb.ctx, &in, bd);
+	if (pt->cap > KEEP_BUFFER)
+		buf_free(pt);
 	if (a->incap > KEEP_BUFFER) {	/* do not keep a big message's memory */
 		free(a->inbuf);
 		a->inbuf = NULL;
@@ -1272,6 +1305,7 @@ a_free(struct broker *b)
 		pn_message_free(a->msg);
 	free(a->encoded.start);
 	free(a->inbuf);
+	buf_free(&a->ptext);
 	free(a);
 }
 

@@ -360,6 +360,23 @@ def test_amqp_to_zmq_wraps_plain_json(rabbitmq, amqp_to_zmq, dev_pki,
     assert st["wrapped"] == len(cases)
 
 
+def test_amqp_to_zmq_long_properties_whole(rabbitmq, amqp_to_zmq):
+    """Application properties reach the wrapped envelope's headers whole,
+    however long (values were cut at 511 bytes and names at 127)."""
+    bridge, snd, sub, q, probes = amqp_to_zmq(validate=False, sign=True,
+                                              topic_map=BREW_MAP)
+    props = {"long": "x" * 3000 + "end", "k" * 200: "v", "n": 5,
+             "empty": ""}
+    snd.send(json.dumps(BREW_BODY), props=props, msg_id="ID:brew-long",
+             subject="VirtualTopic.eng.brew.build.complete")
+    end_marker(snd, sub, probes)
+    assert len(sub.msgs) == 1, sub.msgs
+    env = json.loads(sub.msgs[0][1])
+    assert env["msg"] == BREW_BODY
+    assert env["headers"] == {"long": props["long"], "k" * 200: "v",
+                              "n": "5", "empty": ""}
+
+
 def test_amqp_to_zmq_unsigned_envelope_forwarded_as_is(rabbitmq,
                                                        amqp_to_zmq):
     """fedmsg services on UMB publish whole envelopes, often unsigned
