@@ -334,6 +334,7 @@ fuzz_src	 = $(CORE_SRC) \
 		   $(if $(filter brokers bridge,$(call test_layer,$(1))),$(BROKER_SRC)) \
 		   $(if $(filter bridge,$(call test_layer,$(1))),$(BRIDGE_SRC))
 $(B)/fuzz/%: tests/fuzz/%.c $$(call fuzz_src,$$*) $$(wildcard libfedmsg/*.h) \
+		$$(wildcard tests/fuzz/*.h) \
 		$$(if $$(filter brokers bridge,$$(call test_layer,$$*)),$$(wildcard brokers/*.h)) \
 		$$(if $$(filter bridge,$$(call test_layer,$$*)),$$(wildcard bridge/*.h)) \
 		| $(TEST_DEPS_STAMP)

@@ -26,6 +26,8 @@
 
 #include "broker_wrap.h"
 
+#include "fuzz_die.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define F_FEDORA_MESSAGING	0x01
@@ -34,15 +36,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define F_TRANSLATED		0x08
 #define MAX_PROPS		8
 #define TOPIC			"org.fedoraproject.dev.fuzz.wrap"
-
-static void die(const char *, const char *) __attribute__((noreturn));
-
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_broker_wrap: %s: %s\n", what, detail);
-	abort();
-}
 
 /* The next NUL-terminated field of [*p, end), or NULL at the end. */
 static char *

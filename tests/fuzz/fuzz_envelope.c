@@ -18,16 +18,9 @@
 
 #include "b64.h"
 
+#include "fuzz_die.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void die(const char *, const char *) __attribute__((noreturn));
-
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_envelope: %s: %s\n", what, detail);
-	abort();
-}
 
 /* Canonical text must be 7-bit ASCII without control characters. */
 static void

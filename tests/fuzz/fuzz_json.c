@@ -18,16 +18,9 @@
 #include "canon.h"
 #include "json.h"
 
+#include "fuzz_die.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void die(const char *, const char *) __attribute__((noreturn));
-
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_json: %s: %s\n", what, detail);
-	abort();
-}
 
 static char *
 canon(const struct jv_doc *doc, size_t *len)

@@ -24,16 +24,9 @@
 #include "canon.h"
 #include "json.h"
 
+#include "fuzz_die.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void die(const char *, const char *) __attribute__((noreturn));
-
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_json_roundtrip: %s: %.300s\n", what, detail);
-	abort();
-}
 
 static int
 cmp_bytes(const char *a, size_t an, const char *b, size_t bn)

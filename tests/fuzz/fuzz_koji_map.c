@@ -26,16 +26,9 @@
 
 #include "koji_map.h"
 
+#include "fuzz_die.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void die(const char *, const char *) __attribute__((noreturn));
-
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_koji_map: %s: %s\n", what, detail);
-	abort();
-}
 
 /* text is a JSON object (jansson, as the broker side reads it). */
 static void

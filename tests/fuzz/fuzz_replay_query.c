@@ -23,6 +23,8 @@
 
 #include "replay.h"
 
+#include "fuzz_die.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define ADDED	40	/* messages added to the store */
@@ -30,15 +32,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct replay_store *store;
 static struct fm_msg *held[ADDED];	/* arrival order; ours to unref */
-
-static void die(const char *, const char *) __attribute__((noreturn));
-
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_replay_query: %s: %s\n", what, detail);
-	abort();
-}
 
 /* Message k (0-based arrival): its JSON, one awkward case every few. */
 static void

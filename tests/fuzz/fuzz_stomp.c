@@ -23,16 +23,9 @@
 #include "buf.h"
 #include "stomp_frame.h"
 
+#include "fuzz_die.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void die(const char *, const char *) __attribute__((noreturn));
-
-static void
-die(const char *what, const char *detail)
-{
-	fprintf(stderr, "fuzz_stomp: %s: %s\n", what, detail);
-	abort();
-}
 
 /* Every length spelled out, so no two different frames dump the same. */
 static void
