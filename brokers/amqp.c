@@ -486,6 +486,21 @@ msgid_text(pn_atom_t id, char *out, size_t len)
 	}
 }
 
+/*
+ * Settle a delivery incoming() does not hand on: outcome PN_REJECTED (for
+ * good) or PN_RELEASED (to be delivered again), and its credit given
+ * back, or the link would lose one each time.
+ */
+static void
+settle_here(struct amqp *a, pn_delivery_t *pd, uint64_t outcome)
+{
+	pn_link_t *l = pn_delivery_link(pd);
+
+	pn_delivery_update(pd, outcome);
+	pn_delivery_settle(pd);
+	give_credit(a, l);
+}
+
 static void
 incoming(struct amqp *a, pn_delivery_t *pd)
 {
@@ -507,26 +522,21 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 			log_warn("amqp %s: refusing a message of more than %zu "
 			    "bytes (max_message_bytes)", a->o.name,
 			    a->max_message);
-			pn_delivery_update(pd, PN_REJECTED);
-			pn_delivery_settle(pd);
-			give_credit(a, l);
+			settle_here(a, pd, PN_REJECTED);
 		}
 		return;
 	}
 	if (size > a->max_message) {
 		log_warn("amqp %s: refusing a message of %zu bytes, more than "
 		    "%zu (max_message_bytes)", a->o.name, size, a->max_message);
-		pn_delivery_update(pd, PN_REJECTED);
-		pn_delivery_settle(pd);
-		give_credit(a, l);
+		settle_here(a, pd, PN_REJECTED);
 		return;
 	}
 	if (size + 1 > a->incap) {
 		char *p = realloc(a->inbuf, size + 1);
 
 		if (p == NULL) {
-			pn_delivery_update(pd, PN_RELEASED);
-			pn_delivery_settle(pd);
+			settle_here(a, pd, PN_RELEASED);
 			return;
 		}
 		a->inbuf = p;
@@ -542,9 +552,7 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	pn_message_clear(a->msg);
 	if (n < 0 || pn_message_decode(a->msg, a->inbuf, (size_t)n) != 0) {
 		log_warn("amqp %s: undecodable message rejected", a->o.name);
-		pn_delivery_update(pd, PN_REJECTED);
-		pn_delivery_settle(pd);
-		give_credit(a, l);
+		settle_here(a, pd, PN_REJECTED);
 		return;
 	}
 	memset(&in, 0, sizeof(in));
@@ -590,9 +598,7 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	if (pt->oom) {
 		log_warn("amqp %s: out of memory for a message's properties; "
 		    "released", a->o.name);
-		pn_delivery_update(pd, PN_RELEASED);
-		pn_delivery_settle(pd);
-		give_credit(a, l);
+		settle_here(a, pd, PN_RELEASED);
 		return;
 	}
 	for (k = 0; k < np; k++) {	/* ptext no longer moves */
@@ -606,8 +612,7 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	in.props = props;
 	in.nprops = np;
 	if ((bd = calloc(1, sizeof(*bd))) == NULL) {
-		pn_delivery_update(pd, PN_RELEASED);
-		pn_delivery_settle(pd);
+		settle_here(a, pd, PN_RELEASED);
 		return;
 	}
 	bd->pd = pd;
