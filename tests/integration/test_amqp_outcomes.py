@@ -100,8 +100,10 @@ class HeldAcceptor:
         self.lock = threading.Lock()
         self.released = threading.Event()
         self.closing = threading.Event()   # close() was asked
+        self.gone = threading.Event()      # a connection's transport closed
         self.ids = []
         held, conns = [], []
+        self.conns = conns
 
         class Check:
             def on_timer_task(self, event):
@@ -131,14 +133,22 @@ class HeldAcceptor:
                 conns.append(event.connection)
                 event.container.schedule(0, Check())
 
+            def on_transport_closed(self, event):
+                peer.gone.set()
+
         self.handler = Handler()
 
     def release(self):
         self.released.set()
 
     def close(self):
-        """Go away with what is held (the connections closed)."""
+        """Go away with what is held: the connections closed, and their
+        close through to the other side before this returns (a listener
+        stopped first would leave the socket open, the bridge none the
+        wiser)."""
         self.closing.set()
+        if self.conns:
+            self.gone.wait(5)
 
     def got(self):
         with self.lock:
