@@ -260,12 +260,12 @@ test_parse_big(void **state)
 static void
 test_canon(void **state)
 {
-	size_t len;
-	char *text = big_document(&len), *env = vector_message(&len);
+	size_t text_len, env_len;
+	char *text = big_document(&text_len), *env = vector_message(&env_len);
 
 	(void)state;
-	canon_under_oom(text, strlen(text));
-	canon_under_oom(env, len);
+	canon_under_oom(text, text_len);
+	canon_under_oom(env, env_len);
 	free(text);
 	free(env);
 }
