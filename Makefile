@@ -396,8 +396,9 @@ integration: all asan-tools $(PROTON_BROKER) $(TEST_DEPS_STAMP)
 # frame, a receipt that never comes, an AMQP peer that never settles).
 # Left out:
 #  - runs whose timing valgrind's slowdown changes: RabbitMQ outage and
-#    kill -9 during a flow, the SIGSTOP burst, the 10x burst (its RSS
-#    bound is measured for the ASan build), the relay restart while a
+#    kill -9 during a flow, the SIGSTOP burst, the 10x burst and the
+#    signing relay's burst (their RSS bounds are measured for the ASan
+#    build), the relay restart while a
 #    publisher sends every 5 ms, the STOMP broker restart and two SIGKILLs,
 #    the blackholed AMQP path (a 2 s heartbeat idle timeout), the STOMP
 #    and 0-9-1 partitions (test_bridge_partition.py, the same);

@@ -4,17 +4,12 @@
  * One thread owns the sockets: it receives, checks the frames and the
  * topic, and forwards the exact body bytes.  When messages must be
  * validated or signed and more than one thread is asked for, that work
- * goes to worker threads over inproc sockets, sharded by topic so that
- * each topic keeps its order; workers hand the results back to the socket
- * thread, which alone sends (ZeroMQ sockets are not thread-safe).
- * Messages cross threads as pointers: the message itself is immutable.
- * Pointers go in batches, one ZeroMQ message per worker per poll wake-up
- * (and one back per batch): a hand-off per message cost a wake-up of the
- * other thread each, which made 2 threads slower than 1.
+ * goes to worker threads (relay_pool.h), which hand the results back in
+ * arrival order to the socket thread; it alone sends (ZeroMQ sockets are
+ * not thread-safe).
  */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,100 +21,12 @@
 #include "heap.h"
 #include "log.h"
 #include "relay.h"
+#include "relay_pool.h"
 #include "signals.h"
 #include "zep.h"
 
-#define MAX_WORKERS	64
 #define BATCH		256	/* messages read per poll wake-up */
 #define FLUSH_EVERY	32	/* checked messages sent together at most */
-
-struct worker {
-	pthread_t		 thread;
-	bool			 started;
-	void			*feed;		/* PAIR, socket thread's end */
-	void			*in;		/* PAIR, the worker's end */
-	void			*back;		/* PUSH: worker -> socket thread */
-	const struct relay_opts	*o;
-	struct fm_validator	*validator;	/* shared, thread-safe */
-	/* counters owned by the worker, read after join */
-	uint64_t		 invalid, sign_failed;
-};
-
-/*
- * Validate and/or sign one message.  Returns the message to forward (a
- * reference the caller owns) or NULL when it is dropped.
- */
-static struct fm_msg *
-process(const struct relay_opts *o, struct fm_validator *v, struct fm_msg *m,
-    uint64_t *invalid, uint64_t *sign_failed)
-{
-	char err[FM_ERRLEN];
-	struct fm_msg *out;
-
-	if (v && fm_validator_check(v, m, err) != FM_VALID) {
-		(*invalid)++;
-		log_warn("dropped invalid message %s on %s: %s",
-		    fm_msg_id(m) ? fm_msg_id(m) : "-", fm_msg_topic(m), err);
-		fm_msg_unref(m);
-		return NULL;
-	}
-	if (o->signer == NULL)
-		return m;
-	if (fm_signer_sign(o->signer, m, &out, err) < 0) {
-		(*sign_failed)++;
-		log_warn("cannot sign %s: %s", fm_msg_id(m) ?
-		    fm_msg_id(m) : "-", err);
-		out = NULL;
-	}
-	fm_msg_unref(m);
-	return out;
-}
-
-/* Send a batch of n message pointers on s; on failure drop them. */
-static void
-send_batch(void *s, struct fm_msg **batch, size_t n)
-{
-	size_t i;
-
-	if (n && zmq_send(s, batch, n * sizeof(*batch), 0) < 0)
-		for (i = 0; i < n; i++)
-			fm_msg_unref(batch[i]);
-}
-
-static void *
-worker_main(void *arg)
-{
-	struct worker *w = arg;
-	struct fm_msg *in[BATCH], *out[BATCH];
-
-	for (;;) {
-		int n = zmq_recv(w->in, in, sizeof(in), 0);
-		size_t i, k = 0, count;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0 || n % (int)sizeof(in[0]) != 0 ||
-		    n > (int)sizeof(in) || in[0] == NULL)
-			break;		/* a NULL pointer: stop */
-		count = (size_t)n / sizeof(in[0]);
-		for (i = 0; i < count; i++)
-			if ((out[k] = process(w->o, w->validator, in[i],
-			    &w->invalid, &w->sign_failed)) != NULL)
-				k++;
-		send_batch(w->back, out, k);
-	}
-	return NULL;
-}
-
-static uint32_t
-topic_hash(const char *s)
-{
-	uint32_t h = 2166136261u;	/* FNV-1a */
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
-}
 
 static void
 log_stats(const struct relay_stats *st)
@@ -194,19 +101,19 @@ forward_all(void *out, struct ready *ready, size_t *n, bool unchanged,
 	*n = 0;
 }
 
-/* Forward the batches the workers sent back, as many as are there. */
+/* Forward what the workers checked, in arrival order, as far as it is. */
 static void
-forward_back(void *back, void *out, struct relay_stats *st)
+forward_ready(struct relay_pool *pool, void *out, struct relay_stats *st)
 {
-	struct fm_msg *batch[BATCH];
-	int n;
+	struct zep_frames f;
+	struct fm_msg *m;
+	bool unchanged;
 
-	while ((n = zmq_recv(back, batch, sizeof(batch), ZMQ_DONTWAIT)) > 0) {
-		size_t i, count = (size_t)n / sizeof(batch[0]);
-
-		for (i = 0; i < count; i++)
-			forward(out, batch[i], st);
-	}
+	while (relay_pool_next(pool, &m, &f, &unchanged))
+		if (unchanged)
+			forward_frames(out, &f, m, st);
+		else
+			forward(out, m, st);
 }
 
 /*
@@ -267,17 +174,16 @@ int
 relay_run(const struct fm_config *cfg, const struct relay_opts *o,
     volatile sig_atomic_t *stop, struct relay_stats *st)
 {
-	void *ctx = zep_context(cfg), *in = NULL, *out = NULL, *back = NULL;
-	struct worker workers[MAX_WORKERS];
-	/* per worker k, the pointers read in this wake-up: BATCH from k */
-	struct fm_msg **pending = NULL;
-	size_t npending[MAX_WORKERS] = { 0 };
+	void *ctx = zep_context(cfg), *in = NULL, *out = NULL;
+	struct relay_pool *pool = NULL;	/* --threads N > 1: the workers */
 	struct ready ready[FLUSH_EVERY];	/* checked, not yet sent */
 	size_t nready = 0;
 	struct fm_validator *v = NULL;
-	size_t nw = 0, i, max = cfg->limits.max_message_bytes ?
+	size_t i, max = cfg->limits.max_message_bytes ?
 	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES;
 	unsigned threads = o->threads ? o->threads : 1;
+	/* forwarded unchanged (not signed): the frames it came in go out */
+	bool unchanged = o->signer == NULL;
 	const char *ri[1] = { cfg->relay_inbound };
 	const char **outs = NULL;
 	char bound[512], err[FM_ERRLEN];
@@ -319,99 +225,67 @@ relay_run(const struct fm_config *cfg, const struct relay_opts *o,
 		goto done;
 	}
 	if (threads > 1 && (v || o->signer)) {
-		char url[64];
-
-		if (threads > MAX_WORKERS)
-			threads = MAX_WORKERS;
-		if ((pending = calloc((size_t)threads * BATCH,
-		    sizeof(*pending))) == NULL)
+		if ((pool = relay_pool_new(ctx, threads, o, v, err)) == NULL) {
+			log_err("%s", err);
 			goto done;
-		snprintf(url, sizeof(url), "inproc://relay-back-%p", (void *)st);
-		if ((back = zmq_socket(ctx, ZMQ_PULL)) == NULL ||
-		    zmq_bind(back, url) < 0)
-			goto done;
-		for (nw = 0; nw < threads; nw++) {
-			struct worker *w = &workers[nw];
-			char wurl[96];
-
-			memset(w, 0, sizeof(*w));
-			w->o = o;
-			w->validator = v;
-			snprintf(wurl, sizeof(wurl), "%s-%zu", url, nw);
-			w->feed = zmq_socket(ctx, ZMQ_PAIR);
-			w->in = zmq_socket(ctx, ZMQ_PAIR);
-			w->back = zmq_socket(ctx, ZMQ_PUSH);
-			if (w->feed == NULL || w->in == NULL || w->back == NULL)
-				goto done;
-			/* pointers in flight are never dropped: no HWM */
-			zmq_setsockopt(w->feed, ZMQ_SNDHWM, &(int){ 0 }, sizeof(int));
-			zmq_setsockopt(w->back, ZMQ_SNDHWM, &(int){ 0 }, sizeof(int));
-			if (zmq_bind(w->feed, wurl) < 0 ||
-			    zmq_connect(w->in, wurl) < 0 ||
-			    zmq_connect(w->back, url) < 0 ||
-			    pthread_create(&w->thread, NULL, worker_main, w) != 0)
-				goto done;
-			w->started = true;
 		}
-		log_info("validating/signing on %zu threads", nw);
+		log_info("validating/signing on %u threads",
+		    threads < RELAY_POOL_MAX_THREADS ? threads :
+		    RELAY_POOL_MAX_THREADS);
 	}
 
 	while (!*stop) {
+		/* a full ring: read nothing until results come back */
+		size_t room = pool ? relay_pool_room(pool) : BATCH;
 		zmq_pollitem_t items[2] = {
-			{ in, 0, ZMQ_POLLIN, 0 },
-			{ back, 0, ZMQ_POLLIN, 0 },
+			{ in, 0, room ? ZMQ_POLLIN : 0, 0 },
+			{ pool ? relay_pool_results(pool) : NULL, 0, ZMQ_POLLIN,
+			    0 },
 		};
 		int n;
 
-		n = zmq_poll(items, back ? 2 : 1, 1000);
+		n = zmq_poll(items, pool ? 2 : 1, 1000);
 		if (n < 0 && errno != EINTR) {
 			log_err("poll: %s", zmq_strerror(errno));
 			break;
 		}
 		if (n > 0 && (items[0].revents & ZMQ_POLLIN)) {
-			for (i = 0; i < BATCH; i++) {
+			for (i = 0; i < BATCH && i < room; i++) {
 				bool empty;
 				struct zep_frames f;
-				/* forwarded unchanged (not signed, one thread):
-				   the frames it came in go out again */
 				struct fm_msg *m = receive_one(in, cfg, max, st,
-				    &empty, nw == 0 && o->signer == NULL ? &f :
-				    NULL);
+				    &empty, unchanged ? &f : NULL);
 
 				if (empty)
 					break;
 				if (m == NULL)
 					continue;
-				if (nw) {
-					size_t k = topic_hash(fm_msg_topic(m)) %
-					    nw;
-
-					pending[k * BATCH + npending[k]++] = m;
+				if (pool) {
+					relay_pool_add(pool, m,
+					    unchanged ? &f : NULL);
 					continue;
 				}
-				if ((m = process(o, v, m, &st->invalid,
+				if ((m = relay_check(o, v, m, &st->invalid,
 				    &st->sign_failed)) != NULL) {
 					ready[nready].m = m;
-					if (o->signer == NULL)
+					if (unchanged)
 						ready[nready].f = f;
 					nready++;
-				} else if (o->signer == NULL) {
+				} else if (unchanged) {
 					zep_frames_close(&f);
 				}
 				if (nready == FLUSH_EVERY)
 					forward_all(out, ready, &nready,
-					    o->signer == NULL, st);
+					    unchanged, st);
 			}
-			forward_all(out, ready, &nready, o->signer == NULL,
-			    st);
-			for (i = 0; i < nw; i++) {
-				send_batch(workers[i].feed, pending + i * BATCH,
-				    npending[i]);
-				npending[i] = 0;
-			}
+			forward_all(out, ready, &nready, unchanged, st);
+			if (pool)
+				relay_pool_flush(pool);
 		}
-		if (n > 0 && back && (items[1].revents & ZMQ_POLLIN))
-			forward_back(back, out, st);
+		if (n > 0 && pool && (items[1].revents & ZMQ_POLLIN)) {
+			relay_pool_collect(pool);
+			forward_ready(pool, out, st);
+		}
 		if (o->stats_interval &&
 		    time(NULL) - last_stats >= (time_t)o->stats_interval) {
 			log_stats(st);
@@ -420,24 +294,11 @@ relay_run(const struct fm_config *cfg, const struct relay_opts *o,
 	}
 	rc = 0;
 done:
-	for (i = 0; i < nw && i < MAX_WORKERS; i++) {
-		struct worker *w = &workers[i];
-		struct fm_msg *none = NULL;
-
-		if (w->started) {
-			zmq_send(w->feed, &none, sizeof(none), 0);
-			pthread_join(w->thread, NULL);
-		}
-		st->invalid += w->invalid;
-		st->sign_failed += w->sign_failed;
-		close_socket(w->feed);
-		close_socket(w->in);
-		close_socket(w->back);
+	if (pool) {	/* what the workers still hold goes out, in order */
+		relay_pool_stop(pool, &st->invalid, &st->sign_failed);
+		forward_ready(pool, out, st);
+		relay_pool_free(pool);
 	}
-	if (back)	/* results that arrived after the last poll */
-		forward_back(back, out, st);
-	close_socket(back);
-	free(pending);
 	close_socket(in);
 	close_socket(out);
 	free(outs);
@@ -462,7 +323,7 @@ static const char usage[] =
 "                    else /etc/fedmsg.d)\n"
 "  --validate        also drop messages whose signature is not valid\n"
 "                    (fedmsg's relay never validates)\n"
-"  --threads N       validate/sign on N threads (order kept per topic)\n"
+"  --threads N       validate/sign on N threads (order kept)\n"
 "  --stats SECONDS   log counters every SECONDS\n"
 "  -v, --verbose     log more\n"
 "  -h, --help        this text\n";

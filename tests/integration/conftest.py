@@ -649,10 +649,11 @@ def daemons(tmp_path):
     stop_all(started)
 
 
-def start_relay(daemons, config, *args, prog="fedmsg-relay"):
+def start_relay(daemons, config, *args, prog="fedmsg-relay", env=None):
     """Start fedmsg-relay (or fedmsg-signing-relay) and wait until both
     its sockets are bound."""
-    d = daemons(prog, ["--config", config] + list(args), config=config)
+    d = daemons(prog, ["--config", config] + list(args), config=config,
+                env=env)
     d.wait_stderr("outbound (PUB) bound on")
     return d
 
