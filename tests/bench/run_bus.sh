@@ -20,11 +20,17 @@
 #     own API, as moksha is not in Debian 12), where ../shared/peers/fedmsg
 #     (or $FM_PEERS/fedmsg) and pyzmq are present: our throughput and CPU
 #     per message as multiples of its.  Where moksha.hub can be imported
-#     (see 3), also the real fedmsg-relay command, once, beside the
+#     (see 4), also the real fedmsg-relay command, once, beside the
 #     forward-only relay (fedmsg's relay never validates).
 #  2. latency at a fixed rate through the raw hop, the relay and the
 #     validating relay (first repetition only).
-#  3. fedmsg-hub with the noop consumer (noop_consumer.so), validation off
+#  3. fedmsg-relay --validate --threads N on N CPUs of its own, the load
+#     generator pinned to another (taskset): msgs/s against --threads 1
+#     on one CPU (issue 18 asks >= 0.8 N), and each thread's CPU per
+#     message.  N goes to one less than the CPUs this process may use, at
+#     most BENCH_SCALE_MAX; with 2 CPUs that is N = 1 only, and --threads 2
+#     is then run on the relay's one CPU to show how its work splits.
+#  4. fedmsg-hub with the noop consumer (noop_consumer.so), validation off
 #     and on, and validation off with the consumer reading five payload
 #     fields through the ABI 1.1 accessors, as ratios to the relay's
 #     forward-only throughput; then the cost of one plugin consume() call,
@@ -42,6 +48,10 @@
 #   BENCH_LAT_SECONDS   latency: seconds (default 2)
 #   BENCH_WINDOW        messages in flight at most (default 2000; below the
 #                       high-water marks of 10000, so nothing is dropped)
+#   BENCH_SCALE_MAX     3: --threads N up to this many (default 4)
+#   BENCH_SCALE_CPUS    3: the CPUs to use, the load generator's first
+#                       (default: all this process may use, as in
+#                       /proc/self/status Cpus_allowed_list)
 #
 # Servers are started here, one at a time, each on fresh free ports, and
 # stopped by PID (SIGTERM, then SIGKILL after 10 s) before the next one;
@@ -207,7 +217,86 @@ EOF
 	r=$((r + 1))
 done
 
-# ---- 3: the hub ------------------------------------------------------------
+# ---- 3: --threads N on CPUs of their own -----------------------------------
+# The CPUs this process may use, one per word ("0-2,5" -> "0 1 2 5").
+cpu_list() {
+	awk -F'[:,]' '/^Cpus_allowed_list/ {
+		for (i = 2; i <= NF; i++) {
+			n = split($i, r, "-")
+			for (c = r[1] + 0; c <= r[n] + 0; c++) printf "%d ", c
+		} }' /proc/self/status
+}
+# threads_cpu TAG: the server's CPU ticks so far, by thread, on one line:
+# TAG SOCKET_THREAD IO_THREADS WORKER...
+threads_cpu() {
+	for t in /proc/"$spid"/task/*; do
+		printf '%s %s ' "${t##*/}" "$(tr ' ' _ <"$t/comm")"
+		sed 's/.*) //' "$t/stat" | awk '{ print $12 + $13 }'
+	done | awk -v tag="$1" -v pid="$spid" '
+		$1 == pid { main = $3; next }
+		$2 ~ /^ZMQbg\/IO/ { io += $3; next }
+		$2 ~ /^ZMQbg/ { next }
+		{ w = w " " $3 }
+		END { print tag, main + 0, io + 0 w }'
+}
+cpus=$(echo "${BENCH_SCALE_CPUS:-$(cpu_list)}" | tr ',' ' ')
+# shellcheck disable=SC2086
+set -- $cpus
+gen_cpu=${1:-0}
+[ $# -gt 0 ] && shift
+scale_max=${BENCH_SCALE_MAX:-4}
+runs=""		# THREADS:CPU,CPU... a run
+relay_cpus=""
+n=0
+for c in "$@"; do
+	n=$((n + 1))
+	[ "$n" -le "$scale_max" ] || break
+	relay_cpus=${relay_cpus:+$relay_cpus,}$c
+	runs="$runs $n:$relay_cpus"
+done
+# one CPU for the relay: --threads 2 there shows how its work splits
+[ "$n" -eq 1 ] && runs="$runs 2:$relay_cpus"
+if [ -z "$runs" ] || ! command -v taskset >/dev/null 2>&1; then
+	echo "bench: no CPU of its own for the relay, or no taskset: no" \
+	    "pinned --threads runs" >&2
+	runs=""
+else
+	echo "bench: --threads N pinned, ${secs} s x $reps runs each; load" \
+	    "generator on CPU $gen_cpu; threads:relay CPUs$runs" >&2
+fi
+r=1
+while [ -n "$runs" ] && [ "$r" -le "$reps" ]; do
+	for run in $runs; do
+		nt=${run%%:*}
+		rcpus=${run#*:}
+		set -- $("$bz" ports 2)
+		in=tcp://127.0.0.1:$1
+		outb=tcp://127.0.0.1:$2
+		cat >"$tmp/relay.json" <<EOF
+{
+  "relay_inbound": "$in",
+  "endpoints": {"relay_outbound": ["$outb"]},
+  "ca_cert_location": "$dev/ca.crt", $crl
+  "validate_verified_cache": 0,
+  "high_water_mark": 10000
+}
+EOF
+		name=scale_${nt}_$(echo "$rcpus" | tr ',' '+')
+		start "$tmp/$name-$r.log" taskset -c "$rcpus" "$relay" \
+		    --config "$tmp/relay.json" --validate --threads "$nt"
+		sleep 0.2	# its threads exist once it listens
+		threads_cpu "cpu0 $name" >>"$tmp/bus.out"
+		taskset -c "$gen_cpu" "$bz" relay -d "$secs" -w "$window" \
+		    -p "$spid" "$name" "$in" "$outb" "$dev" >>"$tmp/bus.out" \
+		    2>>"$tmp/client.log" ||
+		    fail "bench_zmq relay ($name)" "$tmp/$name-$r.log"
+		threads_cpu "cpu1 $name" >>"$tmp/bus.out"
+		stop_server
+	done
+	r=$((r + 1))
+done
+
+# ---- 4: the hub ------------------------------------------------------------
 echo "bench: fedmsg-hub with the noop consumer, ${secs} s x $reps runs," \
     "validation off and on; plugin calls" >&2
 r=1
@@ -278,6 +367,20 @@ cat >"$tmp/relay.awk" <<'EOF'
 function ratio(a, b) { return b > 0 ? a / b : 0 }
 function us(cpu_s, n) { return n > 0 && cpu_s >= 0 ? 1e6 * cpu_s / n : -1 }
 $1 == "envelope" { ubytes = $2; sbytes = $3; tbytes = $4 }
+# cpu0/cpu1 NAME SOCKET IO WORKER...: a pinned run's ticks by thread,
+# before and after its tput line; the best run's difference counts.
+$1 == "cpu0" { split($0, before); next }
+$1 == "tput" && $2 ~ /^scale_/ {
+	if (!($2 in rate)) order[nscale++] = $2
+	best = $6 > rate[$2]
+}
+$1 == "cpu1" {
+	if (!best) next
+	tsock[$2] = $3 - before[3]; tio[$2] = $4 - before[4]
+	tw[$2] = ""
+	for (i = 5; i <= NF; i++) tw[$2] = tw[$2] " " ($i - before[i])
+	next
+}
 # tput NAME SENT RECEIVED SECONDS RATE SERVER_CPU CLIENT_CPU: best run
 $1 == "tput" {
 	runs[$2]++
@@ -373,6 +476,53 @@ END {
 		    recv["peerrelay"]), us(scpu["fwd"], recv["fwd"]))
 	printf "\n"
 
+	if (nscale) {
+		printf "  3. --threads N, validating, with CPUs of the relay's " \
+		    "own (taskset -c LIST\n     fedmsg-relay --validate " \
+		    "--threads N) and the load generator on CPU %s; best\n" \
+		    "     of %s runs of %s s each.  scaling: msgs/s / the " \
+		    "one-thread run's (issue 18 asks\n     >= 0.8 N on N " \
+		    "CPUs).  By thread, its CPU time / the messages: the " \
+		    "socket\n     thread, ZeroMQ's I/O thread, each worker.\n",
+		    gen_cpu, reps, secs
+		printf "  %7s %-11s %8s %8s %7s %7s %7s  %s\n", "threads",
+		    "relay CPUs", "msgs/s", "scaling", "cpu us", "socket",
+		    "I/O", "workers"
+		one = ""
+		for (k = 0; k < nscale; k++) {
+			split(order[k], nm, "_")
+			if (nm[2] == 1) one = order[k]
+		}
+		shared = 0
+		for (k = 0; k < nscale; k++) {
+			n = order[k]
+			split(n, nm, "_")
+			ncpus = split(nm[3], cl, "+")
+			gsub(/\+/, ",", nm[3])
+			nw = split(tw[n], wt, " ")
+			ws = ""
+			for (i = 1; i <= nw; i++)
+				ws = ws sprintf(" %5.1f", us(wt[i] / tck, recv[n]))
+			if (ncpus >= nm[2] && one != "")
+				sc = sprintf("%8.2f", ratio(rate[n], rate[one]))
+			else {
+				sc = sprintf("%8s", "shared")
+				shared++
+			}
+			printf "  %7d %-11s %8.0f %s %7.1f %7.1f %7.1f %s\n",
+			    nm[2], nm[3], rate[n], sc, us(scpu[n], recv[n]),
+			    us(tsock[n] / tck, recv[n]), us(tio[n] / tck, recv[n]),
+			    nw ? ws : "      -"
+		}
+		if (shared)
+			printf "  (\"shared\": more threads than the relay's " \
+			    "CPUs, as this machine has no more to\n  give it: " \
+			    "not a scaling figure, but how the work splits " \
+			    "over the workers and\n  what the hand-off costs " \
+			    "on one CPU.)\n"
+		printf "\n"
+	}
+
 	printf "  2. latency at %d msg/s for %s s, one run each: send -> " \
 	    "arrival, CLOCK_MONOTONIC\n", lrate, lsecs
 	printf "     in one process; the send time is kept by the sender, " \
@@ -411,7 +561,7 @@ function hrow(label, k) {
 }
 END {
 	printf "fedmsg-c bus benchmark: hub, %s\n", when
-	printf "  3. fedmsg-hub dispatch: the same signed messages from a " \
+	printf "  4. fedmsg-hub dispatch: the same signed messages from a " \
 	    "PUB the hub subscribes to,\n"
 	printf "     consumed by noop_consumer.so (counts, returns " \
 	    "FM_CONSUME_OK; queue_size 10000,\n"
@@ -486,7 +636,8 @@ rsa_us=""
     rsa_us=$(awk '$1 == "result" && $2 == "rsa_verify" && $3 == 1 &&
     $6 > 0 { printf "%.3f", 1e6 * $5 / $6 }' "$BENCH_CRYPTO_OUT")
 awk -v when="$when" -v cpu="${cpu:-unknown CPU}" -v ncpu="$ncpu" \
-    -v rsa_us="${rsa_us:-0}" \
+    -v rsa_us="${rsa_us:-0}" -v tck="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
+    -v gen_cpu="$gen_cpu" \
     -v zmq="$zmqver" -v lb="$load_before" -v la="$load_after" \
     -v secs="$secs" -v reps="$reps" -v win="$window" -v lsecs="$lsecs" \
     -f "$tmp/relay.awk" "$tmp/bus.out" >"$out/relay.txt"
