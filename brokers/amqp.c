@@ -121,8 +121,9 @@ struct amqp {
 	pn_rwbytes_t		 encoded;
 	char			*inbuf;
 	size_t			 incap;
-	/* a received message's property names and values, NUL-terminated
-	   one after the other: no bound of ours on their length */
+	/* a received message's id, routing key and property names and
+	   values, NUL-terminated one after the other: no bound of ours on
+	   their length (the message's own bounds them) */
 	struct buf		 ptext;
 	char			 why[256];
 };
@@ -460,30 +461,36 @@ scalar_append(struct buf *b, pn_data_t *d)
 	return true;
 }
 
+/* The text of a message-id appended to b with a NUL, whole. */
 static void
-msgid_text(pn_atom_t id, char *out, size_t len)
+msgid_append(struct buf *b, pn_atom_t id)
 {
 	const unsigned char *u = (const unsigned char *)id.u.as_uuid.bytes;
+	char num[40];
 
 	switch (id.type) {
 	case PN_STRING:
 	case PN_SYMBOL:
 	case PN_BINARY:
-		snprintf(out, len, "%.*s", (int)id.u.as_bytes.size,
-		    id.u.as_bytes.start);
+		if (id.u.as_bytes.size)
+			buf_add(b, id.u.as_bytes.start, id.u.as_bytes.size);
 		break;
 	case PN_ULONG:
-		snprintf(out, len, "%llu", (unsigned long long)id.u.as_ulong);
+		snprintf(num, sizeof(num), "%llu",
+		    (unsigned long long)id.u.as_ulong);
+		buf_adds(b, num);
 		break;
 	case PN_UUID:
-		snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-		    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4],
-		    u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13],
-		    u[14], u[15]);
+		snprintf(num, sizeof(num), "%02x%02x%02x%02x-%02x%02x-%02x%02x-"
+		    "%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3],
+		    u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		    u[13], u[14], u[15]);
+		buf_adds(b, num);
 		break;
 	default:
-		out[0] = '\0';
+		break;
 	}
+	buf_addc(b, '\0');
 }
 
 /*
@@ -508,12 +515,13 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	size_t size = pn_delivery_pending(pd);
 	struct broker_prop props[MAX_PROPS];
 	size_t at[MAX_PROPS][2], k;	/* name and value offsets in ptext */
+	/* the message's texts, whole: id, routing key, properties */
 	struct buf *pt = &a->ptext;
-	char id[256], subject[1024], to[1024];
+	size_t id_at, key_at;
 	struct broker_delivery *bd;
 	struct broker_in in;
 	pn_data_t *body, *pr;
-	pn_bytes_t bb;
+	pn_bytes_t bb, rk;
 	ssize_t n;
 	size_t np = 0;
 
@@ -568,14 +576,17 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 		in.body = "";
 		in.len = 0;
 	}
-	msgid_text(pn_message_get_id(a->msg), id, sizeof(id));
-	amqp_routing_key(a->msg, subject, sizeof(subject));
-	snprintf(to, sizeof(to), "%s", pn_message_get_address(a->msg) ?
-	    pn_message_get_address(a->msg) : "");
-	pr = pn_message_properties(a->msg);
-	pn_data_rewind(pr);
 	pt->len = 0;
 	pt->oom = false;
+	id_at = pt->len;
+	msgid_append(pt, pn_message_get_id(a->msg));
+	key_at = pt->len;
+	rk = amqp_routing_key(a->msg);
+	if (rk.size)
+		buf_add(pt, rk.start, rk.size);
+	buf_addc(pt, '\0');
+	pr = pn_message_properties(a->msg);
+	pn_data_rewind(pr);
 	if (pn_data_next(pr) && pn_data_type(pr) == PN_MAP) {
 		pn_data_enter(pr);
 		while (np < MAX_PROPS && pn_data_next(pr)) {
@@ -596,8 +607,8 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 		pn_data_exit(pr);
 	}
 	if (pt->oom) {
-		log_warn("amqp %s: out of memory for a message's properties; "
-		    "released", a->o.name);
+		log_warn("amqp %s: out of memory for a message's id, subject "
+		    "or properties; released", a->o.name);
 		settle_here(a, pd, PN_RELEASED);
 		return;
 	}
@@ -606,9 +617,10 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 		props[k].value = pt->data + at[k][1];
 	}
 	in.source = pn_terminus_get_address(pn_link_source(l));
-	in.destination = to;
-	in.message_id = id;
-	in.subject = subject;
+	in.destination = pn_message_get_address(a->msg) ?
+	    pn_message_get_address(a->msg) : "";
+	in.message_id = pt->data + id_at;
+	in.subject = pt->data + key_at;
 	in.props = props;
 	in.nprops = np;
 	if ((bd = calloc(1, sizeof(*bd))) == NULL) {

@@ -2,7 +2,6 @@
  * Subject, else the "x-routing-key" annotation (amqp_routing_key.h).
  */
 #include <stdbool.h>
-#include <stdio.h>
 #include <string.h>
 
 #include <proton/codec.h>
@@ -13,7 +12,7 @@
 
 /* The string value of the "x-routing-key" key in an annotations map. */
 static bool
-annotation(pn_data_t *d, char *out, size_t len)
+annotation(pn_data_t *d, pn_bytes_t *out)
 {
 	bool found = false;
 	size_t i, n;
@@ -24,7 +23,7 @@ annotation(pn_data_t *d, char *out, size_t len)
 	n = pn_data_get_map(d) / 2;
 	pn_data_enter(d);
 	for (i = 0; i < n && !found && pn_data_next(d); i++) {
-		pn_bytes_t k = { 0, NULL }, v;
+		pn_bytes_t k = { 0, NULL };
 		bool key = false;
 
 		/* annotation keys are symbols; a string is taken too */
@@ -41,31 +40,26 @@ annotation(pn_data_t *d, char *out, size_t len)
 		    memcmp(k.start, ANNOTATION, k.size) != 0)
 			continue;
 		if (pn_data_type(d) == PN_STRING)
-			v = pn_data_get_string(d);
+			*out = pn_data_get_string(d);
 		else if (pn_data_type(d) == PN_SYMBOL)
-			v = pn_data_get_symbol(d);
+			*out = pn_data_get_symbol(d);
 		else
 			continue;
-		snprintf(out, len, "%.*s", (int)v.size, v.start);
 		found = true;
 	}
 	pn_data_exit(d);
 	return found;
 }
 
-const char *
-amqp_routing_key(pn_message_t *m, char *out, size_t len)
+pn_bytes_t
+amqp_routing_key(pn_message_t *m)
 {
 	const char *s = pn_message_get_subject(m);
+	pn_bytes_t out = { 0, "" };
 
-	if (len == 0)
-		return out;
-	out[0] = '\0';
-	if (s && *s) {
-		snprintf(out, len, "%s", s);
-		return out;
-	}
-	if (!annotation(pn_message_annotations(m), out, len))
-		out[0] = '\0';
+	if (s && *s)
+		return pn_bytes(strlen(s), s);
+	if (!annotation(pn_message_annotations(m), &out) || out.start == NULL)
+		out = pn_bytes(0, "");
 	return out;
 }

@@ -6,14 +6,15 @@
 
 #include <stddef.h>
 
+#include <proton/codec.h>
 #include <proton/message.h>
 
 /*
  * The message's subject; when it has none, its "x-routing-key" message
  * annotation (RabbitMQ 4 gives a message published over AMQP 0-9-1 its
- * routing key there and may leave the subject empty); else "".  Written
- * into out[len] (cut at len - 1 bytes); returns out.
+ * routing key there and may leave the subject empty); else empty.  Whole,
+ * in m's own memory (valid until m changes), not NUL-terminated.
  */
-const char *amqp_routing_key(pn_message_t *m, char *out, size_t len);
+pn_bytes_t amqp_routing_key(pn_message_t *m);
 
 #endif

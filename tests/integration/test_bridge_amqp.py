@@ -377,6 +377,22 @@ def test_amqp_to_zmq_long_properties_whole(rabbitmq, amqp_to_zmq):
                               "n": "5", "empty": ""}
 
 
+def test_amqp_to_zmq_long_subject_whole(rabbitmq, amqp_to_zmq):
+    """A subject becomes the topic whole, however long: one cut at 1023
+    bytes (as it was) is another topic."""
+    bridge, snd, sub, q, probes = amqp_to_zmq(validate=False, sign=True,
+                                              topic_map=BREW_MAP)
+    tail = "build.complete." + "x" * 3000 + ".end"
+    snd.send(json.dumps(BREW_BODY), msg_id="ID:" + "i" * 600,
+             subject="VirtualTopic.eng.brew." + tail)
+    end_marker(snd, sub, probes)
+    assert len(sub.msgs) == 1, sub.msgs
+    topic = "org.fedoraproject.prod.buildsys." + tail
+    assert sub.msgs[0][0] == topic.encode()
+    env = json.loads(sub.msgs[0][1])
+    assert env["topic"] == topic and env["msg"] == BREW_BODY
+
+
 def test_amqp_to_zmq_unsigned_envelope_forwarded_as_is(rabbitmq,
                                                        amqp_to_zmq):
     """fedmsg services on UMB publish whole envelopes, often unsigned
