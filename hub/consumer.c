@@ -23,6 +23,7 @@
 #include "log.h"
 #include "msg.h"
 #include "plugin_json.h"
+#include "sched_batch.h"
 
 const char *const drop_reason_names[DROP_REASONS] = {
 	[DROP_VERDICT] = "verdict",
@@ -742,8 +743,15 @@ worker(void *p)
 	struct worker_arg *wa = p;
 	struct consumer *c = wa->c;
 	unsigned me = wa->index;
+	char name[16];		/* a thread name's limit, with its NUL */
 
 	free(wa);
+	/* "fmc:" and the consumer's name, as top -H and ps -L show it */
+	snprintf(name, sizeof(name), "fmc:%s", c->spec->name);
+	pthread_setname_np(pthread_self(), name);
+	/* woken per message, it would preempt the hub's dispatching thread:
+	   it waits its turn and takes what queued meanwhile (sched_batch.h) */
+	sched_batch_self();
 	pthread_mutex_lock(&c->mu);
 	for (;;) {
 		struct item it;

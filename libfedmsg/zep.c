@@ -2,7 +2,6 @@
  * ZeroMQ plumbing shared by every fedmsg-c program (see zep.h).
  */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <sched.h>
@@ -16,6 +15,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "sched_batch.h"
 #include "utf8.h"
 #include "zep.h"
 
@@ -23,35 +23,10 @@ static void *context;
 static pthread_mutex_t context_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
- * May ZeroMQ's I/O threads run as SCHED_BATCH?  Only when this thread is
- * SCHED_OTHER (a real-time process keeps its policy for them) and may
- * switch to SCHED_BATCH: libzmq aborts when it cannot set the policy, so
- * this thread tries first (a seccomp filter may refuse) and switches back.
- */
-static bool
-batch_policy_allowed(void)
-{
-	struct sched_param was, zero = { .sched_priority = 0 };
-	int policy;
-
-	if (pthread_getschedparam(pthread_self(), &policy, &was) != 0 ||
-	    policy != SCHED_OTHER ||
-	    pthread_setschedparam(pthread_self(), SCHED_BATCH, &zero) != 0)
-		return false;
-	(void)pthread_setschedparam(pthread_self(), SCHED_OTHER, &was);
-	return true;
-}
-
-/*
- * The I/O threads are SCHED_BATCH: woken while the CPU runs another of
- * our threads (say, one verifying signatures), such a thread waits for it
- * to yield instead of preempting it, and then takes everything that piled
- * up.  Preempting, a validating relay sharing one CPU with its I/O thread
- * switched between them every third message (27 000 times in a 3 s run)
- * and spent 36 us of CPU a message; as SCHED_BATCH, 700 times and 31 us,
- * and 33 000-38 000 msgs/s instead of 25 000-27 000.  Latency at 2000
- * msgs/s was no worse (p50 and p99 a little lower).  On an idle CPU it
- * changes nothing.
+ * The I/O threads are SCHED_BATCH (sched_batch.h): pinned to one CPU, a
+ * validating relay's I/O thread preempted the verifying thread every
+ * third message.  libzmq aborts when it cannot set a policy it was given,
+ * hence the test first.
  */
 void *
 zep_context_new(const struct fm_config *cfg)
@@ -60,7 +35,7 @@ zep_context_new(const struct fm_config *cfg)
 
 	if (ctx && cfg && cfg->io_threads > 0)
 		zmq_ctx_set(ctx, ZMQ_IO_THREADS, (int)cfg->io_threads);
-	if (ctx && batch_policy_allowed())
+	if (ctx && sched_batch_possible())
 		zmq_ctx_set(ctx, ZMQ_THREAD_SCHED_POLICY, SCHED_BATCH);
 	return ctx;
 }
