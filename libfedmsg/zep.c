@@ -40,6 +40,17 @@ zep_context_new(const struct fm_config *cfg)
 	return ctx;
 }
 
+void
+zep_close_now(void *sock)
+{
+	int zero = 0;
+
+	if (sock) {
+		zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof(zero));
+		zmq_close(sock);
+	}
+}
+
 void *
 zep_context(const struct fm_config *cfg)
 {

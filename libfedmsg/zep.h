@@ -25,6 +25,10 @@ void zep_shutdown(void);
 /* A context of one's own (e.g. a publisher whose close must flush). */
 void *zep_context_new(const struct fm_config *cfg);
 
+/* Close sock (NULL is fine) at once: what it still queues is dropped
+   (ZMQ_LINGER 0), for sockets whose peers are gone or never mattered. */
+void zep_close_now(void *sock);
+
 /*
  * Apply high_water_mark, the TCP keepalive keys and (for SUB/XSUB) the
  * reconnect keys, each only when present in the config, as fedmsg does;

@@ -159,17 +159,6 @@ receive_one(void *in, const struct fm_config *cfg, size_t max,
 	return m;
 }
 
-static void
-close_socket(void *s)
-{
-	int zero = 0;
-
-	if (s) {
-		zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-		zmq_close(s);
-	}
-}
-
 int
 relay_run(const struct fm_config *cfg, const struct relay_opts *o,
     volatile sig_atomic_t *stop, struct relay_stats *st)
@@ -299,8 +288,8 @@ done:
 		forward_ready(pool, out, st);
 		relay_pool_free(pool);
 	}
-	close_socket(in);
-	close_socket(out);
+	zep_close_now(in);
+	zep_close_now(out);
 	free(outs);
 	fm_validator_free(v);
 	log_stats(st);

@@ -125,17 +125,6 @@ worker_main(void *arg)
 	return NULL;
 }
 
-static void
-close_socket(void *s)
-{
-	int zero = 0;
-
-	if (s) {
-		zmq_setsockopt(s, ZMQ_LINGER, &zero, sizeof(zero));
-		zmq_close(s);
-	}
-}
-
 struct relay_pool *
 relay_pool_new(void *ctx, unsigned threads, const struct relay_opts *o,
     struct fm_validator *v, char *err)
@@ -346,11 +335,11 @@ relay_pool_free(struct relay_pool *p)
 	if (lost)
 		log_warn("%zu messages never came back from a worker", lost);
 	for (i = 0; i < p->nw; i++) {
-		close_socket(p->w[i].feed);
-		close_socket(p->w[i].in);
-		close_socket(p->w[i].back);
+		zep_close_now(p->w[i].feed);
+		zep_close_now(p->w[i].in);
+		zep_close_now(p->w[i].back);
 	}
-	close_socket(p->back);
+	zep_close_now(p->back);
 	free(p->ring);
 	free(p);
 }

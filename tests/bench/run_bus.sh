@@ -161,6 +161,24 @@ fail() {
 : >"$tmp/client.log"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 
+# relay_config: fresh free ports in $in and $outb, and $tmp/relay.json
+# for a relay between them (the verify-once cache off: every message is
+# verified, as if new).
+relay_config() {
+	set -- $("$bz" ports 2)
+	in=tcp://127.0.0.1:$1
+	outb=tcp://127.0.0.1:$2
+	cat >"$tmp/relay.json" <<EOF
+{
+  "relay_inbound": "$in",
+  "endpoints": {"relay_outbound": ["$outb"]},
+  "ca_cert_location": "$dev/ca.crt", $crl
+  "validate_verified_cache": 0,
+  "high_water_mark": 10000
+}
+EOF
+}
+
 # ---- 1 and 2: the relay and the raw hop --------------------------------
 echo "bench: relay throughput, ${secs} s x $reps runs per path; latency" \
     "at $lrate msg/s for ${lsecs} s" >&2
@@ -170,18 +188,7 @@ while [ "$r" -le "$reps" ]; do
 	once=""
 	[ "$r" -eq 1 ] && [ -n "$real" ] && once=peerrelay
 	for path in raw fwd val val2 $peer $once; do
-		set -- $("$bz" ports 2)
-		in=tcp://127.0.0.1:$1
-		outb=tcp://127.0.0.1:$2
-		cat >"$tmp/relay.json" <<EOF
-{
-  "relay_inbound": "$in",
-  "endpoints": {"relay_outbound": ["$outb"]},
-  "ca_cert_location": "$dev/ca.crt", $crl
-  "validate_verified_cache": 0,
-  "high_water_mark": 10000
-}
-EOF
+		relay_config
 		log=$tmp/$path-$r.log
 		case $path in
 		raw)	start "$log" "$bz" forward "$in" "$outb" ;;
@@ -269,18 +276,7 @@ while [ -n "$runs" ] && [ "$r" -le "$reps" ]; do
 	for run in $runs; do
 		nt=${run%%:*}
 		rcpus=${run#*:}
-		set -- $("$bz" ports 2)
-		in=tcp://127.0.0.1:$1
-		outb=tcp://127.0.0.1:$2
-		cat >"$tmp/relay.json" <<EOF
-{
-  "relay_inbound": "$in",
-  "endpoints": {"relay_outbound": ["$outb"]},
-  "ca_cert_location": "$dev/ca.crt", $crl
-  "validate_verified_cache": 0,
-  "high_water_mark": 10000
-}
-EOF
+		relay_config
 		name=scale_${nt}_$(echo "$rcpus" | tr ',' '+')
 		start "$tmp/$name-$r.log" taskset -c "$rcpus" "$relay" \
 		    --config "$tmp/relay.json" --validate --threads "$nt"
