@@ -581,7 +581,12 @@ incoming(struct amqp *a, pn_delivery_t *pd)
 	id_at = pt->len;
 	msgid_append(pt, pn_message_get_id(a->msg));
 	key_at = pt->len;
-	rk = amqp_routing_key(a->msg);
+	if (!amqp_routing_key(a->msg, &rk)) {
+		log_warn("amqp %s: rejected a message whose routing key "
+		    "(x-routing-key) holds a NUL byte", a->o.name);
+		settle_here(a, pd, PN_REJECTED);
+		return;
+	}
 	if (rk.size)
 		buf_add(pt, rk.start, rk.size);
 	buf_addc(pt, '\0');

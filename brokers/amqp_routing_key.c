@@ -51,15 +51,17 @@ annotation(pn_data_t *d, pn_bytes_t *out)
 	return found;
 }
 
-pn_bytes_t
-amqp_routing_key(pn_message_t *m)
+bool
+amqp_routing_key(pn_message_t *m, pn_bytes_t *key)
 {
+	/* proton hands the subject over as a C string: no NUL inside */
 	const char *s = pn_message_get_subject(m);
-	pn_bytes_t out = { 0, "" };
 
-	if (s && *s)
-		return pn_bytes(strlen(s), s);
-	if (!annotation(pn_message_annotations(m), &out) || out.start == NULL)
-		out = pn_bytes(0, "");
-	return out;
+	if (s && *s) {
+		*key = pn_bytes(strlen(s), s);
+		return true;
+	}
+	if (!annotation(pn_message_annotations(m), key) || key->start == NULL)
+		*key = pn_bytes(0, "");
+	return key->size == 0 || memchr(key->start, 0, key->size) == NULL;
 }

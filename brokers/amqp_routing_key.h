@@ -4,6 +4,7 @@
 #ifndef FM_AMQP_ROUTING_KEY_H
 #define FM_AMQP_ROUTING_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <proton/codec.h>
@@ -13,8 +14,10 @@
  * The message's subject; when it has none, its "x-routing-key" message
  * annotation (RabbitMQ 4 gives a message published over AMQP 0-9-1 its
  * routing key there and may leave the subject empty); else empty.  Whole,
- * in m's own memory (valid until m changes), not NUL-terminated.
+ * in m's own memory (valid until m changes), not NUL-terminated, in *key.
+ * False when the key holds a NUL byte: as a C string it would be cut
+ * there, into another topic.
  */
-pn_bytes_t amqp_routing_key(pn_message_t *m);
+bool amqp_routing_key(pn_message_t *m, pn_bytes_t *key);
 
 #endif

@@ -1645,16 +1645,19 @@ def amqp_connection(url=None, ca=None, hostname=None, user=None,
 
 
 def amqp_message(body, subject=None, props=None, msg_id=None, address=None,
-                 value=False):
+                 value=False, annotations=None):
     """A proton Message with body as a data section (bytes), or as an
-    amqp-value string (value=True: what Koji's protonmsg sends)."""
-    from proton import Message
+    amqp-value string (value=True: what Koji's protonmsg sends), and
+    message annotations {symbol name: value}."""
+    from proton import Message, symbol
 
     if isinstance(body, str) and not value:
         body = body.encode("utf-8")
     m = Message(body=body, inferred=not value, subject=subject,
                 properties=props, id=msg_id, address=address,
                 content_type="application/json", durable=True)
+    if annotations:
+        m.annotations = {symbol(k): v for k, v in annotations.items()}
     return m
 
 

@@ -393,6 +393,20 @@ def test_amqp_to_zmq_long_subject_whole(rabbitmq, amqp_to_zmq):
     assert env["topic"] == topic and env["msg"] == BREW_BODY
 
 
+def test_amqp_to_zmq_routing_key_with_nul_refused(rabbitmq, amqp_to_zmq):
+    """An x-routing-key annotation (the topic when there is no subject)
+    holding a NUL byte is refused, not cut at the NUL into another topic;
+    the next message passes."""
+    bridge, snd, sub, q, probes = amqp_to_zmq(validate=False, sign=True,
+                                              topic_map=BREW_MAP)
+    snd.send(json.dumps(BREW_BODY), msg_id="ID:nul", annotations={
+        "x-routing-key": "VirtualTopic.eng.brew.build.tag\0.untag"})
+    end_marker(snd, sub, probes)
+    assert sub.msgs == []
+    assert "routing key (x-routing-key) holds a NUL byte" in \
+        stop_bridge(bridge)
+
+
 def test_amqp_to_zmq_unsigned_envelope_forwarded_as_is(rabbitmq,
                                                        amqp_to_zmq):
     """fedmsg services on UMB publish whole envelopes, often unsigned
