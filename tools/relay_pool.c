@@ -132,6 +132,7 @@ relay_pool_new(void *ctx, unsigned threads, const struct relay_opts *o,
 	struct relay_pool *p;
 	char url[64];
 	size_t i;
+	int rc;
 
 	if (threads > RELAY_POOL_MAX_THREADS)
 		threads = RELAY_POOL_MAX_THREADS;
@@ -165,15 +166,18 @@ relay_pool_new(void *ctx, unsigned threads, const struct relay_opts *o,
 		zmq_setsockopt(w->back, ZMQ_SNDHWM, &(int){ 0 }, sizeof(int));
 		if (zmq_bind(w->feed, wurl) < 0 ||
 		    zmq_connect(w->in, wurl) < 0 ||
-		    zmq_connect(w->back, url) < 0 ||
-		    pthread_create(&w->thread, NULL, worker_main, w) != 0)
+		    zmq_connect(w->back, url) < 0)
 			goto fail;
+		if ((rc = pthread_create(&w->thread, NULL, worker_main, w)) != 0) {
+			errno = rc;	/* pthread_create returns it */
+			goto fail;
+		}
 		w->started = true;
 	}
 	return p;
 fail:
-	snprintf(err, FM_ERRLEN, "cannot start worker thread %zu: %s", p->nw,
-	    zmq_strerror(errno));
+	snprintf(err, FM_ERRLEN, "cannot start worker thread %zu of %u: %s",
+	    p->nw, threads, zmq_strerror(errno));
 	relay_pool_free(p);
 	return NULL;
 }
