@@ -54,8 +54,9 @@ size_t relay_pool_room(const struct relay_pool *p);
 /*
  * Queue m (the pool takes the reference) for a worker.  f: the frames it
  * came in, taken by the pool to send again unchanged, or NULL (signing:
- * the message changes).  Requires relay_pool_room() > 0.  Nothing reaches
- * a worker before relay_pool_flush().
+ * the message changes).  Requires relay_pool_room() > 0.  A worker gets
+ * what was added for it at relay_pool_flush(), or at once when that makes
+ * a full batch (128).
  */
 void relay_pool_add(struct relay_pool *p, struct fm_msg *m,
     struct zep_frames *f);
