@@ -24,6 +24,7 @@ import pytest
 from peers import (fedmsg_peer, pytest_runtest_logreport,  # noqa: F401
                    pytest_sessionfinish)
 import peers as _peers
+from process_output import complete_lines
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data"
@@ -515,7 +516,10 @@ class Daemon:
         return self.err_path.read_bytes().decode("utf-8", "replace")
 
     def lines(self):
-        return self.stdout().decode("utf-8").splitlines()
+        """The lines written so far; while the process runs, a line it is
+        still writing (no newline yet) is left for a later call."""
+        writing = self.running()
+        return complete_lines(self.stdout(), writing)
 
     def describe(self):
         return "%s (pid %d, exit %s)\n--- stderr:\n%s" % (

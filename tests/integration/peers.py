@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from process_output import complete_lines
+
 REPO = Path(__file__).resolve().parents[2]
 PEERS = Path(os.environ.get("FM_PEERS") or REPO.parent / "shared" / "peers")
 FEDMSG_SRC = PEERS / "fedmsg"
@@ -315,7 +317,9 @@ class FedmsgPublisher:
         self.lines_read = 0
 
     def _lines(self):
-        return [ln for ln in self.p.stdout().splitlines() if ln]
+        writing = self.p.running()
+        data = self.p.out_path.read_bytes()
+        return [ln for ln in complete_lines(data, writing) if ln]
 
     def wait_ready(self):
         self.p.wait_for(lambda: len(self._lines()) >= 1, 20,
