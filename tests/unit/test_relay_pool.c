@@ -16,6 +16,7 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "log.h"
 #include "relay_pool.h"
 #include "testutil.h"
 
@@ -43,6 +44,7 @@ group_setup(void **state)
 	char err[FM_ERRLEN], ca[4096];
 
 	(void)state;
+	log_init("test_relay_pool", FM_LOG_ERR);	/* drops are expected */
 	signer = fm_signer_load(cert(SIGNER, ".crt"), cert(SIGNER, ".key"),
 	    err);
 	snprintf(ca, sizeof(ca), "%s", cert("ca", ".crt"));
