@@ -25,18 +25,6 @@
 static struct fm_signer *signer;
 static struct fm_validator *validator;
 
-static const char *
-cert(const char *name, const char *ext)
-{
-	static char path[2][4096];
-	static int k;
-
-	k ^= 1;
-	snprintf(path[k], sizeof(path[k]), "%s/vectors/certs/%s%s",
-	    tu_data_dir(), name, ext);
-	return path[k];
-}
-
 static int
 group_setup(void **state)
 {
@@ -45,9 +33,9 @@ group_setup(void **state)
 
 	(void)state;
 	log_init("test_relay_pool", FM_LOG_ERR);	/* drops are expected */
-	signer = fm_signer_load(cert(SIGNER, ".crt"), cert(SIGNER, ".key"),
-	    err);
-	snprintf(ca, sizeof(ca), "%s", cert("ca", ".crt"));
+	signer = fm_signer_load(tu_cert_path(SIGNER, ".crt"),
+	    tu_cert_path(SIGNER, ".key"), err);
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
 	cfg.ca_path = ca;
 	cfg.allow_x509 = true;	/* what fm_signer_sign writes */
 	if (signer == NULL || (validator = fm_validator_new(&cfg, err)) ==
@@ -117,6 +105,27 @@ k_of(const struct fm_msg *m)
 	return sscanf(fm_msg_id(m), "2026-relay-pool-%d", &k) == 1 ? k : -1;
 }
 
+/* A pool of o->threads workers checking with v, on a context of its own. */
+static struct relay_pool *
+pool_start(void **ctx, const struct relay_opts *o, struct fm_validator *v)
+{
+	char err[FM_ERRLEN];
+	struct relay_pool *p;
+
+	*ctx = zmq_ctx_new();
+	assert_non_null(*ctx);
+	if ((p = relay_pool_new(*ctx, o->threads, o, v, err)) == NULL)
+		fail_msg("relay_pool_new: %s", err);
+	return p;
+}
+
+static void
+pool_end(void *ctx, struct relay_pool *p)
+{
+	relay_pool_free(p);
+	zmq_ctx_term(ctx);
+}
+
 /* Wait for results, take every one that is ready: how many came out. */
 static size_t
 drain(struct relay_pool *p, int *out, size_t max, bool want_frames)
@@ -159,8 +168,7 @@ test_order_kept_invalid_dropped(void **state)
 {
 	enum { N = 600 };
 	struct relay_opts o = { .validate = true, .threads = 4 };
-	char err[FM_ERRLEN];
-	void *ctx = zmq_ctx_new();
+	void *ctx;
 	struct relay_pool *p;
 	static int out[N];
 	uint64_t invalid = 0, sign_failed = 0;
@@ -168,8 +176,7 @@ test_order_kept_invalid_dropped(void **state)
 	int next = 0, i;
 
 	(void)state;
-	p = relay_pool_new(ctx, o.threads, &o, validator, err);
-	assert_non_null(p);
+	p = pool_start(&ctx, &o, validator);
 	while (next < N || got < N - N / 5) {
 		size_t room = relay_pool_room(p);
 
@@ -187,8 +194,7 @@ test_order_kept_invalid_dropped(void **state)
 	assert_int_equal(sign_failed, 0);
 	for (i = 0; i < N - N / 5; i++)
 		assert_int_equal(out[i], i + i / 4 + 1);
-	relay_pool_free(p);
-	zmq_ctx_term(ctx);
+	pool_end(ctx, p);
 }
 
 /* The ring takes 256 messages a worker and no more until results leave. */
@@ -196,15 +202,13 @@ static void
 test_ring_bounded(void **state)
 {
 	struct relay_opts o = { .threads = 2 };
-	char err[FM_ERRLEN];
-	void *ctx = zmq_ctx_new();
+	void *ctx;
 	struct relay_pool *p;
 	static int out[512];
 	size_t added = 0, got = 0;
 
 	(void)state;
-	p = relay_pool_new(ctx, o.threads, &o, NULL, err);
-	assert_non_null(p);
+	p = pool_start(&ctx, &o, NULL);
 	assert_int_equal(relay_pool_room(p), 512);
 	while (relay_pool_room(p) > 0) {
 		struct fm_msg *m = message((int)added++, false);
@@ -219,8 +223,7 @@ test_ring_bounded(void **state)
 	assert_int_equal(relay_pool_room(p), 512);
 	assert_int_equal(out[0], 0);
 	assert_int_equal(out[511], 511);
-	relay_pool_free(p);
-	zmq_ctx_term(ctx);
+	pool_end(ctx, p);
 }
 
 /*
@@ -233,7 +236,7 @@ test_signing_replaces(void **state)
 	enum { N = 40 };
 	struct relay_opts o = { .signer = NULL, .threads = 2 };
 	char err[FM_ERRLEN];
-	void *ctx = zmq_ctx_new();
+	void *ctx;
 	struct relay_pool *p;
 	struct zep_frames f;
 	struct fm_msg *m;
@@ -243,8 +246,7 @@ test_signing_replaces(void **state)
 
 	(void)state;
 	o.signer = signer;
-	p = relay_pool_new(ctx, o.threads, &o, NULL, err);
-	assert_non_null(p);
+	p = pool_start(&ctx, &o, NULL);
 	for (k = 0; k < N; k++)
 		relay_pool_add(p, message(k, false), NULL);
 	relay_pool_stop(p, &invalid, &sign_failed);
@@ -257,8 +259,7 @@ test_signing_replaces(void **state)
 		fm_msg_unref(m);
 	}
 	assert_int_equal(k, N);
-	relay_pool_free(p);
-	zmq_ctx_term(ctx);
+	pool_end(ctx, p);
 }
 
 /*
@@ -270,8 +271,7 @@ static void
 test_refused_handoff_drops(void **state)
 {
 	struct relay_opts o = { .threads = 2 };
-	char err[FM_ERRLEN];
-	void *ctx = zmq_ctx_new();
+	void *ctx;
 	struct relay_pool *p;
 	struct zep_frames f;
 	struct fm_msg *m;
@@ -280,8 +280,7 @@ test_refused_handoff_drops(void **state)
 	int k;
 
 	(void)state;
-	p = relay_pool_new(ctx, o.threads, &o, NULL, err);
-	assert_non_null(p);
+	p = pool_start(&ctx, &o, NULL);
 	assert_int_equal(zmq_ctx_shutdown(ctx), 0);
 	for (k = 0; k < 10; k++) {
 		m = message(k, false);
@@ -295,8 +294,7 @@ test_refused_handoff_drops(void **state)
 	assert_int_equal(relay_pool_room(p), 512);
 	relay_pool_stop(p, &invalid, &sign_failed);
 	assert_int_equal(invalid + sign_failed, 0);
-	relay_pool_free(p);
-	zmq_ctx_term(ctx);
+	pool_end(ctx, p);
 }
 
 int

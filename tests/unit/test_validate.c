@@ -55,19 +55,6 @@ static const char *const signer_names[NSIGNERS] = {
 static struct fm_signer *signers[NSIGNERS];
 static char tmpdir[64];
 
-/* "<data>/vectors/certs/<name><ext>", in one of two rotating buffers. */
-static const char *
-cert_path(const char *name, const char *ext)
-{
-	static char paths[2][4096];
-	static int k;
-
-	k ^= 1;
-	snprintf(paths[k], sizeof(paths[k]), "%s/vectors/certs/%s%s",
-	    tu_data_dir(), name, ext);
-	return paths[k];
-}
-
 static const char *
 tmp_path(const char *name)
 {
@@ -111,8 +98,9 @@ group_setup(void **state)
 
 	(void)state;
 	for (i = 0; i < NSIGNERS; i++) {
-		signers[i] = fm_signer_load(cert_path(signer_names[i], ".crt"),
-		    cert_path(signer_names[i], ".key"), err);
+		signers[i] = fm_signer_load(
+		    tu_cert_path(signer_names[i], ".crt"),
+		    tu_cert_path(signer_names[i], ".key"), err);
 		if (signers[i] == NULL) {
 			fprintf(stderr, "fm_signer_load %s: %s\n",
 			    signer_names[i], err);
@@ -141,7 +129,8 @@ group_setup(void **state)
 	}
 	snprintf(cmd, sizeof(cmd), "openssl ca -batch -gencrl -config %s/ca.cnf "
 	    "-keyfile '%s' -cert '%s' -out %s/crl-empty.pem >/dev/null 2>&1",
-	    tmpdir, cert_path("ca", ".key"), cert_path("ca", ".crt"), tmpdir);
+	    tmpdir, tu_cert_path("ca", ".key"), tu_cert_path("ca", ".crt"),
+	    tmpdir);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "cannot make a CRL: %s\n", cmd);
 		return -1;
@@ -242,10 +231,10 @@ validator(const char *crl, bool allow_x509, unsigned max_age,
 	char err[FM_ERRLEN];
 	char ca[4096], crlp[4096];
 
-	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
 	if (crl)
 		snprintf(crlp, sizeof(crlp), "%s", crl[0] == '/' ? crl :
-		    cert_path(crl, ".pem"));
+		    tu_cert_path(crl, ".pem"));
 	cfg.ca_path = ca;
 	cfg.crl_path = crl ? crlp : NULL;
 	cfg.allow_x509 = allow_x509;
@@ -332,16 +321,16 @@ test_validator_new_errors(void **state)
 	assert_non_null(strstr(err, "/nonexistent/fedmsg/ca.crt"));
 	assert_non_null(strstr(err, "No such file"));
 	/* a CA file without a certificate */
-	cfg.ca_path = cert_path("crl", ".pem");
+	cfg.ca_path = tu_cert_path("crl", ".pem");
 	assert_null(fm_validator_new(&cfg, err));
 	assert_non_null(strstr(err, "no PEM certificate"));
 	/* a missing CRL, and a CRL file without a CRL */
-	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
 	cfg.ca_path = ca;
 	cfg.crl_path = "/nonexistent/crl.pem";
 	assert_null(fm_validator_new(&cfg, err));
 	assert_non_null(strstr(err, "/nonexistent/crl.pem"));
-	cfg.crl_path = cert_path("ca", ".crt");
+	cfg.crl_path = tu_cert_path("ca", ".crt");
 	assert_null(fm_validator_new(&cfg, err));
 	assert_non_null(strstr(err, "no PEM CRL"));
 	/* an empty CRL path means no CRL */
@@ -552,7 +541,7 @@ test_bad_certificate(void **state)
 	expect(v, m, FM_INVALID_CERT, NULL);
 	fm_msg_unref(m);
 	/* a PEM CRL is not a certificate either */
-	crl = tu_read_file(cert_path("crl", ".pem"), &n);
+	crl = tu_read_file(tu_cert_path("crl", ".pem"), &n);
 	m = with_certificate_text(s, crl, n);
 	expect(v, m, FM_INVALID_CERT, NULL);
 	fm_msg_unref(m);
@@ -731,8 +720,8 @@ routing_validator(bool nitpicky)
 	struct fm_validator *v;
 	char err[FM_ERRLEN], ca[4096], crl[4096];
 
-	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
-	snprintf(crl, sizeof(crl), "%s", cert_path("crl", ".pem"));
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
+	snprintf(crl, sizeof(crl), "%s", tu_cert_path("crl", ".pem"));
 	cfg.ca_path = ca;
 	cfg.crl_path = crl;
 	cfg.allow_x509 = true;
@@ -1101,7 +1090,7 @@ tmp_crl_validator(unsigned interval)
 	struct fm_validator *v;
 	char err[FM_ERRLEN], ca[4096], crl[256];
 
-	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
 	snprintf(crl, sizeof(crl), "%s", tmp_path("crl.pem"));
 	cfg.ca_path = ca;
 	cfg.crl_path = crl;
@@ -1120,7 +1109,7 @@ test_crl_reload(void **state)
 	struct fm_validator *v;
 
 	(void)state;
-	install_file(cert_path("crl", ".pem"), tmp_path("crl.pem"));
+	install_file(tu_cert_path("crl", ".pem"), tmp_path("crl.pem"));
 	v = tmp_crl_validator(3600);
 	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
 	expect(v, a, FM_VALID, NULL);
@@ -1131,11 +1120,11 @@ test_crl_reload(void **state)
 	expect(v, r, FM_VALID, NULL);
 	expect(v, a, FM_VALID, NULL);
 	/* and back: revoked again, valid verdicts dropped too */
-	install_file(cert_path("crl", ".pem"), tmp_path("crl.pem"));
+	install_file(tu_cert_path("crl", ".pem"), tmp_path("crl.pem"));
 	fm_validator_reload(v);
 	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
 	/* a stale CRL after a reload fails everybody */
-	install_file(cert_path("crl-stale", ".pem"), tmp_path("crl.pem"));
+	install_file(tu_cert_path("crl-stale", ".pem"), tmp_path("crl.pem"));
 	fm_validator_reload(v);
 	expect(v, a, FM_INVALID_CHAIN, "CRL has expired");
 	/* a broken file keeps the last good CRL (with a warning) */
@@ -1166,7 +1155,7 @@ test_crl_reload_auto(void **state)
 	install_file(tmp_path("crl-empty.pem"), tmp_path("crl.pem"));
 	v = tmp_crl_validator(0);
 	expect(v, r, FM_VALID, NULL);
-	install_file(cert_path("crl", ".pem"), tmp_path("crl.pem"));
+	install_file(tu_cert_path("crl", ".pem"), tmp_path("crl.pem"));
 	nanosleep(&ts, NULL);
 	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
 	fm_validator_free(v);
@@ -1184,7 +1173,7 @@ test_ca_reload(void **state)
 	char err[FM_ERRLEN], ca[256];
 
 	(void)state;
-	install_file(cert_path("ca", ".crt"), tmp_path("ca.pem"));
+	install_file(tu_cert_path("ca", ".crt"), tmp_path("ca.pem"));
 	snprintf(ca, sizeof(ca), "%s", tmp_path("ca.pem"));
 	cfg.ca_path = ca;
 	cfg.allow_x509 = true;
@@ -1193,7 +1182,7 @@ test_ca_reload(void **state)
 	assert_non_null(v);
 	expect(v, a, FM_VALID, NULL);
 	expect(v, u, FM_INVALID_CHAIN, NULL);
-	install_file(cert_path("untrusted-ca", ".crt"), tmp_path("ca.pem"));
+	install_file(tu_cert_path("untrusted-ca", ".crt"), tmp_path("ca.pem"));
 	fm_validator_reload(v);
 	expect(v, a, FM_INVALID_CHAIN, NULL);
 	expect(v, u, FM_VALID, "signed by " ALPHA_CN);	/* the impostor */
@@ -1219,8 +1208,8 @@ test_cache(void **state)
 	m[1] = signed_msg(BETA, TOPIC, 1700000000);
 	m[2] = signed_msg(REVOKED, TOPIC, 1700000000);
 	m[3] = edit(m[0], NULL, &ch, 1);	/* alpha's cert, bad signature */
-	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
-	snprintf(crl, sizeof(crl), "%s", cert_path("crl", ".pem"));
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
+	snprintf(crl, sizeof(crl), "%s", tu_cert_path("crl", ".pem"));
 	cfg.ca_path = ca;
 	cfg.crl_path = crl;
 	cfg.allow_x509 = true;
@@ -1345,8 +1334,8 @@ test_cache_flood(void **state)
 	unsigned k;
 
 	(void)state;
-	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
-	snprintf(crl, sizeof(crl), "%s", cert_path("crl", ".pem"));
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
+	snprintf(crl, sizeof(crl), "%s", tu_cert_path("crl", ".pem"));
 	cfg.ca_path = ca;
 	cfg.crl_path = crl;
 	cfg.allow_x509 = true;
@@ -1541,7 +1530,7 @@ test_verified_not_borrowed(void **state)
 	int k;
 
 	(void)state;
-	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
 	cfg.ca_path = ca;
 	cfg.allow_x509 = true;
 	cfg.verified_cache_size = 4;
@@ -1577,7 +1566,7 @@ test_verified_revoked(void **state)
 	expect(v, r, FM_VALID, NULL);
 	expect(v, r, FM_VALID, NULL);
 	assert_int_equal(stats_of(v).verified_hits, 1);
-	install_file(cert_path("crl", ".pem"), tmp_path("crl.pem"));
+	install_file(tu_cert_path("crl", ".pem"), tmp_path("crl.pem"));
 	fm_validator_reload(v);
 	expect(v, r, FM_INVALID_CHAIN, "certificate revoked");
 	assert_int_equal(stats_of(v).verified_hits, 1);
@@ -1597,7 +1586,7 @@ test_verified_off_and_bounded(void **state)
 	int i;
 
 	(void)state;
-	snprintf(ca, sizeof(ca), "%s", cert_path("ca", ".crt"));
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
 	cfg.ca_path = ca;
 	cfg.allow_x509 = true;
 	cfg.verified_cache_size = FM_VERIFIED_CACHE_OFF;
@@ -1628,19 +1617,19 @@ test_signer_load_errors(void **state)
 	char err[FM_ERRLEN];
 
 	(void)state;
-	assert_null(fm_signer_load("/nonexistent.crt", cert_path(
+	assert_null(fm_signer_load("/nonexistent.crt", tu_cert_path(
 	    signer_names[ALPHA], ".key"), err));
 	assert_non_null(strstr(err, "/nonexistent.crt"));
-	assert_null(fm_signer_load(cert_path(signer_names[ALPHA], ".crt"),
+	assert_null(fm_signer_load(tu_cert_path(signer_names[ALPHA], ".crt"),
 	    "/nonexistent.key", err));
 	assert_non_null(strstr(err, "/nonexistent.key"));
 	/* a key that is not the certificate's */
-	assert_null(fm_signer_load(cert_path(signer_names[ALPHA], ".crt"),
-	    cert_path(signer_names[BETA], ".key"), err));
+	assert_null(fm_signer_load(tu_cert_path(signer_names[ALPHA], ".crt"),
+	    tu_cert_path(signer_names[BETA], ".key"), err));
 	assert_non_null(strstr(err, "does not belong"));
 	/* files swapped */
-	assert_null(fm_signer_load(cert_path(signer_names[ALPHA], ".key"),
-	    cert_path(signer_names[ALPHA], ".crt"), err));
+	assert_null(fm_signer_load(tu_cert_path(signer_names[ALPHA], ".key"),
+	    tu_cert_path(signer_names[ALPHA], ".crt"), err));
 	assert_non_null(strstr(err, "not a PEM certificate"));
 	fm_signer_free(NULL);
 }

@@ -29,6 +29,21 @@ tu_data_path(const char *rel)
 	return path;
 }
 
+/* "<data dir>/vectors/certs/<name><ext>" (the test PKI), in one of two
+ * rotating buffers: a certificate's and its key's path can be used
+ * together. */
+static inline const char *
+tu_cert_path(const char *name, const char *ext)
+{
+	static char paths[2][4096];
+	static int k;
+
+	k ^= 1;
+	snprintf(paths[k], sizeof(paths[k]), "%s/vectors/certs/%s%s",
+	    tu_data_dir(), name, ext);
+	return paths[k];
+}
+
 /* The whole file, malloc'ed and NUL-terminated; fails the test if absent. */
 static inline char *
 tu_read_file(const char *path, size_t *len)
