@@ -234,7 +234,7 @@ static void
 test_signing_replaces(void **state)
 {
 	enum { N = 40 };
-	struct relay_opts o = { .signer = NULL, .threads = 2 };
+	struct relay_opts o = { .signer = signer, .threads = 2 };
 	char err[FM_ERRLEN];
 	void *ctx;
 	struct relay_pool *p;
@@ -245,7 +245,6 @@ test_signing_replaces(void **state)
 	int k = 0;
 
 	(void)state;
-	o.signer = signer;
 	p = pool_start(&ctx, &o, NULL);
 	for (k = 0; k < N; k++)
 		relay_pool_add(p, message(k, false), NULL);
