@@ -6,13 +6,18 @@
 
 #include "sched_batch.h"
 
-/* The calling thread, known to be SCHED_OTHER, to SCHED_BATCH. */
+/*
+ * The calling thread to SCHED_BATCH if it is SCHED_OTHER; its policy and
+ * parameters before, in *policy and *was.
+ */
 static bool
-to_batch(void)
+other_to_batch(int *policy, struct sched_param *was)
 {
 	struct sched_param zero = { .sched_priority = 0 };
 
-	return pthread_setschedparam(pthread_self(), SCHED_BATCH, &zero) == 0;
+	return pthread_getschedparam(pthread_self(), policy, was) == 0 &&
+	    *policy == SCHED_OTHER &&
+	    pthread_setschedparam(pthread_self(), SCHED_BATCH, &zero) == 0;
 }
 
 bool
@@ -21,8 +26,7 @@ sched_batch_self(void)
 	struct sched_param was;
 	int policy;
 
-	return pthread_getschedparam(pthread_self(), &policy, &was) == 0 &&
-	    policy == SCHED_OTHER && to_batch();
+	return other_to_batch(&policy, &was);
 }
 
 bool
@@ -31,8 +35,7 @@ sched_batch_possible(void)
 	struct sched_param was;
 	int policy;
 
-	if (pthread_getschedparam(pthread_self(), &policy, &was) != 0 ||
-	    policy != SCHED_OTHER || !to_batch())
+	if (!other_to_batch(&policy, &was))
 		return false;
 	(void)pthread_setschedparam(pthread_self(), policy, &was);
 	return true;

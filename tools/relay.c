@@ -77,6 +77,17 @@ forward_frames(void *out, struct zep_frames *f, struct fm_msg *m,
 	fm_msg_unref(m);
 }
 
+/* Send a checked message: in the frames f it came in when unchanged. */
+static void
+forward_checked(void *out, struct fm_msg *m, struct zep_frames *f,
+    bool unchanged, struct relay_stats *st)
+{
+	if (unchanged)
+		forward_frames(out, f, m, st);
+	else
+		forward(out, m, st);
+}
+
 /*
  * Send what one thread checked in a row.  Sending them together lets
  * ZeroMQ's I/O thread write them in one wake-up: sent one by one between
@@ -94,10 +105,7 @@ forward_all(void *out, struct ready *ready, size_t *n, bool unchanged,
 	size_t i;
 
 	for (i = 0; i < *n; i++)
-		if (unchanged)
-			forward_frames(out, &ready[i].f, ready[i].m, st);
-		else
-			forward(out, ready[i].m, st);
+		forward_checked(out, ready[i].m, &ready[i].f, unchanged, st);
 	*n = 0;
 }
 
@@ -110,10 +118,7 @@ forward_ready(struct relay_pool *pool, void *out, struct relay_stats *st)
 	bool unchanged;
 
 	while (relay_pool_next(pool, &m, &f, &unchanged))
-		if (unchanged)
-			forward_frames(out, &f, m, st);
-		else
-			forward(out, m, st);
+		forward_checked(out, m, &f, unchanged, st);
 }
 
 /*
