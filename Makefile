@@ -108,7 +108,8 @@ TEST_LAYERS	 = brokers tools publishers hub bridge consumers
 TESTS_brokers	 = test_spool test_crc32c test_stomp test_stomp_frame test_stomp_session \
 		   test_net test_amqp_net test_broker_wrap test_broker_format \
 		   fuzz_stomp test_amqp_routing_key test_amqp091_connect \
-		   test_resend_limit fuzz_broker_wrap test_amqp091_table
+		   test_resend_limit fuzz_broker_wrap test_amqp091_table \
+		   test_spool_faults
 TESTS_tools	 = test_terse test_fm_serial test_topic_binding test_relay_pool
 TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)
@@ -286,6 +287,8 @@ $(B)/asan/bin/%: $(B)/asan/tools/%.o $(B)/asan/lib/libfmtools.a \
 # test_json_oom fails libfedmsg's allocations one by one (its own
 # __wrap_malloc, __wrap_calloc, __wrap_realloc).
 TEST_LDFLAGS_test_json_oom = -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
+# test_spool_faults fails the spool's fdatasync() and ftruncate() on demand.
+TEST_LDFLAGS_test_spool_faults = -Wl,--wrap=ftruncate,--wrap=fdatasync
 
 $(B)/asan/tests/%: $(B)/asan/tests/unit/%.o $$(call test_archives,$$*)
 	@mkdir -p $(dir $@)

@@ -1152,6 +1152,24 @@ made_room(struct spool *sp)
 	tidy_quiet(sp);
 }
 
+/*
+ * A failed append of n records (bytes from the end of segment s) that
+ * could not be truncated away.  The tail may hold whole records under the
+ * next n ids: those ids are spent, so that no later record reuses one
+ * (the open that finds two records of one id keeps the first and skips
+ * the later, which was confirmed).  The next DIR/acked counts them done,
+ * as the caller was told they were not spooled; a torn one is skipped at
+ * the next open.
+ */
+static void
+not_undone(struct spool *sp, struct seg *s, uint64_t bytes, size_t n)
+{
+	s->size += bytes;
+	sp->st.bytes += bytes;
+	sp->next_id += n;
+	sp->since_persist++;
+}
+
 int
 spool_append(struct spool *sp, const void *data, size_t len, uint64_t *id,
     char *err)
@@ -1194,11 +1212,8 @@ spool_append(struct spool *sp, const void *data, size_t len, uint64_t *id,
 	    (sp->fsync_each && fdatasync(sp->afd) < 0)) {
 		seg_name(name, s->first);
 		fail(sp, err, name, "append");
-		/* a torn record left behind is skipped at the next open */
-		if (ftruncate(sp->afd, (off_t)off) < 0) {
-			s->size += need;
-			sp->st.bytes += need;
-		}
+		if (ftruncate(sp->afd, (off_t)off) < 0)
+			not_undone(sp, s, need, 1);
 		return -1;
 	}
 	*id = appended(sp, off, data, len);
@@ -1266,13 +1281,8 @@ spool_append_all(struct spool *sp, const struct spool_rec *recs, size_t n,
 			seg_name(name, s->first);
 			fail(sp, err, name, "append");
 			if (ftruncate(sp->afd, (off_t)off) < 0) {
-				/*
-				 * Not undone: the tail may hold whole records
-				 * with the ids the next appends would take, so
-				 * none of these goes in after it.
-				 */
-				s->size += total;
-				sp->st.bytes += total;
+				/* none of these goes in after that tail */
+				not_undone(sp, s, total, k);
 				for (i = 0; i < k; i++)
 					rcs[i] = -1;
 			} else {

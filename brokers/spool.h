@@ -17,7 +17,9 @@
  *  - The process killed (kill -9, crash): every record whose
  *    spool_append() returned 0 and that was not acknowledged; also some
  *    acknowledged ones, those acked in the last 100 ms or so (progress is
- *    written to DIR/acked at most every 100 ms, on the next spool call).
+ *    written to DIR/acked at most every 100 ms, on the next spool call),
+ *    and a record whose append returned -1 but whose write could not be
+ *    undone, if the kill came before that next write of DIR/acked.
  *    Without fsync_each the data is in the page cache, which the kernel
  *    writes out whatever happens to the process.
  *  - Power loss or a kernel crash: the same with fsync_each (each append

@@ -17,7 +17,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -313,22 +312,12 @@ cfgf(const char *fmt, ...)
 static char tmpdir[64];
 
 static int
-rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *f)
-{
-	(void)sb;
-	(void)flag;
-	(void)f;
-	return remove(path);
-}
-
-static int
 group_setup(void **state)
 {
 	(void)state;
 	host_setup();
 	umask(022);
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/fm-test-consumers.XXXXXX");
-	return mkdtemp(tmpdir) == NULL ? -1 : 0;
+	return tu_tmpdir(tmpdir, sizeof(tmpdir), "fm-test-consumers");
 }
 
 static int
@@ -341,7 +330,7 @@ group_teardown(void **state)
 	M.cfg_doc = NULL;
 	M.cfg_text = NULL;
 	if (getenv("FM_TEST_KEEP") == NULL)
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		tu_remove_tree(tmpdir);
 	return 0;
 }
 

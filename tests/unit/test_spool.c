@@ -19,7 +19,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -31,6 +30,7 @@
 
 #include "log.h"
 #include "spool.h"
+#include "testutil.h"
 
 #define HDR		20		/* record header bytes (spool.c) */
 #define REC(len)	(HDR + (uint64_t)(len))
@@ -263,28 +263,18 @@ flip(const char *path, off_t off)
 }
 
 static int
-rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 group_setup(void **state)
 {
 	(void)state;
 	log_init("test_spool", FM_LOG_ERR);	/* warnings are expected */
-	snprintf(base, sizeof(base), "/tmp/test_spool.XXXXXX");
-	return mkdtemp(base) ? 0 : -1;
+	return tu_tmpdir(base, sizeof(base), "test_spool");
 }
 
 static int
 group_teardown(void **state)
 {
 	(void)state;
-	return nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return tu_remove_tree(base);
 }
 
 /* ---- order and acks ------------------------------------------------------ */

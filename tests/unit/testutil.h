@@ -6,6 +6,9 @@
 #ifndef FM_TESTUTIL_H
 #define FM_TESTUTIL_H
 
+#include <sys/stat.h>
+
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +45,31 @@ tu_cert_path(const char *name, const char *ext)
 	snprintf(paths[k], sizeof(paths[k]), "%s/vectors/certs/%s%s",
 	    tu_data_dir(), name, ext);
 	return paths[k];
+}
+
+/* Makes "/tmp/<prefix>.XXXXXX" in dir (of size n); 0, or -1 with errno. */
+static inline int
+tu_tmpdir(char *dir, size_t n, const char *prefix)
+{
+	snprintf(dir, n, "/tmp/%s.XXXXXX", prefix);
+	return mkdtemp(dir) ? 0 : -1;
+}
+
+static inline int
+tu_remove_one(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Removes dir and everything under it; 0, or -1. */
+static inline int
+tu_remove_tree(const char *dir)
+{
+	return nftw(dir, tu_remove_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The whole file, malloc'ed and NUL-terminated; fails the test if absent. */
