@@ -4,7 +4,10 @@
  * resends a refused message a bounded number of times, pausing between,
  * then gives up on it instead of looping forever on one poison message.
  * The owner resends the oldest messages first, so the table keeps the
- * oldest tokens when it is full.  One per link; no allocation.
+ * oldest tokens when it is full, unless one has not been refused for
+ * RESEND_STALE_MS: its message went without a verdict (dropped from a
+ * full spool while the broker refused everything), and a table full of
+ * those would count no refusal again.  One per link; no allocation.
  */
 #ifndef FM_RESEND_LIMIT_H
 #define FM_RESEND_LIMIT_H
@@ -16,11 +19,15 @@
 #define RESEND_TRACKED	64	/* refused sends counted at once */
 #define RESEND_HOLD_MS	500	/* first pause after a refusal, doubling */
 #define RESEND_HOLD_MAX_MS 8000
+/* not refused for this long: its place may go to another (8 x the
+ * longest pause, so never one that is being resent) */
+#define RESEND_STALE_MS	(8 * RESEND_HOLD_MAX_MS)
 
 struct resend_limit {
 	struct {
 		uint64_t token;
 		unsigned n;
+		int64_t	 last_ms;	/* its latest refusal */
 	}		 t[RESEND_TRACKED];
 	int		 n;
 	int64_t		 hold_until;	/* nothing is sent before this */
@@ -28,7 +35,8 @@ struct resend_limit {
 
 /*
  * One more refusal of token at now_ms: returns its count (1 the first
- * time; 0 when the table is full of older tokens) and holds sending back
+ * time; 0 when the table is full of older tokens refused within
+ * RESEND_STALE_MS) and holds sending back
  * for a pause that doubles with the count (none at RESEND_TRIES: the
  * caller gives it up).
  */

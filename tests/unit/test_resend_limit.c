@@ -2,7 +2,7 @@
  * brokers/resend_limit.c: refusals counted per send, the pause after each
  * (doubling from RESEND_HOLD_MS), none once given up, a count forgotten
  * when the send is taken, and a full table keeping the oldest tokens (the
- * owner resends the oldest first).
+ * owner resends the oldest first) unless one has gone stale.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -60,12 +60,41 @@ test_full_table_keeps_the_oldest(void **state)
 	assert_int_equal(r.n, RESEND_TRACKED);
 }
 
+/*
+ * Tokens refused once and never again (their messages dropped from a
+ * full spool, no verdict ever came) give their places up after
+ * RESEND_STALE_MS: a poison message after them is still given up.
+ */
+static void
+test_stale_tokens_give_way(void **state)
+{
+	struct resend_limit r = { .n = 0 };
+	int64_t t0 = 5000, now;
+	uint64_t t;
+	unsigned i;
+
+	(void)state;
+	for (t = 1; t <= RESEND_TRACKED; t++)
+		assert_int_equal(resend_limit_count(&r, t, t0), 1);
+	/* refused again within the window: token 1 keeps its place */
+	assert_int_equal(resend_limit_count(&r, 1, t0 + 10), 2);
+	now = t0 + RESEND_STALE_MS - 1;
+	assert_int_equal(resend_limit_count(&r, 1000, now), 0);
+	now = t0 + RESEND_STALE_MS;
+	for (i = 1; i <= RESEND_TRIES; i++, now += RESEND_HOLD_MAX_MS)
+		assert_int_equal(resend_limit_count(&r, 1000, now), i);
+	assert_int_equal(r.n, RESEND_TRACKED);
+	/* the one refused last (token 1) was not the one that gave way */
+	assert_int_equal(resend_limit_count(&r, 1, now), 3);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts_and_pauses),
 		cmocka_unit_test(test_full_table_keeps_the_oldest),
+		cmocka_unit_test(test_stale_tokens_give_way),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
