@@ -400,6 +400,7 @@ send_spooled(struct bridge *br)
 		body++;
 		bl = len - (size_t)(body - topic);
 		if ((address = address_for(br, topic)) == NULL) {
+			spool_unnext(br->spool, id);	/* out of memory: later */
 			fm_msg_unref(m);
 			return;
 		}
@@ -417,9 +418,10 @@ send_spooled(struct bridge *br)
 				    address) ? br->broker->ops->send(br->broker,
 				    &out, id) : -1;
 			koji_umb_free(&ku);
-			if (address == NULL) {
+			if (address == NULL) {	/* out of memory: later */
+				spool_unnext(br->spool, id);
 				fm_msg_unref(m);
-				return;		/* out of memory: later */
+				return;
 			}
 			if (rc == -3) {		/* no Koji form: skipped */
 				spool_ack(br->spool, id, err);
