@@ -38,14 +38,6 @@ fm_signer_free(struct fm_signer *s)
 	free(s);
 }
 
-/* Never prompt for a passphrase: fedmsg keys are unencrypted. */
-static int
-no_password(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf; (void)size; (void)rwflag; (void)u;
-	return -1;
-}
-
 struct fm_signer *
 fm_signer_load(const char *cert_path, const char *key_path, char *err)
 {
@@ -66,7 +58,7 @@ fm_signer_load(const char *cert_path, const char *key_path, char *err)
 		    cert_path);
 		goto fail;
 	}
-	if ((cert = PEM_read_X509(f, NULL, no_password, NULL)) == NULL) {
+	if ((cert = PEM_read_X509(f, NULL, x509_no_password, NULL)) == NULL) {
 		snprintf(err, FM_ERRLEN, "%s: not a PEM certificate",
 		    cert_path);
 		goto fail;
@@ -77,7 +69,8 @@ fm_signer_load(const char *cert_path, const char *key_path, char *err)
 		    key_path);
 		goto fail;
 	}
-	if ((s->key = PEM_read_PrivateKey(f, NULL, no_password, NULL)) == NULL) {
+	if ((s->key = PEM_read_PrivateKey(f, NULL, x509_no_password,
+	    NULL)) == NULL) {
 		snprintf(err, FM_ERRLEN, "%s: not an unencrypted PEM private "
 		    "key", key_path);
 		goto fail;

@@ -208,7 +208,7 @@ load_trust(struct fm_validator *v, char *err)
 		snprintf(err, FM_ERRLEN, "ca_cert_location %s: %m", v->ca_path);
 		return -1;
 	}
-	ca = PEM_read_X509(f, NULL, NULL, NULL);
+	ca = PEM_read_X509(f, NULL, x509_no_password, NULL);
 	fclose(f);
 	if (ca == NULL) {
 		snprintf(err, FM_ERRLEN, "ca_cert_location %s: no PEM "
@@ -224,7 +224,7 @@ load_trust(struct fm_validator *v, char *err)
 			    v->crl_path);
 			goto fail;
 		}
-		crl = PEM_read_X509_CRL(f, NULL, NULL, NULL);
+		crl = PEM_read_X509_CRL(f, NULL, x509_no_password, NULL);
 		fclose(f);
 		if (crl == NULL) {
 			snprintf(err, FM_ERRLEN, "crl_location %s: no PEM CRL "
@@ -523,8 +523,8 @@ cert_der(const char *b64, size_t b64len, long *derlen, enum fm_verdict *why,
 		return NULL;
 	}
 	if (len > INT32_MAX || (bio = BIO_new_mem_buf(pem, (int)len)) == NULL ||
-	    PEM_bytes_read_bio(&der, derlen, NULL, PEM_STRING_X509, bio, NULL,
-	    NULL) != 1) {
+	    PEM_bytes_read_bio(&der, derlen, NULL, PEM_STRING_X509, bio,
+	    x509_no_password, NULL) != 1) {
 		*why = FM_INVALID_CERT;
 		snprintf(reason, FM_ERRLEN, "certificate field is not a PEM "
 		    "X.509 certificate");

@@ -37,3 +37,13 @@ x509_time(const ASN1_TIME *t, int64_t fallback)
 		return fallback;
 	return (int64_t)timegm(&tm);
 }
+
+int
+x509_no_password(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}

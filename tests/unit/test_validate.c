@@ -17,6 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <pty.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -546,6 +550,58 @@ test_bad_certificate(void **state)
 	expect(v, m, FM_INVALID_CERT, NULL);
 	fm_msg_unref(m);
 	free(crl);
+	fm_msg_unref(s);
+	fm_validator_free(v);
+}
+
+/*
+ * A certificate field that decodes to an encrypted PEM block: OpenSSL's
+ * default passphrase callback would prompt on the terminal and wait.  Run
+ * in a child whose controlling terminal is a pty that never types.
+ */
+static void
+test_encrypted_pem_does_not_prompt(void **state)
+{
+	static const char pem[] = "-----BEGIN CERTIFICATE-----\n"
+	    "Proc-Type: 4,ENCRYPTED\n"
+	    "DEK-Info: AES-128-CBC,00112233445566778899AABBCCDDEEFF\n\n"
+	    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"
+	    "-----END CERTIFICATE-----\n";
+	struct fm_validator *v = validator("crl", true, 0, 0);
+	struct fm_msg *s = signed_msg(ALPHA, TOPIC, 1700000000), *m;
+	char shown[256];
+	size_t nshown = 0;
+	int master, status = 0, waited;
+	ssize_t n;
+	pid_t pid;
+
+	(void)state;
+	m = with_certificate_text(s, pem, sizeof(pem) - 1);
+	if ((pid = forkpty(&master, NULL, NULL, NULL)) < 0)
+		skip();		/* no pty here: nothing to prompt on */
+	if (pid == 0)
+		_exit(fm_validator_check(v, m, NULL) == FM_INVALID_CERT ? 0 :
+		    1);
+	(void)fcntl(master, F_SETFL, O_NONBLOCK);
+	for (waited = 0; waited < 500; waited++) {	/* 5 s */
+		while (nshown < sizeof(shown) - 1 && (n = read(master,
+		    shown + nshown, sizeof(shown) - 1 - nshown)) > 0)
+			nshown += (size_t)n;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			break;
+		usleep(10000);
+	}
+	shown[nshown] = '\0';
+	close(master);
+	if (waited == 500) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		fail_msg("the validator waits on the terminal: '%s'", shown);
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	expect(v, m, FM_INVALID_CERT, "not a PEM X.509 certificate");
+	fm_msg_unref(m);
 	fm_msg_unref(s);
 	fm_validator_free(v);
 }
@@ -1943,6 +1999,7 @@ main(void)
 		cmocka_unit_test(test_backends),
 		cmocka_unit_test(test_bad_base64),
 		cmocka_unit_test(test_bad_certificate),
+		cmocka_unit_test(test_encrypted_pem_does_not_prompt),
 		cmocka_unit_test(test_chain_failures),
 		cmocka_unit_test(test_tampered),
 		cmocka_unit_test(test_no_common_name),
