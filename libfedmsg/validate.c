@@ -567,6 +567,12 @@ judge_cert(struct fm_validator *v, struct cert_entry *e,
 		e->verdict = FM_INVALID_CHAIN;
 		snprintf(e->reason, sizeof(e->reason), "certificate rejected: %s",
 		    X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+		/* not yet valid (leaf, CA or CRL): judged again from then */
+		lo = x509_time(X509_get0_notBefore(cert), INT64_MIN);
+		if (lo > now && lo < e->hi)
+			e->hi = lo;
+		if (v->trust_lo > now && v->trust_lo < e->hi)
+			e->hi = v->trust_lo;
 		goto done;
 	}
 	if ((e->pkey = X509_get_pubkey(cert)) == NULL ||

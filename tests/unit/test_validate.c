@@ -1139,6 +1139,41 @@ test_check_at(void **state)
 	fm_msg_unref(e);
 }
 
+/*
+ * A certificate that is not yet valid becomes valid at its notBefore,
+ * not when the negative verdict cached a second earlier runs out.
+ */
+static void
+test_not_yet_valid_edge(void **state)
+{
+	struct fm_validator *v = validator(NULL, true, 0, 0);
+	struct fm_msg *n = signed_msg(NOTYET, TOPIC, 1700000000);
+	struct tm tm;
+	int64_t nb;
+	X509 *cert;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(f = fopen(tu_cert_path(signer_names[NOTYET], ".crt"),
+	    "r"));
+	assert_non_null(cert = PEM_read_X509(f, NULL, NULL, NULL));
+	fclose(f);
+	assert_int_equal(ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm), 1);
+	nb = (int64_t)timegm(&tm);
+	X509_free(cert);
+	expect_at(v, n, nb - 1, FM_INVALID_CHAIN, "not yet valid");
+	expect_at(v, n, nb, FM_VALID, NULL);
+	expect_at(v, n, nb + 1, FM_VALID, NULL);
+	/* and a first look right at the edge, from a fresh validator */
+	fm_validator_free(v);
+	v = validator(NULL, true, 0, 0);
+	expect_at(v, n, nb - 30, FM_INVALID_CHAIN, "not yet valid");
+	expect_at(v, n, nb - 1, FM_INVALID_CHAIN, "not yet valid");
+	expect_at(v, n, nb, FM_VALID, NULL);
+	fm_msg_unref(n);
+	fm_validator_free(v);
+}
+
 static struct fm_validator *
 tmp_crl_validator(unsigned interval)
 {
@@ -2009,6 +2044,7 @@ main(void)
 		cmocka_unit_test(test_freshness),
 		cmocka_unit_test(test_freshness_nonfinite),
 		cmocka_unit_test(test_check_at),
+		cmocka_unit_test(test_not_yet_valid_edge),
 		cmocka_unit_test(test_crl_reload),
 		cmocka_unit_test(test_crl_reload_auto),
 		cmocka_unit_test(test_ca_reload),
