@@ -46,6 +46,9 @@
 #define NEGATIVE_TTL	60
 /* Rejected certificates remembered (a ring: the oldest goes first). */
 #define NEGATIVE_SLOTS	64
+/* The longest certificate field whose text is remembered (spelling):
+ * base64 of a PEM certificate with an RSA-4096 key is about 3 KB. */
+#define SPELLING_MAX	8192
 
 struct route {
 	char	 *topic;
@@ -627,14 +630,15 @@ answer(const struct cert_entry *e, EVP_PKEY **pkey, char **cn, char *reason)
 /*
  * Look up (or judge and cache) the certificate field.  The key is the
  * SHA-256 of the DER, whatever the spelling of the field; a spelling seen
- * before for a trusted certificate skips the decoding.  Fields that do not
- * decode to a certificate are not cached (decoding them is cheap).  On
- * FM_VALID returns a reference to its key and a copy of its CN for the
- * caller to free, and the DER's SHA-256 in der_fp.
+ * before for a trusted certificate skips the decoding (*spelled: true).
+ * Fields that do not decode to a certificate are not cached (decoding
+ * them is cheap).  On FM_VALID returns a reference to its key and a copy
+ * of its CN for the caller to free, and the DER's SHA-256 in der_fp.
  */
 static enum fm_verdict
 check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
-    EVP_PKEY **pkey, char **cn, unsigned char *der_fp, char *reason)
+    EVP_PKEY **pkey, char **cn, unsigned char *der_fp, bool *spelled,
+    char *reason)
 {
 	unsigned char fp[SHA256_DIGEST_LENGTH];
 	struct spelling *sp;
@@ -654,9 +658,11 @@ check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
 		verdict = answer(e, pkey, cn, reason);
 		memcpy(der_fp, sp->der_fp, SHA256_DIGEST_LENGTH);
 		pthread_mutex_unlock(&v->lock);
+		*spelled = true;
 		return verdict;
 	}
 	pthread_mutex_unlock(&v->lock);
+	*spelled = false;
 
 	if ((der = cert_der(b64, len, &derlen, &verdict, why)) == NULL) {
 		if (reason)
@@ -699,23 +705,37 @@ check_cert(struct fm_validator *v, const char *b64, size_t len, int64_t now,
 			e = &fresh;
 	}
 	verdict = answer(e, pkey, cn, reason);
-	if (verdict == FM_VALID) {
-		/* the slot may have been refilled while unlocked: replace it */
-		char *t = malloc(len ? len : 1);
-
-		if (t != NULL) {
-			memcpy(t, b64, len);
-			free(sp->text);
-			sp->text = t;
-			sp->len = len;
-			memcpy(sp->der_fp, fp, sizeof(fp));
-		}
-	}
 	if (e == &fresh)
 		entry_clear(&fresh);
 	pthread_mutex_unlock(&v->lock);
 	OPENSSL_free(der);
 	return verdict;
+}
+
+/*
+ * Remember a certificate field's text that decoded to the trusted DER
+ * der_fp, once a signature made with its key has verified: the next
+ * message spelled so skips the decoding.  So only a signer's own messages
+ * add spellings, never a forger's padded copies of a public certificate,
+ * and none longer than SPELLING_MAX: at most cache_cap of them.
+ */
+static void
+remember_spelling(struct fm_validator *v, const char *b64, size_t len,
+    const unsigned char *der_fp)
+{
+	struct spelling *sp;
+	char *t;
+
+	if (len > SPELLING_MAX || (t = malloc(len ? len : 1)) == NULL)
+		return;
+	memcpy(t, b64, len);
+	pthread_mutex_lock(&v->lock);
+	sp = &v->spell[text_hash(b64, len) % v->cache_cap];
+	free(sp->text);
+	sp->text = t;
+	sp->len = len;
+	memcpy(sp->der_fp, der_fp, SHA256_DIGEST_LENGTH);
+	pthread_mutex_unlock(&v->lock);
 }
 
 void
@@ -733,6 +753,11 @@ fm_validator_stats(struct fm_validator *v, struct fm_validator_stats *st)
 	for (i = 0; i < NEGATIVE_SLOTS; i++)
 		if (v->neg[i].used)
 			st->negative_entries++;
+	for (i = 0; i < v->cache_cap; i++)
+		if (v->spell[i].text) {
+			st->spelling_entries++;
+			st->spelling_bytes += v->spell[i].len;
+		}
 	pthread_mutex_unlock(&v->lock);
 	if (v->verified) {
 		unsigned long long hits;
@@ -942,6 +967,7 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 	char *cn = NULL, err[FM_ERRLEN];
 	struct verify_ctx *vc;
 	struct buf own = BUF_INIT, *cb = &own;
+	bool spelled;
 	double ts;
 
 	if (reason)
@@ -1003,7 +1029,7 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 		goto done;
 	}
 	verdict = check_cert(v, certf->u.str, certf->len, now, &pkey, &cn,
-	    der_fp, reason);
+	    der_fp, &spelled, reason);
 	if (verdict != FM_VALID)
 		goto done;
 
@@ -1037,6 +1063,8 @@ fm_validator_check_at(struct fm_validator *v, const struct fm_msg *msg,
 		verified_add(v->verified, der_fp, sig, siglen, canonical,
 		    canon_len);
 signature_ok:
+	if (!spelled)
+		remember_spelling(v, certf->u.str, certf->len, der_fp);
 	if (cn == NULL) {
 		verdict = FM_INVALID_NO_CN;
 		REASON("certificate subject has no commonName");

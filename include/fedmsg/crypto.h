@@ -164,6 +164,8 @@ struct fm_validator_stats {
 	size_t		 negative_entries;	/* cached rejected certificates */
 	uint64_t	 verified_hits;		/* RSA verifications skipped */
 	size_t		 verified_entries;	/* messages in the verify-once cache */
+	size_t		 spelling_entries;	/* certificate field texts kept */
+	size_t		 spelling_bytes;	/* and their size */
 };
 
 void fm_validator_stats(struct fm_validator *v, struct fm_validator_stats *st);

@@ -1489,6 +1489,74 @@ test_cache_flood(void **state)
 	fm_validator_free(v);
 }
 
+/*
+ * Certificate field texts are kept only for messages whose signature
+ * verified, and only up to a size: a forger padding a signer's public
+ * certificate (the base64 decoder skips '!') with a bad signature adds
+ * none, however many and however long.
+ */
+static void
+test_spellings_only_from_signers(void **state)
+{
+	struct fm_validator_config cfg = { 0 };
+	struct fm_validator_stats st0, st;
+	struct fm_msg *a = signed_msg(ALPHA, TOPIC, 1700000000), *forged, *m;
+	const struct canon_extra ch = EX("i", "99");
+	const struct jv *cert;
+	struct fm_validator *v;
+	struct buf b = BUF_INIT;
+	char err[FM_ERRLEN], ca[4096];
+	unsigned k;
+
+	(void)state;
+	snprintf(ca, sizeof(ca), "%s", tu_cert_path("ca", ".crt"));
+	cfg.ca_path = ca;
+	cfg.allow_x509 = true;
+	cfg.cert_cache_size = 8;
+	assert_non_null(v = fm_validator_new(&cfg, err));
+	cert = jv_get(msg_root(a), "certificate");
+	expect(v, a, FM_VALID, NULL);
+	fm_validator_stats(v, &st0);
+	assert_int_equal(st0.spelling_entries, 1);
+	assert_int_equal(st0.spelling_bytes, cert->len);
+
+	forged = edit(a, NULL, &ch, 1);		/* alpha's cert, bad signature */
+	for (k = 0; k < 64; k++) {
+		m = respelled(forged, k * 4099 + 1);
+		expect(v, m, FM_INVALID_SIGNATURE, NULL);
+		fm_msg_unref(m);
+	}
+	/* 64 KiB of padding, signature and all */
+	buf_add(&b, cert->u.str, cert->len);
+	for (k = 0; k < 65536; k++)
+		buf_addc(&b, '!');
+	m = with_string_field(forged, "certificate", b.data, b.len);
+	expect(v, m, FM_INVALID_SIGNATURE, NULL);
+	fm_msg_unref(m);
+	fm_validator_stats(v, &st);
+	assert_int_equal(st.spelling_entries, 1);
+	assert_int_equal(st.spelling_bytes, st0.spelling_bytes);
+
+	/* the signer's own message in that long spelling: valid, not kept */
+	m = with_string_field(a, "certificate", b.data, b.len);
+	expect(v, m, FM_VALID, NULL);
+	fm_msg_unref(m);
+	fm_validator_stats(v, &st);
+	assert_int_equal(st.spelling_entries, 1);
+	/* and in a short new one: kept */
+	m = respelled(a, 5);
+	expect(v, m, FM_VALID, NULL);
+	fm_msg_unref(m);
+	fm_validator_stats(v, &st);
+	assert_true(st.spelling_entries == 2 || st.spelling_bytes !=
+	    st0.spelling_bytes);	/* a new slot, or the same one reused */
+
+	buf_free(&b);
+	fm_msg_unref(forged);
+	fm_msg_unref(a);
+	fm_validator_free(v);
+}
+
 struct thread_arg {
 	struct fm_validator	*v;
 	struct fm_msg		*m[4];
@@ -2051,6 +2119,7 @@ main(void)
 		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_spelling_collision),
 		cmocka_unit_test(test_cache_flood),
+		cmocka_unit_test(test_spellings_only_from_signers),
 		cmocka_unit_test(test_verified_hit),
 		cmocka_unit_test(test_verified_not_borrowed),
 		cmocka_unit_test(test_verified_revoked),
