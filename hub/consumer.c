@@ -609,13 +609,14 @@ consumer_offer(struct consumer *c, struct fm_msg *msg, struct dispatch *dsp)
 	struct item it = { fm_msg_ref(msg), dsp, 1, 0, -1 };
 	struct item victim = { NULL, NULL, 0, 0, -1 };
 	enum offer rc = OFFER_QUEUED;
+	uint64_t key = c->dedup && fm_msg_id(msg) ?
+	    id_window_key(fm_msg_id(msg)) : 0;
 
 	pthread_mutex_lock(&c->mu);
 	if (c->halted || c->stopping) {
 		atomic_fetch_add(&c->st.dropped[DROP_HALTED], 1);
 		rc = OFFER_REFUSED;
-	} else if (c->dedup && fm_msg_id(msg) &&
-	    id_window_seen(c->dedup, fm_msg_id(msg))) {
+	} else if (key && id_window_has(c->dedup, key)) {
 		atomic_fetch_add(&c->st.dropped[DROP_DUPLICATE], 1);
 		rc = OFFER_DUPLICATE;
 	} else if (c->len == c->cap) {
@@ -634,6 +635,9 @@ consumer_offer(struct consumer *c, struct fm_msg *msg, struct dispatch *dsp)
 		}
 	}
 	if (rc == OFFER_QUEUED) {
+		/* only now: a refused message comes back from the broker */
+		if (key)
+			id_window_add(c->dedup, key);
 		push(c, &it);
 		atomic_fetch_add(&c->st.in, 1);
 	}

@@ -9,14 +9,16 @@ same vectors as test_hub_bus.py sort into archived and rejected.
 """
 
 
+from pathlib import Path
+
 import pytest
 
 from conftest import (AMQ_STOMP_PORT, RMQ_AMQP_PORT, RMQ_STOMP_PORT, VECTORS,
                       HubProbes, Probes, archive_ids, archive_lines,
                       bus_config,
                       canonical, free_ports, password_file, project_plugin,
-                      signed, unique, valid_by_default, vector_validation,
-                      wait_until, write_config)
+                      recorded_ids, signed, unique, valid_by_default,
+                      vector_validation, wait_until, write_config)
 
 pytestmark = pytest.mark.usefixtures("broker_time_limit")
 
@@ -199,4 +201,37 @@ def test_hub_survives_wrong_password(tmp_path, rabbitmq, hubs):
     assert all("auth" in line.lower() or "sasl" in line.lower()
                for line in fails), fails
     assert "connected to the broker" not in hub.stderr()
+    assert hub.stop() == 0
+
+
+def test_refused_by_a_full_queue_is_no_duplicate_later(
+        tmp_path, rabbitmq, hubs, amqp_peers, abi_plugins):
+    """A consumer's full queue refuses a delivery (the broker keeps it and
+    redelivers it); its msg_id must not count as seen, or the redelivery
+    is taken for a duplicate (dedup_window, on by default) and lost."""
+    q = "/queue/" + unique("dedup")
+    mport = free_ports(1)[0]
+    rec = tmp_path / "slow.txt"
+    cfg = broker_hub_config(tmp_path, q, mport, tmp_path / "archive")
+    cfg["consumers"] = {"slow": {"plugin": str(abi_plugins["slow"]),
+                                 "queue_size": 2,
+                                 "config": {"file": str(rec)}}}
+    hub = start_hub(hubs, write_config(tmp_path, cfg), mport)
+    snd = amqp_peers.sender(q)
+    gate = tmp_path / "gate"
+    msgs = [signed("dd.x", {"n": 0, "gate": str(gate)})] + \
+        [signed("dd.x", {"n": i}) for i in range(1, 12)]
+    snd.send(canonical(msgs[0]))
+    wait_until(lambda: Path(str(gate) + ".busy").exists(), 15,
+               "the first message held in consume()", hub)
+    for env in msgs[1:]:
+        snd.send(canonical(env))
+    # the queue (2) fills: the rest is refused, and comes back
+    hub.wait_metric(lambda m: m("fedmsg_consumer_dropped_total",
+                                consumer="slow", reason="queue_full") >= 3,
+                    15, "refusals by the full queue")
+    gate.touch()
+    want = {e["msg_id"] for e in msgs}
+    wait_until(lambda: want <= set(recorded_ids(rec)), 30,
+               "every message consumed, the refused ones too", hub)
     assert hub.stop() == 0
