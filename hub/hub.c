@@ -611,6 +611,7 @@ hub_run(const struct hub_opts *o)
 {
 	struct hub *h = calloc(1, sizeof(*h));
 	char err[FM_ERRLEN];
+	int64_t deadline;
 	int status = 1, i;
 
 	if (h == NULL)
@@ -721,8 +722,10 @@ drain:
 	log_info("stopping: draining consumer queues (up to %u ms)",
 	    h->drain_ms);
 	h->bus->ops->pause(h->bus, true);
+	/* one deadline for all: the consumers stop one after another */
+	deadline = clock_ms() + h->drain_ms;
 	for (i = 0; i < h->ncons; i++)
-		consumer_stop(h->cons[i], true, clock_ms() + h->drain_ms);
+		consumer_stop(h->cons[i], true, deadline);
 	drain_queues(h);
 	flush_publishes(h, clock_ms() + h->drain_ms);
 out:

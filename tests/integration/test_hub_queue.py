@@ -178,3 +178,33 @@ def test_drain_timeout_bounds_the_exit(tmp_path, hubs, bus, abi_plugins):
     assert len(got) < 20, (
         "drain_timeout 1 s not honoured: all 20 messages (300 ms each) "
         "were consumed after SIGTERM")
+
+
+def test_drain_timeout_is_one_deadline_for_all(tmp_path, hubs, bus,
+                                               abi_plugins):
+    """Three busy consumers stop within one drain_timeout, not one each:
+    the hub exits about drain_timeout after SIGTERM."""
+    pub, src, mport = bus
+    recs = [tmp_path / ("s%d.txt" % i) for i in range(3)]
+    cfg = write_config(tmp_path, hub_config(src, mport, {
+        "s%d" % i: {"plugin": str(abi_plugins["slow"]),
+                    "config": {"file": str(r)}}
+        for i, r in enumerate(recs)}, hub={"drain_timeout": 2}))
+    hub = hubs(cfg, metrics_port=mport).ready()
+    probes = HubProbes()
+    hub_sync(pub.send_multipart, probes,
+             lambda: recorded_ids(recs[2], probes=True), hub)
+    for i in range(40):
+        pub.send_multipart(wire(signed("slow.drain",
+                                       {"n": i, "sleep_ms": 300})))
+    wait_until(lambda: all(recorded_ids(r) for r in recs), 5,
+               "every consumer busy", hub)
+    hub.proc.send_signal(signal.SIGTERM)
+    assert hub.wait(60) == 0
+    after = [len(recorded_ids(r)) for r in recs]
+    # 2 s of drain at 300 ms a message is at most 7 each (8 with the one
+    # in hand); a deadline per consumer let the later ones go on for
+    # 4 and 6 s (about 15 and 22 messages)
+    assert max(after) <= 10, (
+        "consumed %s: the consumers drained one after another, each with "
+        "its own drain_timeout" % after)
