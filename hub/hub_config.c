@@ -74,7 +74,7 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 	json_t *full = json_object_get(e, "queue_full");
 	json_t *ck = json_object_get(e, "config_key");
 	char where[300];
-	bool bad = false, reserved = false;
+	bool bad = false, reserved = false, no_topics = false;
 
 	snprintf(where, sizeof(where), "consumers.%s", name);
 	if (s == NULL) {
@@ -108,7 +108,9 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 		s->queue_size = 1;
 	if (s->max_attempts == 0)
 		s->max_attempts = 1;
-	if (json_is_array(topics)) {
+	if (json_is_array(topics) && json_array_size(topics) == 0) {
+		no_topics = true;	/* not "every topic": say so */
+	} else if (json_is_array(topics)) {
 		size_t i;
 		json_t *t;
 
@@ -139,10 +141,14 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 				s->match_json = json_dumps(c, JSON_COMPACT);
 		}
 	}
-	if (bad || reserved || (plugin && !json_is_string(plugin)) ||
-	    (ck && !json_is_string(ck)) || s->name == NULL ||
-	    s->plugin == NULL) {
-		if (reserved)
+	if (bad || reserved || no_topics || (plugin &&
+	    !json_is_string(plugin)) || (ck && !json_is_string(ck)) ||
+	    s->name == NULL || s->plugin == NULL) {
+		if (no_topics)
+			snprintf(err, FM_ERRLEN, "%s.topics is empty: list the "
+			    "topics to consume, or leave topics out for the "
+			    "plugin's own", where);
+		else if (reserved)
 			snprintf(err, FM_ERRLEN, "%s.config.%s: the hub's own "
 			    "(it hands the plugin the entry's max_attempts "
 			    "there): set max_attempts on the entry", where,

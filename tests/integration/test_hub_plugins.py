@@ -118,6 +118,17 @@ def test_wrong_type_names_the_consumer(tmp_path, hubs, abi_plugins):
     assert "key 'threads' must be a number >= 0" in hub.stderr()
 
 
+def test_empty_topics_is_an_error(tmp_path, hubs, abi_plugins):
+    """"topics": [] would consume nothing; it is not "every topic"."""
+    src, mport = free_ports(2)
+    cfg = write_config(tmp_path, hub_config(src, mport, {
+        "none": {"plugin": str(abi_plugins["verdicts"]), "topics": [],
+                 "config": {"file": str(tmp_path / "x")}}}))
+    hub = hubs(cfg, ["--check"], metrics_port=mport)
+    assert hub.wait(10) != 0
+    assert "consumers.none.topics is empty" in hub.stderr()
+
+
 def test_check_prints_status_and_exits_0(tmp_path, hubs, abi_plugins):
     src, mport = free_ports(2)
     rec = tmp_path / "v.txt"
