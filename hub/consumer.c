@@ -399,8 +399,8 @@ oom:
 
 /* ---- loading ------------------------------------------------------------------ */
 
-static void
-spec_free(struct consumer_spec *s)
+void
+consumer_spec_free(struct consumer_spec *s)
 {
 	char **t;
 
@@ -476,7 +476,7 @@ consumer_load(struct hub *hub, struct consumer_spec *spec,
 	size_t i;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		spec_free(spec);
+		consumer_spec_free(spec);
 		snprintf(err, FM_ERRLEN, "out of memory");
 		return NULL;
 	}
@@ -1057,7 +1057,7 @@ consumer_free(struct consumer *c)
 	pthread_cond_destroy(&c->cv);
 	jv_doc_free(c->config);
 	jv_doc_free(c->match);
-	spec_free(c->spec);
+	consumer_spec_free(c->spec);
 	free(c);
 }
 

@@ -43,6 +43,9 @@ struct consumer_spec {
 	char		*match_json;	/* "match": {pointer: value}, or NULL */
 };
 
+/* Frees s and everything it holds; NULL is fine. */
+void consumer_spec_free(struct consumer_spec *s);
+
 /* Why a message left a consumer without being consumed. */
 enum drop_reason {
 	DROP_VERDICT,		/* consume() said FM_CONSUME_DROP */

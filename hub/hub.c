@@ -555,18 +555,59 @@ setup(struct hub *h, char *err)
 	return 0;
 }
 
+/*
+ * The new "config" of each running consumer, checked as at start-up
+ * (hub_consumer_spec): texts[i] for h->cons[i], to free; a consumer no
+ * longer in the config keeps its own (NULL).  -1 with err if an entry
+ * would not start.
+ */
+static int
+reload_texts(struct hub *h, struct fm_config *cfg, char **texts, char *err)
+{
+	json_t *all = fm_config_get(cfg, "consumers");
+	struct consumer_spec *spec;
+	int i;
+
+	for (i = 0; i < h->ncons; i++) {
+		const char *name = consumer_name(h->cons[i]);
+		json_t *e = json_object_get(all, name);
+
+		texts[i] = NULL;
+		if (e == NULL) {
+			log_warn("reload: consumers.%s is gone from the config: "
+			    "it runs on with its config until a restart", name);
+			continue;
+		}
+		if (!json_is_object(e)) {
+			snprintf(err, FM_ERRLEN, "consumers.%s must be an "
+			    "object", name);
+			return -1;
+		}
+		if ((spec = hub_consumer_spec(name, e, err)) == NULL)
+			return -1;
+		texts[i] = spec->config_json;
+		spec->config_json = NULL;
+		consumer_spec_free(spec);
+	}
+	return 0;
+}
+
 static void
 reload(struct hub *h)
 {
-	struct fm_config *cfg;
-	char err[FM_ERRLEN];
+	struct fm_config *cfg = NULL;
+	char err[FM_ERRLEN], *texts[MAX_CONSUMERS] = { NULL };
 	int i;
 
 	sd_notify(0, "RELOADING=1");
 	log_info("SIGHUP: reloading %s", h->o->config_path ?
 	    h->o->config_path : "the config");
-	if (fm_config_load(h->o->config_path, &cfg, err) < 0) {
+	if (fm_config_load(h->o->config_path, &cfg, err) < 0 ||
+	    reload_texts(h, cfg, texts, err) < 0) {
 		log_err("reload failed, keeping the running config: %s", err);
+		fm_config_free(cfg);	/* NULL if it did not load */
+		for (i = 0; i < h->ncons; i++)
+			free(texts[i]);
 		sd_notify(0, "READY=1");
 		return;
 	}
@@ -577,6 +618,8 @@ reload(struct hub *h)
 			log_err("reload failed, keeping the running config: %s",
 			    err);
 			fm_config_free(cfg);
+			for (i = 0; i < h->ncons; i++)
+				free(texts[i]);
 			sd_notify(0, "READY=1");
 			return;
 		}
@@ -588,13 +631,9 @@ reload(struct hub *h)
 		h->validator = v;
 	}
 	for (i = 0; i < h->ncons; i++) {
-		json_t *e = json_object_get(fm_config_get(cfg, "consumers"),
-		    consumer_name(h->cons[i]));
-		json_t *c = json_object_get(e, "config");
-		char *text = c ? json_dumps(c, JSON_COMPACT) : strdup("{}");
-
-		consumer_reload(h->cons[i], text);
-		free(text);
+		if (texts[i])
+			consumer_reload(h->cons[i], texts[i]);
+		free(texts[i]);
 	}
 	/*
 	 * The old config stays alive: the transport and consumers hold

@@ -159,16 +159,7 @@ hub_consumer_spec(const char *name, json_t *e, char *err)
 			    "strings; queue_full: \"drop_oldest\" or "
 			    "\"drop_new\"; config, match: objects; the rest "
 			    "numbers >= 0)", where);
-		free(s->name);
-		free(s->plugin);
-		free(s->config_key);
-		if (s->topics)
-			for (size_t i = 0; s->topics[i]; i++)
-				free(s->topics[i]);
-		free(s->topics);
-		free(s->config_json);
-		free(s->match_json);
-		free(s);
+		consumer_spec_free(s);
 		return NULL;
 	}
 	return s;

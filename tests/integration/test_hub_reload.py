@@ -249,3 +249,44 @@ def test_sighup_while_consume_runs(tmp_path, hubs, zctx, abi_plugins):
                     "stderr:\n" + hub.stderr()[-2000:], pytrace=False)
     s.mark(ALPHA)
     assert hub.stop() == 0
+
+
+def test_sighup_checks_the_entries_as_start_up_does(tmp_path, hubs, zctx,
+                                                    abi_plugins):
+    """A consumer entry that start-up would refuse (a "config" that is no
+    object) fails the reload as a whole: every consumer keeps its config,
+    and no plugin gets an empty one.  A consumer whose entry is gone runs
+    on with its own, said so."""
+    zmq = zmq_module()
+    src, mport = free_ports(2)
+    pub = zsocket(zctx, zmq.PUB, bind=tcp(src))
+    rec = tmp_path / "v.txt"
+    cfg = hub_config(src, mport, {
+        "v": {"plugin": str(abi_plugins["verdicts"]),
+              "config": {"file": str(rec)}}})
+    cfgpath = write_config(tmp_path, cfg)
+    hub = hubs(cfgpath, metrics_port=mport).ready()
+    s = Sender(pub, rec, hub)
+    s.mark(ALPHA)
+    cfg["consumers"]["v"]["config"] = "file=%s" % rec     # an edit gone wrong
+    write_config(tmp_path, cfg)
+    idle(hub)
+    hub.proc.send_signal(signal.SIGHUP)
+    hub.wait_stderr("reload failed, keeping the running config: "
+                    "consumers.v: a key has the wrong type", 10)
+    assert "reloaded: CA/CRL re-read" not in hub.stderr()
+    a = s.send(ALPHA)           # still recorded where it was
+    s.mark(ALPHA)
+    assert a in recorded_ids(rec)
+
+    del cfg["consumers"]["v"]
+    cfg["consumers"]["w"] = {"plugin": str(abi_plugins["verdicts"]),
+                             "config": {"file": str(tmp_path / "w.txt")}}
+    write_config(tmp_path, cfg)
+    hub.proc.send_signal(signal.SIGHUP)
+    hub.wait_stderr("reloaded: CA/CRL re-read", 10)
+    assert "consumers.v is gone from the config: it runs on" in hub.stderr()
+    a = s.send(ALPHA)
+    s.mark(ALPHA)
+    assert a in recorded_ids(rec)
+    assert hub.stop() == 0
