@@ -26,9 +26,12 @@
  *	gssapi		bool: Kerberos (SPNEGO) authentication
  *	timeout		seconds of one request (default 15)
  *	connect_timeout	seconds (default 5)
- *	retries		in-place retries of a request that got no answer or
+ *	retries		in-place retries of a GET that got no answer or
  *			a 5xx, with doubling backoff from 0.2 s (default 2),
- *			before RETRY
+ *			before RETRY.  A POST is never resent in place: its
+ *			result may be stored though the answer timed out or
+ *			was a 5xx, so it goes back through RETRY and the
+ *			look for results already there
  *	errors		"log" (default) or "publish"
  *	private_testcases {glob: JMSXUserID}: only that publisher may
  *			publish results of matching test cases
@@ -174,8 +177,8 @@ group_uuid(const char *id, const char *ref, char out[37])
 
 /* ----- HTTP with bounded retries -------------------------------------- */
 
-/* A request retried in place (doubling from 0.2 s) while it gets no
- * answer or a 5xx. */
+/* A GET retried in place (doubling from 0.2 s) while it gets no answer
+ * or a 5xx; a POST (body) once. */
 static long
 request(struct rdb *r, const char *url, const char *body, char **resp,
     char *err, size_t errlen)
@@ -194,10 +197,10 @@ request(struct rdb *r, const char *url, const char *body, char **resp,
 		if (resp)
 			*resp = NULL;
 		st = rdb_http_request(r->http, url, body, resp, err, errlen);
-		if (st != 0 && st < 500)
-			break;
 		if (st >= 500)
 			snprintf(err, errlen, "HTTP %ld", st);
+		if ((st != 0 && st < 500) || body != NULL)
+			break;
 		if (i < r->retries && resp) {
 			free(*resp);
 			*resp = NULL;

@@ -260,3 +260,88 @@ def test_malformed_and_refused_are_dropped_with_the_reason_published(
                hub)
     assert good["msg_id"] not in errors
 
+
+
+class LateResultsDB:
+    """A ResultsDB stand-in that stores each POSTed result and answers it
+    after `delay` seconds, and lists what it stored: a ResultsDB that
+    answers after the plugin's timeout, though the result is in."""
+
+    def __init__(self, delay):
+        import threading
+        import urllib.parse
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        self.posts = []
+        stored = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self, code, obj):
+                body = json.dumps(obj).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:     # the plugin gave up on it
+                    pass
+
+            def do_GET(self):
+                q = urllib.parse.parse_qs(urllib.parse.urlparse(
+                    self.path).query)
+                group = q.get("groups", [""])[0]
+                case = q.get("testcases", [""])[0]
+                self.answer(200, {"data": [
+                    r for r in stored if case in json.dumps(r) and
+                    group in json.dumps(r)]})
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                stored.append(json.loads(self.rfile.read(n)))
+                time.sleep(delay)
+                self.answer(201, {})
+
+        self.port = free_ports(1)[0]
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_post_answered_late_is_not_posted_again(tmp_path, hubs, zctx):
+    """A POST whose answer came after the timeout may have been stored:
+    it is not resent in place (retries are for GETs); the hub's RETRY
+    first asks whether the result is there, and it is."""
+    db = LateResultsDB(delay=2)
+    zmq = zmq_module()
+    src, mport = free_ports(2)
+    pub = zsocket(zctx, zmq.PUB, bind=tcp(src))
+    entry = {"plugin": str(project_plugin("resultsdb")),
+             "topics": ["org.fedoraproject.dev.ci."], "backoff": 0.2,
+             "config": {"api_url": "http://127.0.0.1:%d/api/v2.0" % db.port,
+                        "timeout": 1, "retries": 2}}
+    hub = hubs(write_config(tmp_path, hub_config(src, mport, {"rdb": entry})),
+               metrics_port=mport).ready()
+    env = fast_sign(make_envelope("org.fedoraproject.dev.ci.result", {
+        "ref_url": "http://ci.example.org/run/1",
+        "results": {"tc.one": {"outcome": "PASSED"}}}))
+    try:
+        for _ in range(50):     # the slow joiner (dedup drops repeats)
+            pub.send_multipart(wire(env))
+            time.sleep(0.2)
+            if db.posts:
+                break
+        hub.wait_metric(lambda m: m("fedmsg_consumer_ok_total",
+                                    consumer="rdb") == 1, 15,
+                        "the message consumed, on the retry")
+        assert len(db.posts) == 1, (
+            "one result POSTed %d times" % len(db.posts))
+        assert hub.stop() == 0
+    finally:
+        db.stop()
