@@ -198,6 +198,21 @@ transport_header(const char *name)
 	return false;
 }
 
+/* The address subscribed as subscription id ("sub-N", l_subscribe), or
+ * the id itself if it is none of ours. */
+static const char *
+source_of(const struct slink *l, const char *id)
+{
+	char *end;
+	unsigned long n;
+
+	if (id == NULL || strncmp(id, "sub-", 4) != 0)
+		return id;
+	n = strtoul(id + 4, &end, 10);
+	return end != id + 4 && *end == '\0' && n < (unsigned long)l->nsubs &&
+	    l->subs[n] ? l->subs[n] : id;
+}
+
 static void
 s_on_message(void *arg, const struct stomp_frame *f, const char *ack)
 {
@@ -209,7 +224,7 @@ s_on_message(void *arg, const struct stomp_frame *f, const char *ack)
 	size_t i, np = 0;
 
 	memset(&in, 0, sizeof(in));
-	in.source = stomp_frame_value(f, "subscription");
+	in.source = source_of(l, stomp_frame_value(f, "subscription"));
 	/* ActiveMQ: a virtual topic's consumer queue keeps the topic here */
 	in.destination = orig ? orig : stomp_frame_value(f, "destination");
 	in.body = f->body;

@@ -108,6 +108,21 @@ def test_tail_sees_a_stomp_send(tmp_path, activemq, stomp_peers, daemons,
     assert by_topic[prefix + ".env"]["msg_id"] == env["msg_id"]
 
 
+def test_tail_json_names_the_stomp_queue(tmp_path, activemq, stomp_peers,
+                                        daemons, broker_time_limit):
+    """--json on STOMP: "queue" is the queue subscribed to (as on AMQP),
+    not the link's own subscription id."""
+    q = unique("tq")
+    peer = stomp_peers(AMQ_STOMP_PORT)
+    tail = start_tail(daemons, tmp_path, "--broker", STOMP_URL,
+                      "--source", "/queue/" + q, "--json", "--count", "1")
+    env = make_envelope("org.fedoraproject.dev.tq.x", {"n": 1})
+    text = until_printed(tail, lambda: peer.send("/queue/" + q,
+                                                 canonical(env)))
+    got = json.loads(text.splitlines()[0])
+    assert got["queue"] == q, got
+
+
 def test_tail_validates_broker_messages(tmp_path, activemq, stomp_peers,
                                        daemons, broker_time_limit):
     """--validate on a broker: a signed envelope is printed; an unsigned
