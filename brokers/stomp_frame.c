@@ -28,6 +28,8 @@ enum pstate {
 	PS_HEADERS,
 	PS_BODY_LEN,	/* content-length octets, then NUL */
 	PS_BODY_NUL,	/* up to the first NUL */
+	PS_BIG_HEAD,	/* headers of a body over max_body: hand them out */
+	PS_BIG_BODY,	/* then read past skip octets and the NUL */
 };
 
 /* A header's place, relative to the frame's first octet. */
@@ -48,6 +50,7 @@ struct stomp_parser {
 	bool			 raw;	/* CONNECT/CONNECTED: no unescaping */
 	bool			 have_cl;
 	size_t			 cl;
+	size_t			 skip;	/* PS_BIG_BODY: octets still to pass */
 	struct hoff		*hoff;
 	struct stomp_header	*hdr;
 	size_t			 nh, hcap;
@@ -134,6 +137,8 @@ stomp_parser_frames(const struct stomp_parser *p)
 size_t
 stomp_parser_partial(const struct stomp_parser *p)
 {
+	if (p->st == PS_BIG_BODY)
+		return p->skip + 1;	/* what is missing of it */
 	return p->st == PS_EOL ? 0 : p->in.len - p->start;
 }
 
@@ -348,6 +353,7 @@ emit(struct stomp_parser *p, struct stomp_frame *f, size_t body_len)
 	f->nheaders = p->nh;
 	f->body = p->in.data + p->body;
 	f->body_len = body_len;
+	f->skipped = 0;
 	p->frames++;
 	p->st = PS_EOL;
 	p->start = p->pos;
@@ -508,6 +514,10 @@ st_headers(struct stomp_parser *p)
 		p->st = PS_BODY_NUL;
 		return ADVANCE;
 	}
+	if (p->lim.max_body && p->cl > p->lim.max_body && p->cl < SIZE_MAX) {
+		p->st = PS_BIG_HEAD;
+		return ADVANCE;
+	}
 	if (p->cl >= p->lim.max_frame ||
 	    p->body - p->start + p->cl + 1 > p->lim.max_frame) {
 		if (p->cl == SIZE_MAX)
@@ -554,6 +564,29 @@ stomp_parser_next(struct stomp_parser *p, struct stomp_frame *f)
 				    "content-length", p->cl);
 			p->pos = p->body + p->cl + 1;
 			return emit(p, f, p->cl);
+		case PS_BIG_HEAD:
+			emit(p, f, 0);
+			f->body = "";
+			f->skipped = p->cl;
+			p->pos = p->start = p->body;
+			p->skip = p->cl;
+			p->st = PS_BIG_BODY;
+			return STOMP_FRAME;
+		case PS_BIG_BODY:
+			w = p->in.len - p->pos < p->skip ? p->in.len - p->pos :
+			    p->skip;
+			p->pos += w;
+			p->skip -= w;
+			p->start = p->pos;	/* nothing of it is kept */
+			if (p->skip > 0 || p->pos == p->in.len)
+				return STOMP_NEED_MORE;
+			if (p->in.data[p->pos] != '\0')
+				return perr(p, STOMP_E_NO_NUL, p->pos,
+				    "no NUL after the %zu octets of STOMP "
+				    "content-length", p->cl);
+			p->start = ++p->pos;
+			p->st = PS_EOL;
+			break;
 		case PS_BODY_NUL:
 			d = p->in.data;
 			w = window(p, false);

@@ -57,6 +57,14 @@ struct stomp_limits {
 	size_t	max_line;
 	/* the command line, without its EOL */
 	size_t	max_command;
+	/*
+	 * A content-length above this: the frame comes out with its headers
+	 * and an empty body, skipped set, and its body is read past without
+	 * being buffered (a broker's oversized MESSAGE can then be refused
+	 * instead of failing the connection it would come back on).  0: no
+	 * such frames; max_frame still bounds the rest.
+	 */
+	size_t	max_body;
 };
 
 struct stomp_header {
@@ -72,6 +80,8 @@ struct stomp_frame {
 	size_t			 nheaders;
 	const char		*body;	/* NUL-terminated; may contain NULs */
 	size_t			 body_len;
+	size_t			 skipped; /* body octets not kept (over
+					     max_body; body is ""), or 0 */
 };
 
 enum stomp_result {

@@ -33,6 +33,8 @@
 #include "stomp.h"
 
 #define MAX_SUBS	32
+#define MAX_MESSAGE	(64u * 1024 * 1024)	/* broker.h's default */
+#define HEADERS_ROOM	(1024u * 1024)
 #define MAX_PROPS	64
 #define ERRORS_UNNAMED	2	/* ERRORs without a receipt-id and without
 				   progress, then the oldest send is blamed */
@@ -56,6 +58,7 @@ struct slink {
 	struct resend_limit	 refused;	/* sends answered by ERROR */
 	unsigned		 errors_unnamed; /* ERRORs without receipt-id
 						   since the last RECEIPT */
+	size_t			 max_message;	/* bigger MESSAGEs: refused */
 };
 
 static void
@@ -223,6 +226,15 @@ s_on_message(void *arg, const struct stomp_frame *f, const char *ack)
 	const char *orig = stomp_frame_value(f, "original-destination");
 	size_t i, np = 0;
 
+	if (f->skipped) {
+		/* refused unread, as the AMQP links refuse theirs */
+		log_warn("stomp %s: refusing a message of %zu bytes, more than "
+		    "%zu (max_message_bytes)", l->name, f->skipped,
+		    l->max_message);
+		if (ack)
+			stomp_reject(l->s, ack);
+		return;
+	}
 	memset(&in, 0, sizeof(in));
 	in.source = source_of(l, stomp_frame_value(f, "subscription"));
 	/* ActiveMQ: a virtual topic's consumer queue keeps the topic here */
@@ -451,6 +463,11 @@ stomp_broker_new(const struct broker_opts *o, const struct broker_callbacks *cb,
 	so.hb_send_ms = so.hb_recv_ms = o->heartbeat_ms ? o->heartbeat_ms :
 	    10000;
 	so.max_inflight = l->fcap;
+	/* a MESSAGE over max_message is read past and refused; the frame
+	 * limit leaves room for the headers of one that is not */
+	l->max_message = o->max_message ? o->max_message : MAX_MESSAGE;
+	so.limits.max_body = l->max_message;
+	so.limits.max_frame = l->max_message + HEADERS_ROOM;
 	so.receipt_timeout_ms = o->confirm_timeout_ms;
 	so.connect_timeout_ms = o->connect_timeout_ms;
 	so.cb.on_connected = s_on_connected;

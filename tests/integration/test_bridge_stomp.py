@@ -302,6 +302,36 @@ def test_stomp_to_zmq_rejected_not_redelivered(rmq, stomp_to_zmq):
     assert (ready, unacked) == (0, 0)
 
 
+def test_stomp_to_zmq_oversized_refused_unread(tmp_path, rmq, daemons, zctx,
+                                               stomp_peers):
+    """max_message_bytes 4096: a MESSAGE of 20000 bytes is refused (NACK,
+    requeue:false) and its body read past, never buffered, as the AMQP
+    links refuse theirs; the connection stays, the next message flows and
+    the queue is left empty."""
+    q = "/queue/" + unique("big")
+    port = free_ports(1)[0]
+    cfg = write_config(tmp_path, bridge_config(
+        {"in": from_stomp(tmp_path, rmq, q, port)}, max_message_bytes=4096))
+    bridge = start_bridge(daemons, cfg)
+    peer = stomp_peers(rmq.port, **rmq.peer_kw)
+
+    def send(body):
+        peer.send(q, body)
+    sub = Sub(zctx, tcp(port))
+    probes = sync_zmq(send, sub, bridge)
+    big = make_envelope("org.fedoraproject.dev.big.x", {"pad": "x" * 20000})
+    send(canonical(big))
+    end_marker(send, sub, probes)
+    assert big["msg_id"] not in [json.loads(b)["msg_id"]
+                                 for _, b in sub.msgs], bridge.describe()
+    bridge.wait_stderr("refusing a message of", 10)
+    assert "connection lost" not in bridge.stderr()
+    time.sleep(1.0)
+    assert rmq.broker.queues().get(q[len("/queue/"):], (0, 0, 0))[:2] == \
+        (0, 0), "the refused message came back"
+    stop_bridge(bridge)
+
+
 @pytest.mark.parametrize("coalesce_us", [None, 0, 10000])
 def test_stomp_to_zmq_burst_whatever_the_coalescing(amq, stomp_to_zmq,
                                                     coalesce_us):

@@ -389,6 +389,94 @@ test_content_length_with_nuls(void **state)
 	stomp_parser_free(p);
 }
 
+/*
+ * A content-length over max_body: the frame comes out with its headers,
+ * an empty body and skipped set, at any chunking; its body is read past
+ * without being buffered, and the next frame parses as usual.
+ */
+static void
+test_body_over_max_body_skipped(void **state)
+{
+	static const char head[] = "MESSAGE\nack:a1\ncontent-length:20\n\n";
+	static const char next[] = "MESSAGE\ncontent-length:3\n\nabc";
+	const struct stomp_limits lim = { .max_body = 8 };
+	char data[256];
+	size_t len = 0, chunk, off, n, seen;
+	struct stomp_frame f;
+	enum stomp_result r;
+
+	(void)state;
+	memcpy(data, head, sizeof(head) - 1);
+	len = sizeof(head) - 1;
+	memset(data + len, 0, 20);		/* a body of NULs and octets */
+	memset(data + len + 5, 'x', 10);
+	len += 20;
+	data[len++] = '\0';
+	memcpy(data + len, next, sizeof(next));	/* with its NUL */
+	len += sizeof(next);
+	for (chunk = 1; chunk <= len; chunk++) {
+		struct stomp_parser *p = stomp_parser_new(&lim);
+
+		assert_non_null(p);
+		for (off = 0, seen = 0; off < len; off += n) {
+			n = len - off < chunk ? len - off : chunk;
+			assert_int_equal(stomp_parser_feed(p, data + off, n), 0);
+			while ((r = stomp_parser_next(p, &f)) == STOMP_FRAME) {
+				assert_string_equal(f.command, "MESSAGE");
+				if (seen++ == 0) {
+					assert_int_equal(f.skipped, 20);
+					assert_int_equal(f.body_len, 0);
+					assert_string_equal(f.body, "");
+					assert_string_equal(stomp_frame_value(&f,
+					    "ack"), "a1");
+				} else {
+					assert_int_equal(f.skipped, 0);
+					assert_int_equal(f.body_len, 3);
+					assert_memory_equal(f.body, "abc", 3);
+				}
+			}
+			assert_int_equal(r, STOMP_NEED_MORE);
+		}
+		assert_int_equal(seen, 2);
+		stomp_parser_free(p);
+	}
+}
+
+/* A skipped body is never buffered: 4 MB in 4 KiB reads keep the buffer
+ * to a read's size; a missing NUL after it is still an error. */
+static void
+test_skipped_body_not_buffered(void **state)
+{
+	static const char head[] =
+	    "MESSAGE\nack:a2\ncontent-length:4000000\n\n";
+	const struct stomp_limits lim = { .max_body = 1000 };
+	struct stomp_parser *p = stomp_parser_new(&lim);
+	char chunk[4096];
+	struct stomp_frame f;
+	size_t left = 4000000, n, frames = 0;
+
+	(void)state;
+	assert_non_null(p);
+	memset(chunk, 'y', sizeof(chunk));
+	assert_int_equal(stomp_parser_feed(p, head, sizeof(head) - 1), 0);
+	assert_int_equal(stomp_parser_next(p, &f), STOMP_FRAME);
+	assert_int_equal(f.skipped, 4000000);
+	while (left > 0) {
+		n = left < sizeof(chunk) ? left : sizeof(chunk);
+		assert_int_equal(stomp_parser_feed(p, chunk, n), 0);
+		while (stomp_parser_next(p, &f) == STOMP_FRAME)
+			frames++;
+		assert_true(stomp_parser_capacity(p) <= 64 * 1024);
+		assert_true(stomp_parser_partial(p) == left - n + 1);
+		left -= n;
+	}
+	assert_int_equal(frames, 0);
+	assert_int_equal(stomp_parser_feed(p, "Z", 1), 0);	/* not NUL */
+	assert_int_equal(stomp_parser_next(p, &f), STOMP_ERROR);
+	assert_int_equal(stomp_parser_errcode(p), STOMP_E_NO_NUL);
+	stomp_parser_free(p);
+}
+
 static void
 test_content_length_zero(void **state)
 {
@@ -523,7 +611,7 @@ test_too_many_headers(void **state)
 static void
 test_custom_limits(void **state)
 {
-	struct stomp_limits lim = { 64, 2, 10, 4 };
+	struct stomp_limits lim = { 64, 2, 10, 4, 0 };
 	struct stomp_parser *p;
 	struct stomp_frame f;
 
@@ -885,6 +973,8 @@ main(void)
 		cmocka_unit_test(test_bad_header_lines),
 		cmocka_unit_test(test_binary_header_value),
 		cmocka_unit_test(test_content_length_with_nuls),
+		cmocka_unit_test(test_body_over_max_body_skipped),
+		cmocka_unit_test(test_skipped_body_not_buffered),
 		cmocka_unit_test(test_content_length_zero),
 		cmocka_unit_test(test_content_length_without_nul),
 		cmocka_unit_test(test_bad_content_length),
