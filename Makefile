@@ -109,7 +109,7 @@ TESTS_brokers	 = test_spool test_crc32c test_stomp test_stomp_frame test_stomp_s
 		   test_net test_amqp_net test_broker_wrap test_broker_format \
 		   fuzz_stomp test_amqp_routing_key test_amqp091_connect \
 		   test_resend_limit fuzz_broker_wrap test_amqp091_table \
-		   test_spool_faults
+		   test_spool_faults test_stomp_link
 TESTS_tools	 = test_terse test_fm_serial test_topic_binding test_relay_pool
 TESTS_publishers = test_git_commit test_hook_broker
 # the plugins under the hub's own ABI 1.1 accessors (hub/plugin_json.c)

@@ -83,6 +83,8 @@ struct stomp {
 
 	struct sub	*subs;
 	size_t		 nsubs;
+	size_t		 subs_unreceipted;	/* this connection's SUBSCRIBEs
+						   not yet answered */
 
 	struct buf	 token;
 	char		 err[FM_ERRLEN];
@@ -178,6 +180,7 @@ receipts_clear(struct stomp *s)
 	for (i = 0; i < s->rc_len; i++)
 		free(s->rc[(s->rc_head + i) % s->rc_cap].id);
 	s->rc_head = s->rc_len = s->rc_new = 0;
+	s->subs_unreceipted = 0;
 	free(s->disc_receipt);
 	s->disc_receipt = NULL;
 }
@@ -539,6 +542,8 @@ stomp_session_open(struct stomp *s, int64_t now)
 
 /* ---- received frames ----------------------------------------------------- */
 
+static int receipt_push(struct stomp *s, const char *id);
+
 static struct sub *
 find_sub(struct stomp *s, const char *id)
 {
@@ -550,24 +555,38 @@ find_sub(struct stomp *s, const char *id)
 	return NULL;
 }
 
+/*
+ * A SUBSCRIBE asks for a RECEIPT ("sub:" + its id): until it comes, an
+ * ERROR naming no receipt is the SUBSCRIBE's (stomp_subscribing()), and
+ * one that never comes ends the connection like a SEND's.
+ */
 static int
 send_subscribe(struct stomp *s, const struct sub *sb)
 {
 	size_t i, n = 0, extra = strv_len(sb->hdrs);
-	const char **h = calloc(extra + 7, sizeof(*h));
-	int r;
+	const char **h = calloc(extra + 9, sizeof(*h));
+	char *rid = NULL;
+	int r = -1;
 
-	if (h == NULL)
+	if (h == NULL || asprintf(&rid, "%s%s", SUB_RECEIPT, sb->id) < 0) {
+		free(h);
 		return -1;
+	}
 	h[n++] = "destination";
 	h[n++] = sb->dest;
 	h[n++] = "id";
 	h[n++] = sb->id;
 	h[n++] = "ack";
 	h[n++] = sb->ack;
+	h[n++] = "receipt";
+	h[n++] = rid;
 	for (i = 0; i < extra; i++)
 		h[n++] = sb->hdrs[i];
-	r = queue(s, "SUBSCRIBE", h, 0);
+	if (queue(s, "SUBSCRIBE", h, 0) == 0 && receipt_push(s, rid) == 0) {
+		s->subs_unreceipted++;
+		r = 0;
+	}
+	free(rid);
 	free(h);
 	return r;
 }
@@ -725,6 +744,11 @@ on_receipt_frame(struct stomp *s, const struct stomp_frame *f, int64_t now)
 	while (s->rc_len && s->rc[s->rc_head].id == NULL) {
 		s->rc_head = (s->rc_head + 1) % s->rc_cap;
 		s->rc_len--;
+	}
+	if (strncmp(id, SUB_RECEIPT, strlen(SUB_RECEIPT)) == 0) {
+		if (s->subs_unreceipted)
+			s->subs_unreceipted--;
+		return;		/* ours, not the owner's */
 	}
 	s->stats.receipts++;
 	if (s->cb.on_receipt)
@@ -1008,6 +1032,12 @@ stomp_subscribe(struct stomp *s, const char *destination, const char *id,
 	return 0;
 }
 
+bool
+stomp_subscribing(const struct stomp *s)
+{
+	return s->subs_unreceipted > 0;
+}
+
 int
 stomp_unsubscribe(struct stomp *s, const char *id)
 {
@@ -1073,7 +1103,7 @@ stomp_send(struct stomp *s, const char *destination,
 		errno = EINVAL;
 		return -1;
 	}
-	if (receipt_id && s->rc_len >= s->max_inflight) {
+	if (receipt_id && s->rc_len - s->subs_unreceipted >= s->max_inflight) {
 		errno = ENOBUFS;
 		return -1;
 	}

@@ -192,6 +192,16 @@ int stomp_subscribe(struct stomp *s, const char *destination,
 int stomp_unsubscribe(struct stomp *s, const char *id);
 
 /*
+ * Whether a SUBSCRIBE of this connection still awaits its RECEIPT (each
+ * asks for one, with a receipt id of SUB_RECEIPT and the subscription id,
+ * which on_receipt() never sees).  A broker handles a connection's frames
+ * in order and answers a SUBSCRIBE at once, so an ERROR naming no receipt
+ * meanwhile is about a SUBSCRIBE, not about a SEND written after it.
+ */
+#define SUB_RECEIPT	"subscribe-"
+bool stomp_subscribing(const struct stomp *s);
+
+/*
  * Queue a SEND with content-length (plus the headers given: name, value,
  * ..., NULL, a NULL value leaving that header out; a content-length among
  * them is replaced).  Note: ActiveMQ makes a JMS BytesMessage of a SEND

@@ -17,7 +17,9 @@
  * resent.  An ERROR naming no receipt is blamed on the oldest send in
  * flight once ERRORS_UNNAMED come in a row with no receipt between
  * (RabbitMQ 3.10 names none, e.g. its not_found for a SEND to a missing
- * /exchange/), so one poison message cannot loop forever.
+ * /exchange/), so one poison message cannot loop forever; but never while
+ * a SUBSCRIBE awaits its RECEIPT (stomp_subscribing()): that ERROR is the
+ * subscription's, and the sends are only lost and resent.
  */
 #include <errno.h>
 #include <poll.h>
@@ -149,6 +151,13 @@ s_on_error_frame(void *arg, const char *receipt_id, const char *text)
 	char why[FM_ERRLEN], *end = NULL;
 	unsigned n;
 
+	if (receipt_id ? strncmp(receipt_id, SUB_RECEIPT,
+	    strlen(SUB_RECEIPT)) == 0 : stomp_subscribing(l->s)) {
+		/* a subscription refused (logged by stomp.c): no send's */
+		log_warn("stomp %s: the broker refused a subscription; no send "
+		    "is blamed", l->name);
+		return;
+	}
 	if (receipt_id)
 		token = strtoull(receipt_id, &end, 10);
 	if (receipt_id == NULL || end == receipt_id || *end ||

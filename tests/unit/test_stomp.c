@@ -382,6 +382,11 @@ fake_frame(struct fake *fk, struct conn *c, int idx,
 			c_frame(c, "ERROR", h, "subscription refused");
 			return CLOSE;
 		}
+		if ((v = stomp_frame_value(f, "receipt")) != NULL) {
+			const char *h[] = { "receipt-id", v, NULL };
+
+			c_frame(c, "RECEIPT", h, NULL);
+		}
 		for (i = 0; i < fk->cfg.msgs_per_sub; i++) {
 			int m = ++fk->msgno;
 			bool acks = v12 && mode && strcmp(mode, "auto") != 0;
@@ -1008,7 +1013,7 @@ subscribe_ack(const char *version, const char *want_ack,
 	run_until(&t, &t.messages, 2, 3000);
 	assert_int_equal(t.ack_rc, 0);
 	assert_true(fake_saw(fk, "SUBSCRIBE destination=/queue/a id=s1 "
-	    "ack=client-individual activemq.prefetchSize=10 "
+	    "ack=client-individual receipt=subscribe-s1 activemq.prefetchSize=10 "
 	    "prefetch-count=10|"));
 	assert_true(has(t.events.data, "M:/queue/a|{\"n\":1}|token\n"
 	    "M:/queue/a|{\"n\":2}|token\n"));

@@ -25,6 +25,7 @@ struct t {
 	struct stomp	*s;
 	int		 connected, disconnected, errors, closed, receipts;
 	int		 messages;
+	bool		 error_while_subscribing;
 	char		 last_error[FM_ERRLEN];
 	char		 last_receipt[64];
 	char		 token[256];
@@ -66,6 +67,17 @@ cb_error(void *arg, const char *text)
 
 	t->errors++;
 	snprintf(t->last_error, sizeof(t->last_error), "%s", text);
+}
+
+static void
+cb_error_frame(void *arg, const char *receipt_id, const char *text)
+{
+	struct t *t = arg;
+
+	(void)receipt_id;
+	(void)text;
+	/* what the link asks before it blames a send */
+	t->error_while_subscribing = stomp_subscribing(t->s);
 }
 
 static void
@@ -149,6 +161,7 @@ setup_t(struct t *t, unsigned hb)
 	o.cb.on_receipt = cb_receipt;
 	o.cb.on_error = cb_error;
 	o.cb.on_disconnected = cb_disconnected;
+	o.cb.on_error_frame = cb_error_frame;
 	o.arg = t;
 	t->s = stomp_session_new(&o, &hooks, t, err);
 	if (t->s == NULL)
@@ -176,6 +189,54 @@ connect_t(struct t *t, const char *version, const char *hb)
 	feed(t, f, 1000);
 	assert_int_equal(t->connected, 1);
 	assert_int_equal(stomp_state(t->s), STOMP_ST_CONNECTED);
+}
+
+/*
+ * An ERROR naming no receipt before the SUBSCRIBE's RECEIPT is the
+ * SUBSCRIBE's (RabbitMQ's not_found for a missing exchange), on every
+ * connection: stomp_subscribing() says so, so the link blames no SEND.
+ * Once the RECEIPT is in, such an ERROR is a SEND's.
+ */
+static void
+test_error_while_subscribing(void **state)
+{
+	struct t t;
+	int round;
+
+	(void)state;
+	setup_t(&t, 0);
+	assert_int_equal(stomp_subscribe(t.s, "/exchange/gone", "s1", NULL,
+	    NULL), 0);
+	for (round = 0; round < 3; round++) {
+		int64_t at = 1000 + round * 100000;
+
+		t.connected = 0;
+		stomp_session_attach(t.s, at);
+		stomp_session_open(t.s, at);
+		(void)written(&t, at);
+		feed(&t, "CONNECTED\nversion:1.2\n\n^", at);
+		assert_int_equal(stomp_send(t.s, "/queue/out", NULL, "{}", 2,
+		    "7"), 0);
+		assert_non_null(strstr(written(&t, at), "receipt:subscribe-s1"));
+		t.error_while_subscribing = false;
+		feed(&t, "ERROR\nmessage:not_found\n\nNOT_FOUND - no "
+		    "exchange^", at + 1);
+		assert_true(t.error_while_subscribing);
+		assert_int_equal(stomp_state(t.s), STOMP_ST_DISCONNECTED);
+	}
+	/* the exchange exists now: subscribed, then a SEND's ERROR */
+	stomp_session_attach(t.s, 900000);
+	stomp_session_open(t.s, 900000);
+	(void)written(&t, 900000);
+	feed(&t, "CONNECTED\nversion:1.2\n\n^", 900000);
+	feed(&t, "RECEIPT\nreceipt-id:subscribe-s1\n\n^", 900000);
+	assert_int_equal(stomp_send(t.s, "/exchange/x", NULL, "{}", 2, "8"),
+	    0);
+	(void)written(&t, 900000);
+	t.error_while_subscribing = true;
+	feed(&t, "ERROR\nmessage:not_found\n\n^", 900001);
+	assert_false(t.error_while_subscribing);
+	stomp_free(t.s);
 }
 
 static void
@@ -208,7 +269,11 @@ test_connect_subscribe_ack(void **state)
 	assert_string_equal(stomp_version(t.s), "1.2");
 	/* the subscription goes out after every CONNECTED */
 	assert_string_equal(written(&t, 1001), "SUBSCRIBE\ndestination:"
-	    "/queue/a\nid:s1\nack:client-individual\n\n^");
+	    "/queue/a\nid:s1\nack:client-individual\nreceipt:subscribe-s1\n\n^");
+	assert_true(stomp_subscribing(t.s));
+	feed(&t, "RECEIPT\nreceipt-id:subscribe-s1\n\n^", 1001);
+	assert_false(stomp_subscribing(t.s));
+	assert_int_equal(t.receipts, 0);	/* the session's own */
 	feed(&t, "MESSAGE\nsubscription:s1\nmessage-id:m1\nack:A1\n"
 	    "destination:/queue/a\ncontent-length:5\n\nhello^", 1002);
 	assert_int_equal(t.messages, 1);
@@ -372,6 +437,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connect_subscribe_ack),
+		cmocka_unit_test(test_error_while_subscribing),
 		cmocka_unit_test(test_send_receipt_and_timeout),
 		cmocka_unit_test(test_heartbeats_on_our_clock),
 		cmocka_unit_test(test_error_frame_and_eof),
