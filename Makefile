@@ -438,7 +438,8 @@ VALGRIND_TESTS	 = $(filter-out $(addprefix %/,test_sign_cli.py \
 		   $(wildcard tests/integration/test_*.py))
 VALGRIND_SKIP	 = outage or burst or restart_while_publishing or \
 		   broker_restart or kill or blackholed or 50mb or \
-		   max_message_bytes or partition or kerberos_config
+		   max_message_bytes or partition or kerberos_config or \
+		   unread_replies
 
 valgrind: all $(PROTON_BROKER) $(TEST_DEPS_STAMP)
 	FM_BIN=$(CURDIR)/$(B)/bin FM_BUILD=$(CURDIR)/$(B) FM_WRAP="$(VALGRIND)" \

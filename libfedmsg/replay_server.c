@@ -28,6 +28,8 @@
 #define REPLAY_POLL_MS		200
 /* A stuck requester cannot hold a reply longer than this. */
 #define REPLAY_SEND_TIMEOUT_MS	1000
+/* unread replies (and unanswered requests) kept per connection */
+#define REPLAY_QUEUED		4
 
 struct replay_server {
 	pthread_t		 thread;
@@ -168,6 +170,7 @@ replay_server_start(const struct fm_config *cfg, const char *url,
 	void *ctx = zep_context(cfg);
 	int linger = 0, sndtimeo = REPLAY_SEND_TIMEOUT_MS, rc;
 	int64_t maxmsg = REPLAY_MAX_FRAME;
+	int queued = REPLAY_QUEUED;
 
 	if (st == NULL) {
 		snprintf(err, FM_ERRLEN, "replay %s: no store", url);
@@ -194,6 +197,14 @@ replay_server_start(const struct fm_config *cfg, const char *url,
 	zmq_setsockopt(srv->sock, ZMQ_LINGER, &linger, sizeof(linger));
 	zmq_setsockopt(srv->sock, ZMQ_SNDTIMEO, &sndtimeo, sizeof(sndtimeo));
 	zmq_setsockopt(srv->sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	/*
+	 * A reply holds a reference to every message it names.  A client
+	 * may pipeline queries (REP allows a DEALER) and read nothing: past
+	 * REPLAY_QUEUED unread replies per connection libzmq drops the next
+	 * ones, instead of holding up to 1000 (its default).
+	 */
+	zmq_setsockopt(srv->sock, ZMQ_SNDHWM, &queued, sizeof(queued));
+	zmq_setsockopt(srv->sock, ZMQ_RCVHWM, &queued, sizeof(queued));
 	if (zmq_bind(srv->sock, srv->url) < 0) {
 		snprintf(err, FM_ERRLEN, "replay endpoint %s: bind %s: %s", url,
 		    srv->url, zmq_strerror(errno));

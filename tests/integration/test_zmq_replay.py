@@ -12,6 +12,7 @@
 """
 
 import json
+import os
 import time
 
 import pytest
@@ -105,6 +106,63 @@ def test_logger_serves_replay_queries(tmp_path, daemons, zctx, dev_pki,
     logger.proc.stdin.close()
     assert logger.wait(10) == 0
     assert logger.stderr() == ""
+
+
+def rss_mb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def test_replay_unread_replies_are_bounded(tmp_path, daemons, zctx):
+    """A client may pipeline queries (a DEALER: REP allows it) and read
+    nothing.  Each reply names every stored message; the publisher keeps
+    a few unread replies per connection, not 1000 (libzmq's default), so
+    300 queries for 2000 messages (about 70 MB of queued frames before)
+    leave its memory where it was, and it goes on answering."""
+    zmq = zmq_module()
+    p_in, p_out, p_rep = free_ports(3)
+    cfg = write_config(tmp_path, bus_config(
+        relay_inbound=tcp(p_in), endpoints={"relay_outbound": [tcp(p_out)]},
+        replay_endpoints={"relay_inbound": tcp(p_rep)}))
+    start_relay(daemons, cfg)
+    # ASan keeps freed memory in quarantine: RSS would count it
+    asan = os.environ.get("ASAN_OPTIONS", "")
+    logger = daemons("fedmsg-logger", ["--config", cfg], config=cfg,
+                     stdin="pipe", env={"ASAN_OPTIONS": asan + (
+                         ":" if asan else "") + "quarantine_size_mb=0"})
+    n = 2000
+    logger.proc.stdin.write("".join("line %d %s\n" % (k, "x" * 100)
+                                    for k in range(n)).encode())
+    logger.proc.stdin.flush()
+    url = tcp(p_rep)
+    query = {"seq_id_range": [0, 10 ** 6]}
+    deadline = time.monotonic() + 30
+    while len(req(zctx, url, query, timeout=10)) < n:
+        assert time.monotonic() < deadline, "replay store incomplete"
+        time.sleep(0.2)
+    before = rss_mb(logger.pid)
+    greedy = zctx.socket(zmq.DEALER)
+    greedy.setsockopt(zmq.RCVHWM, 1)
+    greedy.setsockopt(zmq.RCVBUF, 4096)
+    greedy.setsockopt(zmq.LINGER, 0)
+    greedy.connect(url)
+    body = canonical(query).encode()
+    for _ in range(300):
+        greedy.send_multipart([b"", body])
+    peak = before
+    for _ in range(20):
+        time.sleep(0.25)
+        peak = max(peak, rss_mb(logger.pid))
+    assert len(req(zctx, url, {"seq_id": 1})) == 1    # still answering
+    greedy.close()
+    print("logger VmRSS %.0f MB, then %.0f MB" % (before, peak))
+    assert peak - before < 24, (
+        "unread replies held %.0f MB" % (peak - before))
+    logger.proc.stdin.close()
+    assert logger.wait(10) == 0
 
 
 # ---- fedmsg-tail's gap detection against a Python publisher -----------------
