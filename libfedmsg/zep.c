@@ -89,6 +89,8 @@ void
 zep_apply_options(void *sock, const struct fm_config *cfg, bool sub)
 {
 	int64_t maxmsg;
+	size_t len = sizeof(int);
+	int type = -1;
 
 	if (cfg == NULL)
 		return;
@@ -101,6 +103,15 @@ zep_apply_options(void *sock, const struct fm_config *cfg, bool sub)
 	 */
 	maxmsg = (int64_t)(cfg->limits.max_message_bytes ?
 	    cfg->limits.max_message_bytes : FM_DEFAULT_MAX_MESSAGE_BYTES);
+	/*
+	 * A PUB receives only subscriptions, topic prefixes, which libzmq
+	 * keeps in a tree of some 32 bytes per byte: at max_message_bytes a
+	 * subscriber of a gateway made it hold gigabytes.
+	 */
+	if (zmq_getsockopt(sock, ZMQ_TYPE, &type, &len) == 0 &&
+	    (type == ZMQ_PUB || type == ZMQ_XPUB) &&
+	    maxmsg > ZEP_MAX_SUBSCRIPTION)
+		maxmsg = ZEP_MAX_SUBSCRIPTION;
 	if (zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg)) < 0)
 		log_warn("max_message_bytes=%lld: %s", (long long)maxmsg,
 		    zmq_strerror(errno));

@@ -32,10 +32,12 @@ void zep_close_now(void *sock);
 /*
  * Apply high_water_mark, the TCP keepalive keys and (for SUB/XSUB) the
  * reconnect keys, each only when present in the config, as fedmsg does;
- * and always ZMQ_MAXMSGSIZE = max_message_bytes, so no peer can make
+ * and always ZMQ_MAXMSGSIZE = max_message_bytes (ZEP_MAX_SUBSCRIPTION on
+ * a PUB or XPUB, which receives only subscriptions), so no peer can make
  * libzmq buffer a bigger frame.  Call it before bind/connect: libzmq
  * copies the options into each connection when it is made.
  */
+#define ZEP_MAX_SUBSCRIPTION	4096	/* a topic prefix, with room */
 void zep_apply_options(void *sock, const struct fm_config *cfg, bool sub);
 
 /*

@@ -10,6 +10,8 @@ On a socket without the option the program's peak grows by the size of
 the message (libzmq queues every frame of it).
 """
 
+import time
+
 import pytest
 
 from conftest import (Probes, Sub, active_publisher, bus_config,
@@ -132,3 +134,40 @@ def test_subscriber_big_multipart_message_keeps_memory_bounded(
     finish_tail(tail, pub.send_multipart, again)
     assert "after_big" in tail.stdout().decode()
     assert tail.stop() == 0
+
+
+def test_gateway_subscriptions_are_bounded(tmp_path, daemons, zctx):
+    """A PUB receives only subscriptions: topic prefixes, which libzmq
+    keeps at some 32 bytes of memory per byte.  The gateway's (a public
+    socket) takes none longer than 4 KiB: a subscriber sending 128 of
+    16 KiB is dropped (its prefixes never kept), and the others still
+    get what it publishes.  (Not longer ones here: libzmq frees its
+    tree recursively, a frame per byte, and a 256 KiB prefix overflows
+    the stack of the process that closes such a SUB, this one.)"""
+    zmq = zmq_module()
+    p_pub, p_gw = free_ports(2)
+    cfg = write_config(tmp_path, bus_config(endpoints={"svc": [tcp(p_pub)]}))
+    pub = zsocket(zctx, zmq.PUB, bind=tcp(p_pub))
+    gw = daemons("fedmsg-gateway", ["--config", cfg, "--bind", tcp(p_gw)],
+                 config=cfg)
+    gw.wait_stderr("publishing on %s" % tcp(p_gw))
+    sub = Sub(zctx, tcp(p_gw))
+    probes = Probes()
+    sub.sync(pub.send_multipart, probes)
+    idle = vm_kb(gw.pid, "VmHWM")
+
+    greedy = zsocket(zctx, zmq.SUB, connect=tcp(p_gw))
+    for k in range(128):
+        greedy.setsockopt(zmq.SUBSCRIBE, b"%03d" % k + b"x" * (16 * 1024))
+    time.sleep(1.0)
+    # the gateway's PUB takes subscriptions in as it sends
+    good = make_envelope("org.fedoraproject.dev.test.after_subs", {"n": 1})
+    pub.send_multipart(wire(good))
+    sub.finish(pub.send_multipart, probes)
+    greedy.close(linger=0)
+    assert wire(good) in sub.msgs
+    peak = vm_kb(gw.pid, "VmHWM")
+    print("gateway VmHWM idle %d kB, after 128 x 16 KiB subscriptions: "
+          "%d kB" % (idle, peak))
+    assert peak - idle < SLACK_KB, (idle, peak)
+    assert gw.stop() == 0
