@@ -183,10 +183,10 @@ def test_sighup_reloads_consumer_config_ca_and_crl(tmp_path, hubs, zctx,
     assert hub.stop() == 0
 
 
-def test_sighup_consumer_refuses_new_config(tmp_path, hubs, zctx,
-                                            abi_plugins):
-    """A consumer whose reload() refuses the new config (and logs why at
-    FM_LOG_ERR, as plugin.h asks) keeps its old one; the hub goes on."""
+def verdicts_hub(tmp_path, hubs, zctx, abi_plugins):
+    """A running hub with the verdicts plugin as consumer "v", recording
+    to v.txt, past the slow joiner: (hub, its config, the record file,
+    a Sender)."""
     zmq = zmq_module()
     src, mport = free_ports(2)
     pub = zsocket(zctx, zmq.PUB, bind=tcp(src))
@@ -194,10 +194,17 @@ def test_sighup_consumer_refuses_new_config(tmp_path, hubs, zctx,
     cfg = hub_config(src, mport, {
         "v": {"plugin": str(abi_plugins["verdicts"]),
               "config": {"file": str(rec)}}})
-    cfgpath = write_config(tmp_path, cfg)
-    hub = hubs(cfgpath, metrics_port=mport).ready()
+    hub = hubs(write_config(tmp_path, cfg), metrics_port=mport).ready()
     s = Sender(pub, rec, hub)
     s.mark(ALPHA)
+    return hub, cfg, rec, s
+
+
+def test_sighup_consumer_refuses_new_config(tmp_path, hubs, zctx,
+                                            abi_plugins):
+    """A consumer whose reload() refuses the new config (and logs why at
+    FM_LOG_ERR, as plugin.h asks) keeps its old one; the hub goes on."""
+    hub, cfg, rec, s = verdicts_hub(tmp_path, hubs, zctx, abi_plugins)
     cfg["consumers"]["v"]["config"] = {"file": "relative/path"}
     write_config(tmp_path, cfg)
     idle(hub)
@@ -257,17 +264,7 @@ def test_sighup_checks_the_entries_as_start_up_does(tmp_path, hubs, zctx,
     object) fails the reload as a whole: every consumer keeps its config,
     and no plugin gets an empty one.  A consumer whose entry is gone runs
     on with its own, said so."""
-    zmq = zmq_module()
-    src, mport = free_ports(2)
-    pub = zsocket(zctx, zmq.PUB, bind=tcp(src))
-    rec = tmp_path / "v.txt"
-    cfg = hub_config(src, mport, {
-        "v": {"plugin": str(abi_plugins["verdicts"]),
-              "config": {"file": str(rec)}}})
-    cfgpath = write_config(tmp_path, cfg)
-    hub = hubs(cfgpath, metrics_port=mport).ready()
-    s = Sender(pub, rec, hub)
-    s.mark(ALPHA)
+    hub, cfg, rec, s = verdicts_hub(tmp_path, hubs, zctx, abi_plugins)
     cfg["consumers"]["v"]["config"] = "file=%s" % rec     # an edit gone wrong
     write_config(tmp_path, cfg)
     idle(hub)

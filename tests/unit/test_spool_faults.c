@@ -98,55 +98,51 @@ expect_records(struct spool *sp, const uint64_t *ids, const char *tags,
 		    ((const unsigned char *)data)[0], id);
 }
 
-/* fdatasync fails, the undo works: the id is free for the next record. */
+/*
+ * Append A with fdatasync failing (and ftruncate too, if undo_fails),
+ * then B; after a reopen B comes back under its id, and A, reported as
+ * not spooled, does not.
+ */
 static void
-test_failed_append_undone(void **state)
+failed_append_then_one(const char *dir, bool undo_fails)
 {
 	unsigned char a[100], b[100];
 	struct spool *sp;
 	uint64_t ida = 0, idb = 0;
 	char err[256];
 
-	(void)state;
 	memset(a, 'A', sizeof(a));
 	memset(b, 'B', sizeof(b));
-	sp = open_dir("undone", true);
+	sp = open_dir(dir, true);
 	fdatasync_fails = 1;
+	ftruncate_fails = undo_fails;
 	assert_int_equal(spool_append(sp, a, sizeof(a), &ida, err), -1);
 	assert_non_null(strstr(err, "append"));
 	assert_int_equal(spool_append(sp, b, sizeof(b), &idb, err), 0);
 	spool_close(sp);
-	sp = open_dir("undone", true);
+	sp = open_dir(dir, true);
 	expect_records(sp, &idb, "B", 1);
 	spool_close(sp);
 }
 
+/* The undo works: A's id is free for B. */
+static void
+test_failed_append_undone(void **state)
+{
+	(void)state;
+	failed_append_then_one("undone", false);
+}
+
 /*
- * fdatasync fails and so does the undo: the whole record A stays on disk.
- * B, appended after it, must not take A's id, or the open after a restart
- * keeps A and skips B as out of order.
+ * The undo fails too: the whole record A stays on disk.  B must not take
+ * A's id, or the open after a restart keeps A and skips B as out of
+ * order.
  */
 static void
 test_failed_append_not_undone(void **state)
 {
-	unsigned char a[100], b[100];
-	struct spool *sp;
-	uint64_t ida = 0, idb = 0;
-	char err[256];
-
 	(void)state;
-	memset(a, 'A', sizeof(a));
-	memset(b, 'B', sizeof(b));
-	sp = open_dir("not-undone", true);
-	fdatasync_fails = 1;
-	ftruncate_fails = 1;
-	assert_int_equal(spool_append(sp, a, sizeof(a), &ida, err), -1);
-	assert_int_equal(spool_append(sp, b, sizeof(b), &idb, err), 0);
-	spool_close(sp);
-	/* B comes back; A, reported as not spooled, does not */
-	sp = open_dir("not-undone", true);
-	expect_records(sp, &idb, "B", 1);
-	spool_close(sp);
+	failed_append_then_one("not-undone", true);
 }
 
 /*

@@ -1,9 +1,9 @@
 /*
- * brokers/stomp_link.c (the broker.h link over STOMP) against a small
- * fake STOMP broker in a thread on 127.0.0.1: an ERROR refusing a
- * SUBSCRIBE is blamed on no SEND, a delivery's source is the address
- * subscribed to, and a MESSAGE under max_message of more than the frame
- * parser's default limit is delivered.
+ * brokers/stomp_link.c (the broker.h link over STOMP) against the fake
+ * STOMP server of fake_stomp.h: an ERROR refusing a SUBSCRIBE is blamed
+ * on no SEND, a delivery's source is the address subscribed to, and a
+ * MESSAGE under max_message of more than the frame parser's default
+ * limit is delivered.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,19 +11,11 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <errno.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <fedmsg/message.h>
 
@@ -33,168 +25,10 @@
 #include "stomp.h"
 #include "stomp_frame.h"
 
-/* ---- fake broker --------------------------------------------------------- */
+#include "fake_stomp.h"
 
-struct fake {
-	int		 lfd, port;
-	pthread_t	 th;
-	atomic_bool	 stop;
-	bool		 refuse_sub;	/* SUBSCRIBE -> ERROR (no receipt-id) */
-	size_t		 big;		/* SUBSCRIBE -> a MESSAGE this big */
-	atomic_int	 sends_seen, subs_seen, conns;
-};
-
-static void
-wframe(int fd, const char *cmd, const char *const *h, const char *body)
-{
-	struct buf b = BUF_INIT;
-
-	assert_int_equal(stomp_frame_build(&b, cmd, h, body, body ?
-	    strlen(body) : 0, body ? STOMP_W_CONTENT_LENGTH : 0, NULL), 0);
-	(void)!send(fd, b.data, b.len, MSG_NOSIGNAL);
-	buf_free(&b);
-}
-
-static void
-serve(struct fake *fk, int fd)
-{
-	struct stomp_parser *p = stomp_parser_new(NULL);
-	struct timeval tv = { 0, 20000 };
-	struct stomp_frame f;
-	char buf[8192];
-	ssize_t n;
-
-	fk->conns++;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	while (!atomic_load(&fk->stop)) {
-		n = recv(fd, buf, sizeof(buf), 0);
-		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-			break;
-		if (n < 0)
-			continue;
-		stomp_parser_feed(p, buf, (size_t)n);
-		while (stomp_parser_next(p, &f) == STOMP_FRAME) {
-			if (strcmp(f.command, "CONNECT") == 0) {
-				const char *h[] = { "version", "1.2",
-				    "heart-beat", "0,0", NULL };
-
-				wframe(fd, "CONNECTED", h, NULL);
-			} else if (strcmp(f.command, "SUBSCRIBE") == 0) {
-				const char *dest = stomp_frame_value(&f,
-				    "destination");
-				const char *id = stomp_frame_value(&f, "id");
-
-				fk->subs_seen++;
-				if (!fk->refuse_sub &&
-				    stomp_frame_value(&f, "receipt")) {
-					const char *h[] = { "receipt-id",
-					    stomp_frame_value(&f, "receipt"),
-					    NULL };
-
-					wframe(fd, "RECEIPT", h, NULL);
-				}
-				if (fk->refuse_sub) {
-					/* as RabbitMQ for a missing exchange:
-					   no receipt-id, then it closes */
-					const char *h[] = { "message",
-					    "not_found", NULL };
-
-					wframe(fd, "ERROR", h, "NOT_FOUND - no "
-					    "exchange 'missing'");
-					goto out;
-				} else if (fk->big) {
-					char hd[256], *body = malloc(fk->big + 1);
-
-					snprintf(hd, sizeof(hd), "MESSAGE\n"
-					    "destination:%s\nsubscription:%s\n"
-					    "message-id:m1\nack:a1\n"
-					    "content-length:%zu\n\n", dest, id,
-					    fk->big);
-					memset(body, 'x', fk->big);
-					body[fk->big] = '\0';
-					(void)!send(fd, hd, strlen(hd), MSG_NOSIGNAL);
-					(void)!send(fd, body, fk->big + 1, MSG_NOSIGNAL);
-					free(body);
-				} else {
-					const char *h[] = { "destination",
-					    dest, "subscription", id,
-					    "message-id", "m1", "ack", "a1",
-					    NULL };
-
-					wframe(fd, "MESSAGE", h, "{}");
-				}
-			} else if (strcmp(f.command, "SEND") == 0) {
-				const char *r = stomp_frame_value(&f,
-				    "receipt");
-				const char *h[] = { "receipt-id", r, NULL };
-
-				fk->sends_seen++;
-				if (r)
-					wframe(fd, "RECEIPT", h, NULL);
-			}
-		}
-	}
-out:
-	close(fd);
-	stomp_parser_free(p);
-}
-
-static void *
-fake_main(void *arg)
-{
-	struct fake *fk = arg;
-	sigset_t set;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	while (!atomic_load(&fk->stop)) {
-		struct pollfd pfd = { fk->lfd, POLLIN, 0 };
-		int fd;
-
-		if (poll(&pfd, 1, 20) <= 0)
-			continue;
-		if ((fd = accept(fk->lfd, NULL, NULL)) >= 0)
-			serve(fk, fd);
-	}
-	return NULL;
-}
-
-static struct fake *
-fake_start2(bool refuse_sub, size_t big)
-{
-	struct fake *fk = calloc(1, sizeof(*fk));
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-
-	fk->refuse_sub = refuse_sub;
-	fk->big = big;
-	fk->lfd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fk->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fk->lfd, 8), 0);
-	assert_int_equal(getsockname(fk->lfd, (struct sockaddr *)&a, &al), 0);
-	fk->port = ntohs(a.sin_port);
-	assert_int_equal(pthread_create(&fk->th, NULL, fake_main, fk), 0);
-	return fk;
-}
-
-static struct fake *
-fake_start(bool refuse_sub)
-{
-	return fake_start2(refuse_sub, 0);
-}
-
-static void
-fake_stop(struct fake *fk)
-{
-	atomic_store(&fk->stop, true);
-	pthread_join(fk->th, NULL);
-	close(fk->lfd);
-	free(fk);
-}
+/* a 1.2 broker without heart-beats, as fake_cfg wants it */
+#define FAKE_12	.version = "1.2", .hb = "0,0"
 
 /* ---- the owner ------------------------------------------------------------- */
 
@@ -305,7 +139,8 @@ loop_once(struct owner *ow)
 static void
 test_sub_error_blamed_on_no_send(void **state)
 {
-	struct fake *fk = fake_start(true);
+	const struct fake_cfg cfg = { FAKE_12, .error_after_sub = 1000 };
+	struct fake *fk = fake_start(&cfg);
 	struct owner ow;
 	int64_t end = stomp_now_ms() + 20000;
 	int fk_conns;
@@ -322,7 +157,7 @@ test_sub_error_blamed_on_no_send(void **state)
 	if (ow.refused || ow.rejected)
 		print_message("connections %d, SENDs the broker read %d, lost "
 		    "%d, refused %d, rejected %d (%s)\n", fk_conns,
-		    atomic_load(&fk->sends_seen), ow.lost, ow.refused,
+		    fake_count(fk, "\nSEND "), ow.lost, ow.refused,
 		    ow.rejected, ow.why);
 	ow.b->ops->free(ow.b);
 	fake_stop(fk);
@@ -339,7 +174,8 @@ test_sub_error_blamed_on_no_send(void **state)
 static void
 test_source_is_the_subscribed_address(void **state)
 {
-	struct fake *fk = fake_start(false);
+	const struct fake_cfg cfg = { FAKE_12, .msgs_per_sub = 1 };
+	struct fake *fk = fake_start(&cfg);
 	struct owner ow;
 	int64_t end = stomp_now_ms() + 5000;
 
@@ -362,7 +198,9 @@ test_source_is_the_subscribed_address(void **state)
 static void
 test_big_message_under_max_message(void **state)
 {
-	struct fake *fk = fake_start2(false, 20u * 1000 * 1000);
+	const struct fake_cfg cfg = { FAKE_12, .msgs_per_sub = 1,
+	    .big_body = 20u * 1000 * 1000 };
+	struct fake *fk = fake_start(&cfg);
 	struct owner ow;
 	int64_t end = stomp_now_ms() + 6000;
 
