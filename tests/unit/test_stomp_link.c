@@ -167,6 +167,24 @@ test_sub_error_blamed_on_no_send(void **state)
 	assert_true(ow.lost >= 1);
 }
 
+/* Subscribe to /queue/a on a fake made from cfg until a MESSAGE comes
+ * (10 s at most); ow holds what the owner saw. */
+static void
+receive_one(const struct fake_cfg *cfg, size_t max, struct owner *ow)
+{
+	struct fake *fk = fake_start(cfg);
+	int64_t end = stomp_now_ms() + 10000;
+
+	max_message = max;
+	owner_new(ow, fk->port);
+	max_message = 0;
+	assert_int_equal(ow->b->ops->subscribe(ow->b, "/queue/a"), 0);
+	while (stomp_now_ms() < end && ow->messages == 0)
+		loop_once(ow);
+	ow->b->ops->free(ow->b);
+	fake_stop(fk);
+}
+
 /*
  * broker_in.source of a STOMP delivery is the source subscribed to, as on
  * the AMQP links (fm_serial's "queue"), not the link's own "sub-0".
@@ -175,17 +193,10 @@ static void
 test_source_is_the_subscribed_address(void **state)
 {
 	const struct fake_cfg cfg = { FAKE_12, .msgs_per_sub = 1 };
-	struct fake *fk = fake_start(&cfg);
 	struct owner ow;
-	int64_t end = stomp_now_ms() + 5000;
 
 	(void)state;
-	owner_new(&ow, fk->port);
-	assert_int_equal(ow.b->ops->subscribe(ow.b, "/queue/a"), 0);
-	while (stomp_now_ms() < end && ow.messages == 0)
-		loop_once(&ow);
-	ow.b->ops->free(ow.b);
-	fake_stop(fk);
+	receive_one(&cfg, 0, &ow);
 	assert_int_equal(ow.messages, 1);
 	assert_string_equal(ow.source, "/queue/a");
 }
@@ -200,19 +211,10 @@ test_big_message_under_max_message(void **state)
 {
 	const struct fake_cfg cfg = { FAKE_12, .msgs_per_sub = 1,
 	    .big_body = 20u * 1000 * 1000 };
-	struct fake *fk = fake_start(&cfg);
 	struct owner ow;
-	int64_t end = stomp_now_ms() + 6000;
 
 	(void)state;
-	max_message = 64u * 1024 * 1024;
-	owner_new(&ow, fk->port);
-	assert_int_equal(ow.b->ops->subscribe(ow.b, "/queue/a"), 0);
-	while (stomp_now_ms() < end && ow.messages == 0)
-		loop_once(&ow);
-	ow.b->ops->free(ow.b);
-	fake_stop(fk);
-	max_message = 0;
+	receive_one(&cfg, 64u * 1024 * 1024, &ow);
 	assert_int_equal(ow.messages, 1);
 }
 
