@@ -556,7 +556,7 @@ find_sub(struct stomp *s, const char *id)
 }
 
 /*
- * A SUBSCRIBE asks for a RECEIPT ("sub:" + its id): until it comes, an
+ * A SUBSCRIBE asks for a RECEIPT (SUB_RECEIPT + its id): until it comes, an
  * ERROR naming no receipt is the SUBSCRIBE's (stomp_subscribing()), and
  * one that never comes ends the connection like a SEND's.
  */

@@ -574,8 +574,9 @@ reload_texts(struct hub *h, struct fm_config *cfg, char **texts, char *err)
 
 		texts[i] = NULL;
 		if (e == NULL) {
-			log_warn("reload: consumers.%s is gone from the config: "
-			    "it runs on with its config until a restart", name);
+			log_warn("reload: consumers.%s is gone from the "
+			    "config: it runs on with its config until a "
+			    "restart", name);
 			continue;
 		}
 		if (!json_is_object(e)) {
