@@ -5,6 +5,7 @@
  * be one), booleans stay booleans.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -177,13 +178,18 @@ value_to_json(const amqp_field_value_t *v, int depth)
 		return json_integer(v->value.i64);
 	case AMQP_FIELD_KIND_U64:
 	case AMQP_FIELD_KIND_TIMESTAMP:
+		/* above JSON's (jansson's) integers: a number all the same */
+		if (v->value.u64 > (uint64_t)INT64_MAX)
+			return real_to_json((double)v->value.u64);
 		return json_integer((json_int_t)v->value.u64);
 	case AMQP_FIELD_KIND_F32:
 		return real_to_json(v->value.f32);
 	case AMQP_FIELD_KIND_F64:
 		return real_to_json(v->value.f64);
 	case AMQP_FIELD_KIND_DECIMAL: {
-		double d = v->value.decimal.value;
+		/* signed, as pika and the Java client write and read it
+		 * (rabbitmq-c keeps it in a uint32_t) */
+		double d = (int32_t)v->value.decimal.value;
 		unsigned k;
 
 		for (k = 0; k < v->value.decimal.decimals && k < 20; k++)

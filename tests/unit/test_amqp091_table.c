@@ -169,12 +169,46 @@ test_nesting_bound_both_ways(void **state)
 	}
 }
 
+/*
+ * Field values as pika (fedora-messaging's client) writes them: a
+ * decimal's value is signed (Decimal("-1.5"): scale 1, value -15), and
+ * an unsigned 64-bit value above INT64_MAX stays positive.  Decoded by
+ * rabbitmq-c itself, from the bytes on the wire.
+ */
+static void
+test_signed_decimal_and_big_unsigned(void **state)
+{
+	static const unsigned char wire[] = {
+	    0x00, 0x00, 0x00, 0x13,			/* table: 19 octets */
+	    0x01, 'd', 'D', 0x01, 0xff, 0xff, 0xff, 0xf1,	/* -1.5 */
+	    0x01, 'u', 'L', 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+	};
+	amqp_bytes_t b = { sizeof(wire), (void *)wire };
+	amqp_pool_t pool;
+	amqp_table_t t;
+	size_t off = 0;
+	json_t *j;
+
+	(void)state;
+	init_amqp_pool(&pool, 4096);
+	assert_int_equal(amqp_decode_table(b, &pool, &t, &off), 0);
+	assert_int_equal(t.num_entries, 2);
+	j = amqp091_table_to_json(&t);
+	assert_non_null(j);
+	assert_true(json_number_value(json_object_get(j, "d")) == -1.5);
+	assert_true(json_number_value(json_object_get(j, "u")) ==
+	    18446744073709551614.0);
+	json_decref(j);
+	empty_amqp_pool(&pool);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_to_json_keeps_every_header),
 		cmocka_unit_test(test_nesting_bound_both_ways),
+		cmocka_unit_test(test_signed_decimal_and_big_unsigned),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
