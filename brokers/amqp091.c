@@ -378,7 +378,11 @@ confirmed(struct a091 *a, uint64_t tag, bool multiple, bool ack)
 	a->confirm_at = clock_ms();
 }
 
-/* A basic.return: mark the unconfirmed publish it belongs to. */
+/*
+ * A basic.return: mark the unconfirmed publish it belongs to.  It comes
+ * before that publish's basic.ack, so one confirmed already (waiting
+ * behind an older one) is not it.
+ */
 static void
 returned(struct a091 *a, const amqp_basic_properties_t *p,
     const amqp_basic_return_t *r)
@@ -389,6 +393,8 @@ returned(struct a091 *a, const amqp_basic_properties_t *p,
 	for (i = 0; i < a->count; i++) {
 		struct pending *q = &a->ring[(a->head + i) % a->cap];
 
+		if (q->confirm != UNCONFIRMED)
+			continue;
 		if (!q->returned && q->message_id &&
 		    (p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
 		    strlen(q->message_id) == p->message_id.len &&
