@@ -17,6 +17,7 @@
 #include <fedmsg/message.h>
 
 #include "broker.h"
+#include "net.h"
 #include "jget.h"
 
 /*
@@ -141,6 +142,7 @@ broker_new(const struct broker_opts *bo, const struct broker_callbacks *cb,
     char *err)
 {
 	const char *url = bo->nurls ? bo->urls[0] : "";
+	char shown[512];
 
 	/* the scheme of the first URL in "failover:(url,...)" */
 	if (strncasecmp(url, "failover:", 9) == 0) {
@@ -157,6 +159,7 @@ broker_new(const struct broker_opts *bo, const struct broker_callbacks *cb,
 		return stomp_broker_new(bo, cb, err);
 	snprintf(err, FM_ERRLEN, "%s: want amqp://, amqps:// (AMQP "
 	    "1.0), amqp091://, amqps091:// (AMQP 0-9-1), stomp:// or "
-	    "stomp+ssl://", url);
+	    "stomp+ssl://", net_url_shown(url, strlen(url), shown,
+	    sizeof(shown)));
 	return NULL;
 }

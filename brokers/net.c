@@ -78,6 +78,44 @@ v6_ok(const char *h, size_t n)
 	return inet_pton(AF_INET6, t, a) == 1;
 }
 
+const char *
+net_url_shown(const char *s, size_t n, char *out, size_t cap)
+{
+	const char *end = s + n;
+	size_t o = 0;
+
+	if (cap == 0)
+		return out;
+	while (s < end && o + 1 < cap) {
+		const char *auth, *stop, *at, *colon;
+
+		if (end - s < 3 || memcmp(s, "://", 3) != 0) {
+			out[o++] = *s++;
+			continue;
+		}
+		auth = s + 3;
+		stop = auth + strcspn(auth, "/?#,)( \t");
+		if (stop > end)
+			stop = end;
+		for (at = stop; at > auth && at[-1] != '@'; at--)
+			;
+		colon = at > auth ? memchr(auth, ':', (size_t)(at - auth)) :
+		    NULL;
+		if (colon == NULL) {
+			out[o++] = *s++;
+			continue;
+		}
+		/* "://user" as written, then ":***@" for the password */
+		while (s < colon && o + 1 < cap)
+			out[o++] = *s++;
+		for (const char *m = ":***@"; *m && o + 1 < cap; m++)
+			out[o++] = *m;
+		s = at;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 int
 net_url_parse(const struct net_proto *p, const char *s, size_t n,
     struct net_url *u, char *err)
@@ -88,6 +126,7 @@ net_url_parse(const struct net_proto *p, const char *s, size_t n,
 	long port;
 	bool v6 = false;
 	const char *why = NULL;
+	char shown[512];
 
 	memset(u, 0, sizeof(*u));
 	for (sc = p->schemes; sc->name; sc++) {
@@ -102,9 +141,9 @@ net_url_parse(const struct net_proto *p, const char *s, size_t n,
 	}
 	if (sc->name == NULL && (memmem(s, n, "://", 3) != NULL ||
 	    !p->bare_ok)) {
-		snprintf(err, FM_ERRLEN, "unsupported %s URL scheme in '%.*s' "
-		    "(use %s:// or %s://)", p->label, (int)n, orig, p->plain,
-		    p->secure);
+		snprintf(err, FM_ERRLEN, "unsupported %s URL scheme in '%s' "
+		    "(use %s:// or %s://)", p->label, net_url_shown(orig, n,
+		    shown, sizeof(shown)), p->plain, p->secure);
 		return -1;
 	}
 	/* the authority ends at the path, query or fragment */
@@ -211,9 +250,9 @@ net_url_parse(const struct net_proto *p, const char *s, size_t n,
 	return 0;
 bad:
 	net_url_free(u);
-	snprintf(err, FM_ERRLEN, "bad %s URL '%.*s' (%s; want %s://host:port "
-	    "or %s://host:port)", p->label, (int)n, orig, why, p->plain,
-	    p->secure);
+	snprintf(err, FM_ERRLEN, "bad %s URL '%s' (%s; want %s://host:port "
+	    "or %s://host:port)", p->label, net_url_shown(orig, n, shown,
+	    sizeof(shown)), why, p->plain, p->secure);
 	return -1;
 oom:
 	net_url_free(u);
@@ -233,8 +272,12 @@ net_urls_add(const struct net_proto *pr, const char *entry,
 		if (*p == '(') {
 			p++;
 			if ((end = strchr(p, ')')) == NULL) {
+				char shown[512];
+
 				snprintf(err, FM_ERRLEN, "bad failover URL "
-				    "'%s' (no closing ')')", entry);
+				    "'%s' (no closing ')')", net_url_shown(
+				    entry, strlen(entry), shown,
+				    sizeof(shown)));
 				return -1;
 			}
 		} else

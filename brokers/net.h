@@ -56,13 +56,22 @@ struct net_url {
 
 /*
  * Parse one URL, [scheme://][user@]host[:port][/path][?query] (the path
- * is kept in u->path, the query ignored).  A password in the URL is refused: secrets
- * belong in password_file.  Returns 0, or -1 with a reason in
- * err[FM_ERRLEN] that quotes the URL.
+ * is kept in u->path, the query ignored).  A password in the URL is
+ * refused: secrets belong in password_file.  Returns 0, or -1 with a
+ * reason in err[FM_ERRLEN] that quotes the URL, its password shown as
+ * "***" (net_url_shown).
  */
 int net_url_parse(const struct net_proto *p, const char *s, size_t n,
     struct net_url *u, char *err);
 void net_url_free(struct net_url *u);
+
+/*
+ * s[0..n) as an error message may quote it: in each "user:password@"
+ * after a "://" (a failover list has several) the password is "***".
+ * Writes a NUL-terminated text of at most cap bytes into out; returns
+ * out.
+ */
+const char *net_url_shown(const char *s, size_t n, char *out, size_t cap);
 
 /*
  * Append the URLs of one config entry: one URL, a comma-separated list,

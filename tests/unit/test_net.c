@@ -241,6 +241,42 @@ test_url_lists(void **state)
 	net_urls_free(v, n);
 }
 
+/*
+ * A refused URL is quoted in the error, which goes to the logs: never
+ * with its password, in any of the refusals (a password in the URL, a
+ * bad host, an unknown scheme, an unclosed failover list).
+ */
+static void
+test_password_never_in_errors(void **state)
+{
+	static const char *const in[] = {
+		"stomp://alice:Tr0ub4dor@broker.example",
+		"stomp://alice:Tr0ub4dor@bro ker:1",
+		"http://alice:Tr0ub4dor@broker.example",
+		"failover:(stomp://alice:Tr0ub4dor@a:1,stomp://b:2",
+		"failover:(stomp://a:1,stomp://bob:Tr0ub4dor@b:2",
+	};
+	char err[FM_ERRLEN], out[64];
+	struct net_url *v;
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		v = NULL;
+		n = 0;
+		assert_int_equal(net_urls_add(&stomp, in[i], &v, &n, err), -1);
+		net_urls_free(v, n);
+		if (strstr(err, "Tr0ub4dor"))
+			fail_msg("'%s': the error shows the password: %s",
+			    in[i], err);
+		assert_true(has(err, ":***@"));
+	}
+	assert_string_equal(net_url_shown("amqp://u@h,amqps://u:p@h2/x", 27,
+	    out, sizeof(out)), "amqp://u@h,amqps://u:***@h2/x");
+	assert_string_equal(net_url_shown("amqps://u:p@h", 13, out, 8),
+	    "amqps:/");
+}
+
 /* ---- connect ----------------------------------------------------------- */
 
 static int
@@ -522,6 +558,7 @@ main(void)
 		cmocka_unit_test(test_url_table),
 		cmocka_unit_test(test_url_path),
 		cmocka_unit_test(test_url_lists),
+		cmocka_unit_test(test_password_never_in_errors),
 		cmocka_unit_test(test_connect_refused_then_accepted),
 		cmocka_unit_test(test_connect_all_refused),
 		cmocka_unit_test(test_connect_silent_then_accepted),
