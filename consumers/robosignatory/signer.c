@@ -48,10 +48,23 @@ signer_run(char *const argv[], const char *pass, size_t plen, int timeout_ms,
 		return SIGNER_ERROR;
 	}
 	if (pid == 0) {
-		/* async-signal-safe calls only: the hub has threads */
+		sigset_t none;
+
+		/*
+		 * Async-signal-safe calls only: the hub has threads.  The
+		 * signer (it gets the key's passphrase) starts clean: no
+		 * signal the hub blocks or ignores (SIGPIPE), and no
+		 * descriptor of the hub's but stdin, stdout and stderr.
+		 */
 		setpgid(0, 0);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
 		if (dup2(in[1], 0) < 0 || dup2(o[1], 1) < 0 || dup2(o[1], 2) < 0)
 			_exit(126);
+		if (close_range(3, ~0U, 0) < 0)
+			for (int fd = 3; fd < 65536; fd++)
+				close(fd);
 		execvp(argv[0], argv);
 		_exit(127);
 	}

@@ -20,9 +20,9 @@ from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 import pytest
 
-from conftest import (VECTOR_CERTS, free_ports, hub_config, hub_sync,
-                      HubProbes, project_plugin, signed, tcp, wait_until,
-                      wire, write_config, zmq_module, zsocket)
+from conftest import (FM_BUILD, VECTOR_CERTS, free_ports, hub_config,
+                      hub_sync, HubProbes, project_plugin, signed, tcp,
+                      wait_until, wire, write_config, zmq_module, zsocket)
 
 pytestmark = pytest.mark.usefixtures("hub_time_limit")
 
@@ -782,6 +782,27 @@ GNUPGHOME=%(gnupg)s exec %(gpg)s --batch --yes --armor --detach-sign \\
 """
 REPOMD = '<?xml version="1.0" encoding="UTF-8"?>\n<repomd><revision>1' \
     '</revision></repomd>\n'
+
+
+def test_signer_gets_no_hub_descriptor(tmp_path, hubs, zctx, dev_pki,
+                                       koji):
+    """The signer (it gets the key's passphrase) starts with stdin, stdout
+    and stderr only, none of the hub's descriptors (its sockets, libcurl's
+    pipes), and with no signal blocked or ignored by the hub (SIGPIPE).
+    tests/tools/proc_state stands in for it and says what it got."""
+    out = tmp_path / "signer-state.txt"
+    tool = FM_BUILD / "asan" / "tests" / "tools" / "proc_state"
+    cfg, pub, sub, _, mport = make_setup(
+        tmp_path, dev_pki, koji, zctx, command=[str(tool), str(out),
+                                                "{rpms}"])
+    hub = hubs(cfg, metrics_port=mport).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    results(sub, 1, deadline, hub)
+    assert out.read_text() == "fds - blocked - ignored -\n", \
+        out.read_text()
+    assert hub.stop() == 0
 
 
 def test_xml_sign(tmp_path, hubs, zctx, dev_pki, koji):
