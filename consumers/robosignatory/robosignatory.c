@@ -52,7 +52,8 @@
  * Template arguments that are exactly "{user}", "{config_file}",
  * "{instance}", "{key}", "{keyid}", "{file_signing_key}" are replaced,
  * "{rpms}" becomes one argument per RPM (N-V-R.A); nothing is substituted
- * inside an argument.
+ * inside an argument.  An unset one is left out, with the "--option"
+ * right before it.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -626,8 +627,17 @@ run_signer(struct job *j, char **tmpl, char **rpms, size_t nrpms)
 			v = j->input;
 		else if (strcmp(a, "{output}") == 0)
 			v = j->output;
-		if (v == NULL)		/* an unset optional: drop the item */
+		if (v == NULL) {
+			/*
+			 * An unset optional: drop the item, and the option
+			 * that names it ("--config-file {config_file}"), as
+			 * robosignatory adds the pair only when it is set.
+			 */
+			if (i > 0 && n > 0 && argv[n - 1] == tmpl[i - 1] &&
+			    strncmp(tmpl[i - 1], "--", 2) == 0)
+				n--;
 			continue;
+		}
 		if (n < MAX_ARGS)
 			argv[n++] = v;
 	}

@@ -805,6 +805,36 @@ def test_signer_gets_no_hub_descriptor(tmp_path, hubs, zctx, dev_pki,
     assert hub.stop() == 0
 
 
+def test_default_command_without_config_file(tmp_path, hubs, zctx, dev_pki,
+                                             koji):
+    """The default sigul command with no signing.config_file: the
+    --config-file option goes with its unset value (robosignatory adds
+    the pair only when it is set), so sigul gets its sub-command."""
+    bindir, argv_file = tmp_path / "bin", tmp_path / "sigul-argv.txt"
+    bindir.mkdir()
+    sigul = bindir / "sigul"
+    sigul.write_text("#!/bin/sh\ncat >/dev/null\necho \"$*\" > %s\n"
+                     % argv_file)
+    sigul.chmod(0o755)
+
+    def edit(conf):
+        del conf["signing"]["command"]      # sigul's default
+        conf["signing"].pop("config_file", None)
+    cfg, pub, sub, _, mport = make_setup(tmp_path, dev_pki, koji, zctx,
+                                         edit=edit)
+    hub = hubs(cfg, metrics_port=mport, env={
+        "PATH": "%s:%s" % (bindir, os.environ["PATH"])}).ready()
+    deadline = time.monotonic() + 30
+    join(hub, pub, deadline)
+    pub.send_multipart(wire(signed("buildsys.tag", tag_msg())))
+    results(sub, 1, deadline, hub)
+    argv = argv_file.read_text().split()
+    assert argv[:5] == ["--batch", "--user-name", argv[2], "sign-rpms",
+                        "--store-in-koji"], argv
+    assert "--config-file" not in argv
+    assert hub.stop() == 0
+
+
 def test_xml_sign(tmp_path, hubs, zctx, dev_pki, koji):
     """robosignatory.xml-sign: an XML body is signed (a detached armored
     signature gpg --verify accepts) and answered on xml-sign.finished;
