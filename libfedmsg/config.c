@@ -298,7 +298,11 @@ by_name(const struct dirent **a, const struct dirent **b)
 	return strcmp((*a)->d_name, (*b)->d_name);
 }
 
-/* Merge dir/name if it is a regular file (or a link to one). */
+/*
+ * Merge dir/name if it is a regular file (or a link to one); a directory
+ * is skipped.  One that cannot be looked at (a dangling link) is an
+ * error, as for fedmsg, not a config quietly missing its keys.
+ */
 static int
 merge_entry(struct load *ld, const char *dir, const char *name, int *used)
 {
@@ -309,7 +313,9 @@ merge_entry(struct load *ld, const char *dir, const char *name, int *used)
 	if (asprintf(&path, "%s%s%s", dir,
 	    dir[strlen(dir) - 1] == '/' ? "" : "/", name) < 0)
 		return fail(ld->err, "config: out of memory");
-	if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (stat(path, &st) < 0)
+		rc = fail(ld->err, "config: %s: %s", path, strerror(errno));
+	else if (S_ISREG(st.st_mode)) {
 		(*used)++;
 		rc = merge_file(ld, path);
 	}

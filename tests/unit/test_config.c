@@ -903,6 +903,32 @@ test_short_hostname(void **state)
 	assert_true(full[strlen(h)] == '\0' || full[strlen(h)] == '.');
 }
 
+/*
+ * In a config directory, a *.json that cannot be looked at (a dangling
+ * link) is an error naming it, not a config quietly missing its keys.
+ */
+static void
+test_unreadable_entry_in_directory(void **state)
+{
+	struct fm_config *cfg = NULL;
+	char err[FM_ERRLEN] = "", log[1024] = "", link[4200];
+	struct scratch s;
+
+	(void)state;
+	scratch_init(&s);
+	scratch_file(&s, "10-base.json", "{\"environment\": \"dev\"}");
+	assert_int_equal(load_logged(s.dir, &cfg, err, log, sizeof(log)), 0);
+	fm_config_free(cfg);
+	cfg = NULL;
+	snprintf(link, sizeof(link), "%s/20-ssl.json", s.dir);
+	assert_int_equal(symlink("/nonexistent/fm-test-ssl.json", link), 0);
+	assert_int_equal(load_logged(s.dir, &cfg, err, log, sizeof(log)), -1);
+	assert_null(cfg);
+	assert_non_null(strstr(err, "20-ssl.json: No such file or directory"));
+	unlink(link);
+	scratch_done(&s);
+}
+
 int
 main(void)
 {
@@ -911,6 +937,7 @@ main(void)
 		cmocka_unit_test(test_file),
 		cmocka_unit_test(test_nulls),
 		cmocka_unit_test(test_directory_merge),
+		cmocka_unit_test(test_unreadable_entry_in_directory),
 		cmocka_unit_test(test_fedmsg_config_dump),
 		cmocka_unit_test(test_endpoint_listify),
 		cmocka_unit_test(test_certname),
