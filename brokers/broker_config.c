@@ -82,10 +82,29 @@ broker_secret_free(char *secret)
 	}
 }
 
+/* The first of keys that obj holds as something but a string or null
+ * (where null means unset), or NULL. */
+static const char *
+not_a_string(const json_t *obj, const char *const *keys)
+{
+	for (; *keys; keys++) {
+		const json_t *v = json_object_get(obj, *keys);
+
+		if (v && !json_is_string(v) && !json_is_null(v))
+			return *keys;
+	}
+	return NULL;
+}
+
 int
 broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
     char *err)
 {
+	static const char *const strings[] = { "user", "vhost",
+	    "password_file", NULL };
+	static const char *const tls_strings[] = { "ca", "cert", "key",
+	    "hostname", NULL };
+	const char *bad;
 	json_t *tls = json_object_get(obj, "tls");
 	json_t *hb = json_object_get(obj, "heartbeat");
 	json_t *credit = json_object_get(obj, "credit");
@@ -98,6 +117,23 @@ broker_opts_from_json(json_t *obj, struct broker_opts *bo, char **secret,
 	    (credit && !json_is_integer(credit))) {
 		snprintf(err, FM_ERRLEN, "tls must be an object, heartbeat a "
 		    "number of seconds, credit an integer");
+		return -1;
+	}
+	if (hb && (json_number_value(hb) < 0 ||
+	    json_number_value(hb) > 3600)) {
+		snprintf(err, FM_ERRLEN, "heartbeat must be from 0 to 3600 "
+		    "seconds");
+		return -1;
+	}
+	if (credit && (json_integer_value(credit) < 0 ||
+	    json_integer_value(credit) > 65535)) {
+		snprintf(err, FM_ERRLEN, "credit must be from 0 to 65535");
+		return -1;
+	}
+	if ((bad = not_a_string(obj, strings)) != NULL ||
+	    (bad = not_a_string(tls, tls_strings)) != NULL) {
+		snprintf(err, FM_ERRLEN, "%s%s must be a string",
+		    not_a_string(obj, strings) ? "" : "tls.", bad);
 		return -1;
 	}
 	if (rto && (!json_is_number(rto) || json_number_value(rto) < 0.1 ||

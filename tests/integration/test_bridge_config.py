@@ -104,6 +104,21 @@ CASES = {
     "allow_plaintext_credentials": (lambda t: amqp_to_zmq(
         user="guest", allow_plaintext_credentials="yes"),
         "allow_plaintext_credentials must be true or false"),
+    # a wrong type is no silent "unset": no password, no user at all
+    "password_file_not_a_string": (lambda t: amqp_to_zmq(
+        password_file=[password_file(t)]), "password_file must be a string"),
+    "user_not_a_string": (lambda t: amqp_to_zmq(user=5),
+                          "user must be a string"),
+    "tls_ca_not_a_string": (lambda t: amqp_to_zmq(tls={"ca": True}),
+                            "tls.ca must be a string"),
+    "credit_negative": (lambda t: amqp_to_zmq(credit=-1),
+                        "credit must be from 0 to 65535"),
+    "heartbeat_negative": (lambda t: amqp_to_zmq(heartbeat=-5),
+                           "heartbeat must be from 0 to 3600 seconds"),
+    # a refused URL is quoted without its password
+    "password_in_url": (lambda t: amqp_to_zmq(**{
+        "from": "amqps://alice:Tr0ub4dor@127.0.0.1:1"}),
+        "amqps://alice:***@127.0.0.1:1"),
 }
 
 
@@ -123,6 +138,7 @@ def test_bad_bridge_config_is_refused(run, tmp_path, case):
     errors = [x for x in r.stderr.splitlines() if "bridges.b1" in x]
     assert errors and want in errors[0], r
     assert "connect" not in r.stderr, r         # refused before any I/O
+    assert "Tr0ub4dor" not in r.stderr, r
 
 
 def test_no_bridges_is_refused(run, tmp_path):
