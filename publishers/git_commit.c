@@ -5,9 +5,13 @@
  * (no rename detection: a rename is a deletion and an addition), one
  * git_patch per delta, git_patch_line_stats() and git_patch_to_buf().
  */
+#include <errno.h>
+#include <iconv.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "git_commit.h"
@@ -218,6 +222,49 @@ jstr(const char *s, size_t n)
 		return NULL;
 	j = json_stringn(u, len);
 	free(u);
+	return j;
+}
+
+/*
+ * A new JSON string of a commit's text (author, message) in the commit's
+ * encoding header enc (NULL: UTF-8), decoded as pygit2 decodes it for
+ * Fedora's hook: converted to UTF-8, a byte that does not convert
+ * becoming U+FFFD (errors="replace").  An encoding iconv does not know
+ * reads as UTF-8.
+ */
+static json_t *
+jstr_in(const char *s, size_t n, const char *enc)
+{
+	char *in = (char *)(uintptr_t)s, *out, *o;
+	size_t inleft = n, outleft;
+	iconv_t cd;
+	json_t *j;
+
+	if (enc == NULL || strcasecmp(enc, "UTF-8") == 0 ||
+	    strcasecmp(enc, "utf8") == 0 ||
+	    (cd = iconv_open("UTF-8", enc)) == (iconv_t)-1)
+		return jstr(s, n);
+	/* 4 bytes out for one in at most: a U+FFFD is 3 */
+	if ((out = malloc(n * 4 + 4)) == NULL) {
+		iconv_close(cd);
+		return NULL;
+	}
+	o = out;
+	outleft = n * 4 + 4;
+	while (inleft > 0 &&
+	    iconv(cd, &in, &inleft, &o, &outleft) == (size_t)-1) {
+		if (errno == E2BIG)
+			break;
+		memcpy(o, "\xef\xbf\xbd", 3);	/* EILSEQ, EINVAL */
+		o += 3;
+		outleft -= 3;
+		in++;
+		inleft--;
+	}
+	iconv(cd, NULL, NULL, &o, &outleft);	/* a stateful one's end */
+	iconv_close(cd);
+	j = json_stringn(out, (size_t)(o - out));
+	free(out);
 	return j;
 }
 
@@ -467,7 +514,7 @@ gc_build(git_repository *repo, const struct gc_opts *o, const char *rev,
 	git_oid oid;
 	git_commit *c = NULL;
 	const git_signature *author;
-	const char *msg;
+	const char *msg, *enc;
 	size_t nl;
 	json_t *obj = NULL, *files = NULL, *stats;
 	struct patch_acc acc = { .max = o->max_patch_bytes };
@@ -480,6 +527,7 @@ gc_build(git_repository *repo, const struct gc_opts *o, const char *rev,
 		return NULL;
 	}
 	author = git_commit_author(c);
+	enc = git_commit_message_encoding(c);
 	msg = git_commit_message(c);
 	if (msg == NULL)
 		msg = "";
@@ -497,12 +545,13 @@ gc_build(git_repository *repo, const struct gc_opts *o, const char *rev,
 	gc_isoformat((long long)git_commit_time(c),
 	    git_commit_time_offset(c), date);
 	if ((stats = make_stats(files)) == NULL ||
-	    set_new(obj, "name", jstr(author->name, strlen(author->name))) ||
-	    set_new(obj, "email", jstr(author->email,
-	    strlen(author->email))) ||
+	    set_new(obj, "name", jstr_in(author->name, strlen(author->name),
+	    enc)) ||
+	    set_new(obj, "email", jstr_in(author->email,
+	    strlen(author->email), enc)) ||
 	    set_new(obj, "username", json_string(o->username)) ||
-	    set_new(obj, "summary", jstr(msg, nl)) ||
-	    set_new(obj, "message", jstr(msg, strlen(msg))) ||
+	    set_new(obj, "summary", jstr_in(msg, nl, enc)) ||
+	    set_new(obj, "message", jstr_in(msg, strlen(msg), enc)) ||
 	    set_new(obj, "stats", stats) ||
 	    set_new(obj, "rev", json_string(rev)) ||
 	    set_location(obj, repo, o->with_namespace) ||

@@ -257,6 +257,21 @@ def test_invalid_utf8_message_and_author(site):
     assert "\ufffd" in ours[1]["msg"]["commit"]["message"]
 
 
+def test_commit_encoding_header(site):
+    """A commit made with i18n.commitEncoding ISO-8859-1 carries an
+    "encoding" header and Latin-1 bytes: both hooks decode the author and
+    the message with it (pygit2 does), not as UTF-8 with U+FFFD."""
+    git(site.work, "config", "i18n.commitEncoding", "ISO-8859-1")
+    site.commit({"a": "a\n"}, "Gr\xfc\xdfe aus K\xf6ln\n\nSch\xf6n."
+                .encode("latin-1"),
+                GIT_AUTHOR_NAME="J\xfcrgen M\xfcller".encode("latin-1"))
+    ours, theirs, _ = site.push("master")
+    same(ours, theirs)
+    c = ours[0]["msg"]["commit"]
+    assert (c["name"], c["summary"]) == ("J\xfcrgen M\xfcller",
+                                         "Gr\xfc\xdfe aus K\xf6ln"), c
+
+
 def test_relay_down_spools_then_flush_and_next_push(tmp_path, daemons, zctx,
                                                     dev_pki, run):
     need_fedora_hook()
