@@ -274,23 +274,35 @@ set_new(json_t *obj, const char *key, json_t *v)
 	return v ? json_object_set_new(obj, key, v) : -1;
 }
 
-/* stats.files[path].{additions,deletions,lines} += ... */
+/*
+ * stats.files[path].{additions,deletions,lines} += ...  A path that is
+ * not UTF-8 is a key with U+FFFD for its odd bytes (JSON keys are text;
+ * Fedora's hook stops with a UnicodeDecodeError there).
+ */
 static int
-add_file_stats(json_t *files, const char *path, size_t adds, size_t dels)
+add_file_stats(json_t *files, const char *raw, size_t adds, size_t dels)
 {
-	json_t *f = json_object_get(files, path);
 	const char *keys[3] = { "additions", "deletions", "lines" };
 	size_t vals[3] = { adds, dels, adds + dels };
+	char *path = gc_utf8_replace(raw, strlen(raw), NULL);
+	json_t *f;
 	int i;
 
-	if (f == NULL) {
+	if (path == NULL)
+		return -1;
+	if ((f = json_object_get(files, path)) == NULL) {
 		if ((f = json_object()) == NULL ||
-		    json_object_set_new(files, path, f) < 0)
+		    json_object_set_new(files, path, f) < 0) {
+			free(path);
 			return -1;
+		}
 		for (i = 0; i < 3; i++)
-			if (set_new(f, keys[i], json_integer(0)) < 0)
+			if (set_new(f, keys[i], json_integer(0)) < 0) {
+				free(path);
 				return -1;
+			}
 	}
+	free(path);
 	for (i = 0; i < 3; i++) {
 		json_t *v = json_object_get(f, keys[i]);
 

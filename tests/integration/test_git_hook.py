@@ -141,22 +141,29 @@ class Site:
             env=env)
         return git(self.work, "rev-parse", "HEAD").stdout.decode().strip()
 
-    def push(self, *args):
-        """git push; returns (our bodies, Fedora's bodies) of this push."""
+    def push(self, *args, fedora_fails=None, ours_want=None):
+        """git push; returns (our bodies, Fedora's bodies) of this push.
+        fedora_fails: a text Fedora's hook's failure must show (it then
+        publishes nothing); ours_want: how many we publish (else as many
+        as Fedora's hook)."""
         if self.fedora_out.exists():
             self.fedora_out.unlink()
         before = len(self.sub.msgs) if self.sub else 0
         p = git(self.work, "push", "-q", "origin", *args)
         err = p.stderr.decode("utf-8", "replace")
         assert_no_sanitizer(err, "fedmsg-git-hook")
-        assert "Fedora's hook:" not in err, err
+        if fedora_fails:
+            assert "Fedora's hook:" in err and fedora_fails in err, err
+        else:
+            assert "Fedora's hook:" not in err, err
         theirs = []
         if self.fedora_out.exists():
             theirs = [json.loads(line) for line in
                       self.fedora_out.read_text().splitlines()]
         ours = []
         if self.sub:
-            self.sub.wait_count(before + len(theirs), timeout=10)
+            self.sub.wait_count(before + (len(theirs) if ours_want is None
+                                          else ours_want), timeout=10)
             ours = [json.loads(b) for _, b in self.sub.msgs[before:]]
         return ours, theirs, err
 
@@ -270,6 +277,23 @@ def test_commit_encoding_header(site):
     c = ours[0]["msg"]["commit"]
     assert (c["name"], c["summary"]) == ("J\xfcrgen M\xfcller",
                                          "Gr\xfc\xdfe aus K\xf6ln"), c
+
+
+def test_file_name_not_utf8(site):
+    """A file name that is not UTF-8 (Fedora's hook stops with a
+    UnicodeDecodeError on it): the commit is still published, the name in
+    stats with U+FFFD for the odd byte."""
+    site.commit({"a": "a\n"}, "one")
+    site.push("master")
+    (site.work / os.fsdecode(b"caf\xe9.txt")).write_bytes(b"x\n")
+    git(site.work, "add", "-A")
+    git(site.work, "commit", "-q", "-m", "a Latin-1 file name")
+    ours, theirs, err = site.push("master", ours_want=1,
+                                  fedora_fails="UnicodeDecodeError")
+    assert len(ours) == 1 and theirs == [], err
+    files = ours[0]["msg"]["commit"]["stats"]["files"]
+    assert files == {"caf\ufffd.txt": {"additions": 1, "deletions": 0,
+                                        "lines": 1}}, files
 
 
 def test_relay_down_spools_then_flush_and_next_push(tmp_path, daemons, zctx,
