@@ -4,11 +4,13 @@
  * it on a connection the relay had subscribed on (fm_publisher_open waits
  * for that), so a message is sent once under its msg_id, or stays spooled.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <fedmsg/bus.h>
 #include <fedmsg/message.h>
@@ -17,9 +19,13 @@
 #include "log.h"
 #include "spool.h"
 
+/* side spools: "<DIR>/side-<pid>-<ms>" (ho_open) */
+#define SIDE_PREFIX	"side-"
+
 struct hook_out {
 	struct fm_config	*cfg;
 	struct spool		*sp;
+	char			*side;	/* sp is this side spool, not DIR */
 	struct hook_broker	*broker;	/* borrowed; NULL: the relay */
 	/* Without a spool: the bodies in memory, sent once. */
 	char			**mem;
@@ -37,12 +43,77 @@ ho_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Remove a side spool's directory: its files, then itself. */
+static void
+remove_side(const char *path)
+{
+	struct dirent *de;
+	DIR *d = opendir(path);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+		if (de->d_name[0] != '.')
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	if (rmdir(path) < 0 && errno != ENOENT)	/* (another run took it) */
+		log_warn("spool: cannot remove %s: %s", path, strerror(errno));
+}
+
+/*
+ * Move the records of every side spool in DIR that no run holds into
+ * sp (DIR's, held by this run, so no other run adopts at once), oldest
+ * side first, and remove them.  A crash in between sends some twice,
+ * under their msg_ids: never none.
+ */
+static void
+adopt_sides(struct spool *sp, const char *dir, uint64_t max_bytes)
+{
+	struct dirent **names;
+	char path[4096], err[256];
+	int i, n;
+
+	if ((n = scandir(dir, &names, NULL, alphasort)) < 0)
+		return;
+	for (i = 0; i < n; i++) {
+		struct spool *side;
+		const void *data;
+		uint64_t id, nid;
+		size_t len;
+		bool moved = true;
+
+		if (strncmp(names[i]->d_name, SIDE_PREFIX,
+		    strlen(SIDE_PREFIX)) != 0 ||
+		    snprintf(path, sizeof(path), "%s/%s", dir,
+		    names[i]->d_name) >= (int)sizeof(path) ||
+		    (side = spool_open(path, max_bytes, SPOOL_DROP_NEW, false,
+		    err)) == NULL)
+			continue;	/* its run still holds it */
+		while (spool_next(side, &id, &data, &len, err) == 1) {
+			if (spool_append(sp, data, len, &nid, err) != 0) {
+				log_err("spool: %s kept: %s", path, err);
+				moved = false;
+				break;
+			}
+			spool_ack(side, id, err);
+		}
+		spool_close(side);
+		if (moved) {
+			log_info("spool: took over the messages of %s", path);
+			remove_side(path);
+		}
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 struct hook_out *
 ho_open(struct fm_config *cfg, const char *dir, uint64_t max_bytes,
     int64_t deadline_ms)
 {
 	struct hook_out *h = calloc(1, sizeof(*h));
-	char err[256];
+	char err[256], side[4096];
 
 	if (h == NULL)
 		return NULL;
@@ -56,9 +127,22 @@ ho_open(struct fm_config *cfg, const char *dir, uint64_t max_bytes,
 			break;
 		nanosleep(&(struct timespec){ 0, 50 * 1000000 }, NULL);
 	}
-	if (h->sp == NULL)
+	if (h->sp) {
+		adopt_sides(h->sp, dir, max_bytes);
+		return h;
+	}
+	/*
+	 * Still held (that run waits on a relay that is down, say): a side
+	 * spool of this run's own in DIR, which the next run holding DIR
+	 * (or --flush) takes over if anything is left in it.
+	 */
+	log_warn("spool %s: %s; using a side spool", dir, err);
+	snprintf(side, sizeof(side), "%s/%s%ld-%lld", dir, SIDE_PREFIX,
+	    (long)getpid(), (long long)ho_now_ms());
+	if ((h->sp = spool_open(side, max_bytes, SPOOL_DROP_NEW, false,
+	    err)) == NULL || (h->side = strdup(side)) == NULL)
 		log_err("spool %s: %s; sending without a spool (messages are "
-		    "lost if the relay is down)", dir, err);
+		    "lost if the relay is down)", side, err);
 	return h;
 }
 
@@ -265,11 +349,18 @@ ho_deliver(struct hook_out *h, int64_t deadline_ms)
 void
 ho_close(struct hook_out *h)
 {
+	struct spool_stats st;
 	size_t i;
 
 	if (h == NULL)
 		return;
+	if (h->sp)
+		spool_stats(h->sp, &st);
 	spool_close(h->sp);
+	/* an emptied side spool goes; one with messages waits for a run */
+	if (h->side && h->sp && st.pending == 0)
+		remove_side(h->side);
+	free(h->side);
 	for (i = 0; i < h->n_mem; i++)
 		free(h->mem[i]);
 	free(h->mem);

@@ -9,6 +9,7 @@ publishes nothing here (Fedora's hook publishes the tag's whole history
 with the tag's name as the branch).
 """
 
+import fcntl
 import json
 import os
 import shlex
@@ -321,6 +322,39 @@ def test_relay_down_spools_then_flush_and_next_push(tmp_path, daemons, zctx,
     assert [m["msg"] for m in ours] == theirs4
     ids = [json.loads(b)["msg_id"] for _, b in s.sub.msgs]
     assert len(ids) == len(set(ids)) == 4
+
+
+def test_spool_held_by_another_run_uses_a_side_spool(tmp_path, daemons,
+                                                     zctx, dev_pki, run):
+    """A push while another run holds the spool past this one's timeout
+    (that run waits on a relay that is down, say) spools into a side
+    spool inside it; the next run that holds the spool (here --flush)
+    takes it over: with the relay down, nothing is lost, in order."""
+    need_fedora_hook()
+    s = Site(tmp_path, daemons, zctx, dev_pki, relay=False)
+    s.commit({"a": "1\n"}, "one")
+    _, theirs, err = s.push("master")
+    assert "1 message(s) stay in the spool" in err, err
+    spool = s.bare / "fedmsg-spool"
+    held = os.open(str(spool), os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)            # the other run
+    try:
+        s.commit({"a": "2\n"}, "two")
+        _, theirs2, err = s.push("master")
+    finally:
+        os.close(held)
+    assert "using a side spool" in err, err
+    assert "1 message(s) stay in the spool" in err, err
+    assert [p.name[:5] for p in spool.iterdir() if p.is_dir()] == ["side-"]
+
+    s.start_relay()
+    r = run("fedmsg-git-hook", ["--config", str(s.cfg), "--flush"],
+            env={"GIT_DIR": str(s.bare)})
+    assert r.rc == 0, r
+    assert "took over the messages of" in r.stderr, r
+    got = [json.loads(b) for _, b in s.sub.wait_count(2)]
+    assert [m["msg"] for m in got] == theirs + theirs2
+    assert not [p for p in spool.iterdir() if p.is_dir()]
 
 
 def test_caps_on_commits_and_patch(tmp_path, daemons, zctx, dev_pki):
