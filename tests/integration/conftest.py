@@ -763,6 +763,7 @@ class Sub:
 
     def sync(self, send, probes, timeout=10.0):
         """Send probes with send(frames) until one arrives here."""
+        timeout *= SLOW
         deadline = time.monotonic() + timeout
         while True:
             env = probes.make("sync")
@@ -775,6 +776,9 @@ class Sub:
                             pytrace=False)
 
     def wait_probe(self, msg_id, timeout=10.0):
+        # under valgrind a signing relay may still be working through the
+        # probes that sync() sent before one came out
+        timeout *= SLOW
         deadline = time.monotonic() + timeout
         while msg_id not in self.probe_ids:
             if time.monotonic() > deadline:
