@@ -93,8 +93,10 @@ net_url_shown(const char *s, size_t n, char *out, size_t cap)
 			out[o++] = *s++;
 			continue;
 		}
+		/* up to the next URL of a list: a '/' in a password must not
+		 * end the search for its '@' (hiding too much is harmless) */
 		auth = s + 3;
-		stop = auth + strcspn(auth, "/?#,)( \t");
+		stop = auth + strcspn(auth, ",)( \t");
 		if (stop > end)
 			stop = end;
 		for (at = stop; at > auth && at[-1] != '@'; at--)

@@ -255,6 +255,7 @@ test_password_never_in_errors(void **state)
 		"http://alice:Tr0ub4dor@broker.example",
 		"failover:(stomp://alice:Tr0ub4dor@a:1,stomp://b:2",
 		"failover:(stomp://a:1,stomp://bob:Tr0ub4dor@b:2",
+		"stomp://alice:pa/Tr0ub4dor@broker.example",
 	};
 	char err[FM_ERRLEN], out[64];
 	struct net_url *v;
