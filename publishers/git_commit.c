@@ -225,6 +225,23 @@ jstr(const char *s, size_t n)
 	return j;
 }
 
+/* Double the output buffer *out (capacity *cap) of an iconv() loop
+ * whose write position is *o, *left bytes free; -1 out of memory. */
+static int
+grow(char **out, char **o, size_t *left, size_t *cap)
+{
+	size_t used = (size_t)(*o - *out);
+	char *bigger = realloc(*out, *cap * 2);
+
+	if (bigger == NULL)
+		return -1;
+	*out = bigger;
+	*o = bigger + used;
+	*left += *cap;
+	*cap *= 2;
+	return 0;
+}
+
 /*
  * A new JSON string of a commit's text (author, message) in the commit's
  * encoding header enc (NULL: UTF-8), decoded as pygit2 decodes it for
@@ -236,34 +253,40 @@ static json_t *
 jstr_in(const char *s, size_t n, const char *enc)
 {
 	char *in = (char *)(uintptr_t)s, *out, *o;
-	size_t inleft = n, outleft;
+	size_t inleft = n, left, cap = n * 3 + 16;
 	iconv_t cd;
-	json_t *j;
+	json_t *j = NULL;
 
 	if (enc == NULL || strcasecmp(enc, "UTF-8") == 0 ||
 	    strcasecmp(enc, "utf8") == 0 ||
 	    (cd = iconv_open("UTF-8", enc)) == (iconv_t)-1)
 		return jstr(s, n);
-	/* 4 bytes out for one in at most: a U+FFFD is 3 */
-	if ((out = malloc(n * 4 + 4)) == NULL) {
-		iconv_close(cd);
-		return NULL;
-	}
+	if ((out = malloc(cap)) == NULL)
+		goto done;
 	o = out;
-	outleft = n * 4 + 4;
-	while (inleft > 0 &&
-	    iconv(cd, &in, &inleft, &o, &outleft) == (size_t)-1) {
-		if (errno == E2BIG)
-			break;
-		memcpy(o, "\xef\xbf\xbd", 3);	/* EILSEQ, EINVAL */
+	left = cap;
+	while (inleft > 0) {
+		if (iconv(cd, &in, &inleft, &o, &left) != (size_t)-1)
+			continue;
+		if (errno == E2BIG || left < 3) {
+			if (grow(&out, &o, &left, &cap) < 0)
+				goto done;
+			continue;
+		}
+		memcpy(o, "\xef\xbf\xbd", 3);	/* EILSEQ, EINVAL: one byte */
 		o += 3;
-		outleft -= 3;
+		left -= 3;
 		in++;
 		inleft--;
 	}
-	iconv(cd, NULL, NULL, &o, &outleft);	/* a stateful one's end */
-	iconv_close(cd);
+	/* a stateful charset's closing sequence */
+	while (iconv(cd, NULL, NULL, &o, &left) == (size_t)-1 &&
+	    errno == E2BIG)
+		if (grow(&out, &o, &left, &cap) < 0)
+			goto done;
 	j = json_stringn(out, (size_t)(o - out));
+done:
+	iconv_close(cd);
 	free(out);
 	return j;
 }
@@ -290,19 +313,16 @@ add_file_stats(json_t *files, const char *raw, size_t adds, size_t dels)
 
 	if (path == NULL)
 		return -1;
-	if ((f = json_object_get(files, path)) == NULL) {
-		if ((f = json_object()) == NULL ||
-		    json_object_set_new(files, path, f) < 0) {
-			free(path);
-			return -1;
-		}
-		for (i = 0; i < 3; i++)
-			if (set_new(f, keys[i], json_integer(0)) < 0) {
-				free(path);
-				return -1;
-			}
-	}
+	if ((f = json_object_get(files, path)) == NULL &&
+	    ((f = json_object()) == NULL ||
+	    json_object_set_new(files, path, f) < 0 ||
+	    set_new(f, keys[0], json_integer(0)) < 0 ||
+	    set_new(f, keys[1], json_integer(0)) < 0 ||
+	    set_new(f, keys[2], json_integer(0)) < 0))
+		f = NULL;
 	free(path);
+	if (f == NULL)
+		return -1;
 	for (i = 0; i < 3; i++) {
 		json_t *v = json_object_get(f, keys[i]);
 
