@@ -19,7 +19,8 @@
 #include "log.h"
 #include "spool.h"
 
-/* side spools: "<DIR>/side-<pid>-<ms>" (ho_open) */
+/* side spools: "<DIR>/side-<13-digit epoch ms>-<pid>" (ho_open), so
+ * that their names sort oldest first */
 #define SIDE_PREFIX	"side-"
 
 struct hook_out {
@@ -114,6 +115,7 @@ ho_open(struct fm_config *cfg, const char *dir, uint64_t max_bytes,
 {
 	struct hook_out *h = calloc(1, sizeof(*h));
 	char err[256], side[4096];
+	struct timespec now;
 
 	if (h == NULL)
 		return NULL;
@@ -137,8 +139,10 @@ ho_open(struct fm_config *cfg, const char *dir, uint64_t max_bytes,
 	 * (or --flush) takes over if anything is left in it.
 	 */
 	log_warn("spool %s: %s; using a side spool", dir, err);
-	snprintf(side, sizeof(side), "%s/%s%ld-%lld", dir, SIDE_PREFIX,
-	    (long)getpid(), (long long)ho_now_ms());
+	clock_gettime(CLOCK_REALTIME, &now);
+	snprintf(side, sizeof(side), "%s/%s%013lld-%ld", dir, SIDE_PREFIX,
+	    (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+	    (long)getpid());
 	if ((h->sp = spool_open(side, max_bytes, SPOOL_DROP_NEW, false,
 	    err)) == NULL || (h->side = strdup(side)) == NULL)
 		log_err("spool %s: %s; sending without a spool (messages are "
